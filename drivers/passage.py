@@ -1,0 +1,100 @@
+"""The turnstile's "passed" output: how many people went through since the last poll."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import serial
+
+from drivers.base import Device
+from drivers.serialport import open_serial
+from edge.errors import DeviceError
+
+
+class PassageSensor(Device):
+    name = "passage sensor"
+
+    def poll(self) -> int:
+        """Passages counted since the previous call; never blocks."""
+        self._check_open()
+        return self._poll()
+
+    def _poll(self) -> int:
+        raise NotImplementedError
+
+
+class SerialPassageSensor(PassageSensor):
+    """A turnstile controller that sends one line (`token`) per passage."""
+
+    name = "passage sensor (serial)"
+
+    def __init__(self, *, port: str, baudrate: int = 9600, token: str = "PASS") -> None:
+        super().__init__()
+        self.port_name = port
+        self.token = token.encode()
+        self._buffer = b""
+        self._port = open_serial(port, baudrate, timeout=0, what=self.name)
+
+    def _poll(self) -> int:
+        try:
+            waiting = self._port.in_waiting
+            self._buffer += self._port.read(waiting) if waiting else b""
+        except (serial.SerialException, OSError) as error:
+            raise DeviceError(f"{self.name}: {self.port_name} failed ({error})") from None
+        *lines, self._buffer = self._buffer.replace(b"\r", b"\n").split(b"\n")
+        self._buffer = self._buffer[-256:]
+        return sum(1 for line in lines if line.strip() == self.token)
+
+    def _close(self) -> None:
+        self._port.close()
+
+    def describe(self) -> str:
+        return f"{self.name} on {self.port_name}"
+
+
+class GpioPassageSensor(PassageSensor):
+    """A dry contact on a GPIO line; each falling (or rising) edge is one passage."""
+
+    name = "passage sensor (GPIO)"
+
+    def __init__(self, *, chip: str, line: int, active_low: bool = True) -> None:
+        super().__init__()
+        try:
+            import gpiod
+            from gpiod.line import Bias, Direction, Edge
+        except ImportError:
+            raise DeviceError(f"{self.name}: the gpiod package is not installed (pip install gpiod)") from None
+        try:
+            self._request = gpiod.request_lines(
+                chip, consumer="gatepost-passage",
+                config={line: gpiod.LineSettings(direction=Direction.INPUT, edge_detection=Edge.RISING,
+                                                 active_low=active_low, bias=Bias.PULL_UP,
+                                                 debounce_period=timedelta(milliseconds=20))})
+        except OSError as error:
+            raise DeviceError(f"{self.name}: cannot request line {line} of {chip} ({error})") from None
+
+    def _poll(self) -> int:
+        count = 0
+        while self._request.wait_edge_events(0):
+            count += len(self._request.read_edge_events())
+        return count
+
+    def _close(self) -> None:
+        self._request.release()
+
+
+class SimPassageSensor(PassageSensor):
+    """The twin: passages are pushed in by the simulated world (or a test)."""
+
+    name = "passage sensor (simulated)"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending = 0
+
+    def trigger(self, count: int = 1) -> None:
+        self._pending += count
+
+    def _poll(self) -> int:
+        count, self._pending = self._pending, 0
+        return count

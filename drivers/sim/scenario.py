@@ -1,0 +1,99 @@
+"""Scenario files: who arrives when, with which face, temperature, QR code and intentions.
+
+A scenario is YAML validated like the config: unknown keys are errors and each mistake is one
+line naming the key path. Photo paths are relative to `faces_dir`, itself relative to the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from edge.config import describe_errors, read_yaml
+from edge.errors import ConfigError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ResidentSpec(Strict):
+    name: str = Field(description="Resident's name; visitors refer to it as `identity`.")
+    unit: str = Field("", description="Flat or house number.")
+    photos: list[str] = Field(min_length=1, description="Enrolment photos, relative to faces_dir.")
+
+
+class QrSpec(Strict):
+    payload: str = Field(description="Text encoded in the code.")
+    via: Literal["camera", "scanner"] = Field("camera", description="Held up to the camera or the serial scanner.")
+    after_s: float = Field(0.3, ge=0, description="Seconds after the visitor is in view that the code is shown.")
+
+
+class VisitorSpec(Strict):
+    at: float = Field(ge=0, description="Seconds from the start when the visitor starts walking up.")
+    photo: str = Field(description="Face photo, relative to faces_dir (or absolute).")
+    identity: str | None = Field(None, description="Ground truth: the resident this is, or null for a stranger.")
+    temperature_c: float = Field(36.6, ge=30, le=43, description="Core body temperature.")
+    distance_m: float = Field(0.7, ge=0.3, le=3.0, description="Where the visitor stops in front of the camera.")
+    presentation: Literal["live", "photo", "screen"] = Field(
+        "live", description="live face, or a printed photo / phone screen held up (a presentation attack).")
+    qr: QrSpec | None = Field(None, description="A code the visitor shows, if any.")
+    walks_through: bool = Field(True, description="Walks through once the gate opens.")
+    tailgaters: int = Field(0, ge=0, le=5, description="People who slip through behind on the same opening.")
+    dwell_s: float = Field(4.0, gt=0, le=60, description="How long a visitor waits before giving up.")
+    expect: Literal["granted", "denied"] = Field(description="Ground truth: what a correct gate decides.")
+
+
+class ScenarioSpec(Strict):
+    name: str = Field("scenario", description="Shown in reports.")
+    faces_dir: str = Field(".", description="Folder the photo paths are relative to (relative to this file).")
+    ambient_c: float = Field(22.0, ge=-20, le=50, description="Air temperature at the gate.")
+    thermal_offset_c: float = Field(0.0, ge=-5, le=5, description="Thermal sensor's uncorrected offset.")
+    blackbody_c: float | None = Field(35.0, description="Reference emitter in view at this temperature (null: none).")
+    approach_s: float = Field(1.0, gt=0, le=10, description="Time from the queue to the stopping point.")
+    tail_s: float = Field(2.0, ge=0, description="Seconds simulated after the last visitor has left.")
+    seed: int = Field(1, description="Seed for sensor noise.")
+    residents: list[ResidentSpec] = Field(default_factory=list)
+    visitors: list[VisitorSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _identities_known(self) -> "ScenarioSpec":
+        names = {resident.name for resident in self.residents}
+        for number, visitor in enumerate(self.visitors):
+            if visitor.identity is not None and visitor.identity not in names and visitor.expect == "granted":
+                raise ValueError(f"visitors.{number}.identity {visitor.identity!r} is not among the residents")
+        return self
+
+
+class Scenario:
+    """A validated scenario with its photo paths resolved."""
+
+    def __init__(self, spec: ScenarioSpec, base_dir: Path) -> None:
+        self.spec = spec
+        self.faces_dir = (base_dir / spec.faces_dir).resolve()
+        missing = [path for path in self._all_photos() if not self.photo_path(path).is_file()]
+        if missing:
+            raise ConfigError(f"scenario {spec.name!r}: photo not found: {self.photo_path(missing[0])}"
+                              + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+
+    def _all_photos(self) -> list[str]:
+        photos = [photo for resident in self.spec.residents for photo in resident.photos]
+        return photos + [visitor.photo for visitor in self.spec.visitors]
+
+    def photo_path(self, photo: str) -> Path:
+        path = Path(photo)
+        return path if path.is_absolute() else self.faces_dir / path
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    path = Path(path)
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with 'visitors' at the top level")
+    try:
+        spec = ScenarioSpec.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError("\n".join(f"{path}: {line}" for line in describe_errors(error))) from None
+    return Scenario(spec, path.parent)

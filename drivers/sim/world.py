@@ -1,0 +1,338 @@
+"""The simulated gate: visitors walk up, show codes, wait, walk through; frames are rendered.
+
+One `SimWorld` plays a scenario on a clock advanced frame by frame. It renders what the colour
+camera and the thermal camera would see, feeds the simulated passage sensor and QR scanner, and
+watches the simulated relay to let visitors through. It keeps the ground truth for reports.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+import cv2
+import numpy as np
+import segno
+
+from drivers.passage import SimPassageSensor
+from drivers.qrscanner import SimQrScanner
+from drivers.relay import SimRelay
+from drivers.sim.scenario import Scenario, VisitorSpec
+from edge.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+FACE_WIDTH_M = 0.15  # adult face width, temple to temple
+QUEUE_DISTANCE_M = 2.6
+WALK_THROUGH_S = 0.6  # from the gate opening to the passage sensor
+TAILGATE_GAP_S = 0.7
+CANTHUS_OFFSET_C = 0.3  # inner eye corners read this much below core temperature
+SKIN_OFFSET_C = 2.2  # the rest of the face, below core
+
+# (box x, y, w, h), 5 landmarks (eyes, nose, mouth corners), all in photo pixels.
+FaceLocation = tuple[tuple[float, float, float, float], np.ndarray]
+Locator = Callable[[np.ndarray], FaceLocation | None]
+
+
+def guess_location(image: np.ndarray) -> FaceLocation:
+    """Where a face is in a portrait photo when no detector is at hand: centred, upper half."""
+    h, w = image.shape[:2]
+    side = 0.5 * min(w, h)
+    x, y = (w - side) / 2, 0.18 * h
+    marks = np.array([[0.34, 0.4], [0.66, 0.4], [0.5, 0.58], [0.38, 0.76], [0.62, 0.76]]) * side + [x, y]
+    return (x, y, side, side), marks.astype(np.float32)
+
+
+@dataclass
+class Portrait:
+    """A photo cropped around its face and shrunk, ready to be scaled per frame."""
+
+    image: np.ndarray
+    box: tuple[float, float, float, float]  # face box in `image` pixels
+    marks: np.ndarray  # 5 landmarks in `image` pixels
+    _scaled: dict[int, tuple[np.ndarray, float]] = field(default_factory=dict)
+
+    @classmethod
+    def from_photo(cls, image: np.ndarray, location: FaceLocation, max_side: int = 360) -> "Portrait":
+        (x, y, w, h), marks = location
+        cx, cy = x + w / 2, y + h / 2
+        half = 1.3 * max(w, h)
+        x0, y0 = int(max(0, cx - half)), int(max(0, cy - half))
+        x1, y1 = int(min(image.shape[1], cx + half)), int(min(image.shape[0], cy + half * 1.2))
+        crop = image[y0:y1, x0:x1]
+        scale = min(1.0, max_side / max(crop.shape[:2]))
+        crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        box = ((x - x0) * scale, (y - y0) * scale, w * scale, h * scale)
+        return cls(crop, box, (marks - [x0, y0]) * scale)
+
+    def scaled(self, face_width_px: float) -> tuple[np.ndarray, float]:
+        """The crop scaled so the face is `face_width_px` wide (cached in 2 % steps)."""
+        factor = face_width_px / self.box[2]
+        key = int(round(np.log(factor) / np.log(1.02)))
+        if key not in self._scaled:
+            exact = 1.02 ** key
+            interpolation = cv2.INTER_AREA if exact < 1 else cv2.INTER_LINEAR
+            image = cv2.resize(self.image, None, fx=exact, fy=exact, interpolation=interpolation)
+            self._scaled[key] = (image, exact)
+        return self._scaled[key]
+
+
+class Phase(str, Enum):
+    waiting_to_start = "not yet arrived"
+    queued = "queued"
+    approaching = "approaching"
+    in_view = "in view"
+    walking_through = "walking through"
+    gone = "gone"
+
+
+@dataclass
+class VisitorTruth:
+    """What happened to one visitor, as the simulation knows it."""
+
+    index: int
+    spec: VisitorSpec
+    phase: Phase = Phase.waiting_to_start
+    started_at: float | None = None  # left the queue
+    in_view_at: float | None = None  # fully in view at the stopping point
+    in_view_wall: float | None = None  # perf_counter when the first such frame was rendered
+    opened_at: float | None = None  # the gate opened for this visitor
+    passed_at: list[float] = field(default_factory=list)  # the visitor's and tailgaters' passages
+    left_at: float | None = None
+    qr_shown_at: float | None = None
+
+
+@dataclass
+class Placement:
+    """Where one visitor's face is in the current RGB frame."""
+
+    visitor: VisitorTruth
+    box: tuple[float, float, float, float]
+    marks: np.ndarray
+    distance_m: float
+
+
+class SimWorld:
+    def __init__(self, scenario: Scenario, *, width: int = 640, height: int = 480, fps: float = 25.0,
+                 thermal_size: tuple[int, int] = (160, 120), homography: np.ndarray | None = None,
+                 focal_px: float = 520.0, locator: Locator | None = None) -> None:
+        self.scenario = scenario
+        self.spec = scenario.spec
+        self.size = (width, height)
+        self.fps = fps
+        self.thermal_size = thermal_size
+        self.homography = np.asarray(homography if homography is not None else
+                                     [[0.25, 0, 0], [0, 0.25, 0], [0, 0, 1]], dtype=np.float64)
+        self.focal_px = focal_px
+        self.relay = SimRelay(clock=lambda: self.now)
+        self.passage = SimPassageSensor()
+        self.scanner = SimQrScanner()
+        self._rng = np.random.default_rng(self.spec.seed)
+        self._background = self._make_background()
+        self._portraits = {v.photo: self._load_portrait(v.photo, locator) for v in self.spec.visitors}
+        self._qr_cards: dict[str, np.ndarray] = {}
+        self.thermal_frozen = False
+        self.camera_dropped = False
+        self.reset()
+
+    def reset(self) -> None:
+        self.now = 0.0
+        self.frame_index = 0
+        self.truth = [VisitorTruth(i, spec) for i, spec in enumerate(self.spec.visitors)]
+        self._relay_was_on = self.relay.state
+        self._scheduled_passages: list[tuple[float, VisitorTruth]] = []
+        self._placements: list[Placement] = []
+        self._last_thermal: np.ndarray | None = None
+
+    def _load_portrait(self, photo: str, locator: Locator | None) -> Portrait:
+        path = self.scenario.photo_path(photo)
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise ConfigError(f"scenario {self.spec.name!r}: cannot read image {path}")
+        location = locator(image) if locator else None
+        if location is None:
+            if locator:
+                log.warning("no face found in %s; assuming a centred portrait", path)
+            location = guess_location(image)
+        return Portrait.from_photo(image, location)
+
+    def _make_background(self) -> np.ndarray:
+        w, h = self.size
+        ramp = np.linspace(90, 160, h, dtype=np.float32)[:, None, None]
+        image = np.broadcast_to(ramp * np.array([1.0, 0.95, 0.85], dtype=np.float32), (h, w, 3)).copy()
+        cv2.rectangle(image, (0, int(h * 0.75)), (w, h), (70, 75, 80), -1)  # floor
+        cv2.rectangle(image, (int(w * 0.05), int(h * 0.1)), (int(w * 0.2), int(h * 0.75)), (60, 60, 60), -1)
+        cv2.rectangle(image, (int(w * 0.8), int(h * 0.1)), (int(w * 0.95), int(h * 0.75)), (60, 60, 60), -1)
+        noise = self._rng.normal(0, 3, image.shape).astype(np.float32)
+        return np.clip(image + noise, 0, 255).astype(np.uint8)
+
+    # time
+
+    @property
+    def finished(self) -> bool:
+        if any(v.phase is not Phase.gone for v in self.truth):
+            return False
+        last = max((v.left_at or 0.0) for v in self.truth)
+        return self.now >= last + self.spec.tail_s and not self._scheduled_passages
+
+    def step(self) -> None:
+        """Advance one frame period."""
+        self.frame_index += 1
+        self.now = self.frame_index / self.fps
+        self._update()
+
+    def _update(self) -> None:
+        now = self.now
+        relay_on = self.relay.state
+        opened = relay_on and not self._relay_was_on
+        self._relay_was_on = relay_on
+        front = self._front()
+        if opened and front is not None and front.phase in (Phase.in_view, Phase.approaching):
+            front.opened_at = now
+            if front.spec.walks_through:
+                front.phase = Phase.walking_through
+                self._scheduled_passages.append((now + WALK_THROUGH_S, front))
+                for k in range(front.spec.tailgaters):
+                    self._scheduled_passages.append((now + WALK_THROUGH_S + TAILGATE_GAP_S * (k + 1), front))
+        for due, visitor in list(self._scheduled_passages):
+            if now >= due:
+                self._scheduled_passages.remove((due, visitor))
+                visitor.passed_at.append(now)
+                self.passage.trigger()
+                if len(visitor.passed_at) == 1:
+                    visitor.phase, visitor.left_at = Phase.gone, now
+        for visitor in self.truth:
+            self._advance_visitor(visitor, now)
+
+    def _front(self) -> VisitorTruth | None:
+        for visitor in self.truth:
+            if visitor.phase in (Phase.approaching, Phase.in_view, Phase.walking_through):
+                return visitor
+        return None
+
+    def _advance_visitor(self, visitor: VisitorTruth, now: float) -> None:
+        spec = visitor.spec
+        if visitor.phase is Phase.waiting_to_start and now >= spec.at:
+            visitor.phase = Phase.queued
+        if visitor.phase is Phase.queued and self._front() is None and self._first_queued() is visitor:
+            visitor.phase, visitor.started_at = Phase.approaching, now
+        if visitor.phase is Phase.approaching and now >= visitor.started_at + self.spec.approach_s:
+            visitor.phase, visitor.in_view_at = Phase.in_view, now
+        if visitor.phase is Phase.in_view:
+            if spec.qr and visitor.qr_shown_at is None and now >= visitor.in_view_at + spec.qr.after_s:
+                visitor.qr_shown_at = now
+                if spec.qr.via == "scanner":
+                    self.scanner.present(spec.qr.payload)
+            giving_up = now >= visitor.in_view_at + spec.dwell_s
+            if giving_up:
+                visitor.phase, visitor.left_at = Phase.gone, now
+
+    def _first_queued(self) -> VisitorTruth | None:
+        return next((v for v in self.truth if v.phase is Phase.queued), None)
+
+    def distance_of(self, visitor: VisitorTruth) -> float | None:
+        spec = visitor.spec
+        if visitor.phase is Phase.queued:
+            return QUEUE_DISTANCE_M
+        if visitor.phase is Phase.approaching:
+            progress = (self.now - visitor.started_at) / self.spec.approach_s
+            return QUEUE_DISTANCE_M + (spec.distance_m - QUEUE_DISTANCE_M) * min(1.0, progress)
+        if visitor.phase in (Phase.in_view, Phase.walking_through):
+            return spec.distance_m
+        return None
+
+    # rendering
+
+    def render_rgb(self) -> np.ndarray:
+        frame = self._background.copy()
+        w, h = self.size
+        placements = []
+        visible = [(self.distance_of(v), v) for v in self.truth]
+        # farthest first, so the nearest face is painted on top
+        for distance, visitor in sorted(((d, v) for d, v in visible if d is not None), key=lambda p: -p[0]):
+            portrait = self._portraits[visitor.spec.photo]
+            face_px = self.focal_px * FACE_WIDTH_M / distance
+            image, factor = portrait.scaled(face_px)
+            bx, by, bw, bh = (value * factor for value in portrait.box)
+            centre_x = w * (0.5 if visitor.phase is not Phase.queued else 0.72)
+            left = int(round(centre_x - (bx + bw / 2)))
+            top = int(round(h * 0.42 - (by + bh / 2)))
+            self._paste(frame, image, left, top)
+            box = (bx + left, by + top, bw, bh)
+            placements.append(Placement(visitor, box, portrait.marks * factor + [left, top], distance))
+            if visitor.phase is Phase.in_view and visitor.in_view_wall is None:
+                visitor.in_view_wall = time.perf_counter()
+            qr = visitor.spec.qr
+            if qr and qr.via == "camera" and visitor.qr_shown_at is not None and visitor.phase is Phase.in_view:
+                self._paste(frame, self._qr_card(qr.payload), int(w * 0.62), int(h * 0.5))
+        self._placements = placements
+        return frame
+
+    @staticmethod
+    def _paste(frame: np.ndarray, image: np.ndarray, left: int, top: int) -> None:
+        h, w = frame.shape[:2]
+        x0, y0 = max(0, left), max(0, top)
+        x1, y1 = min(w, left + image.shape[1]), min(h, top + image.shape[0])
+        if x1 > x0 and y1 > y0:
+            frame[y0:y1, x0:x1] = image[y0 - top:y1 - top, x0 - left:x1 - left]
+
+    def _qr_card(self, payload: str) -> np.ndarray:
+        if payload not in self._qr_cards:
+            side = int(0.32 * min(self.size))  # about a tenth of a 640x480 frame
+            matrix = np.array(segno.make(payload, error="m", micro=False).matrix, dtype=np.uint8)
+            matrix = np.pad(matrix, 4)  # quiet zone
+            card = np.where(matrix > 0, 0, 255).astype(np.uint8)
+            card = cv2.resize(card, (side, side), interpolation=cv2.INTER_NEAREST)
+            self._qr_cards[payload] = cv2.cvtColor(card, cv2.COLOR_GRAY2BGR)
+        return self._qr_cards[payload]
+
+    def render_thermal(self) -> np.ndarray:
+        """Radiometric frame in °C, consistent with the last RGB frame's placements."""
+        if self.thermal_frozen and self._last_thermal is not None:
+            return self._last_thermal
+        tw, th = self.thermal_size
+        ambient = self.spec.ambient_c
+        frame = np.full((th, tw), ambient, dtype=np.float32)
+        for placement in sorted(self._placements, key=lambda p: -p.distance_m):
+            self._draw_face(frame, placement)
+        if self.spec.blackbody_c is not None:
+            side = max(3, tw // 16)
+            frame[2:2 + side, tw - 2 - side:tw - 2] = self.spec.blackbody_c
+        frame = cv2.GaussianBlur(frame, (0, 0), 0.6)  # optics
+        frame += self._rng.normal(0, 0.05, frame.shape).astype(np.float32) + self.spec.thermal_offset_c
+        self._last_thermal = frame
+        return frame
+
+    def _to_thermal(self, points: np.ndarray) -> np.ndarray:
+        homogeneous = np.hstack([points, np.ones((len(points), 1))]) @ self.homography.T
+        return homogeneous[:, :2] / homogeneous[:, 2:3]
+
+    def _draw_face(self, frame: np.ndarray, placement: Placement) -> None:
+        x, y, w, h = placement.box
+        corners = self._to_thermal(np.array([[x, y], [x + w, y + h]]))
+        (tx0, ty0), (tx1, ty1) = corners
+        centre = (int(round((tx0 + tx1) / 2)), int(round((ty0 + ty1) / 2)))
+        axes = (max(1, int(round((tx1 - tx0) / 2))), max(1, int(round((ty1 - ty0) * 0.6))))
+        spec = placement.visitor.spec
+        ambient = self.spec.ambient_c
+        if spec.presentation == "photo":
+            cv2.ellipse(frame, centre, axes, 0, 0, 360, ambient + 0.8, -1)
+            return
+        if spec.presentation == "screen":
+            cv2.rectangle(frame, (int(tx0), int(ty0)), (int(tx1), int(ty1)), ambient + 7.0, -1)
+            return
+        core = spec.temperature_c
+        cv2.ellipse(frame, centre, axes, 0, 0, 360, core - SKIN_OFFSET_C - 0.02 * (25 - ambient), -1)
+        eyes = self._to_thermal(placement.marks[:2])
+        inner = eyes + (eyes[::-1] - eyes) * 0.18  # inner corners, towards the nose
+        radius = max(1, int(round(0.08 * (tx1 - tx0))))
+        for px, py in inner:
+            cv2.circle(frame, (int(round(px)), int(round(py))), radius, core - CANTHUS_OFFSET_C, -1)
+
+    # ground truth
+
+    def faces_in_view(self) -> list[Placement]:
+        return list(self._placements)

@@ -1,0 +1,3 @@
+"""gatepost edge daemon: pipeline, decisions, storage, CLI."""
+
+__version__ = "0.1.0"

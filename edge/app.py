@@ -1,0 +1,163 @@
+"""Wiring: from a validated config to a running Gate (store, models, stages, drivers)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from drivers.sim.scenario import Scenario, load_scenario
+from drivers.sim.world import FaceLocation
+from edge.config import GateConfig
+from edge.control import ControlServer
+from edge.errors import EnrolmentError
+from edge.events import DecisionSource
+from edge.face.engine import FaceEngine, build_engine
+from edge.gate import Gate
+from edge.hardware import Hardware, open_hardware
+from edge.qr.verify import VerifierRegistry
+from edge.sdnotify import Notifier
+from edge.stages.base import Stage
+from edge.stages.face import FaceStage
+from edge.stages.qr import QrStage
+from edge.stages.thermal import ThermalStage
+from edge.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def face_locator(engine: FaceEngine) -> Callable[[np.ndarray], FaceLocation | None]:
+    """The simulator places thermal faces where our own detector finds them in the photo."""
+
+    def locate(image: np.ndarray) -> FaceLocation | None:
+        scale = min(1.0, 1280 / max(image.shape[:2]))
+        small = cv2.resize(image, None, fx=scale, fy=scale) if scale < 1 else image
+        detections = engine.detector.detect(small)
+        if not detections:
+            return None
+        best = max(detections, key=lambda d: d.eye_distance)
+        x1, y1, x2, y2 = (best.box / scale).tolist()
+        return (x1, y1, x2 - x1, y2 - y1), best.landmarks / scale
+
+    return locate
+
+
+def enrol_photos(engine: FaceEngine, store: Store, name: str, unit: str, photos: list[Path]) -> int:
+    """Enrol one resident from photos; all or nothing."""
+    embeddings, qualities, sources = [], [], []
+    for photo in photos:
+        image = read_image(photo)
+        embedding, quality = engine.template_from_photo(image, source=str(photo))
+        embeddings.append(embedding)
+        qualities.append(quality.value)
+        sources.append(Path(photo).name)
+    resident_id = store.add_resident(name, unit, embeddings, qualities, sources)
+    engine.reload_gallery(store.gallery())
+    return resident_id
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """A BGR 8-bit image from any file OpenCV reads: grey, 16-bit and alpha are converted."""
+    path = Path(path)
+    if not path.is_file():
+        raise EnrolmentError(f"{path}: no such file")
+    if path.stat().st_size > 50 * 1024 * 1024:
+        raise EnrolmentError(f"{path}: larger than 50 MB; not a photo")
+    data = np.fromfile(path, dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise EnrolmentError(f"{path}: not a readable image (corrupt or unknown format)")
+    if image.dtype == np.uint16:
+        image = (image / 257).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise EnrolmentError(f"{path}: unsupported pixel type {image.dtype}")
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    elif image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if min(image.shape[:2]) < 32:
+        raise EnrolmentError(f"{path}: {image.shape[1]}x{image.shape[0]} is too small for a face")
+    return image
+
+
+def enrol_scenario_residents(engine: FaceEngine, store: Store, scenario: Scenario) -> None:
+    for resident in scenario.spec.residents:
+        if store.find_residents(resident.name):
+            continue
+        photos = [scenario.photo_path(p) for p in resident.photos]
+        enrol_photos(engine, store, resident.name, resident.unit, photos)
+        log.info("enrolled scenario resident %s", resident.name)
+
+
+def build_stages(config: GateConfig, engine: FaceEngine | None, hardware: Hardware) -> list[Stage]:
+    stages: list[Stage] = []
+    for name in config.pipeline.stages:
+        if name == "face" and engine is not None:
+            stages.append(FaceStage(engine))
+        elif name == "thermal":
+            thermal = config.hardware.thermal
+            stages.append(ThermalStage(thermal, blackbody_c=thermal.blackbody_c, blackbody_box=thermal.blackbody_box))
+        elif name == "qr":
+            stages.append(QrStage(VerifierRegistry(), scanner=hardware.scanner))
+    return stages
+
+
+class Runtime:
+    """Everything a running gate holds; `close()` releases it in the right order."""
+
+    def __init__(self, config: GateConfig, *, state_dir: Path | None = None, scenario: Scenario | None = None,
+                 realtime: bool | None = None, loop: bool | None = None, notifier: Notifier | None = None,
+                 control: bool = True, on_decision=None) -> None:
+        self.config = config
+        self.state_dir = Path(state_dir or config.state_dir)
+        self.store = Store(self.state_dir)
+        self.engine = build_engine(config.face, self.store.gallery(), focal_px=config.hardware.camera.focal_px) \
+            if "face" in config.pipeline.stages else None
+        uses_sim = "sim" in (config.hardware.camera.driver, config.hardware.thermal.driver)
+        if uses_sim and scenario is None:
+            scenario = load_scenario(config.simulation.scenario)
+        self.scenario = scenario
+        if scenario is not None and self.engine is not None:
+            enrol_scenario_residents(self.engine, self.store, scenario)
+        locator = face_locator(self.engine) if self.engine is not None else None
+        self.hardware = open_hardware(config, scenario=scenario, locator=locator, realtime=realtime, loop=loop)
+        clock = (lambda: self.hardware.world.now) if config.hardware.camera.driver == "sim" else time.monotonic
+        self.gate = Gate(config, hardware=self.hardware, store=self.store,
+                         stages=build_stages(config, self.engine, self.hardware), clock=clock,
+                         notifier=notifier, on_decision=on_decision)
+        self.control = ControlServer(self.state_dir, self._handle_control) if control else None
+
+    def _handle_control(self, request: dict) -> dict:
+        command = request.get("command")
+        if command == "open":
+            reason = str(request.get("reason") or "").strip()
+            if not reason:
+                return {"ok": False, "error": "reason: a manual open needs a reason"}
+            self.gate.request_open(DecisionSource.cli, str(request.get("actor") or "local"), reason)
+            return {"ok": True}
+        if command == "status":
+            return {"ok": True, "faults": self.gate.faults, "frames": self.gate.stats.frames,
+                    "decisions": self.gate.stats.decisions, "outbox": self.store.outbox_size()}
+        return {"ok": False, "error": f"command: unknown command {command!r}"}
+
+    def run(self, should_stop: Callable[[], bool]) -> None:
+        self.gate.run(should_stop, between_frames=self.control.poll if self.control is not None else None)
+
+    def close(self) -> None:
+        if self.control is not None:
+            self.control.close()
+        self.hardware.close()
+        self.store.close()
+
+
+def install_signal_handlers() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop

@@ -1,0 +1,251 @@
+"""The gate's configuration: one YAML file, validated at start.
+
+Every field has a default, a description and bounds; unknown keys are errors. `load_config`
+raises ConfigError whose message holds one line per mistake, each naming the key path.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from edge.errors import ConfigError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class CheckMode(str, Enum):
+    required = "required"  # a failure denies
+    advisory = "advisory"  # logged, never denies
+    off = "off"  # not run
+
+
+class FailMode(str, Enum):
+    secure = "secure"  # relay closed (gate locked) when unpowered or in doubt
+    safe = "safe"  # relay held open on a fault (fire-exit gates), only where required by law
+
+
+class SiteConfig(Section):
+    site_id: str = Field("demo-site", description="Community identifier, used in MQTT topics.",
+                         pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    gate_id: str = Field("gate-1", description="This gate's identifier within the site.",
+                         pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    name: str = Field("Main gate", description="Human-readable gate name shown to guards.")
+
+
+class CameraConfig(Section):
+    driver: Literal["sim", "opencv"] = Field("sim", description="sim renders the scenario; opencv opens `source`.")
+    source: str = Field("0", description="V4L2 index ('0'), RTSP/HTTP URL or video file path.")
+    width: int = Field(640, ge=160, le=3840, description="Frame width in pixels.")
+    height: int = Field(480, ge=120, le=2160, description="Frame height in pixels.")
+    fps: float = Field(25.0, gt=0, le=120, description="Frames per second.")
+    reconnect_initial_s: float = Field(0.5, gt=0, le=60, description="First wait before reopening a dropped stream.")
+    reconnect_max_s: float = Field(10.0, gt=0, le=600, description="Longest wait between reopen attempts (back-off cap).")
+    focal_px: float = Field(520.0, gt=0, description="Focal length in pixels, used to estimate distance from face size.")
+
+
+class ThermalConfig(Section):
+    driver: Literal["sim", "none"] = Field("sim", description="Thermal camera driver; 'none' disables the sensor.")
+    width: int = Field(160, ge=8, le=1280, description="Thermal frame width.")
+    height: int = Field(120, ge=8, le=1024, description="Thermal frame height.")
+    homography: list[list[float]] = Field(
+        default_factory=lambda: [[0.25, 0.0, 0.0], [0.0, 0.25, 0.0], [0.0, 0.0, 1.0]],
+        description="3x3 matrix mapping colour-camera pixels onto thermal pixels.")
+    frozen_after_s: float = Field(2.0, gt=0, description="A sensor whose frames stop changing this long is frozen.")
+    blackbody_c: float | None = Field(35.0, ge=20, le=50, description="Temperature of the reference emitter in view (null: none).")
+    blackbody_box: list[int] = Field(default_factory=lambda: [148, 2, 10, 10],
+                                     description="Reference emitter's x, y, width, height in thermal pixels.")
+
+    @model_validator(mode="after")
+    def _homography_shape(self) -> "ThermalConfig":
+        if len(self.homography) != 3 or any(len(row) != 3 for row in self.homography):
+            raise ValueError("homography must be a 3x3 matrix")
+        return self
+
+
+class RelayConfig(Section):
+    driver: Literal["sim", "lcus", "modbus", "gpio"] = Field("sim", description="Turnstile relay driver.")
+    port: str = Field("/dev/ttyUSB0", description="Serial port of an LCUS or Modbus relay board.")
+    baudrate: int = Field(9600, description="Serial speed (LCUS boards use 9600 8N1).")
+    channel: int = Field(1, ge=1, le=32, description="Relay channel (LCUS) or coil number counted from 1 (Modbus).")
+    modbus_address: int = Field(1, ge=1, le=247, description="Modbus slave address of the relay board.")
+    gpio_chip: str = Field("/dev/gpiochip0", description="GPIO character device for the gpio driver.")
+    gpio_line: int = Field(17, ge=0, description="GPIO line offset driving the relay.")
+    active_low: bool = Field(False, description="Relay module energises on a low GPIO level.")
+    reply_timeout_s: float = Field(0.3, gt=0, le=5, description="How long a board has to answer before it is faulty.")
+
+
+class PassageConfig(Section):
+    driver: Literal["sim", "gpio", "serial", "none"] = Field("sim", description="Turnstile 'passed' signal source.")
+    port: str = Field("/dev/ttyUSB1", description="Serial port for the serial driver.")
+    baudrate: int = Field(9600, description="Serial speed.")
+    token: str = Field("PASS", description="Line the serial turnstile sends for one passage.")
+    gpio_chip: str = Field("/dev/gpiochip0", description="GPIO character device for the gpio driver.")
+    gpio_line: int = Field(27, ge=0, description="GPIO line offset of the passage sensor.")
+    active_low: bool = Field(True, description="The sensor pulls the line low on a passage.")
+
+
+class QrScannerConfig(Section):
+    driver: Literal["sim", "serial", "none"] = Field("sim", description="Serial line scanner; 'none' uses the camera only.")
+    port: str = Field("/dev/ttyACM0", description="Serial port of the scanner.")
+    baudrate: int = Field(9600, description="Serial speed.")
+    max_line_bytes: int = Field(4096, ge=64, le=65536, description="Longer lines are refused as garbage.")
+
+
+class HardwareConfig(Section):
+    camera: CameraConfig = Field(default_factory=CameraConfig)
+    thermal: ThermalConfig = Field(default_factory=ThermalConfig)
+    relay: RelayConfig = Field(default_factory=RelayConfig)
+    passage: PassageConfig = Field(default_factory=PassageConfig)
+    qr_scanner: QrScannerConfig = Field(default_factory=QrScannerConfig)
+
+
+class SimulationConfig(Section):
+    scenario: str = Field("config/scenarios/morning.yaml", description="Scenario the simulated drivers play.")
+    realtime: bool = Field(True, description="Pace frames at the camera's fps (false: as fast as the gate decides).")
+    loop: bool = Field(True, description="`gatepost run` replays the scenario when it ends.")
+
+
+class TurnstileConfig(Section):
+    pulse_ms: int = Field(300, ge=50, le=10000, description="How long the relay is energised for one opening.")
+    passage_timeout_s: float = Field(5.0, gt=0, le=60, description="Time allowed to pass after an opening.")
+    fail_mode: FailMode = Field(FailMode.secure, description="secure: relay off on any fault; safe: relay held on.")
+
+
+class CheckConfig(Section):
+    mode: CheckMode = Field(CheckMode.required, description="required, advisory or off.")
+
+
+class TemperatureCheckConfig(CheckConfig):
+    threshold_c: float = Field(37.3, ge=35.0, le=40.0, description="Readings above this deny entry and ask for a recheck.")
+
+
+class QrCheckConfig(CheckConfig):
+    mode: CheckMode = Field(CheckMode.advisory, description="required, advisory or off.")
+    pass_substitutes_face: bool = Field(True, description="A valid visitor pass admits without a recognised face.")
+
+
+class ChecksConfig(Section):
+    face: CheckConfig = Field(default_factory=CheckConfig)
+    temperature: TemperatureCheckConfig = Field(default_factory=TemperatureCheckConfig)
+    qr: QrCheckConfig = Field(default_factory=QrCheckConfig)
+
+
+class PipelineConfig(Section):
+    stages: list[Literal["face", "thermal", "qr"]] = Field(
+        default_factory=lambda: ["face", "thermal", "qr"], description="Stage plug-ins run on each frame, in order.")
+    decision_window_s: float = Field(3.0, gt=0, le=30, description="A visitor not admitted within this is denied.")
+    leave_after_s: float = Field(1.0, gt=0, le=30, description="A visit ends when no face has been seen this long.")
+
+    @model_validator(mode="after")
+    def _unique(self) -> "PipelineConfig":
+        if len(set(self.stages)) != len(self.stages):
+            raise ValueError("stages are listed more than once")
+        return self
+
+
+class FaceConfig(Section):
+    models_dir: str = Field("", description="Folder holding the prepared model files (empty: the models/ folder of this installation).")
+    detector: Literal["yunet", "scrfd"] = Field("yunet", description="Face detector model.")
+    embedder: Literal["sface", "arcface"] = Field("sface", description="Face embedding model.")
+    pack: Literal["default", "buffalo_l", "buffalo_s"] = Field("default", description="Model pack: default is YuNet + SFace.")
+    providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"],
+                                 description="onnxruntime execution providers in order (CUDA, TensorRT on a Jetson).")
+    threads: int = Field(2, ge=1, le=64, description="Threads per onnxruntime session.")
+    detect_score: float = Field(0.6, gt=0, lt=1, description="Minimum detector confidence.")
+    match_threshold: float = Field(0.42, gt=-1, lt=1, description="Cosine similarity a match must reach.")
+    match_margin: float = Field(0.05, ge=0, lt=1, description="How far the best resident must beat the second.")
+    min_eye_distance_px: float = Field(24.0, ge=4, description="Smaller faces are too far to recognise.")
+    min_sharpness: float = Field(30.0, ge=0, description="Variance of the Laplacian of the aligned face.")
+    max_yaw: float = Field(0.35, gt=0, le=1, description="Nose offset from the eyes' midpoint, over eye distance.")
+    better_by: float = Field(1.3, ge=1, description="A track is recognised again when quality improves by this factor.")
+
+
+class StorageConfig(Section):
+    event_retention_days: int = Field(90, ge=1, le=3650, description="Delivered events older than this are deleted.")
+    keep_face_crops: bool = Field(False, description="Store a face crop with each event (stays on the gate).")
+
+
+class GateConfig(Section):
+    site: SiteConfig = Field(default_factory=SiteConfig)
+    state_dir: str = Field("/var/lib/gatepost", description="Database and runtime state.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Logging level.")
+    hardware: HardwareConfig = Field(default_factory=HardwareConfig)
+    simulation: SimulationConfig = Field(default_factory=SimulationConfig)
+    turnstile: TurnstileConfig = Field(default_factory=TurnstileConfig)
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    checks: ChecksConfig = Field(default_factory=ChecksConfig)
+    face: FaceConfig = Field(default_factory=FaceConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+
+    @model_validator(mode="after")
+    def _stages_match_checks(self) -> "GateConfig":
+        stage_of = {"face": "face", "temperature": "thermal", "qr": "qr"}
+        for check, stage in stage_of.items():
+            mode = getattr(self.checks, check).mode
+            if mode is not CheckMode.off and stage not in self.pipeline.stages:
+                raise ValueError(f"checks.{check} is {mode.value} but pipeline.stages lacks '{stage}'")
+        if self.checks.temperature.mode is not CheckMode.off and self.hardware.thermal.driver == "none":
+            raise ValueError("checks.temperature needs a thermal camera (hardware.thermal.driver is 'none')")
+        return self
+
+
+def describe_errors(error: ValidationError) -> list[str]:
+    """One line per mistake: the key path, then what was expected."""
+    lines = []
+    for item in error.errors():
+        path = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif "input" in item and item["type"] not in ("missing", "model_type"):
+            message += f" (got {item['input']!r})"
+        lines.append(f"{path}: {message}")
+    return lines
+
+
+def parse_config(data: Any, *, source: str = "config") -> GateConfig:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections at the top level")
+    try:
+        return GateConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError("\n".join(f"{source}: {line}" for line in describe_errors(error))) from None
+
+
+def read_yaml(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read ({error})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(f"{path}: {where}not valid YAML ({problem})") from None
+
+
+def load_config(path: str | Path | None) -> GateConfig:
+    """The validated configuration; the defaults when `path` is None."""
+    if path is None:
+        return GateConfig()
+    return parse_config(read_yaml(path), source=str(path))
+
+
+def resolve(base: str | Path, value: str) -> Path:
+    """A path from the config, taken relative to the current folder unless absolute."""
+    candidate = Path(value).expanduser()
+    return candidate if candidate.is_absolute() else Path(base) / candidate

@@ -1,0 +1,128 @@
+"""The decision engine: a visit collects stage results; the policy grants, denies or waits.
+
+Each check has a mode: `required` (a failure denies), `advisory` (recorded, never denies) or
+`off`. A visit is granted as soon as every required check has passed, denied at once on a
+fever or a presentation attack, and denied when its window ends with a required check still
+failing or missing. The gate never opens without a decision that says why.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from edge.config import CheckMode, ChecksConfig
+from edge.events import Decision, DecisionSource
+from edge.face.matcher import Match
+from edge.stages.base import QrResult, ThermalReading
+
+
+@dataclass
+class Visit:
+    """One person in front of the gate, from first good sighting to decision."""
+
+    track_id: int | None
+    started: float  # gate clock
+    started_perf: float  # perf_counter, for latency
+    visit_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    match: Match | None = None
+    thermal: ThermalReading | None = None
+    codes: list[QrResult] = field(default_factory=list)
+    stage_ms: dict[str, float] = field(default_factory=dict)
+    decision: Decision | None = None
+    last_seen: float = 0.0
+
+    def add_timings(self, timings: dict[str, float]) -> None:
+        for stage, ms in timings.items():
+            self.stage_ms[stage] = self.stage_ms.get(stage, 0.0) + ms
+
+    @property
+    def valid_pass(self) -> QrResult | None:
+        return next((c for c in self.codes if c.status == "valid"), None)
+
+
+@dataclass
+class Outcome:
+    status: str  # pass | fail | pending
+    reason: str
+
+
+class Policy:
+    def __init__(self, checks: ChecksConfig, *, window_s: float) -> None:
+        self.checks = checks
+        self.window_s = window_s
+
+    def outcomes(self, visit: Visit) -> dict[str, Outcome]:
+        result: dict[str, Outcome] = {}
+        if self.checks.face.mode is not CheckMode.off:
+            result["face"] = self._face(visit)
+        if self.checks.temperature.mode is not CheckMode.off:
+            result["temperature"] = self._temperature(visit)
+        if self.checks.qr.mode is not CheckMode.off:
+            result["qr"] = self._qr(visit)
+        return result
+
+    def _face(self, visit: Visit) -> Outcome:
+        if visit.match is not None and visit.match.known:
+            return Outcome("pass", f"resident {visit.match.name} ({visit.match.similarity:.2f})")
+        substitute = visit.valid_pass if self.checks.qr.pass_substitutes_face else None
+        if substitute is not None:
+            return Outcome("pass", f"visitor pass {substitute.pass_id or ''}".strip())
+        if visit.match is None:
+            return Outcome("pending", "face not recognised yet")
+        return Outcome("fail", f"unknown face ({visit.match.reason})")
+
+    def _temperature(self, visit: Visit) -> Outcome:
+        reading = visit.thermal
+        if reading is None:
+            return Outcome("pending", "no temperature reading yet")
+        if reading.live is False:
+            return Outcome("fail", "spoof: no live skin-temperature pattern")
+        if not reading.available:
+            return Outcome("pending", f"temperature unavailable: {reading.reason}")
+        threshold = self.checks.temperature.threshold_c
+        if reading.temperature_c is not None and reading.temperature_c > threshold:
+            return Outcome("fail", f"fever {reading.temperature_c:.1f} °C (threshold {threshold:.1f} °C)")
+        return Outcome("pass", f"{reading.temperature_c:.1f} °C")
+
+    def _qr(self, visit: Visit) -> Outcome:
+        if visit.valid_pass is not None:
+            return Outcome("pass", f"code valid ({visit.valid_pass.kind})")
+        if visit.codes:
+            last = visit.codes[-1]
+            return Outcome("fail", f"code {last.status}: {last.reason}")
+        return Outcome("pending", "no code shown")
+
+    def mode_of(self, check: str) -> CheckMode:
+        return getattr(self.checks, check).mode
+
+    def evaluate(self, visit: Visit, now: float) -> Decision | None:
+        """A decision, or None to keep waiting for more results."""
+        outcomes = self.outcomes(visit)
+        required = {name: o for name, o in outcomes.items() if self.mode_of(name) is CheckMode.required}
+        hard_fail = [o.reason for name, o in required.items()
+                     if o.status == "fail" and name == "temperature"]
+        if hard_fail:
+            return self._decision(visit, False, hard_fail, outcomes)
+        if required and all(o.status == "pass" for o in required.values()):
+            reasons = [o.reason for o in required.values()]
+            reasons += [f"advisory {name}: {o.reason}" for name, o in outcomes.items()
+                        if name not in required and o.status == "fail"]
+            return self._decision(visit, True, reasons, outcomes)
+        if now - visit.started >= self.window_s:
+            failing = [o.reason for o in required.values() if o.status != "pass"] or ["no required check configured"]
+            return self._decision(visit, False, failing, outcomes)
+        return None
+
+    def _decision(self, visit: Visit, granted: bool, reasons: list[str], outcomes: dict[str, Outcome]) -> Decision:
+        match = visit.match if visit.match is not None and visit.match.known else None
+        valid_pass = visit.valid_pass
+        return Decision(
+            granted=granted, source=DecisionSource.pipeline, reasons=reasons, visit_id=visit.visit_id,
+            resident_id=match.resident_id if match else None, resident_name=match.name if match else None,
+            pass_id=valid_pass.pass_id if valid_pass else None,
+            temperature_c=visit.thermal.temperature_c if visit.thermal else None,
+            stage_ms=dict(visit.stage_ms), latency_ms=(time.perf_counter() - visit.started_perf) * 1000.0,
+            checks={name: {"status": o.status, "reason": o.reason, "mode": self.mode_of(name).value}
+                    for name, o in outcomes.items()})

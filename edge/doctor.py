@@ -1,0 +1,81 @@
+"""`gatepost doctor`: each configured device and model, found or not, and why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edge.config import GateConfig
+from edge.errors import GatepostError
+
+
+def _check(label: str, probe) -> tuple[str, bool]:
+    try:
+        detail = probe()
+    except GatepostError as error:
+        return f"FAIL {label}: {error}", False
+    except Exception as error:  # doctor reports, it never crashes
+        return f"FAIL {label}: {type(error).__name__}: {error}", False
+    return f"ok   {label}: {detail}", True
+
+
+def run_doctor(config: GateConfig) -> tuple[list[str], bool]:
+    from drivers.camera import OpenCVCamera
+    from drivers.passage import SerialPassageSensor
+    from drivers.qrscanner import SerialQrScanner
+    from edge.hardware import open_relay
+    from models import MODELS_DIR
+    from models.fetch import verify_pack
+
+    hw = config.hardware
+    results = []
+
+    def models() -> str:
+        paths = verify_pack(config.face.pack, Path(config.face.models_dir) if config.face.models_dir else MODELS_DIR)
+        return ", ".join(f"{role} {path.name}" for role, path in paths.items()) + " (sha256 verified)"
+
+    results.append(_check(f"face models ({config.face.pack})", models))
+
+    def camera() -> str:
+        if hw.camera.driver == "sim":
+            return "simulated"
+        cam = OpenCVCamera(source=hw.camera.source, width=hw.camera.width, height=hw.camera.height, fps=hw.camera.fps)
+        try:
+            frame = cam.read(timeout=5.0)
+            if frame is None:
+                raise GatepostError(cam.last_error or f"no frame from {hw.camera.source!r} within 5 s")
+            return f"{hw.camera.source!r} gives {frame.image.shape[1]}x{frame.image.shape[0]} frames"
+        finally:
+            cam.close()
+
+    results.append(_check("camera", camera))
+    results.append(_check("thermal camera", lambda: hw.thermal.driver if hw.thermal.driver != "sim" else "simulated"))
+
+    def relay() -> str:
+        if hw.relay.driver == "sim":
+            return "simulated"
+        device = open_relay(hw.relay)
+        try:
+            return device.describe()
+        finally:
+            device.close()
+
+    results.append(_check("relay", relay))
+
+    def passage() -> str:
+        if hw.passage.driver in ("sim", "none"):
+            return "simulated" if hw.passage.driver == "sim" else "not configured"
+        if hw.passage.driver == "serial":
+            SerialPassageSensor(port=hw.passage.port, baudrate=hw.passage.baudrate).close()
+            return f"serial port {hw.passage.port} opens"
+        return f"GPIO line {hw.passage.gpio_line} on {hw.passage.gpio_chip}"
+
+    results.append(_check("passage sensor", passage))
+
+    def scanner() -> str:
+        if hw.qr_scanner.driver in ("sim", "none"):
+            return "simulated" if hw.qr_scanner.driver == "sim" else "not configured (camera only)"
+        SerialQrScanner(port=hw.qr_scanner.port, baudrate=hw.qr_scanner.baudrate).close()
+        return f"serial port {hw.qr_scanner.port} opens"
+
+    results.append(_check("QR scanner", scanner))
+    return [line for line, _ in results], all(ok for _, ok in results)

@@ -1,0 +1,92 @@
+"""Typed records of what the gate decided and saw; every one becomes one event with an id."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+class EventKind(str, Enum):
+    decision = "decision"  # the gate granted or denied a visitor (or a guard/admin opened it)
+    passage = "passage"  # a visitor passed, or did not pass, after an opening
+    alarm = "alarm"  # fever, spoof, forced passage, tailgate, device fault
+    action = "action"  # a guard's or administrator's action that is not an opening
+    status = "status"  # daemon start/stop, device health changes
+
+
+class AlarmKind(str, Enum):
+    fever = "fever"
+    spoof = "spoof"
+    forced_passage = "forced_passage"
+    tailgate = "tailgate"
+    device_fault = "device_fault"
+
+
+class DecisionSource(str, Enum):
+    pipeline = "pipeline"  # the checks decided
+    guard = "guard"  # a guard opened by hand
+    remote = "remote"  # an administrator opened from the console
+    cli = "cli"  # a local `gatepost open` on the gate itself
+
+
+@dataclass
+class Decision:
+    granted: bool
+    source: DecisionSource
+    reasons: list[str]
+    visit_id: str | None = None
+    resident_id: int | None = None
+    resident_name: str | None = None
+    pass_id: str | None = None
+    temperature_c: float | None = None
+    stage_ms: dict[str, float] = field(default_factory=dict)
+    latency_ms: float | None = None  # from the visitor fully in view to the relay command
+    actor: str | None = None  # guard or administrator id for manual opens
+    checks: dict[str, Any] = field(default_factory=dict)  # per-check outcome, for the report
+
+
+@dataclass
+class Event:
+    kind: EventKind
+    body: dict[str, Any]
+    event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    time: float = field(default_factory=time.time)
+    site_id: str = ""
+    gate_id: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION,
+            "event_id": self.event_id,
+            "kind": self.kind.value,
+            "time": round(self.time, 3),
+            "site": self.site_id,
+            "gate": self.gate_id,
+            **self.body,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True, default=_jsonable)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"cannot put {type(value).__name__} in an event")
+
+
+def decision_body(decision: Decision) -> dict[str, Any]:
+    body = asdict(decision)
+    body["source"] = decision.source.value
+    body["stage_ms"] = {name: round(ms, 2) for name, ms in decision.stage_ms.items()}
+    if decision.latency_ms is not None:
+        body["latency_ms"] = round(decision.latency_ms, 2)
+    return body

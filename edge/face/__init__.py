@@ -1,0 +1,1 @@
+"""Face identification: detect, track, check quality, align, embed, search the gallery."""

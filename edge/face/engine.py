@@ -1,0 +1,170 @@
+"""The face stage's engine: detect → track → quality → align → embed → match, with timings."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+with warnings.catch_warnings():  # insightface 2.1 calls a scikit-image API deprecated in 0.26
+    warnings.simplefilter("ignore", FutureWarning)
+    from insightface.utils.face_align import norm_crop as _norm_crop
+
+from edge.config import FaceConfig
+from edge.errors import EnrolmentError
+from edge.face.detector import Detection, ScrfdDetector, YuNetDetector
+from edge.face.embedder import CROP_SIZE, Embedder, arcface, sface
+from edge.face.matcher import Match, Matcher
+from edge.face.quality import Quality, QualityLimits, assess
+from edge.face.runtime import create_session
+from edge.face.tracker import Track, Tracker
+from edge.store import Gallery
+
+log = logging.getLogger(__name__)
+
+FACE_WIDTH_M = 0.15
+ENROL_MAX_SIDE = 1280
+
+
+def norm_crop(image: np.ndarray, landmarks: np.ndarray, size: int) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return _norm_crop(image, landmarks, size)
+EYE_TO_FACE_WIDTH = 0.42  # eye distance over face width, adult average
+
+
+@dataclass
+class SeenFace:
+    track_id: int
+    box: list[float]
+    landmarks: np.ndarray
+    score: float
+    quality: Quality
+    distance_m: float
+    match: Match | None
+    primary: bool = False
+    recognised_now: bool = False
+
+
+@dataclass
+class FaceResult:
+    faces: list[SeenFace]
+    stage_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def primary(self) -> SeenFace | None:
+        return next((face for face in self.faces if face.primary), None)
+
+
+class FaceEngine:
+    def __init__(self, *, detector, embedder: Embedder, matcher: Matcher, limits: QualityLimits,
+                 better_by: float = 1.3, focal_px: float = 520.0) -> None:
+        self.detector = detector
+        self.embedder = embedder
+        self.matcher = matcher
+        self.limits = limits
+        self.better_by = better_by
+        self.focal_px = focal_px
+        self.tracker = Tracker()
+
+    def distance_of(self, detection: Detection) -> float:
+        face_width_px = detection.eye_distance / EYE_TO_FACE_WIDTH
+        return self.focal_px * FACE_WIDTH_M / max(face_width_px, 1e-3)
+
+    def process(self, image: np.ndarray, now: float) -> FaceResult:
+        timings = {"detect": 0.0, "align": 0.0, "embed": 0.0, "search": 0.0}
+        started = time.perf_counter()
+        detections = self.detector.detect(image)
+        timings["detect"] = _ms(started)
+        tracks = self.tracker.update(detections, now)
+        faces = []
+        primary_index = max(range(len(detections)), key=lambda i: detections[i].eye_distance) if detections else -1
+        for index, (detection, track) in enumerate(zip(detections, tracks)):
+            is_primary = index == primary_index
+            started = time.perf_counter()
+            crop = norm_crop(image, detection.landmarks, CROP_SIZE)
+            quality = assess(detection, crop, self.limits)
+            timings["align"] += _ms(started)
+            recognised_now = False
+            if is_primary and quality.ok and self._worth_recognising(track, quality):
+                self._recognise(track, crop, quality, timings)
+                recognised_now = True
+            faces.append(SeenFace(track.track_id, detection.box.tolist(), detection.landmarks, detection.score,
+                                  quality, self.distance_of(detection), track.match, is_primary, recognised_now))
+        return FaceResult(faces, timings)
+
+    def _worth_recognising(self, track: Track, quality: Quality) -> bool:
+        if track.match is None:
+            return True
+        if track.extra.get("gallery_version") != self.matcher.version:
+            return True
+        return quality.value > track.matched_quality * self.better_by
+
+    def _recognise(self, track: Track, crop: np.ndarray, quality: Quality, timings: dict[str, float]) -> None:
+        started = time.perf_counter()
+        embedding = self.embedder.embed([crop])[0]
+        timings["embed"] += _ms(started)
+        started = time.perf_counter()
+        match = self.matcher.search(embedding)
+        timings["search"] += _ms(started)
+        # Never let a weaker frame replace a match: a better frame may only confirm or overrule it.
+        track.match, track.matched_quality = match, quality.value
+        track.extra["gallery_version"] = self.matcher.version
+        track.extra["embedding"] = embedding
+
+    def reload_gallery(self, gallery: Gallery) -> None:
+        self.matcher.load(gallery)
+
+    # enrolment
+
+    def template_from_photo(self, image: np.ndarray, *, source: str) -> tuple[np.ndarray, Quality]:
+        """The one face in an enrolment photo, embedded; EnrolmentError with the reason otherwise."""
+        image = shrink_to(image, ENROL_MAX_SIDE)
+        detections = self.detector.detect(image)
+        if not detections:
+            raise EnrolmentError(f"{source}: no face found")
+        large = [d for d in detections if d.eye_distance >= 0.5 * max(x.eye_distance for x in detections)]
+        if len(large) > 1:
+            raise EnrolmentError(f"{source}: {len(large)} faces found; use a photo of one person")
+        detection = large[0]
+        crop = norm_crop(image, detection.landmarks, CROP_SIZE)
+        quality = assess(detection, crop, self.limits)
+        if not quality.ok:
+            raise EnrolmentError(f"{source}: poor quality: {'; '.join(quality.problems)}")
+        return self.embedder.embed([crop])[0], quality
+
+
+def shrink_to(image: np.ndarray, max_side: int) -> np.ndarray:
+    scale = max_side / max(image.shape[:2])
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0
+
+
+def build_engine(config: FaceConfig, gallery: Gallery, *, focal_px: float = 520.0,
+                 models_dir: Path | None = None) -> FaceEngine:
+    """Verify the configured models (sha256) and load them; ModelError names the file and the fix."""
+    from models import MODELS_DIR
+    from models.fetch import verify_pack
+
+    directory = models_dir or (Path(config.models_dir) if config.models_dir else MODELS_DIR)
+    paths = verify_pack(config.pack, directory)
+    detector_session = create_session(paths["detector"], providers=config.providers, threads=config.threads)
+    embedder_session = create_session(paths["embedder"], providers=config.providers, threads=config.threads)
+    if config.pack == "default":
+        detector = YuNetDetector(detector_session, score_threshold=config.detect_score)
+        embedder = sface(embedder_session)
+    else:
+        detector = ScrfdDetector(detector_session, score_threshold=config.detect_score)
+        embedder = arcface(embedder_session)
+    limits = QualityLimits(config.min_eye_distance_px, config.min_sharpness, config.max_yaw, config.detect_score)
+    matcher = Matcher(gallery, threshold=config.match_threshold, margin=config.match_margin)
+    return FaceEngine(detector=detector, embedder=embedder, matcher=matcher, limits=limits,
+                      better_by=config.better_by, focal_px=focal_px)

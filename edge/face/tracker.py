@@ -1,0 +1,66 @@
+"""Follow faces across frames by box overlap, so each person is recognised once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.face.detector import Detection
+from edge.face.matcher import Match
+
+
+@dataclass
+class Track:
+    track_id: int
+    detection: Detection
+    first_seen: float
+    last_seen: float
+    match: Match | None = None
+    matched_quality: float = 0.0  # quality value of the frame the match came from
+    hits: int = 1
+    extra: dict = field(default_factory=dict)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+class Tracker:
+    def __init__(self, *, min_iou: float = 0.3, max_age_s: float = 0.5) -> None:
+        self.min_iou = min_iou
+        self.max_age_s = max_age_s
+        self.tracks: dict[int, Track] = {}
+        self._next_id = 1
+
+    def update(self, detections: list[Detection], now: float) -> list[Track]:
+        """Tracks seen in this frame, in the order of `detections`."""
+        unmatched = set(self.tracks)
+        result = []
+        pairs = sorted(((iou(t.detection.box, d.box), tid, i) for tid, t in self.tracks.items()
+                        for i, d in enumerate(detections)), reverse=True)
+        assigned: dict[int, Track] = {}
+        for overlap, tid, i in pairs:
+            if overlap < self.min_iou:
+                break
+            if tid in unmatched and i not in assigned:
+                track = self.tracks[tid]
+                track.detection, track.last_seen = detections[i], now
+                track.hits += 1
+                assigned[i] = track
+                unmatched.discard(tid)
+        for i, detection in enumerate(detections):
+            if i not in assigned:
+                track = Track(self._next_id, detection, now, now)
+                self._next_id += 1
+                self.tracks[track.track_id] = track
+                assigned[i] = track
+            result.append(assigned[i])
+        for tid in list(unmatched):
+            if now - self.tracks[tid].last_seen > self.max_age_s:
+                del self.tracks[tid]
+        return result

@@ -1,0 +1,251 @@
+"""The gate: one frame loop that runs the stages, follows visits, decides and drives the turnstile.
+
+Everything that changes the gate happens on this loop's thread: guard, administrator and CLI
+opens arrive through `request_open` (thread-safe queue) and are handled between frames.
+Every decision and passage is committed to the store (and its outbox) before the relay moves.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from edge.config import CheckMode, GateConfig
+from edge.decision import Policy, Visit
+from edge.events import AlarmKind, Decision, DecisionSource, Event, EventKind, decision_body
+from edge.hardware import Hardware
+from edge.sdnotify import Notifier
+from edge.stages.base import FrameContext, Stage
+from edge.store import Store
+from edge.turnstile import Turnstile
+
+log = logging.getLogger(__name__)
+
+CAMERA_FAULT_AFTER_S = 2.0
+WATCHDOG_EVERY_S = 1.0
+
+
+@dataclass
+class OpenRequest:
+    source: DecisionSource
+    actor: str
+    reason: str
+
+
+@dataclass
+class GateStats:
+    frames: int = 0
+    decisions: int = 0
+    stage_ms: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, timings: dict[str, float]) -> None:
+        for name, ms in timings.items():
+            samples = self.stage_ms.setdefault(name, [])
+            samples.append(ms)
+            if len(samples) > 2000:
+                del samples[:1000]
+
+
+class Gate:
+    def __init__(self, config: GateConfig, *, hardware: Hardware, store: Store, stages: list[Stage],
+                 clock: Callable[[], float], notifier: Notifier | None = None,
+                 on_decision: Callable[[Decision, bool], None] | None = None) -> None:
+        self.config = config
+        self.hardware = hardware
+        self.store = store
+        self.stages = stages
+        self.clock = clock
+        self.notifier = notifier or Notifier("")
+        self.on_decision = on_decision
+        self.policy = Policy(config.checks, window_s=config.pipeline.decision_window_s)
+        self.turnstile = Turnstile(hardware.relay, config.turnstile, clock=clock, emit=self.record,
+                                   relay_factory=hardware.relay_factory)
+        self.visit: Visit | None = None
+        self.stats = GateStats()
+        self.faults: dict[str, str] = {}
+        self._requests: queue.Queue[OpenRequest] = queue.Queue()
+        self._last_frame_at = clock()
+        self._last_watchdog = 0.0
+        self._topic = f"gatepost/{config.site.site_id}/{config.site.gate_id}"
+        for fault in hardware.faults or []:
+            self._set_fault(fault.split(":")[0], fault)
+
+    # events
+
+    def record(self, kind: EventKind, body: dict[str, Any]) -> Event:
+        event = Event(kind, body, site_id=self.config.site.site_id, gate_id=self.config.site.gate_id)
+        topic = f"{self._topic}/alarm" if kind is EventKind.alarm else f"{self._topic}/event"
+        self.store.record_event(event, topic)
+        return event
+
+    def _set_fault(self, device: str, message: str) -> None:
+        if self.faults.get(device) != message:
+            self.faults[device] = message
+            self.record(EventKind.alarm, {"alarm": AlarmKind.device_fault.value, "device": device, "detail": message})
+
+    def _clear_fault(self, device: str) -> None:
+        if self.faults.pop(device, None) is not None:
+            self.record(EventKind.status, {"device": device, "state": "recovered"})
+
+    # life cycle
+
+    def start(self) -> None:
+        self.turnstile.start()
+        self.record(EventKind.status, {"state": "started", "stages": [s.name for s in self.stages]})
+        self.notifier.ready(f"gate {self.config.site.gate_id} running")
+
+    def stop(self) -> None:
+        self.notifier.stopping()
+        self.turnstile.stop()
+        self.record(EventKind.status, {"state": "stopped"})
+
+    def request_open(self, source: DecisionSource, actor: str, reason: str) -> None:
+        """Thread-safe: a guard, administrator or local CLI asks to open the gate."""
+        self._requests.put(OpenRequest(source, actor, reason))
+
+    # the loop
+
+    def step(self) -> bool:
+        """One frame: False when the camera has no more frames (a finished scenario)."""
+        frame = self.hardware.camera.read(timeout=0.5)
+        now = self.clock()
+        if frame is None:
+            if getattr(self.hardware.camera, "finished", False):
+                return False
+            if now - self._last_frame_at > CAMERA_FAULT_AFTER_S:
+                self._set_fault("camera", "camera: no frames (stream down or unplugged)")
+            self._tick(now)
+            return True
+        self._last_frame_at = now
+        self._clear_fault("camera")
+        context = FrameContext(frame=frame, now=now)
+        if self.hardware.thermal is not None:
+            context.thermal_frame = self.hardware.thermal.read()
+        for stage in self.stages:
+            started = time.perf_counter()
+            try:
+                stage.process(context)
+            except Exception as error:  # a failing stage must not stop the gate: it simply has no result
+                log.exception("stage %s failed", stage.name)
+                self._set_fault(stage.name, f"{stage.name}: {type(error).__name__}: {error}")
+            context.stage_ms[stage.name] = (time.perf_counter() - started) * 1000.0
+        self._watch_stage_faults()
+        self.stats.frames += 1
+        self.stats.add({k: v for k, v in context.stage_ms.items() if "." not in k})
+        self._follow_visit(context)
+        self._tick(now)
+        return True
+
+    def _watch_stage_faults(self) -> None:
+        for stage in self.stages:
+            fault = getattr(stage, "fault", None)
+            if fault:
+                self._set_fault(stage.name, fault)
+            elif stage.name in self.faults:
+                self._clear_fault(stage.name)
+
+    def _tick(self, now: float) -> None:
+        while True:
+            try:
+                request = self._requests.get_nowait()
+            except queue.Empty:
+                break
+            self._manual_open(request)
+        passages = 0
+        if self.hardware.passage is not None:
+            try:
+                passages = self.hardware.passage.poll()
+                self._clear_fault("passage")
+            except OSError as error:
+                self._set_fault("passage", str(error))
+        self.turnstile.tick(passages)
+        if self.turnstile.healthy:
+            self._clear_fault("relay")
+        else:
+            self.faults["relay"] = self.turnstile.relay_fault or "relay fault"
+        if now - self._last_watchdog >= WATCHDOG_EVERY_S or now < self._last_watchdog:
+            self._last_watchdog = now
+            self.notifier.watchdog()
+
+    def run(self, should_stop: Callable[[], bool], *, between_frames: Callable[[], None] | None = None) -> None:
+        self.start()
+        try:
+            while not should_stop():
+                if between_frames is not None:
+                    between_frames()
+                if not self.step():
+                    break
+        finally:
+            self.stop()
+
+    # visits and decisions
+
+    def _follow_visit(self, context: FrameContext) -> None:
+        now = context.now
+        primary = context.face.primary if context.face else None
+        visit = self.visit
+        if visit is not None and now - visit.last_seen > self.config.pipeline.leave_after_s:
+            if visit.decision is None:
+                self._decide(visit, self.policy.evaluate(visit, visit.started + self.policy.window_s))
+            self.visit = visit = None
+        present = primary is not None and primary.quality.ok
+        if present:
+            if visit is None or (visit.decision is not None and visit.track_id != primary.track_id):
+                visit = self.visit = Visit(primary.track_id, now, time.perf_counter(), last_seen=now)
+            if visit.decision is None:
+                visit.track_id = primary.track_id
+                if primary.match is not None:
+                    visit.match = primary.match
+                if context.thermal is not None:
+                    visit.thermal = context.thermal
+            visit.last_seen = now
+        elif visit is not None and primary is not None:
+            visit.last_seen = now
+        if context.codes:
+            if visit is None:
+                visit = self.visit = Visit(None, now, time.perf_counter(), last_seen=now)
+            if visit.decision is None:
+                visit.codes.extend(context.codes)
+        if visit is not None and visit.decision is None:
+            visit.add_timings({k: v for k, v in context.stage_ms.items() if "." not in k})
+            self._decide(visit, self.policy.evaluate(visit, now))
+
+    def _decide(self, visit: Visit, decision: Decision | None) -> None:
+        if decision is None:
+            return
+        visit.decision = decision
+        self._apply(decision)
+        for check, outcome in decision.checks.items():
+            if outcome["status"] == "fail" and outcome["reason"].startswith("fever"):
+                self.record(EventKind.alarm, {"alarm": AlarmKind.fever.value, "visit_id": visit.visit_id,
+                                              "temperature_c": decision.temperature_c,
+                                              "detail": outcome["reason"] + "; recheck with a clinical thermometer"})
+            elif outcome["status"] == "fail" and outcome["reason"].startswith("spoof"):
+                self.record(EventKind.alarm, {"alarm": AlarmKind.spoof.value, "visit_id": visit.visit_id,
+                                              "detail": outcome["reason"]})
+
+    def _apply(self, decision: Decision) -> None:
+        """Commit the decision, then (if granted) pulse the relay."""
+        event = self.record(EventKind.decision, decision_body(decision))
+        pulsed = False
+        if decision.granted:
+            pulsed = self.turnstile.open(event.event_id)
+            if not pulsed:
+                log.error("decision %s granted but the relay could not be driven", event.event_id)
+        self.stats.decisions += 1
+        log.info("%s: %s", "GRANTED" if decision.granted else "DENIED", "; ".join(decision.reasons))
+        if self.on_decision is not None:
+            self.on_decision(decision, pulsed)
+
+    def _manual_open(self, request: OpenRequest) -> None:
+        decision = Decision(granted=True, source=request.source, reasons=[f"manual open: {request.reason}"],
+                            actor=request.actor)
+        self._apply(decision)
+
+    def required_checks(self) -> list[str]:
+        return [name for name in ("face", "temperature", "qr")
+                if getattr(self.config.checks, name).mode is CheckMode.required]

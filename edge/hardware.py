@@ -1,0 +1,133 @@
+"""Build the configured drivers: simulated twins by default, real devices where configured."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from drivers.camera import Camera, OpenCVCamera
+from drivers.passage import GpioPassageSensor, PassageSensor, SerialPassageSensor
+from drivers.qrscanner import QrScanner, SerialQrScanner
+from drivers.relay import GpioRelay, LcusRelay, ModbusRelay, Relay
+from drivers.sim.scenario import Scenario, load_scenario
+from drivers.sim.twins import SimCamera, SimThermalCamera
+from drivers.sim.world import Locator, SimWorld
+from drivers.thermal import ThermalCamera
+from edge.config import GateConfig, RelayConfig
+from edge.errors import DeviceError
+
+log = logging.getLogger(__name__)
+
+
+class TeeRelay(Relay):
+    """A real relay whose state the simulated world also sees (sim camera with a real board)."""
+
+    def __init__(self, inner: Relay, mirror: Relay) -> None:
+        super().__init__()
+        self.inner, self.mirror = inner, mirror
+        self.name = inner.name
+
+    def _set(self, on: bool) -> None:
+        self.inner.set(on)
+        self.mirror.set(on)
+
+    def read(self) -> bool | None:
+        return self.inner.read()
+
+    def _close(self) -> None:
+        self.inner.close()
+
+    def describe(self) -> str:
+        return self.inner.describe()
+
+
+def open_relay(config: RelayConfig) -> Relay:
+    if config.driver == "lcus":
+        return LcusRelay(port=config.port, channel=config.channel, baudrate=config.baudrate)
+    if config.driver == "modbus":
+        return ModbusRelay(port=config.port, address=config.modbus_address, channel=config.channel,
+                           baudrate=config.baudrate, reply_timeout_s=config.reply_timeout_s)
+    if config.driver == "gpio":
+        return GpioRelay(chip=config.gpio_chip, line=config.gpio_line, active_low=config.active_low)
+    raise DeviceError(f"relay driver {config.driver!r} has no real device")
+
+
+@dataclass
+class Hardware:
+    camera: Camera
+    thermal: ThermalCamera | None
+    relay: Relay | None
+    relay_factory: Callable[[], Relay] | None
+    passage: PassageSensor | None
+    scanner: QrScanner | None
+    world: SimWorld | None = None
+    faults: list[str] | None = None
+
+    def close(self) -> None:
+        for device in (self.camera, self.thermal, self.passage, self.scanner):
+            if device is not None:
+                device.close()
+
+
+def open_hardware(config: GateConfig, *, scenario: Scenario | None = None, locator: Locator | None = None,
+                  realtime: bool | None = None, loop: bool | None = None) -> Hardware:
+    """Open every configured device; a real device that fails is reported, never fatal."""
+    hw = config.hardware
+    faults: list[str] = []
+    world = None
+    if "sim" in (hw.camera.driver, hw.thermal.driver, hw.relay.driver, hw.passage.driver, hw.qr_scanner.driver):
+        scenario = scenario or load_scenario(config.simulation.scenario)
+        world = SimWorld(scenario, width=hw.camera.width, height=hw.camera.height, fps=hw.camera.fps,
+                         thermal_size=(hw.thermal.width, hw.thermal.height),
+                         homography=np.asarray(hw.thermal.homography), focal_px=hw.camera.focal_px, locator=locator)
+    if hw.camera.driver == "sim":
+        camera: Camera = SimCamera(world, realtime=config.simulation.realtime if realtime is None else realtime,
+                                   loop=config.simulation.loop if loop is None else loop)
+    else:
+        camera = OpenCVCamera(source=hw.camera.source, width=hw.camera.width, height=hw.camera.height,
+                              fps=hw.camera.fps, reconnect_initial_s=hw.camera.reconnect_initial_s,
+                              reconnect_max_s=hw.camera.reconnect_max_s)
+    thermal = SimThermalCamera(world) if hw.thermal.driver == "sim" else None
+
+    relay: Relay | None = None
+    relay_factory = None
+    if hw.relay.driver == "sim":
+        relay = world.relay
+    else:
+        def relay_factory() -> Relay:
+            real = open_relay(hw.relay)
+            return TeeRelay(real, world.relay) if world is not None else real
+        try:
+            relay = relay_factory()
+        except DeviceError as error:
+            faults.append(str(error))
+            log.error("%s; the gate stays locked until it answers", error)
+
+    passage: PassageSensor | None = None
+    try:
+        if hw.passage.driver == "sim":
+            passage = world.passage
+        elif hw.passage.driver == "serial":
+            passage = SerialPassageSensor(port=hw.passage.port, baudrate=hw.passage.baudrate, token=hw.passage.token)
+        elif hw.passage.driver == "gpio":
+            passage = GpioPassageSensor(chip=hw.passage.gpio_chip, line=hw.passage.gpio_line,
+                                        active_low=hw.passage.active_low)
+    except DeviceError as error:
+        faults.append(str(error))
+        log.error("%s", error)
+
+    scanner: QrScanner | None = None
+    try:
+        if hw.qr_scanner.driver == "sim":
+            scanner = world.scanner
+        elif hw.qr_scanner.driver == "serial":
+            scanner = SerialQrScanner(port=hw.qr_scanner.port, baudrate=hw.qr_scanner.baudrate,
+                                      max_line_bytes=hw.qr_scanner.max_line_bytes)
+    except DeviceError as error:
+        faults.append(str(error))
+        log.error("%s", error)
+    return Hardware(camera, thermal, relay, relay_factory, passage, scanner, world, faults)
+

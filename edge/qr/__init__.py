@@ -1,0 +1,1 @@
+"""QR codes: decoding from camera frames and verification of what they carry."""

@@ -1,0 +1,102 @@
+"""`gatepost simulate`: run the gate against a scenario and report each visit against ground truth."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from drivers.sim.scenario import load_scenario
+from drivers.sim.world import VisitorTruth
+from edge.app import Runtime
+from edge.config import GateConfig
+from edge.events import Decision
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Observed:
+    decision: Decision
+    pulsed: bool
+    wall: float
+
+
+def run_simulation(config: GateConfig, scenario_path: str | Path, *, state_dir: Path | None = None,
+                   realtime: bool = False) -> dict[str, Any]:
+    scenario = load_scenario(scenario_path)
+    observed: dict[int, list[Observed]] = {}
+    with tempfile.TemporaryDirectory(prefix="gatepost-sim-") as scratch:
+        runtime = Runtime(config, state_dir=state_dir or Path(scratch), scenario=scenario, realtime=realtime,
+                          loop=False, control=False)
+        world = runtime.hardware.world
+
+        def on_decision(decision: Decision, pulsed: bool) -> None:
+            front = world._front() if world is not None else None
+            if front is not None:
+                observed.setdefault(front.index, []).append(Observed(decision, pulsed, time.perf_counter()))
+
+        runtime.gate.on_decision = on_decision
+        started = time.perf_counter()
+        try:
+            runtime.run(lambda: False)
+        finally:
+            elapsed = time.perf_counter() - started
+            frames = runtime.gate.stats.frames
+            stage_ms = {name: sorted(samples) for name, samples in runtime.gate.stats.stage_ms.items()}
+            events = runtime.store.event_count()
+            runtime.close()
+    visits = [_visit_report(truth, observed.get(truth.index, [])) for truth in world.truth]
+    correct = sum(1 for visit in visits if visit["correct"])
+    return {
+        "scenario": scenario.spec.name,
+        "visitors": len(visits),
+        "correct": correct,
+        "matches_ground_truth": correct == len(visits),
+        "frames": frames,
+        "seconds": round(elapsed, 2),
+        "events_recorded": events,
+        "stage_ms_p50": {name: round(s[len(s) // 2], 2) for name, s in stage_ms.items() if s},
+        "stage_ms_p95": {name: round(s[int(len(s) * 0.95)], 2) for name, s in stage_ms.items() if s},
+        "visits": visits,
+    }
+
+
+def _visit_report(truth: VisitorTruth, observed: list[Observed]) -> dict[str, Any]:
+    spec = truth.spec
+    first = observed[0] if observed else None
+    decision = first.decision if first else None
+    outcome = None if decision is None else ("granted" if decision.granted else "denied")
+    correct = outcome == spec.expect
+    if correct and outcome == "granted" and spec.identity is not None and decision.resident_name is not None:
+        correct = decision.resident_name == spec.identity
+    latency = None
+    if first is not None and first.pulsed and truth.in_view_wall is not None:
+        latency = round((first.wall - truth.in_view_wall) * 1000.0, 1)
+    return {
+        "index": truth.index,
+        "photo": spec.photo,
+        "identity": spec.identity,
+        "presentation": spec.presentation,
+        "temperature_c": spec.temperature_c,
+        "expect": spec.expect,
+        "decision": outcome,
+        "correct": correct,
+        "resident": decision.resident_name if decision else None,
+        "reasons": decision.reasons if decision else ["no decision"],
+        "checks": decision.checks if decision else {},
+        "measured_temperature_c": decision.temperature_c if decision else None,
+        "stage_ms": {k: round(v, 2) for k, v in decision.stage_ms.items()} if decision else {},
+        "relay_pulsed": bool(first and first.pulsed),
+        "passages": len(truth.passed_at),
+        "latency_ms": latency,
+        "decisions": len(observed),
+    }
+
+
+def write_report(report: dict[str, Any], path: str | Path) -> None:
+    Path(path).write_text(json.dumps(report, indent=2, default=str))

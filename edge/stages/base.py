@@ -1,0 +1,48 @@
+"""What a stage sees and fills in: one FrameContext per frame."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from drivers.camera import Frame
+from drivers.thermal import ThermalFrame
+from edge.face.engine import FaceResult
+
+
+@dataclass
+class ThermalReading:
+    available: bool
+    temperature_c: float | None = None  # estimated core temperature
+    uncertainty_c: float | None = None
+    live: bool | None = None  # None: not judged
+    flags: list[str] = field(default_factory=list)
+    reason: str = ""  # why unavailable, or why not live
+
+
+@dataclass
+class QrResult:
+    payload: str
+    source: str  # camera | scanner
+    status: str  # valid | invalid | expired | untrusted | unreadable
+    reason: str
+    kind: str = ""  # pass | dcc | online | unknown
+    pass_id: str | None = None
+
+
+@dataclass
+class FrameContext:
+    frame: Frame
+    now: float
+    thermal_frame: ThermalFrame | None = None
+    face: FaceResult | None = None
+    thermal: ThermalReading | None = None
+    codes: list[QrResult] = field(default_factory=list)
+    stage_ms: dict[str, float] = field(default_factory=dict)
+
+
+class Stage(Protocol):
+    name: str
+
+    def process(self, context: FrameContext) -> None:
+        """Fill this stage's part of `context`; never raise for bad input, never block."""

@@ -1,0 +1,18 @@
+"""The face stage: wraps the FaceEngine for the pipeline."""
+
+from __future__ import annotations
+
+from edge.face.engine import FaceEngine
+from edge.stages.base import FrameContext
+
+
+class FaceStage:
+    name = "face"
+
+    def __init__(self, engine: FaceEngine) -> None:
+        self.engine = engine
+
+    def process(self, context: FrameContext) -> None:
+        result = self.engine.process(context.frame.image, context.now)
+        context.face = result
+        context.stage_ms.update({f"face.{k}": v for k, v in result.stage_ms.items()})

@@ -1,0 +1,282 @@
+"""The gate's state: one SQLite database in WAL mode under the state directory.
+
+Residents, face templates, passes, events and the outbox of events not yet delivered live in
+one file, changed only through this module. Every event is written to `events` and `outbox` in
+one transaction with synchronous=FULL, so a power cut or SIGKILL never loses a committed one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge.errors import StorageError
+from edge.events import Event
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "gatepost.db"
+
+# Each entry moves the schema one version up; never edit one that has shipped.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE residents (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        unit TEXT NOT NULL DEFAULT '',
+        created REAL NOT NULL
+    );
+    CREATE TABLE templates (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        resident_id INTEGER NOT NULL REFERENCES residents(id) ON DELETE CASCADE,
+        embedding BLOB NOT NULL,
+        quality REAL NOT NULL DEFAULT 0,
+        negative INTEGER NOT NULL DEFAULT 0,
+        source TEXT NOT NULL DEFAULT '',
+        created REAL NOT NULL
+    );
+    CREATE INDEX templates_resident ON templates(resident_id);
+    CREATE TABLE passes (
+        pass_id TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        token TEXT NOT NULL,
+        valid_from REAL NOT NULL,
+        valid_until REAL NOT NULL,
+        max_uses INTEGER NOT NULL,
+        uses INTEGER NOT NULL DEFAULT 0,
+        revoked INTEGER NOT NULL DEFAULT 0,
+        created REAL NOT NULL
+    );
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        time REAL NOT NULL,
+        payload TEXT NOT NULL
+    );
+    CREATE INDEX events_time ON events(time);
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id TEXT NOT NULL UNIQUE,
+        topic TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created REAL NOT NULL
+    );
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    INSERT INTO meta(key, value) VALUES ('gallery_version', '0');
+    """,
+]
+
+
+@dataclass(frozen=True)
+class Resident:
+    id: int
+    name: str
+    unit: str
+    templates: int
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """Templates as one matrix for 1:N search; `owners[i]` is the resident of row i."""
+
+    embeddings: np.ndarray  # (n, d) float32, L2-normalised
+    owners: np.ndarray  # (n,) int64
+    negative: np.ndarray  # (n,) bool: templates marked "not this person" for their owner
+    names: dict[int, str]
+    version: int
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    seq: int
+    event_id: str
+    topic: str
+    payload: str
+
+
+class Store:
+    def __init__(self, state_dir: str | Path, *, clock=time.time) -> None:
+        self.path = Path(state_dir) / DB_NAME
+        self._clock = clock
+        self._lock = threading.RLock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as error:
+            raise StorageError(f"{self.path}: cannot open the state database ({error})") from None
+        except OSError as error:
+            raise StorageError(f"{self.path.parent}: cannot create the state directory ({error})") from None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None  # type: ignore[assignment]
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._db is None:
+                raise StorageError(f"{self.path}: store used after close()")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self._lock:
+            if self._db is None:
+                raise StorageError(f"{self.path}: store used after close()")
+            return self._db.execute(sql, params).fetchall()
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StorageError(f"{self.path}: schema version {version} is newer than this gatepost "
+                               f"({len(MIGRATIONS)}); upgrade gatepost")
+        for number in range(version, len(MIGRATIONS)):
+            with self._transaction() as db:
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number + 1}")
+            log.info("state database migrated to schema %d", number + 1)
+
+    @property
+    def schema_version(self) -> int:
+        return self._query("PRAGMA user_version")[0][0]
+
+    # residents and templates
+
+    def add_resident(self, name: str, unit: str, embeddings: list[np.ndarray], qualities: list[float],
+                     sources: list[str]) -> int:
+        """One resident and all their templates in one transaction: nothing partial is stored."""
+        if not embeddings:
+            raise StorageError("a resident needs at least one template")
+        with self._transaction() as db:
+            cursor = db.execute("INSERT INTO residents(name, unit, created) VALUES (?, ?, ?)",
+                                (name, unit, self._clock()))
+            resident_id = int(cursor.lastrowid)
+            for embedding, quality, source in zip(embeddings, qualities, sources, strict=True):
+                self._insert_template(db, resident_id, embedding, quality, source, negative=False)
+            self._bump_gallery(db)
+        return resident_id
+
+    def add_templates(self, resident_id: int, embeddings: list[np.ndarray], qualities: list[float],
+                      sources: list[str], *, negative: bool = False) -> None:
+        with self._transaction() as db:
+            if not db.execute("SELECT 1 FROM residents WHERE id = ?", (resident_id,)).fetchone():
+                raise StorageError(f"no resident with id {resident_id}")
+            for embedding, quality, source in zip(embeddings, qualities, sources, strict=True):
+                self._insert_template(db, resident_id, embedding, quality, source, negative=negative)
+            self._bump_gallery(db)
+
+    def _insert_template(self, db: sqlite3.Connection, resident_id: int, embedding: np.ndarray,
+                         quality: float, source: str, *, negative: bool) -> None:
+        vector = np.asarray(embedding, dtype=np.float32).ravel()
+        db.execute("INSERT INTO templates(resident_id, embedding, quality, negative, source, created) "
+                   "VALUES (?, ?, ?, ?, ?, ?)",
+                   (resident_id, vector.tobytes(), float(quality), int(negative), source, self._clock()))
+
+    def remove_resident(self, resident_id: int) -> bool:
+        with self._transaction() as db:
+            removed = db.execute("DELETE FROM residents WHERE id = ?", (resident_id,)).rowcount > 0
+            if removed:
+                self._bump_gallery(db)
+        return removed
+
+    def find_residents(self, name: str) -> list[Resident]:
+        return [r for r in self.residents() if r.name == name]
+
+    def residents(self) -> list[Resident]:
+        rows = self._query(
+            "SELECT r.id, r.name, r.unit, COUNT(t.id) FROM residents r "
+            "LEFT JOIN templates t ON t.resident_id = r.id AND t.negative = 0 GROUP BY r.id ORDER BY r.id")
+        return [Resident(*row) for row in rows]
+
+    def gallery(self) -> Gallery:
+        with self._lock:
+            rows = self._query("SELECT resident_id, embedding, negative FROM templates ORDER BY id")
+            names = dict(self._query("SELECT id, name FROM residents"))
+            version = self.gallery_version
+        if rows:
+            embeddings = np.stack([np.frombuffer(blob, dtype=np.float32) for _, blob, _ in rows])
+        else:
+            embeddings = np.zeros((0, 0), dtype=np.float32)
+        owners = np.array([row[0] for row in rows], dtype=np.int64)
+        negative = np.array([bool(row[2]) for row in rows], dtype=bool)
+        return Gallery(embeddings, owners, negative, names, version)
+
+    @property
+    def gallery_version(self) -> int:
+        return int(self._query("SELECT value FROM meta WHERE key = 'gallery_version'")[0][0])
+
+    def _bump_gallery(self, db: sqlite3.Connection) -> None:
+        db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'gallery_version'")
+
+    # events and the outbox
+
+    def record_event(self, event: Event, topic: str) -> None:
+        """The event and its outbox entry, committed together before anyone publishes it."""
+        payload = event.to_json()
+        with self._transaction() as db:
+            db.execute("INSERT INTO events(event_id, kind, time, payload) VALUES (?, ?, ?, ?)",
+                       (event.event_id, event.kind.value, event.time, payload))
+            db.execute("INSERT INTO outbox(event_id, topic, payload, created) VALUES (?, ?, ?, ?)",
+                       (event.event_id, topic, payload, self._clock()))
+
+    def events(self, *, since: float = 0.0, kind: str | None = None, limit: int = 1000) -> list[dict]:
+        sql = "SELECT payload FROM events WHERE time >= ?"
+        params: list = [since]
+        if kind:
+            sql += " AND kind = ?"
+            params.append(kind)
+        sql += " ORDER BY seq LIMIT ?"
+        params.append(limit)
+        return [json.loads(row[0]) for row in self._query(sql, tuple(params))]
+
+    def event_count(self) -> int:
+        return self._query("SELECT COUNT(*) FROM events")[0][0]
+
+    def outbox_pending(self, limit: int = 100) -> list[OutboxItem]:
+        rows = self._query("SELECT seq, event_id, topic, payload FROM outbox ORDER BY seq LIMIT ?", (limit,))
+        return [OutboxItem(*row) for row in rows]
+
+    def outbox_size(self) -> int:
+        return self._query("SELECT COUNT(*) FROM outbox")[0][0]
+
+    def outbox_delivered(self, event_ids: list[str]) -> None:
+        with self._transaction() as db:
+            db.executemany("DELETE FROM outbox WHERE event_id = ?", [(event_id,) for event_id in event_ids])
+
+    def prune_events(self, older_than: float) -> int:
+        """Delete delivered events older than `older_than`; undelivered ones stay."""
+        with self._transaction() as db:
+            return db.execute("DELETE FROM events WHERE time < ? AND event_id NOT IN "
+                              "(SELECT event_id FROM outbox)", (older_than,)).rowcount

@@ -1,0 +1,151 @@
+"""The turnstile controller: pulse the relay, confirm the passage, raise alarms, fail secure.
+
+No timers and no threads: the daemon's main loop calls `tick()` every frame with the passages
+the sensor counted, and the controller acts on its clock. The relay is forced off at start and
+on stop; a relay that fails is reopened with back-off while the gate stays locked.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from drivers.relay import Relay
+from edge.config import FailMode, TurnstileConfig
+from edge.errors import DeviceError
+from edge.events import AlarmKind, EventKind
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[EventKind, dict[str, Any]], None]
+TAILGATE_WINDOW_S = 3.0  # a passage this soon after a confirmed one is a tailgater, not forced
+
+
+@dataclass
+class Opening:
+    decision_id: str
+    opened_at: float
+    deadline: float
+
+
+class Turnstile:
+    def __init__(self, relay: Relay | None, config: TurnstileConfig, *, clock: Callable[[], float], emit: Emit,
+                 relay_factory: Callable[[], Relay] | None = None) -> None:
+        self.config = config
+        self._relay = relay
+        self._factory = relay_factory
+        self._clock = clock
+        self._emit = emit
+        self._off_at: float | None = None
+        self._opening: Opening | None = None
+        self._last_passage: float | None = None
+        self._retry_at = 0.0
+        self._retry_delay = 0.5
+        self.relay_fault: str | None = None if relay is not None else "relay not connected"
+        self.pulses = 0
+
+    @property
+    def healthy(self) -> bool:
+        return self.relay_fault is None
+
+    @property
+    def is_open(self) -> bool:
+        return self._off_at is not None
+
+    @property
+    def awaiting_passage(self) -> bool:
+        return self._opening is not None
+
+    def start(self) -> None:
+        self._drive(False, why="start")
+
+    def stop(self) -> None:
+        """Relay off (fail-secure) or held on (fail-safe gates), then release the board."""
+        self._off_at = None
+        self._drive(self._fault_state(), why="stop")
+        if self._relay is not None:
+            self._relay.close()
+
+    def _fault_state(self) -> bool:
+        return self.config.fail_mode is FailMode.safe
+
+    def open(self, decision_id: str) -> bool:
+        """Pulse the relay for one passage; False when the relay could not be driven."""
+        now = self._clock()
+        if not self._drive(True, why=f"decision {decision_id}"):
+            return False
+        self.pulses += 1
+        self._off_at = now + self.config.pulse_ms / 1000.0
+        if self._opening is not None:
+            self._close_opening(passed=False, now=now, note="superseded by a new opening")
+        self._opening = Opening(decision_id, now, now + self.config.passage_timeout_s)
+        return True
+
+    def tick(self, passages: int = 0) -> None:
+        now = self._clock()
+        if self.relay_fault is not None:
+            self._try_reconnect(now)
+        if self._off_at is not None and now >= self._off_at:
+            self._off_at = None
+            self._drive(False, why="pulse end")
+        for _ in range(passages):
+            self._passage(now)
+        if self._opening is not None and now >= self._opening.deadline:
+            self._close_opening(passed=False, now=now, note="no passage before the timeout")
+
+    def _passage(self, now: float) -> None:
+        if self._opening is not None:
+            self._close_opening(passed=True, now=now)
+            self._last_passage = now
+            return
+        tailgate = self._last_passage is not None and now - self._last_passage <= TAILGATE_WINDOW_S
+        kind = AlarmKind.tailgate if tailgate else AlarmKind.forced_passage
+        log.warning("passage with no open decision: %s", kind.value)
+        self._emit(EventKind.alarm, {"alarm": kind.value, "detail": "passage with no open decision"})
+
+    def _close_opening(self, *, passed: bool, now: float, note: str = "") -> None:
+        opening, self._opening = self._opening, None
+        assert opening is not None
+        body = {"decision_id": opening.decision_id, "passed": passed,
+                "seconds_after_opening": round(now - opening.opened_at, 3)}
+        if note:
+            body["note"] = note
+        self._emit(EventKind.passage, body)
+
+    def _drive(self, on: bool, *, why: str) -> bool:
+        if self._relay is None:
+            return False
+        try:
+            self._relay.set(on)
+        except DeviceError as error:
+            self._fault(str(error))
+            return False
+        return True
+
+    def _fault(self, message: str) -> None:
+        if self.relay_fault is None:
+            log.error("relay fault: %s; gate %s", message, "held open (fail-safe)" if self._fault_state() else "locked")
+            self._emit(EventKind.alarm, {"alarm": AlarmKind.device_fault.value, "device": "relay", "detail": message})
+        self.relay_fault = message
+        self._off_at = None
+        self._retry_at = self._clock() + self._retry_delay
+
+    def _try_reconnect(self, now: float) -> None:
+        if self._factory is None or now < self._retry_at:
+            return
+        try:
+            if self._relay is not None:
+                self._relay.close()
+            self._relay = self._factory()
+            self._relay.set(False)
+        except DeviceError as error:
+            self._retry_delay = min(self._retry_delay * 2, 10.0)
+            self._retry_at = now + self._retry_delay
+            self.relay_fault = str(error)
+            return
+        log.info("relay back")
+        self.relay_fault = None
+        self._retry_delay = 0.5
+        self._emit(EventKind.status, {"device": "relay", "state": "recovered"})
