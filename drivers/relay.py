@@ -7,6 +7,7 @@ turnstile is wired fail-secure). Any failure raises DeviceError; the caller keep
 from __future__ import annotations
 
 import logging
+import termios
 import time
 from dataclasses import dataclass
 
@@ -59,7 +60,7 @@ class LcusRelay(Relay):
         try:
             self._port.write(lcus_frame(self.channel, on))
             self._port.flush()
-        except (serial.SerialException, OSError) as error:
+        except (serial.SerialException, OSError, termios.error) as error:
             raise DeviceError(f"{self.name}: write to {self.port_name} failed ({error})") from None
 
     def _close(self) -> None:
@@ -114,7 +115,7 @@ class ModbusRelay(Relay):
             self._port.write(request)
             self._port.flush()
             reply = self._read_reply(request[1], reply_length)
-        except (serial.SerialException, OSError) as error:
+        except (serial.SerialException, OSError, termios.error) as error:
             raise DeviceError(f"{self.name}: {self.port_name} failed ({error})") from None
         if crc16_modbus(reply[:-2]) != int.from_bytes(reply[-2:], "little"):
             raise DeviceError(f"{self.name}: reply CRC mismatch in {reply.hex(' ')}")

@@ -32,6 +32,8 @@ class FailMode(str, Enum):
 
 
 class SiteConfig(Section):
+    """Where this gate is: site and gate identifiers."""
+
     site_id: str = Field("demo-site", description="Community identifier, used in MQTT topics.",
                          pattern=r"^[A-Za-z0-9_-]{1,64}$")
     gate_id: str = Field("gate-1", description="This gate's identifier within the site.",
@@ -40,6 +42,8 @@ class SiteConfig(Section):
 
 
 class CameraConfig(Section):
+    """Colour camera."""
+
     driver: Literal["sim", "opencv"] = Field("sim", description="sim renders the scenario; opencv opens `source`.")
     source: str = Field("0", description="V4L2 index ('0'), RTSP/HTTP URL or video file path.")
     width: int = Field(640, ge=160, le=3840, description="Frame width in pixels.")
@@ -51,6 +55,8 @@ class CameraConfig(Section):
 
 
 class ThermalConfig(Section):
+    """Thermal camera and its registration onto the colour camera."""
+
     driver: Literal["sim", "none"] = Field("sim", description="Thermal camera driver; 'none' disables the sensor.")
     width: int = Field(160, ge=8, le=1280, description="Thermal frame width.")
     height: int = Field(120, ge=8, le=1024, description="Thermal frame height.")
@@ -70,6 +76,8 @@ class ThermalConfig(Section):
 
 
 class RelayConfig(Section):
+    """Turnstile relay board."""
+
     driver: Literal["sim", "lcus", "modbus", "gpio"] = Field("sim", description="Turnstile relay driver.")
     port: str = Field("/dev/ttyUSB0", description="Serial port of an LCUS or Modbus relay board.")
     baudrate: int = Field(9600, description="Serial speed (LCUS boards use 9600 8N1).")
@@ -82,6 +90,8 @@ class RelayConfig(Section):
 
 
 class PassageConfig(Section):
+    """Turnstile "passed" signal."""
+
     driver: Literal["sim", "gpio", "serial", "none"] = Field("sim", description="Turnstile 'passed' signal source.")
     port: str = Field("/dev/ttyUSB1", description="Serial port for the serial driver.")
     baudrate: int = Field(9600, description="Serial speed.")
@@ -92,6 +102,8 @@ class PassageConfig(Section):
 
 
 class QrScannerConfig(Section):
+    """Serial QR scanner."""
+
     driver: Literal["sim", "serial", "none"] = Field("sim", description="Serial line scanner; 'none' uses the camera only.")
     port: str = Field("/dev/ttyACM0", description="Serial port of the scanner.")
     baudrate: int = Field(9600, description="Serial speed.")
@@ -99,6 +111,8 @@ class QrScannerConfig(Section):
 
 
 class HardwareConfig(Section):
+    """Devices: each "sim" (the simulated twin, the default) or a real driver."""
+
     camera: CameraConfig = Field(default_factory=CameraConfig)
     thermal: ThermalConfig = Field(default_factory=ThermalConfig)
     relay: RelayConfig = Field(default_factory=RelayConfig)
@@ -107,37 +121,51 @@ class HardwareConfig(Section):
 
 
 class SimulationConfig(Section):
+    """The scenario the simulated devices play."""
+
     scenario: str = Field("config/scenarios/morning.yaml", description="Scenario the simulated drivers play.")
     realtime: bool = Field(True, description="Pace frames at the camera's fps (false: as fast as the gate decides).")
     loop: bool = Field(True, description="`gatepost run` replays the scenario when it ends.")
 
 
 class TurnstileConfig(Section):
+    """Turnstile timing and failure behaviour."""
+
     pulse_ms: int = Field(300, ge=50, le=10000, description="How long the relay is energised for one opening.")
     passage_timeout_s: float = Field(5.0, gt=0, le=60, description="Time allowed to pass after an opening.")
     fail_mode: FailMode = Field(FailMode.secure, description="secure: relay off on any fault; safe: relay held on.")
 
 
 class CheckConfig(Section):
+    """A check: required (a failure denies), advisory (logged only) or off."""
+
     mode: CheckMode = Field(CheckMode.required, description="required, advisory or off.")
 
 
 class TemperatureCheckConfig(CheckConfig):
+    """Temperature check."""
+
     threshold_c: float = Field(37.3, ge=35.0, le=40.0, description="Readings above this deny entry and ask for a recheck.")
 
 
 class QrCheckConfig(CheckConfig):
+    """QR code check (health codes and visitor passes)."""
+
     mode: CheckMode = Field(CheckMode.advisory, description="required, advisory or off.")
     pass_substitutes_face: bool = Field(True, description="A valid visitor pass admits without a recognised face.")
 
 
 class ChecksConfig(Section):
+    """Which checks decide entry."""
+
     face: CheckConfig = Field(default_factory=CheckConfig)
     temperature: TemperatureCheckConfig = Field(default_factory=TemperatureCheckConfig)
     qr: QrCheckConfig = Field(default_factory=QrCheckConfig)
 
 
 class PipelineConfig(Section):
+    """Frame loop: stages and visit timing."""
+
     stages: list[Literal["face", "thermal", "qr"]] = Field(
         default_factory=lambda: ["face", "thermal", "qr"], description="Stage plug-ins run on each frame, in order.")
     decision_window_s: float = Field(3.0, gt=0, le=30, description="A visitor not admitted within this is denied.")
@@ -151,6 +179,8 @@ class PipelineConfig(Section):
 
 
 class FaceConfig(Section):
+    """Face models and recognition thresholds."""
+
     models_dir: str = Field("", description="Folder holding the prepared model files (empty: the models/ folder of this installation).")
     detector: Literal["yunet", "scrfd"] = Field("yunet", description="Face detector model.")
     embedder: Literal["sface", "arcface"] = Field("sface", description="Face embedding model.")
@@ -168,11 +198,15 @@ class FaceConfig(Section):
 
 
 class StorageConfig(Section):
+    """What is kept on the gate, and for how long."""
+
     event_retention_days: int = Field(90, ge=1, le=3650, description="Delivered events older than this are deleted.")
     keep_face_crops: bool = Field(False, description="Store a face crop with each event (stays on the gate).")
 
 
 class GateConfig(Section):
+    """gatepost configuration."""
+
     site: SiteConfig = Field(default_factory=SiteConfig)
     state_dir: str = Field("/var/lib/gatepost", description="Database and runtime state.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Logging level.")
@@ -249,3 +283,24 @@ def resolve(base: str | Path, value: str) -> Path:
     """A path from the config, taken relative to the current folder unless absolute."""
     candidate = Path(value).expanduser()
     return candidate if candidate.is_absolute() else Path(base) / candidate
+
+
+def example_yaml(model: type[BaseModel] = GateConfig, indent: int = 0) -> str:
+    """Every section and key with its default, each preceded by its description."""
+    lines = []
+    pad = "  " * indent
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            doc = (annotation.__doc__ or "").strip().splitlines()
+            lines.append(f"{pad}# {doc[0]}" if doc else f"{pad}# {name}")
+            lines.append(f"{pad}{name}:")
+            lines.append(example_yaml(annotation, indent + 1))
+            continue
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, Enum):
+            default = default.value
+        lines.append(f"{pad}# {field.description}")
+        rendered = yaml.safe_dump({name: default}, default_flow_style=True, width=200).strip()
+        lines.append(f"{pad}{rendered[1:-1]}")
+    return "\n".join(lines)

@@ -1,0 +1,49 @@
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_FACES = ROOT.parent / "shared" / "data" / "faces"
+SCENARIOS = ROOT / "config" / "scenarios"
+
+
+@pytest.fixture(scope="session")
+def shared_faces() -> Path:
+    if not (SHARED_FACES / "labels.csv").is_file():
+        pytest.skip(f"{SHARED_FACES} is absent (the shared data set sits beside the project in CI)")
+    return SHARED_FACES
+
+
+@pytest.fixture(scope="session")
+def face_labels(shared_faces) -> dict[str, list[Path]]:
+    people: dict[str, list[Path]] = {}
+    with open(shared_faces / "labels.csv") as handle:
+        for row in csv.DictReader(handle):
+            people.setdefault(row["identity"], []).append(shared_faces / row["image"])
+    return people
+
+
+@pytest.fixture(scope="session")
+def face_config():
+    from edge.config import FaceConfig
+
+    return FaceConfig()
+
+
+@pytest.fixture()
+def empty_gallery():
+    from edge.store import Gallery
+
+    return Gallery(np.zeros((0, 0), np.float32), np.zeros(0, np.int64), np.zeros(0, bool), {}, 0)
+
+
+@pytest.fixture(scope="session")
+def engine_factory(face_config):
+    from edge.face.engine import build_engine
+
+    def make(gallery):
+        return build_engine(face_config, gallery)
+
+    return make

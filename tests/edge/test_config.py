@@ -1,0 +1,67 @@
+import subprocess
+import sys
+
+import pytest
+
+from edge.config import GateConfig, example_yaml, load_config, parse_config
+from edge.errors import ConfigError
+from tests.conftest import ROOT
+
+
+def test_defaults_are_valid_and_fail_secure():
+    config = GateConfig()
+    assert config.hardware.camera.driver == "sim"
+    assert config.turnstile.fail_mode.value == "secure"
+    assert config.turnstile.pulse_ms == 300
+    assert config.checks.temperature.threshold_c == 37.3
+
+
+def test_each_mistake_is_one_line_naming_the_key():
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"turnstile": {"pulse_ms": 5, "colour": "red"}, "checks": {"face": {"mode": "requird"}}})
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 3
+    assert any(line.startswith("config: turnstile.pulse_ms: Input should be greater than or equal to 50") for line in lines)
+    assert "config: turnstile.colour: unknown key" in lines
+    assert any(line.startswith("config: checks.face.mode: Input should be 'required', 'advisory' or 'off'") and
+               "'requird'" in line for line in lines)
+
+
+def test_cross_field_rule_names_both_keys():
+    with pytest.raises(ConfigError, match="checks.temperature is required but pipeline.stages lacks 'thermal'"):
+        parse_config({"pipeline": {"stages": ["face", "qr"]}})
+
+
+def test_broken_yaml_names_the_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("site:\n  gate_id: [unclosed\n")
+    with pytest.raises(ConfigError, match="broken.yaml: line 3"):
+        load_config(path)
+
+
+def test_example_file_documents_every_section_and_is_valid():
+    text = (ROOT / "config" / "gatepost.example.yaml").read_text()
+    for section in GateConfig.model_fields:
+        assert f"\n{section}:" in text
+    load_config(ROOT / "config" / "gatepost.example.yaml")
+    assert example_yaml().count("\n") > 80
+
+
+def _check(path):
+    return subprocess.run([sys.executable, "-m", "edge.cli", "config", "check", str(path)],
+                          capture_output=True, text=True, cwd=ROOT)
+
+
+def test_cli_config_check(tmp_path):
+    good = _check(ROOT / "config" / "gatepost.example.yaml")
+    assert good.returncode == 0 and good.stdout.strip() == "ok"
+    bad_file = tmp_path / "bad.yaml"
+    bad_file.write_text("hardware:\n  relay:\n    driver: telepathy\n    baudrate: fast\n")
+    bad = _check(bad_file)
+    assert bad.returncode == 1
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 2
+    assert "hardware.relay.driver" in lines[0] and "telepathy" in lines[0]
+    assert "hardware.relay.baudrate" in lines[1]
+    missing = _check(tmp_path / "nope.yaml")
+    assert missing.returncode == 1 and "no such file" in missing.stderr

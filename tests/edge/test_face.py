@@ -1,0 +1,142 @@
+import cv2
+import numpy as np
+import pytest
+
+from edge.app import enrol_photos, read_image
+from edge.errors import EnrolmentError, ModelError
+from edge.face.matcher import Matcher
+from edge.store import Gallery, Store
+from tests.conftest import SCENARIOS
+
+FACES = SCENARIOS / "faces"
+
+
+@pytest.fixture()
+def store(tmp_path):
+    with Store(tmp_path) as store:
+        yield store
+
+
+@pytest.fixture()
+def engine(engine_factory, store):
+    return engine_factory(store.gallery())
+
+
+def identify(engine, path):
+    image = read_image(path)
+    embedding, _ = engine.template_from_photo(image, source=str(path))
+    return engine.matcher.search(embedding)
+
+
+def test_enrolled_residents_are_identified_and_strangers_are_unknown(engine, store):
+    alice = enrol_photos(engine, store, "Alice", "3-201", [FACES / "resident_a/01.jpg", FACES / "resident_a/02.jpg"])
+    enrol_photos(engine, store, "Bob", "5-1102", [FACES / "resident_b/01.jpg"])
+    match = identify(engine, FACES / "resident_a/03.jpg")
+    assert match.known and match.resident_id == alice and match.name == "Alice"
+    assert match.similarity >= engine.matcher.threshold
+    assert identify(engine, FACES / "resident_b/03.jpg").name == "Bob"
+    stranger = identify(engine, FACES / "stranger_e/01.jpg")
+    assert not stranger.known and stranger.reason == "below threshold"
+
+
+def test_open_set_identification_on_the_shared_faces(engine_factory, empty_gallery, face_labels, tmp_path):
+    """One enrolment photo per person for half the people; everyone else must come back unknown."""
+    with Store(tmp_path) as store:
+        engine = engine_factory(empty_gallery)
+        names = sorted(p for p, photos in face_labels.items() if len(photos) >= 2)
+        enrolled = {}
+        for name in names[::2]:
+            for photo in face_labels[name]:
+                try:
+                    enrolled[name] = enrol_photos(engine, store, name, "", [photo])
+                    break
+                except EnrolmentError:
+                    continue
+        wrong = []
+        for name, photos in face_labels.items():
+            for photo in photos:
+                try:
+                    match = identify(engine, photo)
+                except EnrolmentError:
+                    continue
+                expected = name if name in enrolled else None
+                if match.name != expected and not (expected and not match.known):
+                    wrong.append((photo.name, name, match.name))
+        assert wrong == [], f"false accepts: {wrong}"
+
+
+def test_refusals_store_nothing(engine, store, tmp_path):
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((200, 200, 3), 127, np.uint8))
+    with pytest.raises(EnrolmentError, match="corrupt.jpg: not a readable image"):
+        enrol_photos(engine, store, "X", "", [FACES / "resident_a/01.jpg", corrupt])
+    with pytest.raises(EnrolmentError, match="blank.png: no face found"):
+        enrol_photos(engine, store, "X", "", [blank])
+    two = np.hstack([read_image(FACES / "resident_a/01.jpg"), read_image(FACES / "resident_b/01.jpg")[:260, :192]])
+    cv2.imwrite(str(tmp_path / "two.jpg"), two)
+    with pytest.raises(EnrolmentError, match="2 faces found"):
+        enrol_photos(engine, store, "X", "", [tmp_path / "two.jpg"])
+    with pytest.raises(EnrolmentError, match="no such file"):
+        enrol_photos(engine, store, "X", "", [tmp_path / "missing.jpg"])
+    assert store.residents() == []
+
+
+def test_grey_and_16_bit_photos_are_accepted(engine, store, tmp_path):
+    colour = read_image(FACES / "resident_c/01.jpg")
+    grey = cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY)
+    cv2.imwrite(str(tmp_path / "grey.png"), grey)
+    cv2.imwrite(str(tmp_path / "deep.png"), colour.astype(np.uint16) * 257)
+    enrol_photos(engine, store, "Chen", "", [tmp_path / "grey.png", tmp_path / "deep.png"])
+    assert identify(engine, FACES / "resident_c/03.jpg").name == "Chen"
+
+
+def test_not_this_person_negative_template_stops_a_wrong_match(engine, store):
+    alice = enrol_photos(engine, store, "Alice", "", [FACES / "resident_a/01.jpg"])
+    probe = read_image(FACES / "resident_a/04.jpg")
+    embedding, quality = engine.template_from_photo(probe, source="probe")
+    assert engine.matcher.search(embedding).resident_id == alice
+    store.add_templates(alice, [embedding], [quality.value], ["probe"], negative=True)
+    engine.reload_gallery(store.gallery())
+    match = engine.matcher.search(embedding)
+    assert not match.known and match.reason == "marked not this person"
+
+
+def test_margin_rejects_a_face_close_to_two_residents():
+    base = np.array([1.0, 0.0, 0.0], np.float32)
+    other = np.array([0.8, 0.6, 0.0], np.float32)
+    gallery = Gallery(np.stack([base, other]), np.array([1, 2]), np.zeros(2, bool), {1: "A", 2: "B"}, 1)
+    matcher = Matcher(gallery, threshold=0.5, margin=0.1)
+    probe = (base + other) / np.linalg.norm(base + other)
+    assert matcher.search(probe).reason == "ambiguous between residents"
+    assert matcher.search(base).name == "A"
+
+
+def test_missing_or_corrupt_model_is_a_clear_error(face_config, empty_gallery, tmp_path):
+    from edge.face.engine import build_engine
+
+    with pytest.raises(ModelError, match=r"yunet.onnx is missing; run `gatepost models fetch`"):
+        build_engine(face_config, empty_gallery, models_dir=tmp_path)
+    from models import MODELS_DIR
+
+    for name in ("yunet.onnx", "sface.onnx", "prepared.json"):
+        (tmp_path / name).write_bytes((MODELS_DIR / name).read_bytes())
+    with open(tmp_path / "sface.onnx", "r+b") as handle:
+        handle.seek(1000)
+        handle.write(b"\x00" * 16)
+    with pytest.raises(ModelError, match="sface.onnx has the wrong sha256"):
+        build_engine(face_config, empty_gallery, models_dir=tmp_path)
+
+
+def test_tracker_recognises_a_track_once(engine, store):
+    enrol_photos(engine, store, "Alice", "", [FACES / "resident_a/01.jpg"])
+    frame = np.full((480, 640, 3), 120, np.uint8)
+    face = cv2.resize(read_image(FACES / "resident_a/03.jpg"), (240, 320))
+    frame[60:380, 200:440] = face
+    first = engine.process(frame, 0.0)
+    second = engine.process(frame, 0.04)
+    assert first.primary.recognised_now and first.primary.match.name == "Alice"
+    assert not second.primary.recognised_now
+    assert second.primary.track_id == first.primary.track_id
+    assert second.stage_ms["embed"] == 0.0

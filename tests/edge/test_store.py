@@ -1,0 +1,76 @@
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+from edge.events import Event, EventKind
+from edge.store import MIGRATIONS, Store
+from tests.conftest import ROOT
+
+
+def test_schema_is_migrated_and_wal_is_on(tmp_path):
+    with Store(tmp_path) as store:
+        assert store.schema_version == len(MIGRATIONS)
+        assert store._query("PRAGMA journal_mode")[0][0] == "wal"
+
+
+def test_event_and_outbox_are_written_together(tmp_path):
+    with Store(tmp_path) as store:
+        event = Event(EventKind.decision, {"granted": True})
+        store.record_event(event, "gatepost/s/g/event")
+        assert store.events()[0]["event_id"] == event.event_id
+        assert [item.event_id for item in store.outbox_pending()] == [event.event_id]
+        store.outbox_delivered([event.event_id])
+        assert store.outbox_size() == 0 and store.event_count() == 1
+
+
+def test_resident_with_templates_is_all_or_nothing(tmp_path):
+    with Store(tmp_path) as store:
+        good = [np.ones(4, np.float32)]
+        try:
+            store.add_resident("Ann", "1", good + good, [1.0], ["a.jpg", "b.jpg"])  # mismatched lists
+        except ValueError:
+            pass
+        assert store.residents() == []
+        resident = store.add_resident("Ann", "1", good, [1.0], ["a.jpg"])
+        gallery = store.gallery()
+        assert gallery.owners.tolist() == [resident] and gallery.version == 1
+        assert store.remove_resident(resident)
+        assert store.gallery().embeddings.shape[0] == 0
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    from edge.events import Event, EventKind
+    from edge.store import Store
+    store = Store(sys.argv[1])
+    n = 0
+    while True:
+        store.record_event(Event(EventKind.decision, {"n": n, "pad": "x" * 500}), "t")
+        print(n, flush=True)   # printed only after the commit returned
+        n += 1
+""")
+
+
+def test_sigkill_during_writes_loses_no_committed_event(tmp_path):
+    for round_number in range(3):
+        process = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE,
+                                   text=True, cwd=ROOT)
+        committed = -1
+        for line in process.stdout:
+            committed = int(line)
+            if committed >= 40:
+                break
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        with Store(tmp_path) as store:
+            assert store._query("PRAGMA integrity_check")[0][0] == "ok"
+            numbers = [event["n"] for event in store.events(limit=100000)]
+            outbox = store.outbox_size()
+        # every event whose commit returned is there, in the outbox too; the round restarts at 0
+        assert numbers.count(committed) >= 1
+        assert outbox == len(numbers)
+        assert len(set(e for e in numbers)) >= committed + 1

@@ -1,0 +1,145 @@
+"""Emulated serial boards on pty pairs: they check every byte and answer as the real boards do."""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+import time
+import tty
+from dataclasses import dataclass, field
+
+from drivers.relay import crc16_modbus
+
+
+def wait_for(condition, timeout: float = 5.0, interval: float = 0.005) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
+@dataclass
+class BoardLog:
+    states: list[tuple[int, bool]] = field(default_factory=list)  # (channel or coil, on)
+    errors: list[str] = field(default_factory=list)
+
+
+class PtyBoard:
+    """A pty pair: the driver opens `port`; the board reads and writes the master side."""
+
+    def __init__(self) -> None:
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        self.port = os.ttyname(self.slave)
+        self.log = BoardLog()
+        self.received = bytearray()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                ready, _, _ = select.select([self.master], [], [], 0.05)
+                if ready:
+                    data = os.read(self.master, 4096)
+                    self.received += data
+                    self.feed(data)
+            except OSError:
+                return
+
+    def feed(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def write(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def unplug(self) -> None:
+        """Close the board's side, as pulling the USB cable would."""
+        self._stop.set()
+        self._thread.join(timeout=2)
+        os.close(self.master)
+
+    def close(self) -> None:
+        if not self._stop.is_set():
+            self.unplug()
+        try:
+            os.close(self.slave)
+        except OSError:
+            pass
+
+
+class LcusBoard(PtyBoard):
+    """LCUS-1/LCUS-2: 4-byte frames A0 ch state sum; never answers."""
+
+    def __init__(self, channels: int = 2) -> None:
+        self.channels = channels
+        self._pending = bytearray()
+        super().__init__()
+
+    def feed(self, data: bytes) -> None:
+        self._pending += data
+        while len(self._pending) >= 4:
+            frame, self._pending = bytes(self._pending[:4]), self._pending[4:]
+            header, channel, state, checksum = frame
+            if header != 0xA0:
+                self.log.errors.append(f"byte 0: header {header:#04x}, expected 0xa0")
+            elif not 1 <= channel <= self.channels:
+                self.log.errors.append(f"byte 1: channel {channel} out of range")
+            elif state not in (0, 1):
+                self.log.errors.append(f"byte 2: state {state}, expected 0 or 1")
+            elif checksum != (header + channel + state) & 0xFF:
+                self.log.errors.append(f"byte 3: checksum {checksum:#04x} wrong")
+            else:
+                self.log.states.append((channel, bool(state)))
+
+
+class ModbusBoard(PtyBoard):
+    """A Modbus RTU relay board: answers 05 (echo) and 01 (coil status); checks CRC and address."""
+
+    def __init__(self, address: int = 1, coils: int = 8, *, silent: bool = False) -> None:
+        self.address = address
+        self.coils = [False] * coils
+        self.silent = silent
+        self._pending = bytearray()
+        super().__init__()
+
+    def feed(self, data: bytes) -> None:
+        self._pending += data
+        while len(self._pending) >= 8:
+            frame, self._pending = bytes(self._pending[:8]), self._pending[8:]
+            if crc16_modbus(frame[:6]) != int.from_bytes(frame[6:], "little"):
+                self.log.errors.append(f"bytes 6-7: CRC wrong in {frame.hex(' ')}")
+                continue  # real boards stay silent on a bad CRC
+            if frame[0] != self.address or self.silent:
+                continue
+            function, start, value = frame[1], int.from_bytes(frame[2:4], "big"), int.from_bytes(frame[4:6], "big")
+            if function == 0x05:
+                if start >= len(self.coils):
+                    self._exception(function, 2)
+                elif value not in (0xFF00, 0x0000):
+                    self.log.errors.append(f"bytes 4-5: coil value {value:#06x}, expected 0xff00 or 0x0000")
+                    self._exception(function, 3)
+                else:
+                    self.coils[start] = value == 0xFF00
+                    self.log.states.append((start, self.coils[start]))
+                    self.write(frame)
+            elif function == 0x01:
+                if start + value > len(self.coils) or value == 0:
+                    self._exception(function, 2)
+                    continue
+                bits = 0
+                for i in range(value):
+                    bits |= int(self.coils[start + i]) << i
+                count = (value + 7) // 8
+                body = bytes([self.address, 0x01, count]) + bits.to_bytes(count, "little")
+                self.write(body + crc16_modbus(body).to_bytes(2, "little"))
+            else:
+                self._exception(function, 1)
+
+    def _exception(self, function: int, code: int) -> None:
+        body = bytes([self.address, function | 0x80, code])
+        self.write(body + crc16_modbus(body).to_bytes(2, "little"))
