@@ -189,6 +189,20 @@ def cmd_open(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_relay_off(args: argparse.Namespace) -> int:
+    """systemd's ExecStopPost: drive the relay off whatever state the daemon left it in."""
+    from edge.hardware import open_relay
+
+    config = _config(args)
+    if config.hardware.relay.driver == "sim":
+        print("relay is simulated; nothing to do")
+        return 0
+    with open_relay(config.hardware.relay) as relay:
+        relay.set(config.turnstile.fail_mode.value == "safe")
+    print("relay off" if config.turnstile.fail_mode.value == "secure" else "relay held on (fail-safe gate)")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from edge.control import send
 
@@ -247,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     negative.add_argument("id", type=int)
     negative.add_argument("photo")
     negative.set_defaults(func=cmd_residents_not_this_person)
+
+    commands.add_parser("relay-off", help="drive the relay to its rest state (systemd ExecStopPost)").set_defaults(
+        func=cmd_relay_off)
 
     for name, func, text in (("open", cmd_open, "ask the running daemon to open the gate"),
                              ("status", cmd_status, "the running daemon's status")):

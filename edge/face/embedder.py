@@ -22,8 +22,10 @@ class Embedder:
 
     def embed(self, crops: list[np.ndarray]) -> np.ndarray:
         """L2-normalised embeddings (n, d) of BGR 112x112 crops."""
-        batch = np.stack([crop[:, :, ::-1] for crop in crops]).astype(np.float32)
-        batch = ((batch - self.mean) / self.std).transpose(0, 3, 1, 2)
+        batch = np.stack([crop[:, :, ::-1] for crop in crops]).astype(np.float32).transpose(0, 3, 1, 2)
+        if self.mean or self.std != 1.0:
+            batch = (batch - self.mean) / self.std
+        batch = np.ascontiguousarray(batch)
         if self.session.get_inputs()[0].shape[0] == 1:  # fixed batch of one
             outputs = np.concatenate([self.session.run([self.output_name], {self.input_name: item[None]})[0]
                                       for item in batch])

@@ -60,3 +60,36 @@ def test_daemon_notifies_systemd_opens_on_request_and_locks_on_stop(tmp_path):
         assert any(d["source"] == "cli" and d["actor"] == "guard-7" for d in decisions)
         assert any(d["source"] == "pipeline" and d["granted"] for d in decisions)
         assert store.events(kind="status")[-1]["state"] == "stopped"
+
+
+def test_relay_off_command_drives_a_real_board_off(tmp_path):
+    board = LcusBoard(channels=1)
+    try:
+        config_path = tmp_path / "gate.yaml"
+        config_path.write_text(yaml.safe_dump({"hardware": {"relay": {"driver": "lcus", "port": board.port}}}))
+        result = subprocess.run([sys.executable, "-m", "edge.cli", "-c", str(config_path), "relay-off"],
+                                cwd=ROOT, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        assert wait_for(lambda: board.log.states == [(1, False)])
+    finally:
+        board.close()
+
+
+def test_unplugged_relay_at_start_keeps_the_gate_running_and_locked(tmp_path):
+    from edge.app import Runtime
+    from edge.config import parse_config
+
+    config = parse_config({"state_dir": str(tmp_path), "hardware": {"relay": {"driver": "lcus", "port": "/dev/ttyUSB-gone"}},
+                           "simulation": {"scenario": str(SCENARIOS / "residents_only.yaml"), "realtime": False,
+                                          "loop": False}})
+    runtime = Runtime(config, control=False)
+    try:
+        runtime.run(lambda: False)
+        assert "relay" in runtime.gate.faults
+        decisions = runtime.store.events(kind="decision")
+        assert any(d["granted"] for d in decisions)
+        assert runtime.hardware.world.relay.pulses() == []  # granted, yet nobody was let through
+        alarms = runtime.store.events(kind="alarm")
+        assert any(a["alarm"] == "device_fault" and "/dev/ttyUSB-gone" in a["detail"] for a in alarms)
+    finally:
+        runtime.close()
