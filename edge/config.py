@@ -201,7 +201,6 @@ class StorageConfig(Section):
     """What is kept on the gate, and for how long."""
 
     event_retention_days: int = Field(90, ge=1, le=3650, description="Delivered events older than this are deleted.")
-    keep_face_crops: bool = Field(False, description="Store a face crop with each event (stays on the gate).")
 
 
 class GateConfig(Section):

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge.config import CheckMode, GateConfig
+from edge.config import GateConfig
 from edge.decision import Policy, Visit
 from edge.events import AlarmKind, Decision, DecisionSource, Event, EventKind, decision_body
 from edge.hardware import Hardware
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 CAMERA_FAULT_AFTER_S = 2.0
 WATCHDOG_EVERY_S = 1.0
+PRUNE_EVERY_S = 3600.0
 
 
 @dataclass
@@ -70,6 +71,7 @@ class Gate:
         self._requests: queue.Queue[OpenRequest] = queue.Queue()
         self._last_frame_at = clock()
         self._last_watchdog = 0.0
+        self._last_prune = 0.0
         self._topic = f"gatepost/{config.site.site_id}/{config.site.gate_id}"
         for fault in hardware.faults or []:
             self._set_fault(fault.split(":")[0], fault)
@@ -170,6 +172,10 @@ class Gate:
         if now - self._last_watchdog >= WATCHDOG_EVERY_S or now < self._last_watchdog:
             self._last_watchdog = now
             self.notifier.watchdog()
+        wall = time.time()
+        if wall - self._last_prune >= PRUNE_EVERY_S:
+            self._last_prune = wall
+            self.store.prune_events(wall - self.config.storage.event_retention_days * 86400)
 
     def run(self, should_stop: Callable[[], bool], *, between_frames: Callable[[], None] | None = None) -> None:
         self.start()
@@ -245,7 +251,3 @@ class Gate:
         decision = Decision(granted=True, source=request.source, reasons=[f"manual open: {request.reason}"],
                             actor=request.actor)
         self._apply(decision)
-
-    def required_checks(self) -> list[str]:
-        return [name for name in ("face", "temperature", "qr")
-                if getattr(self.config.checks, name).mode is CheckMode.required]

@@ -17,6 +17,7 @@ CANTHUS_OFFSET_C = 0.3  # inner canthus reads this much below core temperature
 MIN_SKIN_C = 33.0  # a live face's canthus, corrected, is never colder than this
 MIN_GRADIENT_C = 0.6  # canthus above the face's median: a flat photo or screen has none
 MAX_DISTANCE_M = 1.2
+MIN_EYE_PIXELS = 8.0  # thermal pixels between the eyes; fewer blur the canthi into the skin
 MIN_DISTANCE_M = 0.3
 
 
@@ -74,7 +75,7 @@ class ThermalStage:
         eye_px = float(np.linalg.norm(eyes[0] - eyes[1]))
         radius = max(1, int(round(0.15 * eye_px)))
         values = [self._window_max(celsius, point, radius) for point in inner]
-        if eye_px < 4 or any(v is None for v in values):
+        if eye_px < MIN_EYE_PIXELS or any(v is None for v in values):
             flags.append("too few pixels")
             return ThermalReading(False, flags=flags, reason="too few thermal pixels on the eyes")
         canthus = max(v for v in values if v is not None) - (offset or 0.0)

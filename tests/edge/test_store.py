@@ -74,3 +74,15 @@ def test_sigkill_during_writes_loses_no_committed_event(tmp_path):
         assert numbers.count(committed) >= 1
         assert outbox == len(numbers)
         assert len(set(e for e in numbers)) >= committed + 1
+
+
+def test_prune_keeps_undelivered_events(tmp_path):
+    with Store(tmp_path) as store:
+        old_delivered = Event(EventKind.decision, {}, time=1000.0)
+        old_pending = Event(EventKind.decision, {}, time=1000.0)
+        recent = Event(EventKind.decision, {}, time=5000.0)
+        for event in (old_delivered, old_pending, recent):
+            store.record_event(event, "t")
+        store.outbox_delivered([old_delivered.event_id, recent.event_id])
+        assert store.prune_events(older_than=2000.0) == 1
+        assert {e["event_id"] for e in store.events()} == {old_pending.event_id, recent.event_id}

@@ -1,0 +1,47 @@
+import subprocess
+import sys
+
+from tests.conftest import ROOT, SCENARIOS
+
+FACES = SCENARIOS / "faces"
+
+
+def gatepost(*args, state=None):
+    command = [sys.executable, "-m", "edge.cli", *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
+def test_residents_add_list_import_remove(tmp_path):
+    state = str(tmp_path / "state")
+    added = gatepost("residents", "--state-dir", state, "add", "--name", "Alice", "--unit", "3-201",
+                     str(FACES / "resident_a/01.jpg"), str(FACES / "resident_a/02.jpg"))
+    assert added.returncode == 0, added.stderr
+    folder = tmp_path / "people"
+    (folder / "Bob").mkdir(parents=True)
+    (folder / "Bob" / "1.jpg").write_bytes((FACES / "resident_b/01.jpg").read_bytes())
+    (folder / "Nobody").mkdir()
+    (folder / "Nobody" / "bad.jpg").write_bytes(b"not an image")
+    imported = gatepost("residents", "--state-dir", state, "import", str(folder))
+    assert imported.returncode == 2
+    assert "enrolled 1 of 2 people" in imported.stdout
+    assert "refused Nobody:" in imported.stderr and "not a readable image" in imported.stderr
+    listed = gatepost("residents", "--state-dir", state, "list")
+    lines = listed.stdout.strip().splitlines()
+    assert [line.split("\t")[1:] for line in lines] == [["Alice", "3-201", "2 template(s)"], ["Bob", "", "1 template(s)"]]
+    removed = gatepost("residents", "--state-dir", state, "remove", lines[0].split("\t")[0])
+    assert removed.returncode == 0
+    assert "Alice" not in gatepost("residents", "--state-dir", state, "list").stdout
+    missing = gatepost("residents", "--state-dir", state, "remove", "999")
+    assert missing.returncode == 1 and "no resident 999" in missing.stderr
+
+
+def test_doctor_reports_each_device(tmp_path):
+    config = tmp_path / "gate.yaml"
+    config.write_text("hardware:\n  relay:\n    driver: modbus\n    port: /dev/ttyUSB-missing\n")
+    result = gatepost("-c", str(config), "doctor")
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("ok   face models (default)") and "sha256 verified" in lines[0]
+    relay = next(line for line in lines if "relay" in line)
+    assert relay.startswith("FAIL relay") and "/dev/ttyUSB-missing" in relay
+    assert any(line.startswith("ok   camera: simulated") for line in lines)
