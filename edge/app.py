@@ -113,7 +113,8 @@ class Runtime:
 
     def __init__(self, config: GateConfig, *, state_dir: Path | None = None, scenario: Scenario | None = None,
                  realtime: bool | None = None, loop: bool | None = None, notifier: Notifier | None = None,
-                 control: bool = True, on_decision=None) -> None:
+                 control: bool = True, on_decision=None, mqtt: bool = True,
+                 config_path: Path | None = None) -> None:
         self.config = config
         self.state_dir = Path(state_dir or config.state_dir)
         self.store = Store(self.state_dir)
@@ -132,6 +133,43 @@ class Runtime:
                          stages=build_stages(config, self.engine, self.hardware), clock=clock,
                          notifier=notifier, on_decision=on_decision)
         self.control = ControlServer(self.state_dir, self._handle_control) if control else None
+        self.link = self.console = self.telemetry = None
+        if config.mqtt.enabled and mqtt:
+            self._start_mqtt(config_path)
+
+    def _start_mqtt(self, config_path: Path | None) -> None:
+        from edge.events import AlarmKind, EventKind
+        from edge.mqtt.console import Console
+        from edge.mqtt.homeassistant import discovery_records
+        from edge.mqtt.link import MqttLink
+        from edge.mqtt.telemetry import Telemetry
+        from edge.mqtt.topics import Topics
+
+        config = self.config
+        topics = Topics(config.site.site_id, config.site.gate_id)
+
+        def overflow(dropped: dict[str, int]) -> None:
+            # called on the drain thread; the record goes through the store's own lock
+            self.gate.record(EventKind.alarm, {"alarm": AlarmKind.device_fault.value, "device": "outbox",
+                                               "detail": f"outbox full: dropped {dropped}"})
+
+        self.link = MqttLink(config.mqtt, self.store, topics, on_message=lambda m: self.console.submit(m),
+                             on_outbox_overflow=overflow)
+        self.console = Console(self, self.link, topics, config_path=config_path)
+        self.telemetry = Telemetry(self.gate, self.store, topics.telemetry, interval_s=config.mqtt.telemetry_interval_s)
+        self.gate.after_record = self.link.wake
+        self.link.start()
+        if config.mqtt.home_assistant.enabled:
+            for topic, payload in discovery_records(config, topics):
+                self.link.publish_now(topic, payload, retain=True)
+
+    def _between_frames(self) -> None:
+        if self.control is not None:
+            self.control.poll()
+        if self.console is not None:
+            self.console.poll()
+        if self.telemetry is not None and self.telemetry.poll():
+            self.link.wake()
 
     def _handle_control(self, request: dict) -> dict:
         command = request.get("command")
@@ -147,9 +185,22 @@ class Runtime:
         return {"ok": False, "error": f"command: unknown command {command!r}"}
 
     def run(self, should_stop: Callable[[], bool]) -> None:
-        self.gate.run(should_stop, between_frames=self.control.poll if self.control is not None else None)
+        self.gate.run(should_stop, between_frames=self._between_frames)
+
+    def flush(self, timeout: float) -> bool:
+        """Wait (bounded) for the outbox to drain while the broker is reachable; True if empty."""
+        if self.link is None:
+            return self.store.outbox_size() == 0
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.store.outbox_size() and self.link.connected.is_set():
+            self.link.wake()
+            time.sleep(0.05)
+        return self.store.outbox_size() == 0
 
     def close(self) -> None:
+        if self.link is not None:
+            self.flush(2.0)
+            self.link.stop()
         if self.control is not None:
             self.control.close()
         self.hardware.close()

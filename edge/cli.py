@@ -17,9 +17,13 @@ log = logging.getLogger("gatepost")
 DEFAULT_CONFIG = "/etc/gatepost/gatepost.yaml"
 
 
-def _config(args: argparse.Namespace) -> GateConfig:
+def _config_path(args: argparse.Namespace) -> Path | None:
     path = args.config or os.environ.get("GATEPOST_CONFIG") or (DEFAULT_CONFIG if Path(DEFAULT_CONFIG).exists() else None)
-    return load_config(path)
+    return Path(path) if path else None
+
+
+def _config(args: argparse.Namespace) -> GateConfig:
+    return load_config(_config_path(args))
 
 
 def _logging(level: str) -> None:
@@ -43,7 +47,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _config(args)
     _logging(config.log_level)
     stop = install_signal_handlers()
-    runtime = Runtime(config, notifier=Notifier())
+    runtime = Runtime(config, notifier=Notifier(), config_path=_config_path(args))
     try:
         log.info("gate %s/%s running; Ctrl-C stops it", config.site.site_id, config.site.gate_id)
         runtime.run(stop.is_set)
@@ -210,6 +214,136 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mqtt_config(args: argparse.Namespace):
+    config = _config(args).mqtt
+    updates = {k: v for k, v in (("host", args.host), ("port", args.port), ("protocol", args.protocol)) if v}
+    return config.model_copy(update=updates)
+
+
+def cmd_admin_keygen(args: argparse.Namespace) -> int:
+    from edge.admin import write_key
+
+    public = write_key(Path(args.out), args.id)
+    print(f"private key written to {args.out} (keep it secret)")
+    print("add to every gate's config:")
+    print(f"mqtt:\n  admin_keys:\n    {args.id}: {public}")
+    return 0
+
+
+def _parse_args_json(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise ConfigError(f"--args: not JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise ConfigError("--args: expected a JSON object")
+    return value
+
+
+def cmd_admin_sign(args: argparse.Namespace) -> int:
+    from edge.admin import read_key
+    from edge.mqtt.auth import sign
+
+    key_id, private = read_key(Path(args.key))
+    print(json.dumps(sign(private, key_id, args.name, _parse_args_json(args.args), f"{args.site}/{args.gate}")))
+    return 0
+
+
+def cmd_admin_send(args: argparse.Namespace) -> int:
+    from edge.admin import AdminClient
+
+    with AdminClient(_mqtt_config(args), Path(args.key), site=args.site, gate=args.gate) as admin:
+        reply = admin.send(args.name, _parse_args_json(args.args), timeout=args.timeout)
+    print(json.dumps(reply, indent=2, ensure_ascii=False))
+    return 0 if reply.get("ok") else 1
+
+
+def cmd_admin_enrol(args: argparse.Namespace) -> int:
+    import uuid
+
+    from edge.admin import AdminClient, resident_record
+    from edge.app import read_image
+    from edge.face.engine import build_engine
+    from edge.store import Gallery
+
+    import numpy as np
+
+    config = _config(args)
+    empty = Gallery(np.zeros((0, 0), np.float32), np.zeros(0, np.int64), np.zeros(0, bool), {}, 0)
+    engine = build_engine(config.face, empty)
+    templates = [engine.template_from_photo(read_image(p), source=p)[0] for p in args.photos]
+    uid = args.uid or uuid.uuid4().hex
+    with AdminClient(_mqtt_config(args), Path(args.key), site=args.site) as admin:
+        admin.publish_record(resident_record(uid, args.name, args.unit, templates, config.face.pack))
+    print(f"resident {args.name} ({uid}) published to every gate of site {args.site}; photos stayed here")
+    return 0
+
+
+def cmd_admin_unenrol(args: argparse.Namespace) -> int:
+    from edge.admin import AdminClient, removal_record
+
+    with AdminClient(_mqtt_config(args), Path(args.key), site=args.site) as admin:
+        admin.publish_record(removal_record(args.uid))
+    print(f"resident {args.uid} removed from every gate of site {args.site}")
+    return 0
+
+
+def cmd_collector_run(args: argparse.Namespace) -> int:
+    from collector.db import CollectorDB
+    from collector.service import Collector
+    from edge.app import install_signal_handlers
+
+    _logging("INFO")
+    stop = install_signal_handlers()
+    db = CollectorDB(args.db)
+    collector = Collector(_mqtt_config(args), db, group=args.group, client_id=args.client_id)
+    collector.start()
+    log.info("collector %s storing into %s", args.client_id, args.db.split("@")[-1])
+    stop.wait()
+    collector.stop()
+    db.close()
+    return 0
+
+
+def cmd_collector_events(args: argparse.Namespace) -> int:
+    from collector.db import CollectorDB
+
+    db = CollectorDB(args.db)
+    for event in db.events(site=args.site, gate=args.gate, kind=args.kind, since=args.since, limit=args.limit):
+        print(json.dumps(event, ensure_ascii=False, sort_keys=True))
+    db.close()
+    return 0
+
+
+def cmd_collector_stats(args: argparse.Namespace) -> int:
+    import datetime
+
+    from collector.db import CollectorDB
+    from collector.stats import hourly
+
+    db = CollectorDB(args.db)
+    rows = hourly(db.events(site=args.site, gate=args.gate, since=args.since, limit=10_000_000))
+    db.close()
+    if args.json:
+        print(json.dumps([{"site": r.site, "gate": r.gate, "hour": r.hour, "entries": r.entries,
+                           "denials": dict(r.denials), "fevers": r.fevers, "p95_decision_ms": r.p95_decision_ms}
+                          for r in rows], indent=2))
+        return 0
+    print(f"{'site/gate':<28} {'hour (UTC)':<17} {'entries':>7} {'fevers':>6} {'p95 ms':>7}  denials by reason")
+    for r in rows:
+        hour = datetime.datetime.fromtimestamp(r.hour, datetime.timezone.utc).strftime("%Y-%m-%d %H:00")
+        p95 = f"{r.p95_decision_ms:.0f}" if r.p95_decision_ms is not None else "-"
+        denials = ", ".join(f"{k} {v}" for k, v in r.denials.most_common()) or "-"
+        print(f"{r.site + '/' + r.gate:<28} {hour:<17} {r.entries:>7} {r.fevers:>6} {p95:>7}  {denials}")
+    return 0
+
+
+def _broker_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="broker host (default: the config's mqtt.host)")
+    parser.add_argument("--port", type=int, help="broker port (default: the config's mqtt.port)")
+    parser.add_argument("--protocol", choices=["5", "3.1.1"], help="MQTT version (default: the config's)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gatepost", description="Checkpoint gate daemon and tools.")
     parser.add_argument("-c", "--config", help=f"YAML configuration (default: $GATEPOST_CONFIG or {DEFAULT_CONFIG})")
@@ -261,6 +395,61 @@ def build_parser() -> argparse.ArgumentParser:
     negative.add_argument("id", type=int)
     negative.add_argument("photo")
     negative.set_defaults(func=cmd_residents_not_this_person)
+
+    admin = commands.add_parser("admin", help="the administrators' console over MQTT")
+    admin_actions = admin.add_subparsers(dest="action", required=True)
+    keygen = admin_actions.add_parser("keygen", help="make an administrator key pair")
+    keygen.add_argument("--out", required=True)
+    keygen.add_argument("--id", required=True, help="key id the gates know this key by")
+    keygen.set_defaults(func=cmd_admin_keygen)
+    for name, func, text in (("send", cmd_admin_send, "sign a command, send it to a gate and print the reply"),
+                             ("sign", cmd_admin_sign, "print a signed command (for mosquitto_pub)")):
+        sub = admin_actions.add_parser(name, help=text)
+        sub.add_argument("name", help="command: status, open, residents.list, residents.add, residents.remove, "
+                                      "events.query, config.get, config.set")
+        sub.add_argument("--args", default="{}", help="command arguments as a JSON object")
+        sub.add_argument("--key", required=True)
+        sub.add_argument("--site", required=True)
+        sub.add_argument("--gate", required=True)
+        sub.add_argument("--timeout", type=float, default=10.0)
+        _broker_options(sub)
+        sub.set_defaults(func=func)
+    enrol = admin_actions.add_parser("enrol", help="enrol a resident at every gate of a site (templates only leave)")
+    enrol.add_argument("--name", required=True)
+    enrol.add_argument("--unit", default="")
+    enrol.add_argument("--uid", help="update this resident instead of adding one")
+    enrol.add_argument("--key", required=True)
+    enrol.add_argument("--site", required=True)
+    enrol.add_argument("photos", nargs="+")
+    _broker_options(enrol)
+    enrol.set_defaults(func=cmd_admin_enrol)
+    unenrol = admin_actions.add_parser("unenrol", help="remove a resident from every gate of a site")
+    unenrol.add_argument("uid")
+    unenrol.add_argument("--key", required=True)
+    unenrol.add_argument("--site", required=True)
+    _broker_options(unenrol)
+    unenrol.set_defaults(func=cmd_admin_unenrol)
+
+    collector = commands.add_parser("collector", help="the cloud collector")
+    collector_actions = collector.add_subparsers(dest="action", required=True)
+    run_collector = collector_actions.add_parser("run", help="store events from every gate")
+    run_collector.add_argument("--db", default="sqlite:///collector.db", help="sqlite:///PATH or postgresql://...")
+    run_collector.add_argument("--group", default="collectors", help="shared-subscription group")
+    run_collector.add_argument("--client-id", default="gatepost-collector-1")
+    _broker_options(run_collector)
+    run_collector.set_defaults(func=cmd_collector_run)
+    for name, func in (("events", cmd_collector_events), ("stats", cmd_collector_stats)):
+        sub = collector_actions.add_parser(name, help=f"query stored {name}")
+        sub.add_argument("--db", default="sqlite:///collector.db")
+        sub.add_argument("--site")
+        sub.add_argument("--gate")
+        sub.add_argument("--since", type=float, default=0.0, help="unix time")
+        if name == "events":
+            sub.add_argument("--kind")
+            sub.add_argument("--limit", type=int, default=100)
+        else:
+            sub.add_argument("--json", action="store_true")
+        sub.set_defaults(func=func)
 
     commands.add_parser("relay-off", help="drive the relay to its rest state (systemd ExecStopPost)").set_defaults(
         func=cmd_relay_off)

@@ -197,6 +197,56 @@ class FaceConfig(Section):
     better_by: float = Field(1.3, ge=1, description="A track is recognised again when quality improves by this factor.")
 
 
+class MqttTlsConfig(Section):
+    """TLS to the broker: server verification and, optionally, a client certificate."""
+
+    enabled: bool = Field(False, description="Connect over TLS.")
+    ca_file: str = Field("", description="CA certificate that signed the broker's certificate.")
+    cert_file: str = Field("", description="This gate's client certificate (PEM), if the broker asks for one.")
+    key_file: str = Field("", description="The client certificate's private key (PEM).")
+
+    @model_validator(mode="after")
+    def _files(self) -> "MqttTlsConfig":
+        if self.enabled and not self.ca_file:
+            raise ValueError("tls.enabled needs tls.ca_file (the broker's certificate is always verified)")
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("tls.cert_file and tls.key_file go together")
+        return self
+
+
+class HomeAssistantConfig(Section):
+    """Home Assistant MQTT discovery."""
+
+    enabled: bool = Field(False, description="Publish discovery records so the gate appears in Home Assistant.")
+    discovery_prefix: str = Field("homeassistant", description="Home Assistant's discovery topic prefix.")
+
+
+class MqttConfig(Section):
+    """Link to the operator's broker: events, alarms, status, telemetry and the admin console."""
+
+    enabled: bool = Field(True, description="Publish to the broker (events wait in the outbox while it is away).")
+    host: str = Field("127.0.0.1", description="Broker host name or address.")
+    port: int = Field(1883, ge=1, le=65535, description="Broker port (8883 is usual for TLS).")
+    protocol: Literal["5", "3.1.1"] = Field("5", description="MQTT protocol version.")
+    client_id: str = Field("", description="Client id (empty: gatepost-<site>-<gate>).")
+    username: str = Field("", description="Broker user name (empty: none).")
+    password_env: str = Field("GATEPOST_MQTT_PASSWORD", description="Environment variable holding the password.")
+    keepalive_s: int = Field(15, ge=5, le=600, description="MQTT keep-alive.")
+    tls: MqttTlsConfig = Field(default_factory=MqttTlsConfig)
+    confirm: Literal["collector", "broker"] = Field(
+        "collector", description="An event leaves the outbox when a collector confirms it stored it, "
+                                 "or (broker) as soon as the broker acknowledges it.")
+    redeliver_after_s: float = Field(30.0, gt=0, le=3600,
+                                     description="Publish again what no collector confirmed within this time.")
+    max_inflight: int = Field(100, ge=1, le=65535, description="Unacknowledged publishes at once.")
+    outbox_max_mb: float = Field(200.0, gt=0, description="Outbox size bound on disk; telemetry is dropped first.")
+    telemetry_interval_s: float = Field(10.0, gt=0, le=3600, description="How often telemetry is published.")
+    admin_keys: dict[str, str] = Field(default_factory=dict,
+                                       description="Administrators' Ed25519 public keys (base64), by key id.")
+    command_max_age_s: float = Field(30.0, gt=0, le=300, description="Older (or future) commands are refused.")
+    home_assistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)
+
+
 class StorageConfig(Section):
     """What is kept on the gate, and for how long."""
 
@@ -216,6 +266,7 @@ class GateConfig(Section):
     checks: ChecksConfig = Field(default_factory=ChecksConfig)
     face: FaceConfig = Field(default_factory=FaceConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
 
     @model_validator(mode="after")
     def _stages_match_checks(self) -> "GateConfig":

@@ -45,7 +45,8 @@ class Visit:
 @dataclass
 class Outcome:
     status: str  # pass | fail | pending
-    reason: str
+    reason: str  # for people
+    code: str = ""  # for machines (stats, alarms, UI): set on fail and pending
 
 
 class Policy:
@@ -70,20 +71,20 @@ class Policy:
         if substitute is not None:
             return Outcome("pass", f"visitor pass {substitute.pass_id or ''}".strip())
         if visit.match is None:
-            return Outcome("pending", "face not recognised yet")
-        return Outcome("fail", f"unknown face ({visit.match.reason})")
+            return Outcome("pending", "face not recognised yet", "face_not_recognised")
+        return Outcome("fail", f"unknown face ({visit.match.reason})", "unknown_face")
 
     def _temperature(self, visit: Visit) -> Outcome:
         reading = visit.thermal
         if reading is None:
-            return Outcome("pending", "no temperature reading yet")
+            return Outcome("pending", "no temperature reading yet", "temperature_unavailable")
         if reading.live is False:
-            return Outcome("fail", "spoof: no live skin-temperature pattern")
+            return Outcome("fail", "spoof: no live skin-temperature pattern", "spoof")
         if not reading.available:
-            return Outcome("pending", f"temperature unavailable: {reading.reason}")
+            return Outcome("pending", f"temperature unavailable: {reading.reason}", "temperature_unavailable")
         threshold = self.checks.temperature.threshold_c
         if reading.temperature_c is not None and reading.temperature_c > threshold:
-            return Outcome("fail", f"fever {reading.temperature_c:.1f} °C (threshold {threshold:.1f} °C)")
+            return Outcome("fail", f"fever {reading.temperature_c:.1f} °C (threshold {threshold:.1f} °C)", "fever")
         return Outcome("pass", f"{reading.temperature_c:.1f} °C")
 
     def _qr(self, visit: Visit) -> Outcome:
@@ -91,8 +92,8 @@ class Policy:
             return Outcome("pass", f"code valid ({visit.valid_pass.kind})")
         if visit.codes:
             last = visit.codes[-1]
-            return Outcome("fail", f"code {last.status}: {last.reason}")
-        return Outcome("pending", "no code shown")
+            return Outcome("fail", f"code {last.status}: {last.reason}", f"code_{last.status}")
+        return Outcome("pending", "no code shown", "no_code")
 
     def mode_of(self, check: str) -> CheckMode:
         return getattr(self.checks, check).mode
@@ -101,25 +102,25 @@ class Policy:
         """A decision, or None to keep waiting for more results."""
         outcomes = self.outcomes(visit)
         required = {name: o for name, o in outcomes.items() if self.mode_of(name) is CheckMode.required}
-        hard_fail = [o.reason for name, o in required.items()
-                     if o.status == "fail" and name == "temperature"]
+        hard_fail = [o for name, o in required.items() if o.status == "fail" and name == "temperature"]
         if hard_fail:
             return self._decision(visit, False, hard_fail, outcomes)
         if required and all(o.status == "pass" for o in required.values()):
-            reasons = [o.reason for o in required.values()]
-            reasons += [f"advisory {name}: {o.reason}" for name, o in outcomes.items()
+            advisory = [Outcome(o.status, f"advisory {name}: {o.reason}", o.code) for name, o in outcomes.items()
                         if name not in required and o.status == "fail"]
-            return self._decision(visit, True, reasons, outcomes)
+            return self._decision(visit, True, list(required.values()) + advisory, outcomes)
         if now - visit.started >= self.window_s:
-            failing = [o.reason for o in required.values() if o.status != "pass"] or ["no required check configured"]
-            return self._decision(visit, False, failing, outcomes)
+            failing = [o for o in required.values() if o.status != "pass"]
+            return self._decision(visit, False, failing or [Outcome("fail", "no required check configured",
+                                                                    "no_required_check")], outcomes)
         return None
 
-    def _decision(self, visit: Visit, granted: bool, reasons: list[str], outcomes: dict[str, Outcome]) -> Decision:
+    def _decision(self, visit: Visit, granted: bool, why: list[Outcome], outcomes: dict[str, Outcome]) -> Decision:
         match = visit.match if visit.match is not None and visit.match.known else None
         valid_pass = visit.valid_pass
         return Decision(
-            granted=granted, source=DecisionSource.pipeline, reasons=reasons, visit_id=visit.visit_id,
+            granted=granted, source=DecisionSource.pipeline, reasons=[o.reason for o in why],
+            reason_codes=[o.code for o in why if o.code and not granted], visit_id=visit.visit_id,
             resident_id=match.resident_id if match else None, resident_name=match.name if match else None,
             pass_id=valid_pass.pass_id if valid_pass else None,
             temperature_c=visit.thermal.temperature_c if visit.thermal else None,

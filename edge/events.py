@@ -40,6 +40,7 @@ class Decision:
     granted: bool
     source: DecisionSource
     reasons: list[str]
+    reason_codes: list[str] = field(default_factory=list)  # machine-readable, on denials
     visit_id: str | None = None
     resident_id: int | None = None
     resident_name: str | None = None

@@ -42,6 +42,7 @@ class GateStats:
     frames: int = 0
     decisions: int = 0
     stage_ms: dict[str, list[float]] = field(default_factory=dict)
+    decision_ms: list[float] = field(default_factory=list)  # visit start to decision, pipeline decisions
 
     def add(self, timings: dict[str, float]) -> None:
         for name, ms in timings.items():
@@ -62,6 +63,7 @@ class Gate:
         self.clock = clock
         self.notifier = notifier or Notifier("")
         self.on_decision = on_decision
+        self.after_record: Callable[[], None] | None = None  # e.g. wake the MQTT drain
         self.policy = Policy(config.checks, window_s=config.pipeline.decision_window_s)
         self.turnstile = Turnstile(hardware.relay, config.turnstile, clock=clock, emit=self.record,
                                    relay_factory=hardware.relay_factory)
@@ -82,6 +84,8 @@ class Gate:
         event = Event(kind, body, site_id=self.config.site.site_id, gate_id=self.config.site.gate_id)
         topic = f"{self._topic}/alarm" if kind is EventKind.alarm else f"{self._topic}/event"
         self.store.record_event(event, topic)
+        if self.after_record is not None:
+            self.after_record()
         return event
 
     def _set_fault(self, device: str, message: str) -> None:
@@ -243,6 +247,10 @@ class Gate:
             if not pulsed:
                 log.error("decision %s granted but the relay could not be driven", event.event_id)
         self.stats.decisions += 1
+        if decision.latency_ms is not None:
+            self.stats.decision_ms.append(decision.latency_ms)
+            if len(self.stats.decision_ms) > 2000:
+                del self.stats.decision_ms[:1000]
         log.info("%s: %s", "GRANTED" if decision.granted else "DENIED", "; ".join(decision.reasons))
         if self.on_decision is not None:
             self.on_decision(decision, pulsed)

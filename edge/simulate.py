@@ -49,6 +49,7 @@ def run_simulation(config: GateConfig, scenario_path: str | Path, *, state_dir: 
             frames = runtime.gate.stats.frames
             stage_ms = {name: sorted(samples) for name, samples in runtime.gate.stats.stage_ms.items()}
             events = runtime.store.event_count()
+            delivered = runtime.flush(10.0)
             runtime.close()
     visits = [_visit_report(truth, observed.get(truth.index, [])) for truth in world.truth]
     correct = sum(1 for visit in visits if visit["correct"])
@@ -60,6 +61,7 @@ def run_simulation(config: GateConfig, scenario_path: str | Path, *, state_dir: 
         "frames": frames,
         "seconds": round(elapsed, 2),
         "events_recorded": events,
+        "events_delivered_to_broker": delivered,
         "stage_ms_p50": {name: round(s[len(s) // 2], 2) for name, s in stage_ms.items() if s},
         "stage_ms_p95": {name: round(s[int(len(s) * 0.95)], 2) for name, s in stage_ms.items() if s},
         "visits": visits,

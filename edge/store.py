@@ -12,6 +12,7 @@ import logging
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -77,6 +78,23 @@ MIGRATIONS: list[str] = [
     );
     INSERT INTO meta(key, value) VALUES ('gallery_version', '0');
     """,
+    """
+    ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'event';
+    ALTER TABLE outbox ADD COLUMN qos INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE outbox ADD COLUMN sent_at REAL;
+    CREATE INDEX outbox_kind ON outbox(kind, seq);
+    ALTER TABLE residents ADD COLUMN uid TEXT;
+    ALTER TABLE residents ADD COLUMN record_version INTEGER NOT NULL DEFAULT 0;
+    CREATE UNIQUE INDEX residents_uid ON residents(uid);
+    CREATE TABLE removed_residents (
+        uid TEXT PRIMARY KEY,
+        record_version INTEGER NOT NULL
+    );
+    CREATE TABLE nonces (
+        nonce TEXT PRIMARY KEY,
+        seen REAL NOT NULL
+    );
+    """,
 ]
 
 
@@ -86,6 +104,8 @@ class Resident:
     name: str
     unit: str
     templates: int
+    uid: str = ""
+    record_version: int = 0
 
 
 @dataclass(frozen=True)
@@ -105,6 +125,7 @@ class OutboxItem:
     event_id: str
     topic: str
     payload: str
+    qos: int = 1
 
 
 class Store:
@@ -175,13 +196,13 @@ class Store:
     # residents and templates
 
     def add_resident(self, name: str, unit: str, embeddings: list[np.ndarray], qualities: list[float],
-                     sources: list[str]) -> int:
+                     sources: list[str], *, uid: str | None = None, record_version: int = 1) -> int:
         """One resident and all their templates in one transaction: nothing partial is stored."""
         if not embeddings:
             raise StorageError("a resident needs at least one template")
         with self._transaction() as db:
-            cursor = db.execute("INSERT INTO residents(name, unit, created) VALUES (?, ?, ?)",
-                                (name, unit, self._clock()))
+            cursor = db.execute("INSERT INTO residents(name, unit, created, uid, record_version) VALUES (?, ?, ?, ?, ?)",
+                                (name, unit, self._clock(), uid or uuid.uuid4().hex, record_version))
             resident_id = int(cursor.lastrowid)
             for embedding, quality, source in zip(embeddings, qualities, sources, strict=True):
                 self._insert_template(db, resident_id, embedding, quality, source, negative=False)
@@ -211,12 +232,40 @@ class Store:
                 self._bump_gallery(db)
         return removed
 
+    def apply_resident_record(self, uid: str, version: int, *, name: str = "", unit: str = "",
+                              embeddings: list[np.ndarray] | None = None) -> bool:
+        """A site-wide resident record (added, changed, or removed when `embeddings` is None).
+
+        Applied only if newer than what this gate holds for `uid`, so replays and out-of-order
+        deliveries change nothing. Returns whether it was applied.
+        """
+        with self._transaction() as db:
+            held = db.execute("SELECT MAX(v) FROM (SELECT record_version AS v FROM residents WHERE uid = ? "
+                              "UNION ALL SELECT record_version FROM removed_residents WHERE uid = ?)",
+                              (uid, uid)).fetchone()[0]
+            if held is not None and held >= version:
+                return False
+            db.execute("DELETE FROM residents WHERE uid = ?", (uid,))
+            if embeddings is None:
+                db.execute("INSERT OR REPLACE INTO removed_residents(uid, record_version) VALUES (?, ?)", (uid, version))
+            else:
+                db.execute("DELETE FROM removed_residents WHERE uid = ?", (uid,))
+                cursor = db.execute("INSERT INTO residents(name, unit, created, uid, record_version) VALUES (?, ?, ?, ?, ?)",
+                                    (name, unit, self._clock(), uid, version))
+                for embedding in embeddings:
+                    self._insert_template(db, int(cursor.lastrowid), embedding, 0.0, "site record", negative=False)
+            self._bump_gallery(db)
+        return True
+
+    def resident_by_uid(self, uid: str) -> Resident | None:
+        return next((r for r in self.residents() if r.uid == uid), None)
+
     def find_residents(self, name: str) -> list[Resident]:
         return [r for r in self.residents() if r.name == name]
 
     def residents(self) -> list[Resident]:
         rows = self._query(
-            "SELECT r.id, r.name, r.unit, COUNT(t.id) FROM residents r "
+            "SELECT r.id, r.name, r.unit, COUNT(t.id), r.uid, r.record_version FROM residents r "
             "LEFT JOIN templates t ON t.resident_id = r.id AND t.negative = 0 GROUP BY r.id ORDER BY r.id")
         return [Resident(*row) for row in rows]
 
@@ -248,8 +297,37 @@ class Store:
         with self._transaction() as db:
             db.execute("INSERT INTO events(event_id, kind, time, payload) VALUES (?, ?, ?, ?)",
                        (event.event_id, event.kind.value, event.time, payload))
-            db.execute("INSERT INTO outbox(event_id, topic, payload, created) VALUES (?, ?, ?, ?)",
+            db.execute("INSERT INTO outbox(event_id, topic, payload, created, kind) VALUES (?, ?, ?, ?, 'event')",
                        (event.event_id, topic, payload, self._clock()))
+
+    def queue_telemetry(self, message_id: str, topic: str, payload: str) -> None:
+        """Telemetry goes through the outbox too, but is the first thing dropped when it is full."""
+        with self._transaction() as db:
+            db.execute("INSERT INTO outbox(event_id, topic, payload, created, kind, qos) VALUES (?, ?, ?, ?, 'telemetry', 0)",
+                       (message_id, topic, payload, self._clock()))
+
+    def outbox_bytes(self) -> int:
+        return int(self._query("SELECT COALESCE(SUM(LENGTH(payload) + LENGTH(topic) + 64), 0) FROM outbox")[0][0])
+
+    def enforce_outbox_limit(self, max_bytes: int) -> dict[str, int]:
+        """Drop the oldest telemetry, then (only if still over) the oldest events; counts dropped by kind."""
+        dropped = {"telemetry": 0, "event": 0}
+        with self._transaction() as db:
+            size = int(db.execute("SELECT COALESCE(SUM(LENGTH(payload) + LENGTH(topic) + 64), 0) FROM outbox")
+                       .fetchone()[0])
+            for kind in ("telemetry", "event"):
+                while size > max_bytes:
+                    rows = db.execute("SELECT seq, LENGTH(payload) + LENGTH(topic) + 64 FROM outbox WHERE kind = ? "
+                                      "ORDER BY seq LIMIT 100", (kind,)).fetchall()
+                    if not rows:
+                        break
+                    for seq, length in rows:
+                        if size <= max_bytes:
+                            break
+                        db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+                        size -= length
+                        dropped[kind] += 1
+        return dropped
 
     def events(self, *, since: float = 0.0, kind: str | None = None, limit: int = 1000) -> list[dict]:
         sql = "SELECT payload FROM events WHERE time >= ?"
@@ -265,8 +343,20 @@ class Store:
         return self._query("SELECT COUNT(*) FROM events")[0][0]
 
     def outbox_pending(self, limit: int = 100) -> list[OutboxItem]:
-        rows = self._query("SELECT seq, event_id, topic, payload FROM outbox ORDER BY seq LIMIT ?", (limit,))
+        """Entries not yet published (or due again), oldest first."""
+        rows = self._query("SELECT seq, event_id, topic, payload, qos FROM outbox WHERE sent_at IS NULL "
+                           "ORDER BY seq LIMIT ?", (limit,))
         return [OutboxItem(*row) for row in rows]
+
+    def outbox_sent(self, event_ids: list[str], when: float) -> None:
+        """The broker has them; they stay until the collector confirms it stored them."""
+        with self._transaction() as db:
+            db.executemany("UPDATE outbox SET sent_at = ? WHERE event_id = ?", [(when, i) for i in event_ids])
+
+    def outbox_resend_unconfirmed(self, older_than: float) -> int:
+        """Entries the broker took but no collector confirmed in time are published again."""
+        with self._transaction() as db:
+            return db.execute("UPDATE outbox SET sent_at = NULL WHERE sent_at < ?", (older_than,)).rowcount
 
     def outbox_size(self) -> int:
         return self._query("SELECT COUNT(*) FROM outbox")[0][0]
@@ -274,6 +364,16 @@ class Store:
     def outbox_delivered(self, event_ids: list[str]) -> None:
         with self._transaction() as db:
             db.executemany("DELETE FROM outbox WHERE event_id = ?", [(event_id,) for event_id in event_ids])
+
+    def remember_nonce(self, nonce: str, now: float, *, keep_s: float) -> bool:
+        """True the first time a nonce is seen (within `keep_s`); False for a replay."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM nonces WHERE seen < ?", (now - keep_s,))
+            try:
+                db.execute("INSERT INTO nonces(nonce, seen) VALUES (?, ?)", (nonce, now))
+            except sqlite3.IntegrityError:
+                return False
+        return True
 
     def prune_events(self, older_than: float) -> int:
         """Delete delivered events older than `older_than`; undelivered ones stay."""

@@ -47,3 +47,14 @@ def engine_factory(face_config):
         return build_engine(face_config, gallery)
 
     return make
+
+
+@pytest.fixture()
+def broker(tmp_path):
+    from tests.broker import Broker
+
+    server = Broker(tmp_path / "broker").start()
+    try:
+        yield server
+    finally:
+        server.stop()

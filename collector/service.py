@@ -1,0 +1,127 @@
+"""`gatepost collector run`: a shared subscription, acknowledged only after the rows are committed.
+
+Several instances with the same group split the gates' messages between them (`$share/...`).
+Messages are acknowledged by hand, after the batch they are in has been committed, so a
+collector that dies loses nothing: the broker redelivers, and the insert ignores duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+
+from collector.db import CollectorDB
+from edge.config import MqttConfig
+from edge.mqtt.link import connect_properties, make_client
+from edge.mqtt.topics import ROOT
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+BATCH_WAIT_S = 0.05
+
+
+class Collector:
+    def __init__(self, config: MqttConfig, db: CollectorDB, *, group: str = "collectors",
+                 client_id: str = "gatepost-collector-1") -> None:
+        self.config = config
+        self.db = db
+        self.group = group
+        self.client = make_client(config, client_id, manual_ack=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.connected = threading.Event()
+        self._incoming: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self._writer = threading.Thread(target=self._write_loop, name="collector-writer", daemon=True)
+        self.stored = 0
+        self.received = 0
+        self.rejected = 0
+
+    def start(self) -> None:
+        self._writer.start()
+        self.client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive_s,
+                                  clean_start=False if self.config.protocol == "5" else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+                                  properties=connect_properties(self.config))
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._writer.join(timeout=10)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        try:
+            if reason_code.is_failure:
+                log.error("collector: broker refused the connection: %s", reason_code)
+                return
+            shared = f"$share/{self.group}/{ROOT}"
+            client.subscribe([(f"{shared}/+/+/event", 1), (f"{shared}/+/+/alarm", 1),
+                              (f"{shared}/+/+/telemetry", 0), (f"{ROOT}/+/+/status", 1)])
+            self.connected.set()
+        except Exception:
+            log.exception("collector on_connect failed")
+
+    def _on_message(self, client, userdata, message) -> None:
+        try:
+            self._incoming.put(message)
+        except Exception:
+            log.exception("collector on_message failed")
+
+    def _write_loop(self) -> None:
+        while not self._stop.is_set() or not self._incoming.empty():
+            try:
+                first = self._incoming.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            batch = [first]
+            deadline = time.monotonic() + BATCH_WAIT_S
+            while len(batch) < BATCH:
+                try:
+                    batch.append(self._incoming.get(timeout=max(0.0, deadline - time.monotonic())))
+                except queue.Empty:
+                    break
+            self._store(batch)
+
+    def _confirm(self, events: list[dict]) -> None:
+        """Tell each gate which of its events are stored (duplicates too), so they leave its outbox."""
+        by_gate: dict[tuple[str, str], list[str]] = {}
+        for event in events:
+            by_gate.setdefault((str(event.get("site", "")), str(event.get("gate", ""))), []).append(event["event_id"])
+        for (site, gate), ids in by_gate.items():
+            self.client.publish(f"{ROOT}/{site}/{gate}/ack", json.dumps({"ids": ids}), qos=1)
+
+    def _store(self, batch: list) -> None:
+        events = []
+        for message in batch:
+            self.received += 1
+            parts = message.topic.split("/")
+            if message.topic.endswith("/status") and len(parts) == 4:
+                self.db.set_status(parts[1], parts[2], message.payload.decode(errors="replace")[:32], time.time())
+                continue
+            if message.topic.endswith("/telemetry"):
+                continue  # telemetry is live data; the stats come from the events
+            try:
+                body = json.loads(message.payload)
+                if not isinstance(body, dict) or not isinstance(body.get("event_id"), str):
+                    raise ValueError("no event_id")
+                events.append(body)
+            except ValueError as error:
+                self.rejected += 1
+                log.warning("collector: message on %s refused: %s", message.topic, error)
+        try:
+            if events:
+                self.stored += self.db.insert_events(events)
+        except Exception:
+            log.exception("collector: insert failed; messages left unacknowledged for redelivery")
+            return
+        self._confirm(events)
+        for message in batch:
+            if message.qos > 0:
+                self.client.ack(message.mid, message.qos)

@@ -1,0 +1,55 @@
+"""Per gate, per hour: entries, denials by reason, fevers, p95 decision time."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class HourStats:
+    site: str
+    gate: str
+    hour: int  # unix time of the hour's start
+    entries: int = 0
+    denials: Counter = field(default_factory=Counter)
+    fevers: int = 0
+    decision_ms: list[float] = field(default_factory=list)
+
+    @property
+    def p95_decision_ms(self) -> float | None:
+        if not self.decision_ms:
+            return None
+        ordered = sorted(self.decision_ms)
+        return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+def hourly(events: list[dict[str, Any]]) -> list[HourStats]:
+    table: dict[tuple[str, str, int], HourStats] = {}
+    for event in events:
+        key = (event.get("site", ""), event.get("gate", ""), int(event.get("time", 0)) // 3600 * 3600)
+        stats = table.setdefault(key, HourStats(*key))
+        kind = event.get("kind")
+        if kind == "decision":
+            if event.get("granted"):
+                stats.entries += 1
+            else:
+                for code in event.get("reason_codes") or ["unspecified"]:
+                    stats.denials[code] += 1
+            if event.get("source") == "pipeline" and event.get("latency_ms") is not None:
+                stats.decision_ms.append(float(event["latency_ms"]))
+        elif kind == "alarm" and event.get("alarm") == "fever":
+            stats.fevers += 1
+    return [table[key] for key in sorted(table)]
+
+
+def per_gate_totals(rows: list[HourStats]) -> dict[tuple[str, str], dict]:
+    totals: dict[tuple[str, str], dict] = defaultdict(lambda: {"entries": 0, "denials": Counter(), "fevers": 0})
+    for row in rows:
+        total = totals[(row.site, row.gate)]
+        total["entries"] += row.entries
+        total["denials"].update(row.denials)
+        total["fevers"] += row.fevers
+    return dict(totals)

@@ -1,0 +1,135 @@
+"""`gatepost admin ...`: the administrators' console from any machine that reaches the broker."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from edge.config import MqttConfig
+from edge.errors import ConfigError, GatepostError
+from edge.mqtt.auth import generate_key, sign
+from edge.mqtt.console import RECORD_COMMAND, encode_template
+from edge.mqtt.link import make_client
+from edge.mqtt.topics import Topics
+
+
+def write_key(path: Path, key_id: str) -> str:
+    """Write a new private key (mode 0600); returns the public key for the gates' config."""
+    private, public = generate_key()
+    if path.exists():
+        raise ConfigError(f"{path}: exists; refusing to overwrite a key")
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump({"id": key_id, "private": private, "public": public}, handle)
+    return public
+
+
+def read_key(path: Path) -> tuple[str, str]:
+    try:
+        data = json.loads(Path(path).read_text())
+        return data["id"], data["private"]
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such key file (make one with `gatepost admin keygen`)") from None
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError(f"{path}: not a gatepost admin key file") from None
+
+
+class AdminClient:
+    def __init__(self, config: MqttConfig, key_file: Path, *, site: str, gate: str | None = None) -> None:
+        self.config = config
+        self.key_id, self.private = read_key(key_file)
+        self.topics = Topics(site, gate or "")
+        self.client = make_client(config, f"gatepost-admin-{uuid.uuid4().hex[:8]}", persistent=False)
+        self._replies: dict[str, dict] = {}
+        self._arrived = threading.Condition()
+        self.client.on_message = self._on_message
+        self._subacks: set[int] = set()
+        self.client.on_subscribe = self._on_subscribe
+        self._connected = threading.Event()
+        self.client.on_connect = lambda c, u, f, rc, p: self._connected.set() if not rc.is_failure else None
+
+    def __enter__(self) -> "AdminClient":
+        self.client.connect(self.config.host, self.config.port, keepalive=self.config.keepalive_s)
+        self.client.loop_start()
+        if not self._connected.wait(10):
+            raise GatepostError(f"cannot connect to the broker at {self.config.host}:{self.config.port}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        with self._arrived:
+            self._subacks.add(mid)
+            self._arrived.notify_all()
+
+    def _on_message(self, client, userdata, message) -> None:
+        try:
+            body = json.loads(message.payload)
+        except ValueError:
+            return
+        correlation = getattr(message.properties, "CorrelationData", None) if message.properties else None
+        key = correlation.decode() if correlation else str(body.get("nonce", ""))
+        with self._arrived:
+            self._replies[key] = body
+            self._arrived.notify_all()
+
+    def signed(self, command: str, args: dict[str, Any]) -> dict[str, Any]:
+        return sign(self.private, self.key_id, command, args, f"{self.topics.site}/{self.topics.gate}")
+
+    def send(self, command: str, args: dict[str, Any], *, timeout: float = 10.0) -> dict[str, Any]:
+        message = self.signed(command, args)
+        nonce = message["nonce"]
+        v5 = self.config.protocol == "5"
+        if v5:
+            reply_topic = f"{self.topics.base}/reply/admin-{uuid.uuid4().hex[:12]}"
+            properties = Properties(PacketTypes.PUBLISH)
+            properties.ResponseTopic = reply_topic
+            properties.CorrelationData = nonce.encode()
+        else:
+            reply_topic, properties = self.topics.reply(nonce), None
+        self._subscribe(reply_topic, timeout)
+        self.client.publish(self.topics.command(command), json.dumps(message), qos=1, properties=properties)
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: nonce in self._replies, timeout):
+                raise GatepostError(f"no reply from {self.topics.base} within {timeout:.0f} s (gate offline?)")
+            return self._replies.pop(nonce)
+
+    def _subscribe(self, topic: str, timeout: float) -> None:
+        """Subscribe and wait for the broker's SUBACK, so the reply cannot arrive before we listen."""
+        _, mid = self.client.subscribe(topic, qos=1)
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: mid in self._subacks, timeout):
+            raise GatepostError(f"the broker did not confirm the subscription to {topic}")
+
+    def publish_record(self, args: dict[str, Any]) -> None:
+        """A site-wide resident record, retained so gates that are offline catch up on reconnect."""
+        message = sign(self.private, self.key_id, RECORD_COMMAND, args, self.topics.site)
+        info = self.client.publish(self.topics.resident(args["uid"]), json.dumps(message), qos=1, retain=True)
+        info.wait_for_publish(timeout=10)
+        if not info.is_published():
+            raise GatepostError("the broker did not acknowledge the resident record")
+
+
+def record_version() -> int:
+    """Milliseconds since the epoch: later records win at every gate."""
+    return int(time.time() * 1000)
+
+
+def resident_record(uid: str, name: str, unit: str, templates, pack: str) -> dict[str, Any]:
+    return {"uid": uid, "version": record_version(), "name": name, "unit": unit, "pack": pack,
+            "templates": [encode_template(t) for t in templates]}
+
+
+def removal_record(uid: str) -> dict[str, Any]:
+    return {"uid": uid, "version": record_version(), "removed": True}
+

@@ -1,0 +1,257 @@
+"""The administrators' console on the gate: signed commands in, replies out, all on the frame loop.
+
+Messages arrive on paho's thread and wait in a queue; `poll()` runs them between frames, so
+commands change the gate on the same thread as the checks do. Every refusal is answered with
+its reason and recorded as an event.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import queue
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from edge.config import GateConfig, parse_config
+from edge.errors import ConfigError
+from edge.events import DecisionSource, EventKind
+from edge.mqtt.auth import Refused, Verifier
+from edge.mqtt.link import Incoming, MqttLink
+from edge.mqtt.topics import Topics
+
+log = logging.getLogger(__name__)
+
+RECORD_COMMAND = "resident.record"
+LIVE_SECTIONS = ("checks", "turnstile")  # applied at once by config.set; others need a restart
+
+
+def decode_templates(values: Any, dimension: int | None) -> list[np.ndarray]:
+    if not isinstance(values, list) or not values:
+        raise Refused("malformed: args.templates must be a non-empty list of base64 float32 vectors")
+    templates = []
+    for index, value in enumerate(values):
+        try:
+            vector = np.frombuffer(base64.b64decode(value, validate=True), dtype=np.float32)
+        except (ValueError, TypeError):
+            raise Refused(f"malformed: args.templates[{index}] is not base64") from None
+        if dimension is not None and vector.size != dimension:
+            raise Refused(f"malformed: args.templates[{index}] has {vector.size} values, the model makes {dimension}")
+        if not np.isfinite(vector).all() or not vector.any():
+            raise Refused(f"malformed: args.templates[{index}] holds NaN, infinity or only zeros")
+        templates.append(vector / np.linalg.norm(vector))
+    return templates
+
+
+def encode_template(vector: np.ndarray) -> str:
+    return base64.b64encode(np.asarray(vector, dtype=np.float32).tobytes()).decode()
+
+
+class Console:
+    def __init__(self, runtime, link: MqttLink, topics: Topics, *, config_path: Path | None = None,
+                 clock=time.time) -> None:
+        self.runtime = runtime
+        self.link = link
+        self.topics = topics
+        self.config_path = config_path
+        self.clock = clock
+        self.verifier = Verifier(runtime.config.mqtt.admin_keys)
+        self.max_age = runtime.config.mqtt.command_max_age_s
+        self._queue: queue.Queue[Incoming] = queue.Queue(maxsize=1000)
+        self.handlers = {
+            "status": self._status, "open": self._open, "residents.list": self._residents_list,
+            "residents.add": self._residents_add, "residents.remove": self._residents_remove,
+            "events.query": self._events_query, "config.get": self._config_get, "config.set": self._config_set,
+        }
+
+    @property
+    def target(self) -> str:
+        return f"{self.topics.site}/{self.topics.gate}"
+
+    def submit(self, incoming: Incoming) -> None:
+        """paho's thread: queue for the frame loop (drop, with a log line, if flooded)."""
+        try:
+            self._queue.put_nowait(incoming)
+        except queue.Full:
+            log.error("console queue full; message on %s dropped", incoming.topic)
+
+    def poll(self) -> None:
+        while True:
+            try:
+                incoming = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if "/residents/" in incoming.topic:
+                self._resident_record(incoming)
+            else:
+                self._command(incoming)
+
+    # commands
+
+    def _command(self, incoming: Incoming) -> None:
+        name = incoming.topic.rsplit("/", 1)[-1]
+        nonce = ""
+        try:
+            message = self.verifier.verify(incoming.payload, target=self.target, expected_cmd=name)
+            nonce = message.nonce
+            age = self.clock() - message.ts
+            if abs(age) > self.max_age:
+                raise Refused(f"stale: issued {age:.1f} s ago (limit {self.max_age:.0f} s)")
+            if not self.runtime.store.remember_nonce(message.nonce, self.clock(), keep_s=4 * self.max_age):
+                raise Refused("replayed: nonce already used")
+            handler = self.handlers.get(name)
+            if handler is None:
+                raise Refused(f"unknown command {name!r}; known: {', '.join(sorted(self.handlers))}")
+            result = handler(message.args, message.key)
+        except Refused as refusal:
+            reason = str(refusal)
+            log.warning("command %s refused: %s", name, reason)
+            self.runtime.gate.record(EventKind.action, {"action": "command_refused", "command": name[:64],
+                                                        "reason": reason})
+            self.link.reply(incoming, {"ok": False, "cmd": name, "nonce": nonce, "error": reason},
+                            fallback_topic=self.topics.reply(nonce or "refused"))
+            return
+        self.runtime.gate.record(EventKind.action, {"action": "command", "command": name, "admin": message.key})
+        self.link.reply(incoming, {"ok": True, "cmd": name, "nonce": nonce, "result": result},
+                        fallback_topic=self.topics.reply(nonce))
+
+    def _status(self, args: dict, admin: str) -> dict:
+        gate, store = self.runtime.gate, self.runtime.store
+        return {"site": self.topics.site, "gate": self.topics.gate, "faults": gate.faults,
+                "frames": gate.stats.frames, "decisions": gate.stats.decisions, "outbox": store.outbox_size(),
+                "gallery_version": store.gallery_version, "residents": len(store.residents()),
+                "mqtt_connected": self.link.connected.is_set()}
+
+    def _open(self, args: dict, admin: str) -> dict:
+        reason = args.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            raise Refused("malformed: args.reason is required (why the gate is opened)")
+        self.runtime.gate.request_open(DecisionSource.remote, admin, reason.strip()[:200])
+        return {"requested": True}
+
+    def _residents_list(self, args: dict, admin: str) -> list[dict]:
+        return [{"id": r.id, "uid": r.uid, "name": r.name, "unit": r.unit, "templates": r.templates}
+                for r in self.runtime.store.residents()]
+
+    def _dimension(self) -> int | None:
+        engine = self.runtime.engine
+        return engine.embedder.dimension if engine is not None else None
+
+    def _residents_add(self, args: dict, admin: str) -> dict:
+        name, unit = args.get("name"), args.get("unit", "")
+        if not isinstance(name, str) or not name.strip():
+            raise Refused("malformed: args.name is required")
+        if not isinstance(unit, str):
+            raise Refused("malformed: args.unit must be a string")
+        templates = decode_templates(args.get("templates"), self._dimension())
+        store = self.runtime.store
+        resident_id = store.add_resident(name.strip(), unit, templates, [0.0] * len(templates),
+                                         ["console"] * len(templates))
+        self._reload_gallery()
+        return {"id": resident_id, "uid": store.residents()[-1].uid}
+
+    def _residents_remove(self, args: dict, admin: str) -> dict:
+        store = self.runtime.store
+        resident = None
+        if isinstance(args.get("uid"), str):
+            resident = store.resident_by_uid(args["uid"])
+        elif isinstance(args.get("id"), int):
+            resident = next((r for r in store.residents() if r.id == args["id"]), None)
+        else:
+            raise Refused("malformed: args.uid (string) or args.id (integer) is required")
+        if resident is None:
+            raise Refused("not found: no such resident")
+        store.remove_resident(resident.id)
+        self._reload_gallery()
+        return {"removed": resident.uid}
+
+    def _events_query(self, args: dict, admin: str) -> list[dict]:
+        since, kind, limit = args.get("since", 0), args.get("kind"), args.get("limit", 100)
+        if not isinstance(since, (int, float)) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise Refused("malformed: args.since must be a number and args.limit 1 to 1000")
+        if kind is not None and kind not in {k.value for k in EventKind}:
+            raise Refused(f"malformed: args.kind {kind!r} is not an event kind")
+        return self.runtime.store.events(since=float(since), kind=kind, limit=limit)
+
+    def _config_get(self, args: dict, admin: str) -> dict:
+        return self.runtime.config.model_dump(mode="json")
+
+    def _config_set(self, args: dict, admin: str) -> dict:
+        path, value = args.get("path"), args.get("value")
+        if not isinstance(path, str) or not path or "value" not in args:
+            raise Refused("malformed: args.path (dotted key) and args.value are required")
+        data = self.runtime.config.model_dump(mode="json")
+        node = data
+        parts = path.split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                raise Refused(f"invalid: {path}: no such section {part!r}")
+            node = node[part]
+        if parts[-1] not in node:
+            raise Refused(f"invalid: {path}: unknown key")
+        node[parts[-1]] = value
+        try:
+            new = parse_config(data, source="config.set")
+        except ConfigError as error:
+            raise Refused(f"invalid: {str(error).splitlines()[0].removeprefix('config.set: ')}") from None
+        live = parts[0] in LIVE_SECTIONS
+        self._apply(new, live=live)
+        return {"path": path, "applied": "now" if live else "after a restart", "saved": self.config_path is not None}
+
+    def _apply(self, new: GateConfig, *, live: bool) -> None:
+        runtime = self.runtime
+        if live:
+            runtime.config = new
+            runtime.gate.config = new
+            runtime.gate.policy.checks = new.checks
+            runtime.gate.turnstile.config = new.turnstile
+        if self.config_path is not None:
+            temporary = self.config_path.with_suffix(".tmp")
+            temporary.write_text(yaml.safe_dump(new.model_dump(mode="json"), sort_keys=False))
+            temporary.replace(self.config_path)
+
+    def _reload_gallery(self) -> None:
+        if self.runtime.engine is not None:
+            self.runtime.engine.reload_gallery(self.runtime.store.gallery())
+
+    # site-wide resident records
+
+    def _resident_record(self, incoming: Incoming) -> None:
+        if not incoming.payload:
+            return  # a cleared retained topic
+        uid = incoming.topic.rsplit("/", 1)[-1]
+        try:
+            message = self.verifier.verify(incoming.payload, target=self.topics.site, expected_cmd=RECORD_COMMAND)
+            args = message.args
+            version = args.get("version")
+            if args.get("uid") != uid or not isinstance(version, int) or version < 1:
+                raise Refused("malformed: args.uid must match the topic and args.version be a positive integer")
+            if args.get("removed") is True:
+                applied = self.runtime.store.apply_resident_record(uid, version)
+            else:
+                name, unit = args.get("name"), args.get("unit", "")
+                if not isinstance(name, str) or not name or not isinstance(unit, str):
+                    raise Refused("malformed: args.name and args.unit must be strings")
+                if args.get("pack", "default") != self.runtime.config.face.pack:
+                    raise Refused(f"incompatible: templates made by pack {args.get('pack')!r}, "
+                                  f"this gate uses {self.runtime.config.face.pack!r}")
+                templates = decode_templates(args.get("templates"), self._dimension())
+                applied = self.runtime.store.apply_resident_record(uid, version, name=name, unit=unit,
+                                                                   embeddings=templates)
+        except Refused as refusal:
+            log.warning("resident record %s refused: %s", uid, refusal)
+            self.runtime.gate.record(EventKind.action, {"action": "record_refused", "uid": uid[:64],
+                                                        "reason": str(refusal)})
+            return
+        if applied:
+            self._reload_gallery()
+            log.info("resident record %s version %d applied", uid, version)
+
+
+def json_payload(body: dict) -> str:
+    return json.dumps(body, separators=(",", ":"), sort_keys=True)

@@ -1,0 +1,295 @@
+"""The MQTT link: drains the outbox in order, keeps status and last will, receives commands.
+
+Every event is in the SQLite outbox before it is published and leaves it only when the broker
+acknowledges it (PUBACK, or the socket write for QoS 0 telemetry). On a reconnect the drain
+starts again from the oldest undelivered entry, so a broker outage or a SIGKILL loses nothing;
+a message may arrive twice, which the collector absorbs by event id.
+
+paho runs its network thread (`loop_start`); the drain runs in one more thread. Commands and
+resident records are handed to `on_message` (the daemon queues them for its frame loop).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import ssl
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from edge.config import MqttConfig
+from edge.mqtt.topics import Topics
+from edge.store import OutboxItem, Store
+
+log = logging.getLogger(__name__)
+
+LIMIT_CHECK_EVERY_S = 5.0
+
+
+@dataclass
+class Incoming:
+    topic: str
+    payload: bytes
+    response_topic: str | None
+    correlation: bytes | None
+
+
+def make_client(config: MqttConfig, client_id: str, *, persistent: bool = True,
+                manual_ack: bool = False) -> mqtt.Client:
+    """A paho client with the configured protocol, credentials and TLS; not yet connected."""
+    v5 = config.protocol == "5"
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+                         clean_session=None if v5 else not persistent, manual_ack=manual_ack)
+    if config.username:
+        client.username_pw_set(config.username, os.environ.get(config.password_env) or None)
+    if config.tls.enabled:
+        client.tls_set(ca_certs=config.tls.ca_file, certfile=config.tls.cert_file or None,
+                       keyfile=config.tls.key_file or None, cert_reqs=ssl.CERT_REQUIRED)
+    client.reconnect_delay_set(min_delay=1, max_delay=5)
+    return client
+
+
+def connect_properties(config: MqttConfig, *, persistent: bool = True) -> Properties | None:
+    if config.protocol != "5":
+        return None
+    properties = Properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = 7 * 24 * 3600 if persistent else 0
+    return properties
+
+
+class MqttLink:
+    def __init__(self, config: MqttConfig, store: Store, topics: Topics, *,
+                 on_message: Callable[[Incoming], None] | None = None,
+                 on_outbox_overflow: Callable[[dict[str, int]], None] | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.topics = topics
+        self._on_message = on_message
+        self._on_overflow = on_outbox_overflow
+        self.client_id = config.client_id or f"gatepost-{topics.site}-{topics.gate}"
+        self.client = make_client(config, self.client_id)
+        self.client.max_inflight_messages_set(config.max_inflight)
+        self.client.max_queued_messages_set(0)
+        self.client.will_set(topics.status, "offline", qos=1, retain=True)
+        self.client.on_connect = self._guard(self._handle_connect)
+        self.client.on_disconnect = self._guard(self._handle_disconnect)
+        self.client.on_publish = self._guard(self._handle_publish)
+        self.client.on_message = self._guard(self._handle_message)
+        self.connected = threading.Event()
+        self._wake = threading.Condition()
+        self._acked: deque[int] = deque()
+        self._session = 0  # bumped on every (re)connect: the drain restarts from the oldest entry
+        self._stop = threading.Event()
+        self._drain_thread = threading.Thread(target=self._drain, name="mqtt-drain", daemon=True)
+        self.delivered = 0
+        self.last_error = ""
+
+    @staticmethod
+    def _guard(callback):
+        """An exception inside a paho callback would end its network thread: log it instead."""
+
+        def guarded(*args, **kwargs):
+            try:
+                callback(*args, **kwargs)
+            except Exception:
+                log.exception("MQTT callback %s failed", callback.__name__)
+
+        return guarded
+
+    # life cycle
+
+    def start(self) -> None:
+        self.client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive_s,
+                                  clean_start=False if self.config.protocol == "5" else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+                                  properties=connect_properties(self.config))
+        self.client.loop_start()
+        self._drain_thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._wake:
+            self._wake.notify_all()
+        if self._drain_thread.is_alive():
+            self._drain_thread.join(timeout=5)
+        if self.connected.is_set():
+            info = self.client.publish(self.topics.status, "offline", qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout=2)
+            except (RuntimeError, ValueError):
+                pass
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def wake(self) -> None:
+        """New outbox entries are waiting."""
+        with self._wake:
+            self._wake.notify_all()
+
+    # callbacks (paho's network thread)
+
+    def _handle_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            self.last_error = f"broker refused the connection: {reason_code}"
+            log.error("MQTT: %s", self.last_error)
+            return
+        log.info("MQTT connected to %s:%s", self.config.host, self.config.port)
+        client.publish(self.topics.status, "online", qos=1, retain=True)
+        client.subscribe([(self.topics.commands, 1), (self.topics.residents, 1), (self.topics.ack, 1)])
+        with self._wake:
+            self._session += 1
+            self._acked.clear()
+            self.connected.set()
+            self._wake.notify_all()
+
+    def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self.connected.clear()
+        if reason_code.is_failure:
+            self.last_error = f"disconnected: {reason_code}"
+            log.warning("MQTT %s; reconnecting", self.last_error)
+
+    def _handle_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        # Never take our own lock here: paho may hold its message lock while calling this.
+        self._acked.append(mid)
+        with self._wake:
+            self._wake.notify_all()
+
+    def _handle_message(self, client, userdata, message) -> None:
+        response_topic = correlation = None
+        if message.properties is not None:
+            response_topic = getattr(message.properties, "ResponseTopic", None)
+            correlation = getattr(message.properties, "CorrelationData", None)
+        if message.topic == self.topics.ack:
+            self._handle_ack(message.payload)
+            return
+        if self._on_message is None or (message.retain and "/cmd/" in message.topic):
+            return  # a retained command would be replayed at every connect
+        self._on_message(Incoming(message.topic, message.payload, response_topic, correlation))
+
+    def _handle_ack(self, payload: bytes) -> None:
+        try:
+            ids = json.loads(payload).get("ids")
+        except (ValueError, AttributeError):
+            ids = None
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            log.warning("collector confirmation refused: expected {\"ids\": [event ids]}")
+            return
+        self.confirmed(ids[:10_000])
+        with self._wake:
+            self._wake.notify_all()
+
+    # replies
+
+    def reply(self, incoming: Incoming, body: dict, *, fallback_topic: str) -> None:
+        payload = json.dumps(body, separators=(",", ":"), default=str)
+        if incoming.response_topic:
+            properties = Properties(PacketTypes.PUBLISH)
+            if incoming.correlation is not None:
+                properties.CorrelationData = incoming.correlation
+            self.client.publish(incoming.response_topic, payload, qos=1, properties=properties)
+        else:
+            self.client.publish(fallback_topic, payload, qos=1)
+
+    def publish_now(self, topic: str, payload: str, *, retain: bool = False, qos: int = 1) -> None:
+        """For state that is republished anyway (discovery records): not kept in the outbox."""
+        self.client.publish(topic, payload, qos=qos, retain=retain)
+
+    # the drain (its own thread)
+
+    def _drain(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._drain_session()
+            except Exception:  # the drain must outlive a bad moment (disk full, broker gone)
+                log.exception("outbox drain failed; retrying")
+                self._stop.wait(1.0)
+
+    def _drain_session(self) -> None:
+        inflight: dict[int, OutboxItem] = {}
+        early: set[int] = set()
+        session = -1
+        last_check = 0.0
+        max_bytes = int(self.config.outbox_max_mb * 1024 * 1024)
+        by_collector = self.config.confirm == "collector"
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now - last_check > LIMIT_CHECK_EVERY_S:
+                last_check = now
+                self._enforce_limit(max_bytes)
+                if by_collector:
+                    self.store.outbox_resend_unconfirmed(time.time() - self.config.redeliver_after_s)
+            with self._wake:
+                if not self.connected.is_set():
+                    self._wake.wait(0.5)
+                    continue
+                if session != self._session:
+                    session = self._session
+                    inflight.clear()
+                    early.clear()
+                acked = list(self._acked)
+                self._acked.clear()
+            settled: list[OutboxItem] = []
+            for mid in acked + list(early):
+                item = inflight.pop(mid, None)
+                if item is None:
+                    early.add(mid)  # acknowledged before we recorded it; settle on the next pass
+                else:
+                    early.discard(mid)
+                    settled.append(item)
+            if len(early) > 10_000:
+                early.clear()
+            if settled:
+                self._settle(settled, by_collector)
+            published = self._publish_more(inflight)
+            if not published and not settled:
+                with self._wake:
+                    if not self._acked:
+                        self._wake.wait(0.2)
+
+    def _settle(self, items: list[OutboxItem], by_collector: bool) -> None:
+        done = [item.event_id for item in items if item.qos == 0 or not by_collector]
+        waiting = [item.event_id for item in items if item.qos > 0 and by_collector]
+        if done:
+            self.store.outbox_delivered(done)
+            self.delivered += len(done)
+        if waiting:
+            self.store.outbox_sent(waiting, time.time())
+
+    def _publish_more(self, inflight: dict[int, OutboxItem]) -> bool:
+        free = self.config.max_inflight - len(inflight)
+        if free <= 0:
+            return False
+        busy = {item.seq for item in inflight.values()}
+        published = False
+        for item in self.store.outbox_pending(limit=free + len(busy)):
+            if item.seq in busy:
+                continue
+            info = self.client.publish(item.topic, item.payload, qos=item.qos)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                break
+            inflight[info.mid] = item
+            published = True
+            free -= 1
+            if free <= 0:
+                break
+        return published
+
+    def confirmed(self, event_ids: list[str]) -> None:
+        """A collector stored these: they leave the outbox."""
+        self.store.outbox_delivered(event_ids)
+        self.delivered += len(event_ids)
+
+    def _enforce_limit(self, max_bytes: int) -> None:
+        dropped = self.store.enforce_outbox_limit(max_bytes)
+        if any(dropped.values()):
+            log.error("outbox over %d bytes: dropped %s", max_bytes, dropped)
+            if self._on_overflow is not None:
+                self._on_overflow(dropped)

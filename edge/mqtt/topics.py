@@ -1,0 +1,56 @@
+"""Topic names, in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ROOT = "gatepost"
+
+
+@dataclass(frozen=True)
+class Topics:
+    site: str
+    gate: str
+
+    @property
+    def base(self) -> str:
+        return f"{ROOT}/{self.site}/{self.gate}"
+
+    @property
+    def status(self) -> str:
+        return f"{self.base}/status"
+
+    @property
+    def event(self) -> str:
+        return f"{self.base}/event"
+
+    @property
+    def alarm(self) -> str:
+        return f"{self.base}/alarm"
+
+    @property
+    def telemetry(self) -> str:
+        return f"{self.base}/telemetry"
+
+    @property
+    def ack(self) -> str:
+        """Collectors confirm stored event ids here."""
+        return f"{self.base}/ack"
+
+    @property
+    def commands(self) -> str:
+        return f"{self.base}/cmd/+"
+
+    def command(self, name: str) -> str:
+        return f"{self.base}/cmd/{name}"
+
+    def reply(self, nonce: str) -> str:
+        return f"{self.base}/reply/{nonce}"
+
+    @property
+    def residents(self) -> str:
+        """Site-wide resident records (retained), one topic per resident."""
+        return f"{ROOT}/{self.site}/residents/+"
+
+    def resident(self, uid: str) -> str:
+        return f"{ROOT}/{self.site}/residents/{uid}"
