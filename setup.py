@@ -21,10 +21,12 @@ setup(
         "PyYAML>=6.0",
         "segno>=1.6",
         "tqdm>=4.66",
+        "cryptography>=42",
     ],
     extras_require={
         "gpio": ["gpiod>=2.1"],
-        "test": ["pytest>=8", "pytest-timeout>=2.3", "psutil>=5.9"],
+        "postgres": ["psycopg[binary]>=3.1"],
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "psutil>=5.9", "jsonschema>=4.20"],
     },
     entry_points={"console_scripts": ["gatepost=edge.cli:main"]},
 )

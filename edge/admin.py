@@ -109,7 +109,7 @@ class AdminClient:
         _, mid = self.client.subscribe(topic, qos=1)
         with self._arrived:
             if not self._arrived.wait_for(lambda: mid in self._subacks, timeout):
-            raise GatepostError(f"the broker did not confirm the subscription to {topic}")
+                raise GatepostError(f"the broker did not confirm the subscription to {topic}")
 
     def publish_record(self, args: dict[str, Any]) -> None:
         """A site-wide resident record, retained so gates that are offline catch up on reconnect."""

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from edge.config import GateConfig, load_config
+from edge.config import GateConfig, example_file, load_config
 from edge.errors import ConfigError, GatepostError
 
 log = logging.getLogger("gatepost")
@@ -366,6 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = config.add_parser("check", help="validate a configuration file")
     check.add_argument("path")
     check.set_defaults(func=cmd_config_check)
+
+    config.add_parser("example", help="print the example configuration (every key, its default and meaning)") \
+        .set_defaults(func=lambda args: print(example_file(), end="") or 0)
 
     models = commands.add_parser("models", help="model files").add_subparsers(dest="action", required=True)
     fetch = models.add_parser("fetch", help="place, verify and prepare model files")

@@ -354,3 +354,17 @@ def example_yaml(model: type[BaseModel] = GateConfig, indent: int = 0) -> str:
         rendered = yaml.safe_dump({name: default}, default_flow_style=True, width=200).strip()
         lines.append(f"{pad}{rendered[1:-1]}")
     return "\n".join(lines)
+
+
+EXAMPLE_HEADER = """\
+# gatepost example configuration: every section and key, with its default.
+# Check a file with `gatepost config check PATH`. Unknown keys are errors.
+# This file runs the gate on simulated hardware; state is kept in ./state.
+# Regenerate it with `gatepost config example > config/gatepost.example.yaml`.
+"""
+
+
+def example_file() -> str:
+    """config/gatepost.example.yaml: the schema's defaults, except state kept in ./state."""
+    body = example_yaml().replace("\nstate_dir: /var/lib/gatepost\n", "\nstate_dir: state\n")
+    return EXAMPLE_HEADER + body + "\n"

@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from edge.config import GateConfig, example_yaml, load_config, parse_config
+from edge.config import GateConfig, example_file, example_yaml, load_config, parse_config
 from edge.errors import ConfigError
 from tests.conftest import ROOT
 
@@ -45,6 +45,7 @@ def test_example_file_documents_every_section_and_is_valid():
         assert f"\n{section}:" in text
     load_config(ROOT / "config" / "gatepost.example.yaml")
     assert example_yaml().count("\n") > 80
+    assert text == example_file(), "regenerate: gatepost config example > config/gatepost.example.yaml"
 
 
 def _check(path):

@@ -86,3 +86,21 @@ def test_prune_keeps_undelivered_events(tmp_path):
         store.outbox_delivered([old_delivered.event_id, recent.event_id])
         assert store.prune_events(older_than=2000.0) == 1
         assert {e["event_id"] for e in store.events()} == {old_pending.event_id, recent.event_id}
+
+
+def test_full_outbox_drops_oldest_telemetry_first_then_events(tmp_path):
+    with Store(tmp_path) as store:
+        events = []
+        for n in range(10):
+            store.queue_telemetry(f"t{n}", "t", "x" * 1000)
+            event = Event(EventKind.decision, {"pad": "y" * 1000})
+            store.record_event(event, "e")
+            events.append(event.event_id)
+        limit = store.outbox_bytes() - 5 * (1000 + len("t") + 64)  # five telemetry rows
+        assert store.enforce_outbox_limit(limit) == {"telemetry": 5, "event": 0}
+        remaining = [item.event_id for item in store.outbox_pending(100)]
+        assert remaining[:2] == [events[0], events[1]]  # oldest events kept, oldest telemetry gone
+        assert "t0" not in remaining and "t9" in remaining
+        dropped = store.enforce_outbox_limit(3 * 1200)
+        assert dropped["telemetry"] == 5 and dropped["event"] > 0
+        assert store.event_count() == 10  # dropped from the outbox, never from the events table
