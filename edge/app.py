@@ -21,7 +21,8 @@ from edge.events import DecisionSource
 from edge.face.engine import FaceEngine, build_engine
 from edge.gate import Gate
 from edge.hardware import Hardware, open_hardware
-from edge.qr.verify import VerifierRegistry
+from edge.qr.online import OnlineChecker
+from edge.qr.verify import build_registry
 from edge.sdnotify import Notifier
 from edge.stages.base import Stage
 from edge.stages.face import FaceStage
@@ -86,7 +87,12 @@ def read_image(path: str | Path) -> np.ndarray:
     return image
 
 
-def enrol_scenario_residents(engine: FaceEngine, store: Store, scenario: Scenario) -> None:
+def prepare_scenario(engine: FaceEngine | None, store: Store, scenario: Scenario) -> None:
+    """The scenario's residents enrolled and its revoked passes revoked, as a site would have them."""
+    for pass_id in scenario.spec.revoked_passes:
+        store.revoke_pass(pass_id)
+    if engine is None:
+        return
     for resident in scenario.spec.residents:
         if store.find_residents(resident.name):
             continue
@@ -95,7 +101,8 @@ def enrol_scenario_residents(engine: FaceEngine, store: Store, scenario: Scenari
         log.info("enrolled scenario resident %s", resident.name)
 
 
-def build_stages(config: GateConfig, engine: FaceEngine | None, hardware: Hardware) -> list[Stage]:
+def build_stages(config: GateConfig, engine: FaceEngine | None, hardware: Hardware, store: Store,
+                 state_dir: Path) -> list[Stage]:
     stages: list[Stage] = []
     for name in config.pipeline.stages:
         if name == "face" and engine is not None:
@@ -104,7 +111,11 @@ def build_stages(config: GateConfig, engine: FaceEngine | None, hardware: Hardwa
             thermal = config.hardware.thermal
             stages.append(ThermalStage(thermal, blackbody_c=thermal.blackbody_c, blackbody_box=thermal.blackbody_box))
         elif name == "qr":
-            stages.append(QrStage(VerifierRegistry(), scanner=hardware.scanner))
+            online = None
+            if config.qr.online.enabled:
+                online = OnlineChecker(config.qr.online, site=config.site.site_id, gate=config.site.gate_id)
+            stages.append(QrStage(build_registry(config, store, state_dir), scanner=hardware.scanner, online=online,
+                                  online_prefix=config.qr.online.prefix))
     return stages
 
 
@@ -124,13 +135,14 @@ class Runtime:
         if uses_sim and scenario is None:
             scenario = load_scenario(config.simulation.scenario)
         self.scenario = scenario
-        if scenario is not None and self.engine is not None:
-            enrol_scenario_residents(self.engine, self.store, scenario)
+        if scenario is not None:
+            prepare_scenario(self.engine, self.store, scenario)
         locator = face_locator(self.engine) if self.engine is not None else None
         self.hardware = open_hardware(config, scenario=scenario, locator=locator, realtime=realtime, loop=loop)
         clock = (lambda: self.hardware.world.now) if config.hardware.camera.driver == "sim" else time.monotonic
         self.gate = Gate(config, hardware=self.hardware, store=self.store,
-                         stages=build_stages(config, self.engine, self.hardware), clock=clock,
+                         stages=build_stages(config, self.engine, self.hardware, self.store, self.state_dir),
+                         clock=clock,
                          notifier=notifier, on_decision=on_decision)
         self.control = ControlServer(self.state_dir, self._handle_control) if control else None
         self.link = self.console = self.telemetry = None

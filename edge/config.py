@@ -247,6 +247,50 @@ class MqttConfig(Section):
     home_assistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)
 
 
+class PassesConfig(Section):
+    """Community passes (visitors, couriers) signed by the site's pass key."""
+
+    public_keys: dict[str, str] = Field(default_factory=dict,
+                                        description="Pass-signing Ed25519 public keys (base64), by key id.")
+
+
+class DccConfig(Section):
+    """EU Digital COVID Certificates, verified offline."""
+
+    trust_list: str = Field("", description="JSON list of base64 signer certificates (empty: state_dir/trustlist.json).")
+    accept: list[Literal["v", "t", "r"]] = Field(default_factory=lambda: ["v", "t", "r"],
+                                                 description="Certificate kinds accepted: vaccination, test, recovery.")
+    max_test_age_h: float = Field(48.0, gt=0, le=720, description="A test certificate's sample must be this recent.")
+
+
+class OnlineHealthCodeConfig(Section):
+    """A regional online health-code service."""
+
+    enabled: bool = Field(False, description="Ask the service about codes that start with `prefix`.")
+    prefix: str = Field("HK:", description="Payload prefix routed to the service.")
+    url: str = Field("", description="Service endpoint (POST, JSON).")
+    token_env: str = Field("GATEPOST_HEALTH_CODE_TOKEN", description="Environment variable holding the bearer token.")
+    timeout_ms: int = Field(300, ge=10, le=10000, description="Longest the decision waits for the service.")
+    cache_s: float = Field(300.0, ge=0, description="How long an answer is reused for the same code.")
+    breaker_failures: int = Field(3, ge=1, description="Failures in a row that open the circuit.")
+    breaker_reset_s: float = Field(30.0, gt=0, description="How long an open circuit skips the service.")
+    fallback: Literal["deny", "allow_flag"] = Field("deny", description="What decides while the service is away.")
+
+    @model_validator(mode="after")
+    def _url(self) -> "OnlineHealthCodeConfig":
+        if self.enabled and not self.url.startswith(("http://", "https://")):
+            raise ValueError("online.url must be an http:// or https:// URL when online.enabled")
+        return self
+
+
+class QrConfig(Section):
+    """What QR codes may carry: passes, EU certificates, online health codes."""
+
+    passes: PassesConfig = Field(default_factory=PassesConfig)
+    dcc: DccConfig = Field(default_factory=DccConfig)
+    online: OnlineHealthCodeConfig = Field(default_factory=OnlineHealthCodeConfig)
+
+
 class StorageConfig(Section):
     """What is kept on the gate, and for how long."""
 
@@ -267,6 +311,7 @@ class GateConfig(Section):
     face: FaceConfig = Field(default_factory=FaceConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    qr: QrConfig = Field(default_factory=QrConfig)
 
     @model_validator(mode="after")
     def _stages_match_checks(self) -> "GateConfig":

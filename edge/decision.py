@@ -39,6 +39,11 @@ class Visit:
 
     @property
     def valid_pass(self) -> QrResult | None:
+        """A valid community pass: an access credential, unlike a health certificate."""
+        return next((c for c in self.codes if c.status == "valid" and c.kind == "pass"), None)
+
+    @property
+    def valid_code(self) -> QrResult | None:
         return next((c for c in self.codes if c.status == "valid"), None)
 
 
@@ -88,8 +93,8 @@ class Policy:
         return Outcome("pass", f"{reading.temperature_c:.1f} °C")
 
     def _qr(self, visit: Visit) -> Outcome:
-        if visit.valid_pass is not None:
-            return Outcome("pass", f"code valid ({visit.valid_pass.kind})")
+        if visit.valid_code is not None:
+            return Outcome("pass", f"code valid ({visit.valid_code.reason})")
         if visit.codes:
             last = visit.codes[-1]
             return Outcome("fail", f"code {last.status}: {last.reason}", f"code_{last.status}")

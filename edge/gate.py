@@ -243,6 +243,8 @@ class Gate:
         event = self.record(EventKind.decision, decision_body(decision))
         pulsed = False
         if decision.granted:
+            if decision.pass_id:
+                self.store.count_pass_use(decision.pass_id)
             pulsed = self.turnstile.open(event.event_id)
             if not pulsed:
                 log.error("decision %s granted but the relay could not be driven", event.event_id)

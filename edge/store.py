@@ -365,6 +365,38 @@ class Store:
         with self._transaction() as db:
             db.executemany("DELETE FROM outbox WHERE event_id = ?", [(event_id,) for event_id in event_ids])
 
+    # passes
+
+    def remember_pass(self, claims, token: str) -> None:
+        """Note a pass this gate has seen (for use counts and listing); keeps counts and revocation."""
+        with self._transaction() as db:
+            db.execute("INSERT INTO passes(pass_id, holder, token, valid_from, valid_until, max_uses, created) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(pass_id) DO UPDATE SET holder = excluded.holder, "
+                       "token = excluded.token, valid_from = excluded.valid_from, "
+                       "valid_until = excluded.valid_until, max_uses = excluded.max_uses",
+                       (claims.pid, claims.holder, token, claims.nbf, claims.exp, claims.uses, self._clock()))
+
+    def pass_state(self, pass_id: str) -> dict | None:
+        rows = self._query("SELECT uses, revoked, max_uses FROM passes WHERE pass_id = ?", (pass_id,))
+        return {"uses": rows[0][0], "revoked": bool(rows[0][1]), "max_uses": rows[0][2]} if rows else None
+
+    def count_pass_use(self, pass_id: str) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE passes SET uses = uses + 1 WHERE pass_id = ?", (pass_id,))
+
+    def revoke_pass(self, pass_id: str) -> None:
+        """Revoked here even if this gate has never seen the pass."""
+        with self._transaction() as db:
+            db.execute("INSERT INTO passes(pass_id, holder, token, valid_from, valid_until, max_uses, revoked, created) "
+                       "VALUES (?, '', '', 0, 0, 0, 1, ?) ON CONFLICT(pass_id) DO UPDATE SET revoked = 1",
+                       (pass_id, self._clock()))
+
+    def passes(self) -> list[dict]:
+        rows = self._query("SELECT pass_id, holder, valid_from, valid_until, max_uses, uses, revoked FROM passes "
+                           "ORDER BY created")
+        keys = ("pass_id", "holder", "valid_from", "valid_until", "max_uses", "uses", "revoked")
+        return [dict(zip(keys, row)) for row in rows]
+
     def remember_nonce(self, nonce: str, now: float, *, keep_s: float) -> bool:
         """True the first time a nonce is seen (within `keep_s`); False for a replay."""
         with self._transaction() as db:

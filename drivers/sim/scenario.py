@@ -56,6 +56,10 @@ class ScenarioSpec(Strict):
     tail_s: float = Field(2.0, ge=0, description="Seconds simulated after the last visitor has left.")
     seed: int = Field(1, description="Seed for sensor noise.")
     residents: list[ResidentSpec] = Field(default_factory=list)
+    revoked_passes: list[str] = Field(default_factory=list, description="Pass ids revoked at the gate before the start.")
+    config: dict = Field(default_factory=dict,
+                         description="Gate settings this scenario plays under, merged over the config file "
+                                     "(paths relative to this file).")
     visitors: list[VisitorSpec] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -72,6 +76,7 @@ class Scenario:
 
     def __init__(self, spec: ScenarioSpec, base_dir: Path) -> None:
         self.spec = spec
+        self.base_dir = base_dir
         self.faces_dir = (base_dir / spec.faces_dir).resolve()
         missing = [path for path in self._all_photos() if not self.photo_path(path).is_file()]
         if missing:

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
+from pathlib import Path
 
+from edge.config import GateConfig
+from edge.qr.dcc import PREFIX as DCC_PREFIX
+from edge.qr.dcc import TrustList, parse_clock, verify_dcc
+from edge.qr.passes import PREFIX as PASS_PREFIX
+from edge.qr.passes import PassVerifier
 from edge.stages.base import QrResult
 
+log = logging.getLogger(__name__)
+
 MAX_PAYLOAD = 8192
+TEST_NOT_DETECTED = "260415000"  # SNOMED CT: "Not detected"
 
 Verifier = Callable[[str, str], QrResult]
 
@@ -28,5 +39,73 @@ class VerifierRegistry:
                 try:
                     return verifier(payload, source)
                 except Exception as error:  # a verifier bug must not stop the gate
+                    log.exception("verifier for %r failed", prefix)
                     return QrResult(payload[:64], source, "unreadable", f"verifier_error:{type(error).__name__}")
         return QrResult(payload[:64], source, "unreadable", "unknown_payload_format", "unknown")
+
+    def routes(self, payload: str) -> str | None:
+        return next((prefix for prefix, _ in self._by_prefix if payload.startswith(prefix)), None)
+
+
+class DccVerifier:
+    """verify_dcc, then the gate's policy for the certificate's kind."""
+
+    def __init__(self, trust: TrustList, config, *, clock=time.time) -> None:
+        self.trust = trust
+        self.config = config
+        self.clock = clock
+
+    def __call__(self, payload: str, source: str) -> QrResult:
+        now = self.clock()
+        result = verify_dcc(payload, self.trust, now=now)
+        if result.status != "valid":
+            return QrResult(payload[:64], source, result.status, result.reason, "dcc")
+        reason = self._policy(result.kind, result.certificate or {}, now)
+        if reason:
+            return QrResult(payload[:64], source, "invalid", reason, "dcc")
+        return QrResult(payload[:64], source, "valid", f"dcc_{result.kind}", "dcc")
+
+    def _policy(self, kind: str | None, certificate: dict, now: float) -> str:
+        if kind not in self.config.accept:
+            return f"policy_kind_{kind}_not_accepted"
+        entry = (certificate.get(kind) or [{}])[0]
+        if kind == "t":
+            if entry.get("tr") != TEST_NOT_DETECTED:
+                return "policy_test_not_negative"
+            try:
+                taken = parse_clock(str(entry.get("sc")))
+            except ValueError:
+                return "policy_test_time_unreadable"
+            if now - taken > self.config.max_test_age_h * 3600:
+                return "policy_test_too_old"
+        elif kind == "v":
+            if not isinstance(entry.get("dn"), int) or not isinstance(entry.get("sd"), int) or entry["dn"] < entry["sd"]:
+                return "policy_vaccination_incomplete"
+        elif kind == "r":
+            try:
+                if not parse_clock(str(entry.get("df"))) <= now <= parse_clock(str(entry.get("du"))) + 86400:
+                    return "policy_recovery_outside_validity"
+            except ValueError:
+                return "policy_recovery_dates_unreadable"
+        return ""
+
+
+def load_trust_list(config: GateConfig, state_dir: Path) -> TrustList:
+    path = Path(config.qr.dcc.trust_list) if config.qr.dcc.trust_list else state_dir / "trustlist.json"
+    if not path.exists():
+        return TrustList()
+    try:
+        return TrustList.from_file(path)
+    except (OSError, ValueError) as error:
+        log.error("trust list %s unusable: %s; EU certificates will read as untrusted", path, error)
+        return TrustList()
+
+
+def build_registry(config: GateConfig, store, state_dir: Path, *, online=None) -> VerifierRegistry:
+    registry = VerifierRegistry()
+    registry.register(PASS_PREFIX, PassVerifier(config.qr.passes.public_keys, site=config.site.site_id,
+                                                gate=config.site.gate_id, store=store))
+    registry.register(DCC_PREFIX, DccVerifier(load_trust_list(config, state_dir), config.qr.dcc))
+    if online is not None:
+        registry.register(config.qr.online.prefix, online.check)
+    return registry

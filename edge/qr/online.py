@@ -1,0 +1,94 @@
+"""A regional online health-code service, asked off the frame loop, never longer than its timeout.
+
+POST {url} with {"code", "site", "gate"} and a bearer token; the answer {"status": "green" |
+"yellow" | "red" | ...} decides: green is valid, anything else invalid. Answers are cached. After
+`breaker_failures` failures in a row the circuit opens for `breaker_reset_s`: no calls are made
+and the configured fallback decides (deny, or allow and flag).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from edge.stages.base import QrResult
+
+log = logging.getLogger(__name__)
+
+
+class OnlineChecker:
+    def __init__(self, config, *, site: str, gate: str, clock=time.monotonic) -> None:
+        self.config = config
+        self.site, self.gate = site, gate
+        self.clock = clock
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="health-code")
+        self._cache: dict[str, tuple[float, QrResult]] = {}
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._open_until = 0.0
+        self.calls = 0
+
+    @property
+    def breaker_open(self) -> bool:
+        return self.clock() < self._open_until
+
+    def submit(self, payload: str, source: str) -> Future:
+        """A future QrResult; the work runs on a worker thread, bounded by the timeout."""
+        return self._pool.submit(self.check, payload, source)
+
+    def check(self, payload: str, source: str) -> QrResult:
+        now = self.clock()
+        with self._lock:
+            cached = self._cache.get(payload)
+            if cached and now - cached[0] < self.config.cache_s:
+                return cached[1]
+            if now < self._open_until:
+                return self._fallback(payload, source, "circuit_open")
+        try:
+            status = self._call(payload)
+        except (OSError, ValueError, urllib.error.URLError) as error:
+            with self._lock:
+                self._failures += 1
+                if self._failures >= self.config.breaker_failures:
+                    self._open_until = self.clock() + self.config.breaker_reset_s
+                    log.error("health-code service failing (%s); circuit open for %.0f s", error,
+                              self.config.breaker_reset_s)
+            return self._fallback(payload, source, "service_unavailable")
+        with self._lock:
+            self._failures = 0
+        result = QrResult(payload[:64], source, "valid" if status == "green" else "invalid",
+                          f"health_code_{status}", "online")
+        with self._lock:
+            self._cache[payload] = (self.clock(), result)
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+        return result
+
+    def _call(self, payload: str) -> str:
+        self.calls += 1
+        body = json.dumps({"code": payload, "site": self.site, "gate": self.gate}).encode()
+        request = urllib.request.Request(self.config.url, data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        token = os.environ.get(self.config.token_env, "")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        with urllib.request.urlopen(request, timeout=self.config.timeout_ms / 1000.0) as response:
+            answer = json.loads(response.read(65536))
+        status = answer.get("status") if isinstance(answer, dict) else None
+        if not isinstance(status, str):
+            raise ValueError("answer has no status")
+        return status
+
+    def _fallback(self, payload: str, source: str, why: str) -> QrResult:
+        if self.config.fallback == "allow_flag":
+            return QrResult(payload[:64], source, "valid", f"{why}_allowed_flagged", "online")
+        return QrResult(payload[:64], source, "untrusted", why, "online")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
