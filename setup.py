@@ -7,7 +7,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.11",
     packages=find_packages(include=["edge", "edge.*", "drivers", "drivers.*", "models", "collector", "collector.*"]),
-    package_data={"models": ["manifest.json"]},
+    package_data={"models": ["manifest.json"], "edge.qr": ["dcc_schemas/*.json"]},
     install_requires=[
         "numpy>=1.26",
         "opencv-python>=4.9",
@@ -22,6 +22,10 @@ setup(
         "segno>=1.6",
         "tqdm>=4.66",
         "cryptography>=42",
+        "zxing-cpp>=2.2",
+        "base45>=0.4",
+        "cbor2>=5.6",
+        "jsonschema>=4.20",
     ],
     extras_require={
         "gpio": ["gpiod>=2.1"],

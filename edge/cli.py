@@ -214,6 +214,58 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_passes_keygen(args: argparse.Namespace) -> int:
+    from edge.admin import write_key
+
+    public = write_key(Path(args.out), args.id)
+    print(f"pass-signing key written to {args.out} (keep it secret)")
+    print(f"add to every gate's config:\nqr:\n  passes:\n    public_keys:\n      {args.id}: {public}")
+    return 0
+
+
+def cmd_passes_issue(args: argparse.Namespace) -> int:
+    import time
+
+    import segno
+
+    from edge.admin import read_key
+    from edge.qr.passes import issue_pass
+
+    key_id, private = read_key(Path(args.key))
+    config = _config(args)
+    start = time.time() if args.valid_from is None else args.valid_from
+    token, claims = issue_pass(private, key_id, site=config.site.site_id, gates=args.gates.split(","),
+                               holder=args.holder, valid_from=start, valid_until=start + args.hours * 3600,
+                               uses=args.uses, kind=args.kind)
+    print(token)
+    if args.png:
+        segno.make(token, error="m", micro=False).save(args.png, scale=8, border=4)
+        print(f"printable QR written to {args.png} (pass {claims.pid} for {claims.holder})", file=sys.stderr)
+    return 0
+
+
+def cmd_passes_revoke(args: argparse.Namespace) -> int:
+    from edge.store import Store
+
+    with Store(args.state_dir or _config(args).state_dir) as store:
+        store.revoke_pass(args.pass_id)
+    print(f"pass {args.pass_id} revoked at this gate (use `gatepost admin send passes.revoke` for others)")
+    return 0
+
+
+def cmd_passes_list(args: argparse.Namespace) -> int:
+    import datetime
+
+    from edge.store import Store
+
+    with Store(args.state_dir or _config(args).state_dir) as store:
+        for item in store.passes():
+            until = datetime.datetime.fromtimestamp(item["valid_until"], datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+            state = "revoked" if item["revoked"] else f"{item['uses']}/{item['max_uses']} used"
+            print(f"{item['pass_id']}\t{item['holder']}\tuntil {until} UTC\t{state}")
+    return 0
+
+
 def _mqtt_config(args: argparse.Namespace):
     config = _config(args).mqtt
     updates = {k: v for k, v in (("host", args.host), ("port", args.port), ("protocol", args.protocol)) if v}
@@ -398,6 +450,28 @@ def build_parser() -> argparse.ArgumentParser:
     negative.add_argument("id", type=int)
     negative.add_argument("photo")
     negative.set_defaults(func=cmd_residents_not_this_person)
+
+    passes = commands.add_parser("passes", help="visitor and courier passes")
+    passes.add_argument("--state-dir", help="state folder (default: the config's state_dir)")
+    pass_actions = passes.add_subparsers(dest="action", required=True)
+    pass_key = pass_actions.add_parser("keygen", help="make the site's pass-signing key")
+    pass_key.add_argument("--out", required=True)
+    pass_key.add_argument("--id", required=True)
+    pass_key.set_defaults(func=cmd_passes_keygen)
+    issue = pass_actions.add_parser("issue", help="sign a pass; print it and optionally write a printable QR")
+    issue.add_argument("--key", required=True)
+    issue.add_argument("--holder", required=True)
+    issue.add_argument("--gates", default="*", help="comma-separated gate ids, or * for every gate of the site")
+    issue.add_argument("--hours", type=float, default=24.0, help="validity from --valid-from")
+    issue.add_argument("--valid-from", type=float, help="unix time (default: now)")
+    issue.add_argument("--uses", type=int, default=1)
+    issue.add_argument("--kind", default="visitor", choices=["visitor", "courier", "contractor", "staff"])
+    issue.add_argument("--png", help="write the QR code as a PNG to print")
+    issue.set_defaults(func=cmd_passes_issue)
+    revoke = pass_actions.add_parser("revoke", help="revoke a pass at this gate")
+    revoke.add_argument("pass_id")
+    revoke.set_defaults(func=cmd_passes_revoke)
+    pass_actions.add_parser("list", help="passes this gate has seen or revoked").set_defaults(func=cmd_passes_list)
 
     admin = commands.add_parser("admin", help="the administrators' console over MQTT")
     admin_actions = admin.add_subparsers(dest="action", required=True)

@@ -67,6 +67,8 @@ class Console:
             "status": self._status, "open": self._open, "residents.list": self._residents_list,
             "residents.add": self._residents_add, "residents.remove": self._residents_remove,
             "events.query": self._events_query, "config.get": self._config_get, "config.set": self._config_set,
+            "passes.revoke": self._passes_revoke, "passes.list": self._passes_list,
+            "trustlist.update": self._trustlist_update,
         }
 
     @property
@@ -214,6 +216,39 @@ class Console:
             temporary = self.config_path.with_suffix(".tmp")
             temporary.write_text(yaml.safe_dump(new.model_dump(mode="json"), sort_keys=False))
             temporary.replace(self.config_path)
+
+    def _passes_revoke(self, args: dict, admin: str) -> dict:
+        pass_id = args.get("pass_id")
+        if not isinstance(pass_id, str) or not pass_id:
+            raise Refused("malformed: args.pass_id is required")
+        self.runtime.store.revoke_pass(pass_id[:64])
+        return {"revoked": pass_id}
+
+    def _passes_list(self, args: dict, admin: str) -> list[dict]:
+        return self.runtime.store.passes()
+
+    def _trustlist_update(self, args: dict, admin: str) -> dict:
+        from edge.qr.dcc import TrustList, signer_from_der
+
+        certificates = args.get("certificates")
+        if not isinstance(certificates, list) or not all(isinstance(c, str) for c in certificates):
+            raise Refused("malformed: args.certificates must be a list of base64 DER certificates")
+        signers = []
+        for index, text in enumerate(certificates):
+            try:
+                signers.append(signer_from_der(base64.b64decode(text, validate=True)))
+            except Exception:  # any parse failure of untrusted input is a refusal, not a crash
+                raise Refused(f"invalid: args.certificates[{index}] is not a signer certificate") from None
+        path = self.runtime.state_dir / "trustlist.json"
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(certificates))
+        temporary.replace(path)
+        trust = TrustList(signers)
+        for stage in self.runtime.gate.stages:
+            verifier = getattr(stage, "registry", None)
+            if verifier is not None:
+                verifier.replace_trust(trust)
+        return {"signers": len(trust)}
 
     def _reload_gallery(self) -> None:
         if self.runtime.engine is not None:

@@ -43,8 +43,11 @@ class VerifierRegistry:
                     return QrResult(payload[:64], source, "unreadable", f"verifier_error:{type(error).__name__}")
         return QrResult(payload[:64], source, "unreadable", "unknown_payload_format", "unknown")
 
-    def routes(self, payload: str) -> str | None:
-        return next((prefix for prefix, _ in self._by_prefix if payload.startswith(prefix)), None)
+    def replace_trust(self, trust: TrustList) -> None:
+        """A new EU signer trust list, effective for the next code."""
+        for _, verifier in self._by_prefix:
+            if isinstance(verifier, DccVerifier):
+                verifier.trust = trust
 
 
 class DccVerifier:
