@@ -26,11 +26,12 @@ setup(
         "base45>=0.4",
         "cbor2>=5.6",
         "jsonschema>=4.20",
+        "aiohttp>=3.9",
     ],
     extras_require={
         "gpio": ["gpiod>=2.1"],
         "postgres": ["psycopg[binary]>=3.1"],
-        "test": ["pytest>=8", "pytest-timeout>=2.3", "psutil>=5.9", "jsonschema>=4.20"],
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "psutil>=5.9", "playwright>=1.40"],
     },
     entry_points={"console_scripts": ["gatepost=edge.cli:main"]},
 )

@@ -124,7 +124,7 @@ class Runtime:
 
     def __init__(self, config: GateConfig, *, state_dir: Path | None = None, scenario: Scenario | None = None,
                  realtime: bool | None = None, loop: bool | None = None, notifier: Notifier | None = None,
-                 control: bool = True, on_decision=None, mqtt: bool = True,
+                 control: bool = True, on_decision=None, mqtt: bool = True, ui: bool = True,
                  config_path: Path | None = None) -> None:
         self.config = config
         self.state_dir = Path(state_dir or config.state_dir)
@@ -148,6 +148,12 @@ class Runtime:
         self.link = self.console = self.telemetry = None
         if config.mqtt.enabled and mqtt:
             self._start_mqtt(config_path)
+        self.touchscreen = None
+        if config.ui.enabled and ui:
+            from edge.ui.server import TouchscreenServer
+
+            self.touchscreen = TouchscreenServer(self, config.ui)
+            self.touchscreen.start()
 
     def _start_mqtt(self, config_path: Path | None) -> None:
         from edge.events import AlarmKind, EventKind
@@ -210,6 +216,8 @@ class Runtime:
         return self.store.outbox_size() == 0
 
     def close(self) -> None:
+        if self.touchscreen is not None:
+            self.touchscreen.stop()
         if self.link is not None:
             self.flush(2.0)
             self.link.stop()

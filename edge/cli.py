@@ -214,6 +214,33 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_guards_add(args: argparse.Namespace) -> int:
+    import getpass
+
+    from edge.store import Store
+    from edge.ui.guards import GuardBook
+
+    config = _config(args)
+    pin = args.pin or getpass.getpass("PIN (4-12 digits): ")
+    with Store(args.state_dir or config.state_dir) as store:
+        book = GuardBook(store, max_failures=config.ui.max_pin_failures, lockout_s=config.ui.lockout_s)
+        try:
+            book.add(args.id, args.name, pin)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+    print(f"guard {args.id} ({args.name}) can log in at the touchscreen")
+    return 0
+
+
+def cmd_guards_list(args: argparse.Namespace) -> int:
+    from edge.store import Store
+
+    with Store(args.state_dir or _config(args).state_dir) as store:
+        for guard in store.guards():
+            print(f"{guard['guard_id']}\t{guard['name']}")
+    return 0
+
+
 def cmd_passes_keygen(args: argparse.Namespace) -> int:
     from edge.admin import write_key
 
@@ -450,6 +477,16 @@ def build_parser() -> argparse.ArgumentParser:
     negative.add_argument("id", type=int)
     negative.add_argument("photo")
     negative.set_defaults(func=cmd_residents_not_this_person)
+
+    guards = commands.add_parser("guards", help="guards who use the touchscreen")
+    guards.add_argument("--state-dir", help="state folder (default: the config's state_dir)")
+    guard_actions = guards.add_subparsers(dest="action", required=True)
+    guard_add = guard_actions.add_parser("add", help="add a guard, or change their name or PIN")
+    guard_add.add_argument("--id", required=True)
+    guard_add.add_argument("--name", required=True)
+    guard_add.add_argument("--pin", help="4-12 digits (asked for when left out; stored only as a hash)")
+    guard_add.set_defaults(func=cmd_guards_add)
+    guard_actions.add_parser("list", help="list guards").set_defaults(func=cmd_guards_list)
 
     passes = commands.add_parser("passes", help="visitor and courier passes")
     passes.add_argument("--state-dir", help="state folder (default: the config's state_dir)")

@@ -291,6 +291,22 @@ class QrConfig(Section):
     online: OnlineHealthCodeConfig = Field(default_factory=OnlineHealthCodeConfig)
 
 
+class UiConfig(Section):
+    """The guard's touchscreen: a local web app shown full-screen by Chromium."""
+
+    enabled: bool = Field(True, description="Serve the touchscreen app.")
+    host: str = Field("127.0.0.1", description="Bind address (loopback unless the screen is on another machine).")
+    port: int = Field(8080, ge=1, le=65535, description="HTTP port.")
+    language: Literal["zh", "en"] = Field("zh", description="Default language of the screen.")
+    open_reasons: list[str] = Field(
+        default_factory=lambda: ["delivery", "elderly_or_disabled", "visitor_escorted", "emergency", "fault"],
+        min_length=1, description="Reasons a guard picks from for a manual open.")
+    max_pin_failures: int = Field(5, ge=1, le=20, description="Wrong PINs in a row before the guard is locked out.")
+    lockout_s: float = Field(300.0, gt=0, description="How long a locked-out guard waits.")
+    session_h: float = Field(12.0, gt=0, le=48, description="How long a guard stays logged in.")
+    live_fps: float = Field(4.0, gt=0, le=25, description="Frame rate of the live view (CPU for the recogniser first).")
+
+
 class StorageConfig(Section):
     """What is kept on the gate, and for how long."""
 
@@ -312,6 +328,7 @@ class GateConfig(Section):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     qr: QrConfig = Field(default_factory=QrConfig)
+    ui: UiConfig = Field(default_factory=UiConfig)
 
     @model_validator(mode="after")
     def _stages_match_checks(self) -> "GateConfig":

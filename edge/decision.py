@@ -27,6 +27,7 @@ class Visit:
     started_perf: float  # perf_counter, for latency
     visit_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     match: Match | None = None
+    embedding: object = None  # the face embedding behind `match`, for "not this person"
     thermal: ThermalReading | None = None
     codes: list[QrResult] = field(default_factory=list)
     stage_ms: dict[str, float] = field(default_factory=dict)

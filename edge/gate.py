@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import queue
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +30,35 @@ log = logging.getLogger(__name__)
 CAMERA_FAULT_AFTER_S = 2.0
 WATCHDOG_EVERY_S = 1.0
 PRUNE_EVERY_S = 3600.0
+
+
+class LiveView:
+    """The newest frame and what was seen in it, for the touchscreen; set by the loop, read by the web thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.image = None
+        self.overlay: dict[str, Any] = {"faces": []}
+        self.version = 0
+
+    def update(self, image, context: FrameContext, visit: Visit | None) -> None:
+        faces = []
+        if context.face is not None:
+            for face in context.face.faces:
+                match = face.match
+                faces.append({"box": [round(v, 1) for v in face.box], "primary": face.primary,
+                              "name": match.name if match is not None and match.known else None,
+                              "known": bool(match is not None and match.known)})
+        temperature = context.thermal.temperature_c if context.thermal and context.thermal.available else None
+        overlay = {"faces": faces, "temperature_c": temperature, "codes": [c.status for c in context.codes],
+                   "visit": visit.visit_id if visit else None, "size": [image.shape[1], image.shape[0]]}
+        with self._lock:
+            self.image, self.overlay = image, overlay
+            self.version += 1
+
+    def snapshot(self):
+        with self._lock:
+            return self.image, self.overlay, self.version
 
 
 @dataclass
@@ -64,6 +95,10 @@ class Gate:
         self.notifier = notifier or Notifier("")
         self.on_decision = on_decision
         self.after_record: Callable[[], None] | None = None  # e.g. wake the MQTT drain
+        self.listeners: list[Callable[[Event], None]] = []  # e.g. the touchscreen; called on the loop thread
+        self.live = LiveView()
+        self.recent_matches: dict[str, tuple[int, object]] = {}  # visit id -> (resident id, embedding)
+        self._calls: queue.Queue[tuple[Callable[[], Any], Future]] = queue.Queue()
         self.policy = Policy(config.checks, window_s=config.pipeline.decision_window_s)
         self.turnstile = Turnstile(hardware.relay, config.turnstile, clock=clock, emit=self.record,
                                    relay_factory=hardware.relay_factory)
@@ -86,6 +121,11 @@ class Gate:
         self.store.record_event(event, topic)
         if self.after_record is not None:
             self.after_record()
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception:  # a listener must never break the gate
+                log.exception("event listener failed")
         return event
 
     def _set_fault(self, device: str, message: str) -> None:
@@ -112,6 +152,12 @@ class Gate:
     def request_open(self, source: DecisionSource, actor: str, reason: str) -> None:
         """Thread-safe: a guard, administrator or local CLI asks to open the gate."""
         self._requests.put(OpenRequest(source, actor, reason))
+
+    def call_soon(self, function: Callable[[], Any]) -> Future:
+        """Thread-safe: run `function` on the frame loop between frames; its result in the future."""
+        future: Future = Future()
+        self._calls.put((function, future))
+        return future
 
     # the loop
 
@@ -140,6 +186,7 @@ class Gate:
                 self._set_fault(stage.name, f"{stage.name}: {type(error).__name__}: {error}")
             context.stage_ms[stage.name] = (time.perf_counter() - started) * 1000.0
         self._watch_stage_faults()
+        self.live.update(frame.image, context, self.visit)
         self.stats.frames += 1
         self.stats.add({k: v for k, v in context.stage_ms.items() if "." not in k})
         self._follow_visit(context)
@@ -161,6 +208,16 @@ class Gate:
             except queue.Empty:
                 break
             self._manual_open(request)
+        while True:
+            try:
+                function, future = self._calls.get_nowait()
+            except queue.Empty:
+                break
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(function())
+                except Exception as error:  # handed back to the caller
+                    future.set_exception(error)
         passages = 0
         if self.hardware.passage is not None:
             try:
@@ -210,6 +267,7 @@ class Gate:
                 visit.track_id = primary.track_id
                 if primary.match is not None:
                     visit.match = primary.match
+                    visit.embedding = primary.embedding
                 if context.thermal is not None:
                     visit.thermal = context.thermal
             visit.last_seen = now
@@ -228,6 +286,10 @@ class Gate:
         if decision is None:
             return
         visit.decision = decision
+        if visit.match is not None and visit.match.known and visit.embedding is not None:
+            self.recent_matches[visit.visit_id] = (visit.match.resident_id, visit.embedding)
+            while len(self.recent_matches) > 50:
+                self.recent_matches.pop(next(iter(self.recent_matches)))
         self._apply(decision)
         for check, outcome in decision.checks.items():
             if outcome["status"] == "fail" and outcome["reason"].startswith("fever"):

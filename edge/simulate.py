@@ -33,7 +33,7 @@ def run_simulation(config: GateConfig, scenario_path: str | Path, *, state_dir: 
     observed: dict[int, list[Observed]] = {}
     with tempfile.TemporaryDirectory(prefix="gatepost-sim-") as scratch:
         runtime = Runtime(config, state_dir=state_dir or Path(scratch), scenario=scenario, realtime=realtime,
-                          loop=False, control=False)
+                          loop=False, control=False, ui=False)
         world = runtime.hardware.world
 
         def on_decision(decision: Decision, pulsed: bool) -> None:

@@ -95,6 +95,17 @@ MIGRATIONS: list[str] = [
         seen REAL NOT NULL
     );
     """,
+    """
+    CREATE TABLE guards (
+        guard_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        pin_hash BLOB NOT NULL,
+        salt BLOB NOT NULL,
+        failed INTEGER NOT NULL DEFAULT 0,
+        locked_until REAL NOT NULL DEFAULT 0,
+        created REAL NOT NULL
+    );
+    """,
 ]
 
 
@@ -396,6 +407,33 @@ class Store:
                            "ORDER BY created")
         keys = ("pass_id", "holder", "valid_from", "valid_until", "max_uses", "uses", "revoked")
         return [dict(zip(keys, row)) for row in rows]
+
+    # guards
+
+    def set_guard(self, guard_id: str, name: str, pin_hash: bytes, salt: bytes) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT INTO guards(guard_id, name, pin_hash, salt, created) VALUES (?, ?, ?, ?, ?) "
+                       "ON CONFLICT(guard_id) DO UPDATE SET name = excluded.name, pin_hash = excluded.pin_hash, "
+                       "salt = excluded.salt, failed = 0, locked_until = 0",
+                       (guard_id, name, pin_hash, salt, self._clock()))
+
+    def guard(self, guard_id: str) -> dict | None:
+        rows = self._query("SELECT guard_id, name, pin_hash, salt, failed, locked_until FROM guards WHERE guard_id = ?",
+                           (guard_id,))
+        keys = ("guard_id", "name", "pin_hash", "salt", "failed", "locked_until")
+        return dict(zip(keys, rows[0])) if rows else None
+
+    def guards(self) -> list[dict]:
+        return [{"guard_id": g, "name": n} for g, n in self._query("SELECT guard_id, name FROM guards ORDER BY guard_id")]
+
+    def record_pin_attempt(self, guard_id: str, ok: bool, *, max_failures: int, lockout_s: float) -> None:
+        with self._transaction() as db:
+            if ok:
+                db.execute("UPDATE guards SET failed = 0 WHERE guard_id = ?", (guard_id,))
+                return
+            db.execute("UPDATE guards SET failed = failed + 1 WHERE guard_id = ?", (guard_id,))
+            db.execute("UPDATE guards SET locked_until = ?, failed = 0 WHERE guard_id = ? AND failed >= ?",
+                       (self._clock() + lockout_s, guard_id, max_failures))
 
     def remember_nonce(self, nonce: str, now: float, *, keep_s: float) -> bool:
         """True the first time a nonce is seen (within `keep_s`); False for a replay."""

@@ -10,6 +10,7 @@ extras=""
 packages=(python3-venv libzbar0 mosquitto mosquitto-clients)
 if [ "${1:-}" = "--test" ]; then
   extras="[test]"
+  packages+=(chromium fonts-noto-cjk)  # the touchscreen's browser tests
 fi
 
 sudo=""

@@ -49,6 +49,7 @@ class SeenFace:
     match: Match | None
     primary: bool = False
     recognised_now: bool = False
+    embedding: np.ndarray | None = None
 
 
 @dataclass
@@ -95,7 +96,8 @@ class FaceEngine:
                 self._recognise(track, crop, quality, timings)
                 recognised_now = True
             faces.append(SeenFace(track.track_id, detection.box.tolist(), detection.landmarks, detection.score,
-                                  quality, self.distance_of(detection), track.match, is_primary, recognised_now))
+                                  quality, self.distance_of(detection), track.match, is_primary, recognised_now,
+                                  track.extra.get("embedding")))
         return FaceResult(faces, timings)
 
     def _worth_recognising(self, track: Track, quality: Quality) -> bool:

@@ -1,0 +1,1 @@
+"""The guard's touchscreen: a local web app served by the daemon."""

@@ -1,0 +1,339 @@
+"""The touchscreen's web server: a page, live updates over server-sent events, guard actions.
+
+aiohttp runs its own event loop in one thread. It never touches the gate's state directly:
+opens and other actions go through the gate's thread-safe queues and run on the frame loop;
+events come back through a listener. The live view is JPEG-encoded here, at `ui.live_fps`, only
+while a screen is watching, so the recogniser keeps its CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+from aiohttp import web
+
+from edge.config import UiConfig
+from edge.events import DecisionSource, Event, EventKind
+from edge.ui.guards import GuardBook
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).with_name("static")
+SESSION_COOKIE = "gatepost_session"
+RECENT_EVENTS = 30
+MAX_BODY = 16 * 1024
+
+
+@dataclass
+class Session:
+    guard_id: str
+    name: str
+    expires: float
+
+
+class BadRequest(Exception):
+    """A malformed request: answered 400 with the field at fault, changes nothing."""
+
+
+class TouchscreenServer:
+    def __init__(self, runtime, config: UiConfig) -> None:
+        self.runtime = runtime
+        self.gate = runtime.gate
+        self.config = config
+        self.guards = GuardBook(runtime.store, max_failures=config.max_pin_failures, lockout_s=config.lockout_s)
+        self._sessions: dict[str, Session] = {}
+        self._subscribers: set[asyncio.Queue] = set()
+        self._recent: list[dict] = [e for e in runtime.store.events(limit=100_000)[-RECENT_EVENTS:]]
+        self._alarms: dict[str, dict] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="touchscreen", daemon=True)
+        self.port: int | None = None
+        self.error: str | None = None
+        self.gate.listeners.append(self._on_event)
+
+    # life cycle
+
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait(10)
+        if self.error:
+            log.error("touchscreen not served: %s", self.error)
+
+    def stop(self) -> None:
+        if self._loop is not None and self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    def _serve(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        app = web.Application(client_max_size=MAX_BODY, middlewares=[self._errors])
+        app.router.add_get("/", self._index)
+        app.router.add_static("/static/", STATIC)
+        app.router.add_get("/api/state", self._state)
+        app.router.add_get("/api/stream", self._stream)
+        app.router.add_get("/api/live.mjpg", self._live)
+        app.router.add_post("/api/login", self._login)
+        app.router.add_post("/api/logout", self._logout)
+        app.router.add_post("/api/open", self._open)
+        app.router.add_post("/api/recheck", self._recheck)
+        app.router.add_post("/api/not-this-person", self._not_this_person)
+        app.router.add_post("/api/ack", self._ack)
+        app.router.add_post("/api/enrol", self._enrol)
+        self._runner = web.AppRunner(app, access_log=None)
+        try:
+            loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(self._runner, self.config.host, self.config.port)
+            loop.run_until_complete(site.start())
+            self.port = site._server.sockets[0].getsockname()[1]
+        except OSError as error:
+            self.error = f"ui: cannot listen on {self.config.host}:{self.config.port} ({error})"
+            self._ready.set()
+            return
+        self._ready.set()
+        loop.run_forever()
+        loop.close()
+
+    # events from the gate (frame-loop thread)
+
+    def _on_event(self, event: Event) -> None:
+        data = event.to_dict()
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._publish, data)
+
+    def _publish(self, data: dict) -> None:
+        self._recent = (self._recent + [data])[-RECENT_EVENTS:]
+        if data["kind"] == "alarm":
+            self._alarms[data["event_id"]] = data
+        for queue in list(self._subscribers):
+            if queue.qsize() < 100:
+                queue.put_nowait(data)
+
+    # helpers
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler):
+        try:
+            return await handler(request)
+        except BadRequest as error:
+            return web.json_response({"ok": False, "error": str(error)}, status=400)
+
+    def _session(self, request: web.Request) -> Session:
+        session = self._sessions.get(request.cookies.get(SESSION_COOKIE, ""))
+        if session is None or session.expires < time.time():
+            raise web.HTTPUnauthorized(text=json.dumps({"ok": False, "error": "login required"}),
+                                       content_type="application/json")
+        return session
+
+    async def _body(self, request: web.Request, fields: dict[str, type]) -> dict[str, Any]:
+        try:
+            body = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest("body: not JSON") from None
+        if not isinstance(body, dict):
+            raise BadRequest("body: expected a JSON object")
+        for name, kind in fields.items():
+            value = body.get(name)
+            if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+                raise BadRequest(f"{name}: expected {kind.__name__ if isinstance(kind, type) else 'a number'}")
+        return body
+
+    async def _on_loop(self, function):
+        return await asyncio.wrap_future(self.gate.call_soon(function))
+
+    def _record(self, body: dict) -> None:
+        self.gate.call_soon(lambda: self.gate.record(EventKind.action, body))
+
+    # pages and state
+
+    async def _index(self, request: web.Request) -> web.Response:
+        html = (STATIC / "index.html").read_text(encoding="utf-8")
+        settings = {"language": self.config.language, "reasons": self.config.open_reasons,
+                    "gate": self.runtime.config.site.name}
+        html = html.replace("/*SETTINGS*/", f"window.GATEPOST = {json.dumps(settings)};")
+        return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
+
+    def _devices(self) -> dict:
+        link = self.runtime.link
+        return {"faults": dict(self.gate.faults),
+                "mqtt": None if link is None else ("online" if link.connected.is_set() else "offline"),
+                "outbox": self.runtime.store.outbox_size()}
+
+    async def _state(self, request: web.Request) -> web.Response:
+        session = self._sessions.get(request.cookies.get(SESSION_COOKIE, ""))
+        return web.json_response({"events": self._recent, "alarms": list(self._alarms.values()),
+                                  "devices": self._devices(),
+                                  "guard": session.name if session and session.expires > time.time() else None})
+
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        queue: asyncio.Queue = asyncio.Queue()
+        self._subscribers.add(queue)
+        try:
+            while True:
+                try:
+                    data = await asyncio.wait_for(queue.get(), timeout=2.0)
+                    await response.write(f"event: gate\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode())
+                except asyncio.TimeoutError:  # now and then: device status, live overlay
+                    status = {"devices": self._devices(), "overlay": self.gate.live.snapshot()[1]}
+                    await response.write(f"event: status\ndata: {json.dumps(status)}\n\n".encode())
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self._subscribers.discard(queue)
+        return response
+
+    async def _live(self, request: web.Request) -> web.StreamResponse:
+        boundary = "frame"
+        response = web.StreamResponse(headers={"Content-Type": f"multipart/x-mixed-replace; boundary={boundary}",
+                                               "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        period = 1.0 / self.config.live_fps
+        last_version = -1
+        try:
+            while True:
+                image, overlay, version = self.gate.live.snapshot()
+                if image is not None and version != last_version:
+                    last_version = version
+                    jpeg = await asyncio.get_running_loop().run_in_executor(None, _jpeg, image, overlay)
+                    await response.write(f"--{boundary}\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                                         f"{len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
+                await asyncio.sleep(period)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        return response
+
+    # guard actions
+
+    def _check_pin(self, guard_id: str, pin: str):
+        check = self.guards.check(guard_id, pin)
+        if not check.ok:
+            self._record({"action": "pin_refused", "guard": guard_id[:32], "reason": check.reason})
+        return check
+
+    async def _login(self, request: web.Request) -> web.Response:
+        body = await self._body(request, {"guard": str, "pin": str})
+        check = await asyncio.get_running_loop().run_in_executor(None, self._check_pin, body["guard"], body["pin"])
+        if not check.ok:
+            return web.json_response({"ok": False, "error": check.reason}, status=403)
+        token = secrets.token_urlsafe(24)
+        self._sessions[token] = Session(body["guard"], check.guard_name, time.time() + self.config.session_h * 3600)
+        response = web.json_response({"ok": True, "guard": check.guard_name})
+        response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict",
+                            max_age=int(self.config.session_h * 3600))
+        return response
+
+    async def _logout(self, request: web.Request) -> web.Response:
+        self._sessions.pop(request.cookies.get(SESSION_COOKIE, ""), None)
+        response = web.json_response({"ok": True})
+        response.del_cookie(SESSION_COOKIE)
+        return response
+
+    async def _open(self, request: web.Request) -> web.Response:
+        session = self._session(request)
+        body = await self._body(request, {"pin": str, "reason": str})
+        if body["reason"] not in self.config.open_reasons:
+            raise BadRequest(f"reason: one of {', '.join(self.config.open_reasons)}")
+        check = await asyncio.get_running_loop().run_in_executor(None, self._check_pin, session.guard_id, body["pin"])
+        if not check.ok:
+            return web.json_response({"ok": False, "error": check.reason}, status=403)
+        self.gate.request_open(DecisionSource.guard, session.guard_id, body["reason"])
+        return web.json_response({"ok": True})
+
+    async def _recheck(self, request: web.Request) -> web.Response:
+        session = self._session(request)
+        body = await self._body(request, {"visit_id": str, "temperature_c": (int, float)})
+        reading = float(body["temperature_c"])
+        if not 34.0 <= reading <= 43.0:
+            raise BadRequest("temperature_c: a clinical reading between 34 and 43 °C")
+        threshold = self.runtime.config.checks.temperature.threshold_c
+        self._record({"action": "fever_recheck", "guard": session.guard_id, "visit_id": body["visit_id"][:32],
+                      "clinical_temperature_c": round(reading, 2), "fever_confirmed": reading > threshold})
+        return web.json_response({"ok": True, "fever_confirmed": reading > threshold})
+
+    async def _not_this_person(self, request: web.Request) -> web.Response:
+        session = self._session(request)
+        body = await self._body(request, {"visit_id": str})
+
+        def mark():
+            found = self.gate.recent_matches.get(body["visit_id"])
+            if found is None:
+                return None
+            resident_id, embedding = found
+            self.runtime.store.add_templates(resident_id, [embedding], [0.0], ["guard: not this person"], negative=True)
+            if self.runtime.engine is not None:
+                self.runtime.engine.reload_gallery(self.runtime.store.gallery())
+            self.gate.record(EventKind.action, {"action": "not_this_person", "guard": session.guard_id,
+                                                "visit_id": body["visit_id"], "resident_id": resident_id})
+            return resident_id
+
+        resident_id = await self._on_loop(mark)
+        if resident_id is None:
+            raise BadRequest("visit_id: no recent recognised visit with that id")
+        return web.json_response({"ok": True, "resident_id": resident_id})
+
+    async def _ack(self, request: web.Request) -> web.Response:
+        session = self._session(request)
+        body = await self._body(request, {"event_id": str})
+        alarm = self._alarms.pop(body["event_id"], None)
+        if alarm is None:
+            raise BadRequest("event_id: no open alarm with that id")
+        self._record({"action": "alarm_acknowledged", "guard": session.guard_id, "alarm_event_id": body["event_id"],
+                      "alarm": alarm.get("alarm")})
+        return web.json_response({"ok": True})
+
+    async def _enrol(self, request: web.Request) -> web.Response:
+        from edge.errors import EnrolmentError
+
+        session = self._session(request)
+        body = await self._body(request, {"name": str, "unit": str})
+        name = body["name"].strip()
+        if not name:
+            raise BadRequest("name: required")
+        engine = self.runtime.engine
+        if engine is None:
+            raise BadRequest("face recognition is off on this gate")
+
+        def capture():
+            image, _, _ = self.gate.live.snapshot()
+            if image is None:
+                return {"ok": False, "error": "no camera frame"}
+            try:
+                embedding, quality = engine.template_from_photo(image, source="live camera")
+            except EnrolmentError as error:
+                return {"ok": False, "error": str(error).removeprefix("live camera: ")}
+            resident_id = self.runtime.store.add_resident(name, body["unit"].strip(), [embedding], [quality.value],
+                                                          ["touchscreen capture"])
+            engine.reload_gallery(self.runtime.store.gallery())
+            self.gate.record(EventKind.action, {"action": "enrolled", "guard": session.guard_id,
+                                                "resident_id": resident_id, "name": name})
+            return {"ok": True, "resident_id": resident_id,
+                    "quality": {"eye_distance_px": round(quality.eye_distance_px, 1),
+                                "sharpness": round(quality.sharpness, 1), "yaw": round(quality.yaw, 2)}}
+
+        result = await self._on_loop(capture)
+        return web.json_response(result, status=200 if result["ok"] else 422)
+
+
+def _jpeg(image, overlay: dict) -> bytes:
+    frame = image.copy()
+    for face in overlay.get("faces", []):
+        x1, y1, x2, y2 = (int(v) for v in face["box"])
+        colour = (60, 200, 60) if face["known"] else (40, 40, 230)
+        cv2.rectangle(frame, (x1, y1), (x2, y2), colour, 3 if face["primary"] else 1)
+    ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 70])
+    return data.tobytes() if ok else b""

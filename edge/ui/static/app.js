@@ -1,0 +1,233 @@
+// The guard's screen: server-sent events in, a few JSON POSTs out. No polling loop.
+"use strict";
+
+const TEXT = {
+  zh: {
+    waiting: "等待通行", granted: "允许通行", denied: "禁止通行", open: "手动开闸", enrol: "现场登记",
+    login: "保安登录", guard_id: "工号", pin: "密码", open_why: "开闸原因", cancel: "取消", confirm_open: "确认开闸",
+    capture: "拍照登记", name: "姓名", unit: "房号", ack: "确认报警", recheck: "复测体温", record: "记录",
+    wrong_match: "认错人", visitor: "访客", unknown: "陌生人", mqtt: "云端", outbox: "待传", ok: "正常",
+    fever: "发烧报警", spoof: "假脸报警", forced_passage: "强行通过", tailgate: "尾随报警", device_fault: "设备故障",
+    wrong_pin: "密码错误", locked_out: "已锁定，请稍后再试", unknown_guard: "工号不存在", opened: "已开闸",
+    login_required: "请先登录", delivery: "送货", elderly_or_disabled: "老人/残障", visitor_escorted: "陪同访客",
+    emergency: "紧急情况", fault: "设备故障", choose_reason: "请选择原因", enrolled: "登记成功",
+    manual: "手动开闸", passed: "已通过", not_passed: "未通过", recorded: "已记录",
+  },
+  en: {
+    waiting: "Waiting", granted: "ENTER", denied: "STOP", open: "Open gate", enrol: "Enrol resident",
+    login: "Guard login", guard_id: "Guard ID", pin: "PIN", open_why: "Why open?", cancel: "Cancel",
+    confirm_open: "Open now", capture: "Capture", name: "Name", unit: "Unit", ack: "Acknowledge",
+    recheck: "Recheck °C", record: "Record", wrong_match: "Wrong person", visitor: "Visitor", unknown: "Stranger",
+    mqtt: "Cloud", outbox: "queued", ok: "OK", fever: "FEVER", spoof: "SPOOF", forced_passage: "FORCED PASSAGE",
+    tailgate: "TAILGATING", device_fault: "DEVICE FAULT", wrong_pin: "Wrong PIN",
+    locked_out: "Locked out, try later", unknown_guard: "Unknown guard ID", opened: "Gate opened",
+    login_required: "Log in first", delivery: "Delivery", elderly_or_disabled: "Elderly / disabled",
+    visitor_escorted: "Escorted visitor", emergency: "Emergency", fault: "Equipment fault",
+    choose_reason: "Choose a reason", enrolled: "Enrolled", manual: "Manual open", passed: "passed",
+    not_passed: "did not pass", recorded: "Recorded",
+  },
+};
+const settings = window.GATEPOST || { language: "zh", reasons: [], gate: "" };
+let lang = localStorage.getItem("lang") || settings.language;
+let guard = null;
+let alarms = new Map();
+let beeping = null;
+let chosenReason = null;
+let lastDecision = null;
+const $ = (id) => document.getElementById(id);
+const t = (key) => (TEXT[lang] && TEXT[lang][key]) || key;
+
+function applyLanguage() {
+  document.documentElement.lang = lang;
+  document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
+  $("lang").textContent = lang === "zh" ? "EN" : "中文";
+  $("reasons").innerHTML = "";
+  for (const reason of settings.reasons) {
+    const button = document.createElement("button");
+    button.textContent = t(reason);
+    button.dataset.reason = reason;
+    button.className = "reason" + (reason === chosenReason ? " chosen" : "");
+    button.onclick = () => { chosenReason = reason; applyLanguage(); };
+    $("reasons").appendChild(button);
+  }
+  renderAlarm();
+  if (lastDecision) { showDecision(lastDecision, { keepTime: true }); }
+}
+
+async function post(path, body) {
+  const response = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body), credentials: "same-origin" });
+  let data = {};
+  try { data = await response.json(); } catch (e) { data = { ok: false, error: String(response.status) }; }
+  if (response.status === 401) { showLogin(); }
+  return data;
+}
+
+function showLogin() { if (!$("login-dialog").open) { $("login-dialog").showModal(); } }
+
+function decisionText(event) {
+  if (event.source && event.source !== "pipeline") { return `${t("manual")}: ${t(event.reasons[0].replace("manual open: ", ""))}`; }
+  if (event.resident_name) { return event.resident_name; }
+  if (event.pass_id) { return `${t("visitor")} ${event.pass_id}`; }
+  return t("unknown");
+}
+
+function showDecision(event, { keepTime = false, live = false } = {}) {
+  lastDecision = event;
+  const card = $("decision-card");
+  card.className = "card " + (event.granted ? "granted" : "denied");
+  card.dataset.eventId = event.event_id;
+  card.dataset.visitId = event.visit_id || "";
+  if (!keepTime) { card.dataset.shownAt = String(Date.now()); card.dataset.live = live ? "1" : "0"; }
+  delete $("decision-title").dataset.i18n;
+  $("decision-title").textContent = event.granted ? t("granted") : t("denied");
+  const temperature = event.temperature_c != null ? ` · ${event.temperature_c.toFixed(1)} °C` : "";
+  $("decision-who").textContent = decisionText(event) + temperature;
+  $("decision-reasons").innerHTML = "";
+  for (const reason of event.reasons || []) {
+    const li = document.createElement("li");
+    li.textContent = reason;
+    $("decision-reasons").appendChild(li);
+  }
+  const actions = $("decision-actions");
+  actions.innerHTML = "";
+  if ((event.reason_codes || []).includes("fever") && event.visit_id) {
+    const input = document.createElement("input");
+    input.id = "recheck-input"; input.inputMode = "decimal"; input.placeholder = "°C";
+    const button = document.createElement("button");
+    button.id = "recheck-button"; button.textContent = t("recheck");
+    button.onclick = async () => {
+      const result = await post("/api/recheck", { visit_id: event.visit_id, temperature_c: parseFloat(input.value) });
+      button.textContent = result.ok ? t("recorded") : (result.error || "!");
+    };
+    actions.append(input, button);
+  }
+  if (event.granted && event.resident_name && event.visit_id) {
+    const button = document.createElement("button");
+    button.id = "wrong-match"; button.textContent = t("wrong_match");
+    button.onclick = async () => {
+      const result = await post("/api/not-this-person", { visit_id: event.visit_id });
+      button.textContent = result.ok ? t("recorded") : (result.error || "!");
+    };
+    actions.append(button);
+  }
+}
+
+function addEvent(event) {
+  const li = document.createElement("li");
+  const time = new Date(event.time * 1000).toLocaleTimeString();
+  let text = event.kind;
+  if (event.kind === "decision") { text = `${event.granted ? "✔" : "✘"} ${decisionText(event)} — ${(event.reasons || []).join("; ")}`; li.className = event.granted ? "granted" : "denied"; }
+  else if (event.kind === "alarm") { text = `⚠ ${t(event.alarm)} ${event.detail || ""}`; li.className = "ev-alarm"; }
+  else if (event.kind === "passage") { text = `↦ ${event.passed ? t("passed") : t("not_passed")}`; }
+  else if (event.kind === "action") { text = `• ${event.action}`; }
+  else if (event.kind === "status") { text = `◦ ${event.state || event.device || ""}`; }
+  li.textContent = `${time} ${text}`;
+  $("events").prepend(li);
+  while ($("events").children.length > 30) { $("events").lastChild.remove(); }
+}
+
+function renderAlarm() {
+  const banner = $("alarm-banner");
+  const open = [...alarms.values()];
+  if (!open.length) { banner.classList.add("hidden"); stopBeep(); return; }
+  const latest = open[open.length - 1];
+  banner.classList.remove("hidden");
+  banner.dataset.eventId = latest.event_id;
+  $("alarm-text").textContent = `${t(latest.alarm)} ${latest.temperature_c != null ? latest.temperature_c.toFixed(1) + " °C" : ""} ${latest.detail || ""}`;
+  startBeep();
+}
+
+function startBeep() {
+  if (beeping) { return; }
+  try {
+    const context = new (window.AudioContext || window.webkitAudioContext)();
+    beeping = setInterval(() => {
+      const oscillator = context.createOscillator();
+      oscillator.frequency.value = 880;
+      oscillator.connect(context.destination);
+      oscillator.start(); oscillator.stop(context.currentTime + 0.25);
+    }, 1000);
+  } catch (e) { beeping = -1; }
+}
+function stopBeep() { if (beeping && beeping !== -1) { clearInterval(beeping); } beeping = null; }
+
+function renderDevices(devices) {
+  const parts = [];
+  for (const [device, fault] of Object.entries(devices.faults || {})) { parts.push(`<span class="bad">✘ ${device}</span>`); }
+  if (!parts.length) { parts.push(`<span class="good">✔ ${t("ok")}</span>`); }
+  if (devices.mqtt) { parts.push(`<span class="${devices.mqtt === "online" ? "good" : "bad"}">${t("mqtt")} ${devices.mqtt}</span>`); }
+  if (devices.mqtt && devices.outbox) { parts.push(`${t("outbox")} ${devices.outbox}`); }
+  $("devices").innerHTML = parts.join(" · ");
+}
+
+function renderOverlay(overlay) {
+  if (!overlay) { return; }
+  const primary = (overlay.faces || []).find((face) => face.primary);
+  const name = primary ? (primary.name || t("unknown")) : "";
+  const temperature = overlay.temperature_c != null ? `${overlay.temperature_c.toFixed(1)} °C` : "";
+  $("live-label").textContent = [name, temperature].filter(Boolean).join(" · ");
+}
+
+function handle(event) {
+  addEvent(event);
+  if (event.kind === "decision") { showDecision(event, { live: true }); }
+  if (event.kind === "alarm") { alarms.set(event.event_id, event); renderAlarm(); }
+}
+
+async function start() {
+  $("gate-name").textContent = settings.gate;
+  applyLanguage();
+  const state = await (await fetch("/api/state", { credentials: "same-origin" })).json();
+  guard = state.guard;
+  $("guard").textContent = guard || "";
+  for (const event of state.events) { addEvent(event); }
+  const previous = [...state.events].reverse().find((e) => e.kind === "decision");
+  if (previous) { showDecision(previous); }
+  for (const alarm of state.alarms) { alarms.set(alarm.event_id, alarm); }
+  renderAlarm();
+  renderDevices(state.devices);
+  if (!guard) { showLogin(); }
+  const stream = new EventSource("/api/stream");
+  stream.addEventListener("gate", (message) => handle(JSON.parse(message.data)));
+  stream.addEventListener("status", (message) => {
+    const status = JSON.parse(message.data);
+    renderDevices(status.devices);
+    renderOverlay(status.overlay);
+  });
+  document.body.dataset.ready = "1";
+}
+
+$("lang").onclick = () => { lang = lang === "zh" ? "en" : "zh"; localStorage.setItem("lang", lang); applyLanguage(); };
+$("login-button").onclick = async () => {
+  const result = await post("/api/login", { guard: $("guard-id").value, pin: $("pin").value });
+  $("pin").value = "";
+  if (result.ok) { guard = result.guard; $("guard").textContent = guard; $("login-error").textContent = ""; $("login-dialog").close(); }
+  else { $("login-error").textContent = t(result.error); }
+};
+$("open-button").onclick = () => { if (!guard) { showLogin(); return; } $("open-result").textContent = ""; $("open-dialog").showModal(); };
+$("open-cancel").onclick = () => $("open-dialog").close();
+$("open-confirm").onclick = async () => {
+  if (!chosenReason) { $("open-result").textContent = t("choose_reason"); return; }
+  const result = await post("/api/open", { reason: chosenReason, pin: $("open-pin").value });
+  $("open-pin").value = "";
+  $("open-result").className = result.ok ? "ok" : "error";
+  $("open-result").textContent = result.ok ? t("opened") : t(result.error);
+  if (result.ok) { setTimeout(() => $("open-dialog").close(), 800); }
+};
+$("ack-button").onclick = async () => {
+  const id = $("alarm-banner").dataset.eventId;
+  const result = await post("/api/ack", { event_id: id });
+  if (result.ok || result.error) { alarms.delete(id); renderAlarm(); }
+};
+$("enrol-button").onclick = () => { if (!guard) { showLogin(); return; } $("enrol-result").textContent = ""; $("enrol-dialog").showModal(); };
+$("enrol-cancel").onclick = () => $("enrol-dialog").close();
+$("enrol-capture").onclick = async () => {
+  const result = await post("/api/enrol", { name: $("enrol-name").value, unit: $("enrol-unit").value });
+  $("enrol-result").className = result.ok ? "ok" : "error";
+  $("enrol-result").textContent = result.ok
+    ? `${t("enrolled")} #${result.resident_id} (${result.quality.eye_distance_px}px, ${result.quality.sharpness})`
+    : result.error;
+};
+start();
