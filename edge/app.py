@@ -154,6 +154,8 @@ class Runtime:
 
             self.touchscreen = TouchscreenServer(self, config.ui)
             self.touchscreen.start()
+            if self.touchscreen.error:
+                self.gate.faults["ui"] = self.touchscreen.error
 
     def _start_mqtt(self, config_path: Path | None) -> None:
         from edge.events import AlarmKind, EventKind

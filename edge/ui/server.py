@@ -71,9 +71,10 @@ class TouchscreenServer:
             log.error("touchscreen not served: %s", self.error)
 
     def stop(self) -> None:
-        if self._loop is not None and self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
+        loop = self._loop
+        if loop is not None and loop.is_running() and self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop).result(10)
+            loop.call_soon_threadsafe(loop.stop)
         self._thread.join(timeout=10)
 
     def _serve(self) -> None:
@@ -102,6 +103,7 @@ class TouchscreenServer:
         except OSError as error:
             self.error = f"ui: cannot listen on {self.config.host}:{self.config.port} ({error})"
             self._ready.set()
+            loop.close()
             return
         self._ready.set()
         loop.run_forever()

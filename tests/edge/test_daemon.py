@@ -25,6 +25,7 @@ def test_daemon_notifies_systemd_opens_on_request_and_locks_on_stop(tmp_path):
         "state_dir": str(state),
         "hardware": {"relay": {"driver": "lcus", "port": board.port, "channel": 1}},
         "simulation": {"scenario": str(SCENARIOS / "residents_only.yaml"), "realtime": True, "loop": True},
+        "ui": {"enabled": False},
     }
     config_path = tmp_path / "gate.yaml"
     config_path.write_text(yaml.safe_dump(config))
@@ -81,7 +82,7 @@ def test_unplugged_relay_at_start_keeps_the_gate_running_and_locked(tmp_path):
 
     config = parse_config({"state_dir": str(tmp_path), "hardware": {"relay": {"driver": "lcus", "port": "/dev/ttyUSB-gone"}},
                            "simulation": {"scenario": str(SCENARIOS / "residents_only.yaml"), "realtime": False,
-                                          "loop": False}})
+                                          "loop": False}, "ui": {"enabled": False}})
     runtime = Runtime(config, control=False)
     try:
         runtime.run(lambda: False)

@@ -78,6 +78,7 @@ def daemon(broker, tmp_path):
         "state_dir": str(tmp_path / "state"),
         "hardware": {"relay": {"driver": "lcus", "port": board.port}},
         "simulation": {"scenario": str(scenario), "realtime": True, "loop": True},
+        "ui": {"enabled": False},
         "mqtt": {"port": broker.port, "admin_keys": {"admin-1": public}, "redeliver_after_s": 3,
                  "telemetry_interval_s": 0.5,
                  "home_assistant": {"enabled": True}},

@@ -86,7 +86,8 @@ def test_sigkilled_daemon_loses_nothing_and_duplicates_are_absorbed(broker, tmp_
     config = tmp_path / "gate.yaml"
     config.write_text(yaml.safe_dump({
         "state_dir": str(state), "mqtt": {"port": broker.port, "telemetry_interval_s": 0.5, "redeliver_after_s": 3},
-        "simulation": {"scenario": str(SCENARIOS / "residents_only.yaml"), "realtime": False, "loop": True}}))
+        "simulation": {"scenario": str(SCENARIOS / "residents_only.yaml"), "realtime": False, "loop": True},
+        "ui": {"enabled": False}}))
     command = [sys.executable, "-m", "edge.cli", "-c", str(config), "run"]
     daemon = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert wait_for(lambda: collector.db.count() >= 5, timeout=120)

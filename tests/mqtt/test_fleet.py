@@ -16,6 +16,7 @@ def make_gate(broker, tmp_path, gate_id, public):
         "site": {"site_id": "demo-site", "gate_id": gate_id},
         "simulation": {"scenario": str(SCENARIOS / "residents_only.yaml"), "realtime": False, "loop": False},
         "mqtt": {"port": broker.port, "admin_keys": {"admin-1": public}},
+        "ui": {"enabled": False},
     })
     return Runtime(config, state_dir=tmp_path / gate_id, control=False)
 
