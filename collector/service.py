@@ -34,8 +34,9 @@ class Collector:
         self.group = group
         self.client = make_client(config, client_id, manual_ack=True)
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
-        self.connected = threading.Event()
+        self.connected = threading.Event()  # connected and subscribed
         self._incoming: queue.Queue = queue.Queue()
         self._stop = threading.Event()
         self._writer = threading.Thread(target=self._write_loop, name="collector-writer", daemon=True)
@@ -64,9 +65,15 @@ class Collector:
             shared = f"$share/{self.group}/{ROOT}"
             client.subscribe([(f"{shared}/+/+/event", 1), (f"{shared}/+/+/alarm", 1),
                               (f"{shared}/+/+/telemetry", 0), (f"{ROOT}/+/+/status", 1)])
-            self.connected.set()
         except Exception:
             log.exception("collector on_connect failed")
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        failed = [code for code in reason_codes if code.is_failure]
+        if failed:
+            log.error("collector: subscription refused: %s", failed)
+        else:
+            self.connected.set()
 
     def _on_message(self, client, userdata, message) -> None:
         try:
