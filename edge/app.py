@@ -108,8 +108,7 @@ def build_stages(config: GateConfig, engine: FaceEngine | None, hardware: Hardwa
         if name == "face" and engine is not None:
             stages.append(FaceStage(engine))
         elif name == "thermal":
-            thermal = config.hardware.thermal
-            stages.append(ThermalStage(thermal, blackbody_c=thermal.blackbody_c, blackbody_box=thermal.blackbody_box))
+            stages.append(ThermalStage(config.hardware.thermal))
         elif name == "qr":
             online = None
             if config.qr.online.enabled:

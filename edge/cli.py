@@ -214,6 +214,31 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_thermal_calibrate(args: argparse.Namespace) -> int:
+    import yaml
+
+    from edge.calibration import fit_homography, read_points, target_points
+    from edge.config import parse_config, read_yaml
+
+    if bool(args.points) == bool(args.targets):
+        raise ConfigError("give --points CSV or --targets DIR")
+    rgb, thermal = read_points(Path(args.points)) if args.points else target_points(Path(args.targets))
+    matrix, error = fit_homography(rgb, thermal)
+    rows = [[round(float(v), 6) for v in row] for row in matrix]
+    print(f"homography from {len(rgb)} points, mean reprojection error {error:.2f} thermal px")
+    if args.write:
+        path = Path(args.write)
+        data = read_yaml(path) if path.exists() else {}
+        data = data or {}
+        data.setdefault("hardware", {}).setdefault("thermal", {})["homography"] = rows
+        parse_config(data, source=str(path))  # still a valid configuration
+        path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+        print(f"written to {path} (hardware.thermal.homography)")
+    else:
+        print(yaml.safe_dump({"hardware": {"thermal": {"homography": rows}}}, sort_keys=False), end="")
+    return 0
+
+
 def cmd_guards_add(args: argparse.Namespace) -> int:
     import getpass
 
@@ -477,6 +502,14 @@ def build_parser() -> argparse.ArgumentParser:
     negative.add_argument("id", type=int)
     negative.add_argument("photo")
     negative.set_defaults(func=cmd_residents_not_this_person)
+
+    thermal = commands.add_parser("thermal", help="thermal camera tools")
+    thermal_actions = thermal.add_subparsers(dest="action", required=True)
+    calibrate = thermal_actions.add_parser("calibrate", help="register the colour camera onto the thermal image")
+    calibrate.add_argument("--points", help="CSV with rgb_x, rgb_y, thermal_x, thermal_y (4 rows or more)")
+    calibrate.add_argument("--targets", help="folder of heated-target frame pairs: NAME.png + NAME.npy (°C)")
+    calibrate.add_argument("--write", help="configuration file to write the homography into")
+    calibrate.set_defaults(func=cmd_thermal_calibrate)
 
     guards = commands.add_parser("guards", help="guards who use the touchscreen")
     guards.add_argument("--state-dir", help="state folder (default: the config's state_dir)")

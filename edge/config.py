@@ -57,7 +57,12 @@ class CameraConfig(Section):
 class ThermalConfig(Section):
     """Thermal camera and its registration onto the colour camera."""
 
-    driver: Literal["sim", "none"] = Field("sim", description="Thermal camera driver; 'none' disables the sensor.")
+    driver: Literal["sim", "mlx90640", "lepton", "infiray", "amg8833", "none"] = Field(
+        "sim", description="Thermal camera driver; 'none' disables the sensor.")
+    source: str = Field("1", description="V4L2 index or device path of a UVC sensor (lepton, infiray).")
+    i2c_bus: int = Field(1, ge=0, description="I2C bus of an I2C sensor (mlx90640, amg8833).")
+    i2c_address: int = Field(0, ge=0, le=127, description="I2C address (0: the sensor's default).")
+    emissivity: float = Field(0.98, gt=0.5, le=1.0, description="Skin emissivity (MLX90640 calculation).")
     width: int = Field(160, ge=8, le=1280, description="Thermal frame width.")
     height: int = Field(120, ge=8, le=1024, description="Thermal frame height.")
     homography: list[list[float]] = Field(
@@ -67,6 +72,10 @@ class ThermalConfig(Section):
     blackbody_c: float | None = Field(35.0, ge=20, le=50, description="Temperature of the reference emitter in view (null: none).")
     blackbody_box: list[int] = Field(default_factory=lambda: [148, 2, 10, 10],
                                      description="Reference emitter's x, y, width, height in thermal pixels.")
+    canthus_offset_c: float = Field(0.3, ge=0, le=2, description="Inner eye corners read this much below core at 22 °C air.")
+    ambient_slope: float = Field(0.02, ge=0, le=0.2, description="Canthus cooling per degree of colder air (ambient compensation).")
+    max_distance_m: float = Field(1.2, gt=0.3, le=5, description="Farther faces are too far for a reading.")
+    min_distance_m: float = Field(0.3, gt=0, le=2, description="Nearer faces are too close for a reading.")
 
     @model_validator(mode="after")
     def _homography_shape(self) -> "ThermalConfig":

@@ -89,9 +89,13 @@ class Policy:
         if not reading.available:
             return Outcome("pending", f"temperature unavailable: {reading.reason}", "temperature_unavailable")
         threshold = self.checks.temperature.threshold_c
-        if reading.temperature_c is not None and reading.temperature_c > threshold:
-            return Outcome("fail", f"fever {reading.temperature_c:.1f} °C (threshold {threshold:.1f} °C)", "fever")
-        return Outcome("pass", f"{reading.temperature_c:.1f} °C")
+        estimate, uncertainty = reading.temperature_c, reading.uncertainty_c or 0.0
+        if estimate is not None and estimate > threshold:
+            return Outcome("fail", f"fever {estimate:.1f} °C (threshold {threshold:.1f} °C)", "fever")
+        if estimate is None or estimate + uncertainty > threshold:
+            # not clearly normal: wait for a closer, sharper reading rather than call it normal
+            return Outcome("pending", f"temperature uncertain ({estimate} ± {uncertainty} °C)", "temperature_uncertain")
+        return Outcome("pass", f"{estimate:.1f} °C")
 
     def _qr(self, visit: Visit) -> Outcome:
         if visit.valid_code is not None:

@@ -55,6 +55,24 @@ def open_relay(config: RelayConfig) -> Relay:
     raise DeviceError(f"relay driver {config.driver!r} has no real device")
 
 
+def open_thermal(config, world: SimWorld | None) -> ThermalCamera | None:
+    if config.driver == "sim":
+        return SimThermalCamera(world)
+    if config.driver == "mlx90640":
+        from drivers.mlx90640 import Mlx90640Camera
+
+        return Mlx90640Camera(bus=config.i2c_bus, address=config.i2c_address or 0x33, emissivity=config.emissivity)
+    if config.driver == "amg8833":
+        from drivers.thermal import Amg8833Camera
+
+        return Amg8833Camera(bus=config.i2c_bus, address=config.i2c_address or 0x69)
+    if config.driver in ("lepton", "infiray"):
+        from drivers.thermal import UvcThermalCamera
+
+        return UvcThermalCamera(source=config.source, kind=config.driver)
+    return None
+
+
 @dataclass
 class Hardware:
     camera: Camera
@@ -90,7 +108,12 @@ def open_hardware(config: GateConfig, *, scenario: Scenario | None = None, locat
         camera = OpenCVCamera(source=hw.camera.source, width=hw.camera.width, height=hw.camera.height,
                               fps=hw.camera.fps, reconnect_initial_s=hw.camera.reconnect_initial_s,
                               reconnect_max_s=hw.camera.reconnect_max_s)
-    thermal = SimThermalCamera(world) if hw.thermal.driver == "sim" else None
+    thermal: ThermalCamera | None = None
+    try:
+        thermal = open_thermal(hw.thermal, world)
+    except DeviceError as error:
+        faults.append(str(error))
+        log.error("%s; temperature readings are unavailable", error)
 
     relay: Relay | None = None
     relay_factory = None

@@ -21,6 +21,7 @@ from drivers.passage import SimPassageSensor
 from drivers.qrscanner import SimQrScanner
 from drivers.relay import SimRelay
 from drivers.sim.scenario import Scenario, VisitorSpec
+from drivers.sim.thermal_model import ThermalFace, render
 from edge.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -29,8 +30,6 @@ FACE_WIDTH_M = 0.15  # adult face width, temple to temple
 QUEUE_DISTANCE_M = 2.6
 WALK_THROUGH_S = 0.6  # from the gate opening to the passage sensor
 TAILGATE_GAP_S = 0.7
-CANTHUS_OFFSET_C = 0.3  # inner eye corners read this much below core temperature
-SKIN_OFFSET_C = 2.2  # the rest of the face, below core
 
 # (box x, y, w, h), 5 landmarks (eyes, nose, mouth corners), all in photo pixels.
 FaceLocation = tuple[tuple[float, float, float, float], np.ndarray]
@@ -294,43 +293,22 @@ class SimWorld:
         if self.thermal_frozen and self._last_thermal is not None:
             return self._last_thermal
         tw, th = self.thermal_size
-        ambient = self.spec.ambient_c
-        frame = np.full((th, tw), ambient, dtype=np.float32)
+        faces = []
         for placement in sorted(self._placements, key=lambda p: -p.distance_m):
-            self._draw_face(frame, placement)
-        if self.spec.blackbody_c is not None:
-            side = max(3, tw // 16)
-            frame[2:2 + side, tw - 2 - side:tw - 2] = self.spec.blackbody_c
-        frame = cv2.GaussianBlur(frame, (0, 0), 0.6)  # optics
-        frame += self._rng.normal(0, 0.05, frame.shape).astype(np.float32) + self.spec.thermal_offset_c
+            x, y, w, h = placement.box
+            (tx0, ty0), (tx1, ty1) = self._to_thermal(np.array([[x, y], [x + w, y + h]]))
+            faces.append(ThermalFace((tx0, ty0, tx1, ty1), self._to_thermal(placement.marks[:2]),
+                                     placement.visitor.spec.temperature_c, placement.visitor.spec.presentation))
+        side = max(3, tw // 16)
+        frame = render((tw, th), self.spec.ambient_c, faces, blackbody_c=self.spec.blackbody_c,
+                       blackbody_box=(tw - 2 - side, 2, side, side), offset_c=self.spec.thermal_offset_c,
+                       noise_c=0.05, rng=self._rng)
         self._last_thermal = frame
         return frame
 
     def _to_thermal(self, points: np.ndarray) -> np.ndarray:
         homogeneous = np.hstack([points, np.ones((len(points), 1))]) @ self.homography.T
         return homogeneous[:, :2] / homogeneous[:, 2:3]
-
-    def _draw_face(self, frame: np.ndarray, placement: Placement) -> None:
-        x, y, w, h = placement.box
-        corners = self._to_thermal(np.array([[x, y], [x + w, y + h]]))
-        (tx0, ty0), (tx1, ty1) = corners
-        centre = (int(round((tx0 + tx1) / 2)), int(round((ty0 + ty1) / 2)))
-        axes = (max(1, int(round((tx1 - tx0) / 2))), max(1, int(round((ty1 - ty0) * 0.6))))
-        spec = placement.visitor.spec
-        ambient = self.spec.ambient_c
-        if spec.presentation == "photo":
-            cv2.ellipse(frame, centre, axes, 0, 0, 360, ambient + 0.8, -1)
-            return
-        if spec.presentation == "screen":
-            cv2.rectangle(frame, (int(tx0), int(ty0)), (int(tx1), int(ty1)), ambient + 7.0, -1)
-            return
-        core = spec.temperature_c
-        cv2.ellipse(frame, centre, axes, 0, 0, 360, core - SKIN_OFFSET_C - 0.02 * (25 - ambient), -1)
-        eyes = self._to_thermal(placement.marks[:2])
-        inner = eyes + (eyes[::-1] - eyes) * 0.18  # inner corners, towards the nose
-        radius = max(1, int(round(0.08 * (tx1 - tx0))))
-        for px, py in inner:
-            cv2.circle(frame, (int(round(px)), int(round(py))), radius, core - CANTHUS_OFFSET_C, -1)
 
     # ground truth
 

@@ -1,56 +1,66 @@
-"""The thermal stage: inner eye corners → blackbody correction → °C with flags and liveness.
+"""The thermal stage: inner eye corners → blackbody correction → ambient compensation → °C ± u.
 
 The colour camera's landmarks are mapped onto the thermal image with the configured homography.
-The hottest robust value at the inner canthi, corrected by the blackbody reference in view,
-estimates core temperature; too few pixels, a missing reference or a frozen sensor make the
-reading unavailable, never normal.
+The highest robust value at the inner canthi (or the face maximum when too few pixels cover the
+eyes), corrected by the blackbody reference in view and for the air temperature, estimates core
+temperature. A reading that cannot be trusted (too far, too close, reference missing or
+unstable, frozen sensor, NaN) is unavailable with its reason, never normal. Liveness: a live
+face is warm skin with hotter canthi; a photo or a screen is cool or flat.
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 import numpy as np
 
 from edge.config import ThermalConfig
 from edge.stages.base import FrameContext, ThermalReading
 
-CANTHUS_OFFSET_C = 0.3  # inner canthus reads this much below core temperature
 MIN_SKIN_C = 33.0  # a live face's canthus, corrected, is never colder than this
 MIN_GRADIENT_C = 0.6  # canthus above the face's median: a flat photo or screen has none
-MAX_DISTANCE_M = 1.2
-MIN_EYE_PIXELS = 8.0  # thermal pixels between the eyes; fewer blur the canthi into the skin
-MIN_DISTANCE_M = 0.3
+MIN_EYE_PIXELS = 10.0  # thermal pixels between the eyes for a canthus reading (fewer blur the canthi)
+SHARP_EYE_PIXELS = 14.0  # from here on the canthi are resolved; below, the uncertainty grows
+MIN_FACE_PIXELS = 4.0  # below this, not even the face maximum is a reading
+REFERENCE_AMBIENT_C = 22.0
+BLACKBODY_WINDOW = 25  # frames of reference history
+MAX_BLACKBODY_SPREAD_C = 0.15
+VALID_RANGE_C = (-40.0, 150.0)
 
 
 class ThermalStage:
     name = "thermal"
 
-    def __init__(self, config: ThermalConfig, *, blackbody_c: float | None, blackbody_box: list[int] | None) -> None:
+    def __init__(self, config: ThermalConfig) -> None:
         self.config = config
         self.homography = np.asarray(config.homography, dtype=np.float64)
-        self.blackbody_c = blackbody_c
-        self.blackbody_box = blackbody_box
+        self.blackbody_c = config.blackbody_c
+        self.blackbody_box = config.blackbody_box
+        self._offsets: deque[float] = deque(maxlen=BLACKBODY_WINDOW)
         self._last: np.ndarray | None = None
-        self._unchanged_since: float | None = None
+        self._last_change = 0.0
         self.fault: str | None = None
 
     def process(self, context: FrameContext) -> None:
         frame = context.thermal_frame
-        face = context.face.primary if context.face else None
         if frame is None:
             self.fault = "no thermal frame"
         else:
             self._watch_frozen(frame.celsius, context.now)
+            problem = self._frame_problem(frame.celsius)
+            if problem:
+                self.fault = problem
+        face = context.face.primary if context.face else None
         if face is None:
             return
         context.thermal = self.measure(frame.celsius if frame is not None else None, face.landmarks, face.distance_m)
 
     def _watch_frozen(self, celsius: np.ndarray, now: float) -> None:
         if self._last is not None and np.array_equal(celsius, self._last):
-            self._unchanged_since = self._unchanged_since or now
-            if now - self._unchanged_since >= self.config.frozen_after_s:
+            if now - self._last_change >= self.config.frozen_after_s:
                 self.fault = "thermal sensor frozen (frames not changing)"
         else:
-            self._unchanged_since = None
+            self._last_change = now
             self.fault = None
         self._last = celsius
 
@@ -59,36 +69,60 @@ class ThermalStage:
             return ThermalReading(False, reason=self.fault)
         if celsius is None:
             return ThermalReading(False, reason="no thermal frame")
-        if not np.isfinite(celsius).all():
-            return ThermalReading(False, reason="thermal frame holds NaN or infinite pixels")
-        flags = []
-        if distance_m > MAX_DISTANCE_M:
+        problem = self._frame_problem(celsius)
+        if problem:
+            return ThermalReading(False, reason=problem)
+        flags: list[str] = []
+        if distance_m > self.config.max_distance_m:
             flags.append("too far")
-        if distance_m < MIN_DISTANCE_M:
+        if distance_m < self.config.min_distance_m:
             flags.append("too close")
-        offset = self._blackbody_offset(celsius)
+        offset, spread = self._blackbody_offset(celsius)
         if offset is None:
             flags.append("blackbody missing")
+        elif spread > MAX_BLACKBODY_SPREAD_C:
+            flags.append("blackbody unstable")
         points = self._to_thermal(landmarks[:3])
         eyes, nose = points[:2], points[2]
-        inner = eyes + (eyes[::-1] - eyes) * 0.18
         eye_px = float(np.linalg.norm(eyes[0] - eyes[1]))
+        inner = eyes + (eyes[::-1] - eyes) * 0.18
         radius = max(1, int(round(0.15 * eye_px)))
         values = [self._window_max(celsius, point, radius) for point in inner]
-        if eye_px < MIN_EYE_PIXELS or any(v is None for v in values):
+        region = self._face_region(celsius, eyes, nose, eye_px)
+        if eye_px >= MIN_EYE_PIXELS and all(v is not None for v in values):
+            raw = max(v for v in values if v is not None)
+        elif eye_px >= MIN_FACE_PIXELS and region.size:
+            raw = float(np.percentile(region, 99))
+            flags.append("face maximum")
+        else:
             flags.append("too few pixels")
-            return ThermalReading(False, flags=flags, reason="too few thermal pixels on the eyes")
-        canthus = max(v for v in values if v is not None) - (offset or 0.0)
-        face_median = self._face_median(celsius, eyes, nose, eye_px) - (offset or 0.0)
+            return ThermalReading(False, flags=flags, reason="too few thermal pixels on the face")
+        correction = offset or 0.0
+        canthus = raw - correction
+        face_median = float(np.median(region)) - correction if region.size else canthus
+        ambient = self._ambient(celsius) - correction
         live = canthus >= MIN_SKIN_C and canthus - face_median >= MIN_GRADIENT_C
-        estimate = canthus + CANTHUS_OFFSET_C
-        uncertainty = 0.2 if offset is not None else 0.8
-        if "too far" in flags or "too close" in flags:
-            return ThermalReading(False, estimate, uncertainty, live, flags, reason=f"face {flags[0]} for a reading")
-        if offset is None:
-            return ThermalReading(False, estimate, uncertainty, live, flags, reason="blackbody reference missing")
-        return ThermalReading(True, round(estimate, 2), uncertainty, live, flags,
-                              reason="" if live else "no live skin-temperature pattern")
+        estimate = (canthus + self.config.canthus_offset_c
+                    + self.config.ambient_slope * (REFERENCE_AMBIENT_C - ambient))
+        # the face maximum of a small face reads low (blur spreads the canthi): its uncertainty covers that
+        uncertainty = (0.15 + 0.05 * max(0.0, SHARP_EYE_PIXELS - eye_px) + (0.6 if offset is None else 0.0)
+                       + (0.6 if "face maximum" in flags else 0.0))
+        reading = ThermalReading(True, round(estimate, 2), round(uncertainty, 2), live, flags)
+        blocking = [f for f in flags if f in ("too far", "too close", "blackbody missing", "blackbody unstable")]
+        if blocking:
+            reading.available = False
+            reading.reason = f"reading not trusted: {blocking[0]}"
+        elif not live:
+            reading.reason = "no live skin-temperature pattern"
+        return reading
+
+    @staticmethod
+    def _frame_problem(celsius: np.ndarray) -> str:
+        if not np.isfinite(celsius).all():
+            return "thermal frame holds NaN or infinite pixels"
+        if celsius.min() < VALID_RANGE_C[0] or celsius.max() > VALID_RANGE_C[1]:
+            return "thermal pixels out of range"
+        return ""
 
     def _to_thermal(self, points: np.ndarray) -> np.ndarray:
         homogeneous = np.hstack([points, np.ones((len(points), 1))]) @ self.homography.T
@@ -104,25 +138,32 @@ class ThermalStage:
         return float(np.sort(window, axis=None)[-2]) if window.size > 2 else float(window.max())
 
     @staticmethod
-    def _face_median(celsius: np.ndarray, eyes: np.ndarray, nose: np.ndarray, eye_px: float) -> float:
+    def _face_region(celsius: np.ndarray, eyes: np.ndarray, nose: np.ndarray, eye_px: float) -> np.ndarray:
         h, w = celsius.shape
         x0 = int(max(0, min(eyes[:, 0]) - 0.5 * eye_px))
         x1 = int(min(w, max(eyes[:, 0]) + 0.5 * eye_px + 1))
         y0 = int(max(0, min(eyes[:, 1]) - 0.6 * eye_px))
         y1 = int(min(h, nose[1] + 0.8 * eye_px + 1))
-        region = celsius[y0:y1, x0:x1]
-        return float(np.median(region)) if region.size else float("nan")
+        return celsius[y0:y1, x0:x1]
 
-    def _blackbody_offset(self, celsius: np.ndarray) -> float | None:
-        if self.blackbody_c is None or self.blackbody_box is None:
-            return None
+    @staticmethod
+    def _ambient(celsius: np.ndarray) -> float:
+        """The air, as the scene's background shows it: the lower quartile of the frame."""
+        return float(np.percentile(celsius[::2, ::2], 25))
+
+    def _blackbody_offset(self, celsius: np.ndarray) -> tuple[float | None, float]:
+        """(sensor offset from the reference, spread of recent offsets); None if no reference is seen."""
+        if self.blackbody_c is None or not self.blackbody_box:
+            return None, 0.0
         x, y, w, h = self.blackbody_box
         region = celsius[y:y + h, x:x + w]
-        if region.size == 0:
-            return None
         inner = region[h // 4: h - h // 4 or None, w // 4: w - w // 4 or None]
-        measured = float(np.median(inner if inner.size else region))
-        offset = measured - self.blackbody_c
-        if abs(offset) > 5.0 or float(np.std(inner if inner.size else region)) > 0.5:
-            return None  # not the reference: blocked, moved or not yet warm
-        return offset
+        sample = inner if inner.size else region
+        if sample.size == 0:
+            return None, 0.0
+        offset = float(np.median(sample)) - self.blackbody_c
+        if abs(offset) > 5.0 or float(np.std(sample)) > 0.5:
+            self._offsets.clear()
+            return None, 0.0  # not the reference: blocked, moved or not yet warm
+        self._offsets.append(offset)
+        return float(np.median(self._offsets)), float(np.std(self._offsets))

@@ -1,0 +1,146 @@
+"""Thermal measurement, liveness and registration."""
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from drivers.sim.thermal_model import ThermalFace, render
+from drivers.thermal import ThermalFrame
+from edge.config import ChecksConfig, ThermalConfig, load_config
+from edge.decision import Policy, Visit
+from edge.stages.thermal import ThermalStage
+from tests.conftest import ROOT
+
+BLACKBODY = (148, 2, 10, 10)
+
+
+def face_at(distance_m: float, core: float = 36.6, kind: str = "live"):
+    face_px = 520 * 0.15 / distance_m
+    eye_px = 0.42 * face_px
+    centre = np.array([320.0, 220.0])
+    eyes = np.array([[centre[0] - eye_px / 2, centre[1] - 0.1 * face_px], [centre[0] + eye_px / 2, centre[1] - 0.1 * face_px]])
+    landmarks = np.vstack([eyes, [centre[0], centre[1] + 0.15 * face_px], [centre[0] - 10, centre[1] + 30],
+                           [centre[0] + 10, centre[1] + 30]])
+    box = (centre[0] - face_px / 2, centre[1] - 0.55 * face_px, centre[0] + face_px / 2, centre[1] + 0.65 * face_px)
+    return ThermalFace(tuple(v / 4 for v in box), eyes / 4, core, kind), landmarks, distance_m
+
+
+def frame(face, *, ambient=22.0, blackbody=True, offset=0.8, seed=0):
+    return render((160, 120), ambient, [face], blackbody_c=35.0 if blackbody else None,
+                  blackbody_box=BLACKBODY if blackbody else None, offset_c=offset, noise_c=0.05,
+                  rng=np.random.default_rng(seed))
+
+
+def measure(face, landmarks, distance, **kwargs):
+    stage = ThermalStage(ThermalConfig())
+    return stage.measure(frame(face, **kwargs), landmarks, distance)
+
+
+@pytest.mark.parametrize("ambient", [8.0, 22.0, 33.0])
+def test_canthus_reading_corrected_by_the_blackbody_and_for_the_air(ambient):
+    reading = measure(*face_at(0.7, 36.9), ambient=ambient, offset=1.4)
+    assert reading.available and reading.live
+    assert abs(reading.temperature_c - 36.9) <= 0.2
+    assert reading.uncertainty_c <= 0.3
+
+
+def test_untrusted_readings_are_unavailable_with_the_reason():
+    far = measure(*face_at(1.6))
+    assert not far.available and "too far" in far.flags
+    no_reference = measure(*face_at(0.7), blackbody=False)
+    assert not no_reference.available and no_reference.reason == "reading not trusted: blackbody missing"
+    face, landmarks, distance = face_at(0.7)
+    broken = frame(face)
+    broken[60, 80] = np.nan
+    assert ThermalStage(ThermalConfig()).measure(broken, landmarks, distance).reason.startswith("thermal frame holds NaN")
+
+
+def test_small_face_falls_back_to_the_face_maximum_with_more_uncertainty():
+    reading = measure(*face_at(1.15, 36.6))
+    assert "face maximum" in reading.flags
+    assert reading.uncertainty_c >= 0.7
+
+
+def test_photo_and_screen_are_not_live():
+    for kind in ("photo", "screen"):
+        reading = measure(*face_at(0.7, kind=kind))
+        assert reading.live is False, kind
+
+
+def test_unstable_blackbody_is_flagged():
+    stage = ThermalStage(ThermalConfig())
+    face, landmarks, distance = face_at(0.7)
+    readings = [stage.measure(frame(face, offset=offset, seed=n), landmarks, distance)
+                for n, offset in enumerate([0.0, 1.0, 0.0, 1.0, 0.0, 1.0])]
+    assert "blackbody unstable" in readings[-1].flags and not readings[-1].available
+
+
+def test_frozen_sensor_is_a_fault():
+    from edge.stages.base import FrameContext
+    from drivers.camera import Frame
+
+    stage = ThermalStage(ThermalConfig(frozen_after_s=1.0))
+    face, _, _ = face_at(0.7)
+    still = frame(face)
+    image = Frame(np.zeros((480, 640, 3), np.uint8), 0.0, 0)
+    for now in (0.0, 0.5, 1.2):
+        stage.process(FrameContext(frame=image, now=now, thermal_frame=ThermalFrame(still, now)))
+    assert stage.fault == "thermal sensor frozen (frames not changing)"
+
+
+def test_policy_never_passes_an_uncertain_or_feverish_reading():
+    from edge.stages.base import ThermalReading
+
+    policy = Policy(ChecksConfig.model_validate({"face": {"mode": "off"}, "qr": {"mode": "off"}}), window_s=3)
+
+    def outcome(estimate, uncertainty, available=True):
+        visit = Visit(None, 0.0, 0.0, thermal=ThermalReading(available, estimate, uncertainty, True))
+        return policy.outcomes(visit)["temperature"]
+
+    assert outcome(36.6, 0.15).status == "pass"
+    assert outcome(37.4, 0.15).code == "fever"
+    assert outcome(37.0, 0.6).code == "temperature_uncertain"
+    assert outcome(36.6, 0.15, available=False).status == "pending"
+
+
+def test_calibrate_from_points_writes_the_homography(tmp_path):
+    truth = np.array([[0.26, 0.01, -4.0], [0.0, 0.25, 3.0], [0.0, 0.0, 1.0]])
+    rgb = np.array([[50, 40], [600, 60], [580, 430], [70, 420], [320, 240]], np.float64)
+    thermal = cv2.perspectiveTransform(rgb.reshape(-1, 1, 2), truth).reshape(-1, 2)
+    points = tmp_path / "points.csv"
+    points.write_text("rgb_x,rgb_y,thermal_x,thermal_y\n" + "".join(f"{a},{b},{c},{d}\n"
+                                                                    for (a, b), (c, d) in zip(rgb, thermal)))
+    config = tmp_path / "gate.yaml"
+    config.write_text("site: {gate_id: gate-9}\n")
+    result = subprocess.run([sys.executable, "-m", "edge.cli", "thermal", "calibrate", "--points", str(points),
+                             "--write", str(config)], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "mean reprojection error 0.00" in result.stdout
+    written = load_config(config)
+    assert written.site.gate_id == "gate-9"
+    assert np.allclose(written.hardware.thermal.homography, truth, atol=1e-4)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("rgb_x,rgb_y,thermal_x,thermal_y\n1,2,3,x\n")
+    refused = subprocess.run([sys.executable, "-m", "edge.cli", "thermal", "calibrate", "--points", str(bad)],
+                             cwd=ROOT, capture_output=True, text=True)
+    assert refused.returncode == 1 and "line 2" in refused.stderr
+    assert yaml.safe_load(config.read_text())["site"]["gate_id"] == "gate-9"
+
+
+def test_calibrate_from_heated_target_frames(tmp_path):
+    for n, (x, y) in enumerate([(100, 100), (540, 90), (520, 400), (120, 380), (320, 250)]):
+        image = np.zeros((480, 640), np.uint8)
+        cv2.circle(image, (x, y), 6, 255, -1)
+        cv2.imwrite(str(tmp_path / f"p{n}.png"), image)
+        celsius = np.full((120, 160), 22.0, np.float32)
+        cv2.circle(celsius, (round(x / 4), round(y / 4)), 2, 60.0, -1)
+        np.save(tmp_path / f"p{n}.npy", celsius)
+    result = subprocess.run([sys.executable, "-m", "edge.cli", "thermal", "calibrate", "--targets", str(tmp_path)],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    matrix = np.array(yaml.safe_load(result.stdout.split("\n", 1)[1])["hardware"]["thermal"]["homography"])
+    assert np.allclose(matrix[:2, :2], [[0.25, 0], [0, 0.25]], atol=0.02)
