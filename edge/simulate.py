@@ -97,8 +97,8 @@ def _visit_report(truth: VisitorTruth, observed: list[Observed]) -> dict[str, An
     if correct and outcome == "granted" and spec.identity is not None and decision.resident_name is not None:
         correct = decision.resident_name == spec.identity
     latency = None
-    if first is not None and first.pulsed and truth.in_view_wall is not None:
-        latency = round((first.wall - truth.in_view_wall) * 1000.0, 1)
+    if first is not None and first.pulsed and truth.readable_wall is not None:
+        latency = round((first.wall - truth.readable_wall) * 1000.0, 1)
     return {
         "index": truth.index,
         "photo": spec.photo,
@@ -115,7 +115,7 @@ def _visit_report(truth: VisitorTruth, observed: list[Observed]) -> dict[str, An
         "stage_ms": {k: round(v, 2) for k, v in decision.stage_ms.items()} if decision else {},
         "relay_pulsed": bool(first and first.pulsed),
         "passages": len(truth.passed_at),
-        "latency_ms": latency,
+        "latency_ms": latency,  # first frame within reading range (1.2 m) to the relay command, wall clock
         "decisions": len(observed),
     }
 

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 FACE_WIDTH_M = 0.15  # adult face width, temple to temple
 QUEUE_DISTANCE_M = 2.6
 WALK_THROUGH_S = 0.6  # from the gate opening to the passage sensor
+READABLE_DISTANCE_M = 1.2  # from here a face is fully in view and close enough for every check
 TAILGATE_GAP_S = 0.7
 
 # (box x, y, w, h), 5 landmarks (eyes, nose, mouth corners), all in photo pixels.
@@ -97,7 +98,7 @@ class VisitorTruth:
     phase: Phase = Phase.waiting_to_start
     started_at: float | None = None  # left the queue
     in_view_at: float | None = None  # fully in view at the stopping point
-    in_view_wall: float | None = None  # perf_counter when the first such frame was rendered
+    readable_wall: float | None = None  # perf_counter of the first frame showing the face within reading range
     opened_at: float | None = None  # the gate opened for this visitor
     passed_at: list[float] = field(default_factory=list)  # the visitor's and tailgaters' passages
     left_at: float | None = None
@@ -262,8 +263,8 @@ class SimWorld:
             self._paste(frame, image, left, top)
             box = (bx + left, by + top, bw, bh)
             placements.append(Placement(visitor, box, portrait.marks * factor + [left, top], distance))
-            if visitor.phase is Phase.in_view and visitor.in_view_wall is None:
-                visitor.in_view_wall = time.perf_counter()
+            if visitor.readable_wall is None and distance <= READABLE_DISTANCE_M and visitor.phase is not Phase.queued:
+                visitor.readable_wall = time.perf_counter()
             qr = visitor.spec.qr
             if qr and qr.via == "camera" and visitor.qr_shown_at is not None and visitor.phase is Phase.in_view:
                 self._paste(frame, self._qr_card(qr.payload), int(w * 0.62), int(h * 0.5))
