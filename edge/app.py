@@ -32,6 +32,8 @@ from edge.store import Store
 
 log = logging.getLogger(__name__)
 
+LINK_FAULT_AFTER_S = 2.0
+
 
 def face_locator(engine: FaceEngine) -> Callable[[np.ndarray], FaceLocation | None]:
     """The simulator places thermal faces where our own detector finds them in the photo."""
@@ -145,6 +147,7 @@ class Runtime:
                          notifier=notifier, on_decision=on_decision)
         self.control = ControlServer(self.state_dir, self._handle_control) if control else None
         self.link = self.console = self.telemetry = None
+        self._link_down_since: float | None = None
         if config.mqtt.enabled and mqtt:
             self._start_mqtt(config_path)
         self.touchscreen = None
@@ -185,6 +188,8 @@ class Runtime:
     def _between_frames(self) -> None:
         if self.control is not None:
             self.control.poll()
+        if self.link is not None:
+            self._watch_link()
         if self.console is not None:
             self.console.poll()
         if self.telemetry is not None and self.telemetry.poll():
@@ -200,11 +205,35 @@ class Runtime:
             return {"ok": True}
         if command == "status":
             return {"ok": True, "faults": self.gate.faults, "frames": self.gate.stats.frames,
-                    "decisions": self.gate.stats.decisions, "outbox": self.store.outbox_size()}
+                    "decisions": self.gate.stats.decisions, "outbox": self.store.outbox_size(),
+                    "mqtt": None if self.link is None else self.link.connected.is_set(),
+                    "relay_open": self.gate.turnstile.is_open}
+        if command == "sim":
+            # the simulated devices can be told to fail, as a real one would (soak tests, demos)
+            world = self.hardware.world
+            if world is None:
+                return {"ok": False, "error": "command: no simulated hardware on this gate"}
+            for name in ("camera_dropped", "thermal_frozen"):
+                if isinstance(request.get(name), bool):
+                    setattr(world, name, request[name])
+            return {"ok": True, "camera_dropped": world.camera_dropped, "thermal_frozen": world.thermal_frozen}
         return {"ok": False, "error": f"command: unknown command {command!r}"}
 
     def run(self, should_stop: Callable[[], bool]) -> None:
         self.gate.run(should_stop, between_frames=self._between_frames)
+
+    def _watch_link(self) -> None:
+        """The broker being away is a device fault once it lasts (events wait in the outbox meanwhile)."""
+        now = time.monotonic()
+        if self.link.connected.is_set():
+            self._link_down_since = None
+            if "mqtt" in self.gate.faults:
+                self.gate._clear_fault("mqtt")
+        else:
+            self._link_down_since = self._link_down_since or now
+            if now - self._link_down_since >= LINK_FAULT_AFTER_S and "mqtt" not in self.gate.faults:
+                self.gate._set_fault("mqtt", f"mqtt: broker {self.config.mqtt.host}:{self.config.mqtt.port} "
+                                             f"unreachable ({self.link.last_error or 'connecting'})")
 
     def flush(self, timeout: float) -> bool:
         """Wait (bounded) for the outbox to drain while the broker is reachable; True if empty."""

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 Emit = Callable[[EventKind, dict[str, Any]], None]
 TAILGATE_WINDOW_S = 3.0  # a passage this soon after a confirmed one is a tailgater, not forced
+REFRESH_S = 2.0  # an idle relay is driven off again this often: keeps it off, finds an unplugged board
 
 
 @dataclass
@@ -45,6 +46,7 @@ class Turnstile:
         self._retry_delay = 0.5
         self.relay_fault: str | None = None if relay is not None else "relay not connected"
         self.pulses = 0
+        self._last_drive = clock()
 
     @property
     def healthy(self) -> bool:
@@ -90,6 +92,8 @@ class Turnstile:
         if self._off_at is not None and now >= self._off_at:
             self._off_at = None
             self._drive(False, why="pulse end")
+        elif self._off_at is None and self.relay_fault is None and now - self._last_drive >= REFRESH_S:
+            self._drive(False, why="refresh")
         for _ in range(passages):
             self._passage(now)
         if self._opening is not None and now >= self._opening.deadline:
@@ -115,6 +119,7 @@ class Turnstile:
         self._emit(EventKind.passage, body)
 
     def _drive(self, on: bool, *, why: str) -> bool:
+        self._last_drive = self._clock()
         if self._relay is None:
             return False
         try:

@@ -25,6 +25,7 @@ def wait_for(condition, timeout: float = 5.0, interval: float = 0.005) -> bool:
 class BoardLog:
     states: list[tuple[int, bool]] = field(default_factory=list)  # (channel or coil, on)
     errors: list[str] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # time.time() of each entry in `states`
 
 
 class PtyBoard:
@@ -95,6 +96,7 @@ class LcusBoard(PtyBoard):
                 self.log.errors.append(f"byte 3: checksum {checksum:#04x} wrong")
             else:
                 self.log.states.append((channel, bool(state)))
+                self.log.times.append(time.time())
 
 
 class ModbusBoard(PtyBoard):
