@@ -51,7 +51,8 @@ def main() -> int:
     engine.reload_gallery(Gallery(vectors, np.arange(gallery_size) // 2, np.zeros(gallery_size, bool),
                                   {i: f"r{i}" for i in range(gallery_size // 2)}, 1))
     count = 40 if args.quick else 200
-    frames = frames_with_one_face(count)
+    distinct = frames_with_one_face(20)  # reused in turn: the process holds 20 frames, not 200
+    frames = [distinct[n % len(distinct)] for n in range(count)]
     for frame in frames[:5]:  # warm-up
         engine.tracker.tracks.clear()
         engine.process(frame, 0.0)
@@ -85,6 +86,7 @@ def main() -> int:
         engine.process(still, 0.04 * (n + 1))
     tracked_fps = tracked_frames / (time.perf_counter() - started)
 
+    rss_10k = peak_rss_mb()  # before the 1k/10k/100k search matrices below are built
     search = {}
     probe = vectors[0]
     for size in (1_000, 10_000, 100_000):
@@ -111,13 +113,14 @@ def main() -> int:
     print(table("1:N search", [(size, v["p50_ms"], v["p95_ms"]) for size, v in search.items()],
                 ("templates", "p50 ms", "p95 ms")))
     rss = peak_rss_mb()
-    print(f"\npeak RSS (10k gallery in the engine, 100k search matrix built): {rss:.0f} MB")
+    print(f"\npeak RSS with a 10k gallery: {rss_10k:.0f} MB; after building the 100k search matrix: {rss:.0f} MB")
     finish(args, {"frames": count,
                   "stages_ms": {name: {"p50": percentile(v, 50), "p95": percentile(v, 95)} for name, v in stages.items()},
                   "end_to_end_ms": {"p50": percentile(end_to_end, 50), "p95": percentile(end_to_end, 95)},
                   "bare_inference_ms": {"p50": percentile(bare, 50), "p95": percentile(bare, 95)},
                   "overhead_ratio_p50": ratio, "tracked_face_fps": tracked_fps,
-                  "search_ms": {str(k): v for k, v in search.items()}, "peak_rss_mb": rss})
+                  "search_ms": {str(k): v for k, v in search.items()}, "peak_rss_mb_10k_gallery": rss_10k,
+                  "peak_rss_mb": rss})
     return 0
 
 

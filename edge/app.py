@@ -14,7 +14,7 @@ import numpy as np
 
 from drivers.sim.scenario import Scenario, load_scenario
 from drivers.sim.world import FaceLocation
-from edge.config import GateConfig
+from edge.config import GateConfig, parse_config
 from edge.control import ControlServer
 from edge.errors import EnrolmentError
 from edge.events import DecisionSource
@@ -89,6 +89,25 @@ def read_image(path: str | Path) -> np.ndarray:
     return image
 
 
+def _merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return merged
+
+
+def scenario_config(config: GateConfig, scenario: Scenario) -> GateConfig:
+    """The config with the scenario's own settings over it (its trust list path taken from its folder)."""
+    if not scenario.spec.config:
+        return config
+    merged = parse_config(_merge(config.model_dump(mode="json"), scenario.spec.config),
+                          source=f"scenario {scenario.spec.name!r} config")
+    trust_list = merged.qr.dcc.trust_list
+    if trust_list and not Path(trust_list).is_absolute():
+        merged.qr.dcc.trust_list = str(scenario.base_dir / trust_list)
+    return merged
+
+
 def prepare_scenario(engine: FaceEngine | None, store: Store, scenario: Scenario) -> None:
     """The scenario's residents enrolled and its revoked passes revoked, as a site would have them."""
     for pass_id in scenario.spec.revoked_passes:
@@ -127,15 +146,17 @@ class Runtime:
                  realtime: bool | None = None, loop: bool | None = None, notifier: Notifier | None = None,
                  control: bool = True, on_decision=None, mqtt: bool = True, ui: bool = True,
                  config_path: Path | None = None) -> None:
+        uses_sim = "sim" in (config.hardware.camera.driver, config.hardware.thermal.driver)
+        if uses_sim and scenario is None:
+            scenario = load_scenario(config.simulation.scenario)
+        if scenario is not None:
+            config = scenario_config(config, scenario)
         self.config = config
+        self.scenario = scenario
         self.state_dir = Path(state_dir or config.state_dir)
         self.store = Store(self.state_dir)
         self.engine = build_engine(config.face, self.store.gallery(), focal_px=config.hardware.camera.focal_px) \
             if "face" in config.pipeline.stages else None
-        uses_sim = "sim" in (config.hardware.camera.driver, config.hardware.thermal.driver)
-        if uses_sim and scenario is None:
-            scenario = load_scenario(config.simulation.scenario)
-        self.scenario = scenario
         if scenario is not None:
             prepare_scenario(self.engine, self.store, scenario)
         locator = face_locator(self.engine) if self.engine is not None else None

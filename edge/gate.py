@@ -291,7 +291,7 @@ class Gate:
             while len(self.recent_matches) > 50:
                 self.recent_matches.pop(next(iter(self.recent_matches)))
         self._apply(decision)
-        for check, outcome in decision.checks.items():
+        for outcome in decision.checks.values():
             if outcome["status"] == "fail" and outcome["reason"].startswith("fever"):
                 self.record(EventKind.alarm, {"alarm": AlarmKind.fever.value, "visit_id": visit.visit_id,
                                               "temperature_c": decision.temperature_c,

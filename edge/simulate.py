@@ -13,7 +13,7 @@ from typing import Any
 from drivers.sim.scenario import load_scenario
 from drivers.sim.world import VisitorTruth
 from edge.app import Runtime
-from edge.config import GateConfig, parse_config
+from edge.config import GateConfig
 from edge.events import Decision
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,6 @@ class Observed:
 def run_simulation(config: GateConfig, scenario_path: str | Path, *, state_dir: Path | None = None,
                    realtime: bool = False) -> dict[str, Any]:
     scenario = load_scenario(scenario_path)
-    config = scenario_config(config, scenario)
     observed: dict[int, list[Observed]] = {}
     with tempfile.TemporaryDirectory(prefix="gatepost-sim-") as scratch:
         runtime = Runtime(config, state_dir=state_dir or Path(scratch), scenario=scenario, realtime=realtime,
@@ -67,25 +66,6 @@ def run_simulation(config: GateConfig, scenario_path: str | Path, *, state_dir: 
         "stage_ms_p95": {name: round(s[int(len(s) * 0.95)], 2) for name, s in stage_ms.items() if s},
         "visits": visits,
     }
-
-
-def _merge(base: dict, override: dict) -> dict:
-    merged = dict(base)
-    for key, value in override.items():
-        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
-    return merged
-
-
-def scenario_config(config: GateConfig, scenario) -> GateConfig:
-    """The config with the scenario's own settings over it (its trust list path taken from its folder)."""
-    if not scenario.spec.config:
-        return config
-    merged = parse_config(_merge(config.model_dump(mode="json"), scenario.spec.config),
-                          source=f"scenario {scenario.spec.name!r} config")
-    trust_list = merged.qr.dcc.trust_list
-    if trust_list and not Path(trust_list).is_absolute():
-        merged.qr.dcc.trust_list = str(scenario.base_dir / trust_list)
-    return merged
 
 
 def _visit_report(truth: VisitorTruth, observed: list[Observed]) -> dict[str, Any]:

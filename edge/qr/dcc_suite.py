@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import csv
 import json
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 

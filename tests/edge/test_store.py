@@ -56,7 +56,7 @@ WRITER = textwrap.dedent("""
 
 
 def test_sigkill_during_writes_loses_no_committed_event(tmp_path):
-    for round_number in range(3):
+    for _ in range(3):
         process = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE,
                                    text=True, cwd=ROOT)
         committed = -1

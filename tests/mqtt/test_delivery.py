@@ -1,11 +1,9 @@
 """Store and forward against a real Mosquitto: nothing lost, nothing stored twice."""
 
-import json
 import os
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 
 import yaml

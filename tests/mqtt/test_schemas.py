@@ -18,7 +18,6 @@ def schema(name):
 @pytest.fixture(scope="module")
 def simulated_events(tmp_path_factory):
     from edge.config import parse_config
-    from edge.mqtt.telemetry import Telemetry
     from edge.simulate import run_simulation
     from edge.store import Store
 

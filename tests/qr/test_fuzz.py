@@ -1,6 +1,5 @@
 """100,000 random and mutated payloads through the whole verification chain: each gets a status."""
 
-import base64
 import random
 import time
 import zlib
