@@ -202,7 +202,7 @@ class SimWorld:
                 self._scheduled_passages.remove((due, visitor))
                 visitor.passed_at.append(now)
                 self.passage.trigger()
-                if len(visitor.passed_at) == 1:
+                if len(visitor.passed_at) == 1 + visitor.spec.tailgaters:  # the last one of them is through
                     visitor.phase, visitor.left_at = Phase.gone, now
         for visitor in self.truth:
             self._advance_visitor(visitor, now)
