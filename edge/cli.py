@@ -26,6 +26,13 @@ def _config(args: argparse.Namespace) -> GateConfig:
     return load_config(_config_path(args))
 
 
+def _store(args: argparse.Namespace):
+    """The state database named by --state-dir, else the config's."""
+    from edge.store import Store
+
+    return Store(args.state_dir or _config(args).state_dir)
+
+
 def _logging(level: str) -> None:
     logging.basicConfig(level=getattr(logging, level), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -152,18 +159,14 @@ def cmd_residents_import(args: argparse.Namespace) -> int:
 
 
 def cmd_residents_list(args: argparse.Namespace) -> int:
-    from edge.store import Store
-
-    with Store(args.state_dir or _config(args).state_dir) as store:
+    with _store(args) as store:
         for resident in store.residents():
             print(f"{resident.id}\t{resident.name}\t{resident.unit}\t{resident.templates} template(s)")
     return 0
 
 
 def cmd_residents_remove(args: argparse.Namespace) -> int:
-    from edge.store import Store
-
-    with Store(args.state_dir or _config(args).state_dir) as store:
+    with _store(args) as store:
         if not store.remove_resident(args.id):
             raise ConfigError(f"id: no resident {args.id}")
     print(f"removed resident {args.id} and their templates")
@@ -258,9 +261,7 @@ def cmd_guards_add(args: argparse.Namespace) -> int:
 
 
 def cmd_guards_list(args: argparse.Namespace) -> int:
-    from edge.store import Store
-
-    with Store(args.state_dir or _config(args).state_dir) as store:
+    with _store(args) as store:
         for guard in store.guards():
             print(f"{guard['guard_id']}\t{guard['name']}")
     return 0
@@ -297,9 +298,7 @@ def cmd_passes_issue(args: argparse.Namespace) -> int:
 
 
 def cmd_passes_revoke(args: argparse.Namespace) -> int:
-    from edge.store import Store
-
-    with Store(args.state_dir or _config(args).state_dir) as store:
+    with _store(args) as store:
         store.revoke_pass(args.pass_id)
     print(f"pass {args.pass_id} revoked at this gate (use `gatepost admin send passes.revoke` for others)")
     return 0
@@ -308,9 +307,7 @@ def cmd_passes_revoke(args: argparse.Namespace) -> int:
 def cmd_passes_list(args: argparse.Namespace) -> int:
     import datetime
 
-    from edge.store import Store
-
-    with Store(args.state_dir or _config(args).state_dir) as store:
+    with _store(args) as store:
         for item in store.passes():
             until = datetime.datetime.fromtimestamp(item["valid_until"], datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
             state = "revoked" if item["revoked"] else f"{item['uses']}/{item['max_uses']} used"

@@ -1,5 +1,3 @@
-import threading
-
 from collector.db import CollectorDB
 from collector.service import Collector
 from edge.config import MqttConfig
@@ -57,5 +55,3 @@ def wait_count(db: CollectorDB, expected: int, timeout: float = 60.0) -> int:
     wait_for(lambda: db.count() >= expected, timeout=timeout, interval=0.05)
     return db.count()
 
-
-__all__ = ["GateSide", "CollectorSide", "wait_count", "mqtt_config", "threading"]
