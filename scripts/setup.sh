@@ -10,7 +10,7 @@ extras=""
 packages=(python3-venv libzbar0 mosquitto mosquitto-clients)
 if [ "${1:-}" = "--test" ]; then
   extras="[test]"
-  packages+=(chromium fonts-noto-cjk)  # the touchscreen's browser tests
+  packages+=(chromium fonts-noto-cjk postgresql)  # the touchscreen's browser tests; the collector on PostgreSQL
 fi
 
 sudo=""

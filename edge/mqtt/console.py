@@ -287,6 +287,3 @@ class Console:
             self._reload_gallery()
             log.info("resident record %s version %d applied", uid, version)
 
-
-def json_payload(body: dict) -> str:
-    return json.dumps(body, separators=(",", ":"), sort_keys=True)

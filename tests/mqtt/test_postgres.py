@@ -1,0 +1,41 @@
+"""The collector on PostgreSQL: idempotent inserts and the same queries as on SQLite."""
+
+import shutil
+
+import pytest
+
+from collector.db import CollectorDB
+from collector.stats import hourly
+from tests.emulators import wait_for
+from tests.mqtt.helpers import CollectorSide, GateSide
+from tests.postgres import Postgres, binaries
+
+
+@pytest.fixture()
+def postgres(tmp_path):
+    if binaries() is None or shutil.which("runuser") is None:
+        pytest.skip("PostgreSQL server binaries are not installed (./scripts/setup.sh --test installs them)")
+    pytest.importorskip("psycopg")
+    server = Postgres().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_events_reach_postgres_once(broker, postgres, tmp_path):
+    collector = CollectorSide(broker, postgres.url).start()
+    gate = GateSide(broker, tmp_path / "gate")
+    gate.link.start()
+    ids = gate.record(200)
+    assert wait_for(lambda: collector.db.count() == 200, timeout=30)
+    assert wait_for(lambda: gate.store.outbox_size() == 0, timeout=30)
+    db = CollectorDB(postgres.url)
+    again = db.insert_events(db.events(limit=10))  # a redelivery: stored once
+    assert again == 0 and db.count() == 200
+    assert {e["event_id"] for e in db.events(limit=1000)} == set(ids)
+    rows = hourly(db.events(limit=1000))
+    assert sum(r.entries for r in rows) == 100  # every other one was granted
+    db.close()
+    gate.close()
+    collector.close()
