@@ -265,12 +265,13 @@ def run_soak(workdir: Path, *, minutes: float, fault_every: float, fault_length:
 
 def main() -> int:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--minutes", type=float, default=None, help="length (default 60, quick 0.9)")
-    p.add_argument("--fault-every", type=float, default=None, help="seconds between faults (default 120)")
-    p.add_argument("--fault-length", type=float, default=8.0, help="how long each fault lasts")
+    p.add_argument("--minutes", type=float, default=None, help="length (default 60, quick 0.75)")
+    p.add_argument("--fault-every", type=float, default=None, help="seconds between faults (default 120, quick 7)")
+    p.add_argument("--fault-length", type=float, default=None, help="how long each fault lasts (default 8, quick 3)")
     args = p.parse_args()
-    minutes = args.minutes or (0.9 if args.quick else 60.0)
-    fault_every = args.fault_every or (12.0 if args.quick else 120.0)
+    minutes = args.minutes or (0.75 if args.quick else 60.0)
+    fault_every = args.fault_every or (7.0 if args.quick else 120.0)
+    args.fault_length = args.fault_length or (3.0 if args.quick else 8.0)
     with tempfile.TemporaryDirectory(prefix="gatepost-soak-") as scratch:
         result = run_soak(Path(scratch), minutes=minutes, fault_every=fault_every, fault_length=args.fault_length)
     print(table(f"Soak: {minutes:g} min, a visitor every 1.5 s, a fault every {fault_every:g} s "
