@@ -114,7 +114,7 @@ class FaceEngine:
         started = time.perf_counter()
         match = self.matcher.search(embedding)
         timings["search"] += _ms(started)
-        # Never let a weaker frame replace a match: a better frame may only confirm or overrule it.
+        # Only a clearly better frame gets here (see _worth_recognising): its result replaces the earlier one.
         track.match, track.matched_quality = match, quality.value
         track.extra["gallery_version"] = self.matcher.version
         track.extra["embedding"] = embedding
