@@ -56,10 +56,7 @@ def build_scenario(count: int, rng, directory: Path) -> tuple[Path, str]:
                        "dwell_s": 4.0, "temperature_c": 36.6}
             if kind == "pass":
                 visitor.update(qr={"payload": token, "via": "scanner"}, expect="granted")
-        visitor["kind"] = kind
         visitors.append(visitor)
-    for visitor in visitors:
-        visitor.pop("kind")
     scenario = {"name": f"rush of {count}", "faces_dir": str(FACES), "tail_s": 3.0,
                 "config": {"qr": {"passes": {"public_keys": {"bench": public}}}},
                 "residents": [{"name": name, "photos": [f"{folder}/01.jpg", f"{folder}/02.jpg"]}

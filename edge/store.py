@@ -350,6 +350,11 @@ class Store:
         params.append(limit)
         return [json.loads(row[0]) for row in self._query(sql, tuple(params))]
 
+    def latest_events(self, count: int) -> list[dict]:
+        """The newest `count` events, oldest first."""
+        rows = self._query("SELECT payload FROM events ORDER BY seq DESC LIMIT ?", (count,))
+        return [json.loads(row[0]) for row in reversed(rows)]
+
     def event_count(self) -> int:
         return self._query("SELECT COUNT(*) FROM events")[0][0]
 

@@ -52,7 +52,7 @@ class TouchscreenServer:
         self.guards = GuardBook(runtime.store, max_failures=config.max_pin_failures, lockout_s=config.lockout_s)
         self._sessions: dict[str, Session] = {}
         self._subscribers: set[asyncio.Queue] = set()
-        self._recent: list[dict] = [e for e in runtime.store.events(limit=100_000)[-RECENT_EVENTS:]]
+        self._recent: list[dict] = runtime.store.latest_events(RECENT_EVENTS)
         self._alarms: dict[str, dict] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None

@@ -104,3 +104,10 @@ def test_full_outbox_drops_oldest_telemetry_first_then_events(tmp_path):
         dropped = store.enforce_outbox_limit(3 * 1200)
         assert dropped["telemetry"] == 5 and dropped["event"] > 0
         assert store.event_count() == 10  # dropped from the outbox, never from the events table
+
+
+def test_latest_events_are_the_newest_oldest_first(tmp_path):
+    with Store(tmp_path) as store:
+        for n in range(5):
+            store.record_event(Event(EventKind.status, {"n": n}), "t")
+        assert [e["n"] for e in store.latest_events(3)] == [2, 3, 4]
