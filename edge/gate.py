@@ -103,6 +103,7 @@ class Gate:
         self.turnstile = Turnstile(hardware.relay, config.turnstile, clock=clock, emit=self.record,
                                    relay_factory=hardware.relay_factory)
         self.visit: Visit | None = None
+        self._admitted: object = None  # resident id or pass id of the latest opening
         self.stats = GateStats()
         self.faults: dict[str, str] = {}
         self._requests: queue.Queue[OpenRequest] = queue.Queue()
@@ -286,6 +287,9 @@ class Gate:
         if decision is None:
             return
         visit.decision = decision
+        if self._admitted_again(decision):
+            log.debug("%s seen again on a new track before passing: no second opening", decision.resident_name)
+            return
         if visit.match is not None and visit.match.known and visit.embedding is not None:
             self.recent_matches[visit.visit_id] = (visit.match.resident_id, visit.embedding)
             while len(self.recent_matches) > 50:
@@ -300,6 +304,15 @@ class Gate:
                 self.record(EventKind.alarm, {"alarm": AlarmKind.spoof.value, "visit_id": visit.visit_id,
                                               "detail": outcome["reason"]})
 
+    def _admitted_again(self, decision: Decision) -> bool:
+        """The person just let in, granted again (a new face track) while their opening still waits for them.
+
+        A second pulse would let whoever stands behind them through.
+        """
+        credential = decision.resident_id or decision.pass_id
+        return (decision.granted and decision.source is DecisionSource.pipeline and credential is not None
+                and self.turnstile.awaiting_passage and credential == self._admitted)
+
     def _apply(self, decision: Decision) -> None:
         """Commit the decision, then (if granted) pulse the relay."""
         event = self.record(EventKind.decision, decision_body(decision))
@@ -308,6 +321,7 @@ class Gate:
             if decision.pass_id:
                 self.store.count_pass_use(decision.pass_id)
             pulsed = self.turnstile.open(event.event_id)
+            self._admitted = decision.resident_id or decision.pass_id
             if not pulsed:
                 log.error("decision %s granted but the relay could not be driven", event.event_id)
         self.stats.decisions += 1

@@ -36,7 +36,7 @@ def run_simulation(config: GateConfig, scenario_path: str | Path, *, state_dir: 
         world = runtime.hardware.world
 
         def on_decision(decision: Decision, pulsed: bool) -> None:
-            front = world._front() if world is not None else None
+            front = world.at_gate() if world is not None else None
             if front is not None:
                 observed.setdefault(front.index, []).append(Observed(decision, pulsed, time.perf_counter()))
 
@@ -77,8 +77,8 @@ def _visit_report(truth: VisitorTruth, observed: list[Observed]) -> dict[str, An
     if correct and outcome == "granted" and spec.identity is not None and decision.resident_name is not None:
         correct = decision.resident_name == spec.identity
     latency = None
-    if first is not None and first.pulsed and truth.readable_wall is not None:
-        latency = round((first.wall - truth.readable_wall) * 1000.0, 1)
+    if first is not None and truth.evidence_wall is not None:
+        latency = round((first.wall - truth.evidence_wall) * 1000.0, 1)
     return {
         "index": truth.index,
         "photo": spec.photo,
@@ -95,7 +95,10 @@ def _visit_report(truth: VisitorTruth, observed: list[Observed]) -> dict[str, An
         "stage_ms": {k: round(v, 2) for k, v in decision.stage_ms.items()} if decision else {},
         "relay_pulsed": bool(first and first.pulsed),
         "passages": len(truth.passed_at),
-        "latency_ms": latency,  # first frame within reading range (1.2 m) to the relay command, wall clock
+        "stepped_up_at": truth.started_at,  # scenario seconds: left the queue
+        "opened_at": truth.opened_at,
+        "passed_at": truth.passed_at[0] if truth.passed_at else None,
+        "latency_ms": latency,  # face in reading range (1.2 m) and code shown, to the decision (and relay command)
         "decisions": len(observed),
     }
 

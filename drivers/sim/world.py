@@ -98,11 +98,19 @@ class VisitorTruth:
     phase: Phase = Phase.waiting_to_start
     started_at: float | None = None  # left the queue
     in_view_at: float | None = None  # fully in view at the stopping point
-    readable_wall: float | None = None  # perf_counter of the first frame showing the face within reading range
+    readable_wall: float | None = None  # perf_counter of the first frame showing the face unhidden within reading range
+    qr_shown_wall: float | None = None  # perf_counter when the code was shown
     opened_at: float | None = None  # the gate opened for this visitor
     passed_at: list[float] = field(default_factory=list)  # the visitor's and tailgaters' passages
     left_at: float | None = None
     qr_shown_at: float | None = None
+
+    @property
+    def evidence_wall(self) -> float | None:
+        """When everything the gate needs was there to see: the face in range and the code, if any, shown."""
+        if self.readable_wall is None or (self.spec.qr is not None and self.qr_shown_wall is None):
+            return None
+        return max(self.readable_wall, self.qr_shown_wall or 0.0)
 
 
 @dataclass
@@ -189,8 +197,8 @@ class SimWorld:
         relay_on = self.relay.state
         opened = relay_on and not self._relay_was_on
         self._relay_was_on = relay_on
-        front = self._front()
-        if opened and front is not None and front.phase in (Phase.in_view, Phase.approaching):
+        front = self.at_gate()
+        if opened and front is not None:
             front.opened_at = now
             if front.spec.walks_through:
                 front.phase = Phase.walking_through
@@ -207,23 +215,26 @@ class SimWorld:
         for visitor in self.truth:
             self._advance_visitor(visitor, now)
 
-    def _front(self) -> VisitorTruth | None:
-        for visitor in self.truth:
-            if visitor.phase in (Phase.approaching, Phase.in_view, Phase.walking_through):
-                return visitor
-        return None
+    def _occupied(self) -> VisitorTruth | None:
+        return next((v for v in self.truth if v.phase in (Phase.approaching, Phase.in_view, Phase.walking_through)),
+                    None)
+
+    def at_gate(self) -> VisitorTruth | None:
+        """The visitor stepping up to or standing at the gate: the one the gate is deciding for."""
+        return next((v for v in self.truth if v.phase in (Phase.approaching, Phase.in_view)), None)
 
     def _advance_visitor(self, visitor: VisitorTruth, now: float) -> None:
         spec = visitor.spec
         if visitor.phase is Phase.waiting_to_start and now >= spec.at:
             visitor.phase = Phase.queued
-        if visitor.phase is Phase.queued and self._front() is None and self._first_queued() is visitor:
+        # one at a time: the next one steps up once the one in front has passed the turnstile (or given up)
+        if visitor.phase is Phase.queued and self._occupied() is None and self._first_queued() is visitor:
             visitor.phase, visitor.started_at = Phase.approaching, now
         if visitor.phase is Phase.approaching and now >= visitor.started_at + self.spec.approach_s:
             visitor.phase, visitor.in_view_at = Phase.in_view, now
         if visitor.phase is Phase.in_view:
             if spec.qr and visitor.qr_shown_at is None and now >= visitor.in_view_at + spec.qr.after_s:
-                visitor.qr_shown_at = now
+                visitor.qr_shown_at, visitor.qr_shown_wall = now, time.perf_counter()
                 if spec.qr.via == "scanner":
                     self.scanner.present(spec.qr.payload)
             giving_up = now >= visitor.in_view_at + spec.dwell_s
@@ -237,7 +248,8 @@ class SimWorld:
         spec = visitor.spec
         if visitor.phase is Phase.queued:
             return QUEUE_DISTANCE_M
-        if visitor.phase is Phase.approaching:
+        if visitor.phase in (Phase.approaching, Phase.walking_through) and visitor.started_at is not None:
+            # one let in on the way keeps walking at the same pace: nobody jumps to the stopping point
             progress = (self.now - visitor.started_at) / self.spec.approach_s
             return QUEUE_DISTANCE_M + (spec.distance_m - QUEUE_DISTANCE_M) * min(1.0, progress)
         if visitor.phase in (Phase.in_view, Phase.walking_through):
@@ -251,6 +263,7 @@ class SimWorld:
         w, h = self.size
         placements = []
         visible = [(self.distance_of(v), v) for v in self.truth]
+        pasted: list[tuple[int, int, int, int]] = []  # each placement's pasted image, same order
         # farthest first, so the nearest face is painted on top
         for distance, visitor in sorted(((d, v) for d, v in visible if d is not None), key=lambda p: -p[0]):
             portrait = self._portraits[visitor.spec.photo]
@@ -263,13 +276,27 @@ class SimWorld:
             self._paste(frame, image, left, top)
             box = (bx + left, by + top, bw, bh)
             placements.append(Placement(visitor, box, portrait.marks * factor + [left, top], distance))
-            if visitor.readable_wall is None and distance <= READABLE_DISTANCE_M and visitor.phase is not Phase.queued:
-                visitor.readable_wall = time.perf_counter()
+            pasted.append((left, top, left + image.shape[1], top + image.shape[0]))
             qr = visitor.spec.qr
             if qr and qr.via == "camera" and visitor.qr_shown_at is not None and visitor.phase is Phase.in_view:
                 self._paste(frame, self._qr_card(qr.payload), int(w * 0.62), int(h * 0.5))
         self._placements = placements
+        self._note_readable(placements, pasted)
         return frame
+
+    def _note_readable(self, placements: list[Placement], pasted: list[tuple[int, int, int, int]]) -> None:
+        """Start a visitor's latency clock on the first frame showing the face whole, unhidden, within range."""
+        w, h = self.size
+        for index, placement in enumerate(placements):
+            visitor = placement.visitor
+            if (visitor.readable_wall is not None or visitor.phase not in (Phase.approaching, Phase.in_view, Phase.walking_through)
+                    or placement.distance_m > READABLE_DISTANCE_M):
+                continue
+            x, y, bw, bh = placement.box
+            inside = x >= 0 and y >= 0 and x + bw <= w and y + bh <= h
+            hidden = any(x < x1 and x0 < x + bw and y < y1 and y0 < y + bh for x0, y0, x1, y1 in pasted[index + 1:])
+            if inside and not hidden:
+                visitor.readable_wall = time.perf_counter()
 
     @staticmethod
     def _paste(frame: np.ndarray, image: np.ndarray, left: int, top: int) -> None:

@@ -140,3 +140,44 @@ def test_tracker_recognises_a_track_once(engine, store):
     assert not second.primary.recognised_now
     assert second.primary.track_id == first.primary.track_id
     assert second.stage_ms["embed"] == 0.0
+
+
+def place_face(engine, frame, path, centre, face_width):
+    """Paste a photo scaled and shifted so its face is `face_width` wide and centred on `centre`."""
+    photo = read_image(path)
+    (x1, y1, x2, y2) = max(engine.detector.detect(photo), key=lambda d: d.eye_distance).box
+    scale = face_width / (x2 - x1)
+    photo = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    left = int(round(centre[0] - scale * (x1 + x2) / 2))
+    top = int(round(centre[1] - scale * (y1 + y2) / 2))
+    h, w = frame.shape[:2]
+    x0, y0 = max(0, left), max(0, top)
+    x1, y1 = min(w, left + photo.shape[1]), min(h, top + photo.shape[0])
+    frame[y0:y1, x0:x1] = photo[y0 - top:y1 - top, x0 - left:x1 - left]
+    return frame
+
+
+def test_the_person_revealed_behind_does_not_inherit_the_identity(engine, store):
+    """Alice walks through; the stranger behind her appears where she was, smaller: a new person."""
+    enrol_photos(engine, store, "Alice", "", [FACES / "resident_a/01.jpg"])
+    background = np.full((480, 640, 3), 120, np.uint8)
+    alice = place_face(engine, background.copy(), FACES / "resident_a/03.jpg", (320, 220), 130)
+    stranger = place_face(engine, background.copy(), FACES / "stranger_e/01.jpg", (320, 220), 90)
+    first = engine.process(alice, 0.0)
+    second = engine.process(stranger, 0.04)
+    assert first.primary.match.name == "Alice"
+    assert second.primary.track_id != first.primary.track_id
+    assert second.primary.recognised_now and not second.primary.match.known
+
+
+def test_a_face_missing_for_a_frame_is_recognised_again(engine, store):
+    """A track picked up again after a gap may be someone else: it is not trusted by its old name."""
+    enrol_photos(engine, store, "Alice", "", [FACES / "resident_a/01.jpg"])
+    background = np.full((480, 640, 3), 120, np.uint8)
+    alice = place_face(engine, background.copy(), FACES / "resident_a/03.jpg", (320, 220), 120)
+    stranger = place_face(engine, background.copy(), FACES / "stranger_e/01.jpg", (320, 220), 120)
+    first = engine.process(alice, 0.0)
+    engine.process(background, 0.04)
+    again = engine.process(stranger, 0.08)
+    assert first.primary.match.name == "Alice"
+    assert again.primary.recognised_now and not again.primary.match.known
