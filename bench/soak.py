@@ -4,12 +4,13 @@
 
 A supervisor (this script) runs a private Mosquitto, a collector, an emulated LCUS relay board on
 a pty, and `gatepost run` on a simulated rush. On a schedule it stops and restarts the broker,
-drops the camera stream, freezes the thermal sensor, unplugs and replugs the relay board, in
+drops the camera stream, freezes the thermal sensor and unplugs and replugs the relay board, in
 turn, and in the last slot SIGKILLs the daemon (then, like systemd's ExecStopPost and
-Restart=always, drives the relay off and starts it again), so that one daemon process lives
-through nearly the whole soak and its memory growth covers all of it. Per fault it prints the time to detect, the time to recover after the
-fault ended, the decisions made meanwhile, and whether the gate stayed locked when it could not
-decide; then events lost (daemon store against collector) and the daemon's memory.
+Restart=always, drives the relay off and starts it again): one daemon process lives through
+nearly the whole soak, so its memory growth covers all of it. Per fault it prints the time to
+detect, the time to recover after the fault ended, the decisions made meanwhile, and whether the
+gate stayed locked when it could not decide; then events lost (daemon store against collector)
+and the daemon's memory.
 """
 
 from __future__ import annotations

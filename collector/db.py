@@ -30,6 +30,18 @@ SCHEMA = [
         time DOUBLE PRECISION NOT NULL,
         PRIMARY KEY (site, gate)
     )""",
+    # per gate, hour and stage, from the gates' telemetry: the mean of the reported p50s and the
+    # worst reported p95 (each report covers the gate's latest frames)
+    """CREATE TABLE IF NOT EXISTS stage_timings (
+        site TEXT NOT NULL,
+        gate TEXT NOT NULL,
+        hour BIGINT NOT NULL,
+        stage TEXT NOT NULL,
+        reports INTEGER NOT NULL,
+        p50_sum DOUBLE PRECISION NOT NULL,
+        p95_max DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (site, gate, hour, stage)
+    )""",
 ]
 
 
@@ -92,6 +104,34 @@ class CollectorDB:
                                      "ON CONFLICT (site, gate) DO UPDATE SET status = excluded.status, "
                                      "time = excluded.time"), (site, gate, status, time))
             self._db.commit()
+
+    def add_stage_timings(self, site: str, gate: str, time: float, timings: dict[str, tuple[float, float]]) -> None:
+        """Fold one telemetry report's {stage: (p50, p95)} into that hour's row per stage."""
+        hour = int(time) // 3600 * 3600
+        larger = "GREATEST" if self.postgres else "MAX"
+        rows = [(site, gate, hour, stage, p50, p95) for stage, (p50, p95) in timings.items()]
+        with self._lock:
+            cursor = self._db.cursor()
+            cursor.executemany(self._sql(
+                "INSERT INTO stage_timings(site, gate, hour, stage, reports, p50_sum, p95_max) "
+                "VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (site, gate, hour, stage) DO UPDATE SET "
+                "reports = stage_timings.reports + 1, p50_sum = stage_timings.p50_sum + excluded.p50_sum, "
+                f"p95_max = {larger}(stage_timings.p95_max, excluded.p95_max)"), rows)
+            self._db.commit()
+
+    def stage_timings(self, *, site: str | None = None, gate: str | None = None,
+                      since: float = 0.0) -> list[tuple[str, str, int, str, float, float]]:
+        """(site, gate, hour, stage, mean p50, worst p95) rows."""
+        sql, params = "SELECT site, gate, hour, stage, p50_sum / reports, p95_max FROM stage_timings WHERE hour >= ?", \
+            [int(since) // 3600 * 3600]
+        for column, value in (("site", site), ("gate", gate)):
+            if value:
+                sql += f" AND {column} = ?"
+                params.append(value)
+        with self._lock:
+            cursor = self._db.cursor()
+            cursor.execute(self._sql(sql + " ORDER BY site, gate, hour, stage"), params)
+            return [(row[0], row[1], int(row[2]), row[3], float(row[4]), float(row[5])) for row in cursor.fetchall()]
 
     def statuses(self) -> list[tuple[str, str, str, float]]:
         with self._lock:

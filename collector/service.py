@@ -26,6 +26,28 @@ BATCH = 500
 BATCH_WAIT_S = 0.05
 
 
+def stage_timings(body: object) -> dict[str, tuple[float, float]]:
+    """{stage: (p50, p95)} from a telemetry report, the decision itself as stage "decision"; ValueError names the field."""
+    if not isinstance(body, dict):
+        raise ValueError("not a JSON object")
+    stages = body.get("stage_ms", {})
+    if not isinstance(stages, dict):
+        raise ValueError("stage_ms is not an object")
+    timings = dict(stages)
+    if isinstance(body.get("decision_ms"), dict) and body["decision_ms"].get("p95"):
+        timings["decision"] = body["decision_ms"]
+    result = {}
+    for stage, values in timings.items():
+        try:
+            p50, p95 = float(values["p50"]), float(values["p95"])
+        except (TypeError, KeyError, ValueError):
+            raise ValueError(f"stage_ms.{stage} needs numbers p50 and p95") from None
+        if not (0 <= p50 < 1e6 and 0 <= p95 < 1e6) or len(str(stage)) > 32:
+            raise ValueError(f"stage_ms.{str(stage)[:32]} out of range")
+        result[str(stage)] = (p50, p95)
+    return result
+
+
 class Collector:
     def __init__(self, config: MqttConfig, db: CollectorDB, *, group: str = "collectors",
                  client_id: str = "gatepost-collector-1") -> None:
@@ -104,6 +126,19 @@ class Collector:
         for (site, gate), ids in by_gate.items():
             self.client.publish(f"{ROOT}/{site}/{gate}/ack", json.dumps({"ids": ids}), qos=1)
 
+    def _store_telemetry(self, site: str, gate: str, payload: bytes) -> None:
+        """Keep the per-stage p50/p95 a gate reports, per hour; the rest of telemetry is live data."""
+        try:
+            timings = stage_timings(json.loads(payload))
+        except ValueError as error:
+            self.rejected += 1
+            log.warning("collector: telemetry from %s/%s refused: %s", site, gate, error)
+            return
+        try:
+            self.db.add_stage_timings(site, gate, time.time(), timings)
+        except Exception:  # telemetry is QoS 0 and comes again shortly: losing one report is harmless
+            log.exception("collector: telemetry from %s/%s not stored", site, gate)
+
     def _store(self, batch: list) -> None:
         events = []
         for message in batch:
@@ -112,8 +147,9 @@ class Collector:
             if message.topic.endswith("/status") and len(parts) == 4:
                 self.db.set_status(parts[1], parts[2], message.payload.decode(errors="replace")[:32], time.time())
                 continue
-            if message.topic.endswith("/telemetry"):
-                continue  # telemetry is live data; the stats come from the events
+            if message.topic.endswith("/telemetry") and len(parts) == 4:
+                self._store_telemetry(parts[1], parts[2], message.payload)
+                continue
             try:
                 body = json.loads(message.payload)
                 if not isinstance(body, dict) or not isinstance(body.get("event_id"), str):

@@ -1,4 +1,4 @@
-"""Per gate, per hour: entries, denials by reason, fevers, p95 decision time."""
+"""Per gate, per hour: entries, denials by reason, fevers, p95 decision time, per-stage timings."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ class HourStats:
     denials: Counter = field(default_factory=Counter)
     fevers: int = 0
     decision_ms: list[float] = field(default_factory=list)
+    stage_ms: dict[str, dict[str, float]] = field(default_factory=dict)  # stage -> p50, p95 (from telemetry)
 
     @property
     def p95_decision_ms(self) -> float | None:
@@ -42,6 +43,15 @@ def hourly(events: list[dict[str, Any]]) -> list[HourStats]:
                 stats.decision_ms.append(float(event["latency_ms"]))
         elif kind == "alarm" and event.get("alarm") == "fever":
             stats.fevers += 1
+    return [table[key] for key in sorted(table)]
+
+
+def with_stage_timings(rows: list[HourStats], timings: list[tuple[str, str, int, str, float, float]]) -> list[HourStats]:
+    """Attach the telemetry's per-stage (mean p50, worst p95) to the hours, adding hours with telemetry only."""
+    table = {(row.site, row.gate, row.hour): row for row in rows}
+    for site, gate, hour, stage, p50, p95 in timings:
+        row = table.setdefault((site, gate, hour), HourStats(site, gate, hour))
+        row.stage_ms[stage] = {"p50": round(p50, 2), "p95": round(p95, 2)}
     return [table[key] for key in sorted(table)]
 
 

@@ -420,22 +420,26 @@ def cmd_collector_stats(args: argparse.Namespace) -> int:
     import datetime
 
     from collector.db import CollectorDB
-    from collector.stats import hourly
+    from collector.stats import hourly, with_stage_timings
 
     db = CollectorDB(args.db)
     rows = hourly(db.events(site=args.site, gate=args.gate, since=args.since, limit=10_000_000))
+    rows = with_stage_timings(rows, db.stage_timings(site=args.site, gate=args.gate, since=args.since))
     db.close()
     if args.json:
         print(json.dumps([{"site": r.site, "gate": r.gate, "hour": r.hour, "entries": r.entries,
-                           "denials": dict(r.denials), "fevers": r.fevers, "p95_decision_ms": r.p95_decision_ms}
-                          for r in rows], indent=2))
+                           "denials": dict(r.denials), "fevers": r.fevers, "p95_decision_ms": r.p95_decision_ms,
+                           "stage_ms": r.stage_ms} for r in rows], indent=2))
         return 0
-    print(f"{'site/gate':<28} {'hour (UTC)':<17} {'entries':>7} {'fevers':>6} {'p95 ms':>7}  denials by reason")
+    print(f"{'site/gate':<28} {'hour (UTC)':<17} {'entries':>7} {'fevers':>6} {'p95 ms':>7}  "
+          f"{'stages p50/p95 ms':<36}  denials by reason")
     for r in rows:
         hour = datetime.datetime.fromtimestamp(r.hour, datetime.timezone.utc).strftime("%Y-%m-%d %H:00")
         p95 = f"{r.p95_decision_ms:.0f}" if r.p95_decision_ms is not None else "-"
+        stages = " ".join(f"{name} {t['p50']:.0f}/{t['p95']:.0f}" for name, t in r.stage_ms.items()
+                          if name != "decision") or "-"
         denials = ", ".join(f"{k} {v}" for k, v in r.denials.most_common()) or "-"
-        print(f"{r.site + '/' + r.gate:<28} {hour:<17} {r.entries:>7} {r.fevers:>6} {p95:>7}  {denials}")
+        print(f"{r.site + '/' + r.gate:<28} {hour:<17} {r.entries:>7} {r.fevers:>6} {p95:>7}  {stages:<36}  {denials}")
     return 0
 
 

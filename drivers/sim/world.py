@@ -98,7 +98,7 @@ class VisitorTruth:
     phase: Phase = Phase.waiting_to_start
     started_at: float | None = None  # left the queue
     in_view_at: float | None = None  # fully in view at the stopping point
-    readable_wall: float | None = None  # perf_counter of the first frame showing the face unhidden within reading range
+    readable_wall: float | None = None  # perf_counter: first frame showing the face whole and unhidden in range
     qr_shown_wall: float | None = None  # perf_counter when the code was shown
     opened_at: float | None = None  # the gate opened for this visitor
     passed_at: list[float] = field(default_factory=list)  # the visitor's and tailgaters' passages
@@ -287,9 +287,10 @@ class SimWorld:
     def _note_readable(self, placements: list[Placement], pasted: list[tuple[int, int, int, int]]) -> None:
         """Start a visitor's latency clock on the first frame showing the face whole, unhidden, within range."""
         w, h = self.size
+        stepping_up = (Phase.approaching, Phase.in_view, Phase.walking_through)
         for index, placement in enumerate(placements):
             visitor = placement.visitor
-            if (visitor.readable_wall is not None or visitor.phase not in (Phase.approaching, Phase.in_view, Phase.walking_through)
+            if (visitor.readable_wall is not None or visitor.phase not in stepping_up
                     or placement.distance_m > READABLE_DISTANCE_M):
                 continue
             x, y, bw, bh = placement.box
