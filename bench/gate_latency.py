@@ -125,6 +125,7 @@ def rush_figures(report: dict, wall: float) -> dict:
         "visitors": len(visits), "correct": report["correct"],
         "latency_ms": {q: percentile(latencies, int(q[1:])) for q in ("p50", "p95", "p99")},
         "latency_max_ms": max(latencies, default=float("nan")),
+        "latency_unclamped_ms": {q: percentile([v["latency_ms"] for v in relay], int(q[1:])) for q in ("p5", "p50")},
         "openings_timed": len(relay), "decided_before_the_line": sum(1 for v in relay if v["latency_ms"] < 0),
         "by_kind": by_kind,
         "false_accepts": len(false_accepts), "false_rejects": len(false_rejects),

@@ -47,7 +47,7 @@ class Decision:
     pass_id: str | None = None
     temperature_c: float | None = None
     stage_ms: dict[str, float] = field(default_factory=dict)
-    latency_ms: float | None = None  # from the visitor fully in view to the relay command
+    latency_ms: float | None = None  # from the visit's first good sighting to the decision (and relay command)
     actor: str | None = None  # guard or administrator id for manual opens
     checks: dict[str, Any] = field(default_factory=dict)  # per-check outcome, for the report
 

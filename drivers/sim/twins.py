@@ -44,6 +44,10 @@ class SimCamera(Camera):
                 return None
             if delay > 0:
                 time.sleep(delay)
+            # a reader that falls behind misses frames, as with a real camera: the world keeps wall time
+            while time.monotonic() - due >= 1.0 / world.fps:
+                world.step()
+                due += 1.0 / world.fps
         world.step()
         if world.camera_dropped:
             return None

@@ -140,7 +140,7 @@ class SimWorld:
         self.scanner = SimQrScanner()
         self._rng = np.random.default_rng(self.spec.seed)
         self._background = self._make_background()
-        self._portraits = {v.photo: self._load_portrait(v.photo, locator) for v in self.spec.visitors}
+        self._portraits = {photo: self._load_portrait(photo, locator) for photo in {v.photo for v in self.spec.visitors}}
         self._qr_cards: dict[str, np.ndarray] = {}
         self.thermal_frozen = False
         self.camera_dropped = False
@@ -214,6 +214,11 @@ class SimWorld:
                     visitor.phase, visitor.left_at = Phase.gone, now
         for visitor in self.truth:
             self._advance_visitor(visitor, now)
+        # one at a time: the next one steps up once the one in front has passed the turnstile (or given up)
+        if self._occupied() is None:
+            next_in_line = self._first_queued()
+            if next_in_line is not None:
+                next_in_line.phase, next_in_line.started_at = Phase.approaching, now
 
     def _occupied(self) -> VisitorTruth | None:
         return next((v for v in self.truth if v.phase in (Phase.approaching, Phase.in_view, Phase.walking_through)),
@@ -227,9 +232,6 @@ class SimWorld:
         spec = visitor.spec
         if visitor.phase is Phase.waiting_to_start and now >= spec.at:
             visitor.phase = Phase.queued
-        # one at a time: the next one steps up once the one in front has passed the turnstile (or given up)
-        if visitor.phase is Phase.queued and self._occupied() is None and self._first_queued() is visitor:
-            visitor.phase, visitor.started_at = Phase.approaching, now
         if visitor.phase is Phase.approaching and now >= visitor.started_at + self.spec.approach_s:
             visitor.phase, visitor.in_view_at = Phase.in_view, now
         if visitor.phase is Phase.in_view:
@@ -262,7 +264,9 @@ class SimWorld:
         frame = self._background.copy()
         w, h = self.size
         placements = []
-        visible = [(self.distance_of(v), v) for v in self.truth]
+        # the queue behind the next in line is hidden by them: not drawn, however long it grows
+        next_in_line = self._first_queued()
+        visible = [(self.distance_of(v), v) for v in self.truth if v.phase is not Phase.queued or v is next_in_line]
         pasted: list[tuple[int, int, int, int]] = []  # each placement's pasted image, same order
         # farthest first, so the nearest face is painted on top
         for distance, visitor in sorted(((d, v) for d, v in visible if d is not None), key=lambda p: -p[0]):
