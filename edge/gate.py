@@ -103,7 +103,6 @@ class Gate:
         self.turnstile = Turnstile(hardware.relay, config.turnstile, clock=clock, emit=self.record,
                                    relay_factory=hardware.relay_factory)
         self.visit: Visit | None = None
-        self._admitted: object = None  # resident id or pass id of the latest opening
         self.stats = GateStats()
         self.faults: dict[str, str] = {}
         self._requests: queue.Queue[OpenRequest] = queue.Queue()
@@ -309,9 +308,8 @@ class Gate:
 
         A second pulse would let whoever stands behind them through.
         """
-        credential = decision.resident_id or decision.pass_id
-        return (decision.granted and decision.source is DecisionSource.pipeline and credential is not None
-                and self.turnstile.awaiting_passage and credential == self._admitted)
+        return (decision.granted and decision.source is DecisionSource.pipeline
+                and self.turnstile.waiting_for(_admits(decision)))
 
     def _apply(self, decision: Decision) -> None:
         """Commit the decision, then (if granted) pulse the relay."""
@@ -320,8 +318,7 @@ class Gate:
         if decision.granted:
             if decision.pass_id:
                 self.store.count_pass_use(decision.pass_id)
-            pulsed = self.turnstile.open(event.event_id)
-            self._admitted = decision.resident_id or decision.pass_id
+            pulsed = self.turnstile.open(event.event_id, _admits(decision))
             if not pulsed:
                 log.error("decision %s granted but the relay could not be driven", event.event_id)
         self.stats.decisions += 1
@@ -337,3 +334,12 @@ class Gate:
         decision = Decision(granted=True, source=request.source, reasons=[f"manual open: {request.reason}"],
                             actor=request.actor)
         self._apply(decision)
+
+
+def _admits(decision: Decision) -> tuple[str, object] | None:
+    """Who a grant lets through: a resident, a pass, or (manual opens) nobody known."""
+    if decision.resident_id is not None:
+        return ("resident", decision.resident_id)
+    if decision.pass_id:
+        return ("pass", decision.pass_id)
+    return None

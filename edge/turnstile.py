@@ -29,6 +29,7 @@ class Opening:
     decision_id: str
     opened_at: float
     deadline: float
+    admits: object = None  # who it is for (a resident or a pass), when known
 
 
 class Turnstile:
@@ -60,6 +61,10 @@ class Turnstile:
     def awaiting_passage(self) -> bool:
         return self._opening is not None
 
+    def waiting_for(self, admits: object) -> bool:
+        """An opening for `admits` is still waiting for its passage."""
+        return admits is not None and self._opening is not None and self._opening.admits == admits
+
     def start(self) -> None:
         self._drive(False, why="start")
 
@@ -73,8 +78,8 @@ class Turnstile:
     def _fault_state(self) -> bool:
         return self.config.fail_mode is FailMode.safe
 
-    def open(self, decision_id: str) -> bool:
-        """Pulse the relay for one passage; False when the relay could not be driven."""
+    def open(self, decision_id: str, admits: object = None) -> bool:
+        """Pulse the relay for one passage (of `admits`, when known); False when the relay could not be driven."""
         now = self._clock()
         if not self._drive(True, why=f"decision {decision_id}"):
             return False
@@ -82,7 +87,7 @@ class Turnstile:
         self._off_at = now + self.config.pulse_ms / 1000.0
         if self._opening is not None:
             self._close_opening(passed=False, now=now, note="superseded by a new opening")
-        self._opening = Opening(decision_id, now, now + self.config.passage_timeout_s)
+        self._opening = Opening(decision_id, now, now + self.config.passage_timeout_s, admits)
         return True
 
     def tick(self, passages: int = 0) -> None:

@@ -197,8 +197,8 @@ class SimWorld:
         relay_on = self.relay.state
         opened = relay_on and not self._relay_was_on
         self._relay_was_on = relay_on
-        front = self.at_gate()
-        if opened and front is not None:
+        front = self.at_gate() if opened else None
+        if front is not None:
             front.opened_at = now
             if front.spec.walks_through:
                 front.phase = Phase.walking_through
