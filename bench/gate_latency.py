@@ -82,15 +82,58 @@ def build_rush(count: int, rng, directory: Path, *, every_s: float = ARRIVAL_EVE
     return path
 
 
-def simulate(scenario: Path, state_dir: Path) -> tuple[dict, float, float]:
+def grow_gallery(state_dir: Path, residents: int) -> int:
+    """Enrol `residents` people of the development face sets (bench/face_data.py) before the gate starts.
+
+    Their templates come from the same detector, quality gate and embedder as any enrolment
+    (bench/face_embeddings.py caches them); the scenario's own residents are enrolled on top.
+    """
+    import numpy as np
+
+    from edge.config import FaceConfig
+    from edge.face.engine import build_engine
+    from edge.store import Gallery, Store
+    from edge.app import read_image
+    from face_embeddings import SAME_PERSON_AT, concat, load_set, same_people
+    from face_identification import default_data
+    from models import MODELS_DIR
+
+    if residents <= 0:
+        return 0
+    folders = [f for f in default_data() if "shared" not in f.parts]
+    if not folders:
+        raise SystemExit("gate_latency: --gallery needs the development face sets; see bench/face_data.py")
+    engine = build_engine(FaceConfig(), Gallery(np.zeros((0, 0), np.float32), np.zeros(0, np.int64),
+                                                np.zeros(0, bool), {}, 0))
+    faces = concat([load_set(f, engine, models_dir=MODELS_DIR, progress=False) for f in folders])
+    usable = faces.select(~faces.refused & (faces.poses != "profile"))
+    aliases = same_people(usable)
+    identities = np.array([aliases.get(i, i) for i in usable.identities])
+    # the scenario's own people (celebrities, some also in the development sets) must not be enrolled twice
+    scenario = np.stack([engine.template_from_photo(read_image(p), source=p.name)[0] for p in FACES.glob("*/*.jpg")])
+    same_as_scenario = set(identities[(usable.embeddings @ scenario.T).max(axis=1) >= SAME_PERSON_AT].tolist())
+    people = sorted(set(identities.tolist()) - same_as_scenario)[:residents]
+    if len(people) < residents:
+        print(f"gate_latency: the development sets hold {len(people)} people besides the scenario's "
+              f"({len(same_as_scenario)} of them left out); enrolling all of them", file=sys.stderr)
+    with Store(state_dir) as store:
+        for person in people:
+            first = int(np.flatnonzero(identities == person)[0])
+            store.add_resident(person, "", [usable.embeddings[first]], [0.0], ["development set"])
+    return len(people)
+
+
+def simulate(scenario: Path, state_dir: Path, *, gallery: int = 0) -> tuple[dict, float, float]:
     """(report, wall seconds, CPU % of one core) for one real-time run."""
     from edge.config import parse_config
     from edge.simulate import run_simulation
 
+    grown = grow_gallery(state_dir, gallery)
     process = psutil.Process(os.getpid())
     config = parse_config({"mqtt": {"enabled": False}, "ui": {"enabled": False}})
     cpu_before, wall_before = process.cpu_times(), time.perf_counter()
     report = run_simulation(config, scenario, realtime=True, state_dir=state_dir)
+    report["extra_residents"] = grown
     cpu_after, wall = process.cpu_times(), time.perf_counter() - wall_before
     cpu = 100.0 * ((cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)) / wall
     return report, wall, cpu
@@ -151,6 +194,8 @@ def main() -> int:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--visitors", type=int, default=None, help="visitors in the rush (default 200, quick 12)")
     p.add_argument("--queue", type=int, default=None, help="residents in the endless queue (default 80, quick 10)")
+    p.add_argument("--gallery", type=int, default=0,
+                   help="enrol this many people of the development face sets too (e.g. 1000; bench/face_data.py)")
     args = p.parse_args()
     count = args.visitors or (12 if args.quick else 200)
     queue = args.queue or (10 if args.quick else 80)
@@ -159,10 +204,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         directory = Path(scratch)
         rush_report, rush_wall, cpu = simulate(build_rush(count, np.random.default_rng(8), directory),
-                                               directory / "rush-state")
+                                               directory / "rush-state", gallery=args.gallery)
         # arrivals every 0.5 s: always someone waiting, so the gate sets the pace
         queue_report, _, _ = simulate(build_rush(queue, np.random.default_rng(9), directory, every_s=0.5,
-                                                 kinds=["resident"]), directory / "queue-state")
+                                                 kinds=["resident"]), directory / "queue-state", gallery=args.gallery)
     rush = rush_figures(rush_report, rush_wall)
     capacity = queue_figures(queue_report)
     latency = rush["latency_ms"]
@@ -179,7 +224,8 @@ def main() -> int:
             ("  queue: leaving the queue to the gate opening, p50 s", capacity["step_up_to_open_s"]["p50"]),
             ("  queue: leaving the queue to the gate opening, p95 s", capacity["step_up_to_open_s"]["p95"]),
             ("CPU, % of one core (rush)", cpu), ("peak RSS MB", peak_rss_mb())]
-    print(table(f"Gate under a rush: {count} visitors every {ARRIVAL_EVERY_S} s, 640x480 at 25 frames/s, real time",
+    print(table(f"Gate under a rush: {count} visitors every {ARRIVAL_EVERY_S} s, 640x480 at 25 frames/s, real time, "
+                f"{rush_report['extra_residents']} development-set residents besides the scenario's",
                 rows, ("figure", "value")))
     print()
     print(table("Time to decide, by visitor (ms from face in range and code shown; strangers wait for a pass)",
@@ -192,7 +238,7 @@ def main() -> int:
         print(f"  #{visit['index']} expect {visit['expect']} got {visit['decision']}: {'; '.join(visit['reasons'])}")
     if rush["false_rejects_by_reason"]:
         print("false rejects by reason:", rush["false_rejects_by_reason"])
-    finish(args, {**rush, "queue": capacity, "cpu_percent": cpu, "peak_rss_mb": peak_rss_mb()})
+    finish(args, {**rush, "gallery_extra_residents": rush_report["extra_residents"], "queue": capacity, "cpu_percent": cpu, "peak_rss_mb": peak_rss_mb()})
     return 0
 
 

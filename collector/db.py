@@ -30,6 +30,13 @@ SCHEMA = [
         time DOUBLE PRECISION NOT NULL,
         PRIMARY KEY (site, gate)
     )""",
+    # messages refused with their reason, kept so that one poison message is looked at, not redelivered forever
+    """CREATE TABLE IF NOT EXISTS quarantine (
+        received DOUBLE PRECISION NOT NULL,
+        topic TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        reason TEXT NOT NULL
+    )""",
     # per gate, hour and stage, from the gates' telemetry: the mean of the reported p50s and the
     # worst reported p95 (each report covers the gate's latest frames)
     """CREATE TABLE IF NOT EXISTS stage_timings (
@@ -87,11 +94,35 @@ class CollectorDB:
         conflict = "ON CONFLICT (event_id) DO NOTHING" if self.postgres else "ON CONFLICT(event_id) DO NOTHING"
         with self._lock:
             cursor = self._db.cursor()
-            cursor.executemany(self._sql(f"INSERT INTO events(event_id, site, gate, kind, time, payload) "
-                                         f"VALUES (?, ?, ?, ?, ?, ?) {conflict}"), rows)
-            inserted = cursor.rowcount
-            self._db.commit()
+            try:
+                cursor.executemany(self._sql(f"INSERT INTO events(event_id, site, gate, kind, time, payload) "
+                                             f"VALUES (?, ?, ?, ?, ?, ?) {conflict}"), rows)
+                inserted = cursor.rowcount
+                self._db.commit()
+            except Exception:
+                self._db.rollback()  # PostgreSQL refuses every later statement until the failed one is rolled back
+                raise
             return inserted
+
+    def quarantine(self, topic: str, payload: bytes, reason: str, received: float) -> None:
+        """Keep a refused message as text (bytes that are not UTF-8 escaped), at most 64 KB of it."""
+        text = payload[:65536].decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00")
+        with self._lock:
+            cursor = self._db.cursor()
+            try:
+                cursor.execute(self._sql("INSERT INTO quarantine(received, topic, payload, reason) VALUES (?, ?, ?, ?)"),
+                               (received, topic.replace("\x00", "")[:512], text, reason.replace("\x00", "")[:512]))
+                self._db.commit()
+            except Exception:
+                self._db.rollback()
+                raise
+
+    def quarantined(self, limit: int = 100) -> list[tuple[float, str, str, str]]:
+        with self._lock:
+            cursor = self._db.cursor()
+            cursor.execute(self._sql("SELECT received, topic, payload, reason FROM quarantine ORDER BY received DESC "
+                                     "LIMIT ?"), (limit,))
+            return [tuple(row) for row in cursor.fetchall()]
 
     def _count(self, cursor) -> int:
         cursor.execute("SELECT COUNT(*) FROM events")

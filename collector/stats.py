@@ -7,6 +7,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge.untrusted import finite
+
 
 @dataclass
 class HourStats:
@@ -30,16 +32,19 @@ class HourStats:
 def hourly(events: list[dict[str, Any]]) -> list[HourStats]:
     table: dict[tuple[str, str, int], HourStats] = {}
     for event in events:
-        key = (event.get("site", ""), event.get("gate", ""), int(event.get("time", 0)) // 3600 * 3600)
+        if not finite(event.get("time", 0)):
+            continue  # stored before times were checked: never let one row break the report
+        key = (str(event.get("site", "")), str(event.get("gate", "")), int(event.get("time", 0)) // 3600 * 3600)
         stats = table.setdefault(key, HourStats(*key))
         kind = event.get("kind")
         if kind == "decision":
             if event.get("granted"):
                 stats.entries += 1
             else:
-                for code in event.get("reason_codes") or ["unspecified"]:
-                    stats.denials[code] += 1
-            if event.get("source") == "pipeline" and event.get("latency_ms") is not None:
+                codes = event.get("reason_codes")
+                for code in codes if isinstance(codes, list) and codes else ["unspecified"]:
+                    stats.denials[str(code)[:64]] += 1
+            if event.get("source") == "pipeline" and finite(event.get("latency_ms")):
                 stats.decision_ms.append(float(event["latency_ms"]))
         elif kind == "alarm" and event.get("alarm") == "fever":
             stats.fevers += 1

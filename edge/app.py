@@ -19,6 +19,8 @@ from edge.control import ControlServer
 from edge.errors import EnrolmentError
 from edge.events import DecisionSource
 from edge.face.engine import FaceEngine, build_engine
+from edge.face.enrolment import EnrolmentReview, enrol_templates
+from edge.face.gallery_follower import GalleryFollower
 from edge.gate import Gate
 from edge.hardware import Hardware, open_hardware
 from edge.qr.online import OnlineChecker
@@ -51,8 +53,8 @@ def face_locator(engine: FaceEngine) -> Callable[[np.ndarray], FaceLocation | No
     return locate
 
 
-def enrol_photos(engine: FaceEngine, store: Store, name: str, unit: str, photos: list[Path]) -> int:
-    """Enrol one resident from photos; all or nothing."""
+def enrol_photos(engine: FaceEngine, store: Store, name: str, unit: str, photos: list[Path]) -> tuple[int, EnrolmentReview]:
+    """Enrol one resident from photos: every photo must hold one good face; ambiguous ones are refused."""
     embeddings, qualities, sources = [], [], []
     for photo in photos:
         image = read_image(photo)
@@ -60,9 +62,7 @@ def enrol_photos(engine: FaceEngine, store: Store, name: str, unit: str, photos:
         embeddings.append(embedding)
         qualities.append(quality.value)
         sources.append(Path(photo).name)
-    resident_id = store.add_resident(name, unit, embeddings, qualities, sources)
-    engine.reload_gallery(store.gallery())
-    return resident_id
+    return enrol_templates(engine, store, name, unit, embeddings, qualities, sources)
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -159,6 +159,11 @@ class Runtime:
             if "face" in config.pipeline.stages else None
         if scenario is not None:
             prepare_scenario(self.engine, self.store, scenario)
+        self.follower = None
+        if self.engine is not None:
+            self.follower = GalleryFollower(self.store, self.engine, config.face)
+            self.follower.refresh()
+            self.follower.start()
         locator = face_locator(self.engine) if self.engine is not None else None
         self.hardware = open_hardware(config, scenario=scenario, locator=locator, realtime=realtime, loop=loop)
         clock = (lambda: self.hardware.world.now) if config.hardware.camera.driver == "sim" else time.monotonic
@@ -199,7 +204,8 @@ class Runtime:
         self.link = MqttLink(config.mqtt, self.store, topics, on_message=lambda m: self.console.submit(m),
                              on_outbox_overflow=overflow)
         self.console = Console(self, self.link, topics, config_path=config_path)
-        self.telemetry = Telemetry(self.gate, self.store, topics.telemetry, interval_s=config.mqtt.telemetry_interval_s)
+        self.telemetry = Telemetry(self.gate, self.store, topics.telemetry, interval_s=config.mqtt.telemetry_interval_s,
+                                   face_status=self.face_status)
         self.gate.after_record = self.link.wake
         self.link.start()
         if config.mqtt.home_assistant.enabled:
@@ -225,7 +231,7 @@ class Runtime:
             self.gate.request_open(DecisionSource.cli, str(request.get("actor") or "local"), reason)
             return {"ok": True}
         if command == "status":
-            return {"ok": True, "faults": self.gate.faults, "frames": self.gate.stats.frames,
+            return {"ok": True, "faults": self.gate.faults, "frames": self.gate.stats.frames, "face": self.face_status(),
                     "decisions": self.gate.stats.decisions, "outbox": self.store.outbox_size(),
                     "mqtt": None if self.link is None else self.link.connected.is_set(),
                     "relay_open": self.gate.turnstile.is_open}
@@ -239,6 +245,14 @@ class Runtime:
                     setattr(world, name, request[name])
             return {"ok": True, "camera_dropped": world.camera_dropped, "thermal_frozen": world.thermal_frozen}
         return {"ok": False, "error": f"command: unknown command {command!r}"}
+
+    def face_status(self) -> dict | None:
+        """The face check's operating point: threshold in use, why, and the estimated share of strangers let in."""
+        if self.engine is None:
+            return None
+        matcher = self.engine.matcher
+        return {**matcher.point.as_dict(), "margin": matcher.margin, "lookalike_pairs": len(matcher.lookalikes.pairs),
+                "gallery_version": matcher.version}
 
     def run(self, should_stop: Callable[[], bool]) -> None:
         self.gate.run(should_stop, between_frames=self._between_frames)
@@ -274,6 +288,12 @@ class Runtime:
             self.link.stop()
         if self.control is not None:
             self.control.close()
+        if self.follower is not None:
+            self.follower.close()
+        for stage in self.gate.stages:
+            close = getattr(stage, "close", None)
+            if close is not None:
+                close()
         self.hardware.close()
         self.store.close()
 

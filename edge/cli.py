@@ -119,8 +119,11 @@ def cmd_residents_add(args: argparse.Namespace) -> int:
 
     engine, store = _engine_and_store(args)
     with store:
-        resident_id = enrol_photos(engine, store, args.name, args.unit, [Path(p) for p in args.photos])
-    print(f"enrolled {args.name} (unit {args.unit or '-'}) as resident {resident_id} with {len(args.photos)} photo(s)")
+        resident_id, checked = enrol_photos(engine, store, args.name, args.unit, [Path(p) for p in args.photos])
+    print(f"enrolled {args.name} (unit {args.unit or '-'}) as resident {resident_id} with "
+          f"{len(checked.kept)} of {len(args.photos)} photo(s)")
+    for warning in checked.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -148,10 +151,13 @@ def cmd_residents_import(args: argparse.Namespace) -> int:
                 refused.append(f"{person.name}: no photos")
                 continue
             try:
-                enrol_photos(engine, store, person.name, args.unit, photos)
+                _, checked = enrol_photos(engine, store, person.name, args.unit, photos)
                 enrolled += 1
             except EnrolmentError as error:
                 refused.append(f"{person.name}: {error}")
+                continue
+            for warning in checked.warnings:
+                print(f"warning: {person.name}: {warning}", file=sys.stderr)
     for line in refused:
         print(f"refused {line}", file=sys.stderr)
     print(f"enrolled {enrolled} of {len(people)} people")
@@ -162,6 +168,21 @@ def cmd_residents_list(args: argparse.Namespace) -> int:
     with _store(args) as store:
         for resident in store.residents():
             print(f"{resident.id}\t{resident.name}\t{resident.unit}\t{resident.templates} template(s)")
+    return 0
+
+
+def cmd_residents_lookalikes(args: argparse.Namespace) -> int:
+    """Pairs of residents whose photos score above the operating threshold against each other."""
+    engine, store = _engine_and_store(args)
+    with store:
+        matcher = engine.matcher
+        names = matcher.gallery.names
+        point = matcher.point
+        print(f"threshold {point.threshold:.3f} ({point.source}); {len(matcher.lookalikes.pairs)} pair(s) "
+              f"held to margin {matcher.lookalike_margin:.2f}")
+        for pair, score in sorted(matcher.lookalikes.pairs.items(), key=lambda item: -item[1]):
+            a, b = sorted(pair)
+            print(f"{a}\t{names.get(a, '?')}\t{b}\t{names.get(b, '?')}\t{score:.3f}")
     return 0
 
 
@@ -496,6 +517,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--unit", default="")
     imp.set_defaults(func=cmd_residents_import)
     actions.add_parser("list", help="list residents").set_defaults(func=cmd_residents_list)
+    actions.add_parser("lookalikes", help="pairs of residents who look alike to the face check") \
+        .set_defaults(func=cmd_residents_lookalikes)
     remove = actions.add_parser("remove", help="remove a resident and their templates")
     remove.add_argument("id", type=int)
     remove.set_defaults(func=cmd_residents_remove)

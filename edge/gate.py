@@ -293,6 +293,9 @@ class Gate:
             self.recent_matches[visit.visit_id] = (visit.match.resident_id, visit.embedding)
             while len(self.recent_matches) > 50:
                 self.recent_matches.pop(next(iter(self.recent_matches)))
+            if decision.granted and visit.match.runner_up > -1.0:
+                # the best score among the *other* residents: a stranger's best score through this camera
+                self.store.add_visit_score(visit.match.runner_up, visit.match.residents)
         self._apply(decision)
         for outcome in decision.checks.values():
             if outcome["status"] == "fail" and outcome["reason"].startswith("fever"):

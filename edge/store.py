@@ -106,6 +106,14 @@ MIGRATIONS: list[str] = [
         created REAL NOT NULL
     );
     """,
+    """
+    CREATE TABLE visit_scores (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        score REAL NOT NULL,
+        residents INTEGER NOT NULL,
+        time REAL NOT NULL
+    );
+    """,
 ]
 
 
@@ -299,6 +307,22 @@ class Store:
 
     def _bump_gallery(self, db: sqlite3.Connection) -> None:
         db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'gallery_version'")
+
+    # scores of recognised visits against the other residents: how strangers look through this camera
+
+    def add_visit_score(self, score: float, residents: int, *, keep: int = 5000) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT INTO visit_scores(score, residents, time) VALUES (?, ?, ?)",
+                       (float(score), int(residents), self._clock()))
+            db.execute("DELETE FROM visit_scores WHERE id <= (SELECT MAX(id) FROM visit_scores) - ?", (keep,))
+
+    def visit_scores(self, limit: int) -> list[tuple[float, int]]:
+        """The newest `limit` runner-up scores, each with the number of residents when it was taken."""
+        return [(float(s), int(n)) for s, n in
+                self._query("SELECT score, residents FROM visit_scores ORDER BY id DESC LIMIT ?", (limit,))]
+
+    def visit_score_count(self) -> int:
+        return int(self._query("SELECT COALESCE(MAX(id), 0) FROM visit_scores")[0][0])
 
     # events and the outbox
 

@@ -1,13 +1,16 @@
 """The turnstile controller: pulse the relay, confirm the passage, raise alarms, fail secure.
 
-No timers and no threads: the daemon's main loop calls `tick()` every frame with the passages
-the sensor counted, and the controller acts on its clock. The relay is forced off at start and
-on stop; a relay that fails is reopened with back-off while the gate stays locked.
+The daemon's main loop calls `tick()` every frame with the passages the sensor counted, and the
+controller acts on its clock. One thing does not wait for the loop: the end of a pulse. A
+watcher thread owns the relay's off-deadline, so a loop stalled by anything (a slow verifier,
+a full disk) never holds the turnstile open. The relay is forced off at start and on stop; a
+relay that fails is reopened with back-off while the gate stays locked.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +25,7 @@ log = logging.getLogger(__name__)
 Emit = Callable[[EventKind, dict[str, Any]], None]
 TAILGATE_WINDOW_S = 3.0  # a passage this soon after a confirmed one is a tailgater, not forced
 REFRESH_S = 2.0  # an idle relay is driven off again this often: keeps it off, finds an unplugged board
+WATCH_S = 0.005  # how often the pulse watcher reads the clock while a pulse is on
 
 
 @dataclass
@@ -48,6 +52,12 @@ class Turnstile:
         self.relay_fault: str | None = None if relay is not None else "relay not connected"
         self.pulses = 0
         self._last_drive = clock()
+        self._lock = threading.RLock()  # the relay and its off-deadline, shared with the pulse watcher
+        self._pulse_on = threading.Event()
+        self._closing = False
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._watcher_fault: str | None = None
 
     @property
     def healthy(self) -> bool:
@@ -67,13 +77,51 @@ class Turnstile:
 
     def start(self) -> None:
         self._drive(False, why="start")
+        self._start_watcher()
 
     def stop(self) -> None:
         """Relay off (fail-secure) or held on (fail-safe gates), then release the board."""
+        self._closing = True
+        self._stopping.set()
+        self._pulse_on.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=2)
+            self._watcher = None
+        with self._lock:
+            self._off_at = None
+            self._drive(self._fault_state(), why="stop")
+            if self._relay is not None:
+                self._relay.close()
+
+    def _start_watcher(self) -> None:
+        if self._watcher is None and not self._closing:
+            self._watcher = threading.Thread(target=self._watch_pulses, name="pulse-watcher", daemon=True)
+            self._watcher.start()
+
+    def _watch_pulses(self) -> None:
+        """Ends each pulse on time on its own thread; faults are handed to the loop (events are the loop's)."""
+        while not self._closing:
+            self._pulse_on.wait()
+            with self._lock:
+                if self._off_at is None or self._closing:
+                    self._pulse_on.clear()
+                    continue
+                if self._clock() >= self._off_at:
+                    self._end_pulse()
+                    continue
+            self._stopping.wait(WATCH_S)
+
+    def _end_pulse(self) -> None:
+        """Under the lock: relay off now; a failure is reported by the next tick."""
         self._off_at = None
-        self._drive(self._fault_state(), why="stop")
-        if self._relay is not None:
-            self._relay.close()
+        self._pulse_on.clear()
+        self._last_drive = self._clock()
+        if self._relay is None:
+            return
+        try:
+            self._relay.set(False)
+        except DeviceError as error:
+            self._watcher_fault = str(error)
 
     def _fault_state(self) -> bool:
         return self.config.fail_mode is FailMode.safe
@@ -81,10 +129,13 @@ class Turnstile:
     def open(self, decision_id: str, admits: object = None) -> bool:
         """Pulse the relay for one passage (of `admits`, when known); False when the relay could not be driven."""
         now = self._clock()
-        if not self._drive(True, why=f"decision {decision_id}"):
-            return False
-        self.pulses += 1
-        self._off_at = now + self.config.pulse_ms / 1000.0
+        self._start_watcher()
+        with self._lock:
+            if not self._drive(True, why=f"decision {decision_id}"):
+                return False
+            self.pulses += 1
+            self._off_at = now + self.config.pulse_ms / 1000.0
+            self._pulse_on.set()
         if self._opening is not None:
             self._close_opening(passed=False, now=now, note="superseded by a new opening")
         self._opening = Opening(decision_id, now, now + self.config.passage_timeout_s, admits)
@@ -92,13 +143,16 @@ class Turnstile:
 
     def tick(self, passages: int = 0) -> None:
         now = self._clock()
-        if self.relay_fault is not None:
+        with self._lock:
+            if self._off_at is not None and now >= self._off_at:
+                self._end_pulse()
+            elif self._off_at is None and self.relay_fault is None and now - self._last_drive >= REFRESH_S:
+                self._drive(False, why="refresh")
+        if self._watcher_fault is not None:
+            message, self._watcher_fault = self._watcher_fault, None
+            self._fault(message)
+        elif self.relay_fault is not None:
             self._try_reconnect(now)
-        if self._off_at is not None and now >= self._off_at:
-            self._off_at = None
-            self._drive(False, why="pulse end")
-        elif self._off_at is None and self.relay_fault is None and now - self._last_drive >= REFRESH_S:
-            self._drive(False, why="refresh")
         for _ in range(passages):
             self._passage(now)
         if self._opening is not None and now >= self._opening.deadline:

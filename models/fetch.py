@@ -50,6 +50,7 @@ class Pack:
     licence: str
     source: dict
     models: list[ModelEntry]
+    calibration: dict  # the embedder's default operating law: mu, beta at `residents` (see edge/face/operating_point.py)
 
     def model(self, role: str) -> ModelEntry:
         return next(entry for entry in self.models if entry.role == role)
@@ -61,7 +62,7 @@ def load_manifest(path: Path = MANIFEST) -> dict[str, Pack]:
     for name, pack in data["packs"].items():
         models = [ModelEntry(m["role"], m["kind"], m["file"], m["sha256"], m["prepared"], m["dynamic_input"])
                   for m in pack["models"]]
-        packs[name] = Pack(name, pack["description"], pack["licence"], pack["source"], models)
+        packs[name] = Pack(name, pack["description"], pack["licence"], pack["source"], models, pack["calibration"])
     return packs
 
 

@@ -19,7 +19,8 @@ from edge.config import FaceConfig
 from edge.errors import EnrolmentError
 from edge.face.detector import Detection, ScrfdDetector, YuNetDetector
 from edge.face.embedder import CROP_SIZE, Embedder, arcface, sface
-from edge.face.matcher import Match, Matcher
+from edge.face.matcher import Match, Matcher, verdict
+from edge.face.operating_point import PairLaw
 from edge.face.quality import Quality, QualityLimits, assess
 from edge.face.runtime import create_session
 from edge.face.tracker import Track, Tracker
@@ -63,14 +64,24 @@ class FaceResult:
 
 
 class FaceEngine:
+    """Detects, tracks and recognises faces in frames; enrols from photos. One per gate.
+
+    `matcher` is replaced whole (see `use`) when the gallery or its operating point changes, so
+    a frame is searched against one consistent gallery. A track's name is a verdict over its
+    frames (`matcher.verdict`), never one borderline frame.
+    """
+
     def __init__(self, *, detector, embedder: Embedder, matcher: Matcher, limits: QualityLimits,
-                 better_by: float = 1.3, focal_px: float = 520.0) -> None:
+                 better_by: float = 1.3, focal_px: float = 520.0, evidence_frames: int = 1,
+                 single_frame_margin: float = 0.0) -> None:
         self.detector = detector
         self.embedder = embedder
         self.matcher = matcher
         self.limits = limits
         self.better_by = better_by
         self.focal_px = focal_px
+        self.evidence_frames = evidence_frames
+        self.single_frame_margin = single_frame_margin
         self.tracker = Tracker()
 
     def distance_of(self, detection: Detection) -> float:
@@ -101,26 +112,34 @@ class FaceEngine:
         return FaceResult(faces, timings)
 
     def _worth_recognising(self, track: Track, quality: Quality) -> bool:
-        if track.match is None:
+        if track.match is None or not track.match.settled:
             return True
         if track.extra.get("gallery_version") != self.matcher.version:
             return True
         return quality.value > track.matched_quality * self.better_by
 
     def _recognise(self, track: Track, crop: np.ndarray, quality: Quality, timings: dict[str, float]) -> None:
+        matcher = self.matcher  # one gallery for the whole frame, even if a new one arrives meanwhile
         started = time.perf_counter()
         embedding = self.embedder.embed([crop])[0]
         timings["embed"] += _ms(started)
         started = time.perf_counter()
-        match = self.matcher.search(embedding)
+        match = matcher.search(embedding)
         timings["search"] += _ms(started)
-        # Only a clearly better frame gets here (see _worth_recognising): its result replaces the earlier one.
-        track.match, track.matched_quality = match, quality.value
-        track.extra["gallery_version"] = self.matcher.version
+        frames = track.extra.setdefault("frames", [])
+        if track.extra.get("gallery_version") != matcher.version:
+            frames.clear()  # evidence against another gallery (a removed resident, say) counts no more
+        frames.append(match)
+        del frames[:-10]
+        track.match = verdict(frames, evidence_frames=self.evidence_frames,
+                              single_frame_margin=self.single_frame_margin)
+        track.matched_quality = max(track.matched_quality, quality.value)
+        track.extra["gallery_version"] = matcher.version
         track.extra["embedding"] = embedding
 
-    def reload_gallery(self, gallery: Gallery) -> None:
-        self.matcher.load(gallery)
+    def use(self, matcher: Matcher) -> None:
+        """A new gallery or operating point: the next frame is searched against it."""
+        self.matcher = matcher
 
     # enrolment
 
@@ -150,9 +169,18 @@ def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000.0
 
 
+def default_law(config: FaceConfig) -> PairLaw:
+    """The embedder's shipped score law (models/manifest.json), for a gallery too small to measure its own."""
+    from models.fetch import load_manifest
+
+    law = load_manifest()[config.pack].calibration
+    return PairLaw(float(law["t1"]), float(law["share1"]), float(law["t2"]), float(law["share2"]))
+
+
 def build_engine(config: FaceConfig, gallery: Gallery, *, focal_px: float = 520.0,
                  models_dir: Path | None = None) -> FaceEngine:
     """Verify the configured models (sha256) and load them; ModelError names the file and the fix."""
+    from edge.face.gallery_follower import build_matcher
     from models import MODELS_DIR
     from models.fetch import verify_pack
 
@@ -167,6 +195,6 @@ def build_engine(config: FaceConfig, gallery: Gallery, *, focal_px: float = 520.
         detector = ScrfdDetector(detector_session, score_threshold=config.detect_score)
         embedder = arcface(embedder_session)
     limits = QualityLimits(config.min_eye_distance_px, config.min_sharpness, config.max_yaw, config.detect_score)
-    matcher = Matcher(gallery, threshold=config.match_threshold, margin=config.match_margin)
-    return FaceEngine(detector=detector, embedder=embedder, matcher=matcher, limits=limits,
-                      better_by=config.better_by, focal_px=focal_px)
+    return FaceEngine(detector=detector, embedder=embedder, matcher=build_matcher(gallery, config),
+                      limits=limits, better_by=config.better_by, focal_px=focal_px,
+                      evidence_frames=config.evidence_frames, single_frame_margin=config.single_frame_margin)

@@ -1,11 +1,17 @@
-"""1:N search of the gallery: best resident must clear the threshold and beat the runner-up."""
+"""1:N search of the gallery: the best resident must clear the threshold and beat the runner-up.
+
+The threshold comes from the gallery's operating point (see operating_point.py). A pair of
+residents who look alike is held to a stricter margin. One frame is evidence, not a verdict:
+`verdict` grants a resident only on agreeing frames, or on one frame far above the threshold.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge.face.operating_point import OperatingPoint, fixed
 from edge.store import Gallery
 
 SHORTLIST = 64  # templates examined per probe after the matrix product
@@ -18,23 +24,44 @@ class Match:
     similarity: float  # best resident's score
     runner_up: float  # second-best resident's score
     reason: str  # why unknown, or "match"
+    threshold: float = 0.0  # the threshold in force when this frame was searched
+    frames: int = 1  # frames behind a verdict
+    settled: bool = True  # False while a verdict waits for an agreeing frame
+    residents: int = 0  # residents in the gallery searched
 
     @property
     def known(self) -> bool:
         return self.resident_id is not None
 
 
-class Matcher:
-    def __init__(self, gallery: Gallery, *, threshold: float, margin: float) -> None:
-        self.threshold = threshold
-        self.margin = margin
-        self.load(gallery)
+@dataclass(frozen=True)
+class Lookalikes:
+    """Pairs of residents who score above the threshold against each other, with that score."""
 
-    def load(self, gallery: Gallery) -> None:
+    pairs: dict[frozenset[int], float] = field(default_factory=dict)
+
+    def __contains__(self, pair: frozenset[int]) -> bool:
+        return pair in self.pairs
+
+
+class Matcher:
+    """Searches one gallery at one operating point; replaced whole when either changes."""
+
+    def __init__(self, gallery: Gallery, *, point: OperatingPoint | None = None, threshold: float | None = None,
+                 margin: float, lookalike_margin: float | None = None,
+                 lookalikes: Lookalikes | None = None) -> None:
+        if point is None:
+            point = fixed(0.42 if threshold is None else threshold, len(set(gallery.owners.tolist())))
+        self.point = point
+        self.threshold = point.threshold
+        self.margin = margin
+        self.lookalike_margin = margin if lookalike_margin is None else max(margin, lookalike_margin)
+        self.lookalikes = lookalikes or Lookalikes()
         self.gallery = gallery
         positive = ~gallery.negative
         self._embeddings = np.ascontiguousarray(gallery.embeddings[positive]) if len(gallery.owners) else None
         self._owners = gallery.owners[positive]
+        self.residents = len(np.unique(self._owners))
         self._neg_embeddings = gallery.embeddings[gallery.negative] if gallery.negative.any() else None
         self._neg_owners = gallery.owners[gallery.negative]
 
@@ -42,9 +69,15 @@ class Matcher:
     def version(self) -> int:
         return self.gallery.version
 
-    def search(self, embedding: np.ndarray) -> Match:
+    def with_gallery(self, gallery: Gallery) -> "Matcher":
+        """The same operating point over a changed gallery, until the follower derives a new one."""
+        return Matcher(gallery, point=self.point, margin=self.margin, lookalike_margin=self.lookalike_margin,
+                       lookalikes=self.lookalikes)
+
+    def scores_by_resident(self, embedding: np.ndarray) -> dict[int, float]:
+        """Best score of each resident among the shortlist, highest first."""
         if self._embeddings is None or not len(self._owners):
-            return Match(None, None, 0.0, 0.0, "gallery empty")
+            return {}
         scores = self._embeddings @ embedding
         k = min(SHORTLIST, len(scores))
         shortlist = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
@@ -53,17 +86,29 @@ class Matcher:
             owner = int(self._owners[index])
             if owner not in best_of:
                 best_of[owner] = float(scores[index])
+        return best_of
+
+    def search(self, embedding: np.ndarray) -> Match:
+        best_of = self.scores_by_resident(embedding)
+        if not best_of:
+            return Match(None, None, 0.0, 0.0, "gallery empty", self.threshold)
         excluded = self._excluded(embedding, best_of)
         ranked = sorted(((s, o) for o, s in best_of.items() if o not in excluded), reverse=True)
         if not ranked:
-            return Match(None, None, 0.0, 0.0, "marked not this person")
+            return Match(None, None, 0.0, 0.0, "marked not this person", self.threshold)
         best, owner = ranked[0]
         runner_up = ranked[1][0] if len(ranked) > 1 else -1.0
+        residents = self.residents
         if best < self.threshold:
-            return Match(None, None, best, runner_up, "below threshold")
-        if best - runner_up < self.margin:
-            return Match(None, None, best, runner_up, "ambiguous between residents")
-        return Match(owner, self.gallery.names.get(owner), best, runner_up, "match")
+            return Match(None, None, best, runner_up, "below threshold", self.threshold, residents=residents)
+        margin = self.margin
+        if len(ranked) > 1 and frozenset((owner, ranked[1][1])) in self.lookalikes:
+            margin = self.lookalike_margin
+        if best - runner_up < margin:
+            return Match(None, None, best, runner_up, "ambiguous between residents", self.threshold,
+                         residents=residents)
+        return Match(owner, self.gallery.names.get(owner), best, runner_up, "match", self.threshold,
+                     residents=residents)
 
     def _excluded(self, embedding: np.ndarray, best_of: dict[int, float]) -> set[int]:
         """Residents for whom this face is closer to a "not this person" template than to their own."""
@@ -76,3 +121,20 @@ class Matcher:
             if own is not None and score >= own:
                 excluded.add(int(owner))
         return excluded
+
+
+def verdict(frames: list[Match], *, evidence_frames: int, single_frame_margin: float) -> Match:
+    """What a visit's frames say together: a resident only on agreeing evidence, never one borderline frame."""
+    known = [m for m in frames if m.known]
+    if not known:
+        return max(frames, key=lambda m: m.similarity)
+    if len({m.resident_id for m in known}) > 1:
+        best = max(known, key=lambda m: m.similarity)
+        return Match(None, None, best.similarity, best.runner_up, "frames name different residents",
+                     best.threshold, len(frames))
+    best = max(known, key=lambda m: m.similarity)
+    if len(known) >= evidence_frames or best.similarity >= best.threshold + single_frame_margin:
+        return Match(best.resident_id, best.name, best.similarity, best.runner_up, "match", best.threshold,
+                     len(known), residents=best.residents)
+    return Match(None, None, best.similarity, best.runner_up, "awaiting an agreeing frame", best.threshold,
+                 len(known), settled=False)

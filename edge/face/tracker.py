@@ -73,6 +73,7 @@ class Tracker:
             if not fresh:  # missed in the last frame: make sure it is the same person before trusting its name
                 track.match, track.matched_quality = None, 0.0
                 track.extra.pop("embedding", None)
+                track.extra.pop("frames", None)
             track.detection, track.last_seen = detections[i], now
             track.hits += 1
             assigned[i] = track

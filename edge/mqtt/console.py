@@ -12,6 +12,7 @@ import json
 import logging
 import queue
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,10 @@ import numpy as np
 import yaml
 
 from edge.config import GateConfig, parse_config
-from edge.errors import ConfigError
+from edge.errors import ConfigError, EnrolmentError
 from edge.events import DecisionSource, EventKind
-from edge.mqtt.auth import Refused, Verifier
+from edge.face.enrolment import enrol_templates
+from edge.mqtt.auth import Refused, SignedMessage, Verifier
 from edge.mqtt.link import Incoming, MqttLink
 from edge.mqtt.topics import Topics
 
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 
 RECORD_COMMAND = "resident.record"
 LIVE_SECTIONS = ("checks", "turnstile")  # applied at once by config.set; others need a restart
+POLL_BUDGET_S = 0.02  # console work run between two frames, at most
 
 
 def decode_templates(values: Any, dimension: int | None) -> list[np.ndarray]:
@@ -62,7 +65,8 @@ class Console:
         self.clock = clock
         self.verifier = Verifier(runtime.config.mqtt.admin_keys)
         self.max_age = runtime.config.mqtt.command_max_age_s
-        self._queue: queue.Queue[Incoming] = queue.Queue(maxsize=1000)
+        self._queue: queue.Queue[Work] = queue.Queue(maxsize=1000)
+        self._refusals = RefusalLog(lambda body: runtime.gate.record(EventKind.action, body))
         self.handlers = {
             "status": self._status, "open": self._open, "residents.list": self._residents_list,
             "residents.add": self._residents_add, "residents.remove": self._residents_remove,
@@ -76,57 +80,86 @@ class Console:
         return f"{self.topics.site}/{self.topics.gate}"
 
     def submit(self, incoming: Incoming) -> None:
-        """paho's thread: queue for the frame loop (drop, with a log line, if flooded)."""
+        """paho's thread: parse and check the signature here (bounded), so the frame loop only runs handlers."""
         try:
-            self._queue.put_nowait(incoming)
+            if "/residents/" in incoming.topic:
+                work = Work(incoming, "record", self._check_record(incoming))
+            else:
+                work = Work(incoming, "command", self._check_command(incoming))
+        except Refused as refusal:
+            work = Work(incoming, "refused", None, str(refusal), refusal.nonce)
+        except Exception as error:  # whatever a stranger sends, the console answers and goes on
+            log.exception("console: checking a message on %s failed", incoming.topic)
+            work = Work(incoming, "refused", None, f"malformed: {type(error).__name__}")
+        try:
+            self._queue.put_nowait(work)
         except queue.Full:
             log.error("console queue full; message on %s dropped", incoming.topic)
 
-    def poll(self) -> None:
-        while True:
+    def poll(self, *, budget_s: float = POLL_BUDGET_S) -> None:
+        """The frame loop, between frames: run queued work until the queue is empty or the budget is spent."""
+        deadline = time.perf_counter() + budget_s
+        while time.perf_counter() < deadline:
             try:
-                incoming = self._queue.get_nowait()
+                work = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if "/residents/" in incoming.topic:
-                self._resident_record(incoming)
+            try:
+                self._run(work)
+            except Exception as error:  # a handler bug must not stop the gate
+                log.exception("console: %s on %s failed", work.kind, work.incoming.topic)
+                self._refuse(work.incoming, work.incoming.topic.rsplit("/", 1)[-1], "",
+                             f"internal error: {type(error).__name__}")
+
+    def _run(self, work: "Work") -> None:
+        name = work.incoming.topic.rsplit("/", 1)[-1]
+        if work.kind == "refused":
+            if "/residents/" in work.incoming.topic:
+                self._record_refused(name, work.refusal or "refused")
             else:
-                self._command(incoming)
+                self._refuse(work.incoming, name, work.nonce, work.refusal or "refused")
+        elif work.kind == "record":
+            self._resident_record(work.incoming, work.message)
+        else:
+            self._command(work.incoming, work.message)
 
     # commands
 
-    def _command(self, incoming: Incoming) -> None:
+    def _check_command(self, incoming: Incoming) -> SignedMessage:
         name = incoming.topic.rsplit("/", 1)[-1]
-        nonce = ""
+        message = self.verifier.verify(incoming.payload, target=self.target, expected_cmd=name)
+        age = self.clock() - message.ts
+        if abs(age) > self.max_age:
+            raise Refused(f"stale: issued {age:.1f} s ago (limit {self.max_age:.0f} s)", message.nonce)
+        if name not in self.handlers:
+            raise Refused(f"unknown command {name!r}; known: {', '.join(sorted(self.handlers))}", message.nonce)
+        return message
+
+    def _command(self, incoming: Incoming, message: SignedMessage) -> None:
+        name = incoming.topic.rsplit("/", 1)[-1]
         try:
-            message = self.verifier.verify(incoming.payload, target=self.target, expected_cmd=name)
-            nonce = message.nonce
-            age = self.clock() - message.ts
-            if abs(age) > self.max_age:
-                raise Refused(f"stale: issued {age:.1f} s ago (limit {self.max_age:.0f} s)")
             if not self.runtime.store.remember_nonce(message.nonce, self.clock(), keep_s=4 * self.max_age):
                 raise Refused("replayed: nonce already used")
-            handler = self.handlers.get(name)
-            if handler is None:
-                raise Refused(f"unknown command {name!r}; known: {', '.join(sorted(self.handlers))}")
-            result = handler(message.args, message.key)
+            result = self.handlers[name](message.args, message.key)
         except Refused as refusal:
-            reason = str(refusal)
-            log.warning("command %s refused: %s", name, reason)
-            self.runtime.gate.record(EventKind.action, {"action": "command_refused", "command": name[:64],
-                                                        "reason": reason})
-            self.link.reply(incoming, {"ok": False, "cmd": name, "nonce": nonce, "error": reason},
-                            fallback_topic=self.topics.reply(nonce or "refused"))
+            self._refuse(incoming, name, message.nonce, str(refusal))
             return
         self.runtime.gate.record(EventKind.action, {"action": "command", "command": name, "admin": message.key})
-        self.link.reply(incoming, {"ok": True, "cmd": name, "nonce": nonce, "result": result},
-                        fallback_topic=self.topics.reply(nonce))
+        self.link.reply(incoming, {"ok": True, "cmd": name, "nonce": message.nonce, "result": result},
+                        fallback_topic=self.topics.reply(message.nonce))
+
+    def _refuse(self, incoming: Incoming, name: str, nonce: str, reason: str) -> None:
+        log.warning("command %s refused: %s", name[:64], reason)
+        self._refusals.record({"action": "command_refused", "command": name[:64], "reason": reason[:200]})
+        self.link.reply(incoming, {"ok": False, "cmd": name[:64], "nonce": nonce, "error": reason},
+                        fallback_topic=self.topics.reply(nonce or "refused"))
 
     def _status(self, args: dict, admin: str) -> dict:
         gate, store = self.runtime.gate, self.runtime.store
         return {"site": self.topics.site, "gate": self.topics.gate, "faults": gate.faults,
                 "frames": gate.stats.frames, "decisions": gate.stats.decisions, "outbox": store.outbox_size(),
                 "gallery_version": store.gallery_version, "residents": len(store.residents()),
+                "face": self.runtime.face_status(),
                 "mqtt_connected": self.link.connected.is_set()}
 
     def _open(self, args: dict, admin: str) -> dict:
@@ -151,11 +184,16 @@ class Console:
         if not isinstance(unit, str):
             raise Refused("malformed: args.unit must be a string")
         templates = decode_templates(args.get("templates"), self._dimension())
-        store = self.runtime.store
-        resident_id = store.add_resident(name.strip(), unit, templates, [0.0] * len(templates),
-                                         ["console"] * len(templates))
-        self._reload_gallery()
-        return {"id": resident_id, "uid": store.residents()[-1].uid}
+        engine, store = self.runtime.engine, self.runtime.store
+        if engine is None:
+            raise Refused("unavailable: face recognition is off on this gate")
+        try:
+            resident_id, checked = enrol_templates(engine, store, name.strip(), unit, templates,
+                                                   [0.0] * len(templates), ["console"] * len(templates))
+        except EnrolmentError as error:
+            raise Refused(f"refused: {error}") from None
+        uid = next(r.uid for r in store.residents() if r.id == resident_id)
+        return {"id": resident_id, "uid": uid, "warnings": checked.warnings, **checked.as_dict()}
 
     def _residents_remove(self, args: dict, admin: str) -> dict:
         store = self.runtime.store
@@ -169,7 +207,6 @@ class Console:
         if resident is None:
             raise Refused("not found: no such resident")
         store.remove_resident(resident.id)
-        self._reload_gallery()
         return {"removed": resident.uid}
 
     def _events_query(self, args: dict, admin: str) -> list[dict]:
@@ -250,22 +287,24 @@ class Console:
                 verifier.replace_trust(trust)
         return {"signers": len(trust)}
 
-    def _reload_gallery(self) -> None:
-        if self.runtime.engine is not None:
-            self.runtime.engine.reload_gallery(self.runtime.store.gallery())
-
     # site-wide resident records
 
-    def _resident_record(self, incoming: Incoming) -> None:
+    def _check_record(self, incoming: Incoming) -> SignedMessage | None:
         if not incoming.payload:
-            return  # a cleared retained topic
-        uid = incoming.topic.rsplit("/", 1)[-1]
+            return None  # a cleared retained topic
+        message = self.verifier.verify(incoming.payload, target=self.topics.site, expected_cmd=RECORD_COMMAND)
+        uid, version = incoming.topic.rsplit("/", 1)[-1], message.args.get("version")
+        if message.args.get("uid") != uid or isinstance(version, bool) or not isinstance(version, int) \
+                or not 1 <= version < 2**62:
+            raise Refused("malformed: args.uid must match the topic and args.version be a positive integer")
+        return message
+
+    def _resident_record(self, incoming: Incoming, message: SignedMessage | None) -> None:
+        if message is None:
+            return
+        uid, args = incoming.topic.rsplit("/", 1)[-1], message.args
+        version = args["version"]
         try:
-            message = self.verifier.verify(incoming.payload, target=self.topics.site, expected_cmd=RECORD_COMMAND)
-            args = message.args
-            version = args.get("version")
-            if args.get("uid") != uid or not isinstance(version, int) or version < 1:
-                raise Refused("malformed: args.uid must match the topic and args.version be a positive integer")
             if args.get("removed") is True:
                 applied = self.runtime.store.apply_resident_record(uid, version)
             else:
@@ -273,17 +312,57 @@ class Console:
                 if not isinstance(name, str) or not name or not isinstance(unit, str):
                     raise Refused("malformed: args.name and args.unit must be strings")
                 if args.get("pack", "default") != self.runtime.config.face.pack:
-                    raise Refused(f"incompatible: templates made by pack {args.get('pack')!r}, "
+                    raise Refused(f"incompatible: templates made by pack {str(args.get('pack'))[:32]!r}, "
                                   f"this gate uses {self.runtime.config.face.pack!r}")
                 templates = decode_templates(args.get("templates"), self._dimension())
-                applied = self.runtime.store.apply_resident_record(uid, version, name=name, unit=unit,
+                applied = self.runtime.store.apply_resident_record(uid, version, name=name[:200], unit=unit[:64],
                                                                    embeddings=templates)
         except Refused as refusal:
-            log.warning("resident record %s refused: %s", uid, refusal)
-            self.runtime.gate.record(EventKind.action, {"action": "record_refused", "uid": uid[:64],
-                                                        "reason": str(refusal)})
+            self._record_refused(uid, str(refusal))
             return
         if applied:
-            self._reload_gallery()
             log.info("resident record %s version %d applied", uid, version)
 
+    def _record_refused(self, uid: str, reason: str) -> None:
+        log.warning("resident record %s refused: %s", uid[:64], reason)
+        self._refusals.record({"action": "record_refused", "uid": uid[:64], "reason": reason[:200]})
+
+
+@dataclass
+class Work:
+    """A message checked on paho's thread, waiting for the frame loop."""
+
+    incoming: Incoming
+    kind: str  # command | record | refused
+    message: SignedMessage | None
+    refusal: str | None = None
+    nonce: str = ""
+
+
+class RefusalLog:
+    """Refusals become events, but a flood of them must not become a flood of fsync'd writes.
+
+    Up to `per_minute` refusals a minute are recorded one by one; the rest are counted and
+    recorded as one summary event when the minute is over.
+    """
+
+    def __init__(self, record, *, per_minute: int = 10, clock=time.monotonic) -> None:
+        self._record = record
+        self.per_minute = per_minute
+        self._clock = clock
+        self._window_start = clock()
+        self._in_window = 0
+        self._suppressed = 0
+
+    def record(self, body: dict) -> None:
+        now = self._clock()
+        if now - self._window_start >= 60.0:
+            if self._suppressed:
+                self._record({"action": "refusals_suppressed", "count": self._suppressed,
+                              "seconds": round(now - self._window_start, 1)})
+            self._window_start, self._in_window, self._suppressed = now, 0, 0
+        if self._in_window < self.per_minute:
+            self._in_window += 1
+            self._record(body)
+        else:
+            self._suppressed += 1

@@ -28,8 +28,11 @@ from paho.mqtt.properties import Properties
 from edge.config import MqttConfig
 from edge.mqtt.topics import Topics
 from edge.store import OutboxItem, Store
+from edge.untrusted import UntrustedInput, load_json
 
 log = logging.getLogger(__name__)
+
+MAX_ACK_BYTES = 2 * 1024 * 1024  # 10,000 event ids
 
 LIMIT_CHECK_EVERY_S = 5.0
 
@@ -176,8 +179,8 @@ class MqttLink:
 
     def _handle_ack(self, payload: bytes) -> None:
         try:
-            ids = json.loads(payload).get("ids")
-        except (ValueError, AttributeError):
+            ids = load_json(payload, max_bytes=MAX_ACK_BYTES, what="ack").get("ids")
+        except (UntrustedInput, AttributeError):
             ids = None
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             log.warning("collector confirmation refused: expected {\"ids\": [event ids]}")

@@ -28,6 +28,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from edge.qr import cbor_guard
+
 PREFIX = "HC1:"
 MAX_PAYLOAD = 8192  # characters of a QR payload; larger is refused before decoding
 MAX_INFLATED = 64 * 1024  # bytes after zlib; a larger certificate is a zip bomb, not a DCC
@@ -197,6 +199,7 @@ def _schema_problem(version: str, certificate_json: str) -> str:
 
 def _decode_cose(raw: bytes) -> tuple[bytes, dict, bytes, bytes]:
     """(protected header bytes, unprotected map, payload, signature) of a COSE_Sign1."""
+    cbor_guard.check(raw)
     message = cbor2.loads(raw)
     if isinstance(message, cbor2.CBORTag) and message.tag == CWT_TAG:
         message = message.value
@@ -263,9 +266,11 @@ def verify_dcc(payload: str, trust: TrustList, *, now: float, schema_version: st
     result.stages["compression"] = True
     try:
         protected_bytes, unprotected, cose_payload, signature = _decode_cose(raw)
+        cbor_guard.check(protected_bytes or b"\xa0")
         protected = cbor2.loads(protected_bytes) if protected_bytes else {}
         if not isinstance(protected, Mapping):
             raise ValueError("protected header is not a map")
+        cbor_guard.check(cose_payload)
         claims = cbor2.loads(cose_payload)
         if not isinstance(claims, Mapping):
             raise ValueError("CWT claims are not a map")

@@ -49,7 +49,7 @@ class OnlineChecker:
             if cached and now - cached[0] < self.config.cache_s:
                 return cached[1]
             if now < self._open_until:
-                return self._fallback(payload, source, "circuit_open")
+                return self.fallback(payload, source, "circuit_open")
         try:
             status = self._call(payload)
         except (OSError, ValueError, urllib.error.URLError) as error:
@@ -59,7 +59,7 @@ class OnlineChecker:
                     self._open_until = self.clock() + self.config.breaker_reset_s
                     log.error("health-code service failing (%s); circuit open for %.0f s", error,
                               self.config.breaker_reset_s)
-            return self._fallback(payload, source, "service_unavailable")
+            return self.fallback(payload, source, "service_unavailable")
         with self._lock:
             self._failures = 0
         result = QrResult(payload[:64], source, "valid" if status == "green" else "invalid",
@@ -85,7 +85,7 @@ class OnlineChecker:
             raise ValueError("answer has no status")
         return status
 
-    def _fallback(self, payload: str, source: str, why: str) -> QrResult:
+    def fallback(self, payload: str, source: str, why: str) -> QrResult:
         if self.config.fallback == "allow_flag":
             return QrResult(payload[:64], source, "valid", f"{why}_allowed_flagged", "online")
         return QrResult(payload[:64], source, "untrusted", why, "online")

@@ -1,14 +1,17 @@
-"""The QR stage: codes from the serial scanner and from the camera frame, verified.
+"""The QR stage: codes from the serial scanner and from the camera frame, verified off the frame loop.
 
-Offline verifiers answer at once. Codes for the online health-code service are asked on a
-worker thread; the stage collects answers on later frames, and one that is not back within the
-service's timeout gets the configured fallback (a late answer is treated as no answer).
+A code is untrusted input: its verification runs on a worker thread. The loop waits for it a
+few milliseconds (a well-formed code is verified by then) and otherwise collects the answer
+on a later frame; one not back by its deadline is refused (`verify_timeout`). Codes for the
+online health-code service are asked on that service's own worker the same way, and one not
+back within its timeout gets the configured fallback. A late answer is treated as no answer.
 """
 
 from __future__ import annotations
 
 import time
-from concurrent.futures import Future
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from drivers.qrscanner import QrScanner
@@ -18,13 +21,17 @@ from edge.qr.online import OnlineChecker
 from edge.qr.verify import VerifierRegistry
 from edge.stages.base import FrameContext, QrResult
 
+VERIFY_WAIT_S = 0.03  # how long the frame loop waits for a local verification before moving on
+VERIFY_DEADLINE_S = 1.0  # a local verification not done by then is refused
+MAX_PENDING = 16  # codes in verification at once; more are refused as busy
+
 
 @dataclass
 class PendingCheck:
     future: Future
     deadline: float
-    payload: str
-    source: str
+    on_timeout: Callable[[], QrResult]
+    local: bool  # verified on this gate (waited for briefly), not asked of the online service
 
 
 class QrStage:
@@ -40,6 +47,7 @@ class QrStage:
         self.online_prefix = online_prefix
         self.clock = clock
         self._pending: list[PendingCheck] = []
+        self._verifier = ThreadPoolExecutor(1, thread_name_prefix="qr-verify")
         self.fault: str | None = None
 
     def process(self, context: FrameContext) -> None:
@@ -52,15 +60,28 @@ class QrStage:
                 self.fault = None
             except DeviceError as error:
                 self.fault = str(error)
-        results: list[QrResult] = []
-        for code, source in found:
-            if self.online is not None and self.online_prefix and code.startswith(self.online_prefix):
-                deadline = self.clock() + self.online.config.timeout_ms / 1000.0
-                self._pending.append(PendingCheck(self.online.submit(code, source), deadline, code, source))
-            else:
-                results.append(self.registry.verify(code, source))
-        results += self._collect()
-        context.codes = results
+        results = [result for code, source in found if (result := self._submit(code, source)) is not None]
+        local = [check.future for check in self._pending if check.local]
+        if local:
+            wait(local, timeout=VERIFY_WAIT_S)
+        context.codes = results + self._collect()
+
+    def _submit(self, code: str, source: str) -> QrResult | None:
+        """Start checking a code; a result at once only when it is refused without being looked at."""
+        if len(self._pending) >= MAX_PENDING:
+            return QrResult(code[:64], source, "unreadable", "verifier_busy", "unknown")
+        now = self.clock()
+        if self.online is not None and self.online_prefix and code.startswith(self.online_prefix):
+            deadline = now + self.online.config.timeout_ms / 1000.0
+            future = self.online.submit(code, source)
+            self._pending.append(PendingCheck(future, deadline, self._online_timeout(code, source), local=False))
+        else:
+            future = self._verifier.submit(self.registry.verify, code, source)
+            self._pending.append(PendingCheck(future, now + VERIFY_DEADLINE_S, _refused_late(code, source), local=True))
+        return None
+
+    def _online_timeout(self, code: str, source: str) -> Callable[[], QrResult]:
+        return lambda: self.online.fallback(code, source, "timeout")
 
     def _collect(self) -> list[QrResult]:
         now = self.clock()
@@ -70,8 +91,15 @@ class QrStage:
                 ready.append(check.future.result())
             elif now >= check.deadline:
                 check.future.cancel()
-                ready.append(self.online._fallback(check.payload, check.source, "timeout"))
+                ready.append(check.on_timeout())
             else:
                 waiting.append(check)
         self._pending = waiting
         return ready
+
+    def close(self) -> None:
+        self._verifier.shutdown(wait=False, cancel_futures=True)
+
+
+def _refused_late(code: str, source: str) -> Callable[[], QrResult]:
+    return lambda: QrResult(code[:64], source, "unreadable", "verify_timeout", "unknown")

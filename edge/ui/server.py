@@ -23,6 +23,7 @@ from aiohttp import web
 
 from edge.config import UiConfig
 from edge.events import DecisionSource, Event, EventKind
+from edge.face.enrolment import enrol_templates
 from edge.ui.guards import GuardBook
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ STATIC = Path(__file__).with_name("static")
 SESSION_COOKIE = "gatepost_session"
 RECENT_EVENTS = 30
 MAX_BODY = 16 * 1024
+ENROL_BURST_FRAMES = 5  # templates taken from consecutive frames at a live enrolment
+ENROL_BURST_S = 3.0
 
 
 @dataclass
@@ -172,7 +175,7 @@ class TouchscreenServer:
         link = self.runtime.link
         return {"faults": dict(self.gate.faults),
                 "mqtt": None if link is None else ("online" if link.connected.is_set() else "offline"),
-                "outbox": self.runtime.store.outbox_size()}
+                "outbox": self.runtime.store.outbox_size(), "face": self.runtime.face_status()}
 
     async def _state(self, request: web.Request) -> web.Response:
         session = self._sessions.get(request.cookies.get(SESSION_COOKIE, ""))
@@ -277,8 +280,6 @@ class TouchscreenServer:
                 return None
             resident_id, embedding = found
             self.runtime.store.add_templates(resident_id, [embedding], [0.0], ["guard: not this person"], negative=True)
-            if self.runtime.engine is not None:
-                self.runtime.engine.reload_gallery(self.runtime.store.gallery())
             self.gate.record(EventKind.action, {"action": "not_this_person", "guard": session.guard_id,
                                                 "visit_id": body["visit_id"], "resident_id": resident_id})
             return resident_id
@@ -310,24 +311,44 @@ class TouchscreenServer:
         if engine is None:
             raise BadRequest("face recognition is off on this gate")
 
-        def capture():
-            image, _, _ = self.gate.live.snapshot()
-            if image is None:
-                return {"ok": False, "error": "no camera frame"}
+        embeddings, qualities, problems = [], [], []
+        seen_version = -1
+        deadline = time.monotonic() + ENROL_BURST_S
+        while len(embeddings) < ENROL_BURST_FRAMES and time.monotonic() < deadline:
+            image, _, version = self.gate.live.snapshot()
+            if image is None or version == seen_version:
+                await asyncio.sleep(0.05)  # the next camera frame
+                continue
+            seen_version = version
             try:
-                embedding, quality = engine.template_from_photo(image, source="live camera")
+                embedding, quality = await asyncio.get_running_loop().run_in_executor(
+                    None, engine.template_from_photo, image, "live camera")
             except EnrolmentError as error:
-                return {"ok": False, "error": str(error).removeprefix("live camera: ")}
-            resident_id = self.runtime.store.add_resident(name, body["unit"].strip(), [embedding], [quality.value],
-                                                          ["touchscreen capture"])
-            engine.reload_gallery(self.runtime.store.gallery())
-            self.gate.record(EventKind.action, {"action": "enrolled", "guard": session.guard_id,
-                                                "resident_id": resident_id, "name": name})
-            return {"ok": True, "resident_id": resident_id,
-                    "quality": {"eye_distance_px": round(quality.eye_distance_px, 1),
-                                "sharpness": round(quality.sharpness, 1), "yaw": round(quality.yaw, 2)}}
+                problems.append(str(error).removeprefix("live camera: "))
+                continue
+            embeddings.append(embedding)
+            qualities.append(quality)
+        if not embeddings:
+            return web.json_response({"ok": False, "error": problems[-1] if problems else "no camera frame"},
+                                     status=422)
 
-        result = await self._on_loop(capture)
+        def store_them():
+            try:
+                resident_id, checked = enrol_templates(
+                    engine, self.runtime.store, name, body["unit"].strip(), embeddings, [q.value for q in qualities],
+                    [f"touchscreen capture {n + 1}" for n in range(len(embeddings))])
+            except EnrolmentError as error:
+                return {"ok": False, "error": str(error)}
+            self.gate.record(EventKind.action, {"action": "enrolled", "guard": session.guard_id,
+                                                "resident_id": resident_id, "name": name,
+                                                "templates": len(checked.kept), **checked.as_dict()})
+            best = max(qualities, key=lambda q: q.value)
+            return {"ok": True, "resident_id": resident_id, "templates": len(checked.kept),
+                    "warnings": checked.warnings,
+                    "quality": {"eye_distance_px": round(best.eye_distance_px, 1),
+                                "sharpness": round(best.sharpness, 1), "yaw": round(best.yaw, 2)}}
+
+        result = await self._on_loop(store_them)
         return web.json_response(result, status=200 if result["ok"] else 422)
 
 

@@ -29,7 +29,7 @@ def identify(engine, path):
 
 
 def test_enrolled_residents_are_identified_and_strangers_are_unknown(engine, store):
-    alice = enrol_photos(engine, store, "Alice", "3-201", [FACES / "resident_a/01.jpg", FACES / "resident_a/02.jpg"])
+    alice, _ = enrol_photos(engine, store, "Alice", "3-201", [FACES / "resident_a/01.jpg", FACES / "resident_a/02.jpg"])
     enrol_photos(engine, store, "Bob", "5-1102", [FACES / "resident_b/01.jpg"])
     match = identify(engine, FACES / "resident_a/03.jpg")
     assert match.known and match.resident_id == alice and match.name == "Alice"
@@ -48,7 +48,7 @@ def test_open_set_identification_on_the_shared_faces(engine_factory, empty_galle
         for name in names[::2]:
             for photo in face_labels[name]:
                 try:
-                    enrolled[name] = enrol_photos(engine, store, name, "", [photo])
+                    enrolled[name] = enrol_photos(engine, store, name, "", [photo])[0]
                     break
                 except EnrolmentError:
                     continue
@@ -93,12 +93,12 @@ def test_grey_and_16_bit_photos_are_accepted(engine, store, tmp_path):
 
 
 def test_not_this_person_negative_template_stops_a_wrong_match(engine, store):
-    alice = enrol_photos(engine, store, "Alice", "", [FACES / "resident_a/01.jpg"])
+    alice, _ = enrol_photos(engine, store, "Alice", "", [FACES / "resident_a/01.jpg"])
     probe = read_image(FACES / "resident_a/04.jpg")
     embedding, quality = engine.template_from_photo(probe, source="probe")
     assert engine.matcher.search(embedding).resident_id == alice
     store.add_templates(alice, [embedding], [quality.value], ["probe"], negative=True)
-    engine.reload_gallery(store.gallery())
+    engine.use(engine.matcher.with_gallery(store.gallery()))
     match = engine.matcher.search(embedding)
     assert not match.known and match.reason == "marked not this person"
 
@@ -181,3 +181,19 @@ def test_a_face_missing_for_a_frame_is_recognised_again(engine, store):
     again = engine.process(stranger, 0.08)
     assert first.primary.match.name == "Alice"
     assert again.primary.recognised_now and not again.primary.match.known
+
+
+def test_a_borderline_frame_is_not_enough_but_two_agreeing_frames_are(engine, store):
+    """Evidence across frames: a score just over the threshold names nobody until a second frame agrees."""
+    alice, _ = enrol_photos(engine, store, "Alice", "", [FACES / "resident_a/01.jpg"])
+    background = np.full((480, 640, 3), 120, np.uint8)
+    frame = place_face(engine, background.copy(), FACES / "resident_a/03.jpg", (320, 220), 130)
+    similarity = engine.process(frame, 0.0).primary.match.similarity
+    engine.tracker = type(engine.tracker)()  # a fresh visit
+    engine.use(Matcher(store.gallery(), threshold=similarity - 0.02, margin=0.05))
+    first = engine.process(frame, 1.0).primary
+    assert first.recognised_now and not first.match.known and first.match.reason == "awaiting an agreeing frame"
+    second = engine.process(frame, 1.04).primary
+    assert second.recognised_now and second.match.resident_id == alice and second.match.frames == 2
+    third = engine.process(frame, 1.08).primary
+    assert not third.recognised_now and third.match.resident_id == alice  # settled: no more embedding

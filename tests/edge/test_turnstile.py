@@ -1,9 +1,11 @@
-from drivers.relay import ModbusRelay, SimRelay
+import time
+
+from drivers.relay import LcusRelay, ModbusRelay, SimRelay
 from edge.config import TurnstileConfig
 from edge.errors import DeviceError
 from edge.events import EventKind
 from edge.turnstile import Turnstile
-from tests.emulators import ModbusBoard, wait_for
+from tests.emulators import LcusBoard, ModbusBoard, wait_for
 
 
 class Clock:
@@ -131,3 +133,35 @@ def test_unplugged_board_mid_pulse_is_a_fault_not_a_crash():
     assert not turnstile.healthy
     assert any(body.get("alarm") == "device_fault" for _, body in events)
     board.close()
+
+
+def test_the_pulse_ends_on_time_while_the_loop_is_stalled():
+    """No tick at all after the open (a loop stuck in a slow verifier): the board still sees off on time."""
+    board = LcusBoard()
+    events = []
+    turnstile = Turnstile(LcusRelay(port=board.port), TurnstileConfig(pulse_ms=400), clock=time.monotonic,
+                          emit=lambda k, b: events.append((k, b)))
+    try:
+        turnstile.start()
+        assert turnstile.open("d1")
+        assert wait_for(lambda: board.log.states[-1:] == [(1, False)] and len(board.log.states) >= 3, timeout=3)
+        on_at, off_at = board.log.times[-2], board.log.times[-1]
+        assert board.log.states[-2:] == [(1, True), (1, False)]
+        assert 0.4 <= off_at - on_at <= 0.5, f"relay on for {off_at - on_at:.3f} s"
+        assert board.log.errors == [] and not turnstile.is_open
+    finally:
+        turnstile.stop()
+        board.close()
+
+
+def test_the_configured_pulse_length_is_honoured():
+    for pulse_ms in (150, 900):
+        turnstile, relay, clock, events = make(pulse_ms=pulse_ms)
+        turnstile.open("d1")
+        clock.now += pulse_ms / 1000 - 0.01
+        turnstile.tick()
+        assert relay.state is True, pulse_ms
+        clock.now += 0.02
+        turnstile.tick()
+        assert relay.state is False, pulse_ms
+        turnstile.stop()

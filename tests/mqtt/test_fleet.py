@@ -37,7 +37,7 @@ def test_enrolment_reaches_online_and_offline_gates(broker, tmp_path):
             admin.publish_record(resident_record("uid-dana", "Dana", "7-707", templates, "default"))
         assert wait_for(lambda: "Dana" in names(online), timeout=10)
         probe, _ = engine.template_from_photo(read_image(FACES / "resident_d/03.jpg"), source="probe")
-        assert engine.matcher.search(probe).name == "Dana"
+        assert wait_for(lambda: engine.matcher.search(probe).name == "Dana", timeout=2)  # the gallery follows the store
 
         late = make_gate(broker, tmp_path, "gate-2", public)  # was offline while Dana was enrolled
         try:

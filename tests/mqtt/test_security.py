@@ -67,6 +67,7 @@ def test_gate_publishes_only_under_its_own_topics(secure_broker, tmp_path):
     intruder = raw_client(gate_config)
     intruder.connect("127.0.0.1", broker.port)
     intruder.loop_start()
+    assert wait_for(intruder.is_connected, timeout=10)  # publishing before the CONNACK fails in paho 2
     forged = {"event_id": "forged-1", "site": "demo-site", "gate": "gate-2", "kind": "decision", "time": 1.0}
     intruder.publish("gatepost/demo-site/gate-2/event", json.dumps(forged), qos=1).wait_for_publish(5)
     sentinel = {"event_id": "sentinel-1", "site": "demo-site", "gate": "gate-1", "kind": "decision", "time": 2.0}

@@ -6,7 +6,7 @@ const TEXT = {
     waiting: "等待通行", granted: "允许通行", denied: "禁止通行", open: "手动开闸", enrol: "现场登记",
     login: "保安登录", guard_id: "工号", pin: "密码", open_why: "开闸原因", cancel: "取消", confirm_open: "确认开闸",
     capture: "拍照登记", name: "姓名", unit: "房号", ack: "确认报警", recheck: "复测体温", record: "记录",
-    wrong_match: "认错人", visitor: "访客", unknown: "陌生人", mqtt: "云端", outbox: "待传", ok: "正常",
+    wrong_match: "认错人", visitor: "访客", unknown: "陌生人", mqtt: "云端", face_threshold: "人脸阈值", face_point: "由本门住户人数与误识目标推算", outbox: "待传", ok: "正常",
     fever: "发烧报警", spoof: "假脸报警", forced_passage: "强行通过", tailgate: "尾随报警", device_fault: "设备故障",
     wrong_pin: "密码错误", locked_out: "已锁定，请稍后再试", unknown_guard: "工号不存在", opened: "已开闸",
     login_required: "请先登录", delivery: "送货", elderly_or_disabled: "老人/残障", visitor_escorted: "陪同访客",
@@ -18,7 +18,7 @@ const TEXT = {
     login: "Guard login", guard_id: "Guard ID", pin: "PIN", open_why: "Why open?", cancel: "Cancel",
     confirm_open: "Open now", capture: "Capture", name: "Name", unit: "Unit", ack: "Acknowledge",
     recheck: "Recheck °C", record: "Record", wrong_match: "Wrong person", visitor: "Visitor", unknown: "Stranger",
-    mqtt: "Cloud", outbox: "queued", ok: "OK", fever: "FEVER", spoof: "SPOOF", forced_passage: "FORCED PASSAGE",
+    mqtt: "Cloud", face_threshold: "face threshold", face_point: "derived from this gate's residents and the false-accept target", outbox: "queued", ok: "OK", fever: "FEVER", spoof: "SPOOF", forced_passage: "FORCED PASSAGE",
     tailgate: "TAILGATING", device_fault: "DEVICE FAULT", wrong_pin: "Wrong PIN",
     locked_out: "Locked out, try later", unknown_guard: "Unknown guard ID", opened: "Gate opened",
     login_required: "Log in first", delivery: "Delivery", elderly_or_disabled: "Elderly / disabled",
@@ -159,6 +159,10 @@ function renderDevices(devices) {
   if (!parts.length) { parts.push(`<span class="good">✔ ${t("ok")}</span>`); }
   if (devices.mqtt) { parts.push(`<span class="${devices.mqtt === "online" ? "good" : "bad"}">${t("mqtt")} ${devices.mqtt}</span>`); }
   if (devices.mqtt && devices.outbox) { parts.push(`${t("outbox")} ${devices.outbox}`); }
+  if (devices.face) {
+    const fpir = devices.face.estimated_fpir === null ? "" : ` · FPIR ≈ ${devices.face.estimated_fpir.toExponential(1)}`;
+    parts.push(`<span title="${t("face_point")}">${t("face_threshold")} ${devices.face.threshold.toFixed(3)}${fpir}</span>`);
+  }
   $("devices").innerHTML = parts.join(" · ");
 }
 
@@ -227,7 +231,8 @@ $("enrol-capture").onclick = async () => {
   const result = await post("/api/enrol", { name: $("enrol-name").value, unit: $("enrol-unit").value });
   $("enrol-result").className = result.ok ? "ok" : "error";
   $("enrol-result").textContent = result.ok
-    ? `${t("enrolled")} #${result.resident_id} (${result.quality.eye_distance_px}px, ${result.quality.sharpness})`
+    ? `${t("enrolled")} #${result.resident_id} (${result.templates} × ${result.quality.eye_distance_px}px)` +
+      (result.warnings.length ? " ⚠ " + result.warnings.join("; ") : "")
     : result.error;
 };
 start();

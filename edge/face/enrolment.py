@@ -1,0 +1,91 @@
+"""Enrolment that helps: new templates are checked against the gallery before they are stored.
+
+A template closer to another resident than to the rest of its own person's templates would
+make that person ambiguous: it is refused with the reason. A new resident who scores above the
+operating threshold against someone already enrolled is a lookalike: enrolment goes ahead
+with a warning naming them, and the matcher holds the pair to `face.lookalike_margin`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.errors import EnrolmentError
+from edge.face.matcher import Matcher
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Lookalike:
+    resident_id: int
+    name: str
+    score: float
+
+
+@dataclass(frozen=True)
+class EnrolmentReview:
+    """Which new templates to keep, which were refused and why, and whom the person resembles."""
+
+    kept: list[int]
+    refused: list[str] = field(default_factory=list)
+    lookalikes: list[Lookalike] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        return [f"looks like resident {look.resident_id} {look.name} (score {look.score:.2f}); "
+                f"the pair is held to a stricter margin" for look in self.lookalikes] + self.refused
+
+    def as_dict(self) -> dict:
+        return {"kept": len(self.kept), "refused": self.refused,
+                "lookalikes": [{"resident_id": look.resident_id, "name": look.name, "score": round(look.score, 3)}
+                               for look in self.lookalikes]}
+
+
+def review(matcher: Matcher, embeddings: list[np.ndarray], sources: list[str], *,
+           resident_id: int | None = None) -> EnrolmentReview:
+    """Check templates for a new resident (or more for `resident_id`); EnrolmentError if none can be kept."""
+    new = np.stack([np.asarray(e, np.float32) for e in embeddings])
+    own = _own_templates(matcher, resident_id, new.shape[1])
+    kept, refused, closest = [], [], {}
+    for index, embedding in enumerate(new):
+        others = {o: s for o, s in matcher.scores_by_resident(embedding).items() if o != resident_id}
+        other, score = max(others.items(), key=lambda item: item[1]) if others else (None, -1.0)
+        references = np.concatenate([own, np.delete(new, index, axis=0)])
+        own_score = float((references @ embedding).max()) if len(references) else None
+        if other is not None and score >= matcher.threshold and own_score is not None and score > own_score:
+            name = matcher.gallery.names.get(other, "?")
+            refused.append(f"{sources[index]}: closer to resident {other} {name} ({score:.2f}) than to this "
+                           f"person's other photos ({own_score:.2f}); it would make them ambiguous")
+            continue
+        kept.append(index)
+        if other is not None and score >= matcher.threshold:
+            closest[other] = max(score, closest.get(other, -1.0))
+    if not kept:
+        raise EnrolmentError("; ".join(refused) or "no template to keep")
+    lookalikes = [Lookalike(o, matcher.gallery.names.get(o, "?"), s)
+                  for o, s in sorted(closest.items(), key=lambda item: -item[1])]
+    return EnrolmentReview(kept, refused, lookalikes)
+
+
+def _own_templates(matcher: Matcher, resident_id: int | None, dimension: int) -> np.ndarray:
+    gallery = matcher.gallery
+    if resident_id is None or not len(gallery.owners):
+        return np.zeros((0, dimension), np.float32)
+    return gallery.embeddings[(gallery.owners == resident_id) & ~gallery.negative]
+
+
+def enrol_templates(engine, store, name: str, unit: str, embeddings: list[np.ndarray],
+                    qualities: list[float], sources: list[str]) -> tuple[int, EnrolmentReview]:
+    """Review new templates against the gallery, then store those kept; the running gate follows the store."""
+    checked = review(engine.matcher, embeddings, sources)
+    keep = checked.kept
+    resident_id = store.add_resident(name, unit, [embeddings[i] for i in keep], [qualities[i] for i in keep],
+                                     [sources[i] for i in keep])
+    engine.use(engine.matcher.with_gallery(store.gallery()))
+    for warning in checked.warnings:
+        log.warning("enrolling %s: %s", name, warning)
+    return resident_id, checked

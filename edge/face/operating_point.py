@@ -1,0 +1,182 @@
+"""The face check's operating point: the threshold follows a false-accept target, not a fixed cosine.
+
+A stranger searched against a gallery of T templates is let in when any one score clears the
+threshold, so FPIR(t) = 1 - (1 - p(t))^T, with p(t) the share of pairs of *different* people
+scoring t or more. The gate measures p on its own population: every template scored against
+every other resident's (to the others, each resident is a stranger photographed like them).
+The upper tail of those scores is Gaussian-like (on CFP's 12.4 million pairs of different
+people, the normal deviate of p is linear in t down to p = 1e-7), so p is fitted through two
+tail points of the gate's own scores and extrapolated to the target. Three things can only
+raise the threshold: the tenth-highest pair of the gallery (a population with many lookalikes
+has a heavy tail no fit should smooth away; a single twin or duplicate enrolment does not, it
+is held to a stricter margin instead), strangers' best scores seen through this camera
+(runner-up scores of recognised visits) running higher than the fit predicts, and, while the
+gallery is too small to measure, the embedder's shipped default law.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from statistics import NormalDist
+
+import numpy as np
+
+from edge.store import Gallery
+
+BLOCK = 2048  # templates scored at once (memory: BLOCK x templates floats)
+BINS = np.linspace(-1.0, 1.0, 4001)  # histogram of pair scores, 0.0005 wide
+UPPER_SHARE = 1e-2  # the two tail points the law is fitted through
+LOWER_SHARE_MIN = 1e-3
+TAIL_PAIRS = 100  # pairs above the lower tail point, at least
+MIN_PAIRS = 10_000  # fewer pairs of different people than this: the shipped default law is used
+KTH_PAIR = 10  # the threshold never sits below the 10th-highest pair of different residents
+MIN_VISITS = 30
+_NORMAL = NormalDist()
+
+
+@dataclass(frozen=True)
+class PairLaw:
+    """Share of different-people pairs scoring t or more: normal deviate linear in t through two points."""
+
+    t1: float
+    share1: float
+    t2: float
+    share2: float
+
+    @property
+    def _slope(self) -> float:
+        return (_deviate(self.share2) - _deviate(self.share1)) / max(self.t2 - self.t1, 1e-6)
+
+    def pair_share(self, t: float) -> float:
+        z = _deviate(self.share1) + (t - self.t1) * self._slope
+        return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+    def score_at(self, share: float) -> float:
+        return self.t1 + (_deviate(share) - _deviate(self.share1)) / self._slope
+
+    def fpir(self, t: float, templates: int) -> float:
+        return -math.expm1(templates * math.log1p(-min(self.pair_share(t), 1 - 1e-12)))
+
+    def threshold_for(self, fpir: float, templates: int) -> float:
+        return self.score_at(-math.expm1(math.log1p(-fpir) / max(1, templates)))
+
+    def best_of(self, comparisons: int, quantile: float = 0.5) -> float:
+        """The score a stranger's best of `comparisons` reaches with probability 1 - quantile."""
+        return self.score_at(-math.expm1(math.log(quantile) / max(1, comparisons)))
+
+
+def _deviate(share: float) -> float:
+    return _NORMAL.inv_cdf(1.0 - min(max(share, 1e-15), 0.5))
+
+
+@dataclass(frozen=True)
+class PairScores:
+    """What one pass over all template pairs of different residents tells."""
+
+    owners: np.ndarray  # owner of each positive template
+    best: np.ndarray  # each template's best score against any other resident
+    closest: np.ndarray  # ... and whose template that was
+    histogram: np.ndarray  # counts of pair scores per BINS interval (each pair once)
+    top: np.ndarray  # the highest pair scores, highest first (up to KTH_PAIR)
+
+    @property
+    def pairs(self) -> int:
+        return int(self.histogram.sum())
+
+    def share_at_least(self, t: float) -> float:
+        index = int(np.searchsorted(BINS, t, side="right")) - 1
+        return float(self.histogram[max(index, 0):].sum() / max(1, self.pairs))
+
+    def score_at(self, share: float) -> float:
+        """The score that `share` of the pairs reach (bin resolution)."""
+        above = np.cumsum(self.histogram[::-1])[::-1]
+        index = int(np.flatnonzero(above >= share * self.pairs).max())
+        return float(BINS[index])
+
+    def law(self) -> PairLaw | None:
+        """The tail law through the 1 % point and the lowest point with TAIL_PAIRS pairs above; None if too few."""
+        if self.pairs < MIN_PAIRS:
+            return None
+        lower = max(LOWER_SHARE_MIN, TAIL_PAIRS / self.pairs)
+        t1, t2 = self.score_at(UPPER_SHARE), self.score_at(lower)
+        if t2 <= t1:
+            return None
+        return PairLaw(t1, self.share_at_least(t1), t2, self.share_at_least(t2))
+
+
+def pair_scores(gallery: Gallery) -> PairScores:
+    positive = ~gallery.negative
+    embeddings = np.ascontiguousarray(gallery.embeddings[positive], dtype=np.float32)
+    owners = gallery.owners[positive]
+    count = len(owners)
+    best = np.full(count, -1.0, np.float32)
+    closest = owners.copy()
+    histogram = np.zeros(len(BINS) - 1, np.int64)
+    top = np.zeros(0, np.float32)
+    for start in range(0, count, BLOCK):
+        rows = slice(start, start + BLOCK)
+        scores = embeddings[rows] @ embeddings.T
+        scores[owners[rows, None] == owners[None, :]] = -2.0
+        if count > 1 and len(np.unique(owners)) > 1:
+            column = scores.argmax(axis=1)
+            best[rows] = scores[np.arange(len(column)), column]
+            closest[rows] = owners[column]
+        later = np.arange(start, start + len(scores))[:, None] < np.arange(count)[None, :]
+        pairs = scores[later & (scores > -1.5)]
+        histogram += np.histogram(np.clip(pairs, -1.0, 1.0), BINS)[0]
+        highest = np.partition(pairs, len(pairs) - KTH_PAIR)[-KTH_PAIR:] if len(pairs) > KTH_PAIR else pairs
+        top = np.sort(np.concatenate([top, highest]))[::-1][:KTH_PAIR]
+    return PairScores(owners, best, closest, histogram, top)
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """The threshold in use, why, and what share of strangers it is estimated to let in."""
+
+    threshold: float
+    estimated_fpir: float  # at `threshold`, from the law in use
+    target_fpir: float
+    residents: int
+    templates: int
+    source: str  # what set the threshold: default | gallery | lookalikes | visits | fixed
+    pairs: int  # pairs of different residents behind the gallery law (0: not enough)
+    visit_samples: int
+
+    def as_dict(self) -> dict:
+        return {key: (None if math.isnan(value) else round(value, 6)) if isinstance(value, float) else value
+                for key, value in asdict(self).items()}
+
+
+def operating_point(gallery: Gallery, *, target_fpir: float, default: PairLaw,
+                    visit_scores: list[tuple[float, int]] | None = None,
+                    scores: PairScores | None = None) -> OperatingPoint:
+    """The threshold meeting `target_fpir` for this gallery; `visit_scores` are (score, residents then)."""
+    scores = pair_scores(gallery) if scores is None else scores
+    residents = int(len(np.unique(scores.owners)))
+    templates = max(1, len(scores.owners))
+    law = scores.law()
+    source, used = ("gallery", law) if law is not None else ("default", default)
+    threshold = used.threshold_for(target_fpir, templates)
+    if law is not None and len(scores.top) >= KTH_PAIR and scores.top[KTH_PAIR - 1] > threshold:
+        threshold, source = float(scores.top[KTH_PAIR - 1]), "lookalikes"
+    visits = [(s, n) for s, n in (visit_scores or []) if n >= 2]
+    if len(visits) >= MIN_VISITS:
+        shift = camera_shift(visits, used, templates / max(1, residents))
+        if shift > 0 and used.threshold_for(target_fpir, templates) + shift > threshold:
+            threshold, source = used.threshold_for(target_fpir, templates) + shift, "visits"
+    estimated = used.fpir(threshold, templates)
+    return OperatingPoint(threshold, estimated, target_fpir, residents, templates, source,
+                          scores.pairs if law is not None else 0, len(visits))
+
+
+def camera_shift(visits: list[tuple[float, int]], law: PairLaw, templates_per_resident: float) -> float:
+    """How much higher strangers' best scores run through this camera than the law predicts (median)."""
+    excess = [score - law.best_of(int(round((residents - 1) * templates_per_resident)))
+              for score, residents in visits]
+    return float(np.median(excess))
+
+
+def fixed(threshold: float, residents: int) -> OperatingPoint:
+    """An operating point set by hand (`face.match_threshold`): nothing estimated."""
+    return OperatingPoint(threshold, float("nan"), float("nan"), residents, 0, "fixed", 0, 0)

@@ -1,0 +1,52 @@
+"""Enrolment review: lookalikes are named, ambiguous templates refused, nothing partial stored."""
+
+import numpy as np
+import pytest
+
+from edge.errors import EnrolmentError
+from edge.face.enrolment import review
+from edge.face.matcher import Matcher
+from edge.store import Gallery
+
+
+def unit(*values):
+    vector = np.array(values, np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+def matcher_with(*residents):
+    embeddings = np.stack([v for _, v in residents])
+    owners = np.arange(1, len(residents) + 1)
+    names = {int(o): name for o, (name, _) in zip(owners, residents)}
+    return Matcher(Gallery(embeddings, owners, np.zeros(len(owners), bool), names, 1), threshold=0.5, margin=0.05)
+
+
+def test_someone_who_looks_like_a_resident_is_enrolled_with_a_warning_naming_them():
+    matcher = matcher_with(("Alice", unit(1, 0, 0)), ("Bob", unit(0, 1, 0)))
+    checked = review(matcher, [unit(0.9, 0.1, 0.3)], ["new.jpg"])
+    assert checked.kept == [0] and checked.refused == []
+    assert [(look.resident_id, look.name) for look in checked.lookalikes] == [(1, "Alice")]
+    assert "Alice" in checked.warnings[0]
+
+
+def test_a_template_closer_to_someone_else_than_to_its_own_person_is_refused():
+    matcher = matcher_with(("Alice", unit(1, 0, 0)), ("Bob", unit(0, 1, 0)))
+    own = unit(0, 0.2, 1)
+    confusing = unit(1, 0, 0.3)  # far more Alice than the new person's other photo
+    checked = review(matcher, [own, confusing], ["a.jpg", "b.jpg"])
+    assert checked.kept == [0]
+    assert "b.jpg: closer to resident 1 Alice" in checked.refused[0]
+
+
+def test_more_photos_for_a_resident_are_checked_against_their_own_templates():
+    matcher = matcher_with(("Alice", unit(1, 0, 0)), ("Bob", unit(0, 1, 0)))
+    checked = review(matcher, [unit(0.95, 0.05, 0.1)], ["again.jpg"], resident_id=1)
+    assert checked.kept == [0] and checked.lookalikes == []
+    with pytest.raises(EnrolmentError, match="closer to resident 2 Bob"):
+        review(matcher, [unit(0.1, 1, 0)], ["wrong.jpg"], resident_id=1)
+
+
+def test_the_first_resident_of_an_empty_gallery_is_simply_kept():
+    empty = Matcher(Gallery(np.zeros((0, 0), np.float32), np.zeros(0, np.int64), np.zeros(0, bool), {}, 0),
+                    threshold=0.5, margin=0.05)
+    assert review(empty, [unit(1, 0, 0)], ["a.jpg"]).kept == [0]
