@@ -32,7 +32,8 @@ setup(
         "gpio": ["gpiod>=2.1"],
         "postgres": ["psycopg[binary]>=3.1"],
         "bench": ["matplotlib>=3.8"],
-        "test": ["pytest>=8", "pytest-timeout>=2.3", "psutil>=5.9", "playwright>=1.40", "psycopg[binary]>=3.1"],
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "psutil>=5.9", "playwright>=1.40", "psycopg[binary]>=3.1",
+                 "hypothesis>=6.100"],
     },
     entry_points={"console_scripts": ["gatepost=edge.cli:main"]},
 )

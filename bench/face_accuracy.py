@@ -62,9 +62,9 @@ def verification(items) -> dict:
     return result
 
 
-def identification(items, threshold: float, margin: float) -> dict:
+def identification(items, config) -> dict:
     """First photo of every other person enrolled; all other photos probed."""
-    from edge.face.matcher import Matcher
+    from edge.face.gallery_follower import build_matcher
     from edge.store import Gallery
 
     people = sorted({i for i, _, _ in items})
@@ -79,7 +79,7 @@ def identification(items, threshold: float, margin: float) -> dict:
     ids = {name: n for n, name in enumerate(people, 1)}
     gallery = Gallery(np.stack([e for _, e in gallery_rows]), np.array([ids[i] for i, _ in gallery_rows]),
                       np.zeros(len(gallery_rows), bool), {ids[i]: i for i, _ in gallery_rows}, 1)
-    matcher = Matcher(gallery, threshold=threshold, margin=margin)
+    matcher = build_matcher(gallery, config)  # the operating point a gate with this gallery derives
     counts = {"enrolled_probes": 0, "identified": 0, "missed": 0, "wrong_resident": 0,
               "stranger_probes": 0, "strangers_unknown": 0, "false_accepts": 0}
     errors = []
@@ -103,6 +103,7 @@ def identification(items, threshold: float, margin: float) -> dict:
             else:
                 counts["strangers_unknown"] += 1
     counts["errors"] = errors
+    counts["threshold"], counts["threshold_source"] = matcher.threshold, matcher.point.source
     return counts
 
 
@@ -122,11 +123,12 @@ def main() -> int:
     engine = build_engine(config, Gallery(np.zeros((0, 0), np.float32), np.zeros(0, np.int64), np.zeros(0, bool), {}, 0))
     items, refused = load_embeddings(data, engine, 40 if args.quick else None)
     ver = verification(items)
-    ident = identification(items, config.match_threshold, config.match_margin)
+    ident = identification(items, config)
     print(table(f"Verification on {data} ({len(items)} photos embedded, {len(refused)} refused by the quality gate)",
                 [(k, v) for k, v in ver.items()], ("figure", "value")))
     print()
-    print(table(f"Open-set identification at threshold {config.match_threshold}, margin {config.match_margin}",
+    print(table(f"Open-set identification at the derived threshold {ident['threshold']:.3f} "
+                f"({ident['threshold_source']}), margin {config.match_margin}",
                 [(k, v) for k, v in ident.items() if k != "errors"], ("figure", "count")))
     for line in ident["errors"]:
         print("  " + line)
@@ -134,7 +136,7 @@ def main() -> int:
         print("  refused " + line)
     print(f"\npeak RSS {peak_rss_mb():.0f} MB")
     finish(args, {"data": str(data), "photos": len(items), "refused": refused, "verification": ver,
-                  "identification": ident, "threshold": config.match_threshold, "margin": config.match_margin})
+                  "identification": ident, "margin": config.match_margin})
     return 0
 
 

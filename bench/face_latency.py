@@ -48,8 +48,8 @@ def main() -> int:
     gallery_size = 10_000
     vectors = rng.normal(size=(gallery_size, engine.embedder.dimension)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    engine.reload_gallery(Gallery(vectors, np.arange(gallery_size) // 2, np.zeros(gallery_size, bool),
-                                  {i: f"r{i}" for i in range(gallery_size // 2)}, 1))
+    engine.use(engine.matcher.with_gallery(Gallery(vectors, np.arange(gallery_size) // 2, np.zeros(gallery_size, bool),
+                                                   {i: f"r{i}" for i in range(gallery_size // 2)}, 1)))
     count = 40 if args.quick else 200
     distinct = frames_with_one_face(20)  # reused in turn: the process holds 20 frames, not 200
     frames = [distinct[n % len(distinct)] for n in range(count)]
@@ -93,7 +93,7 @@ def main() -> int:
         templates = rng.normal(size=(size, engine.embedder.dimension)).astype(np.float32)
         templates /= np.linalg.norm(templates, axis=1, keepdims=True)
         matcher = Matcher(Gallery(templates, np.arange(size) // 3, np.zeros(size, bool), {}, 1),
-                          threshold=config.match_threshold, margin=config.match_margin)
+                          threshold=config.match_threshold or 0.5, margin=config.match_margin)
         times = []
         for _ in range(30 if args.quick else 200):
             started = time.perf_counter()

@@ -93,7 +93,6 @@ def grow_gallery(state_dir: Path, residents: int) -> int:
     from edge.config import FaceConfig
     from edge.face.engine import build_engine
     from edge.store import Gallery, Store
-    from edge.app import read_image
     from face_embeddings import SAME_PERSON_AT, concat, load_set, same_people
     from face_identification import default_data
     from models import MODELS_DIR
@@ -110,7 +109,8 @@ def grow_gallery(state_dir: Path, residents: int) -> int:
     aliases = same_people(usable)
     identities = np.array([aliases.get(i, i) for i in usable.identities])
     # the scenario's own people (celebrities, some also in the development sets) must not be enrolled twice
-    scenario = np.stack([engine.template_from_photo(read_image(p), source=p.name)[0] for p in FACES.glob("*/*.jpg")])
+    scenario = np.stack([embedding for p in sorted(FACES.glob("*/*.jpg"))
+                         if (embedding := _embed_or_none(engine, p)) is not None])
     same_as_scenario = set(identities[(usable.embeddings @ scenario.T).max(axis=1) >= SAME_PERSON_AT].tolist())
     people = sorted(set(identities.tolist()) - same_as_scenario)[:residents]
     if len(people) < residents:
@@ -121,6 +121,16 @@ def grow_gallery(state_dir: Path, residents: int) -> int:
             first = int(np.flatnonzero(identities == person)[0])
             store.add_resident(person, "", [usable.embeddings[first]], [0.0], ["development set"])
     return len(people)
+
+
+def _embed_or_none(engine, path: Path):
+    from edge.app import read_image
+    from edge.errors import EnrolmentError
+
+    try:
+        return engine.template_from_photo(read_image(path), source=path.name)[0]
+    except EnrolmentError:  # a scenario photo with a second face behind (the tailgater's)
+        return None
 
 
 def simulate(scenario: Path, state_dir: Path, *, gallery: int = 0) -> tuple[dict, float, float]:

@@ -11,6 +11,7 @@ def open_serial(port: str, baudrate: int, *, timeout: float | None, what: str) -
     """8N1 at `baudrate`; raises DeviceError naming the device and the port."""
     try:
         return serial.Serial(port, baudrate=baudrate, bytesize=serial.EIGHTBITS, parity=serial.PARITY_NONE,
-                             stopbits=serial.STOPBITS_ONE, timeout=timeout, write_timeout=1.0)
+                             stopbits=serial.STOPBITS_ONE, timeout=timeout, write_timeout=1.0,
+                             exclusive=True)  # a second daemon on the same board is refused, not interleaved
     except (serial.SerialException, OSError, ValueError) as error:
         raise DeviceError(f"{what}: cannot open {port} ({error})") from None

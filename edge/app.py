@@ -14,7 +14,7 @@ import numpy as np
 
 from drivers.sim.scenario import Scenario, load_scenario
 from drivers.sim.world import FaceLocation
-from edge.config import GateConfig, parse_config
+from edge.config import GateConfig, parse_config, read_yaml
 from edge.control import ControlServer
 from edge.errors import EnrolmentError
 from edge.events import DecisionSource
@@ -23,6 +23,8 @@ from edge.face.enrolment import EnrolmentReview, enrol_templates
 from edge.face.gallery_follower import GalleryFollower
 from edge.gate import Gate
 from edge.hardware import Hardware, open_hardware
+from edge.instance import InstanceLock
+from edge.overrides import with_overrides
 from edge.qr.online import OnlineChecker
 from edge.qr.verify import build_registry
 from edge.sdnotify import Notifier
@@ -35,6 +37,7 @@ from edge.store import Store
 log = logging.getLogger(__name__)
 
 LINK_FAULT_AFTER_S = 2.0
+LIVE_SECTIONS = ("checks", "turnstile", "pipeline", "face")  # config.set applies these at once; others at restart
 
 
 def face_locator(engine: FaceEngine) -> Callable[[np.ndarray], FaceLocation | None]:
@@ -146,6 +149,10 @@ class Runtime:
                  realtime: bool | None = None, loop: bool | None = None, notifier: Notifier | None = None,
                  control: bool = True, on_decision=None, mqtt: bool = True, ui: bool = True,
                  config_path: Path | None = None) -> None:
+        # the operator's own settings (file or caller), over which run-time changes are layered
+        self.operator_config = (read_yaml(config_path) or {}) if config_path else config.model_dump(mode="json")
+        config = with_overrides(self.operator_config, source=str(config_path or "config"),
+                                state_dir=state_dir or config.state_dir)
         uses_sim = "sim" in (config.hardware.camera.driver, config.hardware.thermal.driver)
         if uses_sim and scenario is None:
             scenario = load_scenario(config.simulation.scenario)
@@ -154,6 +161,7 @@ class Runtime:
         self.config = config
         self.scenario = scenario
         self.state_dir = Path(state_dir or config.state_dir)
+        self.instance = InstanceLock(self.state_dir)
         self.store = Store(self.state_dir)
         self.engine = build_engine(config.face, self.store.gallery(), focal_px=config.hardware.camera.focal_px) \
             if "face" in config.pipeline.stages else None
@@ -246,6 +254,21 @@ class Runtime:
             return {"ok": True, "camera_dropped": world.camera_dropped, "thermal_frozen": world.thermal_frozen}
         return {"ok": False, "error": f"command: unknown command {command!r}"}
 
+    def apply_config(self, new: GateConfig, path: str) -> bool:
+        """A configuration changed at run time: what depends on `path` is rebuilt now; False if it needs a restart."""
+        if self.scenario is not None:
+            new = scenario_config(new, self.scenario)
+        section = path.split(".")[0]
+        if section not in LIVE_SECTIONS:
+            return False
+        self.config = new
+        self.gate.apply_config(new)
+        if section == "face" and self.engine is not None and self.follower is not None:
+            self.engine.evidence_frames = new.face.evidence_frames
+            self.engine.single_frame_margin = new.face.single_frame_margin
+            self.follower.reconfigure(new.face)
+        return True
+
     def face_status(self) -> dict | None:
         """The face check's operating point: threshold in use, why, and the estimated share of strangers let in."""
         if self.engine is None:
@@ -296,6 +319,7 @@ class Runtime:
                 close()
         self.hardware.close()
         self.store.close()
+        self.instance.close()
 
 
 def install_signal_handlers() -> threading.Event:

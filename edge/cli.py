@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from edge.config import GateConfig, example_file, load_config
+from edge.config import GateConfig, example_file
 from edge.errors import ConfigError, GatepostError
 
 log = logging.getLogger("gatepost")
@@ -23,7 +23,10 @@ def _config_path(args: argparse.Namespace) -> Path | None:
 
 
 def _config(args: argparse.Namespace) -> GateConfig:
-    return load_config(_config_path(args))
+    """The operator's file with the machine-written overrides of its state directory (edge/overrides.py)."""
+    from edge.overrides import load
+
+    return load(_config_path(args))
 
 
 def _store(args: argparse.Namespace):
@@ -38,8 +41,11 @@ def _logging(level: str) -> None:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
+    """Everything a start checks: the file, the overrides over it, key formats and bounds."""
+    from edge.overrides import load
+
     try:
-        load_config(args.path)
+        load(args.path)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 1
@@ -242,7 +248,6 @@ def cmd_thermal_calibrate(args: argparse.Namespace) -> int:
     import yaml
 
     from edge.calibration import fit_homography, read_points, target_points
-    from edge.config import parse_config, read_yaml
 
     if bool(args.points) == bool(args.targets):
         raise ConfigError("give --points CSV or --targets DIR")
@@ -251,13 +256,12 @@ def cmd_thermal_calibrate(args: argparse.Namespace) -> int:
     rows = [[round(float(v), 6) for v in row] for row in matrix]
     print(f"homography from {len(rgb)} points, mean reprojection error {error:.2f} thermal px")
     if args.write:
-        path = Path(args.write)
-        data = read_yaml(path) if path.exists() else {}
-        data = data or {}
-        data.setdefault("hardware", {}).setdefault("thermal", {})["homography"] = rows
-        parse_config(data, source=str(path))  # still a valid configuration
-        path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
-        print(f"written to {path} (hardware.thermal.homography)")
+        from edge.config import read_yaml
+        from edge.overrides import overrides_path, set_value
+
+        config, path = _config(args), _config_path(args)
+        set_value((read_yaml(path) or {}) if path else {}, config, "hardware.thermal.homography", rows)
+        print(f"written to {overrides_path(config.state_dir)} (hardware.thermal.homography; the daemon reads it at start)")
     else:
         print(yaml.safe_dump({"hardware": {"thermal": {"homography": rows}}}, sort_keys=False), end="")
     return 0
@@ -278,6 +282,14 @@ def cmd_guards_add(args: argparse.Namespace) -> int:
         except ValueError as error:
             raise ConfigError(str(error)) from None
     print(f"guard {args.id} ({args.name}) can log in at the touchscreen")
+    return 0
+
+
+def cmd_guards_remove(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        if not store.remove_guard(args.id):
+            raise ConfigError(f"id: no guard {args.id}")
+    print(f"guard {args.id} removed; their touchscreen sessions end at their next request")
     return 0
 
 
@@ -532,7 +544,8 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate = thermal_actions.add_parser("calibrate", help="register the colour camera onto the thermal image")
     calibrate.add_argument("--points", help="CSV with rgb_x, rgb_y, thermal_x, thermal_y (4 rows or more)")
     calibrate.add_argument("--targets", help="folder of heated-target frame pairs: NAME.png + NAME.npy (°C)")
-    calibrate.add_argument("--write", help="configuration file to write the homography into")
+    calibrate.add_argument("--write", action="store_true",
+                           help="keep the homography in the state directory's overrides (the operator's file is not touched)")
     calibrate.set_defaults(func=cmd_thermal_calibrate)
 
     guards = commands.add_parser("guards", help="guards who use the touchscreen")
@@ -544,6 +557,9 @@ def build_parser() -> argparse.ArgumentParser:
     guard_add.add_argument("--pin", help="4-12 digits (asked for when left out; stored only as a hash)")
     guard_add.set_defaults(func=cmd_guards_add)
     guard_actions.add_parser("list", help="list guards").set_defaults(func=cmd_guards_list)
+    guard_remove = guard_actions.add_parser("remove", help="remove a guard (their PIN and sessions stop working)")
+    guard_remove.add_argument("--id", required=True)
+    guard_remove.set_defaults(func=cmd_guards_remove)
 
     passes = commands.add_parser("passes", help="visitor and courier passes")
     passes.add_argument("--state-dir", help="state folder (default: the config's state_dir)")

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edge.errors import ConfigError
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class CheckMode(str, Enum):
@@ -253,10 +253,15 @@ class MqttConfig(Section):
     redeliver_after_s: float = Field(30.0, gt=0, le=3600,
                                      description="Publish again what no collector confirmed within this time.")
     max_inflight: int = Field(100, ge=1, le=65535, description="Unacknowledged publishes at once.")
-    outbox_max_mb: float = Field(200.0, gt=0, description="Outbox size bound on disk; telemetry is dropped first.")
+    outbox_max_mb: float = Field(200.0, gt=0, le=100_000, description="Outbox size bound on disk; telemetry is dropped first.")
     telemetry_interval_s: float = Field(10.0, gt=0, le=3600, description="How often telemetry is published.")
     admin_keys: dict[str, str] = Field(default_factory=dict,
                                        description="Administrators' Ed25519 public keys (base64), by key id.")
+
+    @field_validator("admin_keys")
+    @classmethod
+    def _admin_keys(cls, keys: dict[str, str]) -> dict[str, str]:
+        return ed25519_keys(keys)
     command_max_age_s: float = Field(30.0, gt=0, le=300, description="Older (or future) commands are refused.")
     home_assistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)
 
@@ -266,6 +271,11 @@ class PassesConfig(Section):
 
     public_keys: dict[str, str] = Field(default_factory=dict,
                                         description="Pass-signing Ed25519 public keys (base64), by key id.")
+
+    @field_validator("public_keys")
+    @classmethod
+    def _public_keys(cls, keys: dict[str, str]) -> dict[str, str]:
+        return ed25519_keys(keys)
 
 
 class DccConfig(Section):
@@ -305,6 +315,32 @@ class QrConfig(Section):
     online: OnlineHealthCodeConfig = Field(default_factory=OnlineHealthCodeConfig)
 
 
+def ed25519_keys(keys: dict[str, str]) -> dict[str, str]:
+    """Key ids to base64 public keys of 32 bytes: a key the daemon could not load is an error now, not at start."""
+    import base64
+    import binascii
+
+    for key_id, value in keys.items():
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(f"{key_id}: not base64") from None
+        if len(raw) != 32:
+            raise ValueError(f"{key_id}: an Ed25519 public key is 32 bytes, this is {len(raw)}")
+    return keys
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class UiConfig(Section):
     """The guard's touchscreen: a local web app shown full-screen by Chromium."""
 
@@ -316,9 +352,22 @@ class UiConfig(Section):
         default_factory=lambda: ["delivery", "elderly_or_disabled", "visitor_escorted", "emergency", "fault"],
         min_length=1, description="Reasons a guard picks from for a manual open.")
     max_pin_failures: int = Field(5, ge=1, le=20, description="Wrong PINs in a row before the guard is locked out.")
-    lockout_s: float = Field(300.0, gt=0, description="How long a locked-out guard waits.")
+    lockout_s: float = Field(300.0, gt=0, le=86_400, description="How long a locked-out guard waits.")
     session_h: float = Field(12.0, gt=0, le=48, description="How long a guard stays logged in.")
     live_fps: float = Field(4.0, gt=0, le=25, description="Frame rate of the live view (CPU for the recogniser first).")
+    max_live_clients: int = Field(2, ge=1, le=16, description="Screens that may watch the live view at once.")
+    allowed_hosts: list[str] = Field(default_factory=list, description="Host names the screen may use besides the bind address and loopback (DNS rebinding is refused).")
+    tls_cert: str = Field("", description="Certificate (PEM) to serve HTTPS with; required when host is not loopback.")
+    tls_key: str = Field("", description="Private key (PEM) of tls_cert.")
+
+    @model_validator(mode="after")
+    def _remote_needs_tls(self) -> "UiConfig":
+        if not is_loopback(self.host) and not (self.tls_cert and self.tls_key):
+            raise ValueError(f"host: {self.host} is reachable from the network; set tls_cert and tls_key "
+                             "(guards' PINs and session cookies must not cross the LAN in clear text) or bind 127.0.0.1")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("tls_cert and tls_key: give both or neither")
+        return self
 
 
 class StorageConfig(Section):
@@ -360,14 +409,19 @@ def describe_errors(error: ValidationError) -> list[str]:
     """One line per mistake: the key path, then what was expected."""
     lines = []
     for item in error.errors():
-        path = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        path = ".".join(_printable(str(part)) for part in item["loc"]) or "(top level)"
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key"
-        elif "input" in item and item["type"] not in ("missing", "model_type"):
+        elif "input" in item and item["type"] not in ("missing", "model_type") and not isinstance(item["input"], dict):
             message += f" (got {item['input']!r})"
         lines.append(f"{path}: {message}")
     return lines
+
+
+def _printable(key: str) -> str:
+    """A key as text that stays on one line, whatever characters a file put in it."""
+    return key if key.isprintable() else key.encode("unicode_escape").decode("ascii")
 
 
 def parse_config(data: Any, *, source: str = "config") -> GateConfig:

@@ -18,6 +18,7 @@ from typing import Any
 
 from edge.config import GateConfig
 from edge.decision import Policy, Visit
+from edge.errors import StorageError
 from edge.events import AlarmKind, Decision, DecisionSource, Event, EventKind, decision_body
 from edge.hardware import Hardware
 from edge.sdnotify import Notifier
@@ -115,10 +116,17 @@ class Gate:
 
     # events
 
-    def record(self, kind: EventKind, body: dict[str, Any]) -> Event:
+    def record(self, kind: EventKind, body: dict[str, Any]) -> Event | None:
+        """Commit an event (and its outbox entry); None when the state database cannot take it."""
         event = Event(kind, body, site_id=self.config.site.site_id, gate_id=self.config.site.gate_id)
         topic = f"{self._topic}/alarm" if kind is EventKind.alarm else f"{self._topic}/event"
-        self.store.record_event(event, topic)
+        try:
+            self.store.record_event(event, topic)
+        except StorageError as error:
+            self._storage_failed(error)
+            return None
+        if "storage" in self.faults:
+            self._clear_fault("storage")
         if self.after_record is not None:
             self.after_record()
         for listener in self.listeners:
@@ -127,6 +135,19 @@ class Gate:
             except Exception:  # a listener must never break the gate
                 log.exception("event listener failed")
         return event
+
+    def _storage_failed(self, error: StorageError) -> None:
+        """Nothing can be recorded, so nothing is decided: the gate stays shut and says why, once."""
+        if self.faults.get("storage") != str(error):
+            log.error("state database unusable, gate held closed: %s", error)
+            self.faults["storage"] = str(error)
+
+    def _safely(self, write: Callable[[], object]) -> None:
+        """A store write that is not a record of its own (scores, counts, pruning)."""
+        try:
+            write()
+        except StorageError as error:
+            self._storage_failed(error)
 
     def _set_fault(self, device: str, message: str) -> None:
         if self.faults.get(device) != message:
@@ -148,6 +169,12 @@ class Gate:
         self.notifier.stopping()
         self.turnstile.stop()
         self.record(EventKind.status, {"state": "stopped"})
+
+    def apply_config(self, config: GateConfig) -> None:
+        """A changed configuration: the policy and the turnstile take theirs from it."""
+        self.config = config
+        self.policy = Policy(config.checks, window_s=config.pipeline.decision_window_s)
+        self.turnstile.config = config.turnstile
 
     def request_open(self, source: DecisionSource, actor: str, reason: str) -> None:
         """Thread-safe: a guard, administrator or local CLI asks to open the gate."""
@@ -236,7 +263,8 @@ class Gate:
         wall = time.time()
         if wall - self._last_prune >= PRUNE_EVERY_S:
             self._last_prune = wall
-            self.store.prune_events(wall - self.config.storage.event_retention_days * 86400)
+            cutoff = wall - self.config.storage.event_retention_days * 86400
+            self._safely(lambda: self.store.prune_events(cutoff))
 
     def run(self, should_stop: Callable[[], bool], *, between_frames: Callable[[], None] | None = None) -> None:
         self.start()
@@ -295,7 +323,8 @@ class Gate:
                 self.recent_matches.pop(next(iter(self.recent_matches)))
             if decision.granted and visit.match.runner_up > -1.0:
                 # the best score among the *other* residents: a stranger's best score through this camera
-                self.store.add_visit_score(visit.match.runner_up, visit.match.residents)
+                match = visit.match
+                self._safely(lambda: self.store.add_visit_score(match.runner_up, match.residents))
         self._apply(decision)
         for outcome in decision.checks.values():
             if outcome["status"] == "fail" and outcome["reason"].startswith("fever"):
@@ -318,9 +347,12 @@ class Gate:
         """Commit the decision, then (if granted) pulse the relay."""
         event = self.record(EventKind.decision, decision_body(decision))
         pulsed = False
-        if decision.granted:
+        if event is None:
+            log.error("decision could not be recorded: the gate stays closed (%s)", "; ".join(decision.reasons))
+        elif decision.granted:
             if decision.pass_id:
-                self.store.count_pass_use(decision.pass_id)
+                pass_id = decision.pass_id
+                self._safely(lambda: self.store.count_pass_use(pass_id))
             pulsed = self.turnstile.open(event.event_id, _admits(decision))
             if not pulsed:
                 log.error("decision %s granted but the relay could not be driven", event.event_id)

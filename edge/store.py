@@ -26,6 +26,7 @@ from edge.events import Event
 log = logging.getLogger(__name__)
 
 DB_NAME = "gatepost.db"
+BUSY_TIMEOUT_S = 1.0  # a write lock held longer (another process) fails the write: the gate stays shut, not stalled
 
 # Each entry moves the schema one version up; never edit one that has shipped.
 MIGRATIONS: list[str] = [
@@ -154,7 +155,8 @@ class Store:
         self._lock = threading.RLock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                       timeout=BUSY_TIMEOUT_S)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
@@ -178,22 +180,34 @@ class Store:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One transaction; a database that is locked, full or corrupt is a StorageError in one line."""
         with self._lock:
             if self._db is None:
                 raise StorageError(f"{self.path}: store used after close()")
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as error:
+                raise StorageError(f"{self.path}: {error}") from None
             try:
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.execute("COMMIT")
+            except BaseException as error:
+                try:
+                    self._db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the transaction may already be gone (disk full, I/O error)
+                if isinstance(error, sqlite3.Error):
+                    raise StorageError(f"{self.path}: {error}") from None
                 raise
-            self._db.execute("COMMIT")
 
     def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
         with self._lock:
             if self._db is None:
                 raise StorageError(f"{self.path}: store used after close()")
-            return self._db.execute(sql, params).fetchall()
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.Error as error:
+                raise StorageError(f"{self.path}: {error}") from None
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -245,11 +259,16 @@ class Store:
                    (resident_id, vector.tobytes(), float(quality), int(negative), source, self._clock()))
 
     def remove_resident(self, resident_id: int) -> bool:
+        """Remove a resident by any local path; a tombstone one version up stops any older record bringing them back."""
         with self._transaction() as db:
-            removed = db.execute("DELETE FROM residents WHERE id = ?", (resident_id,)).rowcount > 0
-            if removed:
-                self._bump_gallery(db)
-        return removed
+            row = db.execute("SELECT uid, record_version FROM residents WHERE id = ?", (resident_id,)).fetchone()
+            if row is None:
+                return False
+            db.execute("DELETE FROM residents WHERE id = ?", (resident_id,))
+            db.execute("INSERT OR REPLACE INTO removed_residents(uid, record_version) VALUES (?, ?)",
+                       (row[0], int(row[1]) + 1))
+            self._bump_gallery(db)
+        return True
 
     def apply_resident_record(self, uid: str, version: int, *, name: str = "", unit: str = "",
                               embeddings: list[np.ndarray] | None = None) -> bool:
@@ -445,6 +464,10 @@ class Store:
                        "ON CONFLICT(guard_id) DO UPDATE SET name = excluded.name, pin_hash = excluded.pin_hash, "
                        "salt = excluded.salt, failed = 0, locked_until = 0",
                        (guard_id, name, pin_hash, salt, self._clock()))
+
+    def remove_guard(self, guard_id: str) -> bool:
+        with self._transaction() as db:
+            return db.execute("DELETE FROM guards WHERE guard_id = ?", (guard_id,)).rowcount > 0
 
     def guard(self, guard_id: str) -> dict | None:
         rows = self._query("SELECT guard_id, name, pin_hash, salt, failed, locked_until FROM guards WHERE guard_id = ?",

@@ -86,6 +86,11 @@ class GalleryFollower:
                  (time.perf_counter() - started) * 1000)
         return True
 
+    def reconfigure(self, config: FaceConfig) -> None:
+        """New thresholds or targets: rebuilt on the next check."""
+        self.config = config
+        self._seen = None
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="gallery-follower", daemon=True)
         self._thread.start()

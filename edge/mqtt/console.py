@@ -17,20 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from edge.config import GateConfig, parse_config
 from edge.errors import ConfigError, EnrolmentError
 from edge.events import DecisionSource, EventKind
 from edge.face.enrolment import enrol_templates
 from edge.mqtt.auth import Refused, SignedMessage, Verifier
 from edge.mqtt.link import Incoming, MqttLink
 from edge.mqtt.topics import Topics
+from edge.overrides import set_value, value_at
 
 log = logging.getLogger(__name__)
 
 RECORD_COMMAND = "resident.record"
-LIVE_SECTIONS = ("checks", "turnstile")  # applied at once by config.set; others need a restart
 POLL_BUDGET_S = 0.02  # console work run between two frames, at most
 
 
@@ -224,35 +222,20 @@ class Console:
         path, value = args.get("path"), args.get("value")
         if not isinstance(path, str) or not path or "value" not in args:
             raise Refused("malformed: args.path (dotted key) and args.value are required")
-        data = self.runtime.config.model_dump(mode="json")
-        node = data
-        parts = path.split(".")
-        for part in parts[:-1]:
-            if not isinstance(node.get(part), dict):
-                raise Refused(f"invalid: {path}: no such section {part!r}")
-            node = node[part]
-        if parts[-1] not in node:
-            raise Refused(f"invalid: {path}: unknown key")
-        node[parts[-1]] = value
+        runtime = self.runtime
         try:
-            new = parse_config(data, source="config.set")
+            old = value_at(runtime.config, path)
+        except (KeyError, TypeError):
+            raise Refused(f"invalid: {path[:100]}: unknown key") from None
+        try:
+            new = set_value(runtime.operator_config, runtime.config, path, value, state_dir=runtime.state_dir)
         except ConfigError as error:
             raise Refused(f"invalid: {str(error).splitlines()[0].removeprefix('config.set: ')}") from None
-        live = parts[0] in LIVE_SECTIONS
-        self._apply(new, live=live)
-        return {"path": path, "applied": "now" if live else "after a restart", "saved": self.config_path is not None}
-
-    def _apply(self, new: GateConfig, *, live: bool) -> None:
-        runtime = self.runtime
-        if live:
-            runtime.config = new
-            runtime.gate.config = new
-            runtime.gate.policy.checks = new.checks
-            runtime.gate.turnstile.config = new.turnstile
-        if self.config_path is not None:
-            temporary = self.config_path.with_suffix(".tmp")
-            temporary.write_text(yaml.safe_dump(new.model_dump(mode="json"), sort_keys=False))
-            temporary.replace(self.config_path)
+        live = runtime.apply_config(new, path)
+        runtime.gate.record(EventKind.action, {"action": "config_changed", "path": path, "old": old,
+                                               "new": value_at(new, path), "admin": admin,
+                                               "applied": "now" if live else "after a restart"})
+        return {"path": path, "applied": "now" if live else "after a restart", "saved": True}
 
     def _passes_revoke(self, args: dict, admin: str) -> dict:
         pass_id = args.get("pass_id")

@@ -71,6 +71,10 @@ class Signer:
     public_key: Any
     kinds: frozenset[str] | None  # None: no DCC key usage restriction
     not_after: float | None
+    not_before: float | None = None  # validity of the signer certificate; None where it could not be read
+
+    def valid_at(self, when: float) -> bool:
+        return (self.not_before is None or when >= self.not_before) and (self.not_after is None or when <= self.not_after)
 
 
 def kid_of(der: bytes) -> bytes:
@@ -136,6 +140,7 @@ def signer_from_der(der: bytes) -> Signer:
         certificate = x509.load_der_x509_certificate(der)
         public_key = certificate.public_key()
         not_after = certificate.not_valid_after_utc.timestamp()
+        not_before = certificate.not_valid_before_utc.timestamp()
         try:
             usages = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
             kinds = frozenset(KEY_USAGE[u.dotted_string] for u in usages if u.dotted_string in KEY_USAGE) or None
@@ -143,8 +148,8 @@ def signer_from_der(der: bytes) -> Signer:
             kinds = None
     except (ValueError, UnsupportedAlgorithm):
         public_key, kinds = _fallback_key_and_usage(der)
-        not_after = None
-    return Signer(kid_of(der), public_key, kinds, not_after)
+        not_after = not_before = None
+    return Signer(kid_of(der), public_key, kinds, not_after, not_before)
 
 
 class TrustList:
@@ -300,6 +305,9 @@ def verify_dcc(payload: str, trust: TrustList, *, now: float, schema_version: st
         signer = next((s for s in signers if _verify_signature(s, algorithm, to_sign, signature)), None)
         if signer is None:
             result.fail("verify", "invalid", "signature_invalid")
+        elif result.issued is not None and not signer.valid_at(result.issued):
+            # the DCC rules: the signer's certificate must be valid when the certificate was issued
+            result.fail("verify", "invalid", "signer_certificate_not_valid_at_issue")
         else:
             result.stages["verify"] = True
             if not key_usage_allows(signer, result.kind):

@@ -17,15 +17,16 @@ from cryptography.x509.oid import NameOID
 from edge.qr.dcc import COSE_SIGN1_TAG, kid_of
 
 
-def make_signer(country: str = "XX", *, usage: list[str] | None = None) -> tuple[ec.EllipticCurvePrivateKey, bytes]:
-    """A self-signed document signer certificate (DER) and its key."""
+def make_signer(country: str = "XX", *, usage: list[str] | None = None,
+                valid: tuple[datetime.datetime, datetime.datetime] | None = None) -> tuple[ec.EllipticCurvePrivateKey, bytes]:
+    """A self-signed document signer certificate (DER) and its key; valid from yesterday for ten years unless given."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, country),
                       x509.NameAttribute(NameOID.COMMON_NAME, "gatepost demo DSC")])
     now = datetime.datetime.now(datetime.timezone.utc)
+    start, end = valid or (now - datetime.timedelta(days=1), now + datetime.timedelta(days=3650))
     builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-               .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-               .not_valid_after(now + datetime.timedelta(days=3650)))
+               .serial_number(x509.random_serial_number()).not_valid_before(start).not_valid_after(end))
     if usage:
         builder = builder.add_extension(x509.ExtendedKeyUsage([x509.ObjectIdentifier(u) for u in usage]), critical=False)
     return key, builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)

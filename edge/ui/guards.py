@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import threading
 import time
 from dataclasses import dataclass
 
@@ -30,11 +31,14 @@ class PinCheck:
 
 
 class GuardBook:
+    """The guards of this gate and their PINs: add, remove, check with lockout."""
+
     def __init__(self, store: Store, *, max_failures: int, lockout_s: float, clock=time.time) -> None:
         self.store = store
         self.max_failures = max_failures
         self.lockout_s = lockout_s
         self.clock = clock
+        self._lock = threading.Lock()
 
     def add(self, guard_id: str, name: str, pin: str) -> None:
         if not valid_pin_format(pin):
@@ -42,7 +46,16 @@ class GuardBook:
         pin_hash, salt = hash_pin(pin)
         self.store.set_guard(guard_id, name, pin_hash, salt)
 
+    def remove(self, guard_id: str) -> bool:
+        """The guard's PIN stops working at once; their open sessions end at their next request."""
+        return self.store.remove_guard(guard_id)
+
     def check(self, guard_id: str, pin: str) -> PinCheck:
+        """One check at a time: a burst of parallel guesses cannot read the failure count before it is written."""
+        with self._lock:
+            return self._check(guard_id, pin)
+
+    def _check(self, guard_id: str, pin: str) -> PinCheck:
         guard = self.store.guard(guard_id)
         if guard is None:
             hash_pin(pin)  # same work as a real check: no timing hint that the id is unknown

@@ -25,6 +25,7 @@ from edge.config import UiConfig
 from edge.events import DecisionSource, Event, EventKind
 from edge.face.enrolment import enrol_templates
 from edge.ui.guards import GuardBook
+from edge.untrusted import UntrustedInput, load_json
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class Session:
     guard_id: str
     name: str
     expires: float
+    pin_hash: bytes  # the PIN this session was opened with: a new PIN ends the session
 
 
 class BadRequest(Exception):
@@ -57,6 +59,7 @@ class TouchscreenServer:
         self._subscribers: set[asyncio.Queue] = set()
         self._recent: list[dict] = runtime.store.latest_events(RECENT_EVENTS)
         self._alarms: dict[str, dict] = {}
+        self._live_clients = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._ready = threading.Event()
@@ -84,9 +87,10 @@ class TouchscreenServer:
         loop = asyncio.new_event_loop()
         self._loop = loop
         asyncio.set_event_loop(loop)
-        app = web.Application(client_max_size=MAX_BODY, middlewares=[self._errors])
+        app = web.Application(client_max_size=MAX_BODY, middlewares=[self._guard_requests, self._errors])
         app.router.add_get("/", self._index)
         app.router.add_static("/static/", STATIC)
+        app.router.add_get("/api/health", self._health)
         app.router.add_get("/api/state", self._state)
         app.router.add_get("/api/stream", self._stream)
         app.router.add_get("/api/live.mjpg", self._live)
@@ -100,10 +104,10 @@ class TouchscreenServer:
         self._runner = web.AppRunner(app, access_log=None)
         try:
             loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, self.config.host, self.config.port)
+            site = web.TCPSite(self._runner, self.config.host, self.config.port, ssl_context=self._tls())
             loop.run_until_complete(site.start())
             self.port = site._server.sockets[0].getsockname()[1]
-        except OSError as error:
+        except (OSError, ValueError) as error:
             self.error = f"ui: cannot listen on {self.config.host}:{self.config.port} ({error})"
             self._ready.set()
             loop.close()
@@ -129,6 +133,35 @@ class TouchscreenServer:
 
     # helpers
 
+    def _tls(self):
+        if not self.config.tls_cert:
+            return None
+        import ssl
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.config.tls_cert, self.config.tls_key)
+        return context
+
+    def _allowed_hosts(self) -> set[str]:
+        port = self.port or self.config.port
+        names = {"127.0.0.1", "localhost", "[::1]", self.config.host, *self.config.allowed_hosts}
+        return {f"{name}:{port}" for name in names} | ({name for name in names} if port in (80, 443) else set())
+
+    @web.middleware
+    async def _guard_requests(self, request: web.Request, handler):
+        """Only this screen's own pages may talk to the gate: Host, Origin and content type are checked first."""
+        if request.host not in self._allowed_hosts():
+            return web.json_response({"ok": False, "error": "host: not this gate's address"}, status=421)
+        if request.method == "POST":
+            scheme = "https" if self.config.tls_cert else "http"
+            if request.headers.get("Origin") != f"{scheme}://{request.host}":
+                return web.json_response({"ok": False, "error": "origin: requests come from this screen only"},
+                                         status=403)
+            if request.content_type != "application/json":
+                return web.json_response({"ok": False, "error": "content-type: application/json expected"},
+                                         status=415)
+        return await handler(request)
+
     @web.middleware
     async def _errors(self, request: web.Request, handler):
         try:
@@ -137,17 +170,24 @@ class TouchscreenServer:
             return web.json_response({"ok": False, "error": str(error)}, status=400)
 
     def _session(self, request: web.Request) -> Session:
-        session = self._sessions.get(request.cookies.get(SESSION_COOKIE, ""))
-        if session is None or session.expires < time.time():
+        """The guard logged in on this screen; 401 if none, expired, removed, or their PIN has changed since."""
+        token = request.cookies.get(SESSION_COOKIE, "")
+        session = self._sessions.get(token)
+        if session is None or session.expires < time.time() or not self._still_valid(session):
+            self._sessions.pop(token, None)
             raise web.HTTPUnauthorized(text=json.dumps({"ok": False, "error": "login required"}),
                                        content_type="application/json")
         return session
 
+    def _still_valid(self, session: Session) -> bool:
+        guard = self.runtime.store.guard(session.guard_id)
+        return guard is not None and guard["pin_hash"] == session.pin_hash
+
     async def _body(self, request: web.Request, fields: dict[str, type]) -> dict[str, Any]:
         try:
-            body = await request.json()
-        except (ValueError, UnicodeDecodeError):
-            raise BadRequest("body: not JSON") from None
+            body = load_json(await request.read(), max_bytes=MAX_BODY, what="body")
+        except UntrustedInput as error:
+            raise BadRequest(str(error)) from None
         if not isinstance(body, dict):
             raise BadRequest("body: expected a JSON object")
         for name, kind in fields.items():
@@ -177,19 +217,23 @@ class TouchscreenServer:
                 "mqtt": None if link is None else ("online" if link.connected.is_set() else "offline"),
                 "outbox": self.runtime.store.outbox_size(), "face": self.runtime.face_status()}
 
+    async def _health(self, request: web.Request) -> web.Response:
+        """For the kiosk unit's start-up wait: says the app is up, and nothing else."""
+        return web.json_response({"ok": True})
+
     async def _state(self, request: web.Request) -> web.Response:
-        session = self._sessions.get(request.cookies.get(SESSION_COOKIE, ""))
+        session = self._session(request)
         return web.json_response({"events": self._recent, "alarms": list(self._alarms.values()),
-                                  "devices": self._devices(),
-                                  "guard": session.name if session and session.expires > time.time() else None})
+                                  "devices": self._devices(), "guard": session.name})
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
+        session = self._session(request)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
         queue: asyncio.Queue = asyncio.Queue()
         self._subscribers.add(queue)
         try:
-            while True:
+            while session.expires > time.time() and self._still_valid(session):
                 try:
                     data = await asyncio.wait_for(queue.get(), timeout=2.0)
                     await response.write(f"event: gate\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode())
@@ -203,6 +247,16 @@ class TouchscreenServer:
         return response
 
     async def _live(self, request: web.Request) -> web.StreamResponse:
+        session = self._session(request)
+        if self._live_clients >= self.config.max_live_clients:
+            return web.json_response({"ok": False, "error": "live view: too many screens watching"}, status=503)
+        self._live_clients += 1
+        try:
+            return await self._live_stream(request, session)
+        finally:
+            self._live_clients -= 1
+
+    async def _live_stream(self, request: web.Request, session: Session) -> web.StreamResponse:
         boundary = "frame"
         response = web.StreamResponse(headers={"Content-Type": f"multipart/x-mixed-replace; boundary={boundary}",
                                                "Cache-Control": "no-cache"})
@@ -210,7 +264,7 @@ class TouchscreenServer:
         period = 1.0 / self.config.live_fps
         last_version = -1
         try:
-            while True:
+            while session.expires > time.time():
                 image, overlay, version = self.gate.live.snapshot()
                 if image is not None and version != last_version:
                     last_version = version
@@ -230,15 +284,27 @@ class TouchscreenServer:
             self._record({"action": "pin_refused", "guard": guard_id[:32], "reason": check.reason})
         return check
 
+    async def _checked_pin(self, guard_id: str, pin: str) -> web.Response | None:
+        """None if the PIN is right; else the refusal, the same for an unknown guard and a wrong PIN."""
+        check = await asyncio.get_running_loop().run_in_executor(None, self._check_pin, guard_id, pin)
+        if check.ok:
+            return None
+        shown = "locked_out" if check.reason == "locked_out" else "wrong_pin"
+        return web.json_response({"ok": False, "error": shown}, status=403)
+
     async def _login(self, request: web.Request) -> web.Response:
         body = await self._body(request, {"guard": str, "pin": str})
-        check = await asyncio.get_running_loop().run_in_executor(None, self._check_pin, body["guard"], body["pin"])
-        if not check.ok:
-            return web.json_response({"ok": False, "error": check.reason}, status=403)
+        refused = await self._checked_pin(body["guard"], body["pin"])
+        if refused is not None:
+            return refused
+        guard = self.runtime.store.guard(body["guard"])
+        if guard is None:  # removed between the check and now
+            return web.json_response({"ok": False, "error": "wrong_pin"}, status=403)
         token = secrets.token_urlsafe(24)
-        self._sessions[token] = Session(body["guard"], check.guard_name, time.time() + self.config.session_h * 3600)
-        response = web.json_response({"ok": True, "guard": check.guard_name})
-        response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict",
+        self._sessions[token] = Session(body["guard"], guard["name"], time.time() + self.config.session_h * 3600,
+                                        guard["pin_hash"])
+        response = web.json_response({"ok": True, "guard": guard["name"]})
+        response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=bool(self.config.tls_cert),
                             max_age=int(self.config.session_h * 3600))
         return response
 
@@ -253,9 +319,9 @@ class TouchscreenServer:
         body = await self._body(request, {"pin": str, "reason": str})
         if body["reason"] not in self.config.open_reasons:
             raise BadRequest(f"reason: one of {', '.join(self.config.open_reasons)}")
-        check = await asyncio.get_running_loop().run_in_executor(None, self._check_pin, session.guard_id, body["pin"])
-        if not check.ok:
-            return web.json_response({"ok": False, "error": check.reason}, status=403)
+        refused = await self._checked_pin(session.guard_id, body["pin"])
+        if refused is not None:
+            return refused
         self.gate.request_open(DecisionSource.guard, session.guard_id, body["reason"])
         return web.json_response({"ok": True})
 
@@ -303,10 +369,13 @@ class TouchscreenServer:
         from edge.errors import EnrolmentError
 
         session = self._session(request)
-        body = await self._body(request, {"name": str, "unit": str})
+        body = await self._body(request, {"name": str, "unit": str, "pin": str})
         name = body["name"].strip()
-        if not name:
-            raise BadRequest("name: required")
+        if not name or len(name) > 100:
+            raise BadRequest("name: 1 to 100 characters")
+        refused = await self._checked_pin(session.guard_id, body["pin"])  # enrolment lets someone in: PIN again
+        if refused is not None:
+            return refused
         engine = self.runtime.engine
         if engine is None:
             raise BadRequest("face recognition is off on this gate")

@@ -39,3 +39,49 @@ def test_a_resident_seen_again_before_passing_gets_no_second_opening(tmp_path):
     assert runtime.gate.turnstile.pulses == 1
     assert len(events) == 1
     assert runtime.gate.stats.frames > 50  # the scenario played on after the drop
+
+
+def test_a_locked_database_keeps_the_gate_shut_and_says_so(tmp_path):
+    """No decision without a record: while another process holds the write lock, a resident is not let in,
+    the fault is reported once, and the gate recovers when the lock goes."""
+    import sqlite3
+
+    scenario = tmp_path / "alice.yaml"
+    scenario.write_text(yaml.safe_dump({
+        "faces_dir": str(SCENARIOS / "faces"), "tail_s": 0.5,
+        "residents": [{"name": "Alice", "photos": ["resident_a/01.jpg", "resident_a/02.jpg"]}],
+        "visitors": [{"at": 0.2, "photo": "resident_a/03.jpg", "identity": "Alice", "expect": "granted"}]}))
+    config = parse_config({"mqtt": {"enabled": False}, "ui": {"enabled": False}})
+    runtime = Runtime(config, state_dir=tmp_path / "state", scenario=load_scenario(scenario), realtime=False,
+                      loop=False, control=False, ui=False)
+    decisions = []
+    runtime.gate.on_decision = lambda decision, pulsed: decisions.append((decision, pulsed))
+    other = sqlite3.connect(tmp_path / "state" / "gatepost.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        runtime.run(lambda: bool(decisions))
+        assert [(d.granted, pulsed) for d, pulsed in decisions] == [(True, False)]
+        assert runtime.gate.turnstile.pulses == 0
+        assert "database is locked" in runtime.gate.faults["storage"]
+        other.execute("ROLLBACK")
+        assert runtime.gate.record(EventKind.status, {"state": "test"}) is not None
+        assert "storage" not in runtime.gate.faults
+    finally:
+        other.close()
+        runtime.close()
+
+
+def test_one_daemon_per_state_directory(tmp_path):
+    import pytest
+
+    from edge.errors import StorageError
+
+    config = parse_config({"mqtt": {"enabled": False}, "ui": {"enabled": False},
+                           "simulation": {"scenario": str(SCENARIOS / "residents_only.yaml")}})
+    first = Runtime(config, state_dir=tmp_path / "state", realtime=False, loop=False, control=False, ui=False)
+    try:
+        with pytest.raises(StorageError, match=r"another gatepost daemon \(pid \d+\) is using this state directory"):
+            Runtime(config, state_dir=tmp_path / "state", realtime=False, loop=False, control=False, ui=False)
+    finally:
+        first.close()
+    Runtime(config, state_dir=tmp_path / "state", realtime=False, loop=False, control=False, ui=False).close()

@@ -111,3 +111,17 @@ def test_latest_events_are_the_newest_oldest_first(tmp_path):
         for n in range(5):
             store.record_event(Event(EventKind.status, {"n": n}), "t")
         assert [e["n"] for e in store.latest_events(3)] == [2, 3, 4]
+
+
+def test_a_removal_is_final_against_older_site_records(tmp_path):
+    """A resident removed here (console, CLI) does not come back when the site's retained record is replayed."""
+    import numpy as np
+
+    with Store(tmp_path) as store:
+        template = np.ones(128, np.float32) / np.sqrt(128)
+        assert store.apply_resident_record("uid-bob", 1_700_000_000_000, name="Bob", embeddings=[template])
+        bob = store.resident_by_uid("uid-bob")
+        assert store.remove_resident(bob.id)
+        assert not store.apply_resident_record("uid-bob", 1_700_000_000_000, name="Bob", embeddings=[template])
+        assert store.resident_by_uid("uid-bob") is None
+        assert store.apply_resident_record("uid-bob", 1_700_000_000_001 + 1, name="Bob", embeddings=[template])

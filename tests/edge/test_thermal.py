@@ -10,7 +10,8 @@ import yaml
 
 from drivers.sim.thermal_model import ThermalFace, render
 from drivers.thermal import ThermalFrame
-from edge.config import ChecksConfig, ThermalConfig, load_config
+from edge.config import ChecksConfig, ThermalConfig
+from edge.overrides import load
 from edge.decision import Policy, Visit
 from edge.stages.thermal import ThermalStage
 from tests.conftest import ROOT
@@ -115,12 +116,14 @@ def test_calibrate_from_points_writes_the_homography(tmp_path):
     points.write_text("rgb_x,rgb_y,thermal_x,thermal_y\n" + "".join(f"{a},{b},{c},{d}\n"
                                                                     for (a, b), (c, d) in zip(rgb, thermal)))
     config = tmp_path / "gate.yaml"
-    config.write_text("site: {gate_id: gate-9}\n")
-    result = subprocess.run([sys.executable, "-m", "edge.cli", "thermal", "calibrate", "--points", str(points),
-                             "--write", str(config)], cwd=ROOT, capture_output=True, text=True)
+    operator = f"site: {{gate_id: gate-9}}  # the operator's comment\nstate_dir: {tmp_path / 'state'}\n"
+    config.write_text(operator)
+    result = subprocess.run([sys.executable, "-m", "edge.cli", "-c", str(config), "thermal", "calibrate",
+                             "--points", str(points), "--write"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "mean reprojection error 0.00" in result.stdout
-    written = load_config(config)
+    assert config.read_text() == operator  # never rewritten
+    written = load(config)
     assert written.site.gate_id == "gate-9"
     assert np.allclose(written.hardware.thermal.homography, truth, atol=1e-4)
     bad = tmp_path / "bad.csv"

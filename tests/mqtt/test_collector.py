@@ -75,3 +75,39 @@ def test_malformed_telemetry_is_refused_and_the_rest_kept(broker, tmp_path):
     client.loop_stop()
     client.disconnect()
     collector.close()
+
+
+def test_poison_messages_are_quarantined_and_the_writer_lives_on(broker, tmp_path):
+    """Regressions: `"site": "#"` killed the writer thread for good, deep JSON did the same, and
+    `"time": 1e999` was stored as Infinity and broke `collector stats` for the whole database."""
+    import paho.mqtt.client as mqtt
+
+    db_url = f"sqlite:///{tmp_path}/collector.db"
+    collector = CollectorSide(broker, db_url).start()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="fake-gate", protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    topic = "gatepost/site-a/gate-9/event"
+    poison = [json.dumps({"event_id": "p1", "site": "#", "gate": "gate-9", "kind": "decision", "time": 1.0}),
+              b"[" * 100_000,
+              b'{"event_id": "p3", "kind": "decision", "time": 1e999}',
+              json.dumps({"event_id": "p4", "site": "site-a", "gate": "gate-1", "kind": "decision", "time": 1.0})]
+    acks = []
+    client.on_message = lambda c, u, m: acks.append(json.loads(m.payload))
+    client.subscribe("gatepost/site-a/+/ack", qos=1)
+    for payload in poison:
+        client.publish(topic, payload, qos=1).wait_for_publish(5)
+    good = {"event_id": "g1", "site": "site-a", "gate": "gate-9", "kind": "decision", "time": 3600.0,
+            "granted": True}
+    client.publish(topic, json.dumps(good), qos=1).wait_for_publish(5)
+    assert wait_for(lambda: collector.db.count() == 1 and len(collector.db.quarantined()) == 4, timeout=15)
+    reasons = sorted(reason.split(":")[0] for _, _, _, reason in collector.db.quarantined())
+    assert reasons == ["event", "event", "gate", "site"]  # deep and non-finite JSON: "event: ..."
+    assert collector.collector._writer.is_alive()
+    assert wait_for(lambda: any(ack == {"ids": ["g1"]} for ack in acks), timeout=10)  # acked to the topic's gate
+    client.loop_stop()
+    client.disconnect()
+    collector.close()
+    stats = gatepost("collector", "stats", "--db", db_url, "--json")
+    assert stats.returncode == 0, stats.stderr
+    assert [r["entries"] for r in json.loads(stats.stdout)] == [1]

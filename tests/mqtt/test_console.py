@@ -139,14 +139,25 @@ def test_config_and_events_commands(daemon):
     def send(name, args):
         return console.send(name, json.dumps(sign(private, "admin-1", name, args, target)))
 
+    operator = daemon["config"].read_text()
+    overrides = daemon["config"].parent / "state" / "overrides.yaml"
     bad = send("config.set", {"path": "checks.temperature.threshold_c", "value": 55})
     assert not bad["ok"] and bad["error"].startswith("invalid: checks.temperature.threshold_c")
+    unloadable = send("config.set", {"path": "qr.passes.public_keys", "value": {"site": "c2hvcnQ="}})
+    assert not unloadable["ok"] and "32 bytes" in unloadable["error"]  # would stop the next start
     good = send("config.set", {"path": "checks.temperature.threshold_c", "value": 37.6})
     assert good["ok"] and good["result"]["applied"] == "now"
+    window = send("config.set", {"path": "pipeline.decision_window_s", "value": 4.0})
+    assert window["ok"] and window["result"]["applied"] == "now"
     assert send("config.get", {})["result"]["checks"]["temperature"]["threshold_c"] == 37.6
-    assert yaml.safe_load(daemon["config"].read_text())["checks"]["temperature"]["threshold_c"] == 37.6
-    events = send("events.query", {"kind": "action", "limit": 10})
-    assert events["ok"] and any(e["action"] == "command" for e in events["result"])
+    assert daemon["config"].read_text() == operator  # the operator's file is never rewritten
+    assert yaml.safe_load(overrides.read_text()) == {"checks.temperature.threshold_c": 37.6,
+                                                     "pipeline.decision_window_s": 4.0}  # the second kept the first
+    events = send("events.query", {"kind": "action", "limit": 20})["result"]
+    changes = [(e["path"], e["old"], e["new"], e["admin"]) for e in events if e["action"] == "config_changed"]
+    assert changes == [("checks.temperature.threshold_c", 37.3, 37.6, "admin-1"),
+                       ("pipeline.decision_window_s", 3.0, 4.0, "admin-1")]
+    assert any(e["action"] == "command" for e in events)
     unknown = send("self.destruct", {})
     assert not unknown["ok"] and unknown["error"].startswith("unknown command")
 
@@ -187,3 +198,34 @@ def test_telemetry_matches_its_schema(daemon):
     telemetry = next(json.loads(p) for t, p in console.other if t.endswith("/telemetry"))
     jsonschema.validate(telemetry, TELEMETRY_SCHEMA)
     assert telemetry["fps"] > 0 and "face" in telemetry["stage_ms"]
+
+
+def test_hostile_messages_are_answered_and_the_gate_goes_on(daemon, broker):
+    """Regressions: deep JSON on a command topic and retained on a record topic stopped the daemon;
+    a thousand unsigned commands cost a thousand fsync'd events."""
+    console, private = daemon["console"], daemon["private"]
+    target = f"{SITE}/{GATE}"
+    deep = console.send("status", b"[" * 100_000)
+    assert not deep["ok"] and deep["error"].startswith("malformed: nested deeper than 32 levels")
+    console.client.publish(f"gatepost/{SITE}/residents/uid-x", b"[" * 100_000, qos=1, retain=True)
+    future = console.send("open", json.dumps(sign(private, "admin-1", "open", {"reason": "x"}, target,
+                                                   ts=time.time() + 3600)))
+    assert not future["ok"] and future["error"].startswith("stale")
+    for _ in range(1000):
+        console.client.publish(f"{BASE}/cmd/open", b'{"v": 1}', qos=0)
+
+    def answer(name, args):
+        """The reply to one signed command, among the refusals of the flood still coming back."""
+        message = sign(private, "admin-1", name, args, target)
+        console.client.publish(f"{BASE}/cmd/{name}", json.dumps(message), qos=1)
+        with console.lock:
+            assert console.lock.wait_for(lambda: any(r["nonce"] == message["nonce"] for r in console.replies), 60)
+            return next(r for r in console.replies if r["nonce"] == message["nonce"])
+
+    status = answer("status", {})
+    assert status["ok"] and status["result"]["face"]["threshold"] > 0
+    events = answer("events.query", {"kind": "action", "limit": 1000})["result"]
+    refused = [e for e in events if e["action"] in ("command_refused", "record_refused")]
+    assert len(refused) <= 12  # ten a minute, then counted in one summary
+    assert daemon["board"].log.states.count((1, True)) == 0
+    console.client.publish(f"gatepost/{SITE}/residents/uid-x", b"", qos=1, retain=True)

@@ -42,7 +42,7 @@ def gate(tmp_path_factory):
         "hardware": {"relay": {"driver": "lcus", "port": board.port}},
         "simulation": {"scenario": str(scenario), "realtime": True, "loop": False}}))
     cli = [sys.executable, "-m", "edge.cli", "-c", str(config)]
-    for guard, pin in (("7", "2468"), ("8", "1357")):
+    for guard, pin in (("7", "2468"), ("8", "1357"), ("5", "5555"), ("6", "6666"), ("9", "9999")):
         subprocess.run(cli + ["guards", "add", "--id", guard, "--name", f"Guard {guard}", "--pin", pin], check=True,
                        cwd=ROOT, capture_output=True)
     daemon = subprocess.Popen(cli + ["run"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -50,7 +50,7 @@ def gate(tmp_path_factory):
 
     def serving():
         try:
-            return urllib.request.urlopen(url + "/api/state", timeout=1).status == 200
+            return urllib.request.urlopen(url + "/api/health", timeout=1).status == 200
         except OSError:
             return False
 
@@ -60,7 +60,7 @@ def gate(tmp_path_factory):
     playwright = sync_playwright().start()
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
     try:
-        yield {"url": url, "board": board, "browser": browser, "state": tmp / "state"}
+        yield {"url": url, "board": board, "browser": browser, "state": tmp / "state", "cli": cli, "port": port}
     finally:
         browser.close()
         playwright.stop()
@@ -81,14 +81,44 @@ def open_page(gate, width=800, height=480, *, login=("7", "2468")):
     return page
 
 
-def post(gate, path, body, cookie=None):
-    request = urllib.request.Request(gate["url"] + path, data=body if isinstance(body, bytes) else json.dumps(body).encode(),
-                                     method="POST", headers={"Content-Type": "application/json"})
+def post(gate, path, body, cookie=None, *, origin="same", content_type="application/json", host=None):
+    """A POST as the screen's own page makes it (Origin of the gate itself), unless told otherwise."""
+    headers = {"Content-Type": content_type}
+    if origin == "same":
+        headers["Origin"] = gate["url"]
+    elif origin:
+        headers["Origin"] = origin
+    if cookie:
+        headers["Cookie"] = cookie
+    if host:
+        headers["Host"] = host
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return _send(urllib.request.Request(gate["url"] + path, data=data, method="POST", headers=headers))
+
+
+def get(gate, path, cookie=None, *, host=None):
+    headers = {"Cookie": cookie} if cookie else {}
+    if host:
+        headers["Host"] = host
+    return _send(urllib.request.Request(gate["url"] + path, headers=headers), stream=True)
+
+
+def _send(request, stream=False):
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
+            if stream:
+                return response.status, response.headers.get("Content-Type")
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
+
+
+def login(gate, guard, pin):
+    """The session cookie of a guard logged in as the screen would."""
+    request = urllib.request.Request(gate["url"] + "/api/login", data=json.dumps({"guard": guard, "pin": pin}).encode(),
+                                     method="POST", headers={"Content-Type": "application/json", "Origin": gate["url"]})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return response.headers["Set-Cookie"].split(";")[0]
 
 
 def test_fever_decision_card_appears_within_a_second_and_the_alarm_is_acknowledged(gate):
@@ -161,7 +191,67 @@ def test_requests_without_a_guard_or_with_bad_fields_change_nothing(gate):
 
 def test_repeated_wrong_pins_lock_the_guard_out(gate):
     for _ in range(3):
-        assert post(gate, "/api/login", {"guard": "8", "pin": "9999"})[1]["error"] == "wrong_pin"
+        assert post(gate, "/api/login", {"guard": "8", "pin": "9998"})[1]["error"] == "wrong_pin"
     assert post(gate, "/api/login", {"guard": "8", "pin": "1357"}) == (403, {"ok": False, "error": "locked_out"})
     with Store(gate["state"]) as store:
         assert wait_for(lambda: sum(1 for e in store.events(kind="action") if e["action"] == "pin_refused") >= 4)
+
+
+def test_nothing_is_shown_or_done_without_a_guard(gate):
+    """The live view, the event stream and the state name residents and show the camera: login first."""
+    for path in ("/api/state", "/api/stream", "/api/live.mjpg"):
+        assert get(gate, path)[0] == 401, path
+    assert get(gate, "/api/health") == (200, "application/json; charset=utf-8")
+    cookie = login(gate, "7", "2468")
+    assert get(gate, "/api/state", cookie)[0] == 200
+    assert get(gate, "/api/live.mjpg", cookie) == (200, "multipart/x-mixed-replace; boundary=frame")
+
+
+def test_another_page_or_address_cannot_drive_the_gate(gate):
+    """A page on another port (or a rebound DNS name) with the guard's cookie changes nothing."""
+    cookie = login(gate, "7", "2468")
+    body = {"name": "Mallory", "unit": "1", "pin": "2468"}
+    assert post(gate, "/api/enrol", body, cookie, origin="http://127.0.0.1:9")[0] == 403
+    assert post(gate, "/api/enrol", body, cookie, origin=None)[0] == 403
+    assert post(gate, "/api/enrol", json.dumps(body).encode(), cookie, content_type="text/plain")[0] == 415
+    assert post(gate, "/api/enrol", body, cookie, host=f"evil.example:{gate['port']}")[0] == 421
+    assert get(gate, "/api/state", cookie, host=f"rebound.example:{gate['port']}")[0] == 421
+    assert post(gate, "/api/enrol", {"name": "Mallory", "unit": "1"}, cookie) == (400, {"ok": False,
+                                                                                       "error": "pin: expected str"})
+    assert post(gate, "/api/enrol", {**body, "pin": "0000"}, cookie)[0] == 403
+    with Store(gate["state"]) as store:
+        assert not store.find_residents("Mallory")
+
+
+def test_hostile_bodies_are_refused_with_400(gate):
+    cookie = login(gate, "7", "2468")
+    deep = ("[" * 5000 + "]" * 5000).encode()
+    assert post(gate, "/api/ack", deep, cookie)[0] == 400
+    assert post(gate, "/api/ack", b'{"event_id": "\\ud800"}', cookie)[0] == 400
+    assert post(gate, "/api/recheck", b'{"visit_id": "x", "temperature_c": NaN}', cookie)[0] == 400
+
+
+def test_unknown_guard_and_wrong_pin_get_the_same_answer(gate):
+    assert post(gate, "/api/login", {"guard": "no-such-guard", "pin": "2468"}) == \
+        post(gate, "/api/login", {"guard": "6", "pin": "0001"}) == (403, {"ok": False, "error": "wrong_pin"})
+
+
+def test_a_burst_of_guesses_gets_no_more_tries_than_the_limit(gate):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(40) as pool:
+        answers = list(pool.map(lambda n: post(gate, "/api/login", {"guard": "5", "pin": f"{1000 + n}"}), range(40)))
+    assert all(status == 403 for status, _ in answers)
+    assert sum(1 for _, body in answers if body["error"] == "wrong_pin") == 3  # ui.max_pin_failures
+    assert post(gate, "/api/login", {"guard": "5", "pin": "5555"})[1]["error"] == "locked_out"
+
+
+def test_a_removed_guard_or_a_changed_pin_ends_the_session(gate):
+    removed, changed = login(gate, "9", "9999"), login(gate, "6", "6666")
+    assert get(gate, "/api/state", removed)[0] == get(gate, "/api/state", changed)[0] == 200
+    subprocess.run(gate["cli"] + ["guards", "remove", "--id", "9"], check=True, cwd=ROOT, capture_output=True)
+    subprocess.run(gate["cli"] + ["guards", "add", "--id", "6", "--name", "Guard 6", "--pin", "6161"], check=True,
+                   cwd=ROOT, capture_output=True)
+    assert get(gate, "/api/state", removed)[0] == 401
+    assert get(gate, "/api/state", changed)[0] == 401
+    assert post(gate, "/api/login", {"guard": "9", "pin": "9999"})[1]["error"] == "wrong_pin"

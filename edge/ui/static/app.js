@@ -8,7 +8,7 @@ const TEXT = {
     capture: "拍照登记", name: "姓名", unit: "房号", ack: "确认报警", recheck: "复测体温", record: "记录",
     wrong_match: "认错人", visitor: "访客", unknown: "陌生人", mqtt: "云端", face_threshold: "人脸阈值", face_point: "由本门住户人数与误识目标推算", outbox: "待传", ok: "正常",
     fever: "发烧报警", spoof: "假脸报警", forced_passage: "强行通过", tailgate: "尾随报警", device_fault: "设备故障",
-    wrong_pin: "密码错误", locked_out: "已锁定，请稍后再试", unknown_guard: "工号不存在", opened: "已开闸",
+    wrong_pin: "工号或密码错误", locked_out: "已锁定，请稍后再试", unknown_guard: "工号不存在", opened: "已开闸",
     login_required: "请先登录", delivery: "送货", elderly_or_disabled: "老人/残障", visitor_escorted: "陪同访客",
     emergency: "紧急情况", fault: "设备故障", choose_reason: "请选择原因", enrolled: "登记成功",
     manual: "手动开闸", passed: "已通过", not_passed: "未通过", recorded: "已记录",
@@ -19,7 +19,7 @@ const TEXT = {
     confirm_open: "Open now", capture: "Capture", name: "Name", unit: "Unit", ack: "Acknowledge",
     recheck: "Recheck °C", record: "Record", wrong_match: "Wrong person", visitor: "Visitor", unknown: "Stranger",
     mqtt: "Cloud", face_threshold: "face threshold", face_point: "derived from this gate's residents and the false-accept target", outbox: "queued", ok: "OK", fever: "FEVER", spoof: "SPOOF", forced_passage: "FORCED PASSAGE",
-    tailgate: "TAILGATING", device_fault: "DEVICE FAULT", wrong_pin: "Wrong PIN",
+    tailgate: "TAILGATING", device_fault: "DEVICE FAULT", wrong_pin: "Wrong guard ID or PIN",
     locked_out: "Locked out, try later", unknown_guard: "Unknown guard ID", opened: "Gate opened",
     login_required: "Log in first", delivery: "Delivery", elderly_or_disabled: "Elderly / disabled",
     visitor_escorted: "Escorted visitor", emergency: "Emergency", fault: "Equipment fault",
@@ -180,10 +180,18 @@ function handle(event) {
   if (event.kind === "alarm") { alarms.set(event.event_id, event); renderAlarm(); }
 }
 
+let stream = null;
+
 async function start() {
   $("gate-name").textContent = settings.gate;
   applyLanguage();
-  const state = await (await fetch("/api/state", { credentials: "same-origin" })).json();
+  const response = await fetch("/api/state", { credentials: "same-origin" });
+  if (response.status === 401) { showLogin(); document.body.dataset.ready = "1"; return; }
+  await begin(await response.json());
+}
+
+// Everything but the login form needs a guard: the state, the event stream and the live view.
+async function begin(state) {
   guard = state.guard;
   $("guard").textContent = guard || "";
   for (const event of state.events) { addEvent(event); }
@@ -192,8 +200,12 @@ async function start() {
   for (const alarm of state.alarms) { alarms.set(alarm.event_id, alarm); }
   renderAlarm();
   renderDevices(state.devices);
-  if (!guard) { showLogin(); }
-  const stream = new EventSource("/api/stream");
+  $("live").src = "/api/live.mjpg";
+  stream = new EventSource("/api/stream");
+  stream.onerror = async () => {
+    const check = await fetch("/api/state", { credentials: "same-origin" });
+    if (check.status === 401) { stream.close(); stream = null; $("live").removeAttribute("src"); showLogin(); }
+  };
   stream.addEventListener("gate", (message) => handle(JSON.parse(message.data)));
   stream.addEventListener("status", (message) => {
     const status = JSON.parse(message.data);
@@ -207,7 +219,10 @@ $("lang").onclick = () => { lang = lang === "zh" ? "en" : "zh"; localStorage.set
 $("login-button").onclick = async () => {
   const result = await post("/api/login", { guard: $("guard-id").value, pin: $("pin").value });
   $("pin").value = "";
-  if (result.ok) { guard = result.guard; $("guard").textContent = guard; $("login-error").textContent = ""; $("login-dialog").close(); }
+  if (result.ok) {
+    guard = result.guard; $("guard").textContent = guard; $("login-error").textContent = ""; $("login-dialog").close();
+    if (!stream) { await begin(await (await fetch("/api/state", { credentials: "same-origin" })).json()); }
+  }
   else { $("login-error").textContent = t(result.error); }
 };
 $("open-button").onclick = () => { if (!guard) { showLogin(); return; } $("open-result").textContent = ""; $("open-dialog").showModal(); };
@@ -228,7 +243,9 @@ $("ack-button").onclick = async () => {
 $("enrol-button").onclick = () => { if (!guard) { showLogin(); return; } $("enrol-result").textContent = ""; $("enrol-dialog").showModal(); };
 $("enrol-cancel").onclick = () => $("enrol-dialog").close();
 $("enrol-capture").onclick = async () => {
-  const result = await post("/api/enrol", { name: $("enrol-name").value, unit: $("enrol-unit").value });
+  const result = await post("/api/enrol", { name: $("enrol-name").value, unit: $("enrol-unit").value,
+                                            pin: $("enrol-pin").value });
+  $("enrol-pin").value = "";
   $("enrol-result").className = result.ok ? "ok" : "error";
   $("enrol-result").textContent = result.ok
     ? `${t("enrolled")} #${result.resident_id} (${result.templates} × ${result.quality.eye_distance_px}px)` +

@@ -1,0 +1,248 @@
+"""Hostile input: whatever a stranger shows or sends, nothing opens, freezes or crashes.
+
+Property-based fuzzing (hypothesis) of every parser a stranger reaches, with the attacks seen
+in review as named regressions. The frame loop's share of untrusted work (the QR stage with its
+verifier, the console between frames) is timed on every case and must stay under 100 ms.
+"""
+
+import base64
+import json
+import time
+import zlib
+
+import base45
+import cbor2
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from collector.service import event_from
+from drivers.camera import Frame
+from drivers.qrscanner import SimQrScanner
+from edge.config import parse_config
+from edge.errors import ConfigError
+from edge.mqtt.auth import Refused, Verifier, generate_key, sign
+from edge.qr import cbor_guard
+from edge.qr.verify import build_registry
+from edge.stages.base import FrameContext
+from edge.stages.qr import QrStage
+from edge.store import Store
+from edge.untrusted import UntrustedInput, load_json
+
+STALL_LIMIT_S = 0.100
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+BLANK = np.full((480, 640, 3), 127, np.uint8)
+
+
+def shared_value_bomb(levels: int) -> bytes:
+    """CBOR whose every level refers twice to the one before: 2^levels items once turned into JSON."""
+    items = [b"\xd8\x1c\x81\x01"]  # tag 28 (shareable) [1]
+    for level in range(1, levels):
+        reference = b"\xd8\x1d" + cbor2.dumps(level - 1)  # tag 29: the value shared at `level - 1`
+        items.append(b"\xd8\x1c\x82" + reference + reference)
+    return b"\x98" + bytes([len(items)]) + b"".join(items)
+
+
+def hc1(claims_cbor: bytes) -> str:
+    protected = cbor2.dumps({1: -7, 4: b"kid-0001"})
+    cose = cbor2.dumps(cbor2.CBORTag(18, [protected, {}, claims_cbor, b"\x00" * 64]))
+    return "HC1:" + base45.b45encode(zlib.compress(cose)).decode()
+
+
+def bomb_certificate(levels: int = 20) -> str:
+    # claims {-260: {1: {"v": <bomb>}}}: the bomb sits where the health certificate is read
+    inner = b"\xa1\x61v" + shared_value_bomb(levels)
+    claims = b"\xa1\x39\x01\x03\xa1\x01" + inner  # map(1) {-260: map(1) {1: inner}}
+    return hc1(claims)
+
+
+@pytest.fixture(scope="module")
+def qr_stage(tmp_path_factory):
+    state = tmp_path_factory.mktemp("qr")
+    private, public = generate_key()
+    config = parse_config({"qr": {"passes": {"public_keys": {"site": public}}}})
+    store = Store(state)
+    scanner = SimQrScanner()
+    stage = QrStage(build_registry(config, store, state), scanner=scanner)
+    yield stage, scanner
+    stage.close()
+    store.close()
+
+
+def run_codes(stage, scanner, codes):
+    """Present codes to the scanner twin; (results, longest time the frame loop spent in the stage)."""
+    for code in codes:
+        scanner.present(code)
+    results, longest = [], 0.0
+    deadline = time.monotonic() + 3.0
+    first = True
+    while first or (stage._pending and time.monotonic() < deadline):
+        first = False
+        context = FrameContext(frame=Frame(BLANK, time.monotonic(), 0), now=time.monotonic())
+        started = time.perf_counter()
+        stage.process(context)
+        longest = max(longest, time.perf_counter() - started)
+        results += context.codes
+    return results, longest
+
+
+def test_a_shared_value_bomb_is_refused_at_once(qr_stage):
+    """Regression: a 229-character code with CBOR tags 28/29 took 5.9 s and 870 MB on the frame loop."""
+    with pytest.raises(cbor_guard.CborRefused, match="tag 28"):
+        cbor_guard.check(shared_value_bomb(20))
+    stage, scanner = qr_stage
+    code = bomb_certificate(20)
+    assert len(code) < 300
+    results, longest = run_codes(stage, scanner, [code])
+    assert [(r.status, r.reason) for r in results] == [("unreadable", "cose_or_cbor_invalid")]
+    assert longest < STALL_LIMIT_S
+
+
+@given(st.text(max_size=600) | st.binary(max_size=400).map(lambda b: "HC1:" + base45.b45encode(b).decode()))
+@FUZZ
+def test_any_scanned_text_is_answered_without_a_stall(qr_stage, payload):
+    stage, scanner = qr_stage
+    results, longest = run_codes(stage, scanner, [payload])
+    assert len(results) <= 1 and all(r.status != "valid" for r in results)
+    assert longest < STALL_LIMIT_S
+
+
+cbor_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=20) |
+    st.binary(max_size=20),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.integers(-300, 300) | st.text(max_size=5),
+                                                                      children, max_size=5),
+    max_leaves=40)
+
+
+@given(cbor_values)
+@FUZZ
+def test_any_certificate_structure_is_answered_without_a_stall(qr_stage, claims):
+    stage, scanner = qr_stage
+    try:
+        encoded = cbor2.dumps({-260: {1: claims}, 4: 2_000_000_000, 6: 1_600_000_000})
+    except (ValueError, TypeError, OverflowError):
+        return
+    results, longest = run_codes(stage, scanner, [hc1(encoded)])
+    assert [r.status for r in results] != ["valid"]
+    assert longest < STALL_LIMIT_S
+
+
+@given(st.binary(max_size=300))
+@FUZZ
+def test_the_cbor_guard_is_linear_and_names_the_byte(data):
+    started = time.perf_counter()
+    try:
+        cbor_guard.check(data)
+    except cbor_guard.CborRefused as error:
+        assert str(error).startswith("byte ")
+    assert time.perf_counter() - started < 0.05
+
+
+json_text = st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=10),
+                         lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=5), c, max_size=4),
+                         max_leaves=30).map(lambda v: json.dumps(v)) | st.text(max_size=200)
+
+
+@given(json_text)
+@FUZZ
+def test_untrusted_json_is_parsed_or_refused_in_one_line(text):
+    try:
+        value = load_json(text.encode("utf-8", "surrogatepass"), max_bytes=4096)
+    except UntrustedInput as error:
+        assert "\n" not in str(error)
+        return
+    json.dumps(value, allow_nan=False).encode("utf-8")  # what was accepted is plain, finite JSON
+
+
+@pytest.mark.parametrize("payload, expected", [
+    (b"[" * 100_000, "nested deeper than 32 levels"),  # regression: RecursionError stopped the daemon
+    (b'{"a": NaN}', "NaN is not a number"),
+    (b'{"a": 1e999}', "number 1e999 is out of range"),
+    (b'"\\ud800"', "unpaired surrogate"),
+    (b"\xff{}", "byte 0 is not UTF-8"),
+])
+def test_named_json_attacks_are_refused(payload, expected):
+    with pytest.raises(UntrustedInput, match=expected):
+        load_json(payload, max_bytes=1 << 20)
+
+
+def test_console_refuses_deep_json_nan_and_future_commands():
+    private, public = generate_key()
+    verifier = Verifier({"admin-1": public})
+    with pytest.raises(Refused, match="nested deeper"):
+        verifier.verify(b"[" * 100_000, target="s/g")
+    message = sign(private, "admin-1", "status", {}, "s/g")
+    forged_ts = json.dumps(message).replace(f'"ts": {message["ts"]}', '"ts": NaN').encode()
+    with pytest.raises(Refused, match="NaN"):
+        verifier.verify(forged_ts, target="s/g")
+
+
+@given(st.dictionaries(st.sampled_from(["event_id", "site", "gate", "time", "kind", "x"]),
+                       st.none() | st.text(max_size=70) | st.floats() | st.integers(), max_size=6))
+@FUZZ
+def test_collector_takes_an_event_only_as_the_topic_says(body):
+    try:
+        payload = json.dumps(body).encode()
+    except ValueError:
+        return
+    try:
+        event = event_from(payload, "demo-site", "gate-1")
+    except ValueError as error:
+        assert "\n" not in str(error)
+        return
+    assert event["site"] == "demo-site" and event["gate"] == "gate-1"
+    assert isinstance(event["event_id"], str) and np.isfinite(event.get("time", 0))
+
+
+@pytest.mark.parametrize("body, expected", [
+    ({"event_id": "e1", "site": "#", "gate": "gate-1", "time": 1.0}, "site"),  # regression: killed the writer
+    ({"event_id": "e2", "site": "demo-site", "gate": "gate-2", "time": 1.0}, "gate"),  # writing as another gate
+])
+def test_collector_refuses_a_payload_that_disagrees_with_its_topic(body, expected):
+    with pytest.raises(ValueError, match=expected):
+        event_from(json.dumps(body).encode(), "demo-site", "gate-1")
+    with pytest.raises(ValueError, match="time"):
+        event_from(b'{"event_id": "e3", "time": 1e308}', "demo-site", "gate-1")
+
+
+@given(st.dictionaries(st.sampled_from(["ui", "mqtt", "face", "checks", "turnstile", "qr", "nonsense"]),
+                       st.dictionaries(st.text(max_size=12), st.none() | st.floats() | st.integers() |
+                                       st.text(max_size=10) | st.booleans(), max_size=3), max_size=3))
+@FUZZ
+def test_any_config_is_accepted_or_refused_in_lines_that_name_the_key(data):
+    try:
+        parse_config(data)
+    except ConfigError as error:
+        for line in str(error).splitlines():
+            assert line.startswith("config: ") and len(line) < 400
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("ui", {"lockout_s": float("inf")}, "ui.lockout_s"),
+    ("mqtt", {"outbox_max_mb": 1e12}, "mqtt.outbox_max_mb"),
+    ("qr", {"passes": {"public_keys": {"site": base64.b64encode(b"short").decode()}}}, "qr.passes.public_keys"),
+    ("mqtt", {"admin_keys": {"admin": "not base64!"}}, "mqtt.admin_keys"),
+    ("ui", {"host": "0.0.0.0"}, "ui: host: 0.0.0.0 is reachable from the network"),
+])
+def test_config_check_catches_what_would_stop_a_start(key, value, expected):
+    with pytest.raises(ConfigError, match=expected.replace(".", r"\.")):
+        parse_config({key: value})
+
+
+def test_a_certificate_signed_after_its_signer_expired_is_invalid():
+    """Regression: a DCC signed today by a signer certificate that expired in 2020 came back valid."""
+    import datetime
+
+    from edge.qr.dcc import TrustList, signer_from_der, verify_dcc
+    from edge.qr.dcc_issue import encode_dcc, make_signer, vaccination
+
+    utc = datetime.timezone.utc
+    now = time.time()
+    for valid, expected in (((datetime.datetime(2019, 1, 1, tzinfo=utc), datetime.datetime(2020, 1, 1, tzinfo=utc)),
+                             "signer_certificate_not_valid_at_issue"),
+                            (None, "ok")):
+        key, der = make_signer(valid=valid)
+        payload = encode_dcc(vaccination(), key, der, issued=now - 60, expires=now + 86400)
+        assert verify_dcc(payload, TrustList([signer_from_der(der)]), now=now).reason == expected
