@@ -8,9 +8,10 @@ drops the camera stream, freezes the thermal sensor and unplugs and replugs the 
 turn, and in the last slot SIGKILLs the daemon (then, like systemd's ExecStopPost and
 Restart=always, drives the relay off and starts it again): one daemon process lives through
 nearly the whole soak, so its memory growth covers all of it. Per fault it prints the time to
-detect, the time to recover after the fault ended, the decisions made meanwhile, and whether the
-gate stayed locked when it could not decide; then events lost (daemon store against collector)
-and the daemon's memory.
+detect, the time to recover after the fault ended, the decisions made meanwhile, the relay pulses
+between the fault's start and its recovery and whether each had a granted decision recorded just
+before; then events lost (daemon store against collector), event messages the collector received
+more than once, and the daemon's memory.
 """
 
 from __future__ import annotations
@@ -47,12 +48,13 @@ class FaultRecord:
     detected: float | None = None
     recovered: float | None = None
     decisions: int = 0
-    opened_without_decision: bool = False
+    pulses: int = 0  # relay switched on between the fault's start and its recovery
+    opened_without_decision: bool = False  # one of those pulses had no granted decision recorded just before
 
     def row(self) -> tuple:
         detect = None if self.detected is None else self.detected - self.started
         recover = None if self.recovered is None or self.ended is None else max(0.0, self.recovered - self.ended)
-        return (self.kind, round(self.at, 1), _fmt(detect), _fmt(recover), self.decisions,
+        return (self.kind, round(self.at, 1), _fmt(detect), _fmt(recover), self.decisions, self.pulses,
                 "no" if self.opened_without_decision else "yes")
 
 
@@ -182,17 +184,18 @@ class Soak:
         while time.time() < settle and db.count() < len(recorded):
             time.sleep(0.2)
         stored = {e["event_id"] for e in db.events(limit=10_000_000)}
+        events_received = collector.events_received  # event messages only, not telemetry or status
         collector.stop()
         db.close()
         broker.stop()
         for plugged in self.boards:
             plugged.close()
         self._count_decisions(recorded)
-        self._check_locked()
+        self._check_locked(recorded)
         lost = [event_id for event_id in recorded if event_id not in stored]
         return {"minutes": self.minutes, "events_recorded": len(recorded), "events_lost": len(lost),
                 "left_in_outbox": left_in_outbox, "faults": [vars(r) | {"row": r.row()} for r in self.records],
-                "rss": self._rss_summary(), "collector_duplicates_absorbed": collector.received - collector.stored}
+                "rss": self._rss_summary(), "events_delivered_twice": max(0, events_received - len(stored))}
 
     def _schedule(self, begin: float, end: float) -> list[tuple[float, str]]:
         """The device faults in turn, and the kill in the last slot: one daemon lives through (nearly)
@@ -239,13 +242,17 @@ class Soak:
         if record.ended is not None and not faulty and record.detected is not None and record.recovered is None:
             record.recovered = now
 
-    def _check_locked(self) -> None:
-        """While the camera was down nothing could be decided: the relay must not have been switched on."""
+    def _check_locked(self, recorded: dict) -> None:
+        """For every fault: each time the board saw the relay switched on, from the fault's start to its
+        recovery, a granted decision must have been recorded just before (the gate never opens undecided)."""
         switched_on = [when for board in self.boards for (channel, on), when in zip(board.log.states, board.log.times)
                        if on]
+        grants = sorted(e["time"] for e in recorded.values() if e["kind"] == "decision" and e.get("granted"))
         for record in self.records:
-            if record.kind == "camera" and record.detected is not None and record.ended is not None:
-                record.opened_without_decision = any(record.detected + 1.0 <= t <= record.ended for t in switched_on)
+            until = max(filter(None, (record.recovered, record.ended, record.started)))
+            pulses = [t for t in switched_on if record.started <= t <= until]
+            record.pulses = len(pulses)
+            record.opened_without_decision = any(not any(t - 1.0 <= g <= t + 0.05 for g in grants) for t in pulses)
 
     def _count_decisions(self, recorded: dict) -> None:
         decisions = sorted(e["time"] for e in recorded.values() if e["kind"] == "decision" and e.get("source") == "pipeline")
@@ -285,10 +292,11 @@ def main() -> int:
         result = run_soak(Path(scratch), minutes=minutes, fault_every=fault_every, fault_length=args.fault_length)
     print(table(f"Soak: {minutes:g} min, a visitor every 1.5 s, a fault every {fault_every:g} s "
                 f"lasting {args.fault_length:g} s", [f["row"] for f in result["faults"]],
-                ("fault", "at s", "detect s", "recover s", "decisions", "locked when undecided")))
+                ("fault", "at s", "detect s", "recover s", "decisions", "pulses",
+                 "every pulse had a decision")))
     rss = result["rss"]
     print(f"\nevents recorded {result['events_recorded']}, lost {result['events_lost']}, "
-          f"duplicates absorbed by the collector {result['collector_duplicates_absorbed']}")
+          f"event messages delivered more than once (stored once) {result['events_delivered_twice']}")
     if rss:
         print(f"daemon RSS {rss['start_mb']:.0f} MB -> {rss['end_mb']:.0f} MB ({rss['growth_percent']:+.1f} %) "
               f"over {rss['process_minutes']:.1f} min of its longest-lived process")

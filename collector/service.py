@@ -66,6 +66,7 @@ class Collector:
         self._writer = threading.Thread(target=self._write_loop, name="collector-writer", daemon=True)
         self.stored = 0
         self.received = 0
+        self.events_received = 0  # event and alarm messages (redeliveries included), not telemetry or status
         self.rejected = 0
 
     def start(self) -> None:
@@ -174,6 +175,7 @@ class Collector:
             elif kind == "telemetry":
                 self._store_telemetry(site, gate, message.payload)
             else:
+                self.events_received += 1
                 try:
                     accepted.append((site, gate, event_from(message.payload, site, gate)))
                 except ValueError as error:

@@ -246,3 +246,19 @@ def test_a_certificate_signed_after_its_signer_expired_is_invalid():
         key, der = make_signer(valid=valid)
         payload = encode_dcc(vaccination(), key, der, issued=now - 60, expires=now + 86400)
         assert verify_dcc(payload, TrustList([signer_from_der(der)]), now=now).reason == expected
+
+
+def test_a_forged_signature_on_a_well_formed_certificate_is_invalid():
+    """Every stage but the signature is right: only the cryptography can catch this one."""
+    from edge.qr.dcc import TrustList, signer_from_der, verify_dcc
+    from edge.qr.dcc_issue import encode_dcc, make_signer, vaccination
+
+    now = time.time()
+    key, der = make_signer()
+    forger, _ = make_signer()
+    trust = TrustList([signer_from_der(der)])
+    genuine = verify_dcc(encode_dcc(vaccination(), key, der, issued=now - 60, expires=now + 86400), trust, now=now)
+    forged = verify_dcc(encode_dcc(vaccination(), forger, der, issued=now - 60, expires=now + 86400), trust, now=now)
+    assert (genuine.status, genuine.reason) == ("valid", "ok")
+    assert (forged.status, forged.reason) == ("invalid", "signature_invalid")
+    assert forged.stages["decode"] and forged.stages["expiration"] and forged.stages["schema"]

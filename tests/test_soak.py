@@ -18,5 +18,6 @@ def test_short_soak_loses_nothing_and_recovers_from_every_fault(tmp_path):
     for kind, fault in faults.items():
         assert fault["detected"] is not None and fault["detected"] - fault["started"] <= 5.0, (kind, fault)
         assert fault["recovered"] is not None and fault["recovered"] - fault["ended"] <= 10.0, (kind, fault)
-        assert not fault["opened_without_decision"], kind
+        assert not fault["opened_without_decision"], kind  # checked against the relay board, for every fault
     assert faults["camera"]["decisions"] == 0  # no frames, no decisions, the gate stays locked
+    assert sum(f["pulses"] for f in faults.values()) > 0  # the check above had pulses to look at

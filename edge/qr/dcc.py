@@ -51,7 +51,7 @@ class DccResult:
     status: str = "unreadable"  # valid | invalid | expired | untrusted | unreadable
     reason: str = ""
     stages: dict[str, bool | None] = field(default_factory=lambda: dict.fromkeys(
-        ("unprefix", "b45decode", "compression", "decode", "verify", "expiration", "keyusage", "schema")))
+        ("unprefix", "b45decode", "compression", "decode", "verify", "signer", "expiration", "keyusage", "schema")))
     kid: str | None = None
     issued: float | None = None
     expires: float | None = None
@@ -305,11 +305,13 @@ def verify_dcc(payload: str, trust: TrustList, *, now: float, schema_version: st
         signer = next((s for s in signers if _verify_signature(s, algorithm, to_sign, signature)), None)
         if signer is None:
             result.fail("verify", "invalid", "signature_invalid")
-        elif result.issued is not None and not signer.valid_at(result.issued):
-            # the DCC rules: the signer's certificate must be valid when the certificate was issued
-            result.fail("verify", "invalid", "signer_certificate_not_valid_at_issue")
         else:
             result.stages["verify"] = True
+            # the DCC rules: the signer's certificate must be valid when the certificate was issued
+            if result.issued is not None and not signer.valid_at(result.issued):
+                result.fail("signer", "invalid", "signer_certificate_not_valid_at_issue")
+            else:
+                result.stages["signer"] = True
             if not key_usage_allows(signer, result.kind):
                 result.fail("keyusage", "invalid", f"signer_not_allowed_for_{KIND_NAMES.get(result.kind, 'kind')}")
             else:
