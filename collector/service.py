@@ -106,21 +106,6 @@ class Collector:
         except Exception:
             log.exception("collector on_message failed")
 
-    def _write_loop(self) -> None:
-        while not self._stop.is_set() or not self._incoming.empty():
-            try:
-                first = self._incoming.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            batch = [first]
-            deadline = time.monotonic() + BATCH_WAIT_S
-            while len(batch) < BATCH:
-                try:
-                    batch.append(self._incoming.get(timeout=max(0.0, deadline - time.monotonic())))
-                except queue.Empty:
-                    break
-            self._store(batch)
-
     def _confirm(self, accepted: list[tuple[str, str, dict]]) -> None:
         """Tell each gate which of its events are stored (duplicates too), so they leave its outbox.
 

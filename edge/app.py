@@ -191,7 +191,7 @@ class Runtime:
             self.touchscreen = TouchscreenServer(self, config.ui)
             self.touchscreen.start()
             if self.touchscreen.error:
-                self.gate.faults["ui"] = self.touchscreen.error
+                self.gate.faults.set("ui", self.touchscreen.error)
 
     def _start_mqtt(self, config_path: Path | None) -> None:
         from edge.events import AlarmKind, EventKind
@@ -239,7 +239,7 @@ class Runtime:
             self.gate.request_open(DecisionSource.cli, str(request.get("actor") or "local"), reason)
             return {"ok": True}
         if command == "status":
-            return {"ok": True, "faults": self.gate.faults, "frames": self.gate.stats.frames, "face": self.face_status(),
+            return {"ok": True, "faults": dict(self.gate.faults), "frames": self.gate.stats.frames, "face": self.face_status(),
                     "decisions": self.gate.stats.decisions, "outbox": self.store.outbox_size(),
                     "mqtt": None if self.link is None else self.link.connected.is_set(),
                     "relay_open": self.gate.turnstile.is_open}
@@ -285,12 +285,11 @@ class Runtime:
         now = time.monotonic()
         if self.link.connected.is_set():
             self._link_down_since = None
-            if "mqtt" in self.gate.faults:
-                self.gate._clear_fault("mqtt")
+            self.gate.faults.clear("mqtt")
         else:
             self._link_down_since = self._link_down_since or now
             if now - self._link_down_since >= LINK_FAULT_AFTER_S and "mqtt" not in self.gate.faults:
-                self.gate._set_fault("mqtt", f"mqtt: broker {self.config.mqtt.host}:{self.config.mqtt.port} "
+                self.gate.faults.set("mqtt", f"mqtt: broker {self.config.mqtt.host}:{self.config.mqtt.port} "
                                              f"unreachable ({self.link.last_error or 'connecting'})")
 
     def flush(self, timeout: float) -> bool:

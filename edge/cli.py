@@ -483,7 +483,10 @@ def _broker_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from edge import __version__
+
     parser = argparse.ArgumentParser(prog="gatepost", description="Checkpoint gate daemon and tools.")
+    parser.add_argument("--version", action="version", version=f"gatepost {__version__}")
     parser.add_argument("-c", "--config", help=f"YAML configuration (default: $GATEPOST_CONFIG or {DEFAULT_CONFIG})")
     commands = parser.add_subparsers(dest="command", required=True)
 

@@ -135,5 +135,5 @@ class Policy:
             pass_id=valid_pass.pass_id if valid_pass else None,
             temperature_c=visit.thermal.temperature_c if visit.thermal else None,
             stage_ms=dict(visit.stage_ms), latency_ms=(time.perf_counter() - visit.started_perf) * 1000.0,
-            checks={name: {"status": o.status, "reason": o.reason, "mode": self.mode_of(name).value}
+            checks={name: {"status": o.status, "reason": o.reason, "mode": self.mode_of(name).value, "code": o.code}
                     for name, o in outcomes.items()})

@@ -20,6 +20,7 @@ from edge.config import GateConfig
 from edge.decision import Policy, Visit
 from edge.errors import StorageError
 from edge.events import AlarmKind, Decision, DecisionSource, Event, EventKind, decision_body
+from edge.faults import Faults
 from edge.hardware import Hardware
 from edge.sdnotify import Notifier
 from edge.stages.base import FrameContext, Stage
@@ -105,14 +106,14 @@ class Gate:
                                    relay_factory=hardware.relay_factory)
         self.visit: Visit | None = None
         self.stats = GateStats()
-        self.faults: dict[str, str] = {}
+        self.faults = Faults(on_change=self._fault_changed)
         self._requests: queue.Queue[OpenRequest] = queue.Queue()
         self._last_frame_at = clock()
         self._last_watchdog = 0.0
         self._last_prune = 0.0
         self._topic = f"gatepost/{config.site.site_id}/{config.site.gate_id}"
-        for fault in hardware.faults or []:
-            self._set_fault(fault.split(":")[0], fault)
+        for device, message in (hardware.faults or {}).items():
+            self.faults.set(device, message)
 
     # events
 
@@ -126,7 +127,7 @@ class Gate:
             self._storage_failed(error)
             return None
         if "storage" in self.faults:
-            self._clear_fault("storage")
+            self.faults.clear("storage")
         if self.after_record is not None:
             self.after_record()
         for listener in self.listeners:
@@ -140,7 +141,7 @@ class Gate:
         """Nothing can be recorded, so nothing is decided: the gate stays shut and says why, once."""
         if self.faults.get("storage") != str(error):
             log.error("state database unusable, gate held closed: %s", error)
-            self.faults["storage"] = str(error)
+            self.faults.quietly("storage", str(error))  # it cannot be recorded: the screen and telemetry show it
 
     def _safely(self, write: Callable[[], object]) -> None:
         """A store write that is not a record of its own (scores, counts, pruning)."""
@@ -149,14 +150,11 @@ class Gate:
         except StorageError as error:
             self._storage_failed(error)
 
-    def _set_fault(self, device: str, message: str) -> None:
-        if self.faults.get(device) != message:
-            self.faults[device] = message
-            self.record(EventKind.alarm, {"alarm": AlarmKind.device_fault.value, "device": device, "detail": message})
-
-    def _clear_fault(self, device: str) -> None:
-        if self.faults.pop(device, None) is not None:
+    def _fault_changed(self, device: str, message: str | None) -> None:
+        if message is None:
             self.record(EventKind.status, {"device": device, "state": "recovered"})
+        else:
+            self.record(EventKind.alarm, {"alarm": AlarmKind.device_fault.value, "device": device, "detail": message})
 
     # life cycle
 
@@ -196,11 +194,11 @@ class Gate:
             if getattr(self.hardware.camera, "finished", False):
                 return False
             if now - self._last_frame_at > CAMERA_FAULT_AFTER_S:
-                self._set_fault("camera", "camera: no frames (stream down or unplugged)")
+                self.faults.set("camera", "camera: no frames (stream down or unplugged)")
             self._tick(now)
             return True
         self._last_frame_at = now
-        self._clear_fault("camera")
+        self.faults.clear("camera")
         context = FrameContext(frame=frame, now=now)
         if self.hardware.thermal is not None:
             context.thermal_frame = self.hardware.thermal.read()
@@ -210,7 +208,7 @@ class Gate:
                 stage.process(context)
             except Exception as error:  # a failing stage must not stop the gate: it simply has no result
                 log.exception("stage %s failed", stage.name)
-                self._set_fault(stage.name, f"{stage.name}: {type(error).__name__}: {error}")
+                self.faults.set(stage.name, f"{stage.name}: {type(error).__name__}: {error}")
             context.stage_ms[stage.name] = (time.perf_counter() - started) * 1000.0
         self._watch_stage_faults()
         self.live.update(frame.image, context, self.visit)
@@ -224,9 +222,9 @@ class Gate:
         for stage in self.stages:
             fault = getattr(stage, "fault", None)
             if fault:
-                self._set_fault(stage.name, fault)
+                self.faults.set(stage.name, fault)
             elif stage.name in self.faults:
-                self._clear_fault(stage.name)
+                self.faults.clear(stage.name)
 
     def _tick(self, now: float) -> None:
         while True:
@@ -249,14 +247,14 @@ class Gate:
         if self.hardware.passage is not None:
             try:
                 passages = self.hardware.passage.poll()
-                self._clear_fault("passage")
+                self.faults.clear("passage")
             except OSError as error:
-                self._set_fault("passage", str(error))
+                self.faults.set("passage", str(error))
         self.turnstile.tick(passages)
         if self.turnstile.healthy:
-            self._clear_fault("relay")
+            self.faults.clear("relay")
         else:
-            self.faults["relay"] = self.turnstile.relay_fault or "relay fault"
+            self.faults.set("relay", self.turnstile.relay_fault or "relay fault")
         if now - self._last_watchdog >= WATCHDOG_EVERY_S or now < self._last_watchdog:
             self._last_watchdog = now
             self.notifier.watchdog()
@@ -326,12 +324,12 @@ class Gate:
                 match = visit.match
                 self._safely(lambda: self.store.add_visit_score(match.runner_up, match.residents))
         self._apply(decision)
-        for outcome in decision.checks.values():
-            if outcome["status"] == "fail" and outcome["reason"].startswith("fever"):
+        for outcome in decision.checks.values():  # alarms follow the machine codes, never the words
+            if outcome["status"] == "fail" and outcome["code"] == "fever":
                 self.record(EventKind.alarm, {"alarm": AlarmKind.fever.value, "visit_id": visit.visit_id,
                                               "temperature_c": decision.temperature_c,
                                               "detail": outcome["reason"] + "; recheck with a clinical thermometer"})
-            elif outcome["status"] == "fail" and outcome["reason"].startswith("spoof"):
+            elif outcome["status"] == "fail" and outcome["code"] == "spoof":
                 self.record(EventKind.alarm, {"alarm": AlarmKind.spoof.value, "visit_id": visit.visit_id,
                                               "detail": outcome["reason"]})
 

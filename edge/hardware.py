@@ -82,7 +82,7 @@ class Hardware:
     passage: PassageSensor | None
     scanner: QrScanner | None
     world: SimWorld | None = None
-    faults: list[str] | None = None
+    faults: dict[str, str] | None = None  # device -> why it could not be opened
 
     def close(self) -> None:
         for device in (self.camera, self.thermal, self.passage, self.scanner):
@@ -94,7 +94,7 @@ def open_hardware(config: GateConfig, *, scenario: Scenario | None = None, locat
                   realtime: bool | None = None, loop: bool | None = None) -> Hardware:
     """Open every configured device; a real device that fails is reported, never fatal."""
     hw = config.hardware
-    faults: list[str] = []
+    faults: dict[str, str] = {}
     world = None
     if "sim" in (hw.camera.driver, hw.thermal.driver, hw.relay.driver, hw.passage.driver, hw.qr_scanner.driver):
         scenario = scenario or load_scenario(config.simulation.scenario)
@@ -112,7 +112,7 @@ def open_hardware(config: GateConfig, *, scenario: Scenario | None = None, locat
     try:
         thermal = open_thermal(hw.thermal, world)
     except DeviceError as error:
-        faults.append(str(error))
+        faults["thermal"] = str(error)
         log.error("%s; temperature readings are unavailable", error)
 
     relay: Relay | None = None
@@ -126,7 +126,7 @@ def open_hardware(config: GateConfig, *, scenario: Scenario | None = None, locat
         try:
             relay = relay_factory()
         except DeviceError as error:
-            faults.append(str(error))
+            faults["relay"] = str(error)
             log.error("%s; the gate stays locked until it answers", error)
 
     passage: PassageSensor | None = None
@@ -139,7 +139,7 @@ def open_hardware(config: GateConfig, *, scenario: Scenario | None = None, locat
             passage = GpioPassageSensor(chip=hw.passage.gpio_chip, line=hw.passage.gpio_line,
                                         active_low=hw.passage.active_low)
     except DeviceError as error:
-        faults.append(str(error))
+        faults["passage"] = str(error)
         log.error("%s", error)
 
     scanner: QrScanner | None = None
@@ -150,7 +150,7 @@ def open_hardware(config: GateConfig, *, scenario: Scenario | None = None, locat
             scanner = SerialQrScanner(port=hw.qr_scanner.port, baudrate=hw.qr_scanner.baudrate,
                                       max_line_bytes=hw.qr_scanner.max_line_bytes)
     except DeviceError as error:
-        faults.append(str(error))
+        faults["qr_scanner"] = str(error)
         log.error("%s", error)
     return Hardware(camera, thermal, relay, relay_factory, passage, scanner, world, faults)
 

@@ -6,10 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-extras=""
+extras="[gate]"
 packages=(python3-venv libzbar0 mosquitto mosquitto-clients)
 if [ "${1:-}" = "--test" ]; then
-  extras="[test]"
+  extras="[gate,test]"
   packages+=(chromium fonts-noto-cjk postgresql)  # the touchscreen's browser tests; the collector on PostgreSQL
 fi
 

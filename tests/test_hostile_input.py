@@ -262,3 +262,43 @@ def test_a_forged_signature_on_a_well_formed_certificate_is_invalid():
     assert (genuine.status, genuine.reason) == ("valid", "ok")
     assert (forged.status, forged.reason) == ("invalid", "signature_invalid")
     assert forged.stages["decode"] and forged.stages["expiration"] and forged.stages["schema"]
+
+
+class ScannerCable:
+    """The scanner's end of a pty: whatever bytes a test writes arrive at the serial driver."""
+
+    def __init__(self) -> None:
+        from tests.emulators import PtyBoard
+
+        class Silent(PtyBoard):
+            def feed(self, data: bytes) -> None:
+                pass
+
+        self.board = Silent()
+
+    def close(self) -> None:
+        self.board.close()
+
+
+@pytest.fixture(scope="module")
+def serial_scanner():
+    from drivers.qrscanner import SerialQrScanner
+
+    cable = ScannerCable()
+    scanner = SerialQrScanner(port=cable.board.port, max_line_bytes=512)
+    yield cable, scanner
+    scanner.close()
+    cable.close()
+
+
+@given(st.binary(max_size=2000))
+@FUZZ
+def test_any_bytes_on_the_scanner_line_give_only_whole_decoded_lines(serial_scanner, data):
+    from tests.emulators import wait_for
+
+    cable, scanner = serial_scanner
+    marker = f"END-{time.monotonic_ns()}"
+    cable.board.write(data + b"\n" + marker.encode() + b"\n")
+    codes: list[str] = []
+    assert wait_for(lambda: codes.extend(scanner.poll()) or marker in codes, timeout=5)
+    assert all("\n" not in code and "\r" not in code and len(code.encode()) <= 512 for code in codes)

@@ -154,7 +154,7 @@ class Console:
 
     def _status(self, args: dict, admin: str) -> dict:
         gate, store = self.runtime.gate, self.runtime.store
-        return {"site": self.topics.site, "gate": self.topics.gate, "faults": gate.faults,
+        return {"site": self.topics.site, "gate": self.topics.gate, "faults": dict(gate.faults),
                 "frames": gate.stats.frames, "decisions": gate.stats.decisions, "outbox": store.outbox_size(),
                 "gallery_version": store.gallery_version, "residents": len(store.residents()),
                 "face": self.runtime.face_status(),
