@@ -302,3 +302,33 @@ def test_any_bytes_on_the_scanner_line_give_only_whole_decoded_lines(serial_scan
     codes: list[str] = []
     assert wait_for(lambda: codes.extend(scanner.poll()) or marker in codes, timeout=5)
     assert all("\n" not in code and "\r" not in code and len(code.encode()) <= 512 for code in codes)
+
+
+@pytest.mark.parametrize("payload, kind", [
+    ("shc:/5676295953265460346029254077280433602870286471674522280928613331456437653141590640220306450459085643",
+     "smart_health_card"),
+    ("PK\x03\x04\x14\x00\x08\x08\x08\x00certificate.json", "divoc"),
+    (json.dumps({"data": {"hdr": {"t": "icao.vacc", "v": 1, "is": "AUS"}, "msg": {}},
+                 "sig": {"alg": "ES256", "cer": "MIIB", "sigvl": "abc"}}), "icao_vds_nc"),
+    (json.dumps({"@context": ["https://www.w3.org/2018/credentials/v1", "https://cowin.gov.in/credentials/vaccination/v1"],
+                 "credentialSubject": {"name": "x"}}), "w3c_credential"),
+])
+def test_recognised_foreign_health_codes_are_named_not_called_garbage(qr_stage, payload, kind):
+    stage, scanner = qr_stage
+    results, _ = run_codes(stage, scanner, [payload])
+    assert [(r.status, r.reason) for r in results] == [("unsupported", f"unsupported_format:{kind}")]
+
+
+def test_a_who_ddcc_is_named_and_an_irish_dose_count_of_3_0_is_complete():
+    from edge.config import DccConfig
+    from edge.qr.dcc import TrustList, verify_dcc
+    from edge.qr.dcc_issue import vaccination
+    from edge.qr.verify import DccVerifier
+
+    who = cbor2.dumps({1: "XX", 4: 2_000_000_000, 6: 1_600_000_000, -260: {-6: {"name": "x", "vaccination": {}}}})
+    assert verify_dcc(hc1(who), TrustList(), now=time.time()).reason == "unsupported_format:who_ddcc"
+    irish = vaccination(dose=3, of=3)
+    irish["v"][0].update(dn=3.0, sd=3.0)
+    assert DccVerifier(TrustList(), DccConfig())._policy("v", irish, time.time()) == ""
+    irish["v"][0].update(dn=2.0)
+    assert DccVerifier(TrustList(), DccConfig())._policy("v", irish, time.time()) == "policy_vaccination_incomplete"

@@ -48,7 +48,7 @@ KIND_NAMES = {"v": "vaccination", "t": "test", "r": "recovery"}
 
 @dataclass
 class DccResult:
-    status: str = "unreadable"  # valid | invalid | expired | untrusted | unreadable
+    status: str = "unreadable"  # valid | invalid | expired | untrusted | unreadable | unsupported
     reason: str = ""
     stages: dict[str, bool | None] = field(default_factory=lambda: dict.fromkeys(
         ("unprefix", "b45decode", "compression", "decode", "verify", "signer", "expiration", "keyusage", "schema")))
@@ -196,10 +196,27 @@ def _schema_validator(version: str):
 
 @lru_cache(maxsize=512)
 def _schema_problem(version: str, certificate_json: str) -> str:
-    """Where the certificate breaks its schema ('' if nowhere); cached, as people show a code again."""
-    for error in _schema_validator(version).iter_errors(json.loads(certificate_json)):
-        return "/".join(str(p) for p in error.absolute_path) or "(top)"
-    return ""
+    """Where the certificate breaks its schema and which rule ('' if nowhere), e.g. `v/0/dn:minimum`.
+
+    Keys whose value is null are left out first: the DCC guidance has verifiers tolerate them in
+    optional fields (a required one then reads as missing).
+    """
+    from jsonschema.exceptions import best_match
+
+    error = best_match(_schema_validator(version).iter_errors(_without_nulls(json.loads(certificate_json))))
+    if error is None:
+        return ""
+    while error.context:  # anyOf / oneOf: the branch that came closest names the real fault
+        error = best_match(error.context)
+    return f"{'/'.join(str(p) for p in error.absolute_path) or '(top)'}:{error.validator}"
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 def _decode_cose(raw: bytes) -> tuple[bytes, dict, bytes, bytes]:
@@ -280,6 +297,8 @@ def verify_dcc(payload: str, trust: TrustList, *, now: float, schema_version: st
         if not isinstance(claims, Mapping):
             raise ValueError("CWT claims are not a map")
         hcert = claims.get(-260, {}).get(1) if isinstance(claims.get(-260), Mapping) else None
+        if not isinstance(hcert, Mapping) and isinstance(claims.get(-260), Mapping) and -6 in claims[-260]:
+            return result.fail("decode", "unsupported", "unsupported_format:who_ddcc")  # WHO DDCC:VS, not an EU DCC
         if not isinstance(hcert, Mapping):
             raise ValueError("no health certificate (claim -260/1)")
         hcert = json.loads(json.dumps(hcert, default=_plain))  # plain JSON types, as the schema expects

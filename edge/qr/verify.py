@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from edge.qr.dcc import TrustList, parse_clock, verify_dcc
 from edge.qr.passes import PREFIX as PASS_PREFIX
 from edge.qr.passes import PassVerifier
 from edge.stages.base import QrResult
+from edge.untrusted import UntrustedInput, load_json
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,9 @@ class VerifierRegistry:
                 except Exception as error:  # a verifier bug must not stop the gate
                     log.exception("verifier for %r failed", prefix)
                     return QrResult(payload[:64], source, "unreadable", f"verifier_error:{type(error).__name__}")
+        foreign = foreign_format(payload)
+        if foreign:
+            return QrResult(payload[:64], source, "unsupported", f"unsupported_format:{foreign}", "unknown")
         return QrResult(payload[:64], source, "unreadable", "unknown_payload_format", "unknown")
 
     def replace_trust(self, trust: TrustList) -> None:
@@ -82,7 +87,8 @@ class DccVerifier:
             if now - taken > self.config.max_test_age_h * 3600:
                 return "policy_test_too_old"
         elif kind == "v":
-            if not isinstance(entry.get("dn"), int) or not isinstance(entry.get("sd"), int) or entry["dn"] < entry["sd"]:
+            dose, doses = _whole(entry.get("dn")), _whole(entry.get("sd"))
+            if dose is None or doses is None or dose < doses:
                 return "policy_vaccination_incomplete"
         elif kind == "r":
             try:
@@ -91,6 +97,37 @@ class DccVerifier:
             except ValueError:
                 return "policy_recovery_dates_unreadable"
         return ""
+
+
+def foreign_format(payload: str) -> str | None:
+    """A health credential this gate recognises but does not accept, named so the guard can say so."""
+    if payload[:5].lower() == "shc:/":
+        return "smart_health_card"
+    if payload.startswith("PK\x03\x04"):  # DIVOC: a zipped W3C credential
+        return "divoc"
+    if payload.lstrip().startswith("{"):
+        try:
+            data = load_json(payload, max_bytes=MAX_PAYLOAD, what="code")
+        except UntrustedInput:
+            return None
+        if isinstance(data, dict):
+            header = data.get("data", {}).get("hdr", {}) if isinstance(data.get("data"), dict) else {}
+            if isinstance(header, dict) and str(header.get("t", "")).startswith("icao") and "sig" in data:
+                return "icao_vds_nc"
+            if "credentialSubject" in data and "@context" in data:
+                return "divoc" if "divoc" in json.dumps(data.get("@context")).lower() else "w3c_credential"
+    return None
+
+
+def _whole(value: object) -> int | None:
+    """A dose count: an integer, or a float with nothing after the point (Ireland writes 3.0), as the schema allows."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
 
 
 def load_trust_list(config: GateConfig, state_dir: Path) -> TrustList:

@@ -24,7 +24,7 @@ class ThermalReading:
 class QrResult:
     payload: str
     source: str  # camera | scanner
-    status: str  # valid | invalid | expired | untrusted | unreadable
+    status: str  # valid | invalid | expired | untrusted | unreadable | unsupported (a format recognised, not accepted here)
     reason: str
     kind: str = ""  # pass | dcc | online | unknown
     pass_id: str | None = None
