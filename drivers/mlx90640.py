@@ -57,7 +57,7 @@ class Mlx90640Calibration:
     kta: np.ndarray
     kv: np.ndarray
     il_chess: list[float]
-    broken: np.ndarray  # (768,) bool
+    defective: np.ndarray  # (768,) bool: broken (EEPROM word 0) or outlier (bit 0), interpolated from neighbours
 
     @classmethod
     def from_eeprom(cls, ee: list[int]) -> "Mlx90640Calibration":
@@ -123,7 +123,7 @@ class Mlx90640Calibration:
         return cls(k_vdd, vdd25, kv_ptat, kt_ptat, v_ptat25, alpha_ptat, gain_ee, tgc, resolution_ee,
                    calibration_mode_ee, ks_ta, ks_to, [-40.0, 0.0, float(ct2), float(ct3)], [cp_alpha0, cp_alpha1],
                    [float(cp_offset0), float(cp_offset1)], cp_kta, cp_kv, alpha, offset, kta, kv, il_chess,
-                   pixel_words == 0)
+                   defective_pixels(pixel_words))
 
     # section 11.2: from one sub-page's RAM to temperatures
 
@@ -166,11 +166,12 @@ class Mlx90640Calibration:
         if mode != self.calibration_mode_ee:
             ir += self.il_chess[2] * (2 * il_pattern - 1) - self.il_chess[1] * conversion
         ir = (ir - self.tgc * cp[sub_page]) / emissivity
-        alpha = (self.alpha - self.tgc * self.cp_alpha[sub_page]) * (1 + self.ks_ta * (ta - 25))
+        # as Melexis' current library: the TGC term uses the mean of the two compensation pixels' alphas
+        alpha = (self.alpha - self.tgc * (self.cp_alpha[0] + self.cp_alpha[1]) / 2) * (1 + self.ks_ta * (ta - 25))
         ks_to1 = self.ks_to[1]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            sx = np.sqrt(np.sqrt(np.abs(alpha ** 3 * (ir + alpha * ta_tr)))) * ks_to1
-            to = np.sqrt(np.sqrt(np.abs(ir / (alpha * (1 - ks_to1 * 273.15) + sx) + ta_tr))) - 273.15
+        with np.errstate(invalid="ignore", divide="ignore"):  # an impossible (negative) radiance stays NaN
+            sx = np.sqrt(np.sqrt(alpha ** 3 * (ir + alpha * ta_tr))) * ks_to1
+            to = np.sqrt(np.sqrt(ir / (alpha * (1 - ks_to1 * 273.15) + sx) + ta_tr)) - 273.15
             ct = self.ct
             corrections = [1 / (1 + self.ks_to[0] * 40), 1.0, 1 + self.ks_to[1] * ct[2],
                            (1 + self.ks_to[1] * ct[2]) * (1 + self.ks_to[2] * (ct[3] - ct[2]))]
@@ -178,9 +179,41 @@ class Mlx90640Calibration:
             ks_to = np.array(self.ks_to)[band]
             correction = np.array(corrections)[band]
             ct_band = np.array(ct)[band]
-            to = np.sqrt(np.sqrt(np.abs(ir / (alpha * correction * (1 + ks_to * (to - ct_band))) + ta_tr))) - 273.15
-        to[self.broken] = np.nan
-        return to, measured, ta
+            to = np.sqrt(np.sqrt(ir / (alpha * correction * (1 + ks_to * (to - ct_band))) + ta_tr)) - 273.15
+        return interpolate_defective(to, self.defective), measured, ta
+
+
+MAX_DEFECTIVE = 4  # Melexis' library refuses an EEPROM with more, or with two of them side by side
+
+
+def defective_pixels(pixel_words: np.ndarray) -> np.ndarray:
+    """Broken (word 0) and outlier (bit 0) pixels from the EEPROM; ValueError if too many to interpolate."""
+    broken, outlier = pixel_words == 0, (pixel_words & 1) == 1
+    defective = broken | outlier
+    count = int(defective.sum())
+    if count > MAX_DEFECTIVE:
+        raise ValueError(f"MLX90640 EEPROM marks {count} defective pixels ({int(broken.sum())} broken, "
+                         f"{int(outlier.sum())} outliers); at most {MAX_DEFECTIVE} can be interpolated")
+    grid = defective.reshape(ROWS, COLUMNS)
+    for row, column in zip(*np.nonzero(grid)):
+        around = grid[max(row - 1, 0):row + 2, max(column - 1, 0):column + 2]
+        if around.sum() > 1:
+            raise ValueError(f"MLX90640 EEPROM marks defective pixels side by side at row {row}, column {column}; "
+                             "they cannot be interpolated")
+    return defective
+
+
+def interpolate_defective(to: np.ndarray, defective: np.ndarray) -> np.ndarray:
+    """Each defective pixel gets the mean of its valid left, right, upper and lower neighbours."""
+    if not defective.any():
+        return to
+    grid = to.reshape(ROWS, COLUMNS).copy()
+    bad = defective.reshape(ROWS, COLUMNS)
+    for row, column in zip(*np.nonzero(bad)):
+        neighbours = [grid[r, c] for r, c in ((row, column - 1), (row, column + 1), (row - 1, column), (row + 1, column))
+                      if 0 <= r < ROWS and 0 <= c < COLUMNS and not bad[r, c] and np.isfinite(grid[r, c])]
+        grid[row, column] = float(np.mean(neighbours)) if neighbours else np.nan
+    return grid.ravel()
 
 
 class Mlx90640Camera(ThermalCamera):
