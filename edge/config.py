@@ -54,6 +54,11 @@ class CameraConfig(Section):
     focal_px: float = Field(520.0, gt=0, description="Focal length in pixels, used to estimate distance from face size.")
 
 
+# frame size and the farthest face whose inner eye corners still cover a few pixels, per sensor
+SENSORS = {"sim": (160, 120, 1.2), "lepton": (160, 120, 1.2), "infiray": (256, 192, 1.5),
+           "mlx90640": (32, 24, 0.5), "amg8833": (8, 8, 0.3), "none": (160, 120, 1.2)}
+
+
 class ThermalConfig(Section):
     """Thermal camera and its registration onto the colour camera."""
 
@@ -63,24 +68,48 @@ class ThermalConfig(Section):
     i2c_bus: int = Field(1, ge=0, description="I2C bus of an I2C sensor (mlx90640, amg8833).")
     i2c_address: int = Field(0, ge=0, le=127, description="I2C address (0: the sensor's default).")
     emissivity: float = Field(0.98, gt=0.5, le=1.0, description="Skin emissivity (MLX90640 calculation).")
-    width: int = Field(160, ge=8, le=1280, description="Thermal frame width.")
-    height: int = Field(120, ge=8, le=1024, description="Thermal frame height.")
-    homography: list[list[float]] = Field(
-        default_factory=lambda: [[0.25, 0.0, 0.0], [0.0, 0.25, 0.0], [0.0, 0.0, 1.0]],
-        description="3x3 matrix mapping colour-camera pixels onto thermal pixels.")
+    width: int | None = Field(None, ge=8, le=1280, description="Thermal frame width (empty: the sensor's own).")
+    height: int | None = Field(None, ge=8, le=1024, description="Thermal frame height (empty: the sensor's own).")
+    homography: list[list[float]] | None = Field(
+        None, description="3x3 matrix mapping colour-camera pixels onto thermal pixels (empty: the sensor's frame "
+                          "scaled over a 640x480 colour frame, until `gatepost thermal calibrate`).")
     frozen_after_s: float = Field(2.0, gt=0, description="A sensor whose frames stop changing this long is frozen.")
     blackbody_c: float | None = Field(35.0, ge=20, le=50, description="Temperature of the reference emitter in view (null: none).")
-    blackbody_box: list[int] = Field(default_factory=lambda: [148, 2, 10, 10],
-                                     description="Reference emitter's x, y, width, height in thermal pixels.")
+    blackbody_box: list[int] | None = Field(None, min_length=4, max_length=4,
+                                            description="Reference emitter's x, y, width, height in thermal pixels "
+                                                        "(empty: the top right corner of the sensor's frame).")
     canthus_offset_c: float = Field(0.3, ge=0, le=2, description="Inner eye corners read this much below core at 22 °C air.")
     ambient_slope: float = Field(0.02, ge=0, le=0.2, description="Canthus cooling per degree of colder air (ambient compensation).")
-    max_distance_m: float = Field(1.2, gt=0.3, le=5, description="Farther faces are too far for a reading.")
+    max_distance_m: float | None = Field(None, gt=0.2, le=5, description="Farther faces are too far for a reading (empty: what the sensor's resolution allows).")
     min_distance_m: float = Field(0.3, gt=0, le=2, description="Nearer faces are too close for a reading.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _sensor_defaults(cls, data: Any) -> Any:
+        """Frame size, reference box, registration and reach follow the chosen sensor unless set."""
+        if not isinstance(data, dict):
+            return data
+        width, height, reach = SENSORS.get(str(data.get("driver", "sim")), SENSORS["sim"])
+        data = dict(data)
+        width = data["width"] = data.get("width") or width
+        height = data["height"] = data.get("height") or height
+        if data.get("homography") is None:
+            data["homography"] = [[width / 640, 0.0, 0.0], [0.0, height / 480, 0.0], [0.0, 0.0, 1.0]]
+        if data.get("blackbody_box") is None:
+            size = max(2, round(width / 16))
+            data["blackbody_box"] = [width - size - max(1, round(width / 80)), max(1, round(height / 60)), size, size]
+        if data.get("max_distance_m") is None:
+            data["max_distance_m"] = reach
+        return data
+
     @model_validator(mode="after")
-    def _homography_shape(self) -> "ThermalConfig":
+    def _homography_and_box(self) -> "ThermalConfig":
         if len(self.homography) != 3 or any(len(row) != 3 for row in self.homography):
             raise ValueError("homography must be a 3x3 matrix")
+        x, y, w, h = self.blackbody_box
+        if w < 1 or h < 1 or x < 0 or y < 0 or x + w > self.width or y + h > self.height:
+            raise ValueError(f"blackbody_box {self.blackbody_box} is not inside the {self.width}x{self.height} "
+                             "thermal frame")
         return self
 
 

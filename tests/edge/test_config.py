@@ -66,3 +66,17 @@ def test_cli_config_check(tmp_path):
     assert "hardware.relay.baudrate" in lines[1]
     missing = _check(tmp_path / "nope.yaml")
     assert missing.returncode == 1 and "no such file" in missing.stderr
+
+
+def test_thermal_defaults_follow_the_chosen_sensor():
+    """Regression: the simulator's 160x120 box and size were the defaults for a 32x24 MLX90640 too,
+    so every real reading would have been untrusted ("blackbody missing")."""
+    mlx = parse_config({"hardware": {"thermal": {"driver": "mlx90640"}}}).hardware.thermal
+    assert (mlx.width, mlx.height, mlx.max_distance_m) == (32, 24, 0.5)
+    x, y, w, h = mlx.blackbody_box
+    assert 0 <= x and x + w <= 32 and 0 <= y and y + h <= 24
+    assert mlx.homography[0][0] == 32 / 640
+    with pytest.raises(ConfigError, match=r"hardware.thermal: blackbody_box \[148, 2, 10, 10\] is not inside the 32x24"):
+        parse_config({"hardware": {"thermal": {"driver": "mlx90640", "blackbody_box": [148, 2, 10, 10]}}})
+    sim = parse_config({}).hardware.thermal
+    assert (sim.width, sim.height, sim.blackbody_box) == (160, 120, [148, 2, 10, 10])
