@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from drivers.thermal import ThermalCamera, ThermalFrame
+from drivers.thermal import PolledThermalCamera, ThermalFrame
 from edge.errors import DeviceError
 
 ROWS, COLUMNS = 24, 32
@@ -216,7 +216,7 @@ def interpolate_defective(to: np.ndarray, defective: np.ndarray) -> np.ndarray:
     return grid.ravel()
 
 
-class Mlx90640Camera(ThermalCamera):
+class Mlx90640Camera(PolledThermalCamera):
     """The sensor on a Linux I2C bus (smbus2), both sub-pages merged into one 24x32 frame."""
 
     name = "thermal camera (MLX90640)"
@@ -237,6 +237,7 @@ class Mlx90640Camera(ThermalCamera):
         except OSError as error:
             raise DeviceError(f"{self.name}: no answer at I2C bus {bus} address {address:#04x} ({error})") from None
         self._image = np.full(PIXELS, np.nan)
+        self._start_reader()
 
     def _read_words(self, start: int, count: int) -> list[int]:
         write = self._message.write(self.address, [start >> 8, start & 0xFF])
@@ -248,7 +249,8 @@ class Mlx90640Camera(ThermalCamera):
     def _write(self, register: int, value: int) -> None:
         self._bus.i2c_rdwr(self._message.write(self.address, [register >> 8, register & 0xFF, value >> 8, value & 0xFF]))
 
-    def _read(self) -> ThermalFrame | None:
+    def _fetch(self) -> ThermalFrame | None:
+        """Both sub-pages, waiting for each as the sensor delivers them (on the reader thread only)."""
         try:
             for _ in range(2):  # one sub-page each
                 deadline = self.clock() + 1.0
@@ -268,5 +270,6 @@ class Mlx90640Camera(ThermalCamera):
         return ThermalFrame(self._image.reshape(ROWS, COLUMNS).astype(np.float32), self.clock())
 
     def _close(self) -> None:
+        self._stop_reader()
         self._bus.close()
 

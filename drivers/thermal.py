@@ -40,6 +40,48 @@ class ThermalCamera(Device):
         raise NotImplementedError
 
 
+class PolledThermalCamera(ThermalCamera):
+    """A sensor read at its own pace by a thread that keeps the newest frame: `read()` never waits.
+
+    Subclasses implement `_fetch()`, which may block until the sensor has a frame (an MLX90640 at
+    2 Hz blocks for half a second). A fetch that fails is reported by the next `read()` as a
+    DeviceError and tried again after `retry_s`.
+    """
+
+    retry_s = 0.5
+
+    def _start_reader(self) -> None:
+        self._newest: ThermalFrame | None = None
+        self._failure: str | None = None
+        self._stopping = threading.Event()
+        self._reader = threading.Thread(target=self._read_forever, name=f"{self.name} reader", daemon=True)
+        self._reader.start()
+
+    def _read_forever(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                frame = self._fetch()
+            except DeviceError as error:
+                self._failure = str(error)
+                self._stopping.wait(self.retry_s)
+                continue
+            self._failure = None
+            if frame is not None:
+                self._newest = frame
+
+    def _read(self) -> ThermalFrame | None:
+        if self._failure is not None:
+            raise DeviceError(self._failure)
+        return self._newest
+
+    def _fetch(self) -> ThermalFrame | None:
+        raise NotImplementedError
+
+    def _stop_reader(self) -> None:
+        self._stopping.set()
+        self._reader.join(timeout=3)
+
+
 # conversions
 
 def lepton_y16_to_celsius(raw: np.ndarray) -> np.ndarray:
@@ -73,7 +115,7 @@ def amg8833_thermistor_to_celsius(low: int, high: int) -> float:
 
 # cameras
 
-class UvcThermalCamera(ThermalCamera):
+class UvcThermalCamera(PolledThermalCamera):
     """A UVC radiometric camera read raw through OpenCV (PureThermal Lepton, InfiRay P2 Pro)."""
 
     def __init__(self, *, source: str, kind: str, clock=time.monotonic) -> None:
@@ -91,8 +133,9 @@ class UvcThermalCamera(ThermalCamera):
         if kind == "lepton":
             self._capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"Y16 "))
         self._lock = threading.Lock()
+        self._start_reader()
 
-    def _read(self) -> ThermalFrame | None:
+    def _fetch(self) -> ThermalFrame | None:
         with self._lock:
             ok, raw = self._capture.read()
         if not ok or raw is None:
@@ -104,10 +147,11 @@ class UvcThermalCamera(ThermalCamera):
         return ThermalFrame(celsius, self._clock())
 
     def _close(self) -> None:
+        self._stop_reader()
         self._capture.release()
 
 
-class Amg8833Camera(ThermalCamera):
+class Amg8833Camera(PolledThermalCamera):
     """Panasonic Grid-EYE AMG8833 (8x8) on a Linux I2C bus."""
 
     name = "thermal camera (AMG8833)"
@@ -125,8 +169,10 @@ class Amg8833Camera(ThermalCamera):
             self._bus.write_byte_data(address, 0x00, 0x00)  # normal mode
         except OSError as error:
             raise DeviceError(f"{self.name}: no answer at I2C bus {bus} address {address:#04x} ({error})") from None
+        self._start_reader()
 
-    def _read(self) -> ThermalFrame | None:
+    def _fetch(self) -> ThermalFrame | None:
+        time.sleep(0.1)  # the sensor refreshes at 10 Hz
         try:
             blocks = [self._bus.read_i2c_block_data(self.address, 0x80 + i * 32, 32) for i in range(4)]
             data = bytes(value for block in blocks for value in block)
@@ -135,4 +181,5 @@ class Amg8833Camera(ThermalCamera):
         return ThermalFrame(amg8833_pixels_to_celsius(data), self._clock())
 
     def _close(self) -> None:
+        self._stop_reader()
         self._bus.close()

@@ -57,6 +57,9 @@ class CameraConfig(Section):
 # frame size and the farthest face whose inner eye corners still cover a few pixels, per sensor
 SENSORS = {"sim": (160, 120, 1.2), "lepton": (160, 120, 1.2), "infiray": (256, 192, 1.5),
            "mlx90640": (32, 24, 0.5), "amg8833": (8, 8, 0.3), "none": (160, 120, 1.2)}
+# full frames a second: Lepton 3.5 about 8.7; InfiRay P2 25; MLX90640 at its 8 Hz refresh (two sub-pages) 4;
+# AMG8833 10; the simulator shows a Lepton-sized frame at the Lepton's pace
+SENSOR_RATES_HZ = {"sim": 8.7, "lepton": 8.7, "infiray": 25.0, "mlx90640": 4.0, "amg8833": 10.0, "none": 8.7}
 
 
 class ThermalConfig(Section):
@@ -74,6 +77,8 @@ class ThermalConfig(Section):
         None, description="3x3 matrix mapping colour-camera pixels onto thermal pixels (empty: the sensor's frame "
                           "scaled over a 640x480 colour frame, until `gatepost thermal calibrate`).")
     frozen_after_s: float = Field(2.0, gt=0, description="A sensor whose frames stop changing this long is frozen.")
+    rate_hz: float | None = Field(None, gt=0, le=60, description="Frames a second the sensor delivers (empty: the sensor's own; the simulated twin keeps it too).")
+    max_frame_age_s: float = Field(0.6, gt=0, le=5, description="An older thermal frame is stale and not used for a reading.")
     blackbody_c: float | None = Field(35.0, ge=20, le=50, description="Temperature of the reference emitter in view (null: none).")
     blackbody_box: list[int] | None = Field(None, min_length=4, max_length=4,
                                             description="Reference emitter's x, y, width, height in thermal pixels "
@@ -100,6 +105,8 @@ class ThermalConfig(Section):
             data["blackbody_box"] = [width - size - max(1, round(width / 80)), max(1, round(height / 60)), size, size]
         if data.get("max_distance_m") is None:
             data["max_distance_m"] = reach
+        if data.get("rate_hz") is None:
+            data["rate_hz"] = SENSOR_RATES_HZ.get(str(data.get("driver", "sim")), 8.7)
         return data
 
     @model_validator(mode="after")

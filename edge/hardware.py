@@ -57,7 +57,7 @@ def open_relay(config: RelayConfig) -> Relay:
 
 def open_thermal(config, world: SimWorld | None) -> ThermalCamera | None:
     if config.driver == "sim":
-        return SimThermalCamera(world)
+        return SimThermalCamera(world, rate_hz=config.rate_hz)
     if config.driver == "mlx90640":
         from drivers.mlx90640 import Mlx90640Camera
 
@@ -99,7 +99,7 @@ def open_hardware(config: GateConfig, *, scenario: Scenario | None = None, locat
     if "sim" in (hw.camera.driver, hw.thermal.driver, hw.relay.driver, hw.passage.driver, hw.qr_scanner.driver):
         scenario = scenario or load_scenario(config.simulation.scenario)
         world = SimWorld(scenario, width=hw.camera.width, height=hw.camera.height, fps=hw.camera.fps,
-                         thermal_size=(hw.thermal.width, hw.thermal.height),
+                         thermal_size=(hw.thermal.width, hw.thermal.height), blackbody_box=hw.thermal.blackbody_box,
                          homography=np.asarray(hw.thermal.homography), focal_px=hw.camera.focal_px, locator=locator)
     if hw.camera.driver == "sim":
         camera: Camera = SimCamera(world, realtime=config.simulation.realtime if realtime is None else realtime,

@@ -55,11 +55,19 @@ class SimCamera(Camera):
 
 
 class SimThermalCamera(ThermalCamera):
+    """The world's thermal view at the sensor's own pace: a new frame every 1/rate_hz of world time, the
+    newest one (with its capture time) in between, as a real sensor's reader thread hands it over."""
+
     name = "thermal camera (simulated)"
 
-    def __init__(self, world: SimWorld) -> None:
+    def __init__(self, world: SimWorld, *, rate_hz: float = 8.7) -> None:
         super().__init__()
         self.world = world
+        self.period = 1.0 / rate_hz
+        self._newest: ThermalFrame | None = None
 
     def _read(self) -> ThermalFrame | None:
-        return ThermalFrame(self.world.render_thermal(), self.world.now)
+        now = self.world.now
+        if self._newest is None or now - self._newest.time >= self.period or now < self._newest.time:
+            self._newest = ThermalFrame(self.world.render_thermal(), now)
+        return self._newest

@@ -126,12 +126,16 @@ class Placement:
 class SimWorld:
     def __init__(self, scenario: Scenario, *, width: int = 640, height: int = 480, fps: float = 25.0,
                  thermal_size: tuple[int, int] = (160, 120), homography: np.ndarray | None = None,
+                 blackbody_box: list[int] | None = None,
                  focal_px: float = 520.0, locator: Locator | None = None) -> None:
         self.scenario = scenario
         self.spec = scenario.spec
         self.size = (width, height)
         self.fps = fps
         self.thermal_size = thermal_size
+        tw = thermal_size[0]
+        side = max(3, tw // 16)
+        self.blackbody_box = tuple(blackbody_box) if blackbody_box else (tw - 2 - side, 2, side, side)
         self.homography = np.asarray(homography if homography is not None else
                                      [[0.25, 0, 0], [0, 0.25, 0], [0, 0, 1]], dtype=np.float64)
         self.focal_px = focal_px
@@ -332,9 +336,8 @@ class SimWorld:
             (tx0, ty0), (tx1, ty1) = self._to_thermal(np.array([[x, y], [x + w, y + h]]))
             faces.append(ThermalFace((tx0, ty0, tx1, ty1), self._to_thermal(placement.marks[:2]),
                                      placement.visitor.spec.temperature_c, placement.visitor.spec.presentation))
-        side = max(3, tw // 16)
         frame = render((tw, th), self.spec.ambient_c, faces, blackbody_c=self.spec.blackbody_c,
-                       blackbody_box=(tw - 2 - side, 2, side, side), offset_c=self.spec.thermal_offset_c,
+                       blackbody_box=self.blackbody_box, offset_c=self.spec.thermal_offset_c,
                        noise_c=0.05, rng=self._rng)
         self._last_thermal = frame
         return frame

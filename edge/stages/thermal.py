@@ -53,7 +53,8 @@ class ThermalStage:
         face = context.face.primary if context.face else None
         if face is None:
             return
-        context.thermal = self.measure(frame.celsius if frame is not None else None, face.landmarks, face.distance_m)
+        context.thermal = self.measure(frame.celsius if frame is not None else None, face.landmarks, face.distance_m,
+                                       age_s=context.now - frame.time if frame is not None else 0.0)
 
     def _watch_frozen(self, celsius: np.ndarray, now: float) -> None:
         if self._last is not None and np.array_equal(celsius, self._last):
@@ -64,11 +65,15 @@ class ThermalStage:
             self.fault = None
         self._last = celsius
 
-    def measure(self, celsius: np.ndarray | None, landmarks: np.ndarray, distance_m: float) -> ThermalReading:
+    def measure(self, celsius: np.ndarray | None, landmarks: np.ndarray, distance_m: float, *,
+                age_s: float = 0.0) -> ThermalReading:
+        """A reading of the face at `landmarks` from a thermal frame `age_s` older than the colour frame."""
         if self.fault:
             return ThermalReading(False, reason=self.fault)
         if celsius is None:
             return ThermalReading(False, reason="no thermal frame")
+        if age_s > self.config.max_frame_age_s:  # the sensor's newest frame is from before the person moved on
+            return ThermalReading(False, reason=f"thermal frame stale ({age_s:.2f} s old)")
         problem = self._frame_problem(celsius)
         if problem:
             return ThermalReading(False, reason=problem)

@@ -147,3 +147,11 @@ def test_calibrate_from_heated_target_frames(tmp_path):
     assert result.returncode == 0, result.stderr
     matrix = np.array(yaml.safe_load(result.stdout.split("\n", 1)[1])["hardware"]["thermal"]["homography"])
     assert np.allclose(matrix[:2, :2], [[0.25, 0], [0, 0.25]], atol=0.02)
+
+
+def test_a_stale_thermal_frame_is_not_used():
+    stage = ThermalStage(ThermalConfig(max_frame_age_s=0.5))
+    face, landmarks, distance = face_at(0.7)
+    assert stage.measure(frame(face), landmarks, distance, age_s=0.3).available
+    stale = stage.measure(frame(face), landmarks, distance, age_s=0.8)
+    assert not stale.available and stale.reason == "thermal frame stale (0.80 s old)"

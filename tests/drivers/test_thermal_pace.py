@@ -1,0 +1,79 @@
+"""Every thermal sensor is read at its own pace, off the frame loop; the simulated twin keeps that pace too."""
+
+import time
+
+import numpy as np
+import pytest
+
+from drivers.sim.scenario import load_scenario
+from drivers.sim.twins import SimThermalCamera
+from drivers.sim.world import SimWorld
+from drivers.thermal import PolledThermalCamera, ThermalFrame
+from edge.errors import DeviceError
+from tests.conftest import SCENARIOS
+from tests.emulators import wait_for
+
+
+class HalfSecondSensor(PolledThermalCamera):
+    """A sensor that takes half a second per frame (an MLX90640 at 2 Hz), or fails when told to."""
+
+    name = "thermal camera (slow)"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failing = False
+        self._start_reader()
+
+    def _fetch(self):
+        time.sleep(0.5)
+        if self.failing:
+            raise DeviceError("slow sensor: I2C read failed")
+        return ThermalFrame(np.full((24, 32), 30.0, np.float32), time.monotonic())
+
+    def _close(self):
+        self._stop_reader()
+
+
+def test_a_slow_sensor_never_makes_the_reader_wait():
+    sensor = HalfSecondSensor()
+    try:
+        longest = 0.0
+        frames = []
+
+        def frame_arrived() -> bool:
+            nonlocal longest
+            started = time.perf_counter()
+            frame = sensor.read()
+            longest = max(longest, time.perf_counter() - started)
+            if frame is not None:
+                frames.append(frame)
+            return len({f.time for f in frames}) >= 2
+
+        assert wait_for(frame_arrived, timeout=3, interval=0.01)
+        assert longest < 0.01  # the loop takes what is there
+        sensor.failing = True
+        assert wait_for(lambda: _raises(sensor), timeout=3)
+    finally:
+        sensor.close()
+
+
+def _raises(sensor) -> bool:
+    try:
+        sensor.read()
+    except DeviceError as error:
+        return "I2C read failed" in str(error)
+    return False
+
+
+@pytest.mark.parametrize("rate_hz", [4.0, 8.7])
+def test_the_simulated_sensor_keeps_its_real_rate(rate_hz):
+    world = SimWorld(load_scenario(SCENARIOS / "residents_only.yaml"), thermal_size=(32, 24))
+    camera = SimThermalCamera(world, rate_hz=rate_hz)
+    times = []
+    for _ in range(100):  # four seconds of colour frames at 25/s
+        world.step()
+        frame = camera.read()
+        times.append(frame.time)
+        assert world.now - frame.time < 1.0 / rate_hz + 1e-9  # never older than one sensor period
+    fresh = len(set(times))
+    assert abs(fresh - 4.0 * rate_hz) <= 2, fresh
