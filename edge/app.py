@@ -209,16 +209,17 @@ class Runtime:
             self.gate.record(EventKind.alarm, {"alarm": AlarmKind.device_fault.value, "device": "outbox",
                                                "detail": f"outbox full: dropped {dropped}"})
 
+        home_assistant = config.mqtt.home_assistant
         self.link = MqttLink(config.mqtt, self.store, topics, on_message=lambda m: self.console.submit(m),
-                             on_outbox_overflow=overflow)
+                             on_outbox_overflow=overflow,
+                             announce=(lambda: discovery_records(config, topics)) if home_assistant.enabled else None,
+                             announce_on_birth=f"{home_assistant.discovery_prefix}/status"
+                             if home_assistant.enabled else None)
         self.console = Console(self, self.link, topics, config_path=config_path)
         self.telemetry = Telemetry(self.gate, self.store, topics.telemetry, interval_s=config.mqtt.telemetry_interval_s,
                                    face_status=self.face_status)
         self.gate.after_record = self.link.wake
         self.link.start()
-        if config.mqtt.home_assistant.enabled:
-            for topic, payload in discovery_records(config, topics):
-                self.link.publish_now(topic, payload, retain=True)
 
     def _between_frames(self) -> None:
         if self.control is not None:

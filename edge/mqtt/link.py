@@ -72,8 +72,14 @@ def connect_properties(config: MqttConfig, *, persistent: bool = True) -> Proper
 class MqttLink:
     def __init__(self, config: MqttConfig, store: Store, topics: Topics, *,
                  on_message: Callable[[Incoming], None] | None = None,
-                 on_outbox_overflow: Callable[[dict[str, int]], None] | None = None) -> None:
+                 on_outbox_overflow: Callable[[dict[str, int]], None] | None = None,
+                 announce: Callable[[], list[tuple[str, str]]] | None = None,
+                 announce_on_birth: str | None = None) -> None:
+        """`announce` gives retained records (discovery) published at every connect and again whenever
+        "online" arrives on `announce_on_birth` (Home Assistant's birth message after its restart)."""
         self.config = config
+        self._announce = announce
+        self._birth_topic = announce_on_birth
         self.store = store
         self.topics = topics
         self._on_message = on_message
@@ -146,7 +152,11 @@ class MqttLink:
             return
         log.info("MQTT connected to %s:%s", self.config.host, self.config.port)
         client.publish(self.topics.status, "online", qos=1, retain=True)
-        client.subscribe([(self.topics.commands, 1), (self.topics.residents, 1), (self.topics.ack, 1)])
+        subscriptions = [(self.topics.commands, 1), (self.topics.residents, 1), (self.topics.ack, 1)]
+        if self._birth_topic:
+            subscriptions.append((self._birth_topic, 1))
+        client.subscribe(subscriptions)
+        self._publish_announcements()
         with self._wake:
             self._session += 1
             self._acked.clear()
@@ -172,6 +182,10 @@ class MqttLink:
             correlation = getattr(message.properties, "CorrelationData", None)
         if message.topic == self.topics.ack:
             self._handle_ack(message.payload)
+            return
+        if self._birth_topic and message.topic == self._birth_topic:
+            if message.payload == b"online":
+                self._publish_announcements()
             return
         if self._on_message is None or (message.retain and "/cmd/" in message.topic):
             return  # a retained command would be replayed at every connect
@@ -201,9 +215,10 @@ class MqttLink:
         else:
             self.client.publish(fallback_topic, payload, qos=1)
 
-    def publish_now(self, topic: str, payload: str, *, retain: bool = False, qos: int = 1) -> None:
-        """For state that is republished anyway (discovery records): not kept in the outbox."""
-        self.client.publish(topic, payload, qos=qos, retain=retain)
+    def _publish_announcements(self) -> None:
+        if self._announce is not None:
+            for topic, payload in self._announce():
+                self.client.publish(topic, payload, qos=1, retain=True)
 
     # the drain (its own thread)
 

@@ -162,12 +162,23 @@ def test_config_and_events_commands(daemon):
     assert not unknown["ok"] and unknown["error"].startswith("unknown command")
 
 
-def test_home_assistant_discovery_and_its_unsigned_button_is_refused(daemon):
+def test_home_assistant_discovery_is_read_only_and_comes_back_after_home_assistant_restarts(daemon):
     console = daemon["console"]
-    assert wait_for(lambda: any(t.endswith("/open/config") for t, _ in console.other), timeout=10)
-    button = next(json.loads(p) for t, p in console.other if t.endswith("/open/config"))
-    assert button["command_topic"] == f"{BASE}/cmd/open"
-    reply = console.send("open", button["payload_press"])
+    node = "gatepost_demo_site_gate_1"
+
+    def records():
+        return [(t, p) for t, p in console.other if t.startswith("homeassistant/") and t.endswith("/config")]
+
+    assert wait_for(lambda: any(t.endswith("/temperature/config") for t, _ in records()), timeout=10)
+    temperature = next(json.loads(p) for t, p in records() if t.endswith("/temperature/config"))
+    assert temperature["default_entity_id"] == f"sensor.{node}_temperature"
+    assert temperature["state_class"] == "measurement" and temperature["origin"]["name"] == "gatepost"
+    # the unsigned button could never work: its record is withdrawn, not offered
+    assert (f"homeassistant/button/{node}/open/config", b"") in records()
+    published = len(records())
+    console.client.publish("homeassistant/status", b"online", qos=1)  # Home Assistant's birth message
+    assert wait_for(lambda: len(records()) >= 2 * published, timeout=10)
+    reply = console.send("open", json.dumps({"cmd": "open", "args": {"reason": "Home Assistant"}}))
     assert not reply["ok"] and reply["error"].startswith("unsigned")
     assert daemon["board"].log.states.count((1, True)) == 0
 
