@@ -359,7 +359,8 @@ class Gate:
             self.stats.decision_ms.append(decision.latency_ms)
             if len(self.stats.decision_ms) > 2000:
                 del self.stats.decision_ms[:1000]
-        log.info("%s: %s", "GRANTED" if decision.granted else "DENIED", "; ".join(decision.reasons))
+        log.info("%s %s: %s", "GRANTED" if decision.granted else "DENIED", event.event_id if event else "(unrecorded)",
+                 "; ".join(decision.reasons))
         if self.on_decision is not None:
             self.on_decision(decision, pulsed)
 

@@ -45,6 +45,16 @@ class Incoming:
     correlation: bytes | None
 
 
+def broker_password(config: MqttConfig) -> str | None:
+    """From the environment variable `mqtt.password_env`, else the systemd credential `mqtt-password`."""
+    password = os.environ.get(config.password_env)
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not password and credentials and os.path.isfile(os.path.join(credentials, "mqtt-password")):
+        with open(os.path.join(credentials, "mqtt-password"), encoding="utf-8") as handle:
+            password = handle.read().strip()
+    return password or None
+
+
 def make_client(config: MqttConfig, client_id: str, *, persistent: bool = True,
                 manual_ack: bool = False) -> mqtt.Client:
     """A paho client with the configured protocol, credentials and TLS; not yet connected."""
@@ -53,7 +63,7 @@ def make_client(config: MqttConfig, client_id: str, *, persistent: bool = True,
                          protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
                          clean_session=None if v5 else not persistent, manual_ack=manual_ack)
     if config.username:
-        client.username_pw_set(config.username, os.environ.get(config.password_env) or None)
+        client.username_pw_set(config.username, broker_password(config))
     if config.tls.enabled:
         client.tls_set(ca_certs=config.tls.ca_file, certfile=config.tls.cert_file or None,
                        keyfile=config.tls.key_file or None, cert_reqs=ssl.CERT_REQUIRED)

@@ -45,3 +45,18 @@ def test_doctor_reports_each_device(tmp_path):
     relay = next(line for line in lines if "relay" in line)
     assert relay.startswith("FAIL relay") and "/dev/ttyUSB-missing" in relay
     assert any(line.startswith("ok   camera: simulated") for line in lines)
+
+
+def test_under_systemd_log_lines_carry_their_priority_and_no_timestamp():
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = "from edge.cli import _logging; import logging; _logging('INFO'); logging.getLogger('gate').error('relay %s', 'gone')"
+    journal = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                             env={"JOURNAL_STREAM": "8:1234", "PATH": "/usr/bin:/bin"})
+    assert journal.stderr.strip() == "<3>gate: relay gone"
+    terminal = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                              env={"PATH": "/usr/bin:/bin"})
+    assert terminal.stderr.strip().endswith("ERROR gate: relay gone") and terminal.stderr[:4].isdigit()
