@@ -15,6 +15,13 @@ from edge.errors import ConfigError, GatepostError
 log = logging.getLogger("gatepost")
 
 DEFAULT_CONFIG = "/etc/gatepost/gatepost.yaml"
+EXIT_PARTLY = 3
+EXIT_CODES = """exit codes:
+  0    done
+  1    refused or failed: the one-line message says why (configuration, device, state database, ...)
+  2    the command line itself is wrong (usage)
+  3    partly done: some items were refused (residents import), listed on stderr
+  130  interrupted (Ctrl-C)"""
 
 
 def _config_path(args: argparse.Namespace) -> Path | None:
@@ -184,13 +191,22 @@ def cmd_residents_import(args: argparse.Namespace) -> int:
     for line in refused:
         print(f"refused {line}", file=sys.stderr)
     print(f"enrolled {enrolled} of {len(people)} people")
-    return 0 if not refused else 2
+    return 0 if not refused else EXIT_PARTLY
 
 
 def cmd_residents_list(args: argparse.Namespace) -> int:
     with _store(args) as store:
-        for resident in store.residents():
-            print(f"{resident.id}\t{resident.name}\t{resident.unit}\t{resident.templates} template(s)")
+        residents = store.residents()
+    if args.json:
+        return _print_json([{"id": r.id, "uid": r.uid, "name": r.name, "unit": r.unit, "templates": r.templates}
+                            for r in residents])
+    for resident in residents:
+        print(f"{resident.id}\t{resident.name}\t{resident.unit}\t{resident.templates} template(s)")
+    return 0
+
+
+def _print_json(value: object) -> int:
+    print(json.dumps(value, ensure_ascii=False, indent=2))
     return 0
 
 
@@ -201,6 +217,10 @@ def cmd_residents_lookalikes(args: argparse.Namespace) -> int:
         matcher = engine.matcher
         names = matcher.gallery.names
         point = matcher.point
+        if args.json:
+            return _print_json({"operating_point": point.as_dict(), "margin": matcher.lookalike_margin, "pairs": [
+                {"residents": sorted(pair), "names": [names.get(r, "?") for r in sorted(pair)], "score": round(score, 4)}
+                for pair, score in sorted(matcher.lookalikes.pairs.items(), key=lambda item: -item[1])]})
         print(f"threshold {point.threshold:.3f} ({point.source}); {len(matcher.lookalikes.pairs)} pair(s) "
               f"held to margin {matcher.lookalike_margin:.2f}")
         for pair, score in sorted(matcher.lookalikes.pairs.items(), key=lambda item: -item[1]):
@@ -312,8 +332,11 @@ def cmd_guards_remove(args: argparse.Namespace) -> int:
 
 def cmd_guards_list(args: argparse.Namespace) -> int:
     with _store(args) as store:
-        for guard in store.guards():
-            print(f"{guard['guard_id']}\t{guard['name']}")
+        guards = store.guards()
+    if args.json:
+        return _print_json(guards)
+    for guard in guards:
+        print(f"{guard['guard_id']}\t{guard['name']}")
     return 0
 
 
@@ -358,10 +381,13 @@ def cmd_passes_list(args: argparse.Namespace) -> int:
     import datetime
 
     with _store(args) as store:
-        for item in store.passes():
-            until = datetime.datetime.fromtimestamp(item["valid_until"], datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
-            state = "revoked" if item["revoked"] else f"{item['uses']}/{item['max_uses']} used"
-            print(f"{item['pass_id']}\t{item['holder']}\tuntil {until} UTC\t{state}")
+        passes = store.passes()
+    if args.json:
+        return _print_json(passes)
+    for item in passes:
+        until = datetime.datetime.fromtimestamp(item["valid_until"], datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+        state = "revoked" if item["revoked"] else f"{item['uses']}/{item['max_uses']} used"
+        print(f"{item['pass_id']}\t{item['holder']}\tuntil {until} UTC\t{state}")
     return 0
 
 
@@ -502,9 +528,12 @@ def _broker_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from edge import __version__
 
-    parser = argparse.ArgumentParser(prog="gatepost", description="Checkpoint gate daemon and tools.")
+    parser = argparse.ArgumentParser(prog="gatepost", description="Checkpoint gate daemon and tools.",
+                                     epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"gatepost {__version__}")
     parser.add_argument("-c", "--config", help=f"YAML configuration (default: $GATEPOST_CONFIG or {DEFAULT_CONFIG})")
+    parser.add_argument("--state-dir", help="state folder (default: the config's state_dir); also accepted after "
+                                            "any command")
     commands = parser.add_subparsers(dest="command", required=True)
 
     commands.add_parser("run", help="run the gate daemon").set_defaults(func=cmd_run)
@@ -669,7 +698,23 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "open":
             sub.add_argument("--reason", required=True)
             sub.add_argument("--actor", default=os.environ.get("USER", "local"))
+    for listing in (actions.choices["list"], actions.choices["lookalikes"], guard_actions.choices["list"],
+                    pass_actions.choices["list"]):
+        listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _state_dir_everywhere(parser)
     return parser
+
+
+def _state_dir_everywhere(parser: argparse.ArgumentParser) -> None:
+    """`--state-dir` before or after any command word: given anywhere, it wins over the config."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in set(action.choices.values()):
+                if "--state-dir" in sub._option_string_actions:
+                    sub._option_string_actions["--state-dir"].default = argparse.SUPPRESS
+                else:
+                    sub.add_argument("--state-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+                _state_dir_everywhere(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

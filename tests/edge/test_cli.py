@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -22,11 +23,13 @@ def test_residents_add_list_import_remove(tmp_path):
     (folder / "Nobody").mkdir()
     (folder / "Nobody" / "bad.jpg").write_bytes(b"not an image")
     imported = gatepost("residents", "--state-dir", state, "import", str(folder))
-    assert imported.returncode == 2
+    assert imported.returncode == 3  # partly done; 2 is a usage error
     assert "enrolled 1 of 2 people" in imported.stdout
     assert "refused Nobody:" in imported.stderr and "not a readable image" in imported.stderr
-    listed = gatepost("residents", "--state-dir", state, "list")
+    listed = gatepost("residents", "list", "--state-dir", state)  # the option after the command word too
     lines = listed.stdout.strip().splitlines()
+    as_json = gatepost("--state-dir", state, "residents", "list", "--json")
+    assert [(r["name"], r["templates"]) for r in json.loads(as_json.stdout)] == [("Alice", 2), ("Bob", 1)]
     assert [line.split("\t")[1:] for line in lines] == [["Alice", "3-201", "2 template(s)"], ["Bob", "", "1 template(s)"]]
     removed = gatepost("residents", "--state-dir", state, "remove", lines[0].split("\t")[0])
     assert removed.returncode == 0
