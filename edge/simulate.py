@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 class Observed:
     decision: Decision
     pulsed: bool
-    wall: float
+    at: float  # world time of the decision and relay command; in real time the wall clock's, busy time included
 
 
 def run_simulation(config: GateConfig, scenario_path: str | Path, *, state_dir: Path | None = None,
@@ -38,7 +38,9 @@ def run_simulation(config: GateConfig, scenario_path: str | Path, *, state_dir: 
         def on_decision(decision: Decision, pulsed: bool) -> None:
             front = world.at_gate() if world is not None else None
             if front is not None:
-                observed.setdefault(front.index, []).append(Observed(decision, pulsed, time.perf_counter()))
+                # in real time, the world's clock runs with the wall's: time the gate spent busy counts
+                at = time.monotonic() - world.wall_origin if world.wall_origin is not None and realtime else world.now
+                observed.setdefault(front.index, []).append(Observed(decision, pulsed, at))
 
         runtime.gate.on_decision = on_decision
         started = time.perf_counter()
@@ -77,8 +79,8 @@ def _visit_report(truth: VisitorTruth, observed: list[Observed]) -> dict[str, An
     if correct and outcome == "granted" and spec.identity is not None and decision.resident_name is not None:
         correct = decision.resident_name == spec.identity
     latency = None
-    if first is not None and truth.evidence_wall is not None:
-        latency = round((first.wall - truth.evidence_wall) * 1000.0, 1)
+    if first is not None and truth.evidence_at is not None:
+        latency = round((first.at - truth.evidence_at) * 1000.0, 1)
     return {
         "index": truth.index,
         "photo": spec.photo,
@@ -98,7 +100,9 @@ def _visit_report(truth: VisitorTruth, observed: list[Observed]) -> dict[str, An
         "stepped_up_at": truth.started_at,  # scenario seconds: left the queue
         "opened_at": truth.opened_at,
         "passed_at": truth.passed_at[0] if truth.passed_at else None,
-        "latency_ms": latency,  # face in reading range (1.2 m) and code shown, to the decision (and relay command)
+        "decided_at": first.at if first else None,  # world seconds
+        "evidence_at": truth.evidence_at,  # world seconds: across the 1.2 m line, and the code shown if any
+        "latency_ms": latency,  # evidence_at to the decision and relay command; negative: decided before the line
         "decisions": len(observed),
     }
 

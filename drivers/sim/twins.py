@@ -19,7 +19,7 @@ class SimCamera(Camera):
         self.world = world
         self.realtime = realtime
         self.loop = loop
-        self._started = time.monotonic()
+        self._started = world.wall_origin = time.monotonic()  # realtime: world time t is wall_origin + t
 
     @property
     def healthy(self) -> bool:
@@ -35,7 +35,7 @@ class SimCamera(Camera):
             if not self.loop:
                 return None
             world.reset()
-            self._started = time.monotonic()
+            self._started = world.wall_origin = time.monotonic()
         if self.realtime:
             due = self._started + (world.frame_index + 1) / world.fps
             delay = due - time.monotonic()

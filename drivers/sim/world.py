@@ -8,7 +8,6 @@ watches the simulated relay to let visitors through. It keeps the ground truth f
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -98,19 +97,19 @@ class VisitorTruth:
     phase: Phase = Phase.waiting_to_start
     started_at: float | None = None  # left the queue
     in_view_at: float | None = None  # fully in view at the stopping point
-    readable_wall: float | None = None  # perf_counter: first frame showing the face whole and unhidden in range
-    qr_shown_wall: float | None = None  # perf_counter when the code was shown
+    line_at: float | None = None  # world time the face crosses READABLE_DISTANCE_M (from the walk, not a frame)
     opened_at: float | None = None  # the gate opened for this visitor
     passed_at: list[float] = field(default_factory=list)  # the visitor's and tailgaters' passages
     left_at: float | None = None
     qr_shown_at: float | None = None
 
     @property
-    def evidence_wall(self) -> float | None:
-        """When everything the gate needs was there to see: the face in range and the code, if any, shown."""
-        if self.readable_wall is None or (self.spec.qr is not None and self.qr_shown_wall is None):
+    def evidence_at(self) -> float | None:
+        """World time from which every check could be done: the face across the reading line (where the
+        thermal reading, the last check to become possible, first can be), and the code, if any, shown."""
+        if self.line_at is None or (self.spec.qr is not None and self.qr_shown_at is None):
             return None
-        return max(self.readable_wall, self.qr_shown_wall or 0.0)
+        return max(self.line_at, self.qr_shown_at or 0.0)
 
 
 @dataclass
@@ -133,6 +132,7 @@ class SimWorld:
         self.size = (width, height)
         self.fps = fps
         self.thermal_size = thermal_size
+        self.wall_origin: float | None = None  # time.monotonic() of world time 0, when paced in real time
         tw = thermal_size[0]
         side = max(3, tw // 16)
         self.blackbody_box = tuple(blackbody_box) if blackbody_box else (tw - 2 - side, 2, side, side)
@@ -223,6 +223,14 @@ class SimWorld:
             next_in_line = self._first_queued()
             if next_in_line is not None:
                 next_in_line.phase, next_in_line.started_at = Phase.approaching, now
+                next_in_line.line_at = self._crossing(next_in_line, now)
+
+    def _crossing(self, visitor: VisitorTruth, started: float) -> float | None:
+        """When the walk (distance linear in time, see distance_of) brings the face to READABLE_DISTANCE_M."""
+        stop = visitor.spec.distance_m
+        if stop > READABLE_DISTANCE_M:
+            return None  # stops short of the line: never readable
+        return started + self.spec.approach_s * (QUEUE_DISTANCE_M - READABLE_DISTANCE_M) / (QUEUE_DISTANCE_M - stop)
 
     def _occupied(self) -> VisitorTruth | None:
         return next((v for v in self.truth if v.phase in (Phase.approaching, Phase.in_view, Phase.walking_through)),
@@ -240,7 +248,7 @@ class SimWorld:
             visitor.phase, visitor.in_view_at = Phase.in_view, now
         if visitor.phase is Phase.in_view:
             if spec.qr and visitor.qr_shown_at is None and now >= visitor.in_view_at + spec.qr.after_s:
-                visitor.qr_shown_at, visitor.qr_shown_wall = now, time.perf_counter()
+                visitor.qr_shown_at = now
                 if spec.qr.via == "scanner":
                     self.scanner.present(spec.qr.payload)
             giving_up = now >= visitor.in_view_at + spec.dwell_s
@@ -271,7 +279,6 @@ class SimWorld:
         # the queue behind the next in line is hidden by them: not drawn, however long it grows
         next_in_line = self._first_queued()
         visible = [(self.distance_of(v), v) for v in self.truth if v.phase is not Phase.queued or v is next_in_line]
-        pasted: list[tuple[int, int, int, int]] = []  # each placement's pasted image, same order
         # farthest first, so the nearest face is painted on top
         for distance, visitor in sorted(((d, v) for d, v in visible if d is not None), key=lambda p: -p[0]):
             portrait = self._portraits[visitor.spec.photo]
@@ -284,28 +291,11 @@ class SimWorld:
             self._paste(frame, image, left, top)
             box = (bx + left, by + top, bw, bh)
             placements.append(Placement(visitor, box, portrait.marks * factor + [left, top], distance))
-            pasted.append((left, top, left + image.shape[1], top + image.shape[0]))
             qr = visitor.spec.qr
             if qr and qr.via == "camera" and visitor.qr_shown_at is not None and visitor.phase is Phase.in_view:
                 self._paste(frame, self._qr_card(qr.payload), int(w * 0.62), int(h * 0.5))
         self._placements = placements
-        self._note_readable(placements, pasted)
         return frame
-
-    def _note_readable(self, placements: list[Placement], pasted: list[tuple[int, int, int, int]]) -> None:
-        """Start a visitor's latency clock on the first frame showing the face whole, unhidden, within range."""
-        w, h = self.size
-        stepping_up = (Phase.approaching, Phase.in_view, Phase.walking_through)
-        for index, placement in enumerate(placements):
-            visitor = placement.visitor
-            if (visitor.readable_wall is not None or visitor.phase not in stepping_up
-                    or placement.distance_m > READABLE_DISTANCE_M):
-                continue
-            x, y, bw, bh = placement.box
-            inside = x >= 0 and y >= 0 and x + bw <= w and y + bh <= h
-            hidden = any(x < x1 and x0 < x + bw and y < y1 and y0 < y + bh for x0, y0, x1, y1 in pasted[index + 1:])
-            if inside and not hidden:
-                visitor.readable_wall = time.perf_counter()
 
     @staticmethod
     def _paste(frame: np.ndarray, image: np.ndarray, left: int, top: int) -> None:
