@@ -13,6 +13,7 @@ import socket
 from pathlib import Path
 
 from edge.errors import GatepostError
+from edge.untrusted import UntrustedInput, load_json
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +43,17 @@ class ControlServer:
                 connection.settimeout(0.2)
                 try:
                     data = connection.recv(MAX_REQUEST)
-                    request = json.loads(data.decode())
+                    request = load_json(data, max_bytes=MAX_REQUEST, what="request")
                     if not isinstance(request, dict):
-                        raise ValueError("request must be a JSON object")
+                        raise UntrustedInput("request: must be a JSON object")
                     reply = self._handler(request)
-                except (ValueError, UnicodeDecodeError) as error:
-                    reply = {"ok": False, "error": f"malformed request: {error}"}
+                except UntrustedInput as error:
+                    reply = {"ok": False, "error": f"malformed {error}"}
                 except OSError:
                     continue
+                except Exception as error:  # a handler bug answers, and the loop goes on
+                    log.exception("control request failed")
+                    reply = {"ok": False, "error": f"internal error: {type(error).__name__}"}
                 try:
                     connection.sendall(json.dumps(reply).encode())
                 except OSError:

@@ -478,14 +478,16 @@ class Store:
     def guards(self) -> list[dict]:
         return [{"guard_id": g, "name": n} for g, n in self._query("SELECT guard_id, name FROM guards ORDER BY guard_id")]
 
-    def record_pin_attempt(self, guard_id: str, ok: bool, *, max_failures: int, lockout_s: float) -> None:
+    def record_pin_attempt(self, guard_id: str, ok: bool, *, max_failures: int, lockout_s: float,
+                           now: float | None = None) -> None:
+        """Count a failure (locking the guard out at `max_failures`) or reset the count; `now` on the caller's clock."""
         with self._transaction() as db:
             if ok:
                 db.execute("UPDATE guards SET failed = 0 WHERE guard_id = ?", (guard_id,))
                 return
             db.execute("UPDATE guards SET failed = failed + 1 WHERE guard_id = ?", (guard_id,))
             db.execute("UPDATE guards SET locked_until = ?, failed = 0 WHERE guard_id = ? AND failed >= ?",
-                       (self._clock() + lockout_s, guard_id, max_failures))
+                       ((self._clock() if now is None else now) + lockout_s, guard_id, max_failures))
 
     def remember_nonce(self, nonce: str, now: float, *, keep_s: float) -> bool:
         """True the first time a nonce is seen (within `keep_s`); False for a replay."""

@@ -64,5 +64,6 @@ class GuardBook:
             return PinCheck(False, "locked_out", guard["name"])
         attempt, _ = hash_pin(pin, guard["salt"])
         ok = hmac.compare_digest(attempt, guard["pin_hash"])
-        self.store.record_pin_attempt(guard_id, ok, max_failures=self.max_failures, lockout_s=self.lockout_s)
+        self.store.record_pin_attempt(guard_id, ok, max_failures=self.max_failures, lockout_s=self.lockout_s,
+                                      now=self.clock())
         return PinCheck(ok, "" if ok else "wrong_pin", guard["name"])
