@@ -56,6 +56,7 @@ class CollectorDB:
     def __init__(self, url: str) -> None:
         self.url = url
         self._lock = threading.Lock()
+        self._db: Any  # a DB-API connection: psycopg's or sqlite3's
         if url.startswith(("postgresql://", "postgres://")):
             try:
                 import psycopg
@@ -153,8 +154,8 @@ class CollectorDB:
     def stage_timings(self, *, site: str | None = None, gate: str | None = None,
                       since: float = 0.0) -> list[tuple[str, str, int, str, float, float]]:
         """(site, gate, hour, stage, mean p50, worst p95) rows."""
-        sql, params = "SELECT site, gate, hour, stage, p50_sum / reports, p95_max FROM stage_timings WHERE hour >= ?", \
-            [int(since) // 3600 * 3600]
+        sql = "SELECT site, gate, hour, stage, p50_sum / reports, p95_max FROM stage_timings WHERE hour >= ?"
+        params: list[Any] = [int(since) // 3600 * 3600]
         for column, value in (("site", site), ("gate", gate)):
             if value:
                 sql += f" AND {column} = ?"
@@ -172,7 +173,8 @@ class CollectorDB:
 
     def events(self, *, site: str | None = None, gate: str | None = None, kind: str | None = None,
                since: float = 0.0, limit: int = 1000) -> list[dict[str, Any]]:
-        sql, params = "SELECT payload FROM events WHERE time >= ?", [since]
+        sql = "SELECT payload FROM events WHERE time >= ?"
+        params: list[Any] = [since]
         for column, value in (("site", site), ("gate", gate), ("kind", kind)):
             if value:
                 sql += f" AND {column} = ?"

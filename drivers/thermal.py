@@ -131,7 +131,7 @@ class UvcThermalCamera(PolledThermalCamera):
             raise DeviceError(f"{self.name}: cannot open {source!r}")
         self._capture.set(cv2.CAP_PROP_CONVERT_RGB, 0)
         if kind == "lepton":
-            self._capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"Y16 "))
+            self._capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*"Y16 "))
         self._lock = threading.Lock()
         self._start_reader()
 

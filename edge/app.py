@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -33,6 +34,11 @@ from edge.stages.face import FaceStage
 from edge.stages.qr import QrStage
 from edge.stages.thermal import ThermalStage
 from edge.store import Store
+
+if TYPE_CHECKING:
+    from edge.mqtt.console import Console
+    from edge.mqtt.link import MqttLink
+    from edge.mqtt.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -174,13 +180,16 @@ class Runtime:
             self.follower.start()
         locator = face_locator(self.engine) if self.engine is not None else None
         self.hardware = open_hardware(config, scenario=scenario, locator=locator, realtime=realtime, loop=loop)
-        clock = (lambda: self.hardware.world.now) if config.hardware.camera.driver == "sim" else time.monotonic
+        world = self.hardware.world
+        clock = (lambda: world.now) if world is not None and config.hardware.camera.driver == "sim" else time.monotonic
         self.gate = Gate(config, hardware=self.hardware, store=self.store,
                          stages=build_stages(config, self.engine, self.hardware, self.store, self.state_dir),
                          clock=clock,
                          notifier=notifier, on_decision=on_decision)
         self.control = ControlServer(self.state_dir, self._handle_control) if control else None
-        self.link = self.console = self.telemetry = None
+        self.link: MqttLink | None = None
+        self.console: Console | None = None
+        self.telemetry: Telemetry | None = None
         self._link_down_since: float | None = None
         if config.mqtt.enabled and mqtt:
             self._start_mqtt(config_path)
@@ -210,25 +219,29 @@ class Runtime:
                                                "detail": f"outbox full: dropped {dropped}"})
 
         home_assistant = config.mqtt.home_assistant
-        self.link = MqttLink(config.mqtt, self.store, topics, on_message=lambda m: self.console.submit(m),
-                             on_outbox_overflow=overflow,
-                             announce=(lambda: discovery_records(config, topics)) if home_assistant.enabled else None,
-                             announce_on_birth=f"{home_assistant.discovery_prefix}/status"
-                             if home_assistant.enabled else None)
-        self.console = Console(self, self.link, topics, config_path=config_path)
+        link = MqttLink(config.mqtt, self.store, topics, on_message=self._on_mqtt_message,
+                        on_outbox_overflow=overflow,
+                        announce=(lambda: discovery_records(config, topics)) if home_assistant.enabled else None,
+                        announce_on_birth=f"{home_assistant.discovery_prefix}/status" if home_assistant.enabled else None)
+        self.link = link
+        self.console = Console(self, link, topics, config_path=config_path)
         self.telemetry = Telemetry(self.gate, self.store, topics.telemetry, interval_s=config.mqtt.telemetry_interval_s,
                                    face_status=self.face_status)
-        self.gate.after_record = self.link.wake
-        self.link.start()
+        self.gate.after_record = link.wake
+        link.start()
+
+    def _on_mqtt_message(self, incoming) -> None:
+        if self.console is not None:
+            self.console.submit(incoming)
 
     def _between_frames(self) -> None:
         if self.control is not None:
             self.control.poll()
         if self.link is not None:
-            self._watch_link()
+            self._watch_link(self.link)
         if self.console is not None:
             self.console.poll()
-        if self.telemetry is not None and self.telemetry.poll():
+        if self.telemetry is not None and self.telemetry.poll() and self.link is not None:
             self.link.wake()
 
     def _handle_control(self, request: dict) -> dict:
@@ -281,17 +294,17 @@ class Runtime:
     def run(self, should_stop: Callable[[], bool]) -> None:
         self.gate.run(should_stop, between_frames=self._between_frames)
 
-    def _watch_link(self) -> None:
+    def _watch_link(self, link: MqttLink) -> None:
         """The broker being away is a device fault once it lasts (events wait in the outbox meanwhile)."""
         now = time.monotonic()
-        if self.link.connected.is_set():
+        if link.connected.is_set():
             self._link_down_since = None
             self.gate.faults.clear("mqtt")
         else:
             self._link_down_since = self._link_down_since or now
             if now - self._link_down_since >= LINK_FAULT_AFTER_S and "mqtt" not in self.gate.faults:
                 self.gate.faults.set("mqtt", f"mqtt: broker {self.config.mqtt.host}:{self.config.mqtt.port} "
-                                             f"unreachable ({self.link.last_error or 'connecting'})")
+                                             f"unreachable ({link.last_error or 'connecting'})")
 
     def flush(self, timeout: float) -> bool:
         """Wait (bounded) for the outbox to drain while the broker is reachable; True if empty."""

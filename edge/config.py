@@ -54,6 +54,9 @@ class CameraConfig(Section):
     focal_px: float = Field(520.0, gt=0, description="Focal length in pixels, used to estimate distance from face size.")
 
 
+STAGES: tuple[Literal["face", "thermal", "qr"], ...] = ("face", "thermal", "qr")
+DCC_KINDS: tuple[Literal["v", "t", "r"], ...] = ("v", "t", "r")
+
 # frame size and the farthest face whose inner eye corners still cover a few pixels, per sensor
 SENSORS = {"sim": (160, 120, 1.2), "lepton": (160, 120, 1.2), "infiray": (256, 192, 1.5),
            "mlx90640": (32, 24, 0.5), "amg8833": (8, 8, 0.3), "none": (160, 120, 1.2)}
@@ -71,21 +74,22 @@ class ThermalConfig(Section):
     i2c_bus: int = Field(1, ge=0, description="I2C bus of an I2C sensor (mlx90640, amg8833).")
     i2c_address: int = Field(0, ge=0, le=127, description="I2C address (0: the sensor's default).")
     emissivity: float = Field(0.98, gt=0.5, le=1.0, description="Skin emissivity (MLX90640 calculation).")
-    width: int | None = Field(None, ge=8, le=1280, description="Thermal frame width (empty: the sensor's own).")
-    height: int | None = Field(None, ge=8, le=1024, description="Thermal frame height (empty: the sensor's own).")
-    homography: list[list[float]] | None = Field(
-        None, description="3x3 matrix mapping colour-camera pixels onto thermal pixels (empty: the sensor's frame "
-                          "scaled over a 640x480 colour frame, until `gatepost thermal calibrate`).")
+    width: int = Field(0, ge=8, le=1280, description="Thermal frame width (0: the sensor's own).")
+    height: int = Field(0, ge=8, le=1024, description="Thermal frame height (0: the sensor's own).")
+    homography: list[list[float]] = Field(
+        default_factory=list, description="3x3 matrix mapping colour-camera pixels onto thermal pixels (empty: the "
+                                          "sensor's frame scaled over a 640x480 colour frame, until `gatepost thermal "
+                                          "calibrate`).")
     frozen_after_s: float = Field(2.0, gt=0, description="A sensor whose frames stop changing this long is frozen.")
-    rate_hz: float | None = Field(None, gt=0, le=60, description="Frames a second the sensor delivers (empty: the sensor's own; the simulated twin keeps it too).")
+    rate_hz: float = Field(0.0, gt=0, le=60, description="Frames a second the sensor delivers (0: the sensor's own; the simulated twin keeps it too).")
     max_frame_age_s: float = Field(0.6, gt=0, le=5, description="An older thermal frame is stale and not used for a reading.")
     blackbody_c: float | None = Field(35.0, ge=20, le=50, description="Temperature of the reference emitter in view (null: none).")
-    blackbody_box: list[int] | None = Field(None, min_length=4, max_length=4,
-                                            description="Reference emitter's x, y, width, height in thermal pixels "
-                                                        "(empty: the top right corner of the sensor's frame).")
+    blackbody_box: list[int] = Field(default_factory=list, min_length=4, max_length=4,
+                                     description="Reference emitter's x, y, width, height in thermal pixels "
+                                                 "(empty: the top right corner of the sensor's frame).")
     canthus_offset_c: float = Field(0.3, ge=0, le=2, description="Inner eye corners read this much below core at 22 °C air.")
     ambient_slope: float = Field(0.02, ge=0, le=0.2, description="Canthus cooling per degree of colder air (ambient compensation).")
-    max_distance_m: float | None = Field(None, gt=0.2, le=5, description="Farther faces are too far for a reading (empty: what the sensor's resolution allows).")
+    max_distance_m: float = Field(0.0, gt=0.2, le=5, description="Farther faces are too far for a reading (0: what the sensor's resolution allows).")
     min_distance_m: float = Field(0.3, gt=0, le=2, description="Nearer faces are too close for a reading.")
 
     @model_validator(mode="before")
@@ -96,17 +100,15 @@ class ThermalConfig(Section):
             return data
         width, height, reach = SENSORS.get(str(data.get("driver", "sim")), SENSORS["sim"])
         data = dict(data)
-        width = data["width"] = data.get("width") or width
+        width = data["width"] = data.get("width") or width  # 0, null or left out: the sensor's own
         height = data["height"] = data.get("height") or height
-        if data.get("homography") is None:
+        if not data.get("homography"):
             data["homography"] = [[width / 640, 0.0, 0.0], [0.0, height / 480, 0.0], [0.0, 0.0, 1.0]]
-        if data.get("blackbody_box") is None:
+        if not data.get("blackbody_box"):
             size = max(2, round(width / 16))
             data["blackbody_box"] = [width - size - max(1, round(width / 80)), max(1, round(height / 60)), size, size]
-        if data.get("max_distance_m") is None:
-            data["max_distance_m"] = reach
-        if data.get("rate_hz") is None:
-            data["rate_hz"] = SENSOR_RATES_HZ.get(str(data.get("driver", "sim")), 8.7)
+        data["max_distance_m"] = data.get("max_distance_m") or reach
+        data["rate_hz"] = data.get("rate_hz") or SENSOR_RATES_HZ.get(str(data.get("driver", "sim")), 8.7)
         return data
 
     @model_validator(mode="after")
@@ -212,7 +214,7 @@ class PipelineConfig(Section):
     """Frame loop: stages and visit timing."""
 
     stages: list[Literal["face", "thermal", "qr"]] = Field(
-        default_factory=lambda: ["face", "thermal", "qr"], description="Stage plug-ins run on each frame, in order.")
+        default_factory=lambda: list(STAGES), description="Stage plug-ins run on each frame, in order.")
     decision_window_s: float = Field(3.0, gt=0, le=30, description="A visitor not admitted within this is denied.")
     leave_after_s: float = Field(1.0, gt=0, le=30, description="A visit ends when no face has been seen this long.")
 
@@ -318,7 +320,7 @@ class DccConfig(Section):
     """EU Digital COVID Certificates, verified offline."""
 
     trust_list: str = Field("", description="JSON list of base64 signer certificates (empty: state_dir/trustlist.json).")
-    accept: list[Literal["v", "t", "r"]] = Field(default_factory=lambda: ["v", "t", "r"],
+    accept: list[Literal["v", "t", "r"]] = Field(default_factory=lambda: list(DCC_KINDS),
                                                  description="Certificate kinds accepted: vaccination, test, recovery.")
     max_test_age_h: float = Field(48.0, gt=0, le=720, description="A test certificate's sample must be this recent.")
 

@@ -285,8 +285,7 @@ class Gate:
             if visit.decision is None:
                 self._decide(visit, self.policy.evaluate(visit, visit.started + self.policy.window_s))
             self.visit = visit = None
-        present = primary is not None and primary.quality.ok
-        if present:
+        if primary is not None and primary.quality.ok:
             if visit is None or (visit.decision is not None and visit.track_id != primary.track_id):
                 visit = self.visit = Visit(primary.track_id, now, time.perf_counter(), last_seen=now)
             if visit.decision is None:
@@ -315,7 +314,7 @@ class Gate:
         if self._admitted_again(decision):
             log.debug("%s seen again on a new track before passing: no second opening", decision.resident_name)
             return
-        if visit.match is not None and visit.match.known and visit.embedding is not None:
+        if visit.match is not None and visit.match.resident_id is not None and visit.embedding is not None:
             self.recent_matches[visit.visit_id] = (visit.match.resident_id, visit.embedding)
             while len(self.recent_matches) > 50:
                 self.recent_matches.pop(next(iter(self.recent_matches)))

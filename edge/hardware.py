@@ -55,9 +55,16 @@ def open_relay(config: RelayConfig) -> Relay:
     raise DeviceError(f"relay driver {config.driver!r} has no real device")
 
 
+def _simulated(world: SimWorld | None) -> SimWorld:
+    """The simulator, which open_hardware builds whenever any device is simulated."""
+    if world is None:
+        raise DeviceError("a simulated device needs the simulator, which was not built")
+    return world
+
+
 def open_thermal(config, world: SimWorld | None) -> ThermalCamera | None:
     if config.driver == "sim":
-        return SimThermalCamera(world, rate_hz=config.rate_hz)
+        return SimThermalCamera(_simulated(world), rate_hz=config.rate_hz)
     if config.driver == "mlx90640":
         from drivers.mlx90640 import Mlx90640Camera
 
@@ -102,7 +109,7 @@ def open_hardware(config: GateConfig, *, scenario: Scenario | None = None, locat
                          thermal_size=(hw.thermal.width, hw.thermal.height), blackbody_box=hw.thermal.blackbody_box,
                          homography=np.asarray(hw.thermal.homography), focal_px=hw.camera.focal_px, locator=locator)
     if hw.camera.driver == "sim":
-        camera: Camera = SimCamera(world, realtime=config.simulation.realtime if realtime is None else realtime,
+        camera: Camera = SimCamera(_simulated(world), realtime=config.simulation.realtime if realtime is None else realtime,
                                    loop=config.simulation.loop if loop is None else loop)
     else:
         camera = OpenCVCamera(source=hw.camera.source, width=hw.camera.width, height=hw.camera.height,
@@ -118,7 +125,7 @@ def open_hardware(config: GateConfig, *, scenario: Scenario | None = None, locat
     relay: Relay | None = None
     relay_factory = None
     if hw.relay.driver == "sim":
-        relay = world.relay
+        relay = _simulated(world).relay
     else:
         def relay_factory() -> Relay:
             real = open_relay(hw.relay)
@@ -132,7 +139,7 @@ def open_hardware(config: GateConfig, *, scenario: Scenario | None = None, locat
     passage: PassageSensor | None = None
     try:
         if hw.passage.driver == "sim":
-            passage = world.passage
+            passage = _simulated(world).passage
         elif hw.passage.driver == "serial":
             passage = SerialPassageSensor(port=hw.passage.port, baudrate=hw.passage.baudrate, token=hw.passage.token)
         elif hw.passage.driver == "gpio":
@@ -145,7 +152,7 @@ def open_hardware(config: GateConfig, *, scenario: Scenario | None = None, locat
     scanner: QrScanner | None = None
     try:
         if hw.qr_scanner.driver == "sim":
-            scanner = world.scanner
+            scanner = _simulated(world).scanner
         elif hw.qr_scanner.driver == "serial":
             scanner = SerialQrScanner(port=hw.qr_scanner.port, baudrate=hw.qr_scanner.baudrate,
                                       max_line_bytes=hw.qr_scanner.max_line_bytes)

@@ -14,6 +14,7 @@ from drivers.sim.scenario import load_scenario
 from drivers.sim.world import VisitorTruth
 from edge.app import Runtime
 from edge.config import GateConfig
+from edge.errors import ConfigError
 from edge.events import Decision
 
 log = logging.getLogger(__name__)
@@ -34,9 +35,12 @@ def run_simulation(config: GateConfig, scenario_path: str | Path, *, state_dir: 
         runtime = Runtime(config, state_dir=state_dir or Path(scratch), scenario=scenario, realtime=realtime,
                           loop=False, control=False, ui=False)
         world = runtime.hardware.world
+        if world is None:
+            runtime.close()
+            raise ConfigError("simulate needs the simulated camera (hardware.camera.driver: sim)")
 
         def on_decision(decision: Decision, pulsed: bool) -> None:
-            front = world.at_gate() if world is not None else None
+            front = world.at_gate()
             if front is not None:
                 # in real time, the world's clock runs with the wall's: time the gate spent busy counts
                 at = time.monotonic() - world.wall_origin if world.wall_origin is not None and realtime else world.now
@@ -76,7 +80,8 @@ def _visit_report(truth: VisitorTruth, observed: list[Observed]) -> dict[str, An
     decision = first.decision if first else None
     outcome = None if decision is None else ("granted" if decision.granted else "denied")
     correct = outcome == spec.expect
-    if correct and outcome == "granted" and spec.identity is not None and decision.resident_name is not None:
+    if correct and decision is not None and decision.granted and spec.identity is not None \
+            and decision.resident_name is not None:
         correct = decision.resident_name == spec.identity
     latency = None
     if first is not None and truth.evidence_at is not None:

@@ -118,6 +118,13 @@ MIGRATIONS: list[str] = [
 ]
 
 
+def _row_id(cursor: sqlite3.Cursor) -> int:
+    """The id SQLite gave the row just inserted."""
+    if cursor.lastrowid is None:
+        raise StorageError("the database gave no id for a new row")
+    return int(cursor.lastrowid)
+
+
 @dataclass(frozen=True)
 class Resident:
     id: int
@@ -236,7 +243,7 @@ class Store:
         with self._transaction() as db:
             cursor = db.execute("INSERT INTO residents(name, unit, created, uid, record_version) VALUES (?, ?, ?, ?, ?)",
                                 (name, unit, self._clock(), uid or uuid.uuid4().hex, record_version))
-            resident_id = int(cursor.lastrowid)
+            resident_id = _row_id(cursor)
             for embedding, quality, source in zip(embeddings, qualities, sources, strict=True):
                 self._insert_template(db, resident_id, embedding, quality, source, negative=False)
             self._bump_gallery(db)
@@ -291,7 +298,7 @@ class Store:
                 cursor = db.execute("INSERT INTO residents(name, unit, created, uid, record_version) VALUES (?, ?, ?, ?, ?)",
                                     (name, unit, self._clock(), uid, version))
                 for embedding in embeddings:
-                    self._insert_template(db, int(cursor.lastrowid), embedding, 0.0, "site record", negative=False)
+                    self._insert_template(db, _row_id(cursor), embedding, 0.0, "site record", negative=False)
             self._bump_gallery(db)
         return True
 

@@ -22,7 +22,7 @@ from edge.events import AlarmKind, EventKind
 
 log = logging.getLogger(__name__)
 
-Emit = Callable[[EventKind, dict[str, Any]], None]
+Emit = Callable[[EventKind, dict[str, Any]], object]
 TAILGATE_WINDOW_S = 3.0  # a passage this soon after a confirmed one is a tailgater, not forced
 REFRESH_S = 2.0  # an idle relay is driven off again this often: keeps it off, finds an unplugged board
 WATCH_S = 0.005  # how often the pulse watcher reads the clock while a pulse is on

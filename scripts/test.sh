@@ -3,4 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh --test
+.venv/bin/ruff check --no-cache --quiet edge drivers collector models bench tests  # settings in pyproject.toml
+.venv/bin/mypy --no-error-summary                                                 # likewise
 exec .venv/bin/python -m pytest -q tests "$@"

@@ -66,5 +66,5 @@ def render(size: tuple[int, int], ambient: float, faces: list[ThermalFace], *, b
     if blackbody_c is not None and blackbody_box is not None:
         x, y, w, h = blackbody_box
         frame[y:y + h, x:x + w] = blackbody_c
-    frame = cv2.GaussianBlur(frame, (0, 0), OPTICS_BLUR_PX)
-    return frame + rng.normal(0, noise_c, frame.shape).astype(np.float32) + offset_c
+    blurred = np.asarray(cv2.GaussianBlur(frame, (0, 0), OPTICS_BLUR_PX), dtype=np.float32)
+    return blurred + rng.normal(0, noise_c, blurred.shape).astype(np.float32) + np.float32(offset_c)

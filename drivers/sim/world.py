@@ -135,7 +135,8 @@ class SimWorld:
         self.wall_origin: float | None = None  # time.monotonic() of world time 0, when paced in real time
         tw = thermal_size[0]
         side = max(3, tw // 16)
-        self.blackbody_box = tuple(blackbody_box) if blackbody_box else (tw - 2 - side, 2, side, side)
+        x, y, w, h = blackbody_box if blackbody_box else (tw - 2 - side, 2, side, side)
+        self.blackbody_box = (x, y, w, h)
         self.homography = np.asarray(homography if homography is not None else
                                      [[0.25, 0, 0], [0, 0.25, 0], [0, 0, 1]], dtype=np.float64)
         self.focal_px = focal_px
@@ -244,9 +245,10 @@ class SimWorld:
         spec = visitor.spec
         if visitor.phase is Phase.waiting_to_start and now >= spec.at:
             visitor.phase = Phase.queued
-        if visitor.phase is Phase.approaching and now >= visitor.started_at + self.spec.approach_s:
+        if (visitor.phase is Phase.approaching and visitor.started_at is not None
+                and now >= visitor.started_at + self.spec.approach_s):
             visitor.phase, visitor.in_view_at = Phase.in_view, now
-        if visitor.phase is Phase.in_view:
+        if visitor.phase is Phase.in_view and visitor.in_view_at is not None:
             if spec.qr and visitor.qr_shown_at is None and now >= visitor.in_view_at + spec.qr.after_s:
                 visitor.qr_shown_at = now
                 if spec.qr.via == "scanner":
@@ -310,8 +312,8 @@ class SimWorld:
             side = int(0.32 * min(self.size))  # about a tenth of a 640x480 frame
             matrix = np.array(segno.make(payload, error="m", micro=False).matrix, dtype=np.uint8)
             matrix = np.pad(matrix, 4)  # quiet zone
-            card = np.where(matrix > 0, 0, 255).astype(np.uint8)
-            card = cv2.resize(card, (side, side), interpolation=cv2.INTER_NEAREST)
+            modules = np.where(matrix > 0, 0, 255).astype(np.uint8)
+            card = cv2.resize(modules, (side, side), interpolation=cv2.INTER_NEAREST)
             self._qr_cards[payload] = cv2.cvtColor(card, cv2.COLOR_GRAY2BGR)
         return self._qr_cards[payload]
 

@@ -188,6 +188,7 @@ def build_engine(config: FaceConfig, gallery: Gallery, *, focal_px: float = 520.
     paths = verify_pack(config.pack, directory)
     detector_session = create_session(paths["detector"], providers=config.providers, threads=config.threads)
     embedder_session = create_session(paths["embedder"], providers=config.providers, threads=config.threads)
+    detector: YuNetDetector | ScrfdDetector
     if config.pack == "default":
         detector = YuNetDetector(detector_session, score_threshold=config.detect_score)
         embedder = sface(embedder_session)

@@ -50,7 +50,9 @@ def review(matcher: Matcher, embeddings: list[np.ndarray], sources: list[str], *
     """Check templates for a new resident (or more for `resident_id`); EnrolmentError if none can be kept."""
     new = np.stack([np.asarray(e, np.float32) for e in embeddings])
     own = _own_templates(matcher, resident_id, new.shape[1])
-    kept, refused, closest = [], [], {}
+    kept: list[int] = []
+    refused: list[str] = []
+    closest: dict[int, float] = {}
     for index, embedding in enumerate(new):
         others = {o: s for o, s in matcher.scores_by_resident(embedding).items() if o != resident_id}
         other, score = max(others.items(), key=lambda item: item[1]) if others else (None, -1.0)

@@ -118,7 +118,7 @@ class Console:
                 self._refuse(work.incoming, name, work.nonce, work.refusal or "refused")
         elif work.kind == "record":
             self._resident_record(work.incoming, work.message)
-        else:
+        elif work.message is not None:
             self._command(work.incoming, work.message)
 
     # commands

@@ -136,6 +136,8 @@ def _oid_text(body: bytes) -> str:
 
 def signer_from_der(der: bytes) -> Signer:
     """A trust-list entry from a signer certificate (DER)."""
+    not_after: float | None
+    not_before: float | None
     try:
         certificate = x509.load_der_x509_certificate(der)
         public_key = certificate.public_key()
@@ -219,7 +221,7 @@ def _without_nulls(value: Any) -> Any:
     return value
 
 
-def _decode_cose(raw: bytes) -> tuple[bytes, dict, bytes, bytes]:
+def _decode_cose(raw: bytes) -> tuple[bytes, Mapping, bytes, bytes]:
     """(protected header bytes, unprotected map, payload, signature) of a COSE_Sign1."""
     cbor_guard.check(raw)
     message = cbor2.loads(raw)
@@ -332,7 +334,7 @@ def verify_dcc(payload: str, trust: TrustList, *, now: float, schema_version: st
             else:
                 result.stages["signer"] = True
             if not key_usage_allows(signer, result.kind):
-                result.fail("keyusage", "invalid", f"signer_not_allowed_for_{KIND_NAMES.get(result.kind, 'kind')}")
+                result.fail("keyusage", "invalid", f"signer_not_allowed_for_{KIND_NAMES.get(result.kind or '', 'kind')}")
             else:
                 result.stages["keyusage"] = True
 

@@ -44,7 +44,7 @@ def expected_results(case: dict) -> dict[str, bool]:
     nested = raw.pop("EXPECTEDRESULTS", None)
     if isinstance(nested, dict):
         raw.update(nested)
-    expected = {}
+    expected: dict[str, bool] = {}
     for key, value in raw.items():
         if not isinstance(value, bool):
             continue

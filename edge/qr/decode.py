@@ -9,6 +9,8 @@ full-frame pass every `full_every` frames catches what the search missed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import logging
 
 import cv2
@@ -85,7 +87,7 @@ class FrameDecoder:
         grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
         return self._read(grey)
 
-    def scan(self, image: np.ndarray, *, faces: list[list[float]] = ()) -> list[str]:
+    def scan(self, image: np.ndarray, *, faces: Sequence[Sequence[float]] = ()) -> list[str]:
         """Codes in a camera frame: the candidate regions (not on a face), now and then the whole frame."""
         grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
         self._frames += 1

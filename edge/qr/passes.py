@@ -64,7 +64,7 @@ def _claims(data: dict[str, Any]) -> PassClaims:
                       float(data["exp"]), int(data["uses"]), str(data["holder"]), str(data.get("kind", "visitor")))
 
 
-CLAIM_TYPES = {"pid": str, "kid": str, "site": str, "gates": list, "nbf": (int, float), "exp": (int, float),
+CLAIM_TYPES: dict[str, type | tuple[type, ...]] = {"pid": str, "kid": str, "site": str, "gates": list, "nbf": (int, float), "exp": (int, float),
                "uses": int, "holder": str}
 
 

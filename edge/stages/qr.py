@@ -71,17 +71,16 @@ class QrStage:
         if len(self._pending) >= MAX_PENDING:
             return QrResult(code[:64], source, "unreadable", "verifier_busy", "unknown")
         now = self.clock()
-        if self.online is not None and self.online_prefix and code.startswith(self.online_prefix):
-            deadline = now + self.online.config.timeout_ms / 1000.0
-            future = self.online.submit(code, source)
-            self._pending.append(PendingCheck(future, deadline, self._online_timeout(code, source), local=False))
+        online = self.online
+        if online is not None and self.online_prefix and code.startswith(self.online_prefix):
+            deadline = now + online.config.timeout_ms / 1000.0
+            future = online.submit(code, source)
+            self._pending.append(PendingCheck(future, deadline, lambda: online.fallback(code, source, "timeout"),
+                                              local=False))
         else:
             future = self._verifier.submit(self.registry.verify, code, source)
             self._pending.append(PendingCheck(future, now + VERIFY_DEADLINE_S, _refused_late(code, source), local=True))
         return None
-
-    def _online_timeout(self, code: str, source: str) -> Callable[[], QrResult]:
-        return lambda: self.online.fallback(code, source, "timeout")
 
     def _collect(self) -> list[QrResult]:
         now = self.clock()

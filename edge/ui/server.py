@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 from aiohttp import web
 
 from edge.config import UiConfig
 from edge.events import DecisionSource, Event, EventKind
 from edge.face.enrolment import enrol_templates
+from edge.face.quality import Quality
 from edge.ui.guards import GuardBook
 from edge.untrusted import UntrustedInput, load_json
 
@@ -106,7 +108,8 @@ class TouchscreenServer:
             loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, self.config.host, self.config.port, ssl_context=self._tls())
             loop.run_until_complete(site.start())
-            self.port = site._server.sockets[0].getsockname()[1]
+            server = site._server
+            self.port = server.sockets[0].getsockname()[1] if isinstance(server, asyncio.Server) else self.config.port
         except (OSError, ValueError) as error:
             self.error = f"ui: cannot listen on {self.config.host}:{self.config.port} ({error})"
             self._ready.set()
@@ -183,7 +186,7 @@ class TouchscreenServer:
         guard = self.runtime.store.guard(session.guard_id)
         return guard is not None and guard["pin_hash"] == session.pin_hash
 
-    async def _body(self, request: web.Request, fields: dict[str, type]) -> dict[str, Any]:
+    async def _body(self, request: web.Request, fields: dict[str, type | tuple[type, ...]]) -> dict[str, Any]:
         try:
             body = load_json(await request.read(), max_bytes=MAX_BODY, what="body")
         except UntrustedInput as error:
@@ -380,7 +383,9 @@ class TouchscreenServer:
         if engine is None:
             raise BadRequest("face recognition is off on this gate")
 
-        embeddings, qualities, problems = [], [], []
+        embeddings: list[np.ndarray] = []
+        qualities: list[Quality] = []
+        problems: list[str] = []
         seen_version = -1
         deadline = time.monotonic() + ENROL_BURST_S
         while len(embeddings) < ENROL_BURST_FRAMES and time.monotonic() < deadline:
