@@ -28,93 +28,93 @@ log = logging.getLogger(__name__)
 DB_NAME = "gatepost.db"
 BUSY_TIMEOUT_S = 1.0  # a write lock held longer (another process) fails the write: the gate stays shut, not stalled
 
-# Each entry moves the schema one version up; never edit one that has shipped.
-MIGRATIONS: list[str] = [
-    """
-    CREATE TABLE residents (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        name TEXT NOT NULL,
-        unit TEXT NOT NULL DEFAULT '',
-        created REAL NOT NULL
-    );
-    CREATE TABLE templates (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        resident_id INTEGER NOT NULL REFERENCES residents(id) ON DELETE CASCADE,
-        embedding BLOB NOT NULL,
-        quality REAL NOT NULL DEFAULT 0,
-        negative INTEGER NOT NULL DEFAULT 0,
-        source TEXT NOT NULL DEFAULT '',
-        created REAL NOT NULL
-    );
-    CREATE INDEX templates_resident ON templates(resident_id);
-    CREATE TABLE passes (
-        pass_id TEXT PRIMARY KEY,
-        holder TEXT NOT NULL,
-        token TEXT NOT NULL,
-        valid_from REAL NOT NULL,
-        valid_until REAL NOT NULL,
-        max_uses INTEGER NOT NULL,
-        uses INTEGER NOT NULL DEFAULT 0,
-        revoked INTEGER NOT NULL DEFAULT 0,
-        created REAL NOT NULL
-    );
-    CREATE TABLE events (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        event_id TEXT NOT NULL UNIQUE,
-        kind TEXT NOT NULL,
-        time REAL NOT NULL,
-        payload TEXT NOT NULL
-    );
-    CREATE INDEX events_time ON events(time);
-    CREATE TABLE outbox (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        event_id TEXT NOT NULL UNIQUE,
-        topic TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        created REAL NOT NULL
-    );
-    CREATE TABLE meta (
-        key TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    );
-    INSERT INTO meta(key, value) VALUES ('gallery_version', '0');
-    """,
-    """
-    ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'event';
-    ALTER TABLE outbox ADD COLUMN qos INTEGER NOT NULL DEFAULT 1;
-    ALTER TABLE outbox ADD COLUMN sent_at REAL;
-    CREATE INDEX outbox_kind ON outbox(kind, seq);
-    ALTER TABLE residents ADD COLUMN uid TEXT;
-    ALTER TABLE residents ADD COLUMN record_version INTEGER NOT NULL DEFAULT 0;
-    CREATE UNIQUE INDEX residents_uid ON residents(uid);
-    CREATE TABLE removed_residents (
-        uid TEXT PRIMARY KEY,
-        record_version INTEGER NOT NULL
-    );
-    CREATE TABLE nonces (
-        nonce TEXT PRIMARY KEY,
-        seen REAL NOT NULL
-    );
-    """,
-    """
-    CREATE TABLE guards (
-        guard_id TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        pin_hash BLOB NOT NULL,
-        salt BLOB NOT NULL,
-        failed INTEGER NOT NULL DEFAULT 0,
-        locked_until REAL NOT NULL DEFAULT 0,
-        created REAL NOT NULL
-    );
-    """,
-    """
-    CREATE TABLE visit_scores (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        score REAL NOT NULL,
-        residents INTEGER NOT NULL,
-        time REAL NOT NULL
-    );
-    """,
+# Each entry moves the schema one version up, a list of statements; never edit one that has shipped.
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE residents (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL,
+            unit TEXT NOT NULL DEFAULT '',
+            created REAL NOT NULL
+        )""",
+        """CREATE TABLE templates (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            resident_id INTEGER NOT NULL REFERENCES residents(id) ON DELETE CASCADE,
+            embedding BLOB NOT NULL,
+            quality REAL NOT NULL DEFAULT 0,
+            negative INTEGER NOT NULL DEFAULT 0,
+            source TEXT NOT NULL DEFAULT '',
+            created REAL NOT NULL
+        )""",
+        "CREATE INDEX templates_resident ON templates(resident_id)",
+        """CREATE TABLE passes (
+            pass_id TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            token TEXT NOT NULL,
+            valid_from REAL NOT NULL,
+            valid_until REAL NOT NULL,
+            max_uses INTEGER NOT NULL,
+            uses INTEGER NOT NULL DEFAULT 0,
+            revoked INTEGER NOT NULL DEFAULT 0,
+            created REAL NOT NULL
+        )""",
+        """CREATE TABLE events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            time REAL NOT NULL,
+            payload TEXT NOT NULL
+        )""",
+        "CREATE INDEX events_time ON events(time)",
+        """CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id TEXT NOT NULL UNIQUE,
+            topic TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created REAL NOT NULL
+        )""",
+        """CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        )""",
+        "INSERT INTO meta(key, value) VALUES ('gallery_version', '0')",
+    ],
+    [
+        "ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'event'",
+        "ALTER TABLE outbox ADD COLUMN qos INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE outbox ADD COLUMN sent_at REAL",
+        "CREATE INDEX outbox_kind ON outbox(kind, seq)",
+        "ALTER TABLE residents ADD COLUMN uid TEXT",
+        "ALTER TABLE residents ADD COLUMN record_version INTEGER NOT NULL DEFAULT 0",
+        "CREATE UNIQUE INDEX residents_uid ON residents(uid)",
+        """CREATE TABLE removed_residents (
+            uid TEXT PRIMARY KEY,
+            record_version INTEGER NOT NULL
+        )""",
+        """CREATE TABLE nonces (
+            nonce TEXT PRIMARY KEY,
+            seen REAL NOT NULL
+        )""",
+    ],
+    [
+        """CREATE TABLE guards (
+            guard_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            pin_hash BLOB NOT NULL,
+            salt BLOB NOT NULL,
+            failed INTEGER NOT NULL DEFAULT 0,
+            locked_until REAL NOT NULL DEFAULT 0,
+            created REAL NOT NULL
+        )""",
+    ],
+    [
+        """CREATE TABLE visit_scores (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            score REAL NOT NULL,
+            residents INTEGER NOT NULL,
+            time REAL NOT NULL
+        )""",
+    ],
 ]
 
 
@@ -223,9 +223,8 @@ class Store:
                                f"({len(MIGRATIONS)}); upgrade gatepost")
         for number in range(version, len(MIGRATIONS)):
             with self._transaction() as db:
-                for statement in MIGRATIONS[number].split(";"):
-                    if statement.strip():
-                        db.execute(statement)
+                for statement in MIGRATIONS[number]:
+                    db.execute(statement)
                 db.execute(f"PRAGMA user_version = {number + 1}")
             log.info("state database migrated to schema %d", number + 1)
 
