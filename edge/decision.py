@@ -52,7 +52,15 @@ class Visit:
 class Outcome:
     status: str  # pass | fail | pending
     reason: str  # for people
-    code: str = ""  # for machines (stats, alarms, UI): set on fail and pending
+    code: str = ""  # for machines (stats, alarms, the screens' words from the message catalogue)
+    params: dict = field(default_factory=dict)  # what the words need: a name, a temperature, a threshold
+
+
+# every code an outcome can carry; the message catalogue has words for each (tests/edge/test_messages.py)
+OUTCOME_CODES = ("resident", "visitor_pass", "face_not_recognised", "unknown_face", "temperature_unavailable",
+                 "spoof", "fever", "temperature_uncertain", "temperature_normal", "code_valid", "no_code",
+                 "no_required_check", *(f"code_{status}" for status in
+                                        ("invalid", "expired", "untrusted", "unreadable", "unsupported")))
 
 
 class Policy:
@@ -72,13 +80,15 @@ class Policy:
 
     def _face(self, visit: Visit) -> Outcome:
         if visit.match is not None and visit.match.known:
-            return Outcome("pass", f"resident {visit.match.name} ({visit.match.similarity:.2f})")
+            return Outcome("pass", f"resident {visit.match.name} ({visit.match.similarity:.2f})", "resident",
+                           {"name": visit.match.name, "similarity": round(visit.match.similarity, 3)})
         substitute = visit.valid_pass if self.checks.qr.pass_substitutes_face else None
         if substitute is not None:
-            return Outcome("pass", f"visitor pass {substitute.pass_id or ''}".strip())
+            return Outcome("pass", f"visitor pass {substitute.pass_id or ''}".strip(), "visitor_pass",
+                           {"pass_id": substitute.pass_id or ""})
         if visit.match is None:
             return Outcome("pending", "face not recognised yet", "face_not_recognised")
-        return Outcome("fail", f"unknown face ({visit.match.reason})", "unknown_face")
+        return Outcome("fail", f"unknown face ({visit.match.reason})", "unknown_face", {"why": visit.match.reason})
 
     def _temperature(self, visit: Visit) -> Outcome:
         reading = visit.thermal
@@ -87,22 +97,26 @@ class Policy:
         if reading.live is False:
             return Outcome("fail", "spoof: no live skin-temperature pattern", "spoof")
         if not reading.available:
-            return Outcome("pending", f"temperature unavailable: {reading.reason}", "temperature_unavailable")
+            return Outcome("pending", f"temperature unavailable: {reading.reason}", "temperature_unavailable",
+                           {"why": reading.reason})
         threshold = self.checks.temperature.threshold_c
         estimate, uncertainty = reading.temperature_c, reading.uncertainty_c or 0.0
         if estimate is not None and estimate > threshold:
-            return Outcome("fail", f"fever {estimate:.1f} °C (threshold {threshold:.1f} °C)", "fever")
+            return Outcome("fail", f"fever {estimate:.1f} °C (threshold {threshold:.1f} °C)", "fever",
+                           {"temperature_c": round(estimate, 1), "threshold_c": threshold})
         if estimate is None or estimate + uncertainty > threshold:
             # not clearly normal: wait for a closer, sharper reading rather than call it normal
-            return Outcome("pending", f"temperature uncertain ({estimate} ± {uncertainty} °C)", "temperature_uncertain")
-        return Outcome("pass", f"{estimate:.1f} °C")
+            return Outcome("pending", f"temperature uncertain ({estimate} ± {uncertainty} °C)", "temperature_uncertain",
+                           {"temperature_c": estimate, "uncertainty_c": uncertainty})
+        return Outcome("pass", f"{estimate:.1f} °C", "temperature_normal", {"temperature_c": round(estimate, 1)})
 
     def _qr(self, visit: Visit) -> Outcome:
         if visit.valid_code is not None:
-            return Outcome("pass", f"code valid ({visit.valid_code.reason})")
+            return Outcome("pass", f"code valid ({visit.valid_code.reason})", "code_valid",
+                           {"why": visit.valid_code.reason})
         if visit.codes:
             last = visit.codes[-1]
-            return Outcome("fail", f"code {last.status}: {last.reason}", f"code_{last.status}")
+            return Outcome("fail", f"code {last.status}: {last.reason}", f"code_{last.status}", {"why": last.reason})
         return Outcome("pending", "no code shown", "no_code")
 
     def mode_of(self, check: str) -> CheckMode:
@@ -116,7 +130,7 @@ class Policy:
         if hard_fail:
             return self._decision(visit, False, hard_fail, outcomes)
         if required and all(o.status == "pass" for o in required.values()):
-            advisory = [Outcome(o.status, f"advisory {name}: {o.reason}", o.code) for name, o in outcomes.items()
+            advisory = [Outcome(o.status, f"advisory {name}: {o.reason}", o.code, o.params) for name, o in outcomes.items()
                         if name not in required and o.status == "fail"]
             return self._decision(visit, True, list(required.values()) + advisory, outcomes)
         if now - visit.started >= self.window_s:
@@ -135,5 +149,5 @@ class Policy:
             pass_id=valid_pass.pass_id if valid_pass else None,
             temperature_c=visit.thermal.temperature_c if visit.thermal else None,
             stage_ms=dict(visit.stage_ms), latency_ms=(time.perf_counter() - visit.started_perf) * 1000.0,
-            checks={name: {"status": o.status, "reason": o.reason, "mode": self.mode_of(name).value, "code": o.code}
-                    for name, o in outcomes.items()})
+            checks={name: {"status": o.status, "reason": o.reason, "mode": self.mode_of(name).value, "code": o.code,
+                           "params": o.params} for name, o in outcomes.items()})

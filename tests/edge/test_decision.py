@@ -49,7 +49,8 @@ def test_advisory_temperature_never_denies_but_is_recorded():
     decision = policy(temperature="advisory").evaluate(visit(ALICE, FEVER), now=100.1)
     assert decision.granted
     assert decision.checks["temperature"] == {"status": "fail", "reason": "fever 38.2 °C (threshold 37.3 °C)",
-                                              "mode": "advisory", "code": "fever"}
+                                              "mode": "advisory", "code": "fever",
+                                              "params": {"temperature_c": 38.2, "threshold_c": 37.3}}
     assert any(reason.startswith("advisory temperature") for reason in decision.reasons)
 
 

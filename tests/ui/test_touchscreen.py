@@ -1,6 +1,7 @@
 """The guard's touchscreen in Debian's chromium, driven by Playwright, against a running daemon."""
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -134,11 +135,20 @@ def test_fever_decision_card_appears_within_a_second_and_the_alarm_is_acknowledg
     banner = page.locator("#alarm-banner")
     banner.wait_for(state="visible")
     assert "发烧" in page.inner_text("#alarm-text")
+    # the Chinese screen shows Chinese words from the codes, not the engine's English reasons
+    shown = page.inner_text("#alarm-text") + page.inner_text("#decision-reasons")
+    assert "体温" in shown and not re.search(r"[A-Za-z]{3,}", shown.replace("Bob", "").replace("°C", "")), shown
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "touchscreen-800x480-fever.png"))
     page.fill("#recheck-input", "38.9")
     page.click("#recheck-button")
     page.click("#ack-button")
+    for _ in range(5):  # a loaded machine can break the face track: the same fever may be raised again
+        try:
+            banner.wait_for(state="hidden", timeout=5000)
+            break
+        except Exception:
+            page.click("#ack-button")
     banner.wait_for(state="hidden")
     with Store(gate["state"]) as store:
         assert wait_for(lambda: any(e["action"] == "alarm_acknowledged" for e in store.events(kind="action")))

@@ -12,6 +12,8 @@ const TEXT = {
     login_required: "请先登录", delivery: "送货", elderly_or_disabled: "老人/残障", visitor_escorted: "陪同访客",
     emergency: "紧急情况", fault: "设备故障", choose_reason: "请选择原因", enrolled: "登记成功",
     manual: "手动开闸", passed: "已通过", not_passed: "未通过", recorded: "已记录",
+    camera: "摄像头", thermal: "热成像", relay: "继电器", passage: "通行传感器", qr_scanner: "扫码器", storage: "数据库",
+    ui: "触摸屏", face: "人脸识别",
   },
   en: {
     waiting: "Waiting", granted: "ENTER", denied: "STOP", open: "Open gate", enrol: "Enrol resident",
@@ -25,6 +27,8 @@ const TEXT = {
     visitor_escorted: "Escorted visitor", emergency: "Emergency", fault: "Equipment fault",
     choose_reason: "Choose a reason", enrolled: "Enrolled", manual: "Manual open", passed: "passed",
     not_passed: "did not pass", recorded: "Recorded",
+    camera: "camera", thermal: "thermal camera", relay: "relay", passage: "passage sensor", qr_scanner: "QR scanner",
+    storage: "database", ui: "touchscreen", face: "face recognition",
   },
 };
 const settings = window.GATEPOST || { language: "zh", reasons: [], gate: "" };
@@ -36,6 +40,29 @@ let chosenReason = null;
 let lastDecision = null;
 const $ = (id) => document.getElementById(id);
 const t = (key) => (TEXT[lang] && TEXT[lang][key]) || key;
+let MESSAGES = {};  // edge/ui/static/messages.json: words for the codes decisions, alarms and events carry
+
+function m(group, code, params = {}) {
+  const template = (((MESSAGES[lang] || {})[group]) || {})[code];
+  if (template === undefined) { return null; }
+  return template.replace(/\{([a-z_]+)\}/g, (_, name) => {
+    const value = params[name];
+    if (value === undefined || value === null) { return ""; }
+    return typeof value === "number" && !Number.isInteger(value) ? value.toFixed(1) : String(value);
+  });
+}
+
+function checkLines(event) {
+  // one line per check, from its code and parameters; the English reason text only for old events
+  const checks = event.checks || {};
+  const names = Object.keys(checks);
+  if (!names.length) { return event.reasons || []; }
+  return names.map((name) => {
+    const check = checks[name];
+    const icon = check.status === "pass" ? "✔" : (check.status === "fail" ? "✘" : "…");
+    return `${icon} ${m("outcome", check.code, check.params || {}) || check.reason}`;
+  });
+}
 
 function applyLanguage() {
   document.documentElement.lang = lang;
@@ -85,9 +112,9 @@ function showDecision(event, { keepTime = false, live = false } = {}) {
   const temperature = event.temperature_c != null ? ` · ${event.temperature_c.toFixed(1)} °C` : "";
   $("decision-who").textContent = decisionText(event) + temperature;
   $("decision-reasons").innerHTML = "";
-  for (const reason of event.reasons || []) {
+  for (const line of (event.source && event.source !== "pipeline") ? [] : checkLines(event)) {
     const li = document.createElement("li");
-    li.textContent = reason;
+    li.textContent = line;
     $("decision-reasons").appendChild(li);
   }
   const actions = $("decision-actions");
@@ -118,14 +145,28 @@ function addEvent(event) {
   const li = document.createElement("li");
   const time = new Date(event.time * 1000).toLocaleTimeString();
   let text = event.kind;
-  if (event.kind === "decision") { text = `${event.granted ? "✔" : "✘"} ${decisionText(event)} — ${(event.reasons || []).join("; ")}`; li.className = event.granted ? "granted" : "denied"; }
-  else if (event.kind === "alarm") { text = `⚠ ${t(event.alarm)} ${event.detail || ""}`; li.className = "ev-alarm"; }
+  if (event.kind === "decision") {
+    const why = (event.reason_codes || []).map((code) => {
+      const check = Object.values(event.checks || {}).find((c) => c.code === code) || {};
+      return m("outcome", code, check.params || {}) || code;
+    });
+    text = `${event.granted ? "✔" : "✘"} ${decisionText(event)}${why.length ? " — " + why.join("; ") : ""}`;
+    li.className = event.granted ? "granted" : "denied";
+  }
+  else if (event.kind === "alarm") { text = `⚠ ${alarmText(event)}`; li.className = "ev-alarm"; }
   else if (event.kind === "passage") { text = `↦ ${event.passed ? t("passed") : t("not_passed")}`; }
-  else if (event.kind === "action") { text = `• ${event.action}`; }
-  else if (event.kind === "status") { text = `◦ ${event.state || event.device || ""}`; }
+  else if (event.kind === "action") { text = `• ${m("action", event.action, event) || event.action}`; }
+  else if (event.kind === "status") {
+    text = `◦ ${m("status", event.state, { device: event.device ? t(event.device) : "" }) || event.state || ""}`;
+  }
   li.textContent = `${time} ${text}`;
   $("events").prepend(li);
   while ($("events").children.length > 30) { $("events").lastChild.remove(); }
+}
+
+function alarmText(alarm) {
+  const params = { temperature_c: alarm.temperature_c, device: alarm.device ? t(alarm.device) : "" };
+  return m("alarm", alarm.alarm, params) || `${t(alarm.alarm)} ${alarm.detail || ""}`;
 }
 
 function renderAlarm() {
@@ -135,7 +176,7 @@ function renderAlarm() {
   const latest = open[open.length - 1];
   banner.classList.remove("hidden");
   banner.dataset.eventId = latest.event_id;
-  $("alarm-text").textContent = `${t(latest.alarm)} ${latest.temperature_c != null ? latest.temperature_c.toFixed(1) + " °C" : ""} ${latest.detail || ""}`;
+  $("alarm-text").textContent = alarmText(latest);
   startBeep();
 }
 
@@ -155,7 +196,7 @@ function stopBeep() { if (beeping && beeping !== -1) { clearInterval(beeping); }
 
 function renderDevices(devices) {
   const parts = [];
-  for (const [device, fault] of Object.entries(devices.faults || {})) { parts.push(`<span class="bad">✘ ${device}</span>`); }
+  for (const device of Object.keys(devices.faults || {})) { parts.push(`<span class="bad">✘ ${t(device)}</span>`); }
   if (!parts.length) { parts.push(`<span class="good">✔ ${t("ok")}</span>`); }
   if (devices.mqtt) { parts.push(`<span class="${devices.mqtt === "online" ? "good" : "bad"}">${t("mqtt")} ${devices.mqtt}</span>`); }
   if (devices.mqtt && devices.outbox) { parts.push(`${t("outbox")} ${devices.outbox}`); }
@@ -183,6 +224,7 @@ function handle(event) {
 let stream = null;
 
 async function start() {
+  try { MESSAGES = await (await fetch("/static/messages.json")).json(); } catch (e) { MESSAGES = {}; }
   $("gate-name").textContent = settings.gate;
   applyLanguage();
   const response = await fetch("/api/state", { credentials: "same-origin" });
