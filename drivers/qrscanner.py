@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import logging
 
 import serial
@@ -73,15 +75,24 @@ class SerialQrScanner(QrScanner):
 
 
 class SimQrScanner(QrScanner):
-    name = "QR scanner (simulated)"
+    """A serial scanner's twin. With a clock, a code arrives as a real one's does: after the scanner
+    decodes it and the line crosses the wire (10 bits a character at `baudrate`); without, at once."""
 
-    def __init__(self) -> None:
+    name = "QR scanner (simulated)"
+    DECODE_S = 0.05  # a desk scanner's own read
+
+    def __init__(self, *, clock: Callable[[], float] | None = None, baudrate: int = 9600) -> None:
         super().__init__()
-        self._pending: list[str] = []
+        self._clock = clock
+        self.baudrate = baudrate
+        self._pending: list[tuple[float, str]] = []
 
     def present(self, code: str) -> None:
-        self._pending.append(code)
+        due = 0.0 if self._clock is None else self._clock() + self.DECODE_S + 10 * (len(code) + 2) / self.baudrate
+        self._pending.append((due, code))
 
     def _poll(self) -> list[str]:
-        codes, self._pending = self._pending, []
-        return codes
+        now = self._clock() if self._clock is not None else 0.0
+        ready = [code for due, code in self._pending if due <= now]
+        self._pending = [(due, code) for due, code in self._pending if due > now]
+        return ready

@@ -142,7 +142,7 @@ class SimWorld:
         self.focal_px = focal_px
         self.relay = SimRelay(clock=lambda: self.now)
         self.passage = SimPassageSensor()
-        self.scanner = SimQrScanner()
+        self.scanner = SimQrScanner(clock=lambda: self.now)
         self._rng = np.random.default_rng(self.spec.seed)
         self._background = self._make_background()
         self._portraits = {photo: self._load_portrait(photo, locator) for photo in {v.photo for v in self.spec.visitors}}

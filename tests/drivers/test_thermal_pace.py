@@ -1,4 +1,4 @@
-"""Every thermal sensor is read at its own pace, off the frame loop; the simulated twin keeps that pace too."""
+"""Every sensor is read at its own pace, off the frame loop; the simulated twins keep that pace too."""
 
 import time
 
@@ -77,3 +77,15 @@ def test_the_simulated_sensor_keeps_its_real_rate(rate_hz):
         assert world.now - frame.time < 1.0 / rate_hz + 1e-9  # never older than one sensor period
     fresh = len(set(times))
     assert abs(fresh - 4.0 * rate_hz) <= 2, fresh
+
+
+def test_the_simulated_scanner_delivers_a_line_as_the_wire_would():
+    from drivers.qrscanner import SimQrScanner
+
+    now = [0.0]
+    scanner = SimQrScanner(clock=lambda: now[0], baudrate=9600)
+    scanner.present("HC1:" + "X" * 196)  # 200 characters: 0.05 s to read, 0.21 s on the wire
+    now[0] = 0.2
+    assert scanner.poll() == []
+    now[0] = 0.27
+    assert scanner.poll() == ["HC1:" + "X" * 196]
