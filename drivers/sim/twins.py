@@ -44,10 +44,11 @@ class SimCamera(Camera):
                 return None
             if delay > 0:
                 time.sleep(delay)
-            # a reader that falls behind misses frames, as with a real camera: the world keeps wall time
-            while time.monotonic() - due >= 1.0 / world.fps:
-                world.step()
-                due += 1.0 / world.fps
+            # a reader that falls behind misses frames, as with a real camera: the world keeps wall time,
+            # and what happened meanwhile (a relay switched on late, say) is seen at the time it is now
+            behind = int((time.monotonic() - due) * world.fps)
+            if behind > 0:
+                world.skip(behind)
         world.step()
         if world.camera_dropped:
             return None

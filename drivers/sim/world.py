@@ -191,6 +191,11 @@ class SimWorld:
         last = max((v.left_at or 0.0) for v in self.truth)
         return self.now >= last + self.spec.tail_s and not self._scheduled_passages
 
+    def skip(self, frames: int) -> None:
+        """Time passes without frames (a reader that fell behind); the next step sees the world as it is then."""
+        self.frame_index += frames
+        self.now = self.frame_index / self.fps
+
     def step(self) -> None:
         """Advance one frame period."""
         self.frame_index += 1
