@@ -50,7 +50,7 @@ def test_a_slow_sensor_never_makes_the_reader_wait():
             return len({f.time for f in frames}) >= 2
 
         assert wait_for(frame_arrived, timeout=3, interval=0.01)
-        assert longest < 0.01  # the loop takes what is there
+        assert longest < 0.05  # the loop takes what is there (a fetch takes 0.5 s)
         sensor.failing = True
         assert wait_for(lambda: _raises(sensor), timeout=3)
     finally:
