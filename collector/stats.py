@@ -39,7 +39,7 @@ def hourly(events: list[dict[str, Any]]) -> list[HourStats]:
         kind = event.get("kind")
         if kind == "decision":
             if event.get("granted"):
-                stats.entries += 1
+                stats.entries += 0 if event.get("same_opening_as") else 1  # one person, one opening
             else:
                 codes = event.get("reason_codes")
                 for code in codes if isinstance(codes, list) and codes else ["unspecified"]:

@@ -64,6 +64,7 @@ class GpioPassageSensor(PassageSensor):
             from gpiod.line import Bias, Direction, Edge
         except ImportError:
             raise DeviceError(f"{self.name}: the gpiod package is not installed (pip install gpiod)") from None
+        self.line = line
         try:
             self._request = gpiod.request_lines(
                 chip, consumer="gatepost-passage",
@@ -75,8 +76,11 @@ class GpioPassageSensor(PassageSensor):
 
     def _poll(self) -> int:
         count = 0
-        while self._request.wait_edge_events(0):
-            count += len(self._request.read_edge_events())
+        try:
+            while self._request.wait_edge_events(0):
+                count += len(self._request.read_edge_events())
+        except OSError as error:
+            raise DeviceError(f"{self.name}: cannot read line {self.line} ({error})") from None
         return count
 
     def _close(self) -> None:

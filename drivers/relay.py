@@ -192,7 +192,10 @@ class GpioRelay(Relay):
 
     def read(self) -> bool | None:
         self._check_open()
-        return self._request.get_value(self.line) == self._values[1]
+        try:
+            return self._request.get_value(self.line) == self._values[1]
+        except OSError as error:
+            raise DeviceError(f"{self.name}: cannot read line {self.line} ({error})") from None
 
     def _close(self) -> None:
         self._request.release()

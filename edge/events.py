@@ -50,6 +50,7 @@ class Decision:
     latency_ms: float | None = None  # from the visit's first good sighting to the decision (and relay command)
     actor: str | None = None  # guard or administrator id for manual opens
     checks: dict[str, Any] = field(default_factory=dict)  # per-check outcome, for the report
+    same_opening_as: str | None = None  # a grant for someone whose earlier opening still waits: no second pulse
 
 
 @dataclass

@@ -311,8 +311,12 @@ class Gate:
         if decision is None:
             return
         visit.decision = decision
-        if self._admitted_again(decision):
-            log.debug("%s seen again on a new track before passing: no second opening", decision.resident_name)
+        earlier = self._opening_already_for(decision)
+        if earlier is not None:
+            # recorded like every decision, but a second pulse would let whoever stands behind them through
+            decision.same_opening_as = earlier
+            self.record(EventKind.decision, decision_body(decision))
+            self.stats.decisions += 1
             return
         if visit.match is not None and visit.match.resident_id is not None and visit.embedding is not None:
             self.recent_matches[visit.visit_id] = (visit.match.resident_id, visit.embedding)
@@ -332,13 +336,11 @@ class Gate:
                 self.record(EventKind.alarm, {"alarm": AlarmKind.spoof.value, "visit_id": visit.visit_id,
                                               "detail": outcome["reason"]})
 
-    def _admitted_again(self, decision: Decision) -> bool:
-        """The person just let in, granted again (a new face track) while their opening still waits for them.
-
-        A second pulse would let whoever stands behind them through.
-        """
-        return (decision.granted and decision.source is DecisionSource.pipeline
-                and self.turnstile.waiting_for(_admits(decision)))
+    def _opening_already_for(self, decision: Decision) -> str | None:
+        """The opening still waiting for the person this grant names (seen again on a new face track)."""
+        if not decision.granted or decision.source is not DecisionSource.pipeline:
+            return None
+        return self.turnstile.opening_for(_admits(decision))
 
     def _apply(self, decision: Decision) -> None:
         """Commit the decision, then (if granted) pulse the relay."""

@@ -71,9 +71,11 @@ class Turnstile:
     def awaiting_passage(self) -> bool:
         return self._opening is not None
 
-    def waiting_for(self, admits: object) -> bool:
-        """An opening for `admits` is still waiting for its passage."""
-        return admits is not None and self._opening is not None and self._opening.admits == admits
+    def opening_for(self, admits: object) -> str | None:
+        """The decision behind an opening for `admits` that still waits for its passage, if any."""
+        if admits is None or self._opening is None or self._opening.admits != admits:
+            return None
+        return self._opening.decision_id
 
     def start(self) -> None:
         self._drive(False, why="start")

@@ -110,3 +110,11 @@ class Verifier:
             raise Refused(f"malformed: signed command {message['cmd']!r} sent on the topic for {expected_cmd!r}")
         return SignedMessage(message["cmd"], message["args"], float(message["ts"]), message["nonce"],
                              message["key"], message["target"])
+
+
+def check_fresh(message: SignedMessage, now: float, max_age_s: float) -> None:
+    """Refused unless the message was issued within max_age_s of now, either way: a command dated in
+    the future would outlive the gate's memory of its nonce and could be replayed."""
+    age = now - message.ts
+    if abs(age) > max_age_s:
+        raise Refused(f"stale: issued {age:.1f} s ago (limit {max_age_s:.0f} s)", message.nonce)

@@ -21,7 +21,7 @@ import numpy as np
 from edge.errors import ConfigError, EnrolmentError
 from edge.events import DecisionSource, EventKind
 from edge.face.enrolment import enrol_templates
-from edge.mqtt.auth import Refused, SignedMessage, Verifier
+from edge.mqtt.auth import Refused, SignedMessage, Verifier, check_fresh
 from edge.mqtt.link import Incoming, MqttLink
 from edge.mqtt.topics import Topics
 from edge.overrides import set_value, value_at
@@ -126,9 +126,7 @@ class Console:
     def _check_command(self, incoming: Incoming) -> SignedMessage:
         name = incoming.topic.rsplit("/", 1)[-1]
         message = self.verifier.verify(incoming.payload, target=self.target, expected_cmd=name)
-        age = self.clock() - message.ts
-        if abs(age) > self.max_age:
-            raise Refused(f"stale: issued {age:.1f} s ago (limit {self.max_age:.0f} s)", message.nonce)
+        check_fresh(message, self.clock(), self.max_age)
         if name not in self.handlers:
             raise Refused(f"unknown command {name!r}; known: {', '.join(sorted(self.handlers))}", message.nonce)
         return message

@@ -82,6 +82,7 @@ def decode_picture(decoder, png_base64: str) -> str | None:
 
 
 def run_suite(root: Path, decoder) -> dict:
+    """Every case under root, field by field; with decoder None the QR pictures are not decoded."""
     known = load_known_issues(root)
     tallies = {name: FieldTally() for name in FIELDS}
     unreadable_files = []
@@ -112,7 +113,7 @@ def run_suite(root: Path, decoder) -> dict:
         actual: dict[str, bool | None] = {}
         picture = case.get("2DCODE") or case.get("_2DCODE")  # LV spells it with an underscore
         if "PICTUREDECODE" in expected:
-            if picture:
+            if picture and decoder is not None:
                 actual["PICTUREDECODE"] = decode_picture(decoder, picture) == case.get("PREFIX")
             else:
                 tallies["PICTUREDECODE"].untestable += 1

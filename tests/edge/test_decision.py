@@ -73,3 +73,116 @@ def test_an_uncertain_reading_is_never_called_normal():
     assert policy().evaluate(visit(ALICE, uncertain), now=100.1) is None
     decision = policy().evaluate(visit(ALICE, uncertain), now=103.0)
     assert not decision.granted and decision.reason_codes == ["temperature_uncertain"]
+
+
+# Every outcome as it is recorded: the event, the screens and the statistics read these fields.
+BARE_PASS = QrResult("GP1:...", "scanner", "valid", "pass_ok", "pass", None)
+CERTIFICATE = QrResult("HC1:...", "camera", "valid", "vaccination", "dcc")
+FORGED = QrResult("HC1:...", "camera", "invalid", "bad signature", "dcc")
+FAR = ThermalReading(False, None, None, reason="too far")
+NO_ESTIMATE = ThermalReading(True, None, None, live=True)
+NO_UNCERTAINTY = ThermalReading(True, 36.6, None, live=True)
+
+
+@pytest.mark.parametrize("check, seen, expected", [
+    ("face", visit(ALICE), ("pass", "resident Alice (0.70)", "resident", {"name": "Alice", "similarity": 0.7})),
+    ("face", visit(STRANGER, codes=[PASS]), ("pass", "visitor pass p-1", "visitor_pass", {"pass_id": "p-1"})),
+    ("face", visit(None, codes=[BARE_PASS]), ("pass", "visitor pass", "visitor_pass", {"pass_id": ""})),
+    ("face", visit(None, codes=[CERTIFICATE]), ("pending", "face not recognised yet", "face_not_recognised", {})),
+    ("face", visit(STRANGER), ("fail", "unknown face (below threshold)", "unknown_face", {"why": "below threshold"})),
+    ("temperature", visit(), ("pending", "no temperature reading yet", "temperature_unavailable", {})),
+    ("temperature", visit(thermal=PHOTO), ("fail", "spoof: no live skin-temperature pattern", "spoof", {})),
+    ("temperature", visit(thermal=FAR), ("pending", "temperature unavailable: too far", "temperature_unavailable",
+                                         {"why": "too far"})),
+    ("temperature", visit(thermal=FEVER), ("fail", "fever 38.2 °C (threshold 37.3 °C)", "fever",
+                                           {"temperature_c": 38.2, "threshold_c": 37.3})),
+    ("temperature", visit(thermal=NO_ESTIMATE), ("pending", "temperature uncertain (None ± 0.0 °C)",
+                                                 "temperature_uncertain", {"temperature_c": None, "uncertainty_c": 0.0})),
+    ("temperature", visit(thermal=NORMAL), ("pass", "36.6 °C", "temperature_normal", {"temperature_c": 36.6})),
+    ("temperature", visit(thermal=NO_UNCERTAINTY), ("pass", "36.6 °C", "temperature_normal", {"temperature_c": 36.6})),
+    ("qr", visit(), ("pending", "no code shown", "no_code", {})),
+    ("qr", visit(codes=[EXPIRED, PASS]), ("pass", "code valid (pass_ok)", "code_valid", {"why": "pass_ok"})),
+    ("qr", visit(codes=[EXPIRED, FORGED]), ("fail", "code invalid: bad signature", "code_invalid",
+                                            {"why": "bad signature"})),
+])
+def test_each_outcome_carries_its_status_words_code_and_figures(check, seen, expected):
+    outcome = policy(qr="advisory").outcomes(seen)[check]
+    assert (outcome.status, outcome.reason, outcome.code, outcome.params) == expected
+
+
+def test_a_certificate_is_not_a_visitor_pass():
+    assert policy().evaluate(visit(STRANGER, NORMAL, [CERTIFICATE]), now=103.0).granted is False
+
+
+@pytest.mark.parametrize("estimate, uncertainty, status", [
+    (37.5, 0.0, "pass"), (37.25, 0.25, "pass"), (37.25, 0.5, "pending"), (37.75, 0.0, "fail")])
+def test_the_threshold_itself_is_normal_and_the_uncertainty_is_added_before_comparing(estimate, uncertainty, status):
+    checks = ChecksConfig(temperature={"threshold_c": 37.5})
+    reading = ThermalReading(True, estimate, uncertainty, live=True)
+    assert Policy(checks, window_s=3.0).outcomes(visit(thermal=reading))["temperature"].status == status
+
+
+@pytest.mark.parametrize("modes, checks", [
+    ({}, {"face", "temperature", "qr"}),
+    ({"face": "off"}, {"temperature", "qr"}),
+    ({"temperature": "off"}, {"face", "qr"}),
+    ({"qr": "off"}, {"face", "temperature"}),
+])
+def test_a_check_that_is_off_is_neither_judged_nor_recorded(modes, checks):
+    assert set(policy(**modes).outcomes(visit(ALICE, NORMAL))) == checks
+
+
+def test_a_granted_decision_records_who_what_and_every_check():
+    seen = visit(ALICE, NORMAL, [EXPIRED])
+    seen.stage_ms = {"face": 12.0}
+    decision = policy().evaluate(seen, now=100.1)
+    assert decision.granted and decision.source.value == "pipeline"
+    assert decision.reasons == ["resident Alice (0.70)", "36.6 °C", "advisory qr: code expired: certificate_expired"]
+    assert decision.reason_codes == []  # codes name why a visitor was refused
+    assert (decision.visit_id, decision.resident_id, decision.resident_name) == (seen.visit_id, 1, "Alice")
+    assert decision.temperature_c == 36.6 and decision.pass_id is None
+    assert decision.stage_ms == {"face": 12.0} and decision.stage_ms is not seen.stage_ms
+    assert decision.latency_ms is not None and decision.latency_ms > 0
+    assert decision.checks["qr"] == {"status": "fail", "reason": "code expired: certificate_expired",
+                                     "mode": "advisory", "code": "code_expired", "params": {"why": "certificate_expired"}}
+    assert decision.checks["face"]["mode"] == "required" and decision.checks["face"]["code"] == "resident"
+
+
+def test_a_pass_admission_names_the_pass_and_nobody():
+    decision = policy().evaluate(visit(STRANGER, NORMAL, [PASS]), now=100.1)
+    assert decision.granted and decision.pass_id == "p-1"
+    assert decision.resident_id is None and decision.resident_name is None
+
+
+def test_a_denial_lists_only_the_failing_required_checks():
+    decision = policy().evaluate(visit(STRANGER, None), now=103.0)
+    assert not decision.granted
+    assert decision.reason_codes == ["unknown_face", "temperature_unavailable"]
+    assert decision.reasons == ["unknown face (below threshold)", "no temperature reading yet"]
+    assert decision.temperature_c is None
+
+
+def test_with_every_check_advisory_nobody_is_admitted_by_default():
+    everything_advisory = policy(face="advisory", temperature="advisory", qr="advisory")
+    assert everything_advisory.evaluate(visit(ALICE, NORMAL), now=102.9) is None
+    decision = everything_advisory.evaluate(visit(ALICE, NORMAL), now=103.0)
+    assert not decision.granted and decision.reason_codes == ["no_required_check"]
+    assert decision.reasons == ["no required check configured"]
+
+
+def test_a_fever_denies_at_once_even_with_a_pass_and_only_a_required_temperature_does():
+    decision = policy().evaluate(visit(STRANGER, FEVER, [PASS]), now=100.0)
+    assert not decision.granted and decision.reason_codes == ["fever"]
+    assert decision.temperature_c == 38.2
+    assert policy(temperature="advisory").evaluate(visit(STRANGER, FEVER), now=100.0) is None
+
+
+def test_a_failing_face_alone_waits_for_the_window():
+    assert policy().evaluate(visit(STRANGER, NORMAL), now=100.0) is None
+
+
+def test_visit_timings_add_up_per_stage():
+    seen = visit()
+    seen.add_timings({"face": 10.0, "qr": 2.0})
+    seen.add_timings({"face": 5.0})
+    assert seen.stage_ms == {"face": 15.0, "qr": 2.0}

@@ -37,7 +37,11 @@ def test_a_resident_seen_again_before_passing_gets_no_second_opening(tmp_path):
         runtime.close()
     assert [d.granted for _, d, _ in decisions] == [True]
     assert runtime.gate.turnstile.pulses == 1
-    assert len(events) == 1
+    assert len(events) == 2  # every decision is recorded, the second as sharing the first one's opening
+    first, second = events
+    assert first["granted"] and first["same_opening_as"] is None
+    assert second["granted"] and second["same_opening_as"] == first["event_id"]
+    assert second["resident_id"] == first["resident_id"]
     assert runtime.gate.stats.frames > 50  # the scenario played on after the drop
 
 

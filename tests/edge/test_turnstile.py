@@ -165,3 +165,110 @@ def test_the_configured_pulse_length_is_honoured():
         turnstile.tick()
         assert relay.state is False, pulse_ms
         turnstile.stop()
+
+
+def test_a_new_opening_closes_the_unpassed_one_and_counts_pulses():
+    turnstile, relay, clock, events = make()
+    assert turnstile.open("d1", admits="alice") and turnstile.opening_for("alice") == "d1"
+    assert turnstile.opening_for("bob") is None and turnstile.opening_for(None) is None
+    clock.now += 1.25
+    turnstile.open("d2")
+    assert events == [(EventKind.passage, {"decision_id": "d1", "passed": False, "seconds_after_opening": 1.25,
+                                           "note": "superseded by a new opening"})]
+    assert turnstile.pulses == 2 and turnstile.opening_for("alice") is None and turnstile.awaiting_passage
+    turnstile.stop()
+
+
+def test_the_passage_timeout_is_reported_exactly_at_its_deadline():
+    turnstile, relay, clock, events = make(passage_timeout_s=5)
+    turnstile.open("d1")
+    clock.now += 5.0
+    turnstile.tick()
+    assert events == [(EventKind.passage, {"decision_id": "d1", "passed": False, "seconds_after_opening": 5.0,
+                                           "note": "no passage before the timeout"})]
+    assert not turnstile.awaiting_passage
+    turnstile.stop()
+
+
+def test_a_passage_within_three_seconds_of_a_confirmed_one_is_tailgating_and_later_forced():
+    for after, alarm in ((3.0, "tailgate"), (3.01, "forced_passage")):
+        turnstile, relay, clock, events = make()
+        turnstile.open("d1")
+        turnstile.tick(passages=1)
+        clock.now += after
+        turnstile.tick(passages=1)
+        assert events[-1] == (EventKind.alarm, {"alarm": alarm, "detail": "passage with no open decision"}), after
+        turnstile.stop()
+
+
+def test_two_passages_in_one_tick_are_one_confirmed_and_one_tailgater():
+    turnstile, relay, clock, events = make()
+    turnstile.open("d1")
+    turnstile.tick(passages=2)
+    assert [body.get("alarm", "passage") for _, body in events] == ["passage", "tailgate"]
+    turnstile.stop()
+
+
+def test_an_idle_relay_is_driven_off_again_every_two_seconds_but_not_while_it_pulses():
+    turnstile, relay, clock, events = make(pulse_ms=3000)
+    turnstile.start()
+    clock.now += 1.99
+    turnstile.tick()
+    assert [c.on for c in relay.history] == [False]
+    clock.now += 0.01
+    turnstile.tick()
+    assert [c.on for c in relay.history] == [False, False]
+    turnstile.open("d1")
+    clock.now += 2.5
+    turnstile.tick()
+    assert relay.state is True and [c.on for c in relay.history] == [False, False, True]
+    turnstile.stop()
+
+
+def test_a_gate_without_a_relay_never_opens_and_says_why():
+    events = []
+    turnstile = Turnstile(None, TurnstileConfig(), clock=Clock(), emit=lambda k, b: events.append((k, b)))
+    assert turnstile.relay_fault == "relay not connected" and not turnstile.healthy
+    assert turnstile.open("d1") is False and not turnstile.is_open and not turnstile.awaiting_passage
+    turnstile.stop()
+
+
+def test_a_fault_alarms_once_and_reconnects_with_growing_back_off():
+    turnstile, relay, clock, events = make()
+    attempts = []
+
+    def still_missing():
+        attempts.append(clock.now)
+        raise DeviceError("relay: still missing")
+
+    turnstile._factory = still_missing
+    relay.unplugged = True
+    assert turnstile.open("d1") is False
+    assert events == [(EventKind.alarm, {"alarm": "device_fault", "device": "relay",
+                                         "detail": "relay (simulated): unplugged"})]
+    assert turnstile.relay_fault == "relay (simulated): unplugged" and not turnstile.is_open
+    start = clock.now
+    for _ in range(120):
+        clock.now += 0.25
+        turnstile.tick()
+    gaps = [round(b - a, 2) for a, b in zip([start] + attempts, attempts)]
+    assert gaps[:6] == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0]  # doubling from half a second, at most ten
+    assert turnstile.relay_fault == "relay: still missing" and len(events) == 1  # one alarm for one fault
+    replacement = SimRelay(clock=clock)
+    turnstile._factory = lambda: replacement
+    clock.now += 10.0
+    turnstile.tick()
+    assert turnstile.healthy and events[-1] == (EventKind.status, {"device": "relay", "state": "recovered"})
+    assert turnstile.open("d2") and replacement.state is True
+    turnstile.stop()
+
+
+def test_a_relay_that_fails_to_switch_off_is_a_fault_reported_by_the_next_tick():
+    turnstile, relay, clock, events = make(pulse_ms=300)
+    turnstile.open("d1")
+    relay.unplugged = True
+    clock.now += 0.3
+    turnstile.tick()
+    assert not turnstile.healthy and not turnstile.is_open
+    assert [body["alarm"] for _, body in events if "alarm" in body] == ["device_fault"]
+    turnstile.stop()

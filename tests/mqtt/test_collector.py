@@ -111,3 +111,13 @@ def test_poison_messages_are_quarantined_and_the_writer_lives_on(broker, tmp_pat
     stats = gatepost("collector", "stats", "--db", db_url, "--json")
     assert stats.returncode == 0, stats.stderr
     assert [r["entries"] for r in json.loads(stats.stdout)] == [1]
+
+
+def test_a_grant_sharing_an_earlier_opening_is_not_a_second_entry():
+    from collector.stats import hourly
+
+    base = {"kind": "decision", "site": "s", "gate": "g", "time": 7200.0, "source": "pipeline"}
+    rows = hourly([{**base, "event_id": "a", "granted": True, "same_opening_as": None},
+                   {**base, "event_id": "b", "granted": True, "same_opening_as": "a"},
+                   {**base, "event_id": "c", "granted": False, "reason_codes": ["unknown_face"]}])
+    assert [(row.entries, dict(row.denials)) for row in rows] == [(1, {"unknown_face": 1})]

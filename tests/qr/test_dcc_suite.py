@@ -46,3 +46,15 @@ def test_report_known_issues_and_untestable_cases(suite, capsys):
                   f"  untestable {tally.untestable}")
     assert fields["SCHEMAVALIDATION"].known_total > 0  # NL's schema-1.0.0 cases are listed, and kept apart
     assert fields["PICTUREDECODE"].untestable > 0  # cases that expect a picture but carry none
+
+
+def test_the_verifier_alone_matches_the_suite_in_one_run():
+    """The certificate stages without the pictures, run inside the test: what mutation testing reaches."""
+    if not SUITE.is_dir():
+        pytest.skip(f"{SUITE} is absent (the shared data set sits beside the project in CI)")
+    fields = run_suite(SUITE, None)["fields"]
+    for name in EXACT[:-1]:
+        assert fields[name].matched == fields[name].total > 400, (name, fields[name].mismatches[:5])
+    for name in NEAR:
+        assert fields[name].matched >= 0.99 * fields[name].total > 300, (name, fields[name].mismatches[:5])
+    assert fields["SCHEMAVALIDATION"].matched >= 224

@@ -5,7 +5,10 @@ import cv2
 
 from edge.mqtt.auth import generate_key
 from edge.qr.decode import FrameDecoder
-from edge.qr.passes import PassVerifier, issue_pass
+import pytest
+
+from edge.qr.passes import MAX_TOKEN, PassClaims, PassVerifier, issue_pass
+from edge.stages.base import QrResult
 from edge.store import Store
 from tests.conftest import ROOT
 
@@ -82,3 +85,83 @@ def test_cli_issues_a_printable_pass_that_reads_back(tmp_path):
     listed = subprocess.run([sys.executable, "-m", "edge.cli", "passes", "--state-dir", str(state), "list"],
                             cwd=ROOT, capture_output=True, text=True)
     assert "p-1" in listed.stdout and "revoked" in listed.stdout
+
+
+def signed_token(private, claims) -> str:
+    import base64
+    import json
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    body = json.dumps(claims, separators=(",", ":")).encode()
+    signature = Ed25519PrivateKey.from_private_bytes(base64.b64decode(private)).sign(body)
+    encode = lambda data: base64.urlsafe_b64encode(data).rstrip(b"=").decode()  # noqa: E731
+    return f"GP1:{encode(body)}.{encode(signature)}"
+
+
+GOOD_CLAIMS = {"pid": "p-7", "kid": "k1", "site": "s1", "gates": ["g1"], "nbf": NOW - 60, "exp": NOW + 60, "uses": 1,
+               "holder": "Ms Li"}
+
+
+@pytest.mark.parametrize("change, why", [
+    ({"pid": 7}, "pass_claim_pid_invalid"), ({"kid": None}, "pass_claim_kid_invalid"),
+    ({"site": ["s1"]}, "pass_claim_site_invalid"), ({"gates": "g1"}, "pass_claim_gates_invalid"),
+    ({"gates": ["g1", 2]}, "pass_claim_gates_invalid"), ({"nbf": "yesterday"}, "pass_claim_nbf_invalid"),
+    ({"exp": True}, "pass_claim_exp_invalid"), ({"uses": 1.5}, "pass_claim_uses_invalid"),
+    ({"uses": False}, "pass_claim_uses_invalid"), ({"holder": 3}, "pass_claim_holder_invalid"),
+])
+def test_each_malformed_claim_is_named_even_when_signed(tmp_path, change, why):
+    verifier, _, _, private = make(tmp_path)
+    assert reason(verifier, signed_token(private, {**GOOD_CLAIMS, **change})) == ("unreadable", why)
+
+
+def test_claims_that_are_not_an_object_are_unreadable(tmp_path):
+    verifier, _, _, private = make(tmp_path)
+    assert reason(verifier, signed_token(private, ["p-7"])) == ("unreadable", "pass_claims_not_object")
+
+
+def test_a_result_names_the_pass_and_where_it_was_read_and_keeps_only_the_token_start(tmp_path):
+    verifier, _, store, private = make(tmp_path)
+    token = signed_token(private, {**GOOD_CLAIMS, "kind": "courier"})
+    result = verifier(token, "scanner")
+    assert result == QrResult(token[:64], "scanner", "valid", "pass_courier", "pass", "p-7")
+    assert store.pass_state("p-7") == {"uses": 0, "revoked": False, "max_uses": 1}  # remembered for counting
+    assert verifier(signed_token(private, GOOD_CLAIMS), "camera").reason == "pass_visitor"  # the default kind
+
+
+def test_the_validity_window_includes_both_ends(tmp_path):
+    verifier, _, _, private = make(tmp_path)
+    assert reason(verifier, signed_token(private, {**GOOD_CLAIMS, "nbf": NOW})) == ("valid", "pass_visitor")
+    assert reason(verifier, signed_token(private, {**GOOD_CLAIMS, "pid": "p-8", "exp": NOW})) == \
+        ("valid", "pass_visitor")
+    assert verifier(signed_token(private, {**GOOD_CLAIMS, "nbf": NOW + 1}), "camera").pass_id == "p-7"
+
+
+def test_a_pass_is_good_for_exactly_its_number_of_uses(tmp_path):
+    verifier, token, store, _ = make(tmp_path)  # two uses
+    pass_id = verifier(token, "camera").pass_id
+    store.count_pass_use(pass_id)
+    assert reason(verifier, token) == ("valid", "pass_visitor")
+    store.count_pass_use(pass_id)
+    assert verifier(token, "camera").pass_id == pass_id and reason(verifier, token) == ("invalid", "pass_used_up")
+
+
+def test_an_overlong_token_is_refused_before_it_is_read(tmp_path):
+    verifier, token, _, _ = make(tmp_path)
+    assert reason(verifier, token + "A" * (MAX_TOKEN + 1 - len(token))) == ("unreadable", "pass_too_long")
+    assert reason(verifier, token + "A" * (MAX_TOKEN - len(token)))[1] != "pass_too_long"
+
+
+def test_issuing_refuses_an_empty_window_or_no_uses_and_whole_seconds_are_signed():
+    private, _ = generate_key()
+    common = {"site": "s1", "gates": ["g1"], "holder": "x"}
+    with pytest.raises(ValueError, match="valid_until must be after valid_from"):
+        issue_pass(private, "k1", valid_from=NOW, valid_until=NOW, **common)
+    with pytest.raises(ValueError, match="uses must be at least 1"):
+        issue_pass(private, "k1", valid_from=NOW, valid_until=NOW + 1, uses=0, **common)
+    token, claims = issue_pass(private, "k1", valid_from=NOW + 0.7, valid_until=NOW + 9.9, pid="p-1", kind="courier",
+                               **common)
+    assert claims == PassClaims("p-1", "k1", "s1", ("g1",), NOW, NOW + 9, 1, "x", "courier")
+    assert token.startswith("GP1:") and "=" not in token
+    _, random_claims = issue_pass(private, "k1", valid_from=NOW, valid_until=NOW + 1, **common)
+    assert len(random_claims.pid) == 12 and random_claims.kind == "visitor"

@@ -3,7 +3,7 @@
 import pytest
 
 from edge.store import Store
-from edge.ui.guards import GuardBook, valid_pin_format
+from edge.ui.guards import GuardBook, PinCheck, valid_pin_format
 
 
 class Clock:
@@ -58,3 +58,34 @@ def test_unknown_and_removed_guards_are_refused(book):
                                      ("1234567890123", False)])
 def test_pin_format(pin, ok):
     assert valid_pin_format(pin) is ok
+
+
+def test_pins_are_scrypt_hashed_with_a_fresh_16_byte_salt():
+    import hashlib
+
+    from edge.ui.guards import hash_pin
+
+    digest, salt = hash_pin("2468")
+    assert len(salt) == 16 and hash_pin("2468")[1] != salt
+    assert digest == hashlib.scrypt(b"2468", salt=salt, n=2**14, r=8, p=1, dklen=32)
+    assert hash_pin("2468", salt) == (digest, salt)
+
+
+def test_a_bad_pin_is_refused_when_adding_and_nothing_is_stored(book):
+    guards, store, _ = book
+    with pytest.raises(ValueError, match=r"^pin: 4 to 12 digits$"):
+        guards.add("7", "Zhang", "12")
+    assert store.guard("7") is None
+
+
+def test_each_check_names_the_guard_and_the_lockout_ends_exactly_on_time(book):
+    guards, store, clock = book
+    guards.add("7", "Zhang", "2468")
+    assert guards.check("7", "2468") == PinCheck(True, "", "Zhang")
+    assert [guards.check("7", "0000") for _ in range(3)][-1] == PinCheck(False, "wrong_pin", "Zhang")
+    assert guards.check("7", "2468") == PinCheck(False, "locked_out", "Zhang")
+    clock.now = store.guard("7")["locked_until"] - 0.5
+    assert guards.check("7", "2468").reason == "locked_out"
+    clock.now += 0.5
+    assert guards.check("7", "2468").ok
+    assert guards.check("nobody", "2468") == PinCheck(False, "unknown_guard", "")

@@ -1,0 +1,109 @@
+"""Mutation testing of the modules that decide: how many small deliberate bugs ship green.
+
+Runs mutmut (settings under [tool.mutmut] in pyproject.toml: the modules, and the fast tests that
+state their rules) and reports, per module, the mutants the tests killed and those that survived.
+A mutant that no selected test reaches counts as a survivor: nothing would have caught it. Lines
+where every mutant is equivalent (log wording, say) carry `# pragma: no mutate` and a reason.
+
+    python bench/mutation.py            # every module (about 20 minutes on 2 cores)
+    python bench/mutation.py --quick    # the policy only
+    python bench/mutation.py --list     # also name each survivor (`mutmut show NAME` shows its diff)
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from common import ROOT, finish, parser, table
+
+QUICK_MODULES = ("edge.decision",)
+TARGET_SURVIVING = 0.10
+CAUGHT = {"killed", "timeout", "caught by type check", "segfault"}
+MISSED = {"survived", "no tests"}
+
+
+def mutmut() -> str:
+    found = shutil.which("mutmut", path=str(Path(sys.executable).parent)) or shutil.which("mutmut")
+    if found is None:
+        sys.exit("mutmut is not installed: pip install -e '.[bench]'")
+    return found
+
+
+def run_mutmut(modules: tuple[str, ...] | None) -> float:
+    if (ROOT / "mutants").exists():
+        shutil.rmtree(ROOT / "mutants")  # a fresh copy: results of an older tree would be mixed in
+    started = time.monotonic()
+    names = [f"{module}.*" for module in modules] if modules else []
+    subprocess.run([mutmut(), "run", *names], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    return time.monotonic() - started
+
+
+def statuses() -> dict[str, str]:
+    from mutmut.stats import status_by_exit_code
+
+    found: dict[str, str] = {}
+    for meta in (ROOT / "mutants").rglob("*.py.meta"):
+        for name, exit_code in json.loads(meta.read_text())["exit_code_by_key"].items():
+            found[name] = status_by_exit_code[exit_code]
+    return found
+
+
+def module_of(mutant: str) -> str:
+    return mutant.split(".x\u01c1", 1)[0].split(".x_", 1)[0]
+
+
+def summarise(found: dict[str, str], modules: tuple[str, ...] | None) -> list[dict]:
+    by_module: dict[str, Counter] = {}
+    for name, status in found.items():
+        module = module_of(name)
+        if modules and module not in modules:
+            continue
+        by_module.setdefault(module, Counter())[status] += 1
+    rows = []
+    for module, counts in sorted(by_module.items()):
+        total = sum(counts.values())
+        missed = sum(counts[s] for s in MISSED)
+        rows.append({"module": module, "mutants": total, "killed": sum(counts[s] for s in CAUGHT),
+                     "survived": counts["survived"], "no_tests": counts["no tests"],
+                     "other": total - missed - sum(counts[s] for s in CAUGHT),
+                     "surviving_share": missed / total if total else 0.0})
+    return rows
+
+
+def main() -> None:
+    arguments = parser("Mutation testing of the modules that decide (mutmut).")
+    arguments.add_argument("--list", action="store_true", help="name every surviving mutant")
+    arguments.add_argument("--report-only", action="store_true", help="report the last run without running again")
+    args = arguments.parse_args()
+    modules = QUICK_MODULES if args.quick else None
+    seconds = None if args.report_only else run_mutmut(modules)
+    found = statuses()
+    rows = summarise(found, modules)
+    total = {key: sum(row[key] for row in rows) for key in ("mutants", "killed", "survived", "no_tests", "other")}
+    share = (total["survived"] + total["no_tests"]) / total["mutants"] if total["mutants"] else 0.0
+    print(table("Mutants per module (survived: the tests passed with the bug in; no tests: none reached it)",
+                [(r["module"], r["mutants"], r["killed"], r["survived"], r["no_tests"], r["other"],
+                  f"{100 * r['surviving_share']:.1f} %") for r in rows]
+                + [("all", total["mutants"], total["killed"], total["survived"], total["no_tests"], total["other"],
+                    f"{100 * share:.1f} %")],
+                ("module", "mutants", "killed", "survived", "no tests", "other", "surviving")))
+    print(f"\ntarget: at most {100 * TARGET_SURVIVING:.0f} % surviving; "
+          f"{'met' if share <= TARGET_SURVIVING else 'NOT met'}"
+          + (f"; run took {seconds / 60:.1f} min" if seconds is not None else ""))
+    survivors = sorted(name for name, status in found.items()
+                       if status in MISSED and (not modules or module_of(name) in modules))
+    if args.list:
+        print("\nsurvivors (mutmut show NAME):")
+        print("\n".join(f"  {name} ({found[name]})" for name in survivors))
+    finish(args, {"modules": rows, "total": total, "surviving_share": share, "target": TARGET_SURVIVING,
+                  "run_s": seconds, "survivors": survivors})
+
+
+if __name__ == "__main__":
+    main()
