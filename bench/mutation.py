@@ -13,6 +13,7 @@ where every mutant is equivalent (log wording, say) carry `# pragma: no mutate` 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -40,7 +41,8 @@ def run_mutmut(modules: tuple[str, ...] | None) -> float:
         shutil.rmtree(ROOT / "mutants")  # a fresh copy: results of an older tree would be mixed in
     started = time.monotonic()
     names = [f"{module}.*" for module in modules] if modules else []
-    subprocess.run([mutmut(), "run", *names], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    environment = {**os.environ, "GATEPOST_SHARED": str(ROOT.parent / "shared")}  # the tests run from mutants/
+    subprocess.run([mutmut(), "run", *names], cwd=ROOT, check=True, stdout=subprocess.DEVNULL, env=environment)
     return time.monotonic() - started
 
 

@@ -65,6 +65,16 @@ SENSORS = {"sim": (160, 120, 1.2), "lepton": (160, 120, 1.2), "infiray": (256, 1
 SENSOR_RATES_HZ = {"sim": 8.7, "lepton": 8.7, "infiray": 25.0, "mlx90640": 4.0, "amg8833": 10.0, "none": 8.7}
 
 
+class ThermalBaselineConfig(Section):
+    """Screening mode: readings shifted so recent passers' median sits at the healthy mean (see edge/thermal_baseline.py)."""
+
+    enabled: bool = Field(True, description="Calibrate to the people this gate meets.")
+    reference_c: float = Field(36.7, ge=36.0, le=37.2, description="Mean core temperature of healthy adults.")
+    window: int = Field(200, ge=10, le=10_000, description="People whose readings make the baseline.")
+    min_samples: int = Field(30, ge=5, le=10_000, description="No shift before this many people were read.")
+    max_shift_c: float = Field(0.6, ge=0.0, le=2.0, description="The most the baseline may move a reading, either way.")
+
+
 class ThermalConfig(Section):
     """Thermal camera and its registration onto the colour camera."""
 
@@ -91,6 +101,7 @@ class ThermalConfig(Section):
     ambient_slope: float = Field(0.02, ge=0, le=0.2, description="Canthus cooling per degree of colder air (ambient compensation).")
     max_distance_m: float = Field(0.0, gt=0.2, le=5, description="Farther faces are too far for a reading (0: what the sensor's resolution allows).")
     min_distance_m: float = Field(0.3, gt=0, le=2, description="Nearer faces are too close for a reading.")
+    baseline: ThermalBaselineConfig = Field(default_factory=ThermalBaselineConfig)
 
     @model_validator(mode="before")
     @classmethod

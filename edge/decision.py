@@ -128,23 +128,28 @@ class Policy:
         required = {name: o for name, o in outcomes.items() if self.mode_of(name) is CheckMode.required}
         hard_fail = [o for name, o in required.items() if o.status == "fail" and name == "temperature"]
         if hard_fail:
-            return self._decision(visit, False, hard_fail, outcomes)
+            return self._denial(visit, hard_fail, outcomes)
         if required and all(o.status == "pass" for o in required.values()):
-            advisory = [Outcome(o.status, f"advisory {name}: {o.reason}", o.code, o.params) for name, o in outcomes.items()
+            advisory = [f"advisory {name}: {o.reason}" for name, o in outcomes.items()
                         if name not in required and o.status == "fail"]
-            return self._decision(visit, True, list(required.values()) + advisory, outcomes)
+            return self._decision(visit, True, [o.reason for o in required.values()] + advisory, [], outcomes)
         if now - visit.started >= self.window_s:
             failing = [o for o in required.values() if o.status != "pass"]
-            return self._decision(visit, False, failing or [Outcome("fail", "no required check configured",
-                                                                    "no_required_check")], outcomes)
+            if not failing:
+                return self._decision(visit, False, ["no required check configured"], ["no_required_check"], outcomes)
+            return self._denial(visit, failing, outcomes)
         return None
 
-    def _decision(self, visit: Visit, granted: bool, why: list[Outcome], outcomes: dict[str, Outcome]) -> Decision:
-        match = visit.match if visit.match is not None and visit.match.known else None
+    def _denial(self, visit: Visit, why: list[Outcome], outcomes: dict[str, Outcome]) -> Decision:
+        return self._decision(visit, False, [o.reason for o in why], [o.code for o in why if o.code], outcomes)
+
+    def _decision(self, visit: Visit, granted: bool, reasons: list[str], codes: list[str],
+                  outcomes: dict[str, Outcome]) -> Decision:
+        match = visit.match if visit.match is not None and visit.match.known else None  # pragma: no mutate
         valid_pass = visit.valid_pass
         return Decision(
-            granted=granted, source=DecisionSource.pipeline, reasons=[o.reason for o in why],
-            reason_codes=[o.code for o in why if o.code and not granted], visit_id=visit.visit_id,
+            granted=granted, source=DecisionSource.pipeline, reasons=reasons, reason_codes=codes,
+            visit_id=visit.visit_id,
             resident_id=match.resident_id if match else None, resident_name=match.name if match else None,
             pass_id=valid_pass.pass_id if valid_pass else None,
             temperature_c=visit.thermal.temperature_c if visit.thermal else None,

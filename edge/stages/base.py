@@ -18,6 +18,7 @@ class ThermalReading:
     live: bool | None = None  # None: not judged
     flags: list[str] = field(default_factory=list)
     reason: str = ""  # why unavailable, or why not live
+    baseline_shift_c: float = 0.0  # the screening-mode shift included in temperature_c
 
 
 @dataclass

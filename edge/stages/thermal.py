@@ -16,6 +16,7 @@ import numpy as np
 
 from edge.config import ThermalConfig
 from edge.stages.base import FrameContext, ThermalReading
+from edge.thermal_baseline import PopulationBaseline
 
 MIN_SKIN_C = 33.0  # a live face's canthus, corrected, is never colder than this
 MIN_GRADIENT_C = 0.6  # canthus above the face's median: a flat photo or screen has none
@@ -37,6 +38,7 @@ class ThermalStage:
         self.blackbody_c = config.blackbody_c
         self.blackbody_box = config.blackbody_box
         self._offsets: deque[float] = deque(maxlen=BLACKBODY_WINDOW)
+        self.baseline = PopulationBaseline(config.baseline)
         self._last: np.ndarray | None = None
         self._last_change = 0.0
         self.fault: str | None = None
@@ -55,6 +57,12 @@ class ThermalStage:
             return
         context.thermal = self.measure(frame.celsius if frame is not None else None, face.landmarks, face.distance_m,
                                        age_s=context.now - frame.time if frame is not None else 0.0)
+
+    def learn(self, reading: ThermalReading | None) -> None:
+        """A decided visit's reading joins the baseline when it is a trusted canthus reading of a live face."""
+        if (reading is not None and reading.available and reading.live and reading.temperature_c is not None
+                and "face maximum" not in reading.flags):
+            self.baseline.add(reading.temperature_c - reading.baseline_shift_c)
 
     def _watch_frozen(self, celsius: np.ndarray, now: float) -> None:
         if self._last is not None and np.array_equal(celsius, self._last):
@@ -107,12 +115,14 @@ class ThermalStage:
         face_median = float(np.median(region)) - correction if region.size else canthus
         ambient = self._ambient(celsius) - correction
         live = canthus >= MIN_SKIN_C and canthus - face_median >= MIN_GRADIENT_C
+        shift = self.baseline.shift_c
         estimate = (canthus + self.config.canthus_offset_c
-                    + self.config.ambient_slope * (REFERENCE_AMBIENT_C - ambient))
+                    + self.config.ambient_slope * (REFERENCE_AMBIENT_C - ambient) + shift)
         # the face maximum of a small face reads low (blur spreads the canthi): its uncertainty covers that
         uncertainty = (0.15 + 0.05 * max(0.0, SHARP_EYE_PIXELS - eye_px) + (0.6 if offset is None else 0.0)
                        + (0.6 if "face maximum" in flags else 0.0))
-        reading = ThermalReading(True, round(estimate, 2), round(uncertainty, 2), live, flags)
+        reading = ThermalReading(True, round(estimate, 2), round(uncertainty, 2), live, flags,
+                                 baseline_shift_c=round(shift, 3))
         blocking = [f for f in flags if f in ("too far", "too close", "blackbody missing", "blackbody unstable")]
         if blocking:
             reading.available = False

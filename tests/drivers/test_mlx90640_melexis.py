@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from drivers.mlx90640 import Mlx90640Calibration, interpolate_defective
-from tests.conftest import ROOT
+from tests.conftest import SHARED
 
-EXAMPLE = ROOT.parent / "shared" / "data" / "mlx90640-example"
+EXAMPLE = SHARED / "data" / "mlx90640-example"
 
 
 @pytest.fixture(scope="module")

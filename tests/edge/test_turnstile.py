@@ -158,10 +158,10 @@ def test_the_configured_pulse_length_is_honoured():
     for pulse_ms in (150, 900):
         turnstile, relay, clock, events = make(pulse_ms=pulse_ms)
         turnstile.open("d1")
-        clock.now += pulse_ms / 1000 - 0.01
+        clock.now += pulse_ms / 1000 - 0.0001
         turnstile.tick()
         assert relay.state is True, pulse_ms
-        clock.now += 0.02
+        clock.now += 0.0002
         turnstile.tick()
         assert relay.state is False, pulse_ms
         turnstile.stop()
@@ -270,5 +270,62 @@ def test_a_relay_that_fails_to_switch_off_is_a_fault_reported_by_the_next_tick()
     clock.now += 0.3
     turnstile.tick()
     assert not turnstile.healthy and not turnstile.is_open
-    assert [body["alarm"] for _, body in events if "alarm" in body] == ["device_fault"]
+    assert [body for _, body in events if "alarm" in body] == [
+        {"alarm": "device_fault", "device": "relay", "detail": "relay (simulated): unplugged"}]
+    turnstile.stop()
+
+
+def test_the_watcher_alone_ends_a_pulse_exactly_at_its_deadline():
+    turnstile, relay, clock, events = make(pulse_ms=250)
+    turnstile.open("d1")
+    clock.now += 0.25  # no tick: the loop is stalled
+    assert wait_for(lambda: relay.state is False, timeout=2)
+    assert not turnstile.is_open
+    turnstile.stop()
+
+
+def test_a_manual_opening_is_for_nobody_in_particular():
+    turnstile, relay, clock, events = make()
+    turnstile.open("d1")  # a guard's open: admits nobody known
+    assert turnstile.opening_for(None) is None and turnstile.awaiting_passage
+    turnstile.stop()
+
+
+def test_passage_times_are_kept_to_the_millisecond():
+    turnstile, relay, clock, events = make()
+    turnstile.open("d1")
+    clock.now += 1.23456
+    turnstile.tick(passages=1)
+    assert events[-1][1]["seconds_after_opening"] == 1.235
+    turnstile.stop()
+
+
+def test_a_gate_that_starts_without_its_board_takes_it_when_it_appears_and_closes_the_old_one():
+    events = []
+    clock = Clock()
+    boards = []
+
+    def plug_in():
+        boards.append(SimRelay(clock=clock))
+        return boards[-1]
+
+    turnstile = Turnstile(None, TurnstileConfig(), clock=clock, emit=lambda k, b: events.append((k, b)),
+                          relay_factory=plug_in)
+    turnstile.tick()
+    assert turnstile.healthy and len(boards) == 1 and boards[0].history[-1].on is False
+    boards[0].unplugged = True
+    assert not turnstile.open("d1")
+    clock.now += 0.5
+    turnstile.tick()
+    assert boards[0].closed and len(boards) == 2 and turnstile.healthy  # the old port released first
+    boards[1].unplugged = True
+    assert not turnstile.open("d2")
+    gaps = []
+    for _ in range(8):
+        before = len(boards)
+        clock.now += 0.25
+        turnstile.tick()
+        if len(boards) > before:
+            gaps.append(clock.now)
+    assert gaps and gaps[0] == 100.0 + 0.5 + 0.5  # after a recovery the back-off starts again at half a second
     turnstile.stop()

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from edge.mqtt.auth import MAX_MESSAGE, Refused, SignedMessage, Verifier, check_fresh, generate_key, sign
+from edge.mqtt.auth import (MAX_MESSAGE, Refused, SignedMessage, Verifier, canonical, check_fresh, generate_key,
+                             sign)
 
 PRIVATE, PUBLIC = generate_key()
 OTHER_PRIVATE, _ = generate_key()
@@ -104,3 +105,43 @@ def test_only_commands_issued_within_the_age_limit_either_way_are_fresh(now, fre
         check_fresh(message, now, 60.0)
     assert raised.value.nonce == NONCE
     assert str(raised.value) == f"stale: issued {now - 1000.0:.1f} s ago (limit 60 s)"
+
+
+def test_the_signed_text_is_sorted_compact_utf8_json_so_any_console_can_sign():
+    fields = {"v": 1, "cmd": "enrol", "args": {"name": "王芳", "b": [1, 2]}, "ts": 1000.5, "nonce": NONCE,
+              "key": "admin-1", "target": "site/gate", "sig": "ignored", "extra": "ignored"}
+    assert canonical(fields) == ('{"args":{"b":[1,2],"name":"王芳"},"cmd":"enrol","key":"admin-1",'
+                                 f'"nonce":"{NONCE}","target":"site/gate","ts":1000.5,"v":1}}').encode()
+
+
+def test_a_message_signed_by_another_implementation_verifies():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    fields = {"v": 1, "cmd": "open", "args": {"name": "王芳"}, "ts": 1000.0, "nonce": NONCE, "key": "admin-1",
+              "target": "site/gate"}
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    fields["sig"] = base64.b64encode(Ed25519PrivateKey.from_private_bytes(base64.b64decode(PRIVATE)).sign(text)).decode()
+    assert VERIFIER.verify(json.dumps(fields).encode(), target="site/gate").args == {"name": "王芳"}
+
+
+def test_sign_keeps_milliseconds():
+    assert sign(PRIVATE, "admin-1", "open", {}, "site/gate", ts=1000.12345)["ts"] == 1000.123
+
+
+def test_junk_inside_a_signature_or_a_key_is_not_skipped():
+    fields = signed()
+    fields["sig"] = fields["sig"][:10] + "!" + fields["sig"][10:]
+    assert refusal(fields) == "forged: signature does not verify"
+    with pytest.raises(ValueError, match="mqtt.admin_keys.admin-1"):
+        Verifier({"admin-1": PUBLIC[:10] + "!" + PUBLIC[10:]})
+
+
+def test_a_gate_with_no_administrator_keys_trusts_nobody():
+    with pytest.raises(Refused, match="^untrusted: unknown administrator key 'admin-1'$"):
+        Verifier({}).verify(json.dumps(signed()).encode(), target="site/gate")
+
+
+def test_unparseable_text_is_named_without_the_parser_prefix():
+    assert refusal(b"{").startswith("malformed: not JSON (")
+    assert refusal(b" " * (MAX_MESSAGE + 1)).startswith(f"malformed: {MAX_MESSAGE + 1} bytes exceeds")
+    assert Refused("x").nonce == ""

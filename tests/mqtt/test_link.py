@@ -32,3 +32,183 @@ def test_with_broker_confirmation_the_puback_settles_an_entry(broker, tmp_path):
     assert wait_for(lambda: gate.store.outbox_size() == 0, timeout=15)
     assert gate.link.delivered == 5
     gate.close()
+
+
+class Observer:
+    """A plain MQTT v5 client that records what arrives, and publishes as an administrator or collector would."""
+
+    def __init__(self, broker, *topics: str) -> None:
+        import paho.mqtt.client as mqtt
+
+        self.messages: list = []
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"observer-{id(self)}",
+                                  protocol=mqtt.MQTTv5)
+        self.client.on_message = lambda client, userdata, message: self.messages.append(message)
+        self.client.connect("127.0.0.1", broker.port)
+        self.client.loop_start()
+        for topic in topics:
+            self.client.subscribe(topic, qos=1)[1]
+        assert wait_for(lambda: self.client.is_connected(), timeout=10)
+
+    def on(self, topic: str) -> list:
+        return [m for m in self.messages if m.topic == topic]
+
+    def publish(self, topic, payload, **kwargs):
+        self.client.publish(topic, payload, qos=1, **kwargs).wait_for_publish(5)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def test_events_leave_in_order_and_the_gate_says_online_then_offline(broker, tmp_path):
+    gate = GateSide(broker, tmp_path / "gate", confirm="broker", max_inflight=3)
+    observer = Observer(broker, gate.topics.event, gate.topics.status)
+    gate.link.start()
+    assert wait_for(lambda: [m.payload for m in observer.on(gate.topics.status)] == [b"online"], timeout=10)
+    assert gate.link.client_id == "gatepost-demo-site-gate-1"
+    ids = gate.record(20)
+    assert wait_for(lambda: len(observer.on(gate.topics.event)) >= 20, timeout=15)
+    import json
+
+    assert [json.loads(m.payload)["event_id"] for m in observer.on(gate.topics.event)][:20] == ids
+    gate.close()
+    assert wait_for(lambda: [m.payload for m in observer.on(gate.topics.status)] == [b"online", b"offline"],
+                    timeout=10)
+    assert observer.on(gate.topics.status)[-1].retain is False  # live delivery; the broker keeps it retained
+    observer.close()
+    late = Observer(broker, gate.topics.status)
+    assert wait_for(lambda: [m.payload for m in late.on(gate.topics.status)] == [b"offline"], timeout=10)
+    late.close()
+
+
+def test_commands_reach_the_gate_with_their_reply_address_and_retained_ones_do_not(broker, tmp_path):
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    from edge.mqtt.link import MqttLink
+    from tests.mqtt.helpers import mqtt_config
+
+    received = []
+    gate = GateSide(broker, tmp_path / "gate")
+    gate.link = MqttLink(mqtt_config(broker), gate.store, gate.topics, on_message=received.append)
+    observer = Observer(broker, "replies/#", gate.topics.reply("n-1"))
+    observer.publish(gate.topics.command("open"), b"stale", retain=True)  # retained before the gate connects
+    gate.link.start()
+    assert gate.link.connected.wait(10)
+    properties = Properties(PacketTypes.PUBLISH)
+    properties.ResponseTopic = "replies/admin"
+    properties.CorrelationData = b"c-1"
+
+    def sent_until_heard() -> bool:  # the gate's subscription takes effect a moment after it connects
+        if not received:
+            observer.client.publish(gate.topics.command("open"), b"fresh", qos=1, properties=properties)
+        return bool(received)
+
+    assert wait_for(sent_until_heard, timeout=10, interval=0.2)
+    incoming = received[0]
+    assert (incoming.topic, incoming.payload, incoming.response_topic, incoming.correlation) == \
+        (gate.topics.command("open"), b"fresh", "replies/admin", b"c-1")
+    gate.link.reply(incoming, {"ok": True}, fallback_topic=gate.topics.reply("n-1"))
+    assert wait_for(lambda: len(observer.on("replies/admin")) == 1, timeout=10)
+    reply = observer.on("replies/admin")[0]
+    assert reply.payload == b'{"ok":true}' and reply.properties.CorrelationData == b"c-1"
+    from edge.mqtt.link import Incoming
+
+    gate.link.reply(Incoming(gate.topics.command("open"), b"", None, None), {"ok": False},
+                    fallback_topic=gate.topics.reply("n-1"))
+    assert wait_for(lambda: [m.payload for m in observer.on(gate.topics.reply("n-1"))] == [b'{"ok":false}'],
+                    timeout=10)
+    assert {m.payload for m in received} == {b"fresh"}  # never the retained one
+    observer.publish(gate.topics.command("open"), b"", retain=True)  # clear the retained one
+    gate.close()
+    observer.close()
+
+
+def test_a_malformed_confirmation_settles_nothing_and_a_good_one_settles_what_it_names(broker, tmp_path):
+    gate = GateSide(broker, tmp_path / "gate", redeliver_after_s=600)
+    gate.link.start()
+    ids = gate.record(3)
+    assert wait_for(lambda: taken_by_broker(gate) == 3, timeout=15)
+    observer = Observer(broker)
+    for bad in (b"{", b'{"ids": "all"}', b'{"ids": [1, 2]}', b"[]"):
+        observer.publish(gate.topics.ack, bad)
+    observer.publish(gate.topics.ack, ('{"ids": ["%s"]}' % ids[0]).encode())
+    assert wait_for(lambda: gate.store.outbox_size() == 2, timeout=10)
+    assert gate.link.delivered == 1
+    observer.close()
+    gate.close()
+
+
+def test_announcements_are_retained_at_connect_and_again_when_home_assistant_comes_back(broker, tmp_path):
+    from edge.mqtt.link import MqttLink
+    from tests.mqtt.helpers import mqtt_config
+
+    gate = GateSide(broker, tmp_path / "gate")
+    gate.link = MqttLink(mqtt_config(broker), gate.store, gate.topics, announce=lambda: [("ha/config", "{}")],
+                         announce_on_birth="ha/status")
+    observer = Observer(broker, "ha/config")
+    gate.link.start()
+    assert wait_for(lambda: len(observer.on("ha/config")) == 1, timeout=10)
+    observer.publish("ha/status", b"offline")
+    observer.publish("ha/status", b"online")
+    assert wait_for(lambda: len(observer.on("ha/config")) == 2, timeout=10)
+    observer.publish("ha/config", b"", retain=True)
+    gate.close()
+    observer.close()
+
+
+def test_an_outbox_over_its_bound_drops_telemetry_first_and_says_so(broker, tmp_path):
+    from edge.events import Event, EventKind
+    from edge.mqtt.link import MqttLink
+    from tests.mqtt.helpers import mqtt_config
+
+    dropped = []
+    gate = GateSide(broker, tmp_path / "gate")
+    broker.stop()
+    gate.link = MqttLink(mqtt_config(broker, outbox_max_mb=0.01, redeliver_after_s=0.2), gate.store, gate.topics,
+                         on_outbox_overflow=dropped.append)
+    for n in range(60):
+        gate.store.queue_telemetry(f"t-{n}", gate.topics.telemetry, "x" * 400)
+    gate.store.record_event(Event(EventKind.status, {"n": 1}), gate.topics.event)
+    gate.link.start()
+    assert wait_for(lambda: bool(dropped), timeout=10)
+    assert dropped[0]["telemetry"] > 0 and dropped[0]["event"] == 0
+    assert gate.store.outbox_bytes() <= 0.01 * 1024 * 1024
+    broker.start()
+    gate.close()
+
+
+def test_connection_settings_follow_the_config(monkeypatch, tmp_path):
+    import paho.mqtt.client as mqtt
+
+    from edge.config import MqttConfig
+    from edge.mqtt.link import broker_password, connect_properties, make_client
+
+    five = MqttConfig()
+    assert connect_properties(five).SessionExpiryInterval == 7 * 24 * 3600
+    assert connect_properties(five, persistent=False).SessionExpiryInterval == 0
+    assert connect_properties(MqttConfig(protocol="3.1.1")) is None
+    assert make_client(five, "c")._protocol == mqtt.MQTTv5
+    assert make_client(MqttConfig(protocol="3.1.1"), "c")._protocol == mqtt.MQTTv311
+    monkeypatch.delenv("GATEPOST_MQTT_PASSWORD", raising=False)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    assert broker_password(five) is None
+    (tmp_path / "mqtt-password").write_text("from-systemd\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    assert broker_password(five) == "from-systemd"
+    monkeypatch.setenv("GATEPOST_MQTT_PASSWORD", "from-env")
+    assert broker_password(five) == "from-env"  # the environment wins
+    client = make_client(MqttConfig(username="gate"), "c")
+    assert (client._username, client._password) == (b"gate", b"from-env")
+    assert make_client(five, "c")._username is None
+
+
+def test_an_exception_inside_a_callback_is_logged_not_raised(caplog):
+    from edge.mqtt.link import MqttLink
+
+    def broken():
+        raise RuntimeError("boom")
+
+    MqttLink._guard(broken)()
+    assert "MQTT callback broken failed" in caplog.text

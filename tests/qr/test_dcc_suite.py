@@ -4,9 +4,9 @@ import pytest
 
 from edge.qr.dcc_suite import run_suite
 from edge.qr.decode import FrameDecoder
-from tests.conftest import ROOT
+from tests.conftest import SHARED
 
-SUITE = ROOT.parent / "shared" / "data" / "dcc-testdata"
+SUITE = SHARED / "data" / "dcc-testdata"
 EXACT = ("UNPREFIX", "B45DECODE", "COMPRESSION", "VERIFY", "DECODE", "PICTUREDECODE")
 NEAR = ("EXPIRATIONCHECK", "KEYUSAGE")
 
