@@ -40,6 +40,24 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
+def spread(values: list) -> str:
+    """median (min-max) of one figure over repeated runs; n/a where no run had it."""
+    import statistics
+
+    values = [v for v in values if isinstance(v, (int, float)) and v == v]
+    if not values:
+        return "n/a"
+    if len(values) == 1:
+        return _number(values[0])
+    return f"{_number(statistics.median(values))} ({_number(min(values))} to {_number(max(values))})"
+
+
+def _number(value: float) -> str:
+    if abs(value) >= 100 or float(value).is_integer():
+        return f"{value:.0f}"
+    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3g}"
+
+
 def table(title: str, rows: list[tuple], headers: tuple) -> str:
     cells = [tuple(str(c) for c in headers)] + [tuple(_fmt(c) for c in row) for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]

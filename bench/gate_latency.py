@@ -1,6 +1,6 @@
 """The whole gate on a simulated rush: decision latency, throughput, CPU, memory, accuracy.
 
-    python bench/gate_latency.py [--visitors N] [--queue N] [--slow-ms MS] [--gallery N] [--json PATH] [--quick]
+    python bench/gate_latency.py [--visitors N] [--queue N] [--seeds K] [--slow-ms MS] [--gallery N] [--json PATH] [--quick]
 
 Two runs through the daemon's own code (simulated drivers, relay, face, thermal and QR stages) at
 640x480 and 25 frames/s in real time, the thermal twin at its sensor's own pace:
@@ -19,6 +19,10 @@ Two runs through the daemon's own code (simulated drivers, relay, face, thermal 
    after the opening). The queue runs again with every opening delayed by `--slow-ms` on
    purpose: the difference is what the gate's own speed contributes to the people per minute;
    the rest is walking.
+
+Each seed is its own world: thermal physics drawn from published ranges (the gate is not told
+them: drivers/sim/thermal_model.py), sensor noise, and who arrives when. Figures are the median
+over seeds with the range beside it.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from pathlib import Path
 import psutil
 import yaml
 
-from common import ROOT, finish, parser, peak_rss_mb, percentile, table
+from common import ROOT, finish, parser, peak_rss_mb, percentile, spread, table
 
 FACES = ROOT / "config" / "scenarios" / "faces"
 RESIDENTS = {"Alice": "resident_a", "Bob": "resident_b", "Chen": "resident_c", "Dana": "resident_d"}
@@ -44,7 +48,7 @@ DWELL_S = {"fever": 2.0, "photo": 2.0, "stranger": 4.0}
 
 
 def build_rush(count: int, rng, directory: Path, *, every_s: float = ARRIVAL_EVERY_S,
-               kinds: list[str] | None = None) -> Path:
+               kinds: list[str] | None = None, seed: int = 1) -> Path:
     from edge.mqtt.auth import generate_key
     from edge.qr.passes import issue_pass
 
@@ -76,12 +80,12 @@ def build_rush(count: int, rng, directory: Path, *, every_s: float = ARRIVAL_EVE
                 visitor.update(qr={"payload": token, "via": "scanner"}, expect="granted")
         visitor["dwell_s"] = DWELL_S.get(kind, visitor["dwell_s"])
         visitors.append(visitor)
-    scenario = {"name": f"rush of {count}", "faces_dir": str(FACES), "tail_s": 3.0,
+    scenario = {"name": f"rush of {count}", "faces_dir": str(FACES), "tail_s": 3.0, "seed": seed, "physics": "drawn",
                 "config": {"qr": {"passes": {"public_keys": {"bench": public}}}},
                 "residents": [{"name": name, "photos": [f"{folder}/01.jpg", f"{folder}/02.jpg"]}
                               for name, folder in RESIDENTS.items()],
                 "visitors": visitors}
-    path = directory / f"rush-{count}-{every_s}.yaml"
+    path = directory / f"rush-{count}-{every_s}-{seed}.yaml"
     path.write_text(yaml.safe_dump(scenario, sort_keys=False))
     return path
 
@@ -228,62 +232,91 @@ class SlowedOpenings:
         Turnstile.open = self._original
 
 
+def one_seed(seed: int, count: int, queue: int, slow_ms: float, gallery: int) -> dict:
+    """One world (drawn thermal physics, noise, who comes when) through the rush and both queues."""
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as scratch:
+        directory = Path(scratch)
+        rush_report, rush_wall, cpu = simulate(
+            build_rush(count, np.random.default_rng(8 + 100 * seed), directory, seed=seed),
+            directory / "rush-state", gallery=gallery)
+        # arrivals every 0.5 s: always someone waiting, so the gate sets the pace
+        queue_scenario = build_rush(queue, np.random.default_rng(9 + 100 * seed), directory, every_s=0.5,
+                                    kinds=["resident"], seed=seed)
+        queue_report, _, _ = simulate(queue_scenario, directory / "queue-state", gallery=gallery)
+        with SlowedOpenings(slow_ms / 1000.0):
+            slowed_report, _, _ = simulate(queue_scenario, directory / "slowed-state", gallery=gallery)
+    return {"seed": seed, "rush": rush_figures(rush_report, rush_wall), "queue": queue_figures(queue_report),
+            "queue_slowed": {**queue_figures(slowed_report), "delay_ms": slow_ms}, "cpu_percent": cpu,
+            "extra_residents": rush_report["extra_residents"]}
+
+
 def main() -> int:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--visitors", type=int, default=None, help="visitors in the rush (default 200, quick 12)")
     p.add_argument("--queue", type=int, default=None, help="residents in the endless queue (default 80, quick 10)")
+    p.add_argument("--seeds", type=int, default=None, help="worlds run, each its own thermal physics, noise and "
+                                                          "arrivals (default 3, quick 1)")
     p.add_argument("--slow-ms", type=float, default=300.0, help="delay added to every opening in the second queue run")
     p.add_argument("--gallery", type=int, default=0,
                    help="enrol this many people of the development face sets too (e.g. 1000; bench/face_data.py)")
     args = p.parse_args()
     count = args.visitors or (12 if args.quick else 200)
     queue = args.queue or (10 if args.quick else 80)
-    import numpy as np
+    seeds = list(range(1, 1 + (args.seeds or (1 if args.quick else 3))))
+    runs = [one_seed(seed, count, queue, args.slow_ms, args.gallery) for seed in seeds]
 
-    with tempfile.TemporaryDirectory() as scratch:
-        directory = Path(scratch)
-        rush_report, rush_wall, cpu = simulate(build_rush(count, np.random.default_rng(8), directory),
-                                               directory / "rush-state", gallery=args.gallery)
-        # arrivals every 0.5 s: always someone waiting, so the gate sets the pace
-        queue_scenario = build_rush(queue, np.random.default_rng(9), directory, every_s=0.5, kinds=["resident"])
-        queue_report, _, _ = simulate(queue_scenario, directory / "queue-state", gallery=args.gallery)
-        with SlowedOpenings(args.slow_ms / 1000.0):
-            slowed_report, _, _ = simulate(queue_scenario, directory / "slowed-state", gallery=args.gallery)
-    rush = rush_figures(rush_report, rush_wall)
-    capacity, slowed = queue_figures(queue_report), queue_figures(slowed_report)
-    latency = rush["latency_ms"]
-    rows = [("visitors", rush["visitors"]), ("decisions matching ground truth", f"{rush['correct']}/{rush['visitors']}"),
-            ("openings (all timed)", f"{rush['openings_timed']} of {rush['openings']}"),
-            ("  of which decided before the 1.2 m line (negative)", rush["decided_before_the_line"]),
-            ("line to relay command p50 ms", latency["p50"]), ("line to relay command p95 ms", latency["p95"]),
-            ("line to relay command p99 ms", latency["p99"]),
-            ("line to relay command min / max ms", f"{rush['latency_min_ms']:.0f} / {rush['latency_max_ms']:.0f}"),
-            ("false accepts (strangers, photos, fevers)", rush["false_accepts"]),
-            ("false rejects of residents", f"{rush['false_rejects']} of {rush['residents_expected']}"),
-            ("visitors handled per minute (arrivals every 1.5 s)", rush["visitors_per_minute_handled"]),
-            ("people per minute sustained (endless queue of residents)", capacity["people_per_minute"]),
-            (f"  the same with every opening {args.slow_ms:.0f} ms later", slowed["people_per_minute"]),
-            ("  queue: residents let through", f"{capacity['passed']} of {capacity['residents']}"),
-            ("  queue: stepping out of the queue to the gate opening, p50 s", capacity["step_up_to_open_s"]["p50"]),
-            ("  queue: stepping out of the queue to the gate opening, p95 s", capacity["step_up_to_open_s"]["p95"]),
-            ("CPU, % of one core (rush)", cpu), ("peak RSS MB", peak_rss_mb())]
+    def over(pick) -> str:
+        return spread([pick(run) for run in runs])
+
+    rows = [("visitors", count),
+            ("decisions matching ground truth", over(lambda r: r["rush"]["correct"])),
+            ("openings", over(lambda r: r["rush"]["openings"])),
+            ("  of which decided before the 1.2 m line (negative)", over(lambda r: r["rush"]["decided_before_the_line"])),
+            ("line to relay command p50 ms", over(lambda r: r["rush"]["latency_ms"]["p50"])),
+            ("line to relay command p95 ms", over(lambda r: r["rush"]["latency_ms"]["p95"])),
+            ("line to relay command p99 ms", over(lambda r: r["rush"]["latency_ms"]["p99"])),
+            ("line to relay command min ms", over(lambda r: r["rush"]["latency_min_ms"])),
+            ("line to relay command max ms", over(lambda r: r["rush"]["latency_max_ms"])),
+            ("false accepts (strangers, photos, fevers)", over(lambda r: r["rush"]["false_accepts"])),
+            ("false rejects of residents", over(lambda r: r["rush"]["false_rejects"])),
+            ("residents expected", over(lambda r: r["rush"]["residents_expected"])),
+            ("visitors handled per minute (arrivals every 1.5 s)",
+             over(lambda r: r["rush"]["visitors_per_minute_handled"])),
+            ("people per minute sustained (endless queue of residents)", over(lambda r: r["queue"]["people_per_minute"])),
+            (f"  the same with every opening {args.slow_ms:.0f} ms later",
+             over(lambda r: r["queue_slowed"]["people_per_minute"])),
+            ("  queue: residents let through", over(lambda r: r["queue"]["passed"])),
+            ("  queue: stepping out of the queue to the gate opening, p50 s",
+             over(lambda r: r["queue"]["step_up_to_open_s"]["p50"])),
+            ("  queue: stepping out of the queue to the gate opening, p95 s",
+             over(lambda r: r["queue"]["step_up_to_open_s"]["p95"])),
+            ("CPU, % of one core (rush)", over(lambda r: r["cpu_percent"])), ("peak RSS MB (all runs)", peak_rss_mb())]
     print(table(f"Gate under a rush: {count} visitors every {ARRIVAL_EVERY_S} s, 640x480 at 25 frames/s, real time, "
-                f"{rush_report['extra_residents']} development-set residents besides the scenario's",
-                rows, ("figure", "value")))
+                f"{runs[0]['extra_residents']} development-set residents besides the scenario's; "
+                f"{len(seeds)} seeds: median (min-max)", rows, ("figure", "value")))
     print()
-    print(table("Line to relay command, by visitor (ms, world time; strangers wait out the window for a pass)",
-                [(kind, f["visitors"], f["correct"], f["decision_ms_p50"], f["decision_ms_p95"])
-                 for kind, f in rush["by_kind"].items()], ("visitor", "count", "correct", "p50", "p95")))
+    kinds = list(runs[0]["rush"]["by_kind"])
+    print(table("Line to relay command, by visitor (ms, world time; strangers wait out the window for a pass); "
+                "median (min-max) over seeds",
+                [(kind, over(lambda r, k=kind: r["rush"]["by_kind"].get(k, {}).get("visitors")),
+                  over(lambda r, k=kind: r["rush"]["by_kind"].get(k, {}).get("correct")),
+                  over(lambda r, k=kind: r["rush"]["by_kind"].get(k, {}).get("decision_ms_p50")),
+                  over(lambda r, k=kind: r["rush"]["by_kind"].get(k, {}).get("decision_ms_p95"))) for kind in kinds],
+                ("visitor", "count", "correct", "p50", "p95")))
     print()
-    print(table("Per-stage milliseconds per frame", [(name, rush["stage_ms_p50"][name], rush["stage_ms_p95"][name])
-                                                   for name in rush["stage_ms_p50"]], ("stage", "p50", "p95")))
-    for visit in rush.pop("mistakes"):
-        print(f"  #{visit['index']} expect {visit['expect']} got {visit['decision']}: {'; '.join(visit['reasons'])}")
-    if rush["false_rejects_by_reason"]:
-        print("false rejects by reason:", rush["false_rejects_by_reason"])
-    finish(args, {**rush, "gallery_extra_residents": rush_report["extra_residents"], "queue": capacity,
-                  "queue_slowed": {**slowed, "delay_ms": args.slow_ms}, "cpu_percent": cpu,
-                  "peak_rss_mb": peak_rss_mb()})
+    stages = list(runs[0]["rush"]["stage_ms_p50"])
+    print(table("Per-stage milliseconds per frame, median (min-max) over seeds",
+                [(name, over(lambda r, n=name: r["rush"]["stage_ms_p50"][n]),
+                  over(lambda r, n=name: r["rush"]["stage_ms_p95"][n])) for name in stages], ("stage", "p50", "p95")))
+    for run in runs:
+        for visit in run["rush"].pop("mistakes"):
+            print(f"  seed {run['seed']} #{visit['index']} expect {visit['expect']} got {visit['decision']}: "
+                  f"{'; '.join(visit['reasons'])}")
+        if run["rush"]["false_rejects_by_reason"]:
+            print(f"  seed {run['seed']} false rejects by reason:", run["rush"]["false_rejects_by_reason"])
+    finish(args, {"seeds": seeds, "runs": runs, "peak_rss_mb": peak_rss_mb()})
     return 0
 
 

@@ -267,7 +267,8 @@ class Mlx90640Camera(PolledThermalCamera):
                 self._image[measured] = temperatures[measured]
         except OSError as error:
             raise DeviceError(f"{self.name}: I2C read failed ({error})") from None
-        return ThermalFrame(self._image.reshape(ROWS, COLUMNS).astype(np.float32), self.clock())
+        return ThermalFrame(self._image.reshape(ROWS, COLUMNS).astype(np.float32), self.clock(),
+                            emissivity_corrected=True)
 
     def _close(self) -> None:
         self._stop_reader()

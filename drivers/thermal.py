@@ -22,6 +22,7 @@ KELVIN = 273.15
 class ThermalFrame:
     celsius: np.ndarray  # float32, H x W
     time: float
+    emissivity_corrected: bool = False  # True where the sensor's own calculation took skin emissivity into account
 
 
 class ThermalCamera(Device):

@@ -83,7 +83,7 @@ class ThermalConfig(Section):
     source: str = Field("1", description="V4L2 index or device path of a UVC sensor (lepton, infiray).")
     i2c_bus: int = Field(1, ge=0, description="I2C bus of an I2C sensor (mlx90640, amg8833).")
     i2c_address: int = Field(0, ge=0, le=127, description="I2C address (0: the sensor's default).")
-    emissivity: float = Field(0.98, gt=0.5, le=1.0, description="Skin emissivity (MLX90640 calculation).")
+    emissivity: float = Field(0.98, gt=0.5, le=1.0, description="Skin emissivity: the MLX90640 calculation uses it, and readings of sensors calibrated on a black body are corrected with it.")
     width: int = Field(0, ge=8, le=1280, description="Thermal frame width (0: the sensor's own).")
     height: int = Field(0, ge=8, le=1024, description="Thermal frame height (0: the sensor's own).")
     homography: list[list[float]] = Field(

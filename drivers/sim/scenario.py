@@ -54,7 +54,10 @@ class ScenarioSpec(Strict):
     blackbody_c: float | None = Field(35.0, description="Reference emitter in view at this temperature (null: none).")
     approach_s: float = Field(1.0, gt=0, le=10, description="Time from the queue to the stopping point.")
     tail_s: float = Field(2.0, ge=0, description="Seconds simulated after the last visitor has left.")
-    seed: int = Field(1, description="Seed for sensor noise.")
+    seed: int = Field(1, description="Seed for sensor noise (and the drawn thermal world).")
+    physics: Literal["ideal", "drawn"] = Field(
+        "ideal", description="The thermal world: 'ideal' is what the gate's default settings assume (tests of the "
+                             "method); 'drawn' is drawn from published ranges with the seed (figures).")
     residents: list[ResidentSpec] = Field(default_factory=list)
     revoked_passes: list[str] = Field(default_factory=list, description="Pass ids revoked at the gate before the start.")
     config: dict = Field(default_factory=dict,

@@ -33,7 +33,7 @@ class ThermalPhysics:
 
 
 IDEAL = ThermalPhysics(canthus_offset_c=0.3, canthus_ambient_slope=0.02, skin_offset_c=2.2, skin_ambient_slope=0.08,
-                         emissivity=1.0, person_sd_c=0.0, normal_core_c=36.6)
+                         emissivity=0.98, person_sd_c=0.0, normal_core_c=36.6)
 
 
 def draw_physics(rng: np.random.Generator) -> ThermalPhysics:

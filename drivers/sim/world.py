@@ -20,7 +20,7 @@ from drivers.passage import SimPassageSensor
 from drivers.qrscanner import SimQrScanner
 from drivers.relay import SimRelay
 from drivers.sim.scenario import Scenario, VisitorSpec
-from drivers.sim.thermal_model import ThermalFace, render
+from drivers.sim.thermal_model import IDEAL, ThermalFace, draw_physics, render
 from edge.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -144,6 +144,10 @@ class SimWorld:
         self.passage = SimPassageSensor()
         self.scanner = SimQrScanner(clock=lambda: self.now)
         self._rng = np.random.default_rng(self.spec.seed)
+        world_rng = np.random.default_rng(self.spec.seed + 7919)  # its own stream: noise draws do not move it
+        self.physics = draw_physics(world_rng) if self.spec.physics == "drawn" else IDEAL
+        self._person_c = world_rng.normal(0.0, self.physics.person_sd_c, len(self.spec.visitors)) \
+            if self.physics.person_sd_c > 0 else np.zeros(len(self.spec.visitors))
         self._background = self._make_background()
         self._portraits = {photo: self._load_portrait(photo, locator) for photo in {v.photo for v in self.spec.visitors}}
         self._qr_cards: dict[str, np.ndarray] = {}
@@ -332,10 +336,11 @@ class SimWorld:
             x, y, w, h = placement.box
             (tx0, ty0), (tx1, ty1) = self._to_thermal(np.array([[x, y], [x + w, y + h]]))
             faces.append(ThermalFace((tx0, ty0, tx1, ty1), self._to_thermal(placement.marks[:2]),
-                                     placement.visitor.spec.temperature_c, placement.visitor.spec.presentation))
+                                     placement.visitor.spec.temperature_c, placement.visitor.spec.presentation,
+                                     float(self._person_c[placement.visitor.index])))
         frame = render((tw, th), self.spec.ambient_c, faces, blackbody_c=self.spec.blackbody_c,
                        blackbody_box=self.blackbody_box, offset_c=self.spec.thermal_offset_c,
-                       noise_c=0.05, rng=self._rng)
+                       noise_c=0.05, rng=self._rng, physics=self.physics)
         self._last_thermal = frame
         return frame
 

@@ -56,7 +56,8 @@ class ThermalStage:
         if face is None:
             return
         context.thermal = self.measure(frame.celsius if frame is not None else None, face.landmarks, face.distance_m,
-                                       age_s=context.now - frame.time if frame is not None else 0.0)
+                                       age_s=context.now - frame.time if frame is not None else 0.0,
+                                       emissivity_corrected=frame.emissivity_corrected if frame is not None else False)
 
     def learn(self, reading: ThermalReading | None) -> None:
         """A decided visit's reading joins the baseline when it is a trusted canthus reading of a live face."""
@@ -74,7 +75,7 @@ class ThermalStage:
         self._last = celsius
 
     def measure(self, celsius: np.ndarray | None, landmarks: np.ndarray, distance_m: float, *,
-                age_s: float = 0.0) -> ThermalReading:
+                age_s: float = 0.0, emissivity_corrected: bool = False) -> ThermalReading:
         """A reading of the face at `landmarks` from a thermal frame `age_s` older than the colour frame."""
         if self.fault:
             return ThermalReading(False, reason=self.fault)
@@ -111,9 +112,10 @@ class ThermalStage:
             flags.append("too few pixels")
             return ThermalReading(False, flags=flags, reason="too few thermal pixels on the face")
         correction = offset or 0.0
-        canthus = raw - correction
-        face_median = float(np.median(region)) - correction if region.size else canthus
         ambient = self._ambient(celsius) - correction
+        canthus = self._skin(raw - correction, ambient, emissivity_corrected)
+        face_median = self._skin(float(np.median(region)) - correction, ambient, emissivity_corrected) \
+            if region.size else canthus
         live = canthus >= MIN_SKIN_C and canthus - face_median >= MIN_GRADIENT_C
         shift = self.baseline.shift_c
         estimate = (canthus + self.config.canthus_offset_c
@@ -160,6 +162,13 @@ class ThermalStage:
         y0 = int(max(0, min(eyes[:, 1]) - 0.6 * eye_px))
         y1 = int(min(h, nose[1] + 0.8 * eye_px + 1))
         return celsius[y0:y1, x0:x1]
+
+    def _skin(self, apparent: float, ambient: float, corrected: bool) -> float:
+        """Skin temperature from what a sensor calibrated on a black body reports: skin reflects a little of the room."""
+        if corrected:
+            return apparent
+        emissivity = self.config.emissivity
+        return (apparent - (1.0 - emissivity) * ambient) / emissivity
 
     @staticmethod
     def _ambient(celsius: np.ndarray) -> float:

@@ -1,0 +1,85 @@
+"""Screening mode: the gate calibrates its readings to the people it meets, within bounds."""
+
+import numpy as np
+import pytest
+
+from drivers.sim.thermal_model import IDEAL, ThermalPhysics, draw_physics, render
+from edge.config import ThermalBaselineConfig, ThermalConfig
+from edge.stages.thermal import ThermalStage
+from edge.thermal_baseline import PopulationBaseline
+from tests.edge.test_thermal import face_at
+
+
+def baseline(**settings) -> PopulationBaseline:
+    return PopulationBaseline(ThermalBaselineConfig(**{"min_samples": 5, "window": 10, **settings}))
+
+
+def test_no_shift_until_enough_people_then_the_median_is_brought_to_the_reference():
+    line = baseline(reference_c=36.7)
+    for value in (36.2, 36.3, 36.4, 36.3):
+        line.add(value)
+    assert line.shift_c == 0.0 and line.samples == 4
+    line.add(36.3)
+    assert line.shift_c == pytest.approx(0.4)
+
+
+def test_fevers_do_not_drag_the_baseline_and_the_shift_is_bounded():
+    line = baseline(reference_c=36.7, max_shift_c=0.6)
+    for value in (36.7, 36.7, 36.7, 39.5, 39.8, 36.7, 36.7):
+        line.add(value)
+    assert line.shift_c == pytest.approx(0.0)
+    cold = baseline(reference_c=36.7, max_shift_c=0.6)
+    for _ in range(5):
+        cold.add(35.0)
+    assert cold.shift_c == pytest.approx(0.6)
+    hot = baseline(reference_c=36.7, max_shift_c=0.6)
+    for _ in range(5):
+        hot.add(38.0)
+    assert hot.shift_c == pytest.approx(-0.6)
+
+
+def test_old_readings_leave_the_window():
+    line = baseline(reference_c=36.7)
+    for _ in range(10):
+        line.add(36.2)
+    for _ in range(10):
+        line.add(36.9)
+    assert line.samples == 10 and line.shift_c == pytest.approx(-0.2)
+
+
+def test_turned_off_it_never_shifts():
+    line = baseline(enabled=False)
+    for _ in range(20):
+        line.add(35.5)
+    assert line.shift_c == 0.0 and line.samples == 0
+
+
+def test_a_drawn_world_is_not_the_gates_defaults_and_is_repeatable():
+    worlds = [draw_physics(np.random.default_rng(seed)) for seed in range(20)]
+    assert worlds[3] == draw_physics(np.random.default_rng(3))
+    assert all(0.0 <= w.canthus_offset_c <= 0.8 and 0.97 <= w.emissivity <= 0.99 for w in worlds)
+    assert len({round(w.canthus_offset_c, 3) for w in worlds}) == 20
+    assert IDEAL.canthus_offset_c == ThermalConfig().canthus_offset_c  # the ideal world is the gate's assumption
+
+
+def test_in_a_world_whose_canthi_read_colder_than_assumed_the_gate_learns_it_and_catches_a_low_fever():
+    world = ThermalPhysics(canthus_offset_c=0.75, canthus_ambient_slope=0.02, skin_offset_c=2.2,
+                           skin_ambient_slope=0.08, emissivity=0.98, person_sd_c=0.0, normal_core_c=36.7)
+    stage = ThermalStage(ThermalConfig())
+    rng = np.random.default_rng(1)
+
+    def read(core: float):
+        face, landmarks, distance = face_at(0.7, core)
+        celsius = render((160, 120), 22.0, [face], blackbody_c=35.0, blackbody_box=(148, 2, 10, 10), offset_c=0.8,
+                         noise_c=0.05, rng=rng, physics=world)
+        return stage.measure(celsius, landmarks, distance)
+
+    before = read(37.6)
+    assert before.temperature_c < 37.3  # uncalibrated, the fever reads normal-ish
+    for core in np.random.default_rng(2).normal(36.7, 0.2, 40):
+        stage.learn(read(float(core)))
+    assert stage.baseline.samples == 40 and 0.4 <= stage.baseline.shift_c <= 0.6
+    after = read(37.6)
+    assert after.temperature_c > 37.3 and after.baseline_shift_c == pytest.approx(stage.baseline.shift_c, abs=1e-3)
+    stage.learn(None)  # a visit without a reading teaches nothing
+    assert stage.baseline.samples == 40
