@@ -71,10 +71,12 @@ def summarise(found: dict[str, str], modules: tuple[str, ...] | None) -> list[di
     for module, counts in sorted(by_module.items()):
         total = sum(counts.values())
         missed = sum(counts[s] for s in MISSED)
+        checked = total - counts["not checked"]
         rows.append({"module": module, "mutants": total, "killed": sum(counts[s] for s in CAUGHT),
                      "survived": counts["survived"], "no_tests": counts["no tests"],
-                     "other": total - missed - sum(counts[s] for s in CAUGHT),
-                     "surviving_share": missed / total if total else 0.0})
+                     "not_checked": counts["not checked"],
+                     "other": checked - missed - sum(counts[s] for s in CAUGHT),
+                     "surviving_share": missed / checked if checked else 0.0})
     return rows
 
 
@@ -87,14 +89,15 @@ def main() -> None:
     seconds = None if args.report_only else run_mutmut(modules)
     found = statuses()
     rows = summarise(found, modules)
-    total = {key: sum(row[key] for row in rows) for key in ("mutants", "killed", "survived", "no_tests", "other")}
-    share = (total["survived"] + total["no_tests"]) / total["mutants"] if total["mutants"] else 0.0
-    print(table("Mutants per module (survived: the tests passed with the bug in; no tests: none reached it)",
-                [(r["module"], r["mutants"], r["killed"], r["survived"], r["no_tests"], r["other"],
-                  f"{100 * r['surviving_share']:.1f} %") for r in rows]
-                + [("all", total["mutants"], total["killed"], total["survived"], total["no_tests"], total["other"],
-                    f"{100 * share:.1f} %")],
-                ("module", "mutants", "killed", "survived", "no tests", "other", "surviving")))
+    keys = ("mutants", "killed", "survived", "no_tests", "other", "not_checked")
+    total = {key: sum(row[key] for row in rows) for key in keys}
+    checked = total["mutants"] - total["not_checked"]
+    share = (total["survived"] + total["no_tests"]) / checked if checked else 0.0
+    print(table("Mutants per module (survived: the tests passed with the bug in; no tests: none reached it; "
+                "other: suspicious or interrupted)",
+                [(r["module"], *(r[key] for key in keys), f"{100 * r['surviving_share']:.1f} %") for r in rows]
+                + [("all", *(total[key] for key in keys), f"{100 * share:.1f} %")],
+                ("module", "mutants", "killed", "survived", "no tests", "other", "not checked", "surviving")))
     print(f"\ntarget: at most {100 * TARGET_SURVIVING:.0f} % surviving; "
           f"{'met' if share <= TARGET_SURVIVING else 'NOT met'}"
           + (f"; run took {seconds / 60:.1f} min" if seconds is not None else ""))

@@ -193,6 +193,12 @@ class Runtime:
         self._link_down_since: float | None = None
         if config.mqtt.enabled and mqtt:
             self._start_mqtt(config_path)
+        self.voice = None
+        if config.ui.voice_dir:
+            from edge.voice import VoicePrompts
+
+            self.voice = VoicePrompts(config.ui.voice_dir, config.ui.language, config.ui.voice_command)
+            self.gate.prompt_listeners.append(lambda prompt: self.voice.say(prompt.code) if self.voice else None)
         self.touchscreen = None
         if config.ui.enabled and ui:
             from edge.ui.server import TouchscreenServer
@@ -319,6 +325,8 @@ class Runtime:
     def close(self) -> None:
         if self.touchscreen is not None:
             self.touchscreen.stop()
+        if self.voice is not None:
+            self.voice.close()
         if self.link is not None:
             self.flush(2.0)
             self.link.stop()

@@ -404,6 +404,10 @@ class UiConfig(Section):
     lockout_s: float = Field(300.0, gt=0, le=86_400, description="How long a locked-out guard waits.")
     session_h: float = Field(12.0, gt=0, le=48, description="How long a guard stays logged in.")
     live_fps: float = Field(4.0, gt=0, le=25, description="Frame rate of the live view (CPU for the recogniser first).")
+    voice_dir: str = Field("", description="Recorded prompts, <language>/<prompt code>.wav, spoken when the prompt "
+                                           "changes (empty: silent).")
+    voice_command: list[str] = Field(default_factory=lambda: ["aplay", "-q"], min_length=1,
+                                     description="Player the prompt's file is handed to.")
     max_live_clients: int = Field(2, ge=1, le=16, description="Screens that may watch the live view at once.")
     allowed_hosts: list[str] = Field(default_factory=list, description="Host names the screen may use besides the bind address and loopback (DNS rebinding is refused).")
     tls_cert: str = Field("", description="Certificate (PEM) to serve HTTPS with; required when host is not loopback.")

@@ -23,6 +23,7 @@ from edge.events import AlarmKind, Decision, DecisionSource, Event, EventKind, d
 from edge.faults import Faults
 from edge.hardware import Hardware
 from edge.sdnotify import Notifier
+from edge.prompt import Prompt, prompt_for
 from edge.stages.base import FrameContext, Stage
 from edge.store import Store
 from edge.turnstile import Turnstile
@@ -105,6 +106,9 @@ class Gate:
         self.turnstile = Turnstile(hardware.relay, config.turnstile, clock=clock, emit=self.record,
                                    relay_factory=hardware.relay_factory)
         self.visit: Visit | None = None
+        self.prompt = Prompt("idle", clock())
+        self.prompt_listeners: list[Callable[[Prompt], None]] = []  # the resident's screen, the voice; loop thread
+        self._decided: tuple[Visit, float] | None = None  # the latest decided visit, and when
         self.stats = GateStats()
         self.faults = Faults(on_change=self._fault_changed)
         self._requests: queue.Queue[OpenRequest] = queue.Queue()
@@ -195,6 +199,7 @@ class Gate:
                 return False
             if now - self._last_frame_at > CAMERA_FAULT_AFTER_S:
                 self.faults.set("camera", "camera: no frames (stream down or unplugged)")
+            self._update_prompt(now, None)
             self._tick(now)
             return True
         self._last_frame_at = now
@@ -215,8 +220,22 @@ class Gate:
         self.stats.frames += 1
         self.stats.add({k: v for k, v in context.stage_ms.items() if "." not in k})
         self._follow_visit(context)
+        self._update_prompt(now, context.face.primary if context.face else None)
         self._tick(now)
         return True
+
+    def _update_prompt(self, now: float, face) -> None:
+        """The person's instruction for this frame; listeners hear of a change on the same frame."""
+        code = prompt_for(now=now, face=face, visit=self.visit, decided=self._decided, policy=self.policy,
+                          out_of_service=not self.turnstile.healthy or "camera" in self.faults)
+        if code == self.prompt.code:
+            return
+        self.prompt = Prompt(code, now, guide=code == "show_code")
+        for listener in self.prompt_listeners:
+            try:
+                listener(self.prompt)
+            except Exception:  # a screen or a speaker must never stop the gate
+                log.exception("prompt listener failed")
 
     def _watch_stage_faults(self) -> None:
         for stage in self.stages:
@@ -327,6 +346,7 @@ class Gate:
                 match = visit.match
                 self._safely(lambda: self.store.add_visit_score(match.runner_up, match.residents))
         self._apply(decision)
+        self._decided = (visit, self.clock())
         for stage in self.stages:
             learn = getattr(stage, "learn", None)  # the thermal stage calibrates to the people it meets
             if learn is not None:

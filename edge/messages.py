@@ -22,7 +22,7 @@ def catalogue() -> dict[str, dict[str, dict[str, str]]]:
 
 
 def text(group: str, code: str, language: str = "en", **params: Any) -> str:
-    """The words for `code` in `group` (outcome, alarm, action, status), with its parameters filled in."""
+    """The words for `code` in `group` (outcome, alarm, action, status, prompt), with its parameters filled in."""
     template = catalogue().get(language, {}).get(group, {}).get(code)
     if template is None:
         return code

@@ -25,6 +25,7 @@ class Quality:
     yaw: float
     score: float
     problems: tuple[str, ...]
+    codes: tuple[str, ...] = ()  # one machine code per problem: too_small, blurred, turned_away, uncertain_detection
 
     @property
     def ok(self) -> bool:
@@ -52,13 +53,17 @@ def assess(detection: Detection, crop: np.ndarray, limits: QualityLimits) -> Qua
     eye_distance = detection.eye_distance
     sharpness = sharpness_of(crop)
     yaw = yaw_of(detection.landmarks)
-    problems = []
+    problems, codes = [], []
     if eye_distance < limits.min_eye_distance_px:
         problems.append(f"too small (eyes {eye_distance:.0f} px apart, need {limits.min_eye_distance_px:.0f})")
+        codes.append("too_small")
     if sharpness < limits.min_sharpness:
         problems.append(f"blurred (sharpness {sharpness:.0f}, need {limits.min_sharpness:.0f})")
+        codes.append("blurred")
     if yaw > limits.max_yaw:
         problems.append(f"turned away (yaw {yaw:.2f}, limit {limits.max_yaw:.2f})")
+        codes.append("turned_away")
     if detection.score < limits.min_score:
         problems.append(f"uncertain detection (score {detection.score:.2f})")
-    return Quality(eye_distance, sharpness, yaw, detection.score, tuple(problems))
+        codes.append("uncertain_detection")
+    return Quality(eye_distance, sharpness, yaw, detection.score, tuple(problems), tuple(codes))

@@ -26,6 +26,7 @@ from edge.config import UiConfig
 from edge.events import DecisionSource, Event, EventKind
 from edge.face.enrolment import enrol_templates
 from edge.face.quality import Quality
+from edge.prompt import Prompt
 from edge.ui.guards import GuardBook
 from edge.untrusted import UntrustedInput, load_json
 
@@ -37,6 +38,7 @@ RECENT_EVENTS = 30
 MAX_BODY = 16 * 1024
 ENROL_BURST_FRAMES = 5  # templates taken from consecutive frames at a live enrolment
 ENROL_BURST_S = 3.0
+MAX_PROMPT_CLIENTS = 4  # the resident's screen, and a spare
 
 
 @dataclass
@@ -59,6 +61,7 @@ class TouchscreenServer:
         self.guards = GuardBook(runtime.store, max_failures=config.max_pin_failures, lockout_s=config.lockout_s)
         self._sessions: dict[str, Session] = {}
         self._subscribers: set[asyncio.Queue] = set()
+        self._prompt_subscribers: set[asyncio.Queue] = set()
         self._recent: list[dict] = runtime.store.latest_events(RECENT_EVENTS)
         self._alarms: dict[str, dict] = {}
         self._live_clients = 0
@@ -69,6 +72,7 @@ class TouchscreenServer:
         self.port: int | None = None
         self.error: str | None = None
         self.gate.listeners.append(self._on_event)
+        self.gate.prompt_listeners.append(self._on_prompt)
 
     # life cycle
 
@@ -91,6 +95,8 @@ class TouchscreenServer:
         asyncio.set_event_loop(loop)
         app = web.Application(client_max_size=MAX_BODY, middlewares=[self._guard_requests, self._errors])
         app.router.add_get("/", self._index)
+        app.router.add_get("/resident", self._resident)
+        app.router.add_get("/api/prompt", self._prompt_stream)
         app.router.add_static("/static/", STATIC)
         app.router.add_get("/api/health", self._health)
         app.router.add_get("/api/state", self._state)
@@ -125,6 +131,15 @@ class TouchscreenServer:
         data = event.to_dict()
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._publish, data)
+
+    def _on_prompt(self, prompt: Prompt) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._publish_prompt, _prompt_data(prompt))
+
+    def _publish_prompt(self, data: dict) -> None:
+        for queue in list(self._prompt_subscribers):
+            if queue.qsize() < 10:
+                queue.put_nowait(data)
 
     def _publish(self, data: dict) -> None:
         self._recent = (self._recent + [data])[-RECENT_EVENTS:]
@@ -213,6 +228,35 @@ class TouchscreenServer:
                     "gate": self.runtime.config.site.name}
         html = html.replace("/*SETTINGS*/", f"window.GATEPOST = {json.dumps(settings)};")
         return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
+
+    async def _resident(self, request: web.Request) -> web.Response:
+        """The screen facing the person at the gate: no login, and nothing on it but the prompt."""
+        html = (STATIC / "resident.html").read_text(encoding="utf-8")
+        html = html.replace("/*SETTINGS*/", f"window.GATEPOST = {json.dumps({'language': self.config.language})};")
+        return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
+
+    async def _prompt_stream(self, request: web.Request) -> web.StreamResponse:
+        """The prompt as it changes; open to the resident's screen (a code and a flag, never a name)."""
+        if len(self._prompt_subscribers) >= MAX_PROMPT_CLIENTS:
+            raise web.HTTPTooManyRequests(text=json.dumps({"ok": False, "error": "prompt: too many screens"}),
+                                          content_type="application/json")
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        queue: asyncio.Queue = asyncio.Queue()
+        self._prompt_subscribers.add(queue)
+        try:
+            await response.write(f"event: prompt\ndata: {json.dumps(_prompt_data(self.gate.prompt))}\n\n".encode())
+            while True:
+                try:
+                    data = await asyncio.wait_for(queue.get(), timeout=15.0)
+                    await response.write(f"event: prompt\ndata: {json.dumps(data)}\n\n".encode())
+                except asyncio.TimeoutError:
+                    await response.write(b": keep-alive\n\n")
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self._prompt_subscribers.discard(queue)
+        return response
 
     def _devices(self) -> dict:
         link = self.runtime.link
@@ -424,6 +468,10 @@ class TouchscreenServer:
 
         result = await self._on_loop(store_them)
         return web.json_response(result, status=200 if result["ok"] else 422)
+
+
+def _prompt_data(prompt: Prompt) -> dict:
+    return {"code": prompt.code, "guide": prompt.guide}
 
 
 def _jpeg(image, overlay: dict) -> bytes:

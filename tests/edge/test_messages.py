@@ -9,6 +9,7 @@ import pytest
 from edge.decision import OUTCOME_CODES
 from edge.events import AlarmKind
 from edge.messages import LANGUAGES, catalogue, text
+from edge.prompt import PROMPT_CODES
 
 EDGE = Path(__file__).resolve().parents[2] / "edge"
 
@@ -23,6 +24,7 @@ CODES = {
     "alarm": {kind.value for kind in AlarmKind},
     "action": emitted_actions(),
     "status": {"started", "stopped", "recovered"},
+    "prompt": set(PROMPT_CODES),
 }
 
 

@@ -123,8 +123,17 @@ def login(gate, guard, pin):
 
 
 def test_fever_decision_card_appears_within_a_second_and_the_alarm_is_acknowledged(gate):
+    resident = gate["browser"].new_page(viewport={"width": 800, "height": 480})
+    resident.goto(gate["url"] + "/resident")
+    resident.wait_for_selector("body[data-ready='1']")
     page = open_page(gate)
     page.wait_for_selector("#decision-card.denied[data-live='1']", timeout=60_000)  # pushed, not loaded
+    # the person at the gate is told, in words, what to do: pushed on the frame of the decision
+    resident.wait_for_selector("#prompt.stop[data-code='refused_fever']", timeout=5_000)
+    assert resident.inner_text("#prompt-text") == "体温偏高，请到岗亭复测"
+    ARTIFACTS.mkdir(exist_ok=True)
+    resident.screenshot(path=str(ARTIFACTS / "resident-800x480-zh-live-fever.png"))
+    resident.close()
     card = page.locator("#decision-card")
     event_id, shown_at = card.get_attribute("data-event-id"), float(card.get_attribute("data-shown-at"))
     events = page.evaluate("fetch('/api/state').then(r => r.json())")["events"]
@@ -265,3 +274,52 @@ def test_a_removed_guard_or_a_changed_pin_ends_the_session(gate):
     assert get(gate, "/api/state", removed)[0] == 401
     assert get(gate, "/api/state", changed)[0] == 401
     assert post(gate, "/api/login", {"guard": "9", "pin": "9999"})[1]["error"] == "wrong_pin"
+
+
+def contrast(page, selector: str, background_selector: str) -> float:
+    """WCAG 2 contrast ratio between an element's text colour and its background's colour."""
+    colours = page.evaluate(f"""[getComputedStyle(document.querySelector('{selector}')).color,
+                                 getComputedStyle(document.querySelector('{background_selector}')).backgroundColor]""")
+
+    def luminance(css: str) -> float:
+        channels = [int(v) / 255 for v in re.findall(r"\d+", css)[:3]]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    lighter, darker = sorted((luminance(colours[0]), luminance(colours[1])), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def test_the_residents_screen_speaks_each_prompt_in_both_languages_large_and_legible(gate):
+    """Every prompt the gate can give, drawn by the resident's page itself, at 800x480 in zh and en."""
+    from edge.messages import catalogue
+    from edge.prompt import PROMPT_CODES
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    for language in ("zh", "en"):
+        page = gate["browser"].new_page(viewport={"width": 800, "height": 480})
+        page.goto(f"{gate['url']}/resident?lang={language}")  # no login: the screen faces the street
+        page.wait_for_selector("body[data-ready='1']")
+        page.wait_for_selector("#prompt[data-code]")  # the gate's current prompt, pushed on connect
+        for code in PROMPT_CODES:
+            page.evaluate(f"show({{code: '{code}', guide: {str(code == 'show_code').lower()}}})")
+            words = page.inner_text("#prompt-text")
+            assert words == catalogue()[language]["prompt"][code], (language, code, words)
+            if language == "zh":
+                assert not re.search(r"[A-Za-z]{2,}", words), (code, words)  # no English, no raw code
+            assert contrast(page, "#prompt-text", "#prompt") >= 4.5, (language, code)
+            size = float(page.evaluate("parseFloat(getComputedStyle(document.getElementById('prompt-text')).fontSize)"))
+            assert size >= 40, (code, size)  # about 9 mm tall on a 7-inch screen: read at 2 m
+            assert page.is_visible("#code-guide") == (code == "show_code")
+            assert page.inner_text("#prompt-icon").strip()  # never colour alone
+            page.screenshot(path=str(ARTIFACTS / f"resident-800x480-{language}-{code}.png"))
+        page.close()
+
+
+def test_the_guards_screen_is_legible(gate):
+    page = open_page(gate)
+    assert contrast(page, "#decision-title", "#decision-card") >= 4.5 or \
+        contrast(page, "#decision-title", "body") >= 4.5
+    for selector in ("header", "#open-button"):
+        assert contrast(page, selector, selector) >= 4.5 or contrast(page, selector, "body") >= 4.5, selector
+    page.close()

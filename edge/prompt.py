@@ -1,0 +1,83 @@
+"""What the person at the gate is told to do: one machine code per moment, words from the catalogue.
+
+The prompt follows the visit as the gate sees it, frame by frame: nobody there, a face too far
+or hidden, waiting for a trusted temperature reading, a code to show (and where), then the
+decision in words a visitor understands with what to do next. It carries no name and no
+figure: people behind in the queue can read the screen too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from edge.config import CheckMode
+from edge.decision import Policy, Visit
+
+if TYPE_CHECKING:
+    from edge.face.engine import SeenFace
+
+RESULT_HOLD_S = 3.0  # a decision stays on the screen at least this long after the person has gone
+
+PROMPT_CODES = ("idle", "step_closer", "hold_still", "look_at_camera", "face_hidden", "recognising",
+                "measuring_temperature", "show_code", "welcome", "refused_fever", "refused_spoof",
+                "refused_unknown", "refused_code", "refused_temperature", "see_guard", "out_of_service")
+
+QUALITY_PROMPTS = {"too_small": "step_closer", "uncertain_detection": "face_hidden", "turned_away": "look_at_camera",
+                   "blurred": "hold_still"}
+
+
+@dataclass(frozen=True)
+class Prompt:
+    code: str
+    since: float  # gate clock
+    guide: bool = False  # show where to hold a code
+
+
+def refusal_prompt(reason_codes: list[str]) -> str:
+    first = reason_codes[0] if reason_codes else ""
+    if first == "fever":
+        return "refused_fever"
+    if first == "spoof":
+        return "refused_spoof"
+    if first in ("unknown_face", "face_not_recognised"):
+        return "refused_unknown"
+    if first.startswith("code_") or first == "no_code":
+        return "refused_code"
+    if first.startswith("temperature_"):
+        return "refused_temperature"
+    return "see_guard"
+
+
+def pending_prompt(visit: Visit, policy: Policy, face: SeenFace | None) -> str:
+    if face is not None and face.quality.codes:
+        return QUALITY_PROMPTS.get(face.quality.codes[0], "look_at_camera")
+    outcomes = policy.outcomes(visit)
+    temperature = outcomes.get("temperature")
+    if temperature is not None and temperature.status != "pass" and policy.mode_of("temperature") is CheckMode.required:
+        if visit.thermal is not None and "too far" in visit.thermal.flags:
+            return "step_closer"
+        return "measuring_temperature"
+    face_outcome = outcomes.get("face")
+    qr = outcomes.get("qr")
+    if face_outcome is not None and face_outcome.status == "fail" and qr is not None:
+        return "show_code"  # not recognised: a visitor pass may still admit them
+    if qr is not None and qr.status != "pass" and policy.mode_of("qr") is CheckMode.required:
+        return "show_code"
+    return "recognising"
+
+
+def prompt_for(*, now: float, face: SeenFace | None, visit: Visit | None, decided: tuple[Visit, float] | None,
+               policy: Policy, out_of_service: bool) -> str:
+    """`decided`: the latest decided visit and when it was decided."""
+    if out_of_service:
+        return "out_of_service"
+    if visit is not None and visit.decision is None:
+        return pending_prompt(visit, policy, face)
+    if decided is not None and (visit is decided[0] or now - decided[1] < RESULT_HOLD_S):
+        decision = decided[0].decision
+        if decision is not None:
+            return "welcome" if decision.granted else refusal_prompt(decision.reason_codes)
+    if face is not None:
+        return QUALITY_PROMPTS.get(face.quality.codes[0], "look_at_camera") if face.quality.codes else "recognising"
+    return "idle"
