@@ -103,7 +103,8 @@ def _fallback_key_and_usage(der: bytes) -> tuple[Any, frozenset[str] | None]:
     fields = list(_der_items(der, tbs_start, tbs_end))
     offset = 1 if fields and fields[0][0] == 0xA0 else 0  # explicit version
     spki_tag, spki_start, spki_end = fields[offset + 5]
-    header = spki_start - (2 if spki_end - spki_start < 128 else 2 + (spki_end - spki_start).bit_length() // 8 + 1)
+    length = spki_end - spki_start
+    header = spki_start - (2 if length < 128 else 2 + (length.bit_length() + 7) // 8)  # tag, length octets
     spki = der[header:spki_end]
     public_key = serialization.load_der_public_key(spki)
     kinds: set[str] = set()
@@ -149,7 +150,10 @@ def signer_from_der(der: bytes) -> Signer:
         except x509.ExtensionNotFound:
             kinds = None
     except (ValueError, UnsupportedAlgorithm):
-        public_key, kinds = _fallback_key_and_usage(der)
+        try:
+            public_key, kinds = _fallback_key_and_usage(der)
+        except (IndexError, ValueError, StopIteration, UnsupportedAlgorithm) as error:
+            raise ValueError(f"not a certificate ({type(error).__name__})") from None
         not_after = not_before = None
     return Signer(kid_of(der), public_key, kinds, not_after, not_before)
 
@@ -177,8 +181,8 @@ class TrustList:
         data = json.loads(Path(path).read_text())
         signers = []
         for index, entry in enumerate(data):
-            text = entry["certificate"] if isinstance(entry, dict) else entry
             try:
+                text = entry["certificate"] if isinstance(entry, dict) else entry
                 signers.append(signer_from_der(base64.b64decode(text)))
             except (ValueError, KeyError, TypeError, StopIteration) as error:
                 raise ValueError(f"{path}: entry {index} is not a signer certificate ({error})") from None

@@ -109,16 +109,20 @@ def test_commands_reach_the_gate_with_their_reply_address_and_retained_ones_do_n
     incoming = received[0]
     assert (incoming.topic, incoming.payload, incoming.response_topic, incoming.correlation) == \
         (gate.topics.command("open"), b"fresh", "replies/admin", b"c-1")
-    gate.link.reply(incoming, {"ok": True}, fallback_topic=gate.topics.reply("n-1"))
+    from pathlib import Path
+
+    gate.link.reply(incoming, {"ok": True, "file": Path("a/b")}, fallback_topic=gate.topics.reply("n-1"))
     assert wait_for(lambda: len(observer.on("replies/admin")) == 1, timeout=10)
     reply = observer.on("replies/admin")[0]
-    assert reply.payload == b'{"ok":true}' and reply.properties.CorrelationData == b"c-1"
+    assert reply.payload == b'{"ok":true,"file":"a/b"}' and reply.properties.CorrelationData == b"c-1"
+    assert reply.qos == 1
     from edge.mqtt.link import Incoming
 
     gate.link.reply(Incoming(gate.topics.command("open"), b"", None, None), {"ok": False},
                     fallback_topic=gate.topics.reply("n-1"))
     assert wait_for(lambda: [m.payload for m in observer.on(gate.topics.reply("n-1"))] == [b'{"ok":false}'],
                     timeout=10)
+    assert observer.on(gate.topics.reply("n-1"))[0].qos == 1
     assert {m.payload for m in received} == {b"fresh"}  # never the retained one
     observer.publish(gate.topics.command("open"), b"", retain=True)  # clear the retained one
     gate.close()
