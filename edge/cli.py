@@ -94,6 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from edge.messages import check_lines, cli_language
     from edge.simulate import run_simulation, write_report
 
     config = _config(args)
@@ -101,10 +102,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     report = run_simulation(config, args.scenario, realtime=args.realtime,
                             state_dir=Path(args.state_dir) if args.state_dir else None)
     write_report(report, args.report)
+    language = cli_language()
     for visit in report["visits"]:
         mark = "ok " if visit["correct"] else "BAD"
+        words = check_lines(visit["checks"], language) if visit["checks"] else visit["reasons"]
         print(f"{mark} #{visit['index']:<3} expect {visit['expect']:<8} got {str(visit['decision']):<8} "
-              f"{'; '.join(visit['reasons'])}")
+              f"{'; '.join(words)}")
     print(f"{report['correct']}/{report['visitors']} visits match the ground truth; report in {args.report}")
     return 0 if report["matches_ground_truth"] or not args.strict else 1
 

@@ -30,3 +30,22 @@ def text(group: str, code: str, language: str = "en", **params: Any) -> str:
         return template.format(**{k: "" if v is None else v for k, v in params.items()})
     except (KeyError, IndexError, ValueError):
         return template
+
+
+def cli_language() -> str:
+    """The command line's language: GATEPOST_LANG, else the locale (LC_ALL, LC_MESSAGES, LANG); English otherwise."""
+    import os
+
+    for variable in ("GATEPOST_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(variable, "")
+        if value:
+            return "zh" if value.lower().startswith("zh") else "en"
+    return "en"
+
+
+def check_lines(checks: dict[str, dict], language: str) -> list[str]:
+    """One line per check of a decision, from its code and parameters (as the touchscreen shows them)."""
+    marks = {"pass": "✔", "fail": "✘"}
+    return [f"{marks.get(check.get('status', ''), '…')} "
+            f"{text('outcome', check.get('code', ''), language, **(check.get('params') or {}))}"
+            for check in checks.values()]

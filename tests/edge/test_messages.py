@@ -59,3 +59,20 @@ def test_parameters_are_filled_in_and_a_missing_one_is_not_an_error():
         "temperature 38.2 °C, above 37.3 °C"
     assert text("outcome", "fever", "en") == "temperature {temperature_c} °C, above {threshold_c} °C"
     assert text("outcome", "no_such_code", "zh") == "no_such_code"
+
+
+def test_the_command_line_speaks_the_locale_and_words_each_check(monkeypatch):
+    from edge.messages import check_lines, cli_language
+
+    for variable in ("GATEPOST_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(variable, raising=False)
+    assert cli_language() == "en"
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    assert cli_language() == "zh"
+    monkeypatch.setenv("GATEPOST_LANG", "en")
+    assert cli_language() == "en"
+    checks = {"face": {"status": "pass", "code": "resident", "params": {"name": "Bob"}},
+              "temperature": {"status": "fail", "code": "fever", "params": {"temperature_c": 38.2, "threshold_c": 37.3}},
+              "qr": {"status": "pending", "code": "no_code", "params": {}}}
+    assert check_lines(checks, "zh") == ["✔ 住户 Bob", "✘ 体温 38.2 °C，超过 37.3 °C", "… 请出示健康码或通行码"]
+    assert check_lines(checks, "en")[1] == "✘ temperature 38.2 °C, above 37.3 °C"
