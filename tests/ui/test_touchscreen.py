@@ -323,3 +323,52 @@ def test_the_guards_screen_is_legible(gate):
     for selector in ("header", "#open-button"):
         assert contrast(page, selector, selector) >= 4.5 or contrast(page, selector, "body") >= 4.5, selector
     page.close()
+
+
+GUARD_STATES = {
+    "grant": {"kind": "decision", "granted": True, "source": "pipeline", "resident_name": "Bob", "temperature_c": 36.6,
+              "visit_id": "v1", "reason_codes": [],
+              "checks": {"face": {"status": "pass", "code": "resident", "params": {"name": "Bob"}, "reason": "r"},
+                         "temperature": {"status": "pass", "code": "temperature_normal",
+                                         "params": {"temperature_c": 36.6}, "reason": "r"}}},
+    **{f"refused-{code}": {"kind": "decision", "granted": False, "source": "pipeline", "visit_id": "v2",
+                           "temperature_c": None, "reason_codes": [code],
+                           "checks": {"face": {"status": "fail", "code": code, "params": params, "reason": "English"}}}
+       for code, params in (("unknown_face", {"why": "below threshold"}), ("spoof", {}),
+                            ("fever", {"temperature_c": 38.4, "threshold_c": 37.3}),
+                            ("temperature_uncertain", {"temperature_c": 37.1, "uncertainty_c": 0.3}),
+                            ("code_expired", {"why": "certificate_expired"}), ("code_unsupported", {"why": "shc"}))},
+    "alarm-fever": {"kind": "alarm", "alarm": "fever", "temperature_c": 38.4, "detail": "English detail"},
+    "alarm-tailgate": {"kind": "alarm", "alarm": "tailgate", "detail": "English detail"},
+    "device-fault": {"kind": "alarm", "alarm": "device_fault", "device": "relay", "detail": "English detail"},
+    "manual-open": {"kind": "decision", "granted": True, "source": "guard", "reasons": ["manual open: delivery"],
+                    "actor": "7", "reason_codes": []},
+    "enrolment": {"kind": "action", "action": "enrolled", "name": "Bob"},
+    "locked-out": {"kind": "action", "action": "pin_refused", "guard": "7"},
+    "recovered": {"kind": "status", "state": "recovered", "device": "relay"},
+    "passage": {"kind": "passage", "passed": True, "decision_id": "e1"},
+}
+
+
+def test_the_guards_screen_speaks_one_language_in_every_state(gate):
+    """Each state the screen can be in, as the gate would push it, in both languages: no raw code, no English
+    on the Chinese screen (names, units and the language button aside); a screenshot of each."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    for language in ("zh", "en"):
+        page = open_page(gate)
+        if page.evaluate("lang") != language:
+            page.click("#lang")
+        page.evaluate("renderDevices({faults: {relay: 'relay: unplugged'}, mqtt: 'offline', outbox: 3, "
+                      "face: {threshold: 0.512, estimated_fpir: 0.0001}})")
+        for number, (state, event) in enumerate(GUARD_STATES.items()):
+            page.evaluate("event => handle(event)", {**event, "event_id": f"s{number}", "time": 1.8e9 + number})
+            if state == "locked-out":
+                page.evaluate("document.getElementById('open-result').textContent = t('locked_out')")
+            shown = page.evaluate("""[...document.querySelectorAll('#devices, #decision-card, #events, #alarm-banner')]
+                                     .map(e => e.innerText).join('\\n')""")
+            assert "English" not in shown and "_" not in shown, (language, state, shown)
+            if language == "zh":
+                latin = re.findall(r"[A-Za-z]{2,}", shown.replace("Bob", "").replace("°C", ""))
+                assert not latin, (state, latin, shown)
+            page.screenshot(path=str(ARTIFACTS / f"guard-800x480-{language}-{state}.png"))
+        page.close()

@@ -13,7 +13,7 @@ const TEXT = {
     emergency: "紧急情况", fault: "设备故障", choose_reason: "请选择原因", enrolled: "登记成功",
     manual: "手动开闸", passed: "已通过", not_passed: "未通过", recorded: "已记录",
     camera: "摄像头", thermal: "热成像", relay: "继电器", passage: "通行传感器", qr_scanner: "扫码器", storage: "数据库",
-    ui: "触摸屏", face: "人脸识别",
+    ui: "触摸屏", face: "人脸识别", online: "在线", offline: "离线", fpir: "估计误识率",
   },
   en: {
     waiting: "Waiting", granted: "ENTER", denied: "STOP", open: "Open gate", enrol: "Enrol resident",
@@ -28,7 +28,8 @@ const TEXT = {
     choose_reason: "Choose a reason", enrolled: "Enrolled", manual: "Manual open", passed: "passed",
     not_passed: "did not pass", recorded: "Recorded",
     camera: "camera", thermal: "thermal camera", relay: "relay", passage: "passage sensor", qr_scanner: "QR scanner",
-    storage: "database", ui: "touchscreen", face: "face recognition",
+    storage: "database", ui: "touchscreen", face: "face recognition", online: "online", offline: "offline",
+    fpir: "estimated false accepts",
   },
 };
 const settings = window.GATEPOST || { language: "zh", reasons: [], gate: "" };
@@ -143,7 +144,7 @@ function showDecision(event, { keepTime = false, live = false } = {}) {
 
 function addEvent(event) {
   const li = document.createElement("li");
-  const time = new Date(event.time * 1000).toLocaleTimeString();
+  const time = new Date(event.time * 1000).toLocaleTimeString(lang === "zh" ? "zh-CN" : "en-GB", { hour12: false });
   let text = event.kind;
   if (event.kind === "decision") {
     const why = (event.reason_codes || []).map((code) => {
@@ -155,6 +156,7 @@ function addEvent(event) {
   }
   else if (event.kind === "alarm") { text = `⚠ ${alarmText(event)}`; li.className = "ev-alarm"; }
   else if (event.kind === "passage") { text = `↦ ${event.passed ? t("passed") : t("not_passed")}`; }
+
   else if (event.kind === "action") { text = `• ${m("action", event.action, event) || event.action}`; }
   else if (event.kind === "status") {
     text = `◦ ${m("status", event.state, { device: event.device ? t(event.device) : "" }) || event.state || ""}`;
@@ -198,10 +200,10 @@ function renderDevices(devices) {
   const parts = [];
   for (const device of Object.keys(devices.faults || {})) { parts.push(`<span class="bad">✘ ${t(device)}</span>`); }
   if (!parts.length) { parts.push(`<span class="good">✔ ${t("ok")}</span>`); }
-  if (devices.mqtt) { parts.push(`<span class="${devices.mqtt === "online" ? "good" : "bad"}">${t("mqtt")} ${devices.mqtt}</span>`); }
+  if (devices.mqtt) { parts.push(`<span class="${devices.mqtt === "online" ? "good" : "bad"}">${t("mqtt")} ${t(devices.mqtt)}</span>`); }
   if (devices.mqtt && devices.outbox) { parts.push(`${t("outbox")} ${devices.outbox}`); }
   if (devices.face) {
-    const fpir = devices.face.estimated_fpir === null ? "" : ` · FPIR ≈ ${devices.face.estimated_fpir.toExponential(1)}`;
+    const fpir = devices.face.estimated_fpir === null ? "" : ` · ${t("fpir")} ≈ ${devices.face.estimated_fpir.toExponential(1)}`;
     parts.push(`<span title="${t("face_point")}">${t("face_threshold")} ${devices.face.threshold.toFixed(3)}${fpir}</span>`);
   }
   $("devices").innerHTML = parts.join(" · ");
