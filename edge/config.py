@@ -46,12 +46,20 @@ class CameraConfig(Section):
 
     driver: Literal["sim", "opencv"] = Field("sim", description="sim renders the scenario; opencv opens `source`.")
     source: str = Field("0", description="V4L2 index ('0'), RTSP/HTTP URL or video file path.")
-    width: int = Field(640, ge=160, le=3840, description="Frame width in pixels.")
+    width: int = Field(640, ge=160, le=3840, description="Frame width in pixels (1280 or 1920: codes are read from "
+                                                          "farther; faces are found on a 640-wide copy).")
     height: int = Field(480, ge=120, le=2160, description="Frame height in pixels.")
     fps: float = Field(25.0, gt=0, le=120, description="Frames per second.")
     reconnect_initial_s: float = Field(0.5, gt=0, le=60, description="First wait before reopening a dropped stream.")
     reconnect_max_s: float = Field(10.0, gt=0, le=600, description="Longest wait between reopen attempts (back-off cap).")
-    focal_px: float = Field(520.0, gt=0, description="Focal length in pixels, used to estimate distance from face size.")
+    focal_px: float = Field(0.0, ge=0, description="Focal length in pixels, used to estimate distance from face size "
+                                                   "(0: 520 per 640 pixels of width, a 63° lens).")
+
+    @model_validator(mode="after")
+    def _focal_follows_width(self) -> "CameraConfig":
+        if not self.focal_px:
+            self.focal_px = 520.0 * self.width / 640
+        return self
 
 
 STAGES: tuple[Literal["face", "thermal", "qr"], ...] = ("face", "thermal", "qr")
@@ -177,6 +185,22 @@ class HardwareConfig(Section):
     passage: PassageConfig = Field(default_factory=PassageConfig)
     qr_scanner: QrScannerConfig = Field(default_factory=QrScannerConfig)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _registration_follows_the_camera(cls, data: Any) -> Any:
+        """Until calibrated, the thermal frame is laid over the whole colour frame, whatever its resolution."""
+        if not isinstance(data, dict) or not isinstance(data.get("thermal", {}), dict):
+            return data
+        camera = data["camera"] if isinstance(data.get("camera"), dict) else {}
+        colour_w, colour_h = camera.get("width") or 640, camera.get("height") or 480
+        thermal = dict(data.get("thermal") or {})
+        if not thermal.get("homography") and isinstance(colour_w, int) and isinstance(colour_h, int):
+            width, height, _ = SENSORS.get(str(thermal.get("driver", "sim")), SENSORS["sim"])
+            width, height = thermal.get("width") or width, thermal.get("height") or height
+            if isinstance(width, int) and isinstance(height, int) and colour_w > 0 and colour_h > 0:
+                thermal["homography"] = [[width / colour_w, 0.0, 0.0], [0.0, height / colour_h, 0.0], [0.0, 0.0, 1.0]]
+        return {**data, "thermal": thermal}
+
 
 class SimulationConfig(Section):
     """The scenario the simulated devices play."""
@@ -258,6 +282,9 @@ class FaceConfig(Section):
     min_sharpness: float = Field(30.0, ge=0, description="Variance of the Laplacian of the aligned face.")
     max_yaw: float = Field(0.35, gt=0, le=1, description="Nose offset from the eyes' midpoint, over eye distance.")
     better_by: float = Field(1.3, ge=1, description="A track is recognised again when quality improves by this factor.")
+    detect_width: int = Field(640, ge=160, le=3840, description="Faces are found on a copy this wide (a larger frame is "
+                                                                "scaled down for the detector; recognition uses the "
+                                                                "full frame).")
 
 
 class MqttTlsConfig(Section):

@@ -73,7 +73,7 @@ class FaceEngine:
 
     def __init__(self, *, detector, embedder: Embedder, matcher: Matcher, limits: QualityLimits,
                  better_by: float = 1.3, focal_px: float = 520.0, evidence_frames: int = 1,
-                 single_frame_margin: float = 0.0) -> None:
+                 single_frame_margin: float = 0.0, detect_width: int = 640) -> None:
         self.detector = detector
         self.embedder = embedder
         self.matcher = matcher
@@ -82,6 +82,7 @@ class FaceEngine:
         self.focal_px = focal_px
         self.evidence_frames = evidence_frames
         self.single_frame_margin = single_frame_margin
+        self.detect_width = detect_width
         self.tracker = Tracker()
 
     def distance_of(self, detection: Detection) -> float:
@@ -91,7 +92,7 @@ class FaceEngine:
     def process(self, image: np.ndarray, now: float) -> FaceResult:
         timings = {"detect": 0.0, "align": 0.0, "embed": 0.0, "search": 0.0}
         started = time.perf_counter()
-        detections = self.detector.detect(image)
+        detections = self._detect(image)
         timings["detect"] = _ms(started)
         tracks = self.tracker.update(detections, now)
         faces = []
@@ -110,6 +111,14 @@ class FaceEngine:
                                   quality, self.distance_of(detection), track.match, is_primary, recognised_now,
                                   track.extra.get("embedding")))
         return FaceResult(faces, timings)
+
+    def _detect(self, image: np.ndarray) -> list[Detection]:
+        """Faces found on a copy `detect_width` wide, in the full frame's pixels (recognition crops the full frame)."""
+        scale = self.detect_width / image.shape[1]
+        if scale >= 1.0:
+            return self.detector.detect(image)
+        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        return [Detection(d.box / scale, d.landmarks / scale, d.score) for d in self.detector.detect(small)]
 
     def _worth_recognising(self, track: Track, quality: Quality) -> bool:
         if track.match is None or not track.match.settled:
@@ -198,4 +207,5 @@ def build_engine(config: FaceConfig, gallery: Gallery, *, focal_px: float = 520.
     limits = QualityLimits(config.min_eye_distance_px, config.min_sharpness, config.max_yaw, config.detect_score)
     return FaceEngine(detector=detector, embedder=embedder, matcher=build_matcher(gallery, config),
                       limits=limits, better_by=config.better_by, focal_px=focal_px,
-                      evidence_frames=config.evidence_frames, single_frame_margin=config.single_frame_margin)
+                      evidence_frames=config.evidence_frames, single_frame_margin=config.single_frame_margin,
+                      detect_width=config.detect_width)

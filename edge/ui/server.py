@@ -474,10 +474,14 @@ def _prompt_data(prompt: Prompt) -> dict:
     return {"code": prompt.code, "guide": prompt.guide}
 
 
+LIVE_WIDTH = 640  # the live view is a glance, not evidence: a 1080p frame is scaled down before encoding
+
+
 def _jpeg(image, overlay: dict) -> bytes:
-    frame = image.copy()
+    scale = min(1.0, LIVE_WIDTH / image.shape[1])
+    frame = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image.copy()
     for face in overlay.get("faces", []):
-        x1, y1, x2, y2 = (int(v) for v in face["box"])
+        x1, y1, x2, y2 = (int(v * scale) for v in face["box"])
         colour = (60, 200, 60) if face["known"] else (40, 40, 230)
         cv2.rectangle(frame, (x1, y1), (x2, y2), colour, 3 if face["primary"] else 1)
     ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 70])

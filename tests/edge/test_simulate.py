@@ -36,3 +36,17 @@ def test_scenario_with_errors_gets_one_line_each(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert any("visitors.0.at" in line for line in lines)
     assert any("visitors.0.expect" in line for line in lines)
+
+
+def test_at_720p_the_morning_still_matches_and_faces_are_found_on_a_smaller_copy(tmp_path):
+    """A camera at its native 1280x720: faces found on a 640-wide copy, recognised from the full frame, the
+    thermal frame laid over the whole colour frame, distances from a focal length scaled with the width."""
+    from edge.config import parse_config
+    from edge.simulate import run_simulation
+
+    config = parse_config({"mqtt": {"enabled": False}, "ui": {"enabled": False},
+                           "hardware": {"camera": {"width": 1280, "height": 720}}})
+    assert config.hardware.camera.focal_px == 1040.0
+    assert config.hardware.thermal.homography[0][0] == 160 / 1280 and config.hardware.thermal.homography[1][1] == 120 / 720
+    report = run_simulation(config, SCENARIOS / "morning.yaml", realtime=False, state_dir=tmp_path / "state")
+    assert report["matches_ground_truth"], [v for v in report["visits"] if not v["correct"]]
