@@ -22,8 +22,8 @@ from edge.errors import StorageError
 from edge.events import AlarmKind, Decision, DecisionSource, Event, EventKind, decision_body
 from edge.faults import Faults
 from edge.hardware import Hardware
-from edge.sdnotify import Notifier
 from edge.prompt import Prompt, prompt_for
+from edge.sdnotify import Notifier
 from edge.stages.base import FrameContext, Stage
 from edge.store import Store
 from edge.turnstile import Turnstile
@@ -336,6 +336,7 @@ class Gate:
             decision.same_opening_as = earlier
             self.record(EventKind.decision, decision_body(decision))
             self.stats.decisions += 1
+            self._decided = (visit, self.clock())
             return
         if visit.match is not None and visit.match.resident_id is not None and visit.embedding is not None:
             self.recent_matches[visit.visit_id] = (visit.match.resident_id, visit.embedding)
