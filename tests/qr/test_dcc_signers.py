@@ -113,3 +113,21 @@ def test_a_trust_list_from_a_file_of_certificates_or_entries(tmp_path):
     path.write_text(json.dumps([{}]))
     with pytest.raises(ValueError, match=r"entry 0 is not a signer certificate"):
         TrustList.from_file(path)
+
+
+def test_a_certificate_whose_extensions_cryptography_refuses_is_walked_and_keeps_its_dates():
+    from cryptography.x509.oid import ExtensionOID
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "DSC")])
+    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(EC_KEY.public_key())
+               .serial_number(7).not_valid_before(START).not_valid_after(START + datetime.timedelta(days=730))
+               .add_extension(x509.UnrecognizedExtension(ExtensionOID.KEY_USAGE, b"\x04\x00"), critical=True)
+               .add_extension(x509.ExtendedKeyUsage([x509.ObjectIdentifier(VACCINATION)]), critical=True))
+    der = builder.sign(EC_KEY, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    with pytest.raises(ValueError):
+        _ = x509.load_der_x509_certificate(der).extensions  # what the EU suite's odd signers do
+    signer = signer_from_der(der)
+    assert signer.kinds == frozenset({"v"})  # read from a critical extension: three parts, the value last
+    assert public_bytes(signer.public_key) == public_bytes(EC_KEY.public_key())
+    assert signer.not_before == START.timestamp()
+    assert signer.not_after == (START + datetime.timedelta(days=730)).timestamp()

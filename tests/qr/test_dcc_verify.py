@@ -117,3 +117,33 @@ def test_a_signer_is_checked_for_validity_at_issue_and_for_the_kind_it_may_sign(
 def test_issued_certificates_verify():
     payload = encode_dcc(vaccination(), KEY, SIGNER, issued=NOW - 60, expires=NOW + 60)
     assert outcome(payload) == ("valid", "ok", [])
+
+
+def test_a_signer_whose_key_does_not_fit_the_algorithm_is_a_bad_signature_not_a_crash():
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from tests.qr.test_dcc_signers import certificate
+
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    rsa_signer = certificate(rsa_key, ())
+    trust = TrustList([signer_from_der(rsa_signer)])
+    es256 = cbor2.dumps({1: -7, 4: kid_of(rsa_signer)})
+    raw = cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [es256, {}, cbor2.dumps(claims()), b"\1" * 64]))
+    assert outcome(hc1(raw), trust) == ("invalid", "signature_invalid", ["verify"])
+    ps256 = hc1(cose(claims(), protected={1: -37, 4: kid_of(SIGNER)}))  # an EC key never verifies RSA-PSS
+    assert outcome(ps256) == ("invalid", "signature_invalid", ["verify"])
+
+
+def test_a_certificate_claim_of_the_wrong_type_is_unreadable():
+    assert outcome(hc1(cose({1: "XX", 6: int(NOW), 4: int(NOW) + 60, -260: [1]})))[:2] == \
+        ("unreadable", "cose_or_cbor_invalid")
+
+
+def test_cbor_dates_in_a_certificate_are_read_as_the_schema_expects():
+    test = {"ver": "1.3.0", "nam": {"fn": "Demo", "fnt": "DEMO"}, "dob": datetime.date(1980, 1, 1),
+            "t": [{"tg": "840539006", "tt": "LP6464-4",
+                   "sc": datetime.datetime(2021, 6, 1, 10, 0, tzinfo=datetime.timezone.utc),
+                   "tr": "260415000", "tc": "Test centre", "co": "XX", "is": "issuer", "ci": "URN:UVCI:01:XX:T#0"}]}
+    result = verify_dcc(hc1(cose(claims(test))), TRUST, now=NOW)
+    assert result.status == "valid", result.reason
+    assert result.certificate["dob"] == "1980-01-01" and result.certificate["t"][0]["sc"] == "2021-06-01T10:00:00Z"
