@@ -1,5 +1,7 @@
 """The outbox keeps what the collector has not confirmed, whatever the broker says."""
 
+import json
+
 from tests.emulators import wait_for
 from tests.mqtt.helpers import CollectorSide, GateSide, wait_count
 
@@ -37,7 +39,7 @@ def test_with_broker_confirmation_the_puback_settles_an_entry(broker, tmp_path):
 class Observer:
     """A plain MQTT v5 client that records what arrives, and publishes as an administrator or collector would."""
 
-    def __init__(self, broker, *topics: str) -> None:
+    def __init__(self, broker, *topics: str, qos: int = 1) -> None:
         import paho.mqtt.client as mqtt
 
         self.messages: list = []
@@ -47,7 +49,7 @@ class Observer:
         self.client.connect("127.0.0.1", broker.port)
         self.client.loop_start()
         for topic in topics:
-            self.client.subscribe(topic, qos=1)[1]
+            self.client.subscribe(topic, qos=qos)
         assert wait_for(lambda: self.client.is_connected(), timeout=10)
 
     def on(self, topic: str) -> list:
@@ -69,8 +71,6 @@ def test_events_leave_in_order_and_the_gate_says_online_then_offline(broker, tmp
     assert gate.link.client_id == "gatepost-demo-site-gate-1"
     ids = gate.record(20)
     assert wait_for(lambda: len(observer.on(gate.topics.event)) >= 20, timeout=15)
-    import json
-
     assert [json.loads(m.payload)["event_id"] for m in observer.on(gate.topics.event)][:20] == ids
     gate.close()
     assert wait_for(lambda: [m.payload for m in observer.on(gate.topics.status)] == [b"online", b"offline"],
@@ -92,7 +92,7 @@ def test_commands_reach_the_gate_with_their_reply_address_and_retained_ones_do_n
     received = []
     gate = GateSide(broker, tmp_path / "gate")
     gate.link = MqttLink(mqtt_config(broker), gate.store, gate.topics, on_message=received.append)
-    observer = Observer(broker, "replies/#", gate.topics.reply("n-1"))
+    observer = Observer(broker, "replies/#", gate.topics.reply("n-1"), qos=2)  # shows the QoS the gate chose
     observer.publish(gate.topics.command("open"), b"stale", retain=True)  # retained before the gate connects
     gate.link.start()
     assert gate.link.connected.wait(10)
@@ -140,6 +140,13 @@ def test_a_malformed_confirmation_settles_nothing_and_a_good_one_settles_what_it
     observer.publish(gate.topics.ack, ('{"ids": ["%s"]}' % ids[0]).encode())
     assert wait_for(lambda: gate.store.outbox_size() == 2, timeout=10)
     assert gate.link.delivered == 1
+    observer.publish(gate.topics.ack, ('{"ids": ["%s"]}' % ids[1]).encode())
+    assert wait_for(lambda: gate.store.outbox_size() == 1, timeout=10)
+    assert gate.link.delivered == 2  # counted up, not overwritten
+    flood = [f"x{n}" for n in range(10_001)] + [ids[2]]  # one confirmation settles at most 10,000
+    observer.publish(gate.topics.ack, json.dumps({"ids": flood}).encode())
+    assert wait_for(lambda: gate.link.delivered == 10_002, timeout=10)
+    assert gate.store.outbox_size() == 1
     observer.close()
     gate.close()
 
