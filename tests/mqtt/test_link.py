@@ -223,3 +223,30 @@ def test_an_exception_inside_a_callback_is_logged_not_raised(caplog):
 
     MqttLink._guard(broken)()
     assert "MQTT callback broken failed" in caplog.text
+
+
+def test_the_gate_announces_itself_retained_and_the_broker_says_offline_when_it_dies(broker, tmp_path):
+    from edge.mqtt.link import MqttLink
+    from tests.mqtt.helpers import mqtt_config
+
+    gate = GateSide(broker, tmp_path / "gate")
+    gate.link = MqttLink(mqtt_config(broker), gate.store, gate.topics, announce=lambda: [("ha/config", "{}")])
+    gate.link.start()
+    assert gate.link.connected.wait(10)
+    late = Observer(broker, gate.topics.status, "ha/config", qos=2)  # retained records, at the QoS they were sent
+    assert wait_for(lambda: len(late.on(gate.topics.status)) == 1 and len(late.on("ha/config")) == 1, timeout=10)
+    online, config = late.on(gate.topics.status)[0], late.on("ha/config")[0]
+    assert (online.payload, online.retain, online.qos) == (b"online", True, 1)
+    assert (config.payload, config.retain, config.qos) == (b"{}", True, 1)
+    gate.link.client.loop_stop()  # no reconnect: the gate dies without a word and the broker speaks its last will
+    gate.link.client.socket().close()
+    assert wait_for(lambda: [m.payload for m in late.on(gate.topics.status)][-1:] == [b"offline"], timeout=30)
+    after = Observer(broker, gate.topics.status, qos=2)
+    assert wait_for(lambda: len(after.on(gate.topics.status)) == 1, timeout=10)
+    will = after.on(gate.topics.status)[0]
+    assert (will.payload, will.retain, will.qos) == (b"offline", True, 1)
+    for client in (late, after):
+        client.publish("ha/config", b"", retain=True)
+        client.close()
+    gate.link._stop.set()
+    gate.store.close()
