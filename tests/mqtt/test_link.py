@@ -250,3 +250,31 @@ def test_the_gate_announces_itself_retained_and_the_broker_says_offline_when_it_
         client.close()
     gate.link._stop.set()
     gate.store.close()
+
+
+def test_no_more_than_max_inflight_events_wait_for_the_broker(broker, tmp_path):
+    """With the broker frozen (no PUBACK comes back), the gate sends exactly `max_inflight` events and waits."""
+    import signal
+
+    gate = GateSide(broker, tmp_path / "gate", confirm="broker", max_inflight=3)
+    sent = []
+    publish = gate.link.client.publish
+
+    def counting(topic, payload=None, qos=0, retain=False, properties=None):
+        if topic == gate.topics.event:
+            sent.append(payload)
+        return publish(topic, payload, qos=qos, retain=retain, properties=properties)
+
+    gate.link.client.publish = counting
+    gate.link.start()
+    assert gate.link.connected.wait(10)
+    broker.process.send_signal(signal.SIGSTOP)
+    try:
+        gate.record(10)
+        assert wait_for(lambda: len(sent) == 3, timeout=10)
+        assert not wait_for(lambda: len(sent) > 3, timeout=1.0)  # the window stays shut while nothing is acknowledged
+    finally:
+        broker.process.send_signal(signal.SIGCONT)
+    assert wait_for(lambda: gate.store.outbox_size() == 0, timeout=30)
+    assert len(sent) >= 10 and gate.link.delivered == 10
+    gate.close()
