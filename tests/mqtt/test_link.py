@@ -17,6 +17,7 @@ def test_an_entry_the_broker_took_but_no_collector_confirmed_survives_a_restart_
     assert wait_for(lambda: taken_by_broker(gate) == 5, timeout=15)  # PUBACKed, nobody listening
     assert gate.store.outbox_size() == 5
     broker.stop()
+    assert wait_for(lambda: gate.link.last_error.startswith("disconnected: "), timeout=10)
     broker.start()
     collector = CollectorSide(broker, f"sqlite:///{tmp_path}/c.db").start()
     assert wait_count(collector.db, 5, timeout=30) == 5
@@ -155,15 +156,19 @@ def test_announcements_are_retained_at_connect_and_again_when_home_assistant_com
     from edge.mqtt.link import MqttLink
     from tests.mqtt.helpers import mqtt_config
 
+    received = []
     gate = GateSide(broker, tmp_path / "gate")
     gate.link = MqttLink(mqtt_config(broker), gate.store, gate.topics, announce=lambda: [("ha/config", "{}")],
-                         announce_on_birth="ha/status")
+                         announce_on_birth="ha/status", on_message=received.append)
     observer = Observer(broker, "ha/config")
     gate.link.start()
     assert wait_for(lambda: len(observer.on("ha/config")) == 1, timeout=10)
-    observer.publish("ha/status", b"offline")
+    observer.publish("ha/status", b"offline")  # Home Assistant going away asks for nothing
+    assert not wait_for(lambda: len(observer.on("ha/config")) > 1, timeout=1.0)
     observer.publish("ha/status", b"online")
     assert wait_for(lambda: len(observer.on("ha/config")) == 2, timeout=10)
+    observer.publish(gate.topics.command("status"), b"{}")  # commands still reach the gate beside the birth topic
+    assert wait_for(lambda: [m.topic for m in received] == [gate.topics.command("status")], timeout=10)
     observer.publish("ha/config", b"", retain=True)
     gate.close()
     observer.close()
@@ -277,4 +282,15 @@ def test_no_more_than_max_inflight_events_wait_for_the_broker(broker, tmp_path):
         broker.process.send_signal(signal.SIGCONT)
     assert wait_for(lambda: gate.store.outbox_size() == 0, timeout=30)
     assert len(sent) >= 10 and gate.link.delivered == 10
+    gate.close()
+
+
+def test_telemetry_is_done_when_sent_even_where_events_wait_for_the_collector(broker, tmp_path):
+    gate = GateSide(broker, tmp_path / "gate")  # confirm: collector
+    gate.link.start()
+    for n in range(3):
+        gate.store.queue_telemetry(f"t-{n}", gate.topics.telemetry, "{}")
+    gate.record(2)
+    assert wait_for(lambda: taken_by_broker(gate) == 2, timeout=15)  # the events wait for a collector
+    assert gate.store.outbox_size() == 2  # the telemetry left when it was written to the socket
     gate.close()
