@@ -305,7 +305,7 @@ def main() -> int:
              over(lambda r: r["rush"]["frames_per_second"])),
             ("CPU, % of one core (rush)", over(lambda r: r["cpu_percent"])), ("peak RSS MB (all runs)", peak_rss_mb())]
     print(table(f"Gate under a rush: {count} visitors every {ARRIVAL_EVERY_S} s, {width}x{height} at 25 frames/s, "
-                f"thermal at {args.thermal_hz or 'its sensor rate'} Hz, real time, "
+                f"thermal at {f'{args.thermal_hz:g} Hz' if args.thermal_hz else 'its sensor rate'}, real time, "
                 f"{runs[0]['extra_residents']} development-set residents besides the scenario's; "
                 f"{len(seeds)} seeds: median (min-max)", rows, ("figure", "value")))
     print()

@@ -8,6 +8,7 @@ where every mutant is equivalent (log wording, say) carry `# pragma: no mutate` 
     python bench/mutation.py            # every module (about 20 minutes on 2 cores)
     python bench/mutation.py --quick    # the policy only
     python bench/mutation.py --list     # also name each survivor (`mutmut show NAME` shows its diff)
+    python bench/mutation.py --module edge.mqtt.link   # one module again
 """
 
 from __future__ import annotations
@@ -84,8 +85,9 @@ def main() -> None:
     arguments = parser("Mutation testing of the modules that decide (mutmut).")
     arguments.add_argument("--list", action="store_true", help="name every surviving mutant")
     arguments.add_argument("--report-only", action="store_true", help="report the last run without running again")
+    arguments.add_argument("--module", action="append", help="only this module (e.g. edge.mqtt.link); repeatable")
     args = arguments.parse_args()
-    modules = QUICK_MODULES if args.quick else None
+    modules = tuple(args.module) if args.module else QUICK_MODULES if args.quick else None
     seconds = None if args.report_only else run_mutmut(modules)
     found = statuses()
     rows = summarise(found, modules)
