@@ -49,9 +49,17 @@ def refusal_prompt(reason_codes: list[str]) -> str:
     return "see_guard"
 
 
+def quality_prompt(face: SeenFace | None) -> str | None:
+    """What to fix about a face the gate cannot use, if anything."""
+    if face is None or not face.quality.codes:
+        return None
+    return QUALITY_PROMPTS.get(face.quality.codes[0], "look_at_camera")
+
+
 def pending_prompt(visit: Visit, policy: Policy, face: SeenFace | None) -> str:
-    if face is not None and face.quality.codes:
-        return QUALITY_PROMPTS.get(face.quality.codes[0], "look_at_camera")
+    fix = quality_prompt(face)
+    if fix is not None:
+        return fix
     outcomes = policy.outcomes(visit)
     temperature = outcomes.get("temperature")
     if temperature is not None and temperature.status != "pass" and policy.mode_of("temperature") is CheckMode.required:
@@ -79,5 +87,5 @@ def prompt_for(*, now: float, face: SeenFace | None, visit: Visit | None, decide
         if decision is not None:
             return "welcome" if decision.granted else refusal_prompt(decision.reason_codes)
     if face is not None:
-        return QUALITY_PROMPTS.get(face.quality.codes[0], "look_at_camera") if face.quality.codes else "recognising"
+        return quality_prompt(face) or "recognising"
     return "idle"
