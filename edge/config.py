@@ -83,6 +83,9 @@ class ThermalBaselineConfig(Section):
     max_shift_c: float = Field(0.6, ge=0.0, le=2.0, description="The most the baseline may move a reading, either way.")
 
 
+COLOUR_FRAME = "_colour_frame"  # the camera's frame size, handed to the thermal section while validating
+
+
 class ThermalConfig(Section):
     """Thermal camera and its registration onto the colour camera."""
 
@@ -119,10 +122,11 @@ class ThermalConfig(Section):
             return data
         width, height, reach = SENSORS.get(str(data.get("driver", "sim")), SENSORS["sim"])
         data = dict(data)
+        colour_w, colour_h = data.pop(COLOUR_FRAME, (640, 480))  # handed down by HardwareConfig
         width = data["width"] = data.get("width") or width  # 0, null or left out: the sensor's own
         height = data["height"] = data.get("height") or height
-        if not data.get("homography"):
-            data["homography"] = [[width / 640, 0.0, 0.0], [0.0, height / 480, 0.0], [0.0, 0.0, 1.0]]
+        if not data.get("homography"):  # until calibrated, laid over the whole colour frame
+            data["homography"] = [[width / colour_w, 0.0, 0.0], [0.0, height / colour_h, 0.0], [0.0, 0.0, 1.0]]
         if not data.get("blackbody_box"):
             size = max(2, round(width / 16))
             data["blackbody_box"] = [width - size - max(1, round(width / 80)), max(1, round(height / 60)), size, size]
@@ -188,18 +192,14 @@ class HardwareConfig(Section):
     @model_validator(mode="before")
     @classmethod
     def _registration_follows_the_camera(cls, data: Any) -> Any:
-        """Until calibrated, the thermal frame is laid over the whole colour frame, whatever its resolution."""
+        """The thermal section lays its default registration over the colour frame, whatever its resolution."""
         if not isinstance(data, dict) or not isinstance(data.get("thermal", {}), dict):
             return data
         camera = data["camera"] if isinstance(data.get("camera"), dict) else {}
         colour_w, colour_h = camera.get("width") or 640, camera.get("height") or 480
-        thermal = dict(data.get("thermal") or {})
-        if not thermal.get("homography") and isinstance(colour_w, int) and isinstance(colour_h, int):
-            width, height, _ = SENSORS.get(str(thermal.get("driver", "sim")), SENSORS["sim"])
-            width, height = thermal.get("width") or width, thermal.get("height") or height
-            if isinstance(width, int) and isinstance(height, int) and colour_w > 0 and colour_h > 0:
-                thermal["homography"] = [[width / colour_w, 0.0, 0.0], [0.0, height / colour_h, 0.0], [0.0, 0.0, 1.0]]
-        return {**data, "thermal": thermal}
+        if not (isinstance(colour_w, int) and isinstance(colour_h, int) and colour_w > 0 and colour_h > 0):
+            return data  # the camera section names the bad field
+        return {**data, "thermal": {**(data.get("thermal") or {}), COLOUR_FRAME: (colour_w, colour_h)}}
 
 
 class SimulationConfig(Section):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+from collections import deque
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ class VoicePrompts:
         self.language = language
         self.command = command
         self._playing: subprocess.Popen | None = None
-        self.spoken: list[str] = []
+        self.spoken: deque[str] = deque(maxlen=32)  # the latest, for status and tests; a daemon runs for months
 
     def file_for(self, code: str) -> Path | None:
         for extension in EXTENSIONS:

@@ -114,5 +114,5 @@ def test_a_voice_file_is_played_for_a_prompt_that_has_one(tmp_path):
     voice.say("idle")  # no file: silence
     voice._playing.wait(5)
     assert played.read_text().strip() == str(tmp_path / "zh" / "welcome.wav")
-    assert voice.spoken == ["welcome"]
+    assert list(voice.spoken) == ["welcome"]
     voice.close()
