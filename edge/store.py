@@ -426,9 +426,11 @@ class Store:
     def outbox_size(self) -> int:
         return self._query("SELECT COUNT(*) FROM outbox")[0][0]
 
-    def outbox_delivered(self, event_ids: list[str]) -> None:
+    def outbox_delivered(self, event_ids: list[str]) -> int:
+        """Entries settled for good; returns how many the outbox held (a confirmation may repeat or name others)."""
         with self._transaction() as db:
-            db.executemany("DELETE FROM outbox WHERE event_id = ?", [(event_id,) for event_id in event_ids])
+            return db.executemany("DELETE FROM outbox WHERE event_id = ?",
+                                  [(event_id,) for event_id in event_ids]).rowcount
 
     # passes
 

@@ -23,8 +23,9 @@ def test_event_and_outbox_are_written_together(tmp_path):
         store.record_event(event, "gatepost/s/g/event")
         assert store.events()[0]["event_id"] == event.event_id
         assert [item.event_id for item in store.outbox_pending()] == [event.event_id]
-        store.outbox_delivered([event.event_id])
+        assert store.outbox_delivered([event.event_id, "never-held"]) == 1
         assert store.outbox_size() == 0 and store.event_count() == 1
+        assert store.outbox_delivered([event.event_id]) == 0  # a repeated confirmation settles nothing
 
 
 def test_resident_with_templates_is_all_or_nothing(tmp_path):

@@ -130,26 +130,79 @@ def test_commands_reach_the_gate_with_their_reply_address_and_retained_ones_do_n
     observer.close()
 
 
-def test_a_malformed_confirmation_settles_nothing_and_a_good_one_settles_what_it_names(broker, tmp_path):
+def test_a_malformed_confirmation_settles_nothing_and_a_good_one_settles_what_it_names(broker, tmp_path, caplog):
     gate = GateSide(broker, tmp_path / "gate", redeliver_after_s=600)
     gate.link.start()
-    ids = gate.record(3)
-    assert wait_for(lambda: taken_by_broker(gate) == 3, timeout=15)
+    ids = gate.record(4)
+    assert wait_for(lambda: taken_by_broker(gate) == 4, timeout=15)
     observer = Observer(broker)
     for bad in (b"{", b'{"ids": "all"}', b'{"ids": [1, 2]}', b"[]"):
         observer.publish(gate.topics.ack, bad)
-    observer.publish(gate.topics.ack, ('{"ids": ["%s"]}' % ids[0]).encode())
+    observer.publish(gate.topics.ack, ('{"ids": ["%s", "never-held"]}' % ids[0]).encode())
+    assert wait_for(lambda: gate.store.outbox_size() == 3, timeout=10)
+    assert gate.link.delivered == 1  # entries settled, not ids named
+    assert "collector confirmation: not JSON" in caplog.text  # the warning says what was wrong
+    observer.publish(gate.topics.ack, ('{"ids": ["%s", "%s"]}' % (ids[1], ids[0])).encode())
     assert wait_for(lambda: gate.store.outbox_size() == 2, timeout=10)
-    assert gate.link.delivered == 1
-    observer.publish(gate.topics.ack, ('{"ids": ["%s"]}' % ids[1]).encode())
-    assert wait_for(lambda: gate.store.outbox_size() == 1, timeout=10)
-    assert gate.link.delivered == 2  # counted up, not overwritten
-    flood = [f"x{n}" for n in range(10_001)] + [ids[2]]  # one confirmation settles at most 10,000
+    assert gate.link.delivered == 2  # counted up, not overwritten; a repeated id counts once
+    flood = [f"x{n}" for n in range(10_000)] + [ids[2]]  # one confirmation settles at most 10,000
     observer.publish(gate.topics.ack, json.dumps({"ids": flood}).encode())
-    assert wait_for(lambda: gate.link.delivered == 10_002, timeout=10)
-    assert gate.store.outbox_size() == 1
+    observer.publish(gate.topics.ack, json.dumps({"ids": [ids[3]]}).encode())  # handled after the flood
+    assert wait_for(lambda: gate.link.delivered == 3, timeout=10)
+    assert [row[0] for row in gate.store._query("SELECT event_id FROM outbox")] == [ids[2]]
     observer.close()
     gate.close()
+
+
+def test_what_was_sent_while_the_gate_was_away_reaches_it_when_it_comes_back(broker, tmp_path):
+    """A persistent session under the gate's own client id: commands, resident records and
+    confirmations published while it was disconnected are queued by the broker, not lost."""
+    from edge.mqtt.link import MqttLink
+    from tests.mqtt.helpers import mqtt_config
+
+    received = []
+    gate = GateSide(broker, tmp_path / "gate", redeliver_after_s=600)
+    gate.link = MqttLink(mqtt_config(broker, redeliver_after_s=600), gate.store, gate.topics,
+                         on_message=received.append)
+    gate.link.start()
+    ids = gate.record(2)
+    assert wait_for(lambda: taken_by_broker(gate) == 2, timeout=15)
+    observer = Observer(broker)
+
+    def heard(topic: str) -> bool:  # the gate's subscriptions take effect a moment after it connects
+        if not any(m.topic == topic for m in received):
+            observer.client.publish(topic, b"probe", qos=1)
+        return any(m.topic == topic for m in received)
+
+    assert wait_for(lambda: heard(gate.topics.command("status")), timeout=10, interval=0.2)
+    gate.link.stop()
+    received.clear()
+    observer.publish(gate.topics.command("open"), b"while away")
+    observer.publish(gate.topics.resident("r-1"), b"record while away")
+    observer.publish(gate.topics.ack, json.dumps({"ids": ids}).encode())
+    back = MqttLink(mqtt_config(broker, redeliver_after_s=600), gate.store, gate.topics, on_message=received.append)
+    back.start()
+    assert wait_for(lambda: {m.payload for m in received} >= {b"while away", b"record while away"}, timeout=10)
+    assert wait_for(lambda: gate.store.outbox_size() == 0, timeout=10)
+    assert back.delivered == 2
+    back.stop()
+    observer.close()
+    gate.store.close()
+
+
+def test_a_broker_that_refuses_the_gate_is_named(tmp_path):
+    from tests.broker import Broker
+
+    closed = Broker(tmp_path / "closed", listener="listener {port} 127.0.0.1\nallow_anonymous false\n").start()
+    try:
+        gate = GateSide(closed, tmp_path / "gate")
+        gate.link.start()
+        assert wait_for(lambda: gate.link.last_error.startswith("broker refused the connection: "), timeout=10)
+        assert "authori" in gate.link.last_error.lower()
+        assert not gate.link.connected.is_set()
+        gate.close()
+    finally:
+        closed.stop()
 
 
 def test_announcements_are_retained_at_connect_and_again_when_home_assistant_comes_back(broker, tmp_path):
