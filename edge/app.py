@@ -27,8 +27,9 @@ from edge.hardware import Hardware, open_hardware
 from edge.instance import InstanceLock
 from edge.overrides import with_overrides
 from edge.qr.online import OnlineChecker
-from edge.qr.verify import build_registry
+from edge.qr.verify import VerifierRegistry, build_registry
 from edge.sdnotify import Notifier
+from edge.service import GateService
 from edge.stages.base import Stage
 from edge.stages.face import FaceStage
 from edge.stages.qr import QrStage
@@ -186,6 +187,7 @@ class Runtime:
                          stages=build_stages(config, self.engine, self.hardware, self.store, self.state_dir),
                          clock=clock,
                          notifier=notifier, on_decision=on_decision)
+        self.service = GateService(self)
         self.control = ControlServer(self.state_dir, self._handle_control) if control else None
         self.link: MqttLink | None = None
         self.console: Console | None = None
@@ -203,7 +205,7 @@ class Runtime:
         if config.ui.enabled and ui:
             from edge.ui.server import TouchscreenServer
 
-            self.touchscreen = TouchscreenServer(self, config.ui)
+            self.touchscreen = TouchscreenServer(self.service, config.ui)
             self.touchscreen.start()
             if self.touchscreen.error:
                 self.gate.faults.set("ui", self.touchscreen.error)
@@ -230,7 +232,7 @@ class Runtime:
                         announce=(lambda: discovery_records(config, topics)) if home_assistant.enabled else None,
                         announce_on_birth=f"{home_assistant.discovery_prefix}/status" if home_assistant.enabled else None)
         self.link = link
-        self.console = Console(self, link, topics, config_path=config_path)
+        self.console = Console(self.service, link.reply, topics)
         self.telemetry = Telemetry(self.gate, self.store, topics.telemetry, interval_s=config.mqtt.telemetry_interval_s,
                                    face_status=self.face_status)
         self.gate.after_record = link.wake
@@ -259,10 +261,7 @@ class Runtime:
             self.gate.request_open(DecisionSource.cli, str(request.get("actor") or "local"), reason)
             return {"ok": True}
         if command == "status":
-            return {"ok": True, "faults": dict(self.gate.faults), "frames": self.gate.stats.frames, "face": self.face_status(),
-                    "decisions": self.gate.stats.decisions, "outbox": self.store.outbox_size(),
-                    "mqtt": None if self.link is None else self.link.connected.is_set(),
-                    "relay_open": self.gate.turnstile.is_open}
+            return {"ok": True, **self.service.status().as_dict()}
         if command == "sim":
             # the simulated devices can be told to fail, as a real one would (soak tests, demos)
             world = self.hardware.world
@@ -288,6 +287,10 @@ class Runtime:
             self.engine.single_frame_margin = new.face.single_frame_margin
             self.follower.reconfigure(new.face)
         return True
+
+    def code_registries(self) -> list[VerifierRegistry]:
+        """The verifiers of the QR stage (one per stage that reads codes)."""
+        return [stage.registry for stage in self.gate.stages if isinstance(stage, QrStage)]
 
     def face_status(self) -> dict | None:
         """The face check's operating point: threshold in use, why, and the estimated share of strangers let in."""

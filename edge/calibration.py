@@ -69,7 +69,9 @@ def fit_homography(rgb: np.ndarray, thermal: np.ndarray) -> tuple[np.ndarray, fl
     if len(rgb) < 4:
         raise ConfigError(f"calibration needs at least 4 matched points, got {len(rgb)}")
     matrix, _ = cv2.findHomography(rgb, thermal, 0)
-    if matrix is None:
+    # points on a line give no matrix, or one that maps the view onto a line (no inverse)
+    if matrix is None or not np.isfinite(matrix).all() or abs(matrix[2, 2]) < 1e-12 \
+            or abs(np.linalg.det(matrix / matrix[2, 2])) < 1e-12:
         raise ConfigError("calibration points are degenerate (all on a line?); spread them over the view")
     projected = cv2.perspectiveTransform(rgb.reshape(-1, 1, 2), matrix).reshape(-1, 2)
     return matrix / matrix[2, 2], float(np.mean(np.linalg.norm(projected - thermal, axis=1)))

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import queue
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from edge.config import GateConfig
 from edge.decision import Policy, Visit
@@ -33,35 +34,6 @@ log = logging.getLogger(__name__)
 CAMERA_FAULT_AFTER_S = 2.0
 WATCHDOG_EVERY_S = 1.0
 PRUNE_EVERY_S = 3600.0
-
-
-class LiveView:
-    """The newest frame and what was seen in it, for the touchscreen; set by the loop, read by the web thread."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.image = None
-        self.overlay: dict[str, Any] = {"faces": []}
-        self.version = 0
-
-    def update(self, image, context: FrameContext, visit: Visit | None) -> None:
-        faces = []
-        if context.face is not None:
-            for face in context.face.faces:
-                match = face.match
-                faces.append({"box": [round(v, 1) for v in face.box], "primary": face.primary,
-                              "name": match.name if match is not None and match.known else None,
-                              "known": bool(match is not None and match.known)})
-        temperature = context.thermal.temperature_c if context.thermal and context.thermal.available else None
-        overlay = {"faces": faces, "temperature_c": temperature, "codes": [c.status for c in context.codes],
-                   "visit": visit.visit_id if visit else None, "size": [image.shape[1], image.shape[0]]}
-        with self._lock:
-            self.image, self.overlay = image, overlay
-            self.version += 1
-
-    def snapshot(self):
-        with self._lock:
-            return self.image, self.overlay, self.version
 
 
 @dataclass
@@ -98,9 +70,10 @@ class Gate:
         self.notifier = notifier or Notifier("")
         self.on_decision = on_decision
         self.after_record: Callable[[], None] | None = None  # e.g. wake the MQTT drain
-        self.listeners: list[Callable[[Event], None]] = []  # e.g. the touchscreen; called on the loop thread
-        self.live = LiveView()
-        self.recent_matches: dict[str, tuple[int, object]] = {}  # visit id -> (resident id, embedding)
+        # what the touchscreen, the voice and the like follow; all called on the loop thread
+        self.listeners: list[Callable[[Event], None]] = []
+        self.frame_listeners: list[Callable[[np.ndarray, FrameContext, Visit | None], None]] = []
+        self.decided_listeners: list[Callable[[Visit, Decision], None]] = []
         self._calls: queue.Queue[tuple[Callable[[], Any], Future]] = queue.Queue()
         self.policy = Policy(config.checks, window_s=config.pipeline.decision_window_s)
         self.turnstile = Turnstile(hardware.relay, config.turnstile, clock=clock, emit=self.record,
@@ -216,7 +189,7 @@ class Gate:
                 self.faults.set(stage.name, f"{stage.name}: {type(error).__name__}: {error}")
             context.stage_ms[stage.name] = (time.perf_counter() - started) * 1000.0
         self._watch_stage_faults()
-        self.live.update(frame.image, context, self.visit)
+        self._tell(self.frame_listeners, frame.image, context, self.visit)
         self.stats.frames += 1
         self.stats.add({k: v for k, v in context.stage_ms.items() if "." not in k})
         self._follow_visit(context)
@@ -231,11 +204,15 @@ class Gate:
         if code == self.prompt.code:
             return
         self.prompt = Prompt(code, now, guide=code == "show_code")
-        for listener in self.prompt_listeners:
+        self._tell(self.prompt_listeners, self.prompt)
+
+    @staticmethod
+    def _tell(listeners: list, *args: Any) -> None:
+        for listener in listeners:
             try:
-                listener(self.prompt)
+                listener(*args)
             except Exception:  # a screen or a speaker must never stop the gate
-                log.exception("prompt listener failed")
+                log.exception("listener %r failed", listener)
 
     def _watch_stage_faults(self) -> None:
         for stage in self.stages:
@@ -338,15 +315,12 @@ class Gate:
             self.stats.decisions += 1
             self._decided = (visit, self.clock())
             return
-        if visit.match is not None and visit.match.resident_id is not None and visit.embedding is not None:
-            self.recent_matches[visit.visit_id] = (visit.match.resident_id, visit.embedding)
-            while len(self.recent_matches) > 50:
-                self.recent_matches.pop(next(iter(self.recent_matches)))
-            if decision.granted and visit.match.runner_up > -1.0:
-                # the best score among the *other* residents: a stranger's best score through this camera
-                match = visit.match
-                self._safely(lambda: self.store.add_visit_score(match.runner_up, match.residents))
+        match = visit.match
+        if decision.granted and match is not None and match.resident_id is not None and match.runner_up > -1.0:
+            # the best score among the *other* residents: a stranger's best score through this camera
+            self._safely(lambda: self.store.add_visit_score(match.runner_up, match.residents))
         self._apply(decision)
+        self._tell(self.decided_listeners, visit, decision)
         self._decided = (visit, self.clock())
         for stage in self.stages:
             learn = getattr(stage, "learn", None)  # the thermal stage calibrates to the people it meets

@@ -8,23 +8,21 @@ its reason and recorded as an event.
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import queue
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edge.errors import ConfigError, EnrolmentError
 from edge.events import DecisionSource, EventKind
-from edge.face.enrolment import enrol_templates
 from edge.mqtt.auth import Refused, SignedMessage, Verifier, check_fresh
-from edge.mqtt.link import Incoming, MqttLink
+from edge.mqtt.link import Incoming
 from edge.mqtt.topics import Topics
-from edge.overrides import set_value, value_at
+from edge.service import GateService
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +51,19 @@ def encode_template(vector: np.ndarray) -> str:
     return base64.b64encode(np.asarray(vector, dtype=np.float32).tobytes()).decode()
 
 
+Reply = Callable[..., None]  # MqttLink.reply(incoming, body, fallback_topic=...)
+
+
 class Console:
-    def __init__(self, runtime, link: MqttLink, topics: Topics, *, config_path: Path | None = None,
-                 clock=time.time) -> None:
-        self.runtime = runtime
-        self.link = link
+    def __init__(self, gate: GateService, reply: Reply, topics: Topics, *, clock=time.time) -> None:
+        self.gate = gate
+        self.reply = reply
         self.topics = topics
-        self.config_path = config_path
         self.clock = clock
-        self.verifier = Verifier(runtime.config.mqtt.admin_keys)
-        self.max_age = runtime.config.mqtt.command_max_age_s
+        self.verifier = Verifier(gate.config.mqtt.admin_keys)
+        self.max_age = gate.config.mqtt.command_max_age_s
         self._queue: queue.Queue[Work] = queue.Queue(maxsize=1000)
-        self._refusals = RefusalLog(lambda body: runtime.gate.record(EventKind.action, body))
+        self._refusals = RefusalLog(lambda body: gate.record(EventKind.action, body))
         self.handlers = {
             "status": self._status, "open": self._open, "residents.list": self._residents_list,
             "residents.add": self._residents_add, "residents.remove": self._residents_remove,
@@ -134,44 +133,35 @@ class Console:
     def _command(self, incoming: Incoming, message: SignedMessage) -> None:
         name = incoming.topic.rsplit("/", 1)[-1]
         try:
-            if not self.runtime.store.remember_nonce(message.nonce, self.clock(), keep_s=4 * self.max_age):
+            if not self.gate.first_use_of_nonce(message.nonce, self.clock(), keep_s=4 * self.max_age):
                 raise Refused("replayed: nonce already used")
             result = self.handlers[name](message.args, message.key)
         except Refused as refusal:
             self._refuse(incoming, name, message.nonce, str(refusal))
             return
-        self.runtime.gate.record(EventKind.action, {"action": "command", "command": name, "admin": message.key})
-        self.link.reply(incoming, {"ok": True, "cmd": name, "nonce": message.nonce, "result": result},
+        self.gate.record(EventKind.action, {"action": "command", "command": name, "admin": message.key})
+        self.reply(incoming, {"ok": True, "cmd": name, "nonce": message.nonce, "result": result},
                         fallback_topic=self.topics.reply(message.nonce))
 
     def _refuse(self, incoming: Incoming, name: str, nonce: str, reason: str) -> None:
         log.warning("command %s refused: %s", name[:64], reason)
         self._refusals.record({"action": "command_refused", "command": name[:64], "reason": reason[:200]})
-        self.link.reply(incoming, {"ok": False, "cmd": name[:64], "nonce": nonce, "error": reason},
+        self.reply(incoming, {"ok": False, "cmd": name[:64], "nonce": nonce, "error": reason},
                         fallback_topic=self.topics.reply(nonce or "refused"))
 
     def _status(self, args: dict, admin: str) -> dict:
-        gate, store = self.runtime.gate, self.runtime.store
-        return {"site": self.topics.site, "gate": self.topics.gate, "faults": dict(gate.faults),
-                "frames": gate.stats.frames, "decisions": gate.stats.decisions, "outbox": store.outbox_size(),
-                "gallery_version": store.gallery_version, "residents": len(store.residents()),
-                "face": self.runtime.face_status(),
-                "mqtt_connected": self.link.connected.is_set()}
+        return self.gate.status().as_dict()
 
     def _open(self, args: dict, admin: str) -> dict:
         reason = args.get("reason")
         if not isinstance(reason, str) or not reason.strip():
             raise Refused("malformed: args.reason is required (why the gate is opened)")
-        self.runtime.gate.request_open(DecisionSource.remote, admin, reason.strip()[:200])
+        self.gate.open(DecisionSource.remote, admin, reason.strip()[:200])
         return {"requested": True}
 
     def _residents_list(self, args: dict, admin: str) -> list[dict]:
         return [{"id": r.id, "uid": r.uid, "name": r.name, "unit": r.unit, "templates": r.templates}
-                for r in self.runtime.store.residents()]
-
-    def _dimension(self) -> int | None:
-        engine = self.runtime.engine
-        return engine.embedder.dimension if engine is not None else None
+                for r in self.gate.residents()]
 
     def _residents_add(self, args: dict, admin: str) -> dict:
         name, unit = args.get("name"), args.get("unit", "")
@@ -179,30 +169,27 @@ class Console:
             raise Refused("malformed: args.name is required")
         if not isinstance(unit, str):
             raise Refused("malformed: args.unit must be a string")
-        templates = decode_templates(args.get("templates"), self._dimension())
-        engine, store = self.runtime.engine, self.runtime.store
-        if engine is None:
+        if self.gate.template_dimension is None:
             raise Refused("unavailable: face recognition is off on this gate")
+        templates = decode_templates(args.get("templates"), self.gate.template_dimension)
         try:
-            resident_id, checked = enrol_templates(engine, store, name.strip(), unit, templates,
-                                                   [0.0] * len(templates), ["console"] * len(templates))
+            enrolled = self.gate.enrol(name.strip(), unit, templates, [0.0] * len(templates),
+                                       ["console"] * len(templates))
         except EnrolmentError as error:
             raise Refused(f"refused: {error}") from None
-        uid = next(r.uid for r in store.residents() if r.id == resident_id)
-        return {"id": resident_id, "uid": uid, "warnings": checked.warnings, **checked.as_dict()}
+        review = enrolled.review
+        return {"id": enrolled.resident_id, "uid": enrolled.uid, "warnings": review.warnings, **review.as_dict()}
 
     def _residents_remove(self, args: dict, admin: str) -> dict:
-        store = self.runtime.store
-        resident = None
         if isinstance(args.get("uid"), str):
-            resident = store.resident_by_uid(args["uid"])
-        elif isinstance(args.get("id"), int):
-            resident = next((r for r in store.residents() if r.id == args["id"]), None)
+            resident = self.gate.resident(uid=args["uid"])
+        elif isinstance(args.get("id"), int) and not isinstance(args["id"], bool):
+            resident = self.gate.resident(resident_id=args["id"])
         else:
             raise Refused("malformed: args.uid (string) or args.id (integer) is required")
         if resident is None:
             raise Refused("not found: no such resident")
-        store.remove_resident(resident.id)
+        self.gate.remove_resident(resident)
         return {"removed": resident.uid}
 
     def _events_query(self, args: dict, admin: str) -> list[dict]:
@@ -211,62 +198,41 @@ class Console:
             raise Refused("malformed: args.since must be a number and args.limit 1 to 1000")
         if kind is not None and kind not in {k.value for k in EventKind}:
             raise Refused(f"malformed: args.kind {kind!r} is not an event kind")
-        return self.runtime.store.events(since=float(since), kind=kind, limit=limit)
+        return self.gate.events(since=float(since), kind=kind, limit=limit)
 
     def _config_get(self, args: dict, admin: str) -> dict:
-        return self.runtime.config.model_dump(mode="json")
+        return self.gate.config.model_dump(mode="json")
 
     def _config_set(self, args: dict, admin: str) -> dict:
         path, value = args.get("path"), args.get("value")
         if not isinstance(path, str) or not path or "value" not in args:
             raise Refused("malformed: args.path (dotted key) and args.value are required")
-        runtime = self.runtime
         try:
-            old = value_at(runtime.config, path)
+            change = self.gate.change_config(path, value, admin)
         except (KeyError, TypeError):
             raise Refused(f"invalid: {path[:100]}: unknown key") from None
-        try:
-            new = set_value(runtime.operator_config, runtime.config, path, value, state_dir=runtime.state_dir)
         except ConfigError as error:
             raise Refused(f"invalid: {str(error).splitlines()[0].removeprefix('config.set: ')}") from None
-        live = runtime.apply_config(new, path)
-        runtime.gate.record(EventKind.action, {"action": "config_changed", "path": path, "old": old,
-                                               "new": value_at(new, path), "admin": admin,
-                                               "applied": "now" if live else "after a restart"})
-        return {"path": path, "applied": "now" if live else "after a restart", "saved": True}
+        return {"path": path, "applied": change.applied, "saved": True}
 
     def _passes_revoke(self, args: dict, admin: str) -> dict:
         pass_id = args.get("pass_id")
         if not isinstance(pass_id, str) or not pass_id:
             raise Refused("malformed: args.pass_id is required")
-        self.runtime.store.revoke_pass(pass_id[:64])
+        self.gate.revoke_pass(pass_id[:64])
         return {"revoked": pass_id}
 
     def _passes_list(self, args: dict, admin: str) -> list[dict]:
-        return self.runtime.store.passes()
+        return self.gate.passes()
 
     def _trustlist_update(self, args: dict, admin: str) -> dict:
-        from edge.qr.dcc import TrustList, signer_from_der
-
         certificates = args.get("certificates")
         if not isinstance(certificates, list) or not all(isinstance(c, str) for c in certificates):
             raise Refused("malformed: args.certificates must be a list of base64 DER certificates")
-        signers = []
-        for index, text in enumerate(certificates):
-            try:
-                signers.append(signer_from_der(base64.b64decode(text, validate=True)))
-            except Exception:  # any parse failure of untrusted input is a refusal, not a crash
-                raise Refused(f"invalid: args.certificates[{index}] is not a signer certificate") from None
-        path = self.runtime.state_dir / "trustlist.json"
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(certificates))
-        temporary.replace(path)
-        trust = TrustList(signers)
-        for stage in self.runtime.gate.stages:
-            verifier = getattr(stage, "registry", None)
-            if verifier is not None:
-                verifier.replace_trust(trust)
-        return {"signers": len(trust)}
+        try:
+            return {"signers": self.gate.replace_trust_list(certificates)}
+        except ValueError as error:
+            raise Refused(f"invalid: args.{error}") from None
 
     # site-wide resident records
 
@@ -287,17 +253,18 @@ class Console:
         version = args["version"]
         try:
             if args.get("removed") is True:
-                applied = self.runtime.store.apply_resident_record(uid, version)
+                applied = self.gate.apply_resident_record(uid, version, removed=True)
             else:
                 name, unit = args.get("name"), args.get("unit", "")
                 if not isinstance(name, str) or not name or not isinstance(unit, str):
                     raise Refused("malformed: args.name and args.unit must be strings")
-                if args.get("pack", "default") != self.runtime.config.face.pack:
+                pack = self.gate.config.face.pack
+                if args.get("pack", "default") != pack:
                     raise Refused(f"incompatible: templates made by pack {str(args.get('pack'))[:32]!r}, "
-                                  f"this gate uses {self.runtime.config.face.pack!r}")
-                templates = decode_templates(args.get("templates"), self._dimension())
-                applied = self.runtime.store.apply_resident_record(uid, version, name=name[:200], unit=unit[:64],
-                                                                   embeddings=templates)
+                                  f"this gate uses {pack!r}")
+                templates = decode_templates(args.get("templates"), self.gate.template_dimension)
+                applied = self.gate.apply_resident_record(uid, version, name=name[:200], unit=unit[:64],
+                                                          templates=templates)
         except Refused as refusal:
             self._record_refused(uid, str(refusal))
             return

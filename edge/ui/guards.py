@@ -46,6 +46,9 @@ class GuardBook:
         pin_hash, salt = hash_pin(pin)
         self.store.set_guard(guard_id, name, pin_hash, salt)
 
+    def get(self, guard_id: str) -> dict | None:
+        return self.store.guard(guard_id)
+
     def remove(self, guard_id: str) -> bool:
         """The guard's PIN stops working at once; their open sessions end at their next request."""
         return self.store.remove_guard(guard_id)

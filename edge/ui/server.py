@@ -24,10 +24,10 @@ from aiohttp import web
 
 from edge.config import UiConfig
 from edge.events import DecisionSource, Event, EventKind
-from edge.face.enrolment import enrol_templates
 from edge.face.quality import Quality
 from edge.prompt import Prompt
-from edge.ui.guards import GuardBook
+from edge.service import GateService
+from edge.ui.live import LiveView, RecentMatches
 from edge.untrusted import UntrustedInput, load_json
 
 log = logging.getLogger(__name__)
@@ -54,15 +54,16 @@ class BadRequest(Exception):
 
 
 class TouchscreenServer:
-    def __init__(self, runtime, config: UiConfig) -> None:
-        self.runtime = runtime
-        self.gate = runtime.gate
+    def __init__(self, gate: GateService, config: UiConfig) -> None:
+        self.gate = gate
         self.config = config
-        self.guards = GuardBook(runtime.store, max_failures=config.max_pin_failures, lockout_s=config.lockout_s)
+        self.guards = gate.guards
+        self.live = LiveView()
+        self.recent_matches = RecentMatches()
         self._sessions: dict[str, Session] = {}
         self._subscribers: set[asyncio.Queue] = set()
         self._prompt_subscribers: set[asyncio.Queue] = set()
-        self._recent: list[dict] = runtime.store.latest_events(RECENT_EVENTS)
+        self._recent: list[dict] = gate.latest_events(RECENT_EVENTS)
         self._alarms: dict[str, dict] = {}
         self._live_clients = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -71,8 +72,10 @@ class TouchscreenServer:
         self._thread = threading.Thread(target=self._serve, name="touchscreen", daemon=True)
         self.port: int | None = None
         self.error: str | None = None
-        self.gate.listeners.append(self._on_event)
-        self.gate.prompt_listeners.append(self._on_prompt)
+        gate.on_event(self._on_event)
+        gate.on_prompt(self._on_prompt)
+        gate.on_frame(self.live.update)
+        gate.on_decided(self.recent_matches.add)
 
     # life cycle
 
@@ -198,7 +201,7 @@ class TouchscreenServer:
         return session
 
     def _still_valid(self, session: Session) -> bool:
-        guard = self.runtime.store.guard(session.guard_id)
+        guard = self.guards.get(session.guard_id)
         return guard is not None and guard["pin_hash"] == session.pin_hash
 
     async def _body(self, request: web.Request, fields: dict[str, type | tuple[type, ...]]) -> dict[str, Any]:
@@ -225,7 +228,7 @@ class TouchscreenServer:
     async def _index(self, request: web.Request) -> web.Response:
         html = (STATIC / "index.html").read_text(encoding="utf-8")
         settings = {"language": self.config.language, "reasons": self.config.open_reasons,
-                    "gate": self.runtime.config.site.name}
+                    "gate": self.gate.config.site.name}
         html = html.replace("/*SETTINGS*/", f"window.GATEPOST = {json.dumps(settings)};")
         return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
 
@@ -259,10 +262,9 @@ class TouchscreenServer:
         return response
 
     def _devices(self) -> dict:
-        link = self.runtime.link
-        return {"faults": dict(self.gate.faults),
-                "mqtt": None if link is None else ("online" if link.connected.is_set() else "offline"),
-                "outbox": self.runtime.store.outbox_size(), "face": self.runtime.face_status()}
+        status = self.gate.status()
+        return {"faults": status.faults, "outbox": status.outbox, "face": status.face,
+                "mqtt": None if status.mqtt_connected is None else ("online" if status.mqtt_connected else "offline")}
 
     async def _health(self, request: web.Request) -> web.Response:
         """For the kiosk unit's start-up wait: says the app is up, and nothing else."""
@@ -285,7 +287,7 @@ class TouchscreenServer:
                     data = await asyncio.wait_for(queue.get(), timeout=2.0)
                     await response.write(f"event: gate\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode())
                 except asyncio.TimeoutError:  # now and then: device status, live overlay
-                    status = {"devices": self._devices(), "overlay": self.gate.live.snapshot()[1]}
+                    status = {"devices": self._devices(), "overlay": self.live.snapshot()[1]}
                     await response.write(f"event: status\ndata: {json.dumps(status)}\n\n".encode())
         except (ConnectionResetError, asyncio.CancelledError):
             pass
@@ -312,7 +314,7 @@ class TouchscreenServer:
         last_version = -1
         try:
             while session.expires > time.time():
-                image, overlay, version = self.gate.live.snapshot()
+                image, overlay, version = self.live.snapshot()
                 if image is not None and version != last_version:
                     last_version = version
                     jpeg = await asyncio.get_running_loop().run_in_executor(None, _jpeg, image, overlay)
@@ -344,7 +346,7 @@ class TouchscreenServer:
         refused = await self._checked_pin(body["guard"], body["pin"])
         if refused is not None:
             return refused
-        guard = self.runtime.store.guard(body["guard"])
+        guard = self.guards.get(body["guard"])
         if guard is None:  # removed between the check and now
             return web.json_response({"ok": False, "error": "wrong_pin"}, status=403)
         token = secrets.token_urlsafe(24)
@@ -369,7 +371,7 @@ class TouchscreenServer:
         refused = await self._checked_pin(session.guard_id, body["pin"])
         if refused is not None:
             return refused
-        self.gate.request_open(DecisionSource.guard, session.guard_id, body["reason"])
+        self.gate.open(DecisionSource.guard, session.guard_id, body["reason"])
         return web.json_response({"ok": True})
 
     async def _recheck(self, request: web.Request) -> web.Response:
@@ -378,7 +380,7 @@ class TouchscreenServer:
         reading = float(body["temperature_c"])
         if not 34.0 <= reading <= 43.0:
             raise BadRequest("temperature_c: a clinical reading between 34 and 43 °C")
-        threshold = self.runtime.config.checks.temperature.threshold_c
+        threshold = self.gate.config.checks.temperature.threshold_c
         self._record({"action": "fever_recheck", "guard": session.guard_id, "visit_id": body["visit_id"][:32],
                       "clinical_temperature_c": round(reading, 2), "fever_confirmed": reading > threshold})
         return web.json_response({"ok": True, "fever_confirmed": reading > threshold})
@@ -388,11 +390,11 @@ class TouchscreenServer:
         body = await self._body(request, {"visit_id": str})
 
         def mark():
-            found = self.gate.recent_matches.get(body["visit_id"])
+            found = self.recent_matches.get(body["visit_id"])
             if found is None:
                 return None
             resident_id, embedding = found
-            self.runtime.store.add_templates(resident_id, [embedding], [0.0], ["guard: not this person"], negative=True)
+            self.gate.not_this_person(resident_id, embedding, "guard: not this person")
             self.gate.record(EventKind.action, {"action": "not_this_person", "guard": session.guard_id,
                                                 "visit_id": body["visit_id"], "resident_id": resident_id})
             return resident_id
@@ -423,8 +425,7 @@ class TouchscreenServer:
         refused = await self._checked_pin(session.guard_id, body["pin"])  # enrolment lets someone in: PIN again
         if refused is not None:
             return refused
-        engine = self.runtime.engine
-        if engine is None:
+        if self.gate.template_dimension is None:
             raise BadRequest("face recognition is off on this gate")
 
         embeddings: list[np.ndarray] = []
@@ -433,14 +434,14 @@ class TouchscreenServer:
         seen_version = -1
         deadline = time.monotonic() + ENROL_BURST_S
         while len(embeddings) < ENROL_BURST_FRAMES and time.monotonic() < deadline:
-            image, _, version = self.gate.live.snapshot()
+            image, _, version = self.live.snapshot()
             if image is None or version == seen_version:
                 await asyncio.sleep(0.05)  # the next camera frame
                 continue
             seen_version = version
             try:
                 embedding, quality = await asyncio.get_running_loop().run_in_executor(
-                    None, engine.template_from_photo, image, "live camera")
+                    None, self.gate.template_from_photo, image, "live camera")
             except EnrolmentError as error:
                 problems.append(str(error).removeprefix("live camera: "))
                 continue
@@ -452,11 +453,11 @@ class TouchscreenServer:
 
         def store_them():
             try:
-                resident_id, checked = enrol_templates(
-                    engine, self.runtime.store, name, body["unit"].strip(), embeddings, [q.value for q in qualities],
-                    [f"touchscreen capture {n + 1}" for n in range(len(embeddings))])
+                enrolled = self.gate.enrol(name, body["unit"].strip(), embeddings, [q.value for q in qualities],
+                                           [f"touchscreen capture {n + 1}" for n in range(len(embeddings))])
             except EnrolmentError as error:
                 return {"ok": False, "error": str(error)}
+            resident_id, checked = enrolled.resident_id, enrolled.review
             self.gate.record(EventKind.action, {"action": "enrolled", "guard": session.guard_id,
                                                 "resident_id": resident_id, "name": name,
                                                 "templates": len(checked.kept), **checked.as_dict()})

@@ -89,3 +89,29 @@ def test_one_daemon_per_state_directory(tmp_path):
     finally:
         first.close()
     Runtime(config, state_dir=tmp_path / "state", realtime=False, loop=False, control=False, ui=False).close()
+
+
+def test_stage_timings_keep_a_bounded_window():
+    from edge.gate import GateStats
+
+    stats = GateStats()
+    for n in range(2001):
+        stats.add({"face": float(n)})
+    assert len(stats.stage_ms["face"]) == 1001 and stats.stage_ms["face"][-1] == 2000.0
+
+
+def test_work_from_another_thread_runs_on_the_frame_loop(tmp_path):
+    import threading
+
+    from edge.gate import Gate
+
+    config = parse_config({"mqtt": {"enabled": False}, "ui": {"enabled": False}})
+    runtime = Runtime(config, state_dir=tmp_path, realtime=False, loop=False, control=False, ui=False, mqtt=False)
+    try:
+        gate: Gate = runtime.gate
+        future = gate.call_soon(lambda: threading.current_thread().name)
+        assert not future.done()  # nothing runs until the loop takes it
+        gate.step()
+        assert future.result(timeout=1) == threading.current_thread().name
+    finally:
+        runtime.close()

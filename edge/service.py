@@ -1,0 +1,226 @@
+"""The gate as its operators' tools see it: one narrow, typed interface.
+
+The MQTT console and the touchscreen open the gate, enrol and remove residents, read status,
+change configuration and read events through `GateService` and nothing else; they never reach
+into the gate, the store or the face engine. Calls that change the gate are made on the frame
+loop (the console's poll runs there; the touchscreen goes through `call_soon`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edge.config import GateConfig
+from edge.errors import EnrolmentError
+from edge.events import Decision, DecisionSource, Event, EventKind
+from edge.face.enrolment import EnrolmentReview, enrol_templates
+from edge.face.quality import Quality
+from edge.overrides import set_value, value_at
+from edge.prompt import Prompt
+from edge.stages.base import FrameContext
+from edge.store import Resident
+from edge.ui.guards import GuardBook
+
+if TYPE_CHECKING:
+    from edge.app import Runtime
+    from edge.decision import Visit
+
+
+class FaceOff(EnrolmentError):
+    """Face recognition is not part of this gate's pipeline."""
+
+
+@dataclass(frozen=True)
+class GateStatus:
+    site: str
+    gate: str
+    faults: dict[str, str]
+    frames: int
+    decisions: int
+    outbox: int
+    residents: int
+    gallery_version: int
+    face: dict | None  # the face check's operating point; None when face recognition is off
+    mqtt_connected: bool | None  # None when MQTT is off
+    relay_open: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    resident_id: int
+    uid: str
+    review: EnrolmentReview
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    path: str
+    old: Any
+    new: Any
+    applied_now: bool  # False: saved, takes effect after a restart
+
+    @property
+    def applied(self) -> str:
+        return "now" if self.applied_now else "after a restart"
+
+
+class GateService:
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        gate = runtime.gate
+        self._gate = gate
+        self._store = runtime.store
+        ui = runtime.config.ui
+        self.guards = GuardBook(runtime.store, max_failures=ui.max_pin_failures, lockout_s=ui.lockout_s)
+
+    # what the gate is
+
+    @property
+    def config(self) -> GateConfig:
+        return self._runtime.config
+
+    @property
+    def template_dimension(self) -> int | None:
+        engine = self._runtime.engine
+        return engine.embedder.dimension if engine is not None else None
+
+    def status(self) -> GateStatus:
+        gate, store, link, config = self._gate, self._store, self._runtime.link, self.config
+        return GateStatus(site=config.site.site_id, gate=config.site.gate_id, faults=dict(gate.faults),
+                          frames=gate.stats.frames, decisions=gate.stats.decisions, outbox=store.outbox_size(),
+                          residents=len(store.residents()), gallery_version=store.gallery_version,
+                          face=self._runtime.face_status(),
+                          mqtt_connected=None if link is None else link.connected.is_set(),
+                          relay_open=gate.turnstile.is_open)
+
+    # acting on the gate
+
+    def open(self, source: DecisionSource, actor: str, reason: str) -> None:
+        """A manual opening, decided and recorded on the next frame like any other."""
+        self._gate.request_open(source, actor, reason)
+
+    def record(self, kind: EventKind, body: dict[str, Any]) -> Event | None:
+        return self._gate.record(kind, body)
+
+    def call_soon(self, function: Callable[[], Any]) -> Future:
+        """Run `function` on the frame loop (from another thread); its result comes back in the future."""
+        return self._gate.call_soon(function)
+
+    # residents
+
+    def residents(self) -> list[Resident]:
+        return self._store.residents()
+
+    def resident(self, *, uid: str | None = None, resident_id: int | None = None) -> Resident | None:
+        if uid is not None:
+            return self._store.resident_by_uid(uid)
+        return next((r for r in self._store.residents() if r.id == resident_id), None)
+
+    def template_from_photo(self, image: np.ndarray, source: str) -> tuple[np.ndarray, Quality]:
+        engine = self._runtime.engine
+        if engine is None:
+            raise FaceOff("face recognition is off on this gate")
+        return engine.template_from_photo(image, source=source)
+
+    def enrol(self, name: str, unit: str, templates: list[np.ndarray], qualities: list[float],
+              sources: list[str]) -> Enrolled:
+        """Review the templates against everyone enrolled, store those kept; EnrolmentError says why not."""
+        engine = self._runtime.engine
+        if engine is None:
+            raise FaceOff("face recognition is off on this gate")
+        resident_id, review = enrol_templates(engine, self._store, name, unit, templates, qualities, sources)
+        uid = next(r.uid for r in self._store.residents() if r.id == resident_id)
+        return Enrolled(resident_id, uid, review)
+
+    def remove_resident(self, resident: Resident) -> None:
+        self._store.remove_resident(resident.id)
+
+    def not_this_person(self, resident_id: int, embedding: np.ndarray, note: str) -> None:
+        """A face the gate took for this resident is someone else: it is kept as a negative template."""
+        self._store.add_templates(resident_id, [embedding], [0.0], [note], negative=True)
+
+    def apply_resident_record(self, uid: str, version: int, *, removed: bool = False, name: str = "",
+                              unit: str = "", templates: list[np.ndarray] | None = None) -> bool:
+        """A site-wide record (newest version wins); False if this gate already has it or a newer one."""
+        if removed:
+            return self._store.apply_resident_record(uid, version)
+        return self._store.apply_resident_record(uid, version, name=name, unit=unit, embeddings=templates)
+
+    # configuration
+
+    def change_config(self, path: str, value: Any, admin: str) -> ConfigChange:
+        """Validate, save to the overrides file, apply what can be applied live, record who did it.
+        KeyError for an unknown key, ConfigError for a value a start would refuse."""
+        runtime = self._runtime
+        old = value_at(runtime.config, path)
+        new = set_value(runtime.operator_config, runtime.config, path, value, state_dir=runtime.state_dir)
+        change = ConfigChange(path, old, value_at(new, path), runtime.apply_config(new, path))
+        self.record(EventKind.action, {"action": "config_changed", "path": path, "old": change.old,
+                                       "new": change.new, "admin": admin, "applied": change.applied})
+        return change
+
+    # events, passes, certificates
+
+    def events(self, *, since: float = 0.0, kind: str | None = None, limit: int = 100) -> list[dict]:
+        return self._store.events(since=since, kind=kind, limit=limit)
+
+    def latest_events(self, count: int) -> list[dict]:
+        return self._store.latest_events(count)
+
+    def passes(self) -> list[dict]:
+        return self._store.passes()
+
+    def revoke_pass(self, pass_id: str) -> None:
+        self._store.revoke_pass(pass_id)
+
+    def first_use_of_nonce(self, nonce: str, now: float, *, keep_s: float) -> bool:
+        """False when a signed command with this nonce was already run (a replay)."""
+        return self._store.remember_nonce(nonce, now, keep_s=keep_s)
+
+    def replace_trust_list(self, certificates: list[str]) -> int:
+        """Base64 DER signer certificates become the trust list (saved, and used from the next code).
+        ValueError names the first certificate that is not one."""
+        from edge.qr.dcc import TrustList, signer_from_der
+
+        signers = []
+        for index, text in enumerate(certificates):
+            try:
+                signers.append(signer_from_der(base64.b64decode(text, validate=True)))
+            except Exception:  # any parse failure of untrusted input is a refusal, not a crash
+                raise ValueError(f"certificates[{index}] is not a signer certificate") from None
+        path = self._runtime.state_dir / "trustlist.json"
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(certificates))
+        temporary.replace(path)
+        trust = TrustList(signers)
+        for registry in self._runtime.code_registries():
+            registry.replace_trust(trust)
+        return len(trust)
+
+    # following the gate (listeners are called on the frame loop)
+
+    @property
+    def prompt(self) -> Prompt:
+        return self._gate.prompt
+
+    def on_event(self, listener: Callable[[Event], None]) -> None:
+        self._gate.listeners.append(listener)
+
+    def on_prompt(self, listener: Callable[[Prompt], None]) -> None:
+        self._gate.prompt_listeners.append(listener)
+
+    def on_frame(self, listener: Callable[[np.ndarray, FrameContext, Visit | None], None]) -> None:
+        self._gate.frame_listeners.append(listener)
+
+    def on_decided(self, listener: Callable[[Visit, Decision], None]) -> None:
+        self._gate.decided_listeners.append(listener)

@@ -1,0 +1,18 @@
+"""`gatepost doctor` reports each device and model, and never crashes on one that is missing."""
+
+from edge.config import parse_config
+from edge.doctor import run_doctor
+
+
+def test_the_simulated_gate_is_healthy():
+    lines, ok = run_doctor(parse_config({}))
+    assert ok and all(line.startswith("ok   ") for line in lines)
+    assert any("sha256 verified" in line for line in lines)
+
+
+def test_a_missing_port_fails_its_own_line_only(tmp_path):
+    config = parse_config({"hardware": {"relay": {"driver": "lcus", "port": str(tmp_path / "ttyUSB9")}}})
+    lines, ok = run_doctor(config)
+    failed = [line for line in lines if line.startswith("FAIL")]
+    assert not ok and len(failed) == 1
+    assert failed[0].startswith("FAIL relay: ") and "ttyUSB9" in failed[0]
