@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from edge.config import GateConfig, example_file
@@ -335,7 +336,7 @@ def cmd_guards_remove(args: argparse.Namespace) -> int:
 
 def cmd_guards_list(args: argparse.Namespace) -> int:
     with _store(args) as store:
-        guards = store.guards()
+        guards = [{"guard_id": g.guard_id, "name": g.name} for g in store.guards()]  # never the PIN hash
     if args.json:
         return _print_json(guards)
     for guard in guards:
@@ -386,11 +387,11 @@ def cmd_passes_list(args: argparse.Namespace) -> int:
     with _store(args) as store:
         passes = store.passes()
     if args.json:
-        return _print_json(passes)
+        return _print_json([asdict(item) for item in passes])
     for item in passes:
-        until = datetime.datetime.fromtimestamp(item["valid_until"], datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
-        state = "revoked" if item["revoked"] else f"{item['uses']}/{item['max_uses']} used"
-        print(f"{item['pass_id']}\t{item['holder']}\tuntil {until} UTC\t{state}")
+        until = datetime.datetime.fromtimestamp(item.valid_until, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+        state = "revoked" if item.revoked else f"{item.uses}/{item.max_uses} used"
+        print(f"{item.pass_id}\t{item.holder}\tuntil {until} UTC\t{state}")
     return 0
 
 

@@ -178,7 +178,7 @@ class GateService:
         return self._store.latest_events(count)
 
     def passes(self) -> list[dict]:
-        return self._store.passes()
+        return [asdict(record) for record in self._store.passes()]
 
     def revoke_pass(self, pass_id: str) -> None:
         self._store.revoke_pass(pass_id)

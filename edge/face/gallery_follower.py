@@ -18,7 +18,7 @@ import numpy as np
 from edge.config import FaceConfig
 from edge.face.matcher import Lookalikes, Matcher
 from edge.face.operating_point import fixed, operating_point, pair_scores
-from edge.store import Gallery, Store
+from edge.store import Gallery, ResidentRecords
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def lookalikes_of(owners: np.ndarray, best: np.ndarray, closest: np.ndarray, flo
 class GalleryFollower:
     """Watches the store and keeps `engine.matcher` current; `refresh()` does one check in the caller's thread."""
 
-    def __init__(self, store: Store, engine, config: FaceConfig) -> None:
+    def __init__(self, store: ResidentRecords, engine, config: FaceConfig) -> None:
         self.store = store
         self.engine = engine
         self.config = config

@@ -27,7 +27,7 @@ from paho.mqtt.properties import Properties
 
 from edge.config import MqttConfig
 from edge.mqtt.topics import Topics
-from edge.store import OutboxItem, Store
+from edge.store import EventJournal, OutboxItem
 from edge.untrusted import UntrustedInput, load_json
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def connect_properties(config: MqttConfig, *, persistent: bool = True) -> Proper
 
 
 class MqttLink:
-    def __init__(self, config: MqttConfig, store: Store, topics: Topics, *,
+    def __init__(self, config: MqttConfig, store: EventJournal, topics: Topics, *,
                  on_message: Callable[[Incoming], None] | None = None,
                  on_outbox_overflow: Callable[[dict[str, int]], None] | None = None,
                  announce: Callable[[], list[tuple[str, str]]] | None = None,

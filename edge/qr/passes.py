@@ -20,6 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from edge.stages.base import QrResult
+from edge.store import PassRecords
 
 PREFIX = "GP1:"
 MAX_TOKEN = 1024
@@ -69,7 +70,8 @@ CLAIM_TYPES: dict[str, type | tuple[type, ...]] = {"pid": str, "kid": str, "site
 
 
 class PassVerifier:
-    def __init__(self, public_keys: dict[str, str], *, site: str, gate: str, store, clock=time.time) -> None:
+    def __init__(self, public_keys: dict[str, str], *, site: str, gate: str, store: PassRecords,
+                 clock=time.time) -> None:
         self._keys = {kid: Ed25519PublicKey.from_public_bytes(base64.b64decode(value))
                       for kid, value in public_keys.items()}
         self.site, self.gate = site, gate
@@ -117,9 +119,9 @@ class PassVerifier:
         if now > claims.exp:
             return result("expired", "pass_expired", claims.pid)
         state = self.store.pass_state(claims.pid)
-        if state is not None and state["revoked"]:
+        if state is not None and state.revoked:
             return result("invalid", "pass_revoked", claims.pid)
-        used = state["uses"] if state else 0
+        used = state.uses if state else 0
         if used >= claims.uses:
             return result("invalid", "pass_used_up", claims.pid)
         self.store.remember_pass(claims, payload)

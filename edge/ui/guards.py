@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from edge.store import Store
+from edge.store import GuardRecord, GuardRecords
 
 SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 
@@ -33,7 +33,7 @@ class PinCheck:
 class GuardBook:
     """The guards of this gate and their PINs: add, remove, check with lockout."""
 
-    def __init__(self, store: Store, *, max_failures: int, lockout_s: float, clock=time.time) -> None:
+    def __init__(self, store: GuardRecords, *, max_failures: int, lockout_s: float, clock=time.time) -> None:
         self.store = store
         self.max_failures = max_failures
         self.lockout_s = lockout_s
@@ -46,7 +46,7 @@ class GuardBook:
         pin_hash, salt = hash_pin(pin)
         self.store.set_guard(guard_id, name, pin_hash, salt)
 
-    def get(self, guard_id: str) -> dict | None:
+    def get(self, guard_id: str) -> GuardRecord | None:
         return self.store.guard(guard_id)
 
     def remove(self, guard_id: str) -> bool:
@@ -63,10 +63,10 @@ class GuardBook:
         if guard is None:
             hash_pin(pin)  # same work as a real check: no timing hint that the id is unknown
             return PinCheck(False, "unknown_guard")
-        if guard["locked_until"] > self.clock():
-            return PinCheck(False, "locked_out", guard["name"])
-        attempt, _ = hash_pin(pin, guard["salt"])
-        ok = hmac.compare_digest(attempt, guard["pin_hash"])
+        if guard.locked_until > self.clock():
+            return PinCheck(False, "locked_out", guard.name)
+        attempt, _ = hash_pin(pin, guard.salt)
+        ok = hmac.compare_digest(attempt, guard.pin_hash)
         self.store.record_pin_attempt(guard_id, ok, max_failures=self.max_failures, lockout_s=self.lockout_s,
                                       now=self.clock())
-        return PinCheck(ok, "" if ok else "wrong_pin", guard["name"])
+        return PinCheck(ok, "" if ok else "wrong_pin", guard.name)

@@ -202,7 +202,7 @@ class TouchscreenServer:
 
     def _still_valid(self, session: Session) -> bool:
         guard = self.guards.get(session.guard_id)
-        return guard is not None and guard["pin_hash"] == session.pin_hash
+        return guard is not None and guard.pin_hash == session.pin_hash
 
     async def _body(self, request: web.Request, fields: dict[str, type | tuple[type, ...]]) -> dict[str, Any]:
         try:
@@ -350,9 +350,9 @@ class TouchscreenServer:
         if guard is None:  # removed between the check and now
             return web.json_response({"ok": False, "error": "wrong_pin"}, status=403)
         token = secrets.token_urlsafe(24)
-        self._sessions[token] = Session(body["guard"], guard["name"], time.time() + self.config.session_h * 3600,
-                                        guard["pin_hash"])
-        response = web.json_response({"ok": True, "guard": guard["name"]})
+        self._sessions[token] = Session(body["guard"], guard.name, time.time() + self.config.session_h * 3600,
+                                        guard.pin_hash)
+        response = web.json_response({"ok": True, "guard": guard.name})
         response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=bool(self.config.tls_cert),
                             max_age=int(self.config.session_h * 3600))
         return response

@@ -63,3 +63,13 @@ def test_under_systemd_log_lines_carry_their_priority_and_no_timestamp():
     terminal = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                               env={"PATH": "/usr/bin:/bin"})
     assert terminal.stderr.strip().endswith("ERROR gate: relay gone") and terminal.stderr[:4].isdigit()
+
+
+def test_guards_and_passes_are_listed_without_secrets(tmp_path):
+    state = str(tmp_path / "state")
+    assert gatepost("guards", "--state-dir", state, "add", "--id", "7", "--name", "Wang", "--pin", "2468").returncode == 0
+    listed = gatepost("guards", "list", "--state-dir", state, "--json")
+    assert json.loads(listed.stdout) == [{"guard_id": "7", "name": "Wang"}]  # never the PIN's hash or salt
+    assert gatepost("guards", "list", "--state-dir", state).stdout == "7\tWang\n"
+    passes = gatepost("passes", "list", "--state-dir", state, "--json")
+    assert passes.returncode == 0 and json.loads(passes.stdout) == []

@@ -126,3 +126,20 @@ def test_a_removal_is_final_against_older_site_records(tmp_path):
         assert not store.apply_resident_record("uid-bob", 1_700_000_000_000, name="Bob", embeddings=[template])
         assert store.resident_by_uid("uid-bob") is None
         assert store.apply_resident_record("uid-bob", 1_700_000_000_001 + 1, name="Bob", embeddings=[template])
+
+
+def test_each_concern_is_its_own_class_over_the_one_database(tmp_path):
+    from edge.store import MIGRATIONS, EventJournal, GuardRecord, GuardRecords, PassRecords
+
+    with GuardRecords(tmp_path) as guards:  # a part alone opens (and migrates) the same file
+        guards.set_guard("7", "Wang", b"hash", b"salt")
+        assert guards.guard("7") == GuardRecord("7", "Wang", b"hash", b"salt", 0, 0.0)
+        assert not hasattr(guards, "record_event")
+    with EventJournal(tmp_path) as journal:
+        assert journal.schema_version == len(MIGRATIONS) and journal.outbox_size() == 0
+    with PassRecords(tmp_path) as passes:
+        passes.revoke_pass("p-1")
+        (record,) = passes.passes()
+        assert (record.pass_id, record.revoked, record.uses) == ("p-1", True, 0)
+    with Store(tmp_path) as store:
+        assert [g.name for g in store.guards()] == ["Wang"] and store.pass_state("p-1").revoked

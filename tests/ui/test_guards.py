@@ -25,7 +25,7 @@ def test_the_right_pin_passes_and_only_a_hash_is_kept(book):
     guards, store, _ = book
     guards.add("7", "Zhang", "2468")
     assert guards.check("7", "2468").ok
-    assert b"2468" not in store.guard("7")["pin_hash"]
+    assert b"2468" not in store.guard("7").pin_hash
 
 
 def test_wrong_pins_lock_the_guard_out_for_the_configured_time(book):
@@ -84,7 +84,7 @@ def test_each_check_names_the_guard_and_the_lockout_ends_exactly_on_time(book):
     assert guards.check("7", "2468") == PinCheck(True, "", "Zhang")
     assert [guards.check("7", "0000") for _ in range(3)][-1] == PinCheck(False, "wrong_pin", "Zhang")
     assert guards.check("7", "2468") == PinCheck(False, "locked_out", "Zhang")
-    clock.now = store.guard("7")["locked_until"] - 0.5
+    clock.now = store.guard("7").locked_until - 0.5
     assert guards.check("7", "2468").reason == "locked_out"
     clock.now += 0.5
     assert guards.check("7", "2468").ok

@@ -1,0 +1,22 @@
+"""The gate's state, by concern, in one SQLite database (see `database.py`).
+
+`Store` is all of them over one connection, as the daemon opens it; a part that needs one concern
+takes that class (`EventJournal` for the MQTT link, `GuardRecords` for the guards' book,
+`PassRecords` for pass verification).
+"""
+
+from edge.store.database import BUSY_TIMEOUT_S, DB_NAME, MIGRATIONS, Database
+from edge.store.guards import GuardRecord, GuardRecords
+from edge.store.journal import EventJournal, OutboxItem
+from edge.store.nonces import CommandNonces
+from edge.store.passes import PassRecord, PassRecords
+from edge.store.residents import Gallery, Resident, ResidentRecords
+
+
+class Store(ResidentRecords, EventJournal, PassRecords, GuardRecords, CommandNonces):
+    """Every concern of the gate's state over one connection."""
+
+
+__all__ = ["BUSY_TIMEOUT_S", "DB_NAME", "MIGRATIONS", "CommandNonces", "Database", "EventJournal", "Gallery",
+           "GuardRecord", "GuardRecords", "OutboxItem", "PassRecord", "PassRecords", "Resident", "ResidentRecords",
+           "Store"]

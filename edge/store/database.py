@@ -1,0 +1,200 @@
+"""The gate's state database: one SQLite file in WAL mode under the state directory.
+
+`Database` owns the connection, its lock, transactions and the schema's migrations; each concern
+(residents, events and outbox, passes, guards, command nonces) is a class of its own over it.
+Every write is one transaction with synchronous=FULL, so a power cut or SIGKILL never loses a
+committed one; a database that is locked, full or corrupt is a StorageError in one line.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from edge.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "gatepost.db"
+BUSY_TIMEOUT_S = 1.0  # a write lock held longer (another process) fails the write: the gate stays shut, not stalled
+
+# Each entry moves the schema one version up, a list of statements; never edit one that has shipped.
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE residents (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL,
+            unit TEXT NOT NULL DEFAULT '',
+            created REAL NOT NULL
+        )""",
+        """CREATE TABLE templates (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            resident_id INTEGER NOT NULL REFERENCES residents(id) ON DELETE CASCADE,
+            embedding BLOB NOT NULL,
+            quality REAL NOT NULL DEFAULT 0,
+            negative INTEGER NOT NULL DEFAULT 0,
+            source TEXT NOT NULL DEFAULT '',
+            created REAL NOT NULL
+        )""",
+        "CREATE INDEX templates_resident ON templates(resident_id)",
+        """CREATE TABLE passes (
+            pass_id TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            token TEXT NOT NULL,
+            valid_from REAL NOT NULL,
+            valid_until REAL NOT NULL,
+            max_uses INTEGER NOT NULL,
+            uses INTEGER NOT NULL DEFAULT 0,
+            revoked INTEGER NOT NULL DEFAULT 0,
+            created REAL NOT NULL
+        )""",
+        """CREATE TABLE events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            time REAL NOT NULL,
+            payload TEXT NOT NULL
+        )""",
+        "CREATE INDEX events_time ON events(time)",
+        """CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id TEXT NOT NULL UNIQUE,
+            topic TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created REAL NOT NULL
+        )""",
+        """CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        )""",
+        "INSERT INTO meta(key, value) VALUES ('gallery_version', '0')",
+    ],
+    [
+        "ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'event'",
+        "ALTER TABLE outbox ADD COLUMN qos INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE outbox ADD COLUMN sent_at REAL",
+        "CREATE INDEX outbox_kind ON outbox(kind, seq)",
+        "ALTER TABLE residents ADD COLUMN uid TEXT",
+        "ALTER TABLE residents ADD COLUMN record_version INTEGER NOT NULL DEFAULT 0",
+        "CREATE UNIQUE INDEX residents_uid ON residents(uid)",
+        """CREATE TABLE removed_residents (
+            uid TEXT PRIMARY KEY,
+            record_version INTEGER NOT NULL
+        )""",
+        """CREATE TABLE nonces (
+            nonce TEXT PRIMARY KEY,
+            seen REAL NOT NULL
+        )""",
+    ],
+    [
+        """CREATE TABLE guards (
+            guard_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            pin_hash BLOB NOT NULL,
+            salt BLOB NOT NULL,
+            failed INTEGER NOT NULL DEFAULT 0,
+            locked_until REAL NOT NULL DEFAULT 0,
+            created REAL NOT NULL
+        )""",
+    ],
+    [
+        """CREATE TABLE visit_scores (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            score REAL NOT NULL,
+            residents INTEGER NOT NULL,
+            time REAL NOT NULL
+        )""",
+    ],
+]
+
+
+def _row_id(cursor: sqlite3.Cursor) -> int:
+    """The id SQLite gave the row just inserted."""
+    if cursor.lastrowid is None:
+        raise StorageError("the database gave no id for a new row")
+    return int(cursor.lastrowid)
+
+
+
+class Database:
+    def __init__(self, state_dir: str | Path, *, clock=time.time) -> None:
+        self.path = Path(state_dir) / DB_NAME
+        self._clock = clock
+        self._lock = threading.RLock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                       timeout=BUSY_TIMEOUT_S)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as error:
+            raise StorageError(f"{self.path}: cannot open the state database ({error})") from None
+        except OSError as error:
+            raise StorageError(f"{self.path.parent}: cannot create the state directory ({error})") from None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None  # type: ignore[assignment]
+
+    def __enter__(self):  # noqa: ANN204 - returns the subclass
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One transaction; a database that is locked, full or corrupt is a StorageError in one line."""
+        with self._lock:
+            if self._db is None:
+                raise StorageError(f"{self.path}: store used after close()")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as error:
+                raise StorageError(f"{self.path}: {error}") from None
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException as error:
+                try:
+                    self._db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the transaction may already be gone (disk full, I/O error)
+                if isinstance(error, sqlite3.Error):
+                    raise StorageError(f"{self.path}: {error}") from None
+                raise
+
+    def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self._lock:
+            if self._db is None:
+                raise StorageError(f"{self.path}: store used after close()")
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.Error as error:
+                raise StorageError(f"{self.path}: {error}") from None
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StorageError(f"{self.path}: schema version {version} is newer than this gatepost "
+                               f"({len(MIGRATIONS)}); upgrade gatepost")
+        for number in range(version, len(MIGRATIONS)):
+            with self._transaction() as db:
+                for statement in MIGRATIONS[number]:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number + 1}")
+            log.info("state database migrated to schema %d", number + 1)
+
+    @property
+    def schema_version(self) -> int:
+        return self._query("PRAGMA user_version")[0][0]
+

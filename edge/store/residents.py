@@ -1,0 +1,155 @@
+"""Residents and their face templates, the gallery built from them, and the scores that calibrate it.
+
+Every change of templates bumps `gallery_version` in the same transaction; the running engine
+follows that number (edge/face/gallery_follower.py), so no caller has to remember to reload.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.errors import StorageError
+from edge.store.database import Database, _row_id
+
+
+@dataclass(frozen=True)
+class Resident:
+    id: int
+    name: str
+    unit: str
+    templates: int
+    uid: str = ""
+    record_version: int = 0
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """Templates as one matrix for 1:N search; `owners[i]` is the resident of row i."""
+
+    embeddings: np.ndarray  # (n, d) float32, L2-normalised
+    owners: np.ndarray  # (n,) int64
+    negative: np.ndarray  # (n,) bool: templates marked "not this person" for their owner
+    names: dict[int, str]
+    version: int
+
+
+class ResidentRecords(Database):
+    def add_resident(self, name: str, unit: str, embeddings: list[np.ndarray], qualities: list[float],
+                     sources: list[str], *, uid: str | None = None, record_version: int = 1) -> int:
+        """One resident and all their templates in one transaction: nothing partial is stored."""
+        if not embeddings:
+            raise StorageError("a resident needs at least one template")
+        with self._transaction() as db:
+            cursor = db.execute("INSERT INTO residents(name, unit, created, uid, record_version) VALUES (?, ?, ?, ?, ?)",
+                                (name, unit, self._clock(), uid or uuid.uuid4().hex, record_version))
+            resident_id = _row_id(cursor)
+            for embedding, quality, source in zip(embeddings, qualities, sources, strict=True):
+                self._insert_template(db, resident_id, embedding, quality, source, negative=False)
+            self._bump_gallery(db)
+        return resident_id
+
+    def add_templates(self, resident_id: int, embeddings: list[np.ndarray], qualities: list[float],
+                      sources: list[str], *, negative: bool = False) -> None:
+        with self._transaction() as db:
+            if not db.execute("SELECT 1 FROM residents WHERE id = ?", (resident_id,)).fetchone():
+                raise StorageError(f"no resident with id {resident_id}")
+            for embedding, quality, source in zip(embeddings, qualities, sources, strict=True):
+                self._insert_template(db, resident_id, embedding, quality, source, negative=negative)
+            self._bump_gallery(db)
+
+    def _insert_template(self, db: sqlite3.Connection, resident_id: int, embedding: np.ndarray,
+                         quality: float, source: str, *, negative: bool) -> None:
+        vector = np.asarray(embedding, dtype=np.float32).ravel()
+        db.execute("INSERT INTO templates(resident_id, embedding, quality, negative, source, created) "
+                   "VALUES (?, ?, ?, ?, ?, ?)",
+                   (resident_id, vector.tobytes(), float(quality), int(negative), source, self._clock()))
+
+    def remove_resident(self, resident_id: int) -> bool:
+        """Remove a resident by any local path; a tombstone one version up stops any older record bringing them back."""
+        with self._transaction() as db:
+            row = db.execute("SELECT uid, record_version FROM residents WHERE id = ?", (resident_id,)).fetchone()
+            if row is None:
+                return False
+            db.execute("DELETE FROM residents WHERE id = ?", (resident_id,))
+            db.execute("INSERT OR REPLACE INTO removed_residents(uid, record_version) VALUES (?, ?)",
+                       (row[0], int(row[1]) + 1))
+            self._bump_gallery(db)
+        return True
+
+    def apply_resident_record(self, uid: str, version: int, *, name: str = "", unit: str = "",
+                              embeddings: list[np.ndarray] | None = None) -> bool:
+        """A site-wide resident record (added, changed, or removed when `embeddings` is None).
+
+        Applied only if newer than what this gate holds for `uid`, so replays and out-of-order
+        deliveries change nothing. Returns whether it was applied.
+        """
+        with self._transaction() as db:
+            held = db.execute("SELECT MAX(v) FROM (SELECT record_version AS v FROM residents WHERE uid = ? "
+                              "UNION ALL SELECT record_version FROM removed_residents WHERE uid = ?)",
+                              (uid, uid)).fetchone()[0]
+            if held is not None and held >= version:
+                return False
+            db.execute("DELETE FROM residents WHERE uid = ?", (uid,))
+            if embeddings is None:
+                db.execute("INSERT OR REPLACE INTO removed_residents(uid, record_version) VALUES (?, ?)", (uid, version))
+            else:
+                db.execute("DELETE FROM removed_residents WHERE uid = ?", (uid,))
+                cursor = db.execute("INSERT INTO residents(name, unit, created, uid, record_version) VALUES (?, ?, ?, ?, ?)",
+                                    (name, unit, self._clock(), uid, version))
+                for embedding in embeddings:
+                    self._insert_template(db, _row_id(cursor), embedding, 0.0, "site record", negative=False)
+            self._bump_gallery(db)
+        return True
+
+    def resident_by_uid(self, uid: str) -> Resident | None:
+        return next((r for r in self.residents() if r.uid == uid), None)
+
+    def find_residents(self, name: str) -> list[Resident]:
+        return [r for r in self.residents() if r.name == name]
+
+    def residents(self) -> list[Resident]:
+        rows = self._query(
+            "SELECT r.id, r.name, r.unit, COUNT(t.id), r.uid, r.record_version FROM residents r "
+            "LEFT JOIN templates t ON t.resident_id = r.id AND t.negative = 0 GROUP BY r.id ORDER BY r.id")
+        return [Resident(*row) for row in rows]
+
+    def gallery(self) -> Gallery:
+        with self._lock:
+            rows = self._query("SELECT resident_id, embedding, negative FROM templates ORDER BY id")
+            names = dict(self._query("SELECT id, name FROM residents"))
+            version = self.gallery_version
+        if rows:
+            embeddings = np.stack([np.frombuffer(blob, dtype=np.float32) for _, blob, _ in rows])
+        else:
+            embeddings = np.zeros((0, 0), dtype=np.float32)
+        owners = np.array([row[0] for row in rows], dtype=np.int64)
+        negative = np.array([bool(row[2]) for row in rows], dtype=bool)
+        return Gallery(embeddings, owners, negative, names, version)
+
+    @property
+    def gallery_version(self) -> int:
+        return int(self._query("SELECT value FROM meta WHERE key = 'gallery_version'")[0][0])
+
+    def _bump_gallery(self, db: sqlite3.Connection) -> None:
+        db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'gallery_version'")
+
+    # scores of recognised visits against the other residents: how strangers look through this camera
+
+    def add_visit_score(self, score: float, residents: int, *, keep: int = 5000) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT INTO visit_scores(score, residents, time) VALUES (?, ?, ?)",
+                       (float(score), int(residents), self._clock()))
+            db.execute("DELETE FROM visit_scores WHERE id <= (SELECT MAX(id) FROM visit_scores) - ?", (keep,))
+
+    def visit_scores(self, limit: int) -> list[tuple[float, int]]:
+        """The newest `limit` runner-up scores, each with the number of residents when it was taken."""
+        return [(float(s), int(n)) for s, n in
+                self._query("SELECT score, residents FROM visit_scores ORDER BY id DESC LIMIT ?", (limit,))]
+
+    def visit_score_count(self) -> int:
+        return int(self._query("SELECT COALESCE(MAX(id), 0) FROM visit_scores")[0][0])
+
