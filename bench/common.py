@@ -21,6 +21,16 @@ def parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def add_runs(parser: argparse.ArgumentParser, default: int = 3) -> None:
+    parser.add_argument("--runs", type=int, default=None,
+                        help=f"repeat the measurement and print median (min to max) (default {default}, quick 1)")
+    parser.set_defaults(default_runs=default)
+
+
+def runs_wanted(args: argparse.Namespace) -> int:
+    return args.runs or (1 if args.quick else args.default_runs)
+
+
 def machine() -> dict:
     import os
 

@@ -1,6 +1,9 @@
 """Face latency: per-stage milliseconds, one new face end to end, bare inference, 1:N search, RSS.
 
-    python bench/face_latency.py [--json PATH] [--quick]
+    python bench/face_latency.py [--runs N] [--json PATH] [--quick]
+
+Each run times every frame anew (one process, models loaded once); the tables give the median
+and the range of each percentile over the runs.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import time
 import cv2
 import numpy as np
 
-from common import ROOT, finish, parser, peak_rss_mb, percentile, table
+from common import ROOT, add_runs, finish, parser, peak_rss_mb, percentile, runs_wanted, spread, table
 
 FACES = ROOT / "config" / "scenarios" / "faces"
 
@@ -34,28 +37,10 @@ def frames_with_one_face(count: int) -> list[np.ndarray]:
     return frames
 
 
-def main() -> int:
-    args = parser(__doc__.splitlines()[0]).parse_args()
-    from edge.config import FaceConfig
-    from edge.face.engine import build_engine, norm_crop
+def measure(engine, frames: list[np.ndarray], vectors: np.ndarray, config, quick: bool, rng) -> dict:
+    from edge.face.engine import norm_crop
     from edge.face.matcher import Matcher
     from edge.store import Gallery
-
-    config = FaceConfig()
-    empty = Gallery(np.zeros((0, 0), np.float32), np.zeros(0, np.int64), np.zeros(0, bool), {}, 0)
-    engine = build_engine(config, empty)
-    rng = np.random.default_rng(7)
-    gallery_size = 10_000
-    vectors = rng.normal(size=(gallery_size, engine.embedder.dimension)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    engine.use(engine.matcher.with_gallery(Gallery(vectors, np.arange(gallery_size) // 2, np.zeros(gallery_size, bool),
-                                                   {i: f"r{i}" for i in range(gallery_size // 2)}, 1)))
-    count = 40 if args.quick else 200
-    distinct = frames_with_one_face(20)  # reused in turn: the process holds 20 frames, not 200
-    frames = [distinct[n % len(distinct)] for n in range(count)]
-    for frame in frames[:5]:  # warm-up
-        engine.tracker.tracks.clear()
-        engine.process(frame, 0.0)
 
     stages = {"detect": [], "align": [], "embed": [], "search": []}
     end_to_end, bare = [], []
@@ -81,7 +66,7 @@ def main() -> int:
     still = frames[0]
     engine.process(still, 0.0)
     started = time.perf_counter()
-    tracked_frames = 30 if args.quick else 150
+    tracked_frames = 30 if quick else 150
     for n in range(tracked_frames):
         engine.process(still, 0.04 * (n + 1))
     tracked_fps = tracked_frames / (time.perf_counter() - started)
@@ -95,32 +80,62 @@ def main() -> int:
         matcher = Matcher(Gallery(templates, np.arange(size) // 3, np.zeros(size, bool), {}, 1),
                           threshold=config.match_threshold or 0.5, margin=config.match_margin)
         times = []
-        for _ in range(30 if args.quick else 200):
+        for _ in range(30 if quick else 200):
             started = time.perf_counter()
             matcher.search(probe)
             times.append((time.perf_counter() - started) * 1000)
-        search[size] = {"p50_ms": percentile(times, 50), "p95_ms": percentile(times, 95)}
+        search[size] = {"p50": percentile(times, 50), "p95": percentile(times, 95)}
 
-    rows = [(name, percentile(v, 50), percentile(v, 95)) for name, v in stages.items()]
-    rows.append(("one new face, frame to result", percentile(end_to_end, 50), percentile(end_to_end, 95)))
-    rows.append(("bare inference (detector + embedder)", percentile(bare, 50), percentile(bare, 95)))
-    ratio = percentile(end_to_end, 50) / percentile(bare, 50)
-    print(table(f"Face pipeline at 640x480, {count} frames, gallery {gallery_size} templates",
-                rows, ("stage", "p50 ms", "p95 ms")))
-    print(f"pipeline over bare inference (p50): {ratio:.2f}x")
-    print(f"one tracked face: {tracked_fps:.1f} frames/s")
+    return {"stages_ms": {name: {"p50": percentile(v, 50), "p95": percentile(v, 95)} for name, v in stages.items()},
+            "end_to_end_ms": {"p50": percentile(end_to_end, 50), "p95": percentile(end_to_end, 95)},
+            "bare_inference_ms": {"p50": percentile(bare, 50), "p95": percentile(bare, 95)},
+            "overhead_ratio_p50": percentile(end_to_end, 50) / percentile(bare, 50), "tracked_face_fps": tracked_fps,
+            "search_ms": {str(k): v for k, v in search.items()}, "peak_rss_mb_10k_gallery": rss_10k}
+
+
+def main() -> int:
+    p = parser(__doc__.splitlines()[0])
+    add_runs(p)
+    args = p.parse_args()
+    from edge.config import FaceConfig
+    from edge.face.engine import build_engine
+    from edge.store import Gallery
+
+    config = FaceConfig()
+    empty = Gallery(np.zeros((0, 0), np.float32), np.zeros(0, np.int64), np.zeros(0, bool), {}, 0)
+    engine = build_engine(config, empty)
+    rng = np.random.default_rng(7)
+    gallery_size = 10_000
+    vectors = rng.normal(size=(gallery_size, engine.embedder.dimension)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    engine.use(engine.matcher.with_gallery(Gallery(vectors, np.arange(gallery_size) // 2, np.zeros(gallery_size, bool),
+                                                   {i: f"r{i}" for i in range(gallery_size // 2)}, 1)))
+    count = 40 if args.quick else 200
+    distinct = frames_with_one_face(20)  # reused in turn: the process holds 20 frames, not 200
+    frames = [distinct[n % len(distinct)] for n in range(count)]
+    for frame in frames[:5]:  # warm-up
+        engine.tracker.tracks.clear()
+        engine.process(frame, 0.0)
+
+    runs = [measure(engine, frames, vectors, config, args.quick, rng) for _ in range(runs_wanted(args))]
+
+    def both(pick) -> tuple[str, str]:
+        return spread([pick(r)["p50"] for r in runs]), spread([pick(r)["p95"] for r in runs])
+
+    rows = [(name, *both(lambda r, name=name: r["stages_ms"][name])) for name in runs[0]["stages_ms"]]
+    rows.append(("one new face, frame to result", *both(lambda r: r["end_to_end_ms"])))
+    rows.append(("bare inference (detector + embedder)", *both(lambda r: r["bare_inference_ms"])))
+    print(table(f"Face pipeline at 640x480, {count} frames, gallery {gallery_size} templates, {len(runs)} run(s): "
+                "median (min to max)", rows, ("stage", "p50 ms", "p95 ms")))
+    print(f"pipeline over bare inference (p50): {spread([r['overhead_ratio_p50'] for r in runs])}x")
+    print(f"one tracked face: {spread([r['tracked_face_fps'] for r in runs])} frames/s")
     print()
-    print(table("1:N search", [(size, v["p50_ms"], v["p95_ms"]) for size, v in search.items()],
+    print(table("1:N search", [(size, *both(lambda r, size=size: r["search_ms"][size])) for size in runs[0]["search_ms"]],
                 ("templates", "p50 ms", "p95 ms")))
     rss = peak_rss_mb()
-    print(f"\npeak RSS with a 10k gallery: {rss_10k:.0f} MB; after building the 100k search matrix: {rss:.0f} MB")
-    finish(args, {"frames": count,
-                  "stages_ms": {name: {"p50": percentile(v, 50), "p95": percentile(v, 95)} for name, v in stages.items()},
-                  "end_to_end_ms": {"p50": percentile(end_to_end, 50), "p95": percentile(end_to_end, 95)},
-                  "bare_inference_ms": {"p50": percentile(bare, 50), "p95": percentile(bare, 95)},
-                  "overhead_ratio_p50": ratio, "tracked_face_fps": tracked_fps,
-                  "search_ms": {str(k): v for k, v in search.items()}, "peak_rss_mb_10k_gallery": rss_10k,
-                  "peak_rss_mb": rss})
+    print(f"\npeak RSS with a 10k gallery: {runs[0]['peak_rss_mb_10k_gallery']:.0f} MB; "
+          f"after building the 100k search matrix: {rss:.0f} MB")
+    finish(args, {"frames": count, "runs": runs, "peak_rss_mb": rss})
     return 0
 
 

@@ -1,6 +1,6 @@
 """Soak: a visitor every 1.5 s for an hour while faults come and go; nothing may be lost.
 
-    python bench/soak.py [--minutes M] [--fault-every S] [--fault-length S] [--json PATH] [--quick]
+    python bench/soak.py [--minutes M] [--fault-every S] [--fault-length S] [--runs N] [--json PATH] [--quick]
 
 A supervisor (this script) runs a private Mosquitto, a collector, an emulated LCUS relay board on
 a pty, and `gatepost run` on a simulated rush. On a schedule it stops and restarts the broker,
@@ -11,7 +11,8 @@ nearly the whole soak, so its memory growth covers all of it. Per fault it print
 detect, the time to recover after the fault ended, the decisions made meanwhile, the relay pulses
 between the fault's start and its recovery and whether each had a granted decision recorded just
 before; then events lost (daemon store against collector), event messages the collector received
-more than once, and the daemon's memory.
+more than once, and the daemon's memory. With `--runs N` it soaks N times, each from scratch, and
+adds a table of the median and range over the runs.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ for path in (str(ROOT), str(HERE)):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-from common import finish, parser, table  # noqa: E402
+from common import finish, parser, spread, table  # noqa: E402
 
 FAULTS = ("broker", "camera", "thermal", "relay", "kill")
 
@@ -284,24 +285,54 @@ def main() -> int:
     p.add_argument("--minutes", type=float, default=None, help="length (default 60, quick 0.75)")
     p.add_argument("--fault-every", type=float, default=None, help="seconds between faults (default 120, quick 7)")
     p.add_argument("--fault-length", type=float, default=None, help="how long each fault lasts (default 8, quick 3)")
+    p.add_argument("--runs", type=int, default=1, help="soaks one after another, each from scratch (default 1)")
     args = p.parse_args()
     minutes = args.minutes or (0.75 if args.quick else 60.0)
     fault_every = args.fault_every or (7.0 if args.quick else 120.0)
     args.fault_length = args.fault_length or (3.0 if args.quick else 8.0)
-    with tempfile.TemporaryDirectory(prefix="gatepost-soak-") as scratch:
-        result = run_soak(Path(scratch), minutes=minutes, fault_every=fault_every, fault_length=args.fault_length)
-    print(table(f"Soak: {minutes:g} min, a visitor every 1.5 s, a fault every {fault_every:g} s "
-                f"lasting {args.fault_length:g} s", [f["row"] for f in result["faults"]],
-                ("fault", "at s", "detect s", "recover s", "decisions", "pulses",
-                 "every pulse had a decision")))
+    results = []
+    for number in range(args.runs):
+        with tempfile.TemporaryDirectory(prefix="gatepost-soak-") as scratch:
+            result = run_soak(Path(scratch), minutes=minutes, fault_every=fault_every, fault_length=args.fault_length)
+        results.append(result)
+        print_run(result, f"Soak {number + 1} of {args.runs}: {minutes:g} min, a visitor every 1.5 s, a fault "
+                          f"every {fault_every:g} s lasting {args.fault_length:g} s")
+    if len(results) > 1:
+        print_spread(results)
+    finish(args, results[0] if len(results) == 1 else {"runs": results})
+    return 0
+
+
+def print_run(result: dict, title: str) -> None:
+    print(table(title, [f["row"] for f in result["faults"]],
+                ("fault", "at s", "detect s", "recover s", "decisions", "pulses", "every pulse had a decision")))
     rss = result["rss"]
     print(f"\nevents recorded {result['events_recorded']}, lost {result['events_lost']}, "
           f"event messages delivered more than once (stored once) {result['events_delivered_twice']}")
     if rss:
         print(f"daemon RSS {rss['start_mb']:.0f} MB -> {rss['end_mb']:.0f} MB ({rss['growth_percent']:+.1f} %) "
               f"over {rss['process_minutes']:.1f} min of its longest-lived process")
-    finish(args, result)
-    return 0
+    print()
+
+
+def print_spread(results: list[dict]) -> None:
+    def seconds(fault: dict, end: str, start: str) -> float | None:
+        return None if fault[end] is None or fault[start] is None else max(0.0, fault[end] - fault[start])
+
+    rows = []
+    for kind in FAULTS:
+        faults = [f for r in results for f in r["faults"] if f["kind"] == kind]
+        if faults:
+            rows.append((kind, len(faults), spread([seconds(f, "detected", "started") for f in faults]),
+                         spread([seconds(f, "recovered", "ended") for f in faults]),
+                         sum(1 for f in faults if f["opened_without_decision"])))
+    print(table(f"Faults over {len(results)} soaks: median (min to max)", rows,
+                ("fault", "times", "detect s", "recover s", "pulses without a decision")))
+    figures = [("events recorded", "events_recorded"), ("events lost", "events_lost"),
+               ("delivered more than once", "events_delivered_twice")]
+    rows = [(label, spread([r[key] for r in results])) for label, key in figures]
+    rows.append(("daemon RSS growth, %", spread([r["rss"]["growth_percent"] for r in results if r["rss"]])))
+    print(table(f"Over {len(results)} soaks: median (min to max)", rows, ("figure", "value")))
 
 
 if __name__ == "__main__":

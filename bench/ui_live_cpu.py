@@ -1,10 +1,11 @@
 """What the touchscreen's live view costs: the daemon's CPU with and without a screen watching.
 
-    python bench/ui_live_cpu.py [--seconds S] [--json PATH] [--quick]
+    python bench/ui_live_cpu.py [--seconds S] [--runs N] [--json PATH] [--quick]
 
 Runs `gatepost run` on the simulated morning scenario (realtime, 25 frames/s), measures the
 daemon's CPU use over a window with no client, then with one client reading the MJPEG live
-view and the event stream, and prints the difference in percent of one core.
+view and the event stream, and prints the difference in percent of one core. Each run starts a
+fresh daemon; the table gives the median and the range over the runs.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import psutil
 import yaml
 
-from common import ROOT, finish, parser, table
+from common import ROOT, add_runs, finish, parser, runs_wanted, spread, table
 
 
 def cpu_percent(process: psutil.Process, seconds: float) -> float:
@@ -33,9 +34,22 @@ def cpu_percent(process: psutil.Process, seconds: float) -> float:
 def main() -> int:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=None)
+    add_runs(p)
     args = p.parse_args()
     window = args.seconds or (8.0 if args.quick else 30.0)
     sys.path.insert(0, str(ROOT))
+    runs = [one_run(window) for _ in range(runs_wanted(args))]
+    rows = [("no screen watching", spread([r["idle_cpu_percent"] for r in runs])),
+            ("one screen: live view + events", spread([r["watched_cpu_percent"] for r in runs])),
+            ("live view cost", spread([r["live_view_cost_percent"] for r in runs])),
+            ("live view delivered, KiB/s", spread([r["kib_per_s"] for r in runs]))]
+    print(table(f"Daemon CPU, % of one core, {window:.0f} s windows, {len(runs)} run(s): median (min to max)",
+                rows, ("condition", "value")))
+    finish(args, {"window_s": window, "runs": runs})
+    return 0
+
+
+def one_run(window: float) -> dict:
     from tests.broker import free_port
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -91,14 +105,8 @@ def main() -> int:
         finally:
             daemon.terminate()
             daemon.wait(timeout=30)
-    cost = watched - idle
-    print(table(f"Daemon CPU, % of one core, {window:.0f} s windows", [
-        ("no screen watching", idle), ("one screen: live view + events", watched), ("live view cost", cost)],
-        ("condition", "CPU %")))
-    print(f"live view delivered {received['bytes'] / window / 1024:.0f} KiB/s")
-    finish(args, {"window_s": window, "idle_cpu_percent": idle, "watched_cpu_percent": watched,
-                  "live_view_cost_percent": cost, "kib_per_s": received["bytes"] / window / 1024})
-    return 0
+    return {"idle_cpu_percent": idle, "watched_cpu_percent": watched, "live_view_cost_percent": watched - idle,
+            "kib_per_s": received["bytes"] / window / 1024}
 
 
 if __name__ == "__main__":
