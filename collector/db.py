@@ -1,6 +1,11 @@
 """The collector's database: SQLite by default, PostgreSQL when given a postgresql:// URL.
 
-Inserts are idempotent by event id, so a message delivered twice is stored once.
+Inserts are idempotent by event id, so a message delivered twice is stored once. On PostgreSQL a
+batch is COPYed into a session-local staging table and moved with one INSERT ... ON CONFLICT DO
+NOTHING, and the events table is partitioned by day: retention drops whole partitions. With every
+batch the hourly counters the fleet view draws (entries, denials by reason, alarms by kind) are
+updated in the same transaction, from the rows that were new, so a redelivery counts nothing twice.
+A connection lost (the database restarted) is opened again on the next call.
 """
 
 from __future__ import annotations
@@ -8,168 +13,314 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edge.errors import StorageError
 
-SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS events (
-        event_id TEXT PRIMARY KEY,
+DAY_S = 86_400
+EVENT_COLUMNS = ("event_id", "site", "gate", "kind", "time", "granted", "resident_id", "pass_id", "alarm", "reason",
+                 "stored", "payload")
+
+
+def _tables(postgres: bool) -> list[str]:
+    events = """CREATE TABLE IF NOT EXISTS events (
+        event_id TEXT NOT NULL,
         site TEXT NOT NULL,
         gate TEXT NOT NULL,
         kind TEXT NOT NULL,
         time DOUBLE PRECISION NOT NULL,
-        payload TEXT NOT NULL
-    )""",
-    "CREATE INDEX IF NOT EXISTS events_gate_time ON events(site, gate, time)",
-    """CREATE TABLE IF NOT EXISTS gate_status (
-        site TEXT NOT NULL,
-        gate TEXT NOT NULL,
-        status TEXT NOT NULL,
-        time DOUBLE PRECISION NOT NULL,
-        PRIMARY KEY (site, gate)
-    )""",
-    # messages refused with their reason, kept so that one poison message is looked at, not redelivered forever
-    """CREATE TABLE IF NOT EXISTS quarantine (
-        received DOUBLE PRECISION NOT NULL,
-        topic TEXT NOT NULL,
+        granted BOOLEAN,
+        resident_id TEXT,
+        pass_id TEXT,
+        alarm TEXT,
+        reason TEXT,
+        stored DOUBLE PRECISION,
         payload TEXT NOT NULL,
-        reason TEXT NOT NULL
-    )""",
-    # per gate, hour and stage, from the gates' telemetry: the mean of the reported p50s and the
-    # worst reported p95 (each report covers the gate's latest frames)
-    """CREATE TABLE IF NOT EXISTS stage_timings (
-        site TEXT NOT NULL,
-        gate TEXT NOT NULL,
-        hour BIGINT NOT NULL,
-        stage TEXT NOT NULL,
-        reports INTEGER NOT NULL,
-        p50_sum DOUBLE PRECISION NOT NULL,
-        p95_max DOUBLE PRECISION NOT NULL,
-        PRIMARY KEY (site, gate, hour, stage)
-    )""",
-]
+        PRIMARY KEY (event_id{key})
+    ){partitioned}"""
+    return [
+        events.format(key=", time", partitioned=" PARTITION BY RANGE (time)") if postgres
+        else events.format(key="", partitioned=""),
+        "CREATE INDEX IF NOT EXISTS events_gate_time ON events(site, gate, time)",
+        "CREATE INDEX IF NOT EXISTS events_kind_time ON events(kind, time)",
+        "CREATE INDEX IF NOT EXISTS events_resident ON events(resident_id, time) WHERE resident_id IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS events_pass ON events(pass_id, time) WHERE pass_id IS NOT NULL",
+        """CREATE TABLE IF NOT EXISTS gate_status (
+            site TEXT NOT NULL,
+            gate TEXT NOT NULL,
+            status TEXT NOT NULL,
+            time DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (site, gate)
+        )""",
+        # the latest telemetry of each gate: open faults and outbox depth for the fleet view
+        """CREATE TABLE IF NOT EXISTS gate_health (
+            site TEXT NOT NULL,
+            gate TEXT NOT NULL,
+            time DOUBLE PRECISION NOT NULL,
+            faults TEXT NOT NULL,
+            outbox INTEGER NOT NULL,
+            fps DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (site, gate)
+        )""",
+        # messages refused with their reason, kept so that one poison message is looked at, not redelivered forever
+        """CREATE TABLE IF NOT EXISTS quarantine (
+            received DOUBLE PRECISION NOT NULL,
+            topic TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            reason TEXT NOT NULL
+        )""",
+        # per gate, hour and stage, from the gates' telemetry: the mean of the reported p50s and the
+        # worst reported p95 (each report covers the gate's latest frames)
+        """CREATE TABLE IF NOT EXISTS stage_timings (
+            site TEXT NOT NULL,
+            gate TEXT NOT NULL,
+            hour BIGINT NOT NULL,
+            stage TEXT NOT NULL,
+            reports INTEGER NOT NULL,
+            p50_sum DOUBLE PRECISION NOT NULL,
+            p95_max DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (site, gate, hour, stage)
+        )""",
+        # per gate and hour: entries, denials, denial:<code>, alarm:<kind>
+        """CREATE TABLE IF NOT EXISTS hourly_counts (
+            site TEXT NOT NULL,
+            gate TEXT NOT NULL,
+            hour BIGINT NOT NULL,
+            metric TEXT NOT NULL,
+            count BIGINT NOT NULL,
+            PRIMARY KEY (site, gate, hour, metric)
+        )""",
+        "CREATE INDEX IF NOT EXISTS hourly_counts_hour ON hourly_counts(hour)",
+        """CREATE TABLE IF NOT EXISTS alarm_acks (
+            event_id TEXT PRIMARY KEY,
+            operator TEXT NOT NULL,
+            time DOUBLE PRECISION NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS operators (
+            name TEXT PRIMARY KEY,
+            password_hash BYTEA NOT NULL,
+            salt BYTEA NOT NULL,
+            created DOUBLE PRECISION NOT NULL
+        )""" if postgres else """CREATE TABLE IF NOT EXISTS operators (
+            name TEXT PRIMARY KEY,
+            password_hash BLOB NOT NULL,
+            salt BLOB NOT NULL,
+            created REAL NOT NULL
+        )""",
+        # every read and action in the fleet view, by whom
+        """CREATE TABLE IF NOT EXISTS audit (
+            time DOUBLE PRECISION NOT NULL,
+            operator TEXT NOT NULL,
+            action TEXT NOT NULL,
+            detail TEXT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS audit_time ON audit(time)",
+    ]
+
+
+# columns added since the first schema; an older database gets them on open
+ADDED_COLUMNS = [("events", name, kind) for name, kind in (
+    ("granted", "BOOLEAN"), ("resident_id", "TEXT"), ("pass_id", "TEXT"), ("alarm", "TEXT"), ("reason", "TEXT"),
+    ("stored", "DOUBLE PRECISION"))]
+
+
+def event_row(message: dict[str, Any], stored: float) -> tuple:
+    """The stored row of an event: the columns the fleet view searches, and the whole message as JSON."""
+    kind = str(message.get("kind", ""))
+    granted = message.get("granted") if kind == "decision" and isinstance(message.get("granted"), bool) else None
+    codes = message.get("reason_codes")
+    reason = str(codes[0])[:64] if isinstance(codes, list) and codes else None
+    resident = message.get("resident_id")
+    pass_id = message.get("pass_id")
+    alarm = message.get("alarm") if kind == "alarm" else None
+    return (message["event_id"], str(message.get("site", "")), str(message.get("gate", "")), kind,
+            float(message.get("time", 0)), granted, None if resident is None else str(resident)[:64],
+            None if pass_id is None else str(pass_id)[:64], None if alarm is None else str(alarm)[:32], reason,
+            stored, json.dumps(message, separators=(",", ":"), sort_keys=True))
+
+
+def metrics(message: dict[str, Any]) -> list[str]:
+    """The hourly counters one event adds to."""
+    kind = message.get("kind")
+    if kind == "decision":
+        if message.get("granted"):
+            return [] if message.get("same_opening_as") else ["entries"]  # one person, one opening
+        codes = message.get("reason_codes")
+        return ["denials", *(f"denial:{str(code)[:64]}" for code in (codes if isinstance(codes, list) and codes
+                                                                      else ["unspecified"]))]
+    if kind == "alarm":
+        return [f"alarm:{str(message.get('alarm', 'unknown'))[:32]}"]
+    return []
+
+
+@dataclass(frozen=True)
+class GateRow:
+    site: str
+    gate: str
+    status: str  # online | offline | unknown (never heard its status)
+    last_seen: float | None
+    faults: dict[str, str]
+    outbox: int | None
+    fps: float | None
 
 
 class CollectorDB:
     def __init__(self, url: str) -> None:
         self.url = url
-        self._lock = threading.Lock()
-        self._db: Any  # a DB-API connection: psycopg's or sqlite3's
-        if url.startswith(("postgresql://", "postgres://")):
+        self.postgres = url.startswith(("postgresql://", "postgres://"))
+        self.placeholder = "%s" if self.postgres else "?"
+        self._lock = threading.RLock()
+        self._db: Any = None  # a DB-API connection: psycopg's or sqlite3's
+        self._partitions: set[int] = set()  # day starts whose partition exists
+        with self._lock:
+            self._open()
+
+    # connection
+
+    def _open(self) -> None:
+        if self.postgres:
             try:
                 import psycopg
             except ImportError:
                 raise StorageError("a PostgreSQL URL needs the psycopg package (pip install 'psycopg[binary]')") from None
-            self.placeholder = "%s"
-            self.postgres = True
             try:
-                self._db = psycopg.connect(url, autocommit=False)
+                self._db = psycopg.connect(self.url, autocommit=False, connect_timeout=5)
             except psycopg.Error as error:
-                raise StorageError(f"cannot connect to {url.split('@')[-1]}: {error}") from None
+                raise StorageError(f"cannot connect to {self.url.split('@')[-1]}: {error}") from None
         else:
-            path = Path(url.removeprefix("sqlite:///").removeprefix("sqlite://"))
+            path = Path(self.url.removeprefix("sqlite:///").removeprefix("sqlite://"))
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.placeholder = "?"
-            self.postgres = False
             self._db = sqlite3.connect(path, check_same_thread=False, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
-        with self._lock:
-            cursor = self._db.cursor()
-            for statement in SCHEMA:
+        cursor = self._db.cursor()
+        if self.postgres:  # one writer creates the schema at a time
+            cursor.execute("SELECT pg_advisory_xact_lock(726374)")
+        statements = _tables(self.postgres)
+        for statement in statements:  # tables first: an older database gains its new columns before the indexes
+            if statement.startswith("CREATE TABLE"):
                 cursor.execute(statement)
-            self._db.commit()
+        self._add_missing_columns(cursor)
+        for statement in statements:
+            if not statement.startswith("CREATE TABLE"):
+                cursor.execute(statement)
+        if self.postgres:
+            cursor.execute("CREATE TEMP TABLE IF NOT EXISTS staging AS SELECT * FROM events WITH NO DATA")
+        self._db.commit()
+        self._partitions.clear()
+
+    def _add_missing_columns(self, cursor) -> None:
+        for table, column, kind in ADDED_COLUMNS:
+            if self.postgres:
+                cursor.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
+            else:
+                present = {row[1] for row in cursor.execute(f"PRAGMA table_info({table})").fetchall()}
+                if column not in present:
+                    cursor.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+    @contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        """A cursor in one transaction: committed on success, rolled back on failure; a broken
+        PostgreSQL connection is opened again by the next call."""
+        with self._lock:
+            if self._db is None or (self.postgres and (self._db.closed or self._db.broken)):
+                self._open()
+            cursor = self._db.cursor()
+            try:
+                yield cursor
+                self._db.commit()
+            except BaseException:
+                try:
+                    self._db.rollback()  # PostgreSQL refuses every later statement until the failed one is rolled back
+                except Exception:
+                    pass  # the connection is gone; the next call opens a new one
+                raise
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
     def _sql(self, text: str) -> str:
         return text.replace("?", self.placeholder)
 
+    # events
+
     def insert_events(self, messages: list[dict[str, Any]]) -> int:
-        """Insert (ignoring ones already stored); returns how many were new. One commit for all."""
-        rows = [(m["event_id"], m.get("site", ""), m.get("gate", ""), m.get("kind", ""), float(m.get("time", 0)),
-                 json.dumps(m, separators=(",", ":"), sort_keys=True)) for m in messages]
-        conflict = "ON CONFLICT (event_id) DO NOTHING" if self.postgres else "ON CONFLICT(event_id) DO NOTHING"
-        with self._lock:
-            cursor = self._db.cursor()
-            try:
-                cursor.executemany(self._sql(f"INSERT INTO events(event_id, site, gate, kind, time, payload) "
-                                             f"VALUES (?, ?, ?, ?, ?, ?) {conflict}"), rows)
-                inserted = cursor.rowcount
-                self._db.commit()
-            except Exception:
-                self._db.rollback()  # PostgreSQL refuses every later statement until the failed one is rolled back
-                raise
-            return inserted
+        """Insert (ignoring ones already stored); returns how many were new. One transaction for all,
+        the hourly counters included."""
+        stored = time.time()
+        rows = [event_row(m, stored) for m in messages]
+        by_id = {m["event_id"]: m for m in messages}
+        with self._cursor() as cursor:
+            new_ids = self._insert_postgres(cursor, rows) if self.postgres else self._insert_sqlite(cursor, rows)
+            self._count_hours(cursor, [by_id[event_id] for event_id in new_ids])
+        return len(new_ids)
 
-    def quarantine(self, topic: str, payload: bytes, reason: str, received: float) -> None:
-        """Keep a refused message as text (bytes that are not UTF-8 escaped), at most 64 KB of it."""
-        text = payload[:65536].decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00")
-        with self._lock:
-            cursor = self._db.cursor()
-            try:
-                cursor.execute(self._sql("INSERT INTO quarantine(received, topic, payload, reason) VALUES (?, ?, ?, ?)"),
-                               (received, topic.replace("\x00", "")[:512], text, reason.replace("\x00", "")[:512]))
-                self._db.commit()
-            except Exception:
-                self._db.rollback()
-                raise
+    def _insert_postgres(self, cursor, rows: list[tuple]) -> list[str]:
+        self._ensure_partitions(cursor, {row[4] for row in rows})
+        columns = ", ".join(EVENT_COLUMNS)
+        with cursor.copy(f"COPY staging ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(f"INSERT INTO events ({columns}) SELECT {columns} FROM staging "
+                       "ON CONFLICT DO NOTHING RETURNING event_id")
+        new_ids = [row[0] for row in cursor.fetchall()]
+        cursor.execute("TRUNCATE staging")
+        return new_ids
 
-    def quarantined(self, limit: int = 100) -> list[tuple[float, str, str, str]]:
-        with self._lock:
-            cursor = self._db.cursor()
-            cursor.execute(self._sql("SELECT received, topic, payload, reason FROM quarantine ORDER BY received DESC "
-                                     "LIMIT ?"), (limit,))
-            return [tuple(row) for row in cursor.fetchall()]
+    def _insert_sqlite(self, cursor, rows: list[tuple]) -> list[str]:
+        sql = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))}) " \
+              "ON CONFLICT(event_id) DO NOTHING"
+        new_ids = []
+        for row in rows:
+            if cursor.execute(sql, row).rowcount:
+                new_ids.append(row[0])
+        return new_ids
 
-    def _count(self, cursor) -> int:
-        cursor.execute("SELECT COUNT(*) FROM events")
-        return int(cursor.fetchone()[0])
+    def _ensure_partitions(self, cursor, times: set[float]) -> None:
+        for day in {int(t) // DAY_S * DAY_S for t in times} - self._partitions:
+            name = f"events_d{day // DAY_S}"
+            cursor.execute(f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF events "
+                           f"FOR VALUES FROM ({day}) TO ({day + DAY_S})")
+            self._partitions.add(day)
 
-    def set_status(self, site: str, gate: str, status: str, time: float) -> None:
-        with self._lock:
-            cursor = self._db.cursor()
-            cursor.execute(self._sql("INSERT INTO gate_status(site, gate, status, time) VALUES (?, ?, ?, ?) "
-                                     "ON CONFLICT (site, gate) DO UPDATE SET status = excluded.status, "
-                                     "time = excluded.time"), (site, gate, status, time))
-            self._db.commit()
-
-    def add_stage_timings(self, site: str, gate: str, time: float, timings: dict[str, tuple[float, float]]) -> None:
-        """Fold one telemetry report's {stage: (p50, p95)} into that hour's row per stage."""
-        hour = int(time) // 3600 * 3600
-        larger = "GREATEST" if self.postgres else "MAX"
-        rows = [(site, gate, hour, stage, p50, p95) for stage, (p50, p95) in timings.items()]
-        with self._lock:
-            cursor = self._db.cursor()
+    def _count_hours(self, cursor, messages: list[dict[str, Any]]) -> None:
+        counts: Counter = Counter()
+        for message in messages:
+            hour = int(float(message.get("time", 0))) // 3600 * 3600
+            for metric in metrics(message):
+                counts[(str(message.get("site", "")), str(message.get("gate", "")), hour, metric)] += 1
+        if counts:
             cursor.executemany(self._sql(
-                "INSERT INTO stage_timings(site, gate, hour, stage, reports, p50_sum, p95_max) "
-                "VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (site, gate, hour, stage) DO UPDATE SET "
-                "reports = stage_timings.reports + 1, p50_sum = stage_timings.p50_sum + excluded.p50_sum, "
-                f"p95_max = {larger}(stage_timings.p95_max, excluded.p95_max)"), rows)
-            self._db.commit()
+                "INSERT INTO hourly_counts(site, gate, hour, metric, count) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (site, gate, hour, metric) DO UPDATE SET count = hourly_counts.count + excluded.count"),
+                [(*key, n) for key, n in sorted(counts.items())])
 
-    def stage_timings(self, *, site: str | None = None, gate: str | None = None,
-                      since: float = 0.0) -> list[tuple[str, str, int, str, float, float]]:
-        """(site, gate, hour, stage, mean p50, worst p95) rows."""
-        sql = "SELECT site, gate, hour, stage, p50_sum / reports, p95_max FROM stage_timings WHERE hour >= ?"
-        params: list[Any] = [int(since) // 3600 * 3600]
-        for column, value in (("site", site), ("gate", gate)):
-            if value:
-                sql += f" AND {column} = ?"
-                params.append(value)
-        with self._lock:
-            cursor = self._db.cursor()
-            cursor.execute(self._sql(sql + " ORDER BY site, gate, hour, stage"), params)
-            return [(row[0], row[1], int(row[2]), row[3], float(row[4]), float(row[5])) for row in cursor.fetchall()]
-
-    def statuses(self) -> list[tuple[str, str, str, float]]:
-        with self._lock:
-            cursor = self._db.cursor()
-            cursor.execute("SELECT site, gate, status, time FROM gate_status ORDER BY site, gate")
-            return [tuple(row) for row in cursor.fetchall()]
+    def drop_before(self, cutoff: float) -> int:
+        """Retention: events older than `cutoff` go (on PostgreSQL, whole days: their partitions are
+        dropped); the hourly counters stay. Returns partitions dropped, or rows deleted on SQLite."""
+        with self._cursor() as cursor:
+            if not self.postgres:
+                cursor.execute("DELETE FROM events WHERE time < ?", (cutoff,))
+                return int(cursor.rowcount)
+            cursor.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                           "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'events'")
+            dropped = 0
+            for (name,) in cursor.fetchall():
+                day = int(name.removeprefix("events_d")) * DAY_S
+                if day + DAY_S <= cutoff:
+                    cursor.execute(f"DROP TABLE {name}")
+                    self._partitions.discard(day)
+                    dropped += 1
+            return dropped
 
     def events(self, *, site: str | None = None, gate: str | None = None, kind: str | None = None,
                since: float = 0.0, limit: int = 1000) -> list[dict[str, Any]]:
@@ -181,11 +332,184 @@ class CollectorDB:
                 params.append(value)
         sql += " ORDER BY time, event_id LIMIT ?"
         params.append(limit)
-        with self._lock:
-            cursor = self._db.cursor()
+        with self._cursor() as cursor:
             cursor.execute(self._sql(sql), params)
             return [json.loads(row[0]) for row in cursor.fetchall()]
 
+    def search(self, *, site: str | None = None, gate: str | None = None, kind: str | None = None,
+               resident: str | None = None, pass_id: str | None = None, since: float = 0.0,
+               until: float | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Newest first: events by gate, kind, resident or pass within a time range."""
+        sql = "SELECT payload, stored FROM events WHERE time >= ?"
+        params: list[Any] = [since]
+        if until is not None:
+            sql += " AND time < ?"
+            params.append(until)
+        for column, value in (("site", site), ("gate", gate), ("kind", kind), ("resident_id", resident),
+                              ("pass_id", pass_id)):
+            if value:
+                sql += f" AND {column} = ?"
+                params.append(value)
+        sql += " ORDER BY time DESC LIMIT ?"
+        params.append(limit)
+        with self._cursor() as cursor:
+            cursor.execute(self._sql(sql), params)
+            return [{**json.loads(payload), "stored": stored} for payload, stored in cursor.fetchall()]
+
+    def count_hint(self) -> None:
+        """A trivial query: raises if the database does not answer."""
+        with self._cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+
     def count(self) -> int:
-        with self._lock:
-            return self._count(self._db.cursor())
+        with self._cursor() as cursor:
+            cursor.execute("SELECT COUNT(*) FROM events")
+            return int(cursor.fetchone()[0])
+
+    def lag(self, *, since: float = 0.0) -> list[float]:
+        """Seconds from each event's time at its gate to its row committed here."""
+        with self._cursor() as cursor:
+            cursor.execute(self._sql("SELECT stored - time FROM events WHERE time >= ? AND stored IS NOT NULL"),
+                           (since,))
+            return [float(row[0]) for row in cursor.fetchall()]
+
+    # refused messages
+
+    def quarantine(self, topic: str, payload: bytes, reason: str, received: float) -> None:
+        """Keep a refused message as text (bytes that are not UTF-8 escaped), at most 64 KB of it."""
+        text = payload[:65536].decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00")
+        with self._cursor() as cursor:
+            cursor.execute(self._sql("INSERT INTO quarantine(received, topic, payload, reason) VALUES (?, ?, ?, ?)"),
+                           (received, topic.replace("\x00", "")[:512], text, reason.replace("\x00", "")[:512]))
+
+    def quarantined(self, limit: int = 100) -> list[tuple[float, str, str, str]]:
+        with self._cursor() as cursor:
+            cursor.execute(self._sql("SELECT received, topic, payload, reason FROM quarantine ORDER BY received DESC "
+                                     "LIMIT ?"), (limit,))
+            return [tuple(row) for row in cursor.fetchall()]
+
+    # gates: status, telemetry
+
+    def set_status(self, site: str, gate: str, status: str, time: float) -> None:
+        with self._cursor() as cursor:
+            cursor.execute(self._sql("INSERT INTO gate_status(site, gate, status, time) VALUES (?, ?, ?, ?) "
+                                     "ON CONFLICT (site, gate) DO UPDATE SET status = excluded.status, "
+                                     "time = excluded.time"), (site, gate, status, time))
+
+    def set_health(self, site: str, gate: str, time: float, faults: dict[str, str], outbox: int, fps: float) -> None:
+        with self._cursor() as cursor:
+            cursor.execute(self._sql("INSERT INTO gate_health(site, gate, time, faults, outbox, fps) "
+                                     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (site, gate) DO UPDATE SET "
+                                     "time = excluded.time, faults = excluded.faults, outbox = excluded.outbox, "
+                                     "fps = excluded.fps"),
+                           (site, gate, time, json.dumps(faults, ensure_ascii=False), outbox, fps))
+
+    def add_stage_timings(self, site: str, gate: str, time: float, timings: dict[str, tuple[float, float]]) -> None:
+        """Fold one telemetry report's {stage: (p50, p95)} into that hour's row per stage."""
+        hour = int(time) // 3600 * 3600
+        larger = "GREATEST" if self.postgres else "MAX"
+        rows = [(site, gate, hour, stage, p50, p95) for stage, (p50, p95) in timings.items()]
+        with self._cursor() as cursor:
+            cursor.executemany(self._sql(
+                "INSERT INTO stage_timings(site, gate, hour, stage, reports, p50_sum, p95_max) "
+                "VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (site, gate, hour, stage) DO UPDATE SET "
+                "reports = stage_timings.reports + 1, p50_sum = stage_timings.p50_sum + excluded.p50_sum, "
+                f"p95_max = {larger}(stage_timings.p95_max, excluded.p95_max)"), rows)
+
+    def stage_timings(self, *, site: str | None = None, gate: str | None = None,
+                      since: float = 0.0) -> list[tuple[str, str, int, str, float, float]]:
+        """(site, gate, hour, stage, mean p50, worst p95) rows."""
+        sql = "SELECT site, gate, hour, stage, p50_sum / reports, p95_max FROM stage_timings WHERE hour >= ?"
+        params: list[Any] = [int(since) // 3600 * 3600]
+        for column, value in (("site", site), ("gate", gate)):
+            if value:
+                sql += f" AND {column} = ?"
+                params.append(value)
+        with self._cursor() as cursor:
+            cursor.execute(self._sql(sql + " ORDER BY site, gate, hour, stage"), params)
+            return [(row[0], row[1], int(row[2]), row[3], float(row[4]), float(row[5])) for row in cursor.fetchall()]
+
+    def statuses(self) -> list[tuple[str, str, str, float]]:
+        with self._cursor() as cursor:
+            cursor.execute("SELECT site, gate, status, time FROM gate_status ORDER BY site, gate")
+            return [tuple(row) for row in cursor.fetchall()]
+
+    def gates(self) -> list[GateRow]:
+        """Every gate heard of: its status, when last heard, open faults and outbox depth."""
+        with self._cursor() as cursor:
+            cursor.execute("SELECT COALESCE(s.site, h.site), COALESCE(s.gate, h.gate), s.status, s.time, h.time, "
+                           "h.faults, h.outbox, h.fps FROM gate_status s FULL OUTER JOIN gate_health h "
+                           "ON s.site = h.site AND s.gate = h.gate" if self.postgres else
+                           "SELECT site, gate, MAX(status), MAX(status_time), MAX(health_time), MAX(faults), "
+                           "MAX(outbox), MAX(fps) FROM (SELECT site, gate, status, time AS status_time, "
+                           "NULL AS health_time, NULL AS faults, NULL AS outbox, NULL AS fps FROM gate_status "
+                           "UNION ALL SELECT site, gate, NULL, NULL, time, faults, outbox, fps FROM gate_health) "
+                           "GROUP BY site, gate")
+            rows = cursor.fetchall()
+        gates = []
+        for site, gate, status, status_time, health_time, faults, outbox, fps in rows:
+            seen = [t for t in (status_time, health_time) if t is not None]
+            gates.append(GateRow(site, gate, status or "unknown", max(seen) if seen else None,
+                                 json.loads(faults) if faults else {}, outbox, fps))
+        return sorted(gates, key=lambda g: (g.site, g.gate))
+
+    # the fleet view
+
+    def hourly_counts(self, *, site: str | None = None, gate: str | None = None,
+                      since: float = 0.0) -> list[tuple[int, str, int]]:
+        """(hour, metric, count) summed over the gates chosen."""
+        sql = "SELECT hour, metric, SUM(count) FROM hourly_counts WHERE hour >= ?"
+        params: list[Any] = [int(since) // 3600 * 3600]
+        for column, value in (("site", site), ("gate", gate)):
+            if value:
+                sql += f" AND {column} = ?"
+                params.append(value)
+        with self._cursor() as cursor:
+            cursor.execute(self._sql(sql + " GROUP BY hour, metric ORDER BY hour, metric"), params)
+            return [(int(hour), metric, int(count)) for hour, metric, count in cursor.fetchall()]
+
+    def alarms(self, *, since: float = 0.0, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest alarms, each with who acknowledged it (None while open)."""
+        with self._cursor() as cursor:
+            cursor.execute(self._sql("SELECT e.payload, a.operator, a.time FROM events e LEFT JOIN alarm_acks a "
+                                     "ON a.event_id = e.event_id WHERE e.kind = 'alarm' AND e.time >= ? "
+                                     "ORDER BY e.time DESC LIMIT ?"), (since, limit))
+            return [{**json.loads(payload), "acknowledged_by": operator, "acknowledged_at": at}
+                    for payload, operator, at in cursor.fetchall()]
+
+    def acknowledge_alarm(self, event_id: str, operator: str, when: float) -> bool:
+        """False if there is no such alarm or it was acknowledged already."""
+        with self._cursor() as cursor:
+            cursor.execute(self._sql("SELECT 1 FROM events WHERE event_id = ? AND kind = 'alarm'"), (event_id,))
+            if cursor.fetchone() is None:
+                return False
+            cursor.execute(self._sql("INSERT INTO alarm_acks(event_id, operator, time) VALUES (?, ?, ?) "
+                                     "ON CONFLICT (event_id) DO NOTHING"), (event_id, operator, when))
+            return bool(cursor.rowcount)
+
+    # operators and their audit trail
+
+    def set_operator(self, name: str, password_hash: bytes, salt: bytes) -> None:
+        with self._cursor() as cursor:
+            cursor.execute(self._sql("INSERT INTO operators(name, password_hash, salt, created) VALUES (?, ?, ?, ?) "
+                                     "ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, "
+                                     "salt = excluded.salt"), (name, password_hash, salt, time.time()))
+
+    def operator(self, name: str) -> tuple[bytes, bytes] | None:
+        """(password hash, salt) of an operator, None if there is none by that name."""
+        with self._cursor() as cursor:
+            cursor.execute(self._sql("SELECT password_hash, salt FROM operators WHERE name = ?"), (name,))
+            row = cursor.fetchone()
+        return (bytes(row[0]), bytes(row[1])) if row else None
+
+    def audit(self, operator: str, action: str, detail: dict[str, Any], when: float) -> None:
+        with self._cursor() as cursor:
+            cursor.execute(self._sql("INSERT INTO audit(time, operator, action, detail) VALUES (?, ?, ?, ?)"),
+                           (when, operator, action, json.dumps(detail, ensure_ascii=False, sort_keys=True)))
+
+    def audit_log(self, limit: int = 100) -> list[tuple[float, str, str, dict]]:
+        with self._cursor() as cursor:
+            cursor.execute(self._sql("SELECT time, operator, action, detail FROM audit ORDER BY time DESC LIMIT ?"),
+                           (limit,))
+            return [(float(t), operator, action, json.loads(detail)) for t, operator, action, detail in cursor.fetchall()]

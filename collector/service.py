@@ -3,6 +3,9 @@
 Several instances with the same group split the gates' messages between them (`$share/...`).
 Messages are acknowledged by hand, after the batch they are in has been committed, so a
 collector that dies loses nothing: the broker redelivers, and the insert ignores duplicates.
+A batch the database cannot take (it restarted, it is full) is kept and tried again, the
+connection reopened, until it is stored; nothing is acknowledged meanwhile, and the gates keep
+their outboxes. Old events are dropped after `keep_days` (whole days on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ log = logging.getLogger(__name__)
 BATCH = 500
 MAX_MESSAGE = 256 * 1024
 BATCH_WAIT_S = 0.05
+RETRY_MAX_S = 5.0
+RETENTION_EVERY_S = 3600.0
 
 
 def stage_timings(body: object) -> dict[str, tuple[float, float]]:
@@ -52,10 +57,12 @@ def stage_timings(body: object) -> dict[str, tuple[float, float]]:
 
 class Collector:
     def __init__(self, config: MqttConfig, db: CollectorDB, *, group: str = "collectors",
-                 client_id: str = "gatepost-collector-1") -> None:
+                 client_id: str = "gatepost-collector-1", keep_days: float | None = None) -> None:
         self.config = config
         self.db = db
         self.group = group
+        self.keep_days = keep_days
+        self._last_retention = 0.0
         self.client = make_client(config, client_id, manual_ack=True)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
@@ -68,6 +75,7 @@ class Collector:
         self.received = 0
         self.events_received = 0  # event and alarm messages (redeliveries included), not telemetry or status
         self.rejected = 0
+        self.retries = 0  # batches tried again because the database did not take them
 
     def start(self) -> None:
         self._writer.start()
@@ -119,15 +127,19 @@ class Collector:
             self.client.publish(f"{ROOT}/{site}/{gate}/ack", json.dumps({"ids": ids}), qos=1)
 
     def _store_telemetry(self, site: str, gate: str, payload: bytes) -> None:
-        """Keep the per-stage p50/p95 a gate reports, per hour; the rest of telemetry is live data."""
+        """Keep the per-stage p50/p95 a gate reports, per hour, and its latest health for the fleet view."""
         try:
-            timings = stage_timings(load_json(payload, max_bytes=MAX_MESSAGE, what="telemetry"))
+            body = load_json(payload, max_bytes=MAX_MESSAGE, what="telemetry")
+            timings = stage_timings(body)
+            health = gate_health(body)
         except ValueError as error:
             self.rejected += 1
             log.warning("collector: telemetry from %s/%s refused: %s", site, gate, error)
             return
         try:
-            self.db.add_stage_timings(site, gate, time.time(), timings)
+            now = time.time()
+            self.db.add_stage_timings(site, gate, now, timings)
+            self.db.set_health(site, gate, now, *health)
         except Exception:  # telemetry is QoS 0 and comes again shortly: losing one report is harmless
             log.exception("collector: telemetry from %s/%s not stored", site, gate)
 
@@ -144,33 +156,62 @@ class Collector:
                     batch.append(self._incoming.get(timeout=max(0.0, deadline - time.monotonic())))
                 except queue.Empty:
                     break
-            try:
-                self._store(batch)
-            except Exception:  # the writer must outlive every message; unacknowledged ones come again
-                log.exception("collector: a batch of %d messages failed; left for redelivery", len(batch))
+            self._store_until_done(batch)
+            self._retention()
 
-    def _store(self, batch: list) -> None:
+    def _store_until_done(self, batch: list) -> None:
+        """Store a batch, trying again (with a growing pause) while the database is away."""
+        pause = 0.2
+        while True:
+            try:
+                if self._store(batch):
+                    return
+            except Exception:  # the writer must outlive every message; nothing of the batch is acknowledged
+                log.exception("collector: a batch of %d messages failed", len(batch))
+            if self._stop.is_set():
+                log.error("collector: stopping with a batch of %d unstored; the broker delivers it again",
+                          len(batch))
+                return
+            self.retries += 1
+            self._stop.wait(pause)
+            pause = min(RETRY_MAX_S, pause * 2)
+
+    def _retention(self) -> None:
+        now = time.time()
+        if self.keep_days is None or now - self._last_retention < RETENTION_EVERY_S:
+            return
+        self._last_retention = now
+        try:
+            dropped = self.db.drop_before(now - self.keep_days * 86400)
+            if dropped:
+                log.info("collector: retention dropped %d (older than %g days)", dropped, self.keep_days)
+        except Exception:
+            log.exception("collector: retention failed; tried again in an hour")
+
+    def _store(self, batch: list) -> bool:
+        """True when every message of the batch is stored (or quarantined) and acknowledged."""
         accepted: list[tuple[str, str, dict]] = []
         refused: list[tuple[str, bytes, str]] = []
         for message in batch:
-            self.received += 1
             kind, site, gate = topic_parts(message.topic)
             if kind == "status":
                 self.db.set_status(site, gate, message.payload.decode(errors="replace")[:32], time.time())
             elif kind == "telemetry":
                 self._store_telemetry(site, gate, message.payload)
             else:
-                self.events_received += 1
                 try:
                     accepted.append((site, gate, event_from(message.payload, site, gate)))
                 except ValueError as error:
                     refused.append((message.topic, bytes(message.payload), str(error)))
         if not self._insert(accepted, refused):
-            return  # the database is away: nothing is acknowledged, the broker delivers it all again
+            return False  # the database is away: nothing is acknowledged
+        self.received += len(batch)
+        self.events_received += sum(1 for message in batch if topic_parts(message.topic)[0] in ("event", "alarm"))
         self._confirm(accepted)
         for message in batch:
             if message.qos > 0:
                 self.client.ack(message.mid, message.qos)
+        return True
 
     def _insert(self, accepted: list[tuple[str, str, dict]], refused: list[tuple[str, bytes, str]]) -> bool:
         """Store the batch; a row the database refuses is quarantined with its reason. False if the database is away."""
@@ -179,6 +220,9 @@ class Collector:
             if events:
                 self.stored += self.db.insert_events(events)
         except Exception as error:
+            if not self._database_answers():
+                log.warning("collector: the database is away (%s); the batch waits", str(error).splitlines()[0])
+                return False
             log.warning("collector: batch insert failed (%s); trying its events one by one", error)
             kept = []
             for site, gate, event in accepted:
@@ -186,6 +230,8 @@ class Collector:
                     self.stored += self.db.insert_events([event])
                     kept.append((site, gate, event))
                 except Exception as row_error:
+                    if not self._database_answers():
+                        return False
                     refused.append((f"{ROOT}/{site}/{gate}/event", json.dumps(event).encode(),
                                     f"database refused it: {str(row_error).splitlines()[0][:200]}"))
             accepted[:] = kept
@@ -198,6 +244,28 @@ class Collector:
                 log.exception("collector: quarantine failed; the batch is left for redelivery")
                 return False
         return True
+
+
+    def _database_answers(self) -> bool:
+        """Whether the failure was the row (quarantine it) or the database (wait for it)."""
+        try:
+            self.db.count_hint()
+            return True
+        except Exception:
+            return False
+
+
+def gate_health(body: dict) -> tuple[dict[str, str], int, float]:
+    """(open faults, outbox depth, frames/s) from a telemetry report; ValueError names the field."""
+    faults = body.get("faults", {})
+    if not isinstance(faults, dict) or len(faults) > 32:
+        raise ValueError("faults is not an object of at most 32 devices")
+    outbox, fps = body.get("outbox", 0), body.get("fps", 0.0)
+    if isinstance(outbox, bool) or not isinstance(outbox, int) or not 0 <= outbox < 2**31:
+        raise ValueError("outbox is not a count")
+    if not finite(fps) or not 0 <= fps < 1000:
+        raise ValueError("fps out of range")
+    return {str(k)[:32]: str(v)[:200] for k, v in faults.items()}, outbox, float(fps)
 
 
 def topic_parts(topic: str) -> tuple[str, str, str]:

@@ -477,7 +477,8 @@ def cmd_collector_run(args: argparse.Namespace) -> int:
     _logging("INFO")
     stop = install_signal_handlers()
     db = CollectorDB(args.db)
-    collector = Collector(_mqtt_config(args), db, group=args.group, client_id=args.client_id)
+    collector = Collector(_mqtt_config(args), db, group=args.group, client_id=args.client_id,
+                          keep_days=args.keep_days or None)
     collector.start()
     log.info("collector %s storing into %s", args.client_id, args.db.split("@")[-1])
     stop.wait()
@@ -676,6 +677,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_collector.add_argument("--db", default="sqlite:///collector.db", help="sqlite:///PATH or postgresql://...")
     run_collector.add_argument("--group", default="collectors", help="shared-subscription group")
     run_collector.add_argument("--client-id", default="gatepost-collector-1")
+    run_collector.add_argument("--keep-days", type=float, default=90.0,
+                               help="drop events older than this (whole days on PostgreSQL; 0 keeps all; default 90)")
     _broker_options(run_collector)
     run_collector.set_defaults(func=cmd_collector_run)
     for name, func in (("events", cmd_collector_events), ("stats", cmd_collector_stats)):

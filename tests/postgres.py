@@ -33,6 +33,11 @@ class Postgres:
         data = self.directory / "data"
         subprocess.run(self.prefix + [str(self.bin / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
                        check=True, capture_output=True)
+        return self.start_server(timeout)
+
+    def start_server(self, timeout: float = 30.0) -> "Postgres":
+        """Start (again) on the same data and port."""
+        data = self.directory / "data"
         self.process = subprocess.Popen(self.prefix + [str(self.bin / "postgres"), "-D", str(data), "-p", str(self.port),
                                                        "-h", "127.0.0.1", "-k", str(self.directory)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -51,8 +56,26 @@ class Postgres:
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
-    def stop(self) -> None:
+    def stop_server(self) -> None:
+        """Stop the server (a fast shutdown: connections are cut), keeping its data."""
         if self.process is not None:
+            # SIGTERM would be a "smart" shutdown, waiting for every client to leave
+            subprocess.run(self.prefix + [str(self.bin / "pg_ctl"), "-D", str(self.directory / "data"), "stop",
+                                          "-m", "fast", "-w"], capture_output=True, timeout=60)
             self.process.terminate()
             self.process.wait(timeout=30)
+            self.process = None
+
+    def stop(self) -> None:
+        self.stop_server()
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def postgres_server():
+    """A started server, or a pytest skip saying why there is none."""
+    import pytest
+
+    if binaries() is None or shutil.which("runuser") is None:
+        pytest.skip("PostgreSQL server binaries are not installed (./scripts/setup.sh --test installs them)")
+    pytest.importorskip("psycopg")
+    return Postgres().start()
