@@ -524,6 +524,43 @@ def cmd_collector_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_collector_web(args: argparse.Namespace) -> int:
+    from collector.db import CollectorDB
+    from collector.web.server import FleetServer
+    from edge.app import install_signal_handlers
+
+    _logging("INFO")
+    stop = install_signal_handlers()
+    db = CollectorDB(args.db)
+    server = FleetServer(db, host=args.host, port=args.port, language=args.language,
+                         allowed_hosts=tuple(args.allowed_host or ()))
+    server.start()
+    if server.error:
+        db.close()
+        raise ConfigError(server.error)
+    log.info("fleet view on http://%s:%d/ (database %s)", args.host, server.port, args.db.split("@")[-1])
+    stop.wait()
+    server.stop()
+    db.close()
+    return 0
+
+
+def cmd_collector_operator_add(args: argparse.Namespace) -> int:
+    import getpass
+
+    from collector.db import CollectorDB
+    from edge.passwords import hash_secret
+
+    password = os.environ.get("GATEPOST_OPERATOR_PASSWORD") or getpass.getpass("password (12 or more characters): ")
+    if len(password) < 12:
+        raise ConfigError("password: 12 characters at least")
+    db = CollectorDB(args.db)
+    db.set_operator(args.name, *hash_secret(password))
+    db.close()
+    print(f"operator {args.name} can log in to the fleet view")
+    return 0
+
+
 def _broker_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="broker host (default: the config's mqtt.host)")
     parser.add_argument("--port", type=int, help="broker port (default: the config's mqtt.port)")
@@ -681,6 +718,21 @@ def build_parser() -> argparse.ArgumentParser:
                                help="drop events older than this (whole days on PostgreSQL; 0 keeps all; default 90)")
     _broker_options(run_collector)
     run_collector.set_defaults(func=cmd_collector_run)
+    web = collector_actions.add_parser("web", help="the operators' fleet view (a web page)")
+    web.add_argument("--db", default="sqlite:///collector.db", help="sqlite:///PATH or postgresql://...")
+    web.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    web.add_argument("--port", type=int, default=8090)
+    web.add_argument("--language", choices=["zh", "en"], default="zh")
+    web.add_argument("--allowed-host", action="append",
+                     help="a Host header to accept besides the listening address (a reverse proxy's name)")
+    web.set_defaults(func=cmd_collector_web)
+    operators = collector_actions.add_parser("operators", help="administrators of the fleet view")
+    operator_actions = operators.add_subparsers(dest="operator_action", required=True)
+    operator_add = operator_actions.add_parser("add", help="add an operator, or set their password "
+                                                          "(from $GATEPOST_OPERATOR_PASSWORD, else asked)")
+    operator_add.add_argument("--db", default="sqlite:///collector.db")
+    operator_add.add_argument("--name", required=True)
+    operator_add.set_defaults(func=cmd_collector_operator_add)
     for name, func in (("events", cmd_collector_events), ("stats", cmd_collector_stats)):
         sub = collector_actions.add_parser(name, help=f"query stored {name}")
         sub.add_argument("--db", default="sqlite:///collector.db")

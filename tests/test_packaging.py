@@ -14,7 +14,8 @@ def test_the_wheel_holds_the_touchscreen_schemas_and_example_config(tmp_path):
     wheel = next(tmp_path.glob("gatepost-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     data = next(n.split("/")[0] for n in names if n.endswith(".data/data/share/gatepost/config/gatepost.example.yaml"))
-    expected = {"edge/ui/static/index.html", "edge/ui/static/app.js", "edge/qr/dcc_schemas/1.3.3.json",
+    expected = {"edge/ui/static/index.html", "edge/ui/static/app.js", "collector/web/static/fleet.html",
+                "collector/web/static/fleet.js", "collector/web/static/messages.json", "edge/qr/dcc_schemas/1.3.3.json",
                 "models/manifest.json", f"{data}/data/share/gatepost/schemas/event.schema.json",
                 f"{data}/data/share/gatepost/schemas/telemetry.schema.json"}
     assert expected <= names, sorted(expected - names)

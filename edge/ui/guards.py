@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import os
 import threading
 import time
 from dataclasses import dataclass
 
+from edge.passwords import hash_secret
 from edge.store import GuardRecord, GuardRecords
 
-SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 
 
 def hash_pin(pin: str, salt: bytes | None = None) -> tuple[bytes, bytes]:
-    salt = salt or os.urandom(16)
-    return hashlib.scrypt(pin.encode(), salt=salt, **SCRYPT), salt
+    return hash_secret(pin, salt)
 
 
 def valid_pin_format(pin: str) -> bool:

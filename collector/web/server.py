@@ -1,0 +1,360 @@
+"""`gatepost collector web`: the operators' fleet view over the collector's database.
+
+Every gate with its status, last contact, open faults and outbox; a live alarm feed with
+acknowledgement; per-site and per-gate charts by hour (server-side SVG); a search of events.
+Administrators log in with a name and password (scrypt hashes in the `operators` table, made by
+`gatepost collector operators add`); every read and every action is written to the `audit` table
+with who did it. The same aiohttp stack and the same request checks as the gate's touchscreen:
+Host and Origin are checked, bodies are bounded JSON, database calls run off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from collector.db import CollectorDB
+from collector.web import charts
+from edge.messages import catalogue as gate_catalogue
+from edge.passwords import hash_secret, secret_matches
+from edge.untrusted import UntrustedInput, load_json
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).with_name("static")
+SESSION_COOKIE = "gatepost_fleet"
+MAX_BODY = 8 * 1024
+MAX_FAILURES = 5
+LOCKOUT_S = 300.0
+OFFLINE_AFTER_S = 180.0  # no status change but no telemetry either for this long: shown as silent
+CHART_HOURS = (24, 48, 168)
+CHARTS = ("entries", "denials", "alarms", "decision_p95", "stage_p95")
+
+
+@dataclass
+class Session:
+    operator: str
+    expires: float
+
+
+def fleet_catalogue() -> dict[str, Any]:
+    return json.loads((STATIC / "messages.json").read_text(encoding="utf-8"))
+
+
+def words(language: str, group: str, code: str) -> str:
+    """The fleet view's words, then the gate's (denial reasons are the gate's outcome codes)."""
+    found = fleet_catalogue().get(language, {}).get(group, {}).get(code)
+    if found is None:
+        found = gate_catalogue().get(language, {}).get(group, {}).get(code)
+    return (found or code).split("{")[0].strip(" :") or code
+
+
+class FleetServer:
+    def __init__(self, db: CollectorDB, *, host: str = "127.0.0.1", port: int = 8090, language: str = "zh",
+                 session_h: float = 8.0, allowed_hosts: tuple[str, ...] = ()) -> None:
+        self.db = db
+        self.host, self.port = host, port
+        self.language = language
+        self.session_h = session_h
+        self.allowed_hosts = allowed_hosts
+        self._sessions: dict[str, Session] = {}
+        self._failures: dict[str, tuple[int, float]] = {}  # operator -> (failures, locked until)
+        self._login_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self.error: str | None = None
+
+    # life cycle
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_BODY, middlewares=[self._guard_requests, self._errors])
+        app.router.add_get("/", self._index)
+        app.router.add_static("/static/", STATIC)
+        app.router.add_get("/api/health", self._health)
+        app.router.add_post("/api/login", self._login)
+        app.router.add_post("/api/logout", self._logout)
+        app.router.add_get("/api/gates", self._gates)
+        app.router.add_get("/api/alarms", self._alarms)
+        app.router.add_post("/api/alarms/ack", self._ack)
+        app.router.add_get("/api/hourly", self._hourly)
+        app.router.add_get("/api/chart.svg", self._chart)
+        app.router.add_get("/api/events", self._events)
+        return app
+
+    def start(self) -> None:
+        """Serve on a thread (tests, and embedding); `run()` serves on the caller's."""
+        self._thread = threading.Thread(target=self._serve, name="fleet-web", daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+
+    def _serve(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        try:
+            loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(self._runner, self.host, self.port)
+            loop.run_until_complete(site.start())
+            server = site._server
+            if isinstance(server, asyncio.Server) and self.port == 0:
+                self.port = server.sockets[0].getsockname()[1]
+        except OSError as error:
+            self.error = f"web: cannot listen on {self.host}:{self.port} ({error})"
+            self._ready.set()
+            return
+        self._ready.set()
+        loop.run_forever()
+        loop.run_until_complete(self._runner.cleanup())
+        loop.close()
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    # request checks
+
+    def _allowed(self, host: str) -> bool:
+        names = {"127.0.0.1", "localhost", "[::1]", self.host, *self.allowed_hosts}
+        return host in {f"{name}:{self.port}" for name in names} or host in set(self.allowed_hosts)
+
+    @web.middleware
+    async def _guard_requests(self, request: web.Request, handler):
+        if not self._allowed(request.host):
+            return web.json_response({"ok": False, "error": "host: not this service's address"}, status=421)
+        if request.method == "POST":
+            if request.headers.get("Origin") != f"{request.scheme}://{request.host}":
+                return web.json_response({"ok": False, "error": "origin: requests come from this page only"},
+                                         status=403)
+            if request.content_type != "application/json":
+                return web.json_response({"ok": False, "error": "content-type: application/json expected"},
+                                         status=415)
+        return await handler(request)
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler):
+        try:
+            return await handler(request)
+        except BadRequest as error:
+            return web.json_response({"ok": False, "error": str(error)}, status=400)
+
+    def _session(self, request: web.Request) -> Session:
+        token = request.cookies.get(SESSION_COOKIE, "")
+        session = self._sessions.get(token)
+        if session is None or session.expires < time.time():
+            self._sessions.pop(token, None)
+            raise web.HTTPUnauthorized(text=json.dumps({"ok": False, "error": "login required"}),
+                                       content_type="application/json")
+        return session
+
+    async def _db(self, function, *args, **kwargs):
+        return await asyncio.get_running_loop().run_in_executor(None, lambda: function(*args, **kwargs))
+
+    async def _audited(self, request: web.Request, action: str, detail: dict[str, Any]) -> Session:
+        session = self._session(request)
+        await self._db(self.db.audit, session.operator, action, detail, time.time())
+        return session
+
+    async def _body(self, request: web.Request, fields: dict[str, type]) -> dict[str, Any]:
+        try:
+            body = load_json(await request.read(), max_bytes=MAX_BODY, what="body")
+        except UntrustedInput as error:
+            raise BadRequest(str(error)) from None
+        if not isinstance(body, dict):
+            raise BadRequest("body: expected a JSON object")
+        for name, kind in fields.items():
+            if not isinstance(body.get(name), kind):
+                raise BadRequest(f"{name}: expected {kind.__name__}")
+        return body
+
+    # pages
+
+    async def _index(self, request: web.Request) -> web.Response:
+        html = (STATIC / "fleet.html").read_text(encoding="utf-8")
+        gate_words = gate_catalogue()
+        settings = {"language": self.language, "messages": fleet_catalogue(),
+                    "outcome": {lang: gate_words[lang]["outcome"] for lang in gate_words}, "hours": CHART_HOURS}
+        html = html.replace("/*SETTINGS*/", f"window.FLEET = {json.dumps(settings, ensure_ascii=False)};")
+        return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def _login(self, request: web.Request) -> web.Response:
+        body = await self._body(request, {"name": str, "password": str})
+        name = body["name"][:64]
+        ok = await self._db(self._check_password, name, body["password"][:256])
+        await self._db(self.db.audit, name, "login" if ok == "ok" else "login_refused", {"result": ok}, time.time())
+        if ok != "ok":
+            return web.json_response({"ok": False, "error": ok}, status=403)
+        token = secrets.token_urlsafe(24)
+        self._sessions[token] = Session(name, time.time() + self.session_h * 3600)
+        response = web.json_response({"ok": True, "operator": name})
+        response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=request.secure,
+                            max_age=int(self.session_h * 3600))
+        return response
+
+    def _check_password(self, name: str, password: str) -> str:
+        """ok | locked_out | wrong_password (the same for an unknown name); serialised, like the guards' PINs."""
+        with self._login_lock:
+            failures, locked_until = self._failures.get(name, (0, 0.0))
+            if locked_until > time.time():
+                return "locked_out"
+            stored = self.db.operator(name)
+            if stored is None:
+                hash_secret(password)  # the same work: no timing hint that the name is unknown
+                matched = False
+            else:
+                matched = secret_matches(password, *stored)
+            if matched:
+                self._failures.pop(name, None)
+                return "ok"
+            failures += 1
+            self._failures[name] = (0, time.time() + LOCKOUT_S) if failures >= MAX_FAILURES else (failures, 0.0)
+            return "wrong_password"
+
+    async def _logout(self, request: web.Request) -> web.Response:
+        session = self._sessions.pop(request.cookies.get(SESSION_COOKIE, ""), None)
+        if session is not None:
+            await self._db(self.db.audit, session.operator, "logout", {}, time.time())
+        response = web.json_response({"ok": True})
+        response.del_cookie(SESSION_COOKIE)
+        return response
+
+    # reads
+
+    async def _gates(self, request: web.Request) -> web.Response:
+        session = await self._audited(request, "read_gates", {})
+        gates = await self._db(self.db.gates)
+        now = time.time()
+        rows = []
+        for gate in gates:
+            state = gate.status
+            if state == "online" and (gate.last_seen is None or now - gate.last_seen > OFFLINE_AFTER_S):
+                state = "silent"  # connected, says the broker, but no telemetry lately
+            rows.append({**asdict(gate), "state": state})
+        summary = {state: sum(1 for r in rows if r["state"] == state)
+                   for state in ("online", "offline", "silent", "unknown")}
+        summary["with_faults"] = sum(1 for r in rows if r["faults"])
+        summary["outbox"] = sum(r["outbox"] or 0 for r in rows)
+        return web.json_response({"gates": rows, "summary": summary, "operator": session.operator, "now": now})
+
+    async def _alarms(self, request: web.Request) -> web.Response:
+        await self._audited(request, "read_alarms", {})
+        alarms = await self._db(self.db.alarms, since=time.time() - 7 * 86400, limit=50)
+        return web.json_response({"alarms": alarms})
+
+    async def _ack(self, request: web.Request) -> web.Response:
+        body = await self._body(request, {"event_id": str})
+        session = await self._audited(request, "acknowledge_alarm", {"event_id": body["event_id"][:64]})
+        done = await self._db(self.db.acknowledge_alarm, body["event_id"][:64], session.operator, time.time())
+        if not done:
+            raise BadRequest("event_id: no open alarm with that id")
+        return web.json_response({"ok": True})
+
+    def _scope(self, request: web.Request) -> tuple[str | None, str | None, int]:
+        site = request.query.get("site") or None
+        gate = request.query.get("gate") or None
+        try:
+            hours = int(request.query.get("hours", "24"))
+        except ValueError:
+            raise BadRequest("hours: a whole number") from None
+        if hours not in CHART_HOURS:
+            raise BadRequest(f"hours: one of {', '.join(map(str, CHART_HOURS))}")
+        return site, gate, hours
+
+    def _hourly_figures(self, site: str | None, gate: str | None, hours: int) -> dict[str, Any]:
+        now_hour = int(time.time()) // 3600 * 3600
+        axis = [now_hour - 3600 * i for i in range(hours - 1, -1, -1)]
+        index = {hour: i for i, hour in enumerate(axis)}
+        counts: dict[str, list[float]] = {}
+        for hour, metric, count in self.db.hourly_counts(site=site, gate=gate, since=axis[0]):
+            if hour in index:
+                counts.setdefault(metric, [0.0] * len(axis))[index[hour]] += count
+        stages: dict[str, list[float | None]] = {}
+        for _, _, hour, stage, _, p95 in self.db.stage_timings(site=site, gate=gate, since=axis[0]):
+            if hour in index:
+                points = stages.setdefault(stage, [None] * len(axis))
+                points[index[hour]] = max(points[index[hour]] or 0.0, p95)
+        return {"hours": axis, "counts": counts, "p95_ms": stages}
+
+    async def _hourly(self, request: web.Request) -> web.Response:
+        site, gate, hours = self._scope(request)
+        await self._audited(request, "read_hourly", {"site": site, "gate": gate, "hours": hours})
+        return web.json_response(await self._db(self._hourly_figures, site, gate, hours))
+
+    async def _chart(self, request: web.Request) -> web.Response:
+        site, gate, hours = self._scope(request)
+        chart = request.query.get("chart", "entries")
+        if chart not in CHARTS:
+            raise BadRequest(f"chart: one of {', '.join(CHARTS)}")
+        language = request.query.get("lang", self.language)
+        language = language if language in ("zh", "en") else self.language
+        await self._audited(request, "read_chart", {"site": site, "gate": gate, "hours": hours, "chart": chart})
+        figures = await self._db(self._hourly_figures, site, gate, hours)
+        svg = draw(chart, figures, language)
+        return web.Response(text=svg, content_type="image/svg+xml", headers={"Cache-Control": "no-store"})
+
+    async def _events(self, request: web.Request) -> web.Response:
+        query = request.query
+        filters: dict[str, Any] = {name: (query.get(name) or None) for name in ("site", "gate", "kind", "resident")}
+        filters["pass_id"] = query.get("pass") or None
+        for name in ("since", "until"):
+            if query.get(name):
+                try:
+                    filters[name] = float(query[name])
+                except ValueError:
+                    raise BadRequest(f"{name}: seconds since 1970") from None
+        try:
+            limit = int(query.get("limit", "100"))
+        except ValueError:
+            raise BadRequest("limit: a whole number") from None
+        if not 1 <= limit <= 500:
+            raise BadRequest("limit: 1 to 500")
+        filters = {k: v for k, v in filters.items() if v is not None}
+        await self._audited(request, "search_events", {**filters, "limit": limit})
+        return web.json_response({"events": await self._db(self.db.search, **filters, limit=limit)})
+
+
+class BadRequest(Exception):
+    """Answered 400 with the field at fault."""
+
+
+def draw(chart: str, figures: dict[str, Any], language: str) -> str:
+    hours, counts = figures["hours"], figures["counts"]
+    empty = words(language, "ui", "no_data")
+    title = words(language, "chart", chart)
+    zeros = [0.0] * len(hours)
+    if chart == "entries":
+        return charts.bars(title, hours, {words(language, "metric", "entries"): counts.get("entries", zeros)},
+                           empty=empty)
+    if chart == "denials":
+        reasons = sorted((m for m in counts if m.startswith("denial:")), key=lambda m: -sum(counts[m]))
+        shown = {words(language, "outcome", m.removeprefix("denial:")): counts[m] for m in reasons[:5]}
+        rest = [sum(counts[m][i] for m in reasons[5:]) for i in range(len(hours))]
+        if any(rest):
+            shown[words(language, "metric", "other")] = rest
+        return charts.bars(title, hours, shown or {words(language, "metric", "denials"): zeros}, empty=empty)
+    if chart == "alarms":
+        kinds = sorted(m for m in counts if m.startswith("alarm:"))
+        return charts.bars(title, hours, {words(language, "alarm", m.removeprefix("alarm:")): counts[m] for m in kinds}
+                           or {words(language, "metric", "alarms"): zeros}, empty=empty)
+    stages = figures["p95_ms"]
+    if chart == "decision_p95":
+        return charts.lines(title, hours, {words(language, "stage", "decision"): stages.get("decision", [None] * len(hours))},
+                            unit=" ms", empty=empty)
+    return charts.lines(title, hours, {words(language, "stage", s): v for s, v in sorted(stages.items())
+                                       if s != "decision"}, unit=" ms", empty=empty)

@@ -1,0 +1,172 @@
+"""The operators' fleet view in Debian's chromium, driven by Playwright, against a collector fed by
+simulated gates speaking the gate's protocol."""
+
+import json
+import re
+import shutil
+import socket
+import urllib.error
+import urllib.request
+
+import pytest
+
+from collector.web.server import FleetServer
+from edge.passwords import hash_secret
+from tests.broker import Broker
+from tests.conftest import ROOT
+from tests.emulators import wait_for
+from tests.fleet import Fleet, LightGate
+from tests.mqtt.helpers import CollectorSide
+
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync"]
+CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    if not shutil.which("chromium"):
+        pytest.skip("Debian's chromium is not installed (./scripts/setup.sh --test installs it)")
+    tmp = tmp_path_factory.mktemp("fleet")
+    broker = Broker(tmp / "broker").start()
+    collector = CollectorSide(broker, f"sqlite:///{tmp}/collector.db").start()
+    gates = [LightGate(f"site-{n % 2 + 1}", f"gate-{n}", "127.0.0.1", broker.port, seed=n) for n in range(8)]
+    simulated = Fleet(gates)
+    assert simulated.connect() == 8
+    simulated.run_for(3.0, every_s=0.4, telemetry_s=1.0)
+    gates[0].event(resident=4242)
+    alarm_ids = [gates[1].event(kind="alarm"), gates[2].event(kind="alarm")]
+    gates[3].telemetry(faults={"thermal": "thermal: no frame for 3 s"})
+    assert simulated.settle(30)
+    gates[7].client.socket().shutdown(socket.SHUT_RDWR)  # a gate that dies: the broker publishes its last will
+    assert wait_for(lambda: any(g.gate == "gate-7" and g.status == "offline" for g in collector.db.gates()),
+                    timeout=30)
+    assert wait_for(lambda: any(g.gate == "gate-3" and g.faults for g in collector.db.gates()), timeout=10)
+    collector.db.set_operator("ops", *hash_secret("correct horse battery"))
+    server = FleetServer(collector.db, port=0, language="zh")
+    server.start()
+    assert server.error is None
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    try:
+        yield {"url": f"http://127.0.0.1:{server.port}", "browser": browser, "db": collector.db, "gates": gates,
+               "alarm_ids": alarm_ids, "made": sum(g.made for g in gates)}
+    finally:
+        browser.close()
+        playwright.stop()
+        server.stop()
+        simulated.close()
+        collector.close()
+        broker.stop()
+
+
+def logged_in(fleet, width=1280, height=900):
+    page = fleet["browser"].new_page(viewport={"width": width, "height": height})
+    page.add_init_script("localStorage.setItem('fleet-language', 'zh')")
+    page.goto(fleet["url"])
+    page.fill("#login-name", "ops")
+    page.fill("#login-password", "correct horse battery")
+    page.click("#login-button")
+    page.wait_for_selector("#gates tbody tr")
+    return page
+
+
+def test_a_wrong_password_is_refused_in_the_page_s_language_and_the_right_one_shows_every_gate(fleet):
+    page = fleet["browser"].new_page(viewport={"width": 1280, "height": 900})
+    page.add_init_script("localStorage.setItem('fleet-language', 'zh')")
+    page.goto(fleet["url"])
+    page.fill("#login-name", "ops")
+    page.fill("#login-password", "wrong horse")
+    page.click("#login-button")
+    page.wait_for_function("document.getElementById('login-error').textContent.length > 0")
+    assert page.inner_text("#login-error") == "用户名或密码错误"
+    page.fill("#login-password", "correct horse battery")
+    page.click("#login-button")
+    page.wait_for_selector("#gates tbody tr")
+    rows = page.locator("#gates tbody tr")
+    assert rows.count() == 8
+    dead = page.locator("#gates tbody tr[data-gate='site-2/gate-7'] td").all_inner_texts()
+    assert dead[2] == "离线"
+    faulty = page.locator("#gates tbody tr[data-gate='site-2/gate-3'] td").all_inner_texts()
+    assert faulty[4] == "thermal" and faulty[2] == "在线"
+    assert "离线 1" in page.inner_text("#summary") and "有故障 1" in page.inner_text("#summary")
+    actions = {action for _, operator, action, _ in fleet["db"].audit_log(200) if operator == "ops"}
+    assert {"login_refused", "login", "read_gates", "read_alarms"} <= actions
+    page.close()
+
+
+def test_an_alarm_is_acknowledged_once_by_its_operator(fleet):
+    page = logged_in(fleet)
+    page.wait_for_selector("#alarms li[data-event-id]")
+    first = page.locator(f"#alarms li[data-event-id='{fleet['alarm_ids'][0]}']")
+    first.locator("button").click()
+    page.wait_for_function(f"document.querySelector(\"#alarms li[data-event-id='{fleet['alarm_ids'][0]}']\")"
+                           ".classList.contains('acknowledged')")
+    assert "已由 ops 确认" in first.inner_text()
+    acknowledged = [a for a in fleet["db"].alarms() if a["event_id"] == fleet["alarm_ids"][0]]
+    assert acknowledged[0]["acknowledged_by"] == "ops"
+    assert any(action == "acknowledge_alarm" and detail == {"event_id": fleet["alarm_ids"][0]}
+               for _, _, action, detail in fleet["db"].audit_log(200))
+    page.screenshot(path=str(ARTIFACTS / "fleet-1280x900-zh.png"), full_page=True)
+    page.close()
+
+
+def test_charts_are_drawn_from_the_stored_counts(fleet):
+    page = logged_in(fleet)
+    page.wait_for_function("[...document.querySelectorAll('#charts img')].length === 5 && "
+                           "[...document.querySelectorAll('#charts img')].every(i => i.complete && i.naturalWidth > 0)")
+    hourly = page.evaluate("fetch('/api/hourly?hours=24').then(r => r.json())")
+    entries = sum(sum(values) for metric, values in hourly["counts"].items() if metric == "entries")
+    stored = fleet["db"].search(kind="decision", limit=500)
+    assert entries == sum(1 for e in stored if e["granted"]) > 0
+    svg = page.evaluate("fetch('/api/chart.svg?hours=24&chart=denials&lang=en').then(r => r.text())")
+    denial_bars = [float(v) for v in re.findall(r"<title>[^<]*: ([0-9.]+)</title></rect>", svg)]
+    assert sum(denial_bars) == sum(1 for e in stored if not e["granted"])
+    page.close()
+
+
+def test_search_finds_a_resident_s_passages_and_alarms_by_kind(fleet):
+    page = logged_in(fleet)
+    page.fill("#search-resident", "4242")
+    page.click("#search-button")
+    page.wait_for_function("document.querySelector('#results tbody tr td')")
+    cells = page.locator("#results tbody tr").first.locator("td").all_inner_texts()
+    assert cells[2] == "gate-0" and cells[4].startswith("通过") and "resident 4242" in cells[4]
+    assert page.locator("#results tbody tr").count() == 1
+    page.fill("#search-resident", "")
+    page.select_option("#search-kind", "alarm")
+    page.click("#search-button")
+    page.wait_for_function("[...document.querySelectorAll('#results tbody tr td:nth-child(4)')]"
+                           ".every(td => td.textContent === '告警')")
+    assert page.locator("#results tbody tr").count() == len(fleet["db"].search(kind="alarm"))
+    page.close()
+
+
+def test_in_english_nothing_on_the_page_is_chinese(fleet):
+    page = logged_in(fleet)
+    page.click("#lang")
+    page.wait_for_function("document.documentElement.lang === 'en'")
+    page.wait_for_function("document.getElementById('summary').textContent.startsWith('online')")
+    assert page.inner_text("header h1") == "Gate fleet"
+    assert not CJK.search(page.inner_text("main")) and page.inner_text("#lang") == "中文"  # the way back
+    for chart in ("entries", "denials", "alarms", "decision_p95", "stage_p95"):
+        svg = page.evaluate(f"fetch(document.querySelector('#charts img[data-chart={chart}]').src).then(r => r.text())")
+        assert not CJK.search(svg), chart
+    page.screenshot(path=str(ARTIFACTS / "fleet-1280x900-en.png"), full_page=True)
+    page.close()
+
+
+def test_nothing_is_read_without_a_login_and_a_foreign_page_cannot_act(fleet):
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(fleet["url"] + "/api/gates", timeout=5)
+    assert refused.value.code == 401
+    request = urllib.request.Request(fleet["url"] + "/api/alarms/ack", data=json.dumps({"event_id": "x"}).encode(),
+                                     headers={"Content-Type": "application/json", "Origin": "http://evil.example"},
+                                     method="POST")
+    with pytest.raises(urllib.error.HTTPError) as foreign:
+        urllib.request.urlopen(request, timeout=5)
+    assert foreign.value.code == 403
