@@ -70,6 +70,7 @@ def test_events_leave_in_order_and_the_gate_says_online_then_offline(broker, tmp
     gate.link.start()
     assert wait_for(lambda: [m.payload for m in observer.on(gate.topics.status)] == [b"online"], timeout=10)
     assert gate.link.client_id == "gatepost-demo-site-gate-1"
+    assert gate.link.last_error == "" and gate.link.client.keepalive == gate.link.config.keepalive_s
     ids = gate.record(20)
     assert wait_for(lambda: len(observer.on(gate.topics.event)) >= 20, timeout=15)
     assert [json.loads(m.payload)["event_id"] for m in observer.on(gate.topics.event)][:20] == ids
@@ -142,6 +143,8 @@ def test_a_malformed_confirmation_settles_nothing_and_a_good_one_settles_what_it
     assert wait_for(lambda: gate.store.outbox_size() == 3, timeout=10)
     assert gate.link.delivered == 1  # entries settled, not ids named
     assert "collector confirmation: not JSON" in caplog.text  # the warning says what was wrong
+    assert caplog.text.count('collector confirmation refused: expected {"ids": [event ids]}') == 3
+    assert "callback _handle_ack failed" not in caplog.text  # refused, not crashed
     observer.publish(gate.topics.ack, ('{"ids": ["%s", "%s"]}' % (ids[1], ids[0])).encode())
     assert wait_for(lambda: gate.store.outbox_size() == 2, timeout=10)
     assert gate.link.delivered == 2  # counted up, not overwritten; a repeated id counts once
@@ -313,6 +316,7 @@ def test_the_gate_announces_itself_retained_and_the_broker_says_offline_when_it_
 def test_no_more_than_max_inflight_events_wait_for_the_broker(broker, tmp_path):
     """With the broker frozen (no PUBACK comes back), the gate sends exactly `max_inflight` events and waits."""
     import signal
+    import time
 
     gate = GateSide(broker, tmp_path / "gate", confirm="broker", max_inflight=3)
     sent = []
@@ -328,9 +332,13 @@ def test_no_more_than_max_inflight_events_wait_for_the_broker(broker, tmp_path):
     assert gate.link.connected.wait(10)
     broker.process.send_signal(signal.SIGSTOP)
     try:
-        gate.record(10)
-        assert wait_for(lambda: len(sent) == 3, timeout=10)
+        for n in range(3):  # one at a time: every slot of the window is used, the last one too
+            gate.record(1, start=n)
+            assert wait_for(lambda n=n: len(sent) == n + 1, timeout=10)
+        gate.record(7, start=3)
+        cpu = time.process_time()
         assert not wait_for(lambda: len(sent) > 3, timeout=1.0)  # the window stays shut while nothing is acknowledged
+        assert time.process_time() - cpu < 0.5  # and the drain waits for an acknowledgement instead of spinning
     finally:
         broker.process.send_signal(signal.SIGCONT)
     assert wait_for(lambda: gate.store.outbox_size() == 0, timeout=30)
@@ -346,4 +354,54 @@ def test_telemetry_is_done_when_sent_even_where_events_wait_for_the_collector(br
     gate.record(2)
     assert wait_for(lambda: taken_by_broker(gate) == 2, timeout=15)  # the events wait for a collector
     assert gate.store.outbox_size() == 2  # the telemetry left when it was written to the socket
+    gate.close()
+
+
+def test_entries_due_again_never_widen_the_window(broker, tmp_path):
+    """Older entries the broker took but no collector confirmed come due again while newer ones are
+    still in flight: the window counts what is in flight, not where the entries sit in the outbox."""
+    import signal
+
+    gate = GateSide(broker, tmp_path / "gate", max_inflight=4, redeliver_after_s=1.0)
+    sent = []
+    publish = gate.link.client.publish
+
+    def counting(topic, payload=None, qos=0, retain=False, properties=None):
+        if topic == gate.topics.event:
+            sent.append(payload)
+        return publish(topic, payload, qos=qos, retain=retain, properties=properties)
+
+    gate.link.client.publish = counting
+    gate.link.start()
+    assert gate.link.connected.wait(10)
+    gate.record(3)
+    assert wait_for(lambda: taken_by_broker(gate) == 3, timeout=10)  # PUBACKed; waiting for a collector
+    broker.process.send_signal(signal.SIGSTOP)
+    try:
+        gate.record(2, start=3)  # two in flight, never acknowledged
+        assert wait_for(lambda: len(sent) == 5, timeout=10)
+        # after a second the three older entries are due again: two fit the window, the third waits
+        assert wait_for(lambda: len(sent) == 7, timeout=10)
+        assert not wait_for(lambda: len(sent) > 7, timeout=1.5)
+    finally:
+        broker.process.send_signal(signal.SIGCONT)
+    gate.close()
+
+
+def test_the_drain_outlives_a_failing_outbox_read(broker, tmp_path):
+    gate = GateSide(broker, tmp_path / "gate", confirm="broker")
+    pending = gate.store.outbox_pending
+    failures = []
+
+    def failing_once(limit=100):
+        if not failures:
+            failures.append(limit)
+            raise OSError("disk gone for a moment")
+        return pending(limit=limit)
+
+    gate.store.outbox_pending = failing_once
+    gate.link.start()
+    gate.record(3)
+    assert wait_for(lambda: gate.store.outbox_size() == 0, timeout=15)
+    assert failures and gate.link.delivered == 3
     gate.close()
