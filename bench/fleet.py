@@ -164,6 +164,12 @@ class Bench:
 
 
 def stored_count(db) -> int:
+    """Rows stored; the bench's own connection reopens after a database restart."""
+    for _ in range(20):
+        try:
+            return db.count()
+        except Exception:
+            time.sleep(0.5)
     return db.count()
 
 
@@ -222,6 +228,7 @@ def rush(bench: Bench, fleet, db, seconds: float) -> dict:
     fleet.run_for(seconds, every_s=RUSH_PERIOD_S, telemetry_s=30.0)
     after, elapsed = bench.parts.sample(), time.monotonic() - started
     fleet.settle(60)
+    stored_count(db)
     lag = db.lag(since=since)
     confirm = [lag_s for g in fleet.gates for lag_s in g.confirm_lag_s[confirmed_before:]]
     stored = stored_count(db) - stored_before

@@ -130,8 +130,9 @@ ADDED_COLUMNS = [("events", name, kind) for name, kind in (
     ("stored", "DOUBLE PRECISION"))]
 
 
-def event_row(message: dict[str, Any], stored: float) -> tuple:
-    """The stored row of an event: the columns the fleet view searches, and the whole message as JSON."""
+def event_row(message: dict[str, Any], stored: float, text: str | None = None) -> tuple:
+    """The stored row of an event: the columns the fleet view searches, and the whole message as JSON
+    (`text`, when the caller has the message's own JSON already)."""
     kind = str(message.get("kind", ""))
     granted = message.get("granted") if kind == "decision" and isinstance(message.get("granted"), bool) else None
     codes = message.get("reason_codes")
@@ -142,7 +143,7 @@ def event_row(message: dict[str, Any], stored: float) -> tuple:
     return (message["event_id"], str(message.get("site", "")), str(message.get("gate", "")), kind,
             float(message.get("time", 0)), granted, None if resident is None else str(resident)[:64],
             None if pass_id is None else str(pass_id)[:64], None if alarm is None else str(alarm)[:32], reason,
-            stored, json.dumps(message, separators=(",", ":"), sort_keys=True))
+            stored, text if text is not None else json.dumps(message, separators=(",", ":"), sort_keys=True))
 
 
 def metrics(message: dict[str, Any]) -> list[str]:
@@ -253,11 +254,11 @@ class CollectorDB:
 
     # events
 
-    def insert_events(self, messages: list[dict[str, Any]]) -> int:
+    def insert_events(self, messages: list[dict[str, Any]], texts: list[str | None] | None = None) -> int:
         """Insert (ignoring ones already stored); returns how many were new. One transaction for all,
-        the hourly counters included."""
+        the hourly counters included. `texts`: each message's JSON as received, where it is stored as is."""
         stored = time.time()
-        rows = [event_row(m, stored) for m in messages]
+        rows = [event_row(m, stored, t) for m, t in zip(messages, texts or [None] * len(messages), strict=True)]
         by_id = {m["event_id"]: m for m in messages}
         with self._cursor() as cursor:
             new_ids = self._insert_postgres(cursor, rows) if self.postgres else self._insert_sqlite(cursor, rows)

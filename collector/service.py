@@ -114,14 +114,14 @@ class Collector:
         except Exception:
             log.exception("collector on_message failed")
 
-    def _confirm(self, accepted: list[tuple[str, str, dict]]) -> None:
+    def _confirm(self, accepted: list[tuple[str, str, dict, str | None]]) -> None:
         """Tell each gate which of its events are stored (duplicates too), so they leave its outbox.
 
         The gate is the one named by the topic the event came on: the broker's ACL vouches for
         that, not for what a payload says.
         """
         by_gate: dict[tuple[str, str], list[str]] = {}
-        for site, gate, event in accepted:
+        for site, gate, event, _ in accepted:
             by_gate.setdefault((site, gate), []).append(event["event_id"])
         for (site, gate), ids in by_gate.items():
             self.client.publish(f"{ROOT}/{site}/{gate}/ack", json.dumps({"ids": ids}), qos=1)
@@ -190,7 +190,7 @@ class Collector:
 
     def _store(self, batch: list) -> bool:
         """True when every message of the batch is stored (or quarantined) and acknowledged."""
-        accepted: list[tuple[str, str, dict]] = []
+        accepted: list[tuple[str, str, dict, str | None]] = []
         refused: list[tuple[str, bytes, str]] = []
         for message in batch:
             kind, site, gate = topic_parts(message.topic)
@@ -200,7 +200,8 @@ class Collector:
                 self._store_telemetry(site, gate, message.payload)
             else:
                 try:
-                    accepted.append((site, gate, event_from(message.payload, site, gate)))
+                    event, as_received = event_from(message.payload, site, gate)
+                    accepted.append((site, gate, event, message.payload.decode() if as_received else None))
                 except ValueError as error:
                     refused.append((message.topic, bytes(message.payload), str(error)))
         if not self._insert(accepted, refused):
@@ -213,22 +214,22 @@ class Collector:
                 self.client.ack(message.mid, message.qos)
         return True
 
-    def _insert(self, accepted: list[tuple[str, str, dict]], refused: list[tuple[str, bytes, str]]) -> bool:
+    def _insert(self, accepted: list[tuple[str, str, dict, str | None]], refused: list[tuple[str, bytes, str]]) -> bool:
         """Store the batch; a row the database refuses is quarantined with its reason. False if the database is away."""
-        events = [event for _, _, event in accepted]
+        events = [event for _, _, event, _ in accepted]
         try:
             if events:
-                self.stored += self.db.insert_events(events)
+                self.stored += self.db.insert_events(events, [text for _, _, _, text in accepted])
         except Exception as error:
             if not self._database_answers():
                 log.warning("collector: the database is away (%s); the batch waits", str(error).splitlines()[0])
                 return False
             log.warning("collector: batch insert failed (%s); trying its events one by one", error)
             kept = []
-            for site, gate, event in accepted:
+            for site, gate, event, text in accepted:
                 try:
                     self.stored += self.db.insert_events([event])
-                    kept.append((site, gate, event))
+                    kept.append((site, gate, event, text))
                 except Exception as row_error:
                     if not self._database_answers():
                         return False
@@ -276,8 +277,9 @@ def topic_parts(topic: str) -> tuple[str, str, str]:
     return parts[3], parts[1], parts[2]
 
 
-def event_from(payload: bytes, site: str, gate: str) -> dict:
-    """An event as stored: parsed with bounds, its site and gate those of the topic; ValueError names the field."""
+def event_from(payload: bytes, site: str, gate: str) -> tuple[dict, bool]:
+    """An event as stored, parsed with bounds, its site and gate those of the topic; and whether it is
+    the payload as received (the gate named its own site and gate). ValueError names the field."""
     body = load_json(payload, max_bytes=MAX_MESSAGE, what="event")
     if not isinstance(body, dict):
         raise ValueError("event: not a JSON object")
@@ -292,4 +294,6 @@ def event_from(payload: bytes, site: str, gate: str) -> dict:
         raise ValueError("time: not a finite number of seconds since 1970")
     if not isinstance(body.get("kind", ""), str):
         raise ValueError("kind: not a string")
-    return {**body, "site": site, "gate": gate}
+    if body.get("site") == site and body.get("gate") == gate:
+        return body, True
+    return {**body, "site": site, "gate": gate}, False

@@ -18,6 +18,7 @@ from edge.errors import GatepostError
 
 MAX_DEPTH = 32
 _STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class UntrustedInput(GatepostError, ValueError):
@@ -41,6 +42,8 @@ def load_json(data: bytes | str, *, max_bytes: int, max_depth: int = MAX_DEPTH, 
         raise UntrustedInput(f"{what}: {error}") from None
     except (ValueError, RecursionError) as error:
         raise UntrustedInput(f"{what}: not JSON ({str(error).splitlines()[0][:120]})") from None
+    if not _SURROGATE_ESCAPE.search(text):  # UTF-8 text holds none itself: only a \uD800-\uDFFF escape makes one
+        return value
     try:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError as error:
@@ -49,6 +52,8 @@ def load_json(data: bytes | str, *, max_bytes: int, max_depth: int = MAX_DEPTH, 
 
 
 def _check_depth(text: str, max_depth: int, what: str) -> None:
+    if text.count("[") + text.count("{") <= max_depth:
+        return  # never deeper than the brackets it has (those inside strings only overcount)
     depth = 0
     for token in _STRUCTURE.finditer(text):
         char = token.group()[0]

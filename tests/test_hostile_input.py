@@ -198,11 +198,12 @@ def test_collector_takes_an_event_only_as_the_topic_says(body):
     except ValueError:
         return
     try:
-        event = event_from(payload, "demo-site", "gate-1")
+        event, as_received = event_from(payload, "demo-site", "gate-1")
     except ValueError as error:
         assert "\n" not in str(error)
         return
     assert event["site"] == "demo-site" and event["gate"] == "gate-1"
+    assert as_received == (body.get("site") == "demo-site" and body.get("gate") == "gate-1")
     assert isinstance(event["event_id"], str) and np.isfinite(event.get("time", 0))
 
 
