@@ -294,8 +294,7 @@ def month(bench: Bench, db) -> dict:
     start = now - 30 * 86400
     total, batch = 0, []
     began = time.monotonic()
-    per_gate = 30 * 24 * 3600 / 86.4 / 100  # about 1,000 events a gate a day
-    count = int(per_gate * 100)
+    count = 100 * 30 * 1000  # 100 gates, 30 days, 1,000 events a gate a day
     for n in range(count):
         site, gate = f"m{n % 25:03d}", f"g{n % 4 + 1}"
         when = start + (now - start) * n / count
