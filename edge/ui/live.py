@@ -25,6 +25,10 @@ class LiveView:
         self.image: np.ndarray | None = None
         self.overlay: dict[str, Any] = {"faces": []}
         self.version = 0
+        self.guide = False  # the resident is asked to show a code: the live view shows where
+
+    def show_guide(self, shown: bool) -> None:
+        self.guide = shown
 
     def update(self, image: np.ndarray, context: FrameContext, visit: Visit | None) -> None:
         faces = []
@@ -36,7 +40,8 @@ class LiveView:
                               "known": bool(match is not None and match.known)})
         temperature = context.thermal.temperature_c if context.thermal and context.thermal.available else None
         overlay = {"faces": faces, "temperature_c": temperature, "codes": [c.status for c in context.codes],
-                   "visit": visit.visit_id if visit else None, "size": [image.shape[1], image.shape[0]]}
+                   "visit": visit.visit_id if visit else None, "size": [image.shape[1], image.shape[0]],
+                   "guide": self.guide}
         with self._lock:
             self.image, self.overlay = image, overlay
             self.version += 1

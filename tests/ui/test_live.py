@@ -18,7 +18,8 @@ def test_the_live_view_keeps_the_newest_frame_and_counts_versions():
     live.update(image, context, None)
     seen, overlay, version = live.snapshot()
     assert seen is image and version == 1
-    assert overlay == {"faces": [], "temperature_c": None, "codes": [], "visit": None, "size": [640, 480]}
+    assert overlay == {"faces": [], "temperature_c": None, "codes": [], "visit": None, "size": [640, 480],
+                       "guide": False}
 
 
 def _visit(visit_id: str, resident_id: int | None, embedding) -> Visit:
@@ -51,3 +52,16 @@ def test_the_live_view_is_encoded_at_a_glance_size_whatever_the_camera():
     assert decoded.shape == (360, LIVE_WIDTH, 3)
     assert decoded[180, 330, 2] > 200 and decoded[180, 330, 0] < 80  # the stranger's red box, scaled by 1/3
     assert image[540, 960].tolist() == [128, 128, 128]  # the camera's frame is not drawn on
+
+
+def test_when_a_code_is_asked_for_the_live_view_shows_where_to_hold_it():
+    import cv2
+
+    from edge.ui.server import CODE_GUIDE_WIDTH, _jpeg
+
+    image = np.full((480, 640, 3), 40, np.uint8)
+    plain = cv2.imdecode(np.frombuffer(_jpeg(image, {"guide": False}), np.uint8), cv2.IMREAD_COLOR)
+    guided = cv2.imdecode(np.frombuffer(_jpeg(image, {"guide": True}), np.uint8), cv2.IMREAD_COLOR)
+    side = int(640 * CODE_GUIDE_WIDTH)
+    corner = ((640 - side) // 2 + 5, (480 - side) // 2 + 60)  # just inside the top-left mark
+    assert plain[corner[1], corner[0]].max() < 80 and guided[corner[1], corner[0]].max() > 180
