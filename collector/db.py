@@ -325,37 +325,32 @@ class CollectorDB:
 
     def events(self, *, site: str | None = None, gate: str | None = None, kind: str | None = None,
                since: float = 0.0, limit: int = 1000) -> list[dict[str, Any]]:
-        sql = "SELECT payload FROM events WHERE time >= ?"
-        params: list[Any] = [since]
-        for column, value in (("site", site), ("gate", gate), ("kind", kind)):
-            if value:
-                sql += f" AND {column} = ?"
-                params.append(value)
-        sql += " ORDER BY time, event_id LIMIT ?"
-        params.append(limit)
-        with self._cursor() as cursor:
-            cursor.execute(self._sql(sql), params)
-            return [json.loads(row[0]) for row in cursor.fetchall()]
+        """Oldest first (exports, `collector events`)."""
+        return [json.loads(payload) for payload, _ in
+                self._select_events(dict(site=site, gate=gate, kind=kind), since, None, "time, event_id", limit)]
 
     def search(self, *, site: str | None = None, gate: str | None = None, kind: str | None = None,
                resident: str | None = None, pass_id: str | None = None, since: float = 0.0,
                until: float | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Newest first: events by gate, kind, resident or pass within a time range."""
+        rows = self._select_events(dict(site=site, gate=gate, kind=kind, resident_id=resident, pass_id=pass_id),
+                                   since, until, "time DESC", limit)
+        return [{**json.loads(payload), "stored": stored} for payload, stored in rows]
+
+    def _select_events(self, equal: dict[str, str | None], since: float, until: float | None, order: str,
+                       limit: int) -> list[tuple[str, float | None]]:
         sql = "SELECT payload, stored FROM events WHERE time >= ?"
         params: list[Any] = [since]
         if until is not None:
             sql += " AND time < ?"
             params.append(until)
-        for column, value in (("site", site), ("gate", gate), ("kind", kind), ("resident_id", resident),
-                              ("pass_id", pass_id)):
+        for column, value in equal.items():  # column names are this module's own, never the caller's
             if value:
                 sql += f" AND {column} = ?"
                 params.append(value)
-        sql += " ORDER BY time DESC LIMIT ?"
-        params.append(limit)
         with self._cursor() as cursor:
-            cursor.execute(self._sql(sql), params)
-            return [{**json.loads(payload), "stored": stored} for payload, stored in cursor.fetchall()]
+            cursor.execute(self._sql(f"{sql} ORDER BY {order} LIMIT ?"), [*params, limit])
+            return [(row[0], row[1]) for row in cursor.fetchall()]
 
     def count_hint(self) -> None:
         """A trivial query: raises if the database does not answer."""

@@ -26,7 +26,7 @@ from collector.db import CollectorDB
 from collector.web import charts
 from edge.messages import catalogue as gate_catalogue
 from edge.passwords import hash_secret, secret_matches
-from edge.untrusted import UntrustedInput, load_json
+from edge.web_checks import BadRequest, bad_requests, json_body, request_checks
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,8 @@ class FleetServer:
     # life cycle
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_BODY, middlewares=[self._guard_requests, self._errors])
+        checks = request_checks(self._allowed, scheme=lambda request: request.scheme, whose="page")
+        app = web.Application(client_max_size=MAX_BODY, middlewares=[checks, bad_requests])
         app.router.add_get("/", self._index)
         app.router.add_static("/static/", STATIC)
         app.router.add_get("/api/health", self._health)
@@ -131,26 +132,6 @@ class FleetServer:
         names = {"127.0.0.1", "localhost", "[::1]", self.host, *self.allowed_hosts}
         return host in {f"{name}:{self.port}" for name in names} or host in set(self.allowed_hosts)
 
-    @web.middleware
-    async def _guard_requests(self, request: web.Request, handler):
-        if not self._allowed(request.host):
-            return web.json_response({"ok": False, "error": "host: not this service's address"}, status=421)
-        if request.method == "POST":
-            if request.headers.get("Origin") != f"{request.scheme}://{request.host}":
-                return web.json_response({"ok": False, "error": "origin: requests come from this page only"},
-                                         status=403)
-            if request.content_type != "application/json":
-                return web.json_response({"ok": False, "error": "content-type: application/json expected"},
-                                         status=415)
-        return await handler(request)
-
-    @web.middleware
-    async def _errors(self, request: web.Request, handler):
-        try:
-            return await handler(request)
-        except BadRequest as error:
-            return web.json_response({"ok": False, "error": str(error)}, status=400)
-
     def _session(self, request: web.Request) -> Session:
         token = request.cookies.get(SESSION_COOKIE, "")
         session = self._sessions.get(token)
@@ -168,17 +149,8 @@ class FleetServer:
         await self._db(self.db.audit, session.operator, action, detail, time.time())
         return session
 
-    async def _body(self, request: web.Request, fields: dict[str, type]) -> dict[str, Any]:
-        try:
-            body = load_json(await request.read(), max_bytes=MAX_BODY, what="body")
-        except UntrustedInput as error:
-            raise BadRequest(str(error)) from None
-        if not isinstance(body, dict):
-            raise BadRequest("body: expected a JSON object")
-        for name, kind in fields.items():
-            if not isinstance(body.get(name), kind):
-                raise BadRequest(f"{name}: expected {kind.__name__}")
-        return body
+    async def _body(self, request: web.Request, fields: dict[str, type | tuple[type, ...]]) -> dict[str, Any]:
+        return await json_body(request, fields, max_bytes=MAX_BODY)
 
     # pages
 
@@ -327,10 +299,6 @@ class FleetServer:
         filters = {k: v for k, v in filters.items() if v is not None}
         await self._audited(request, "search_events", {**filters, "limit": limit})
         return web.json_response({"events": await self._db(self.db.search, **filters, limit=limit)})
-
-
-class BadRequest(Exception):
-    """Answered 400 with the field at fault."""
 
 
 def draw(chart: str, figures: dict[str, Any], language: str) -> str:

@@ -28,7 +28,7 @@ from edge.face.quality import Quality
 from edge.prompt import Prompt
 from edge.service import GateService
 from edge.ui.live import LiveView, RecentMatches
-from edge.untrusted import UntrustedInput, load_json
+from edge.web_checks import BadRequest, bad_requests, json_body, request_checks
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +47,6 @@ class Session:
     name: str
     expires: float
     pin_hash: bytes  # the PIN this session was opened with: a new PIN ends the session
-
-
-class BadRequest(Exception):
-    """A malformed request: answered 400 with the field at fault, changes nothing."""
 
 
 class TouchscreenServer:
@@ -96,7 +92,9 @@ class TouchscreenServer:
         loop = asyncio.new_event_loop()
         self._loop = loop
         asyncio.set_event_loop(loop)
-        app = web.Application(client_max_size=MAX_BODY, middlewares=[self._guard_requests, self._errors])
+        checks = request_checks(lambda host: host in self._allowed_hosts(), whose="screen",
+                                scheme=lambda request: "https" if self.config.tls_cert else "http")
+        app = web.Application(client_max_size=MAX_BODY, middlewares=[checks, bad_requests])
         app.router.add_get("/", self._index)
         app.router.add_get("/resident", self._resident)
         app.router.add_get("/api/prompt", self._prompt_stream)
@@ -169,28 +167,6 @@ class TouchscreenServer:
         names = {"127.0.0.1", "localhost", "[::1]", self.config.host, *self.config.allowed_hosts}
         return {f"{name}:{port}" for name in names} | ({name for name in names} if port in (80, 443) else set())
 
-    @web.middleware
-    async def _guard_requests(self, request: web.Request, handler):
-        """Only this screen's own pages may talk to the gate: Host, Origin and content type are checked first."""
-        if request.host not in self._allowed_hosts():
-            return web.json_response({"ok": False, "error": "host: not this gate's address"}, status=421)
-        if request.method == "POST":
-            scheme = "https" if self.config.tls_cert else "http"
-            if request.headers.get("Origin") != f"{scheme}://{request.host}":
-                return web.json_response({"ok": False, "error": "origin: requests come from this screen only"},
-                                         status=403)
-            if request.content_type != "application/json":
-                return web.json_response({"ok": False, "error": "content-type: application/json expected"},
-                                         status=415)
-        return await handler(request)
-
-    @web.middleware
-    async def _errors(self, request: web.Request, handler):
-        try:
-            return await handler(request)
-        except BadRequest as error:
-            return web.json_response({"ok": False, "error": str(error)}, status=400)
-
     def _session(self, request: web.Request) -> Session:
         """The guard logged in on this screen; 401 if none, expired, removed, or their PIN has changed since."""
         token = request.cookies.get(SESSION_COOKIE, "")
@@ -206,17 +182,7 @@ class TouchscreenServer:
         return guard is not None and guard.pin_hash == session.pin_hash
 
     async def _body(self, request: web.Request, fields: dict[str, type | tuple[type, ...]]) -> dict[str, Any]:
-        try:
-            body = load_json(await request.read(), max_bytes=MAX_BODY, what="body")
-        except UntrustedInput as error:
-            raise BadRequest(str(error)) from None
-        if not isinstance(body, dict):
-            raise BadRequest("body: expected a JSON object")
-        for name, kind in fields.items():
-            value = body.get(name)
-            if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-                raise BadRequest(f"{name}: expected {kind.__name__ if isinstance(kind, type) else 'a number'}")
-        return body
+        return await json_body(request, fields, max_bytes=MAX_BODY)
 
     async def _on_loop(self, function):
         return await asyncio.wrap_future(self.gate.call_soon(function))

@@ -64,10 +64,15 @@ def fleet(tmp_path_factory):
         broker.stop()
 
 
-def logged_in(fleet, width=1280, height=900):
+def fresh_page(fleet, width=1280, height=900):
     page = fleet["browser"].new_page(viewport={"width": width, "height": height})
     page.add_init_script("localStorage.setItem('fleet-language', 'zh')")
     page.goto(fleet["url"])
+    return page
+
+
+def logged_in(fleet):
+    page = fresh_page(fleet)
     page.fill("#login-name", "ops")
     page.fill("#login-password", "correct horse battery")
     page.click("#login-button")
@@ -76,9 +81,7 @@ def logged_in(fleet, width=1280, height=900):
 
 
 def test_a_wrong_password_is_refused_in_the_page_s_language_and_the_right_one_shows_every_gate(fleet):
-    page = fleet["browser"].new_page(viewport={"width": 1280, "height": 900})
-    page.add_init_script("localStorage.setItem('fleet-language', 'zh')")
-    page.goto(fleet["url"])
+    page = fresh_page(fleet)
     page.fill("#login-name", "ops")
     page.fill("#login-password", "wrong horse")
     page.click("#login-button")

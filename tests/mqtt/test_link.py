@@ -6,6 +6,20 @@ from tests.emulators import wait_for
 from tests.mqtt.helpers import CollectorSide, GateSide, wait_count
 
 
+def count_event_publishes(gate) -> list:
+    """The event payloads the link hands to paho, in order (paho's own queue hides them otherwise)."""
+    sent: list = []
+    publish = gate.link.client.publish
+
+    def counting(topic, payload=None, qos=0, retain=False, properties=None):
+        if topic == gate.topics.event:
+            sent.append(payload)
+        return publish(topic, payload, qos=qos, retain=retain, properties=properties)
+
+    gate.link.client.publish = counting
+    return sent
+
+
 def taken_by_broker(gate) -> int:
     return gate.store._query("SELECT COUNT(*) FROM outbox WHERE sent_at IS NOT NULL")[0][0]
 
@@ -319,15 +333,7 @@ def test_no_more_than_max_inflight_events_wait_for_the_broker(broker, tmp_path):
     import time
 
     gate = GateSide(broker, tmp_path / "gate", confirm="broker", max_inflight=3)
-    sent = []
-    publish = gate.link.client.publish
-
-    def counting(topic, payload=None, qos=0, retain=False, properties=None):
-        if topic == gate.topics.event:
-            sent.append(payload)
-        return publish(topic, payload, qos=qos, retain=retain, properties=properties)
-
-    gate.link.client.publish = counting
+    sent = count_event_publishes(gate)
     gate.link.start()
     assert gate.link.connected.wait(10)
     broker.process.send_signal(signal.SIGSTOP)
@@ -363,15 +369,7 @@ def test_entries_due_again_never_widen_the_window(broker, tmp_path):
     import signal
 
     gate = GateSide(broker, tmp_path / "gate", max_inflight=4, redeliver_after_s=1.0)
-    sent = []
-    publish = gate.link.client.publish
-
-    def counting(topic, payload=None, qos=0, retain=False, properties=None):
-        if topic == gate.topics.event:
-            sent.append(payload)
-        return publish(topic, payload, qos=qos, retain=retain, properties=properties)
-
-    gate.link.client.publish = counting
+    sent = count_event_publishes(gate)
     gate.link.start()
     assert gate.link.connected.wait(10)
     gate.record(3)

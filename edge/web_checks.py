@@ -1,0 +1,62 @@
+"""What every page served here checks before a handler runs: the touchscreen and the fleet view.
+
+Only the page's own address may be used (Host, against DNS rebinding), a POST must come from the
+page itself (Origin) with a JSON body, and a body is bounded JSON with the fields a handler names;
+a malformed request is answered 400 naming the field, and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from edge.untrusted import UntrustedInput, load_json
+
+
+class BadRequest(Exception):
+    """A malformed request: answered 400 with the field at fault, changes nothing."""
+
+
+def request_checks(allowed_host: Callable[[str], bool], *, scheme: Callable[[web.Request], str], whose: str):
+    """Middleware: Host, then for a POST its Origin and content type. `whose` words the refusals."""
+
+    @web.middleware
+    async def check(request: web.Request, handler):
+        if not allowed_host(request.host):
+            return web.json_response({"ok": False, "error": f"host: not this {whose}'s address"}, status=421)
+        if request.method == "POST":
+            if request.headers.get("Origin") != f"{scheme(request)}://{request.host}":
+                return web.json_response({"ok": False, "error": f"origin: requests come from this {whose} only"},
+                                         status=403)
+            if request.content_type != "application/json":
+                return web.json_response({"ok": False, "error": "content-type: application/json expected"},
+                                         status=415)
+        return await handler(request)
+
+    return check
+
+
+@web.middleware
+async def bad_requests(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except BadRequest as error:
+        return web.json_response({"ok": False, "error": str(error)}, status=400)
+
+
+async def json_body(request: web.Request, fields: dict[str, type | tuple[type, ...]], *,
+                    max_bytes: int) -> dict[str, Any]:
+    """The body as a JSON object holding `fields` of the given types (a bool is never a number)."""
+    try:
+        body = load_json(await request.read(), max_bytes=max_bytes, what="body")
+    except UntrustedInput as error:
+        raise BadRequest(str(error)) from None
+    if not isinstance(body, dict):
+        raise BadRequest("body: expected a JSON object")
+    for name, kind in fields.items():
+        value = body.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+            raise BadRequest(f"{name}: expected {kind.__name__ if isinstance(kind, type) else 'a number'}")
+    return body
