@@ -1,6 +1,6 @@
 """QR decoding and verification: pyzbar against zxing-cpp, and camera frame to verified result.
 
-    python bench/qr_decode.py [--json PATH] [--quick]
+    python bench/qr_decode.py [--runs N] [--json PATH] [--quick]
 
 Frames are 640x480 with a code filling about a tenth of the frame (175 px square), sensor noise
 and a little blur; the payloads are community passes and EU certificates. The suite pictures are
@@ -24,7 +24,7 @@ import time
 import cv2
 import numpy as np
 
-from common import ROOT, finish, parser, percentile, table
+from common import ROOT, add_runs, finish, parser, percentile, runs_wanted, spread, table
 
 
 def camera_frames(payloads: list[str], count: int, rng) -> list[tuple[np.ndarray, str]]:
@@ -85,7 +85,9 @@ def dense_codes(certificates: list[str], per_cell: int, rng) -> dict:
 
 
 def main() -> int:
-    args = parser(__doc__.splitlines()[0]).parse_args()
+    p = parser(__doc__.splitlines()[0])
+    add_runs(p)
+    args = p.parse_args()
     from edge.config import DccConfig
     from edge.mqtt.auth import generate_key
     from edge.qr.dcc import TrustList, signer_from_der
@@ -177,13 +179,17 @@ def main() -> int:
     figures["frame_to_result_ms"] = {"p50": percentile(end_to_end, 50), "p95": percentile(end_to_end, 95),
                                      "verified": valid, "frames": len(frames)}
     figures["empty_frame_ms"] = {"p50": percentile(idle, 50), "p95": percentile(idle, 95)}
-    dense = dense_codes(certificates, 8 if args.quick else 40, np.random.default_rng(11))
+    runs = [dense_codes(certificates, 8 if args.quick else 40, np.random.default_rng(11 + n))
+            for n in range(runs_wanted(args))]
     print()
-    print(table("Dense codes (version 15-20, an EU certificate) by frame and width: read rate, search ms p50 / p95",
-                [(d["resolution"], f"1/{round(1 / d['width_share'])}", d["code_px"], f"{d['read']}/{d['frames']}",
-                  f"{100 * d['read_rate']:.0f} %", d["scan_ms_p50"], d["scan_ms_p95"]) for d in dense.values()],
-                ("frame", "width", "code px", "read", "rate", "p50 ms", "p95 ms")))
-    figures["dense_codes"] = dense
+    print(table(f"Dense codes (version 15-20, an EU certificate) by frame and width, {len(runs)} run(s) of "
+                f"{runs[0][next(iter(runs[0]))]['frames']} codes: median (min to max)",
+                [(d["resolution"], f"1/{round(1 / d['width_share'])}", d["code_px"],
+                  spread([100 * r[cell]["read_rate"] for r in runs]) + " %",
+                  spread([r[cell]["scan_ms_p50"] for r in runs]), spread([r[cell]["scan_ms_p95"] for r in runs]))
+                 for cell, d in runs[0].items()],
+                ("frame", "width", "code px", "read rate", "p50 ms", "p95 ms")))
+    figures["dense_codes"] = runs
     finish(args, figures)
     return 0
 
