@@ -77,8 +77,7 @@ class ConfigChange:
 class GateService:
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
-        gate = runtime.gate
-        self._gate = gate
+        self._gate = runtime.gate
         self._store = runtime.store
         ui = runtime.config.ui
         self.guards = GuardBook(runtime.store, max_failures=ui.max_pin_failures, lockout_s=ui.lockout_s)

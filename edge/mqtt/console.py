@@ -141,13 +141,13 @@ class Console:
             return
         self.gate.record(EventKind.action, {"action": "command", "command": name, "admin": message.key})
         self.reply(incoming, {"ok": True, "cmd": name, "nonce": message.nonce, "result": result},
-                        fallback_topic=self.topics.reply(message.nonce))
+                   fallback_topic=self.topics.reply(message.nonce))
 
     def _refuse(self, incoming: Incoming, name: str, nonce: str, reason: str) -> None:
         log.warning("command %s refused: %s", name[:64], reason)
         self._refusals.record({"action": "command_refused", "command": name[:64], "reason": reason[:200]})
         self.reply(incoming, {"ok": False, "cmd": name[:64], "nonce": nonce, "error": reason},
-                        fallback_topic=self.topics.reply(nonce or "refused"))
+                   fallback_topic=self.topics.reply(nonce or "refused"))
 
     def _status(self, args: dict, admin: str) -> dict:
         return self.gate.status().as_dict()
