@@ -249,7 +249,6 @@ class MqttLink:
 
     def _drain_session(self) -> None:
         inflight: dict[int, OutboxItem] = {}
-        early: set[int] = set()
         session = -1  # pragma: no mutate (any number the link never uses)
         last_check = 0.0
         max_bytes = int(self.config.outbox_max_mb * 1024 * 1024)
@@ -265,23 +264,16 @@ class MqttLink:
             with self._wake:
                 if not self.connected.is_set():
                     self._wake.wait(0.5)
-                    continue
+                    continue  # pragma: no mutate (a break starts the session over after the same wait)
                 if session != self._session:
                     session = self._session
                     inflight.clear()
-                    early.clear()
                 acked = list(self._acked)
                 self._acked.clear()
-            settled: list[OutboxItem] = []
-            for mid in acked + list(early):
-                item = inflight.pop(mid, None)
-                if item is None:
-                    early.add(mid)  # acknowledged before we recorded it; settle on the next pass
-                else:
-                    early.discard(mid)
-                    settled.append(item)
-            if len(early) > 10_000:
-                early.clear()
+            # an id not in flight is not the drain's (status, replies, announcements) or is from before
+            # a reconnect (its entry is published again): the drain reads acknowledgements only at the
+            # start of a pass, after every publish of the pass before has been recorded
+            settled = [item for item in (inflight.pop(mid, None) for mid in acked) if item is not None]
             if settled:
                 self._settle(settled, by_collector)
             published = self._publish_more(inflight)

@@ -408,3 +408,42 @@ def test_the_drain_outlives_a_failing_outbox_read(broker, tmp_path):
     assert wait_for(lambda: gate.store.outbox_size() == 0, timeout=15)
     assert failures and gate.link.delivered == 3
     gate.close()
+
+
+def test_an_acknowledgement_that_overtakes_its_publish_call_still_settles_the_entry(broker, tmp_path):
+    """paho may read the PUBACK before `publish` has returned the message id to the drain: every
+    acknowledgement here is made to arrive first, and every entry must still leave the outbox."""
+    gate = GateSide(broker, tmp_path / "gate", confirm="broker", max_inflight=2)
+    publish = gate.link.client.publish
+
+    def acknowledged_first(topic, payload=None, qos=0, retain=False, properties=None):
+        info = publish(topic, payload, qos=qos, retain=retain, properties=properties)
+        if topic == gate.topics.event:
+            assert wait_for(lambda: info.mid in gate.link._acked or info.is_published(), timeout=5)
+        return info
+
+    gate.link.client.publish = acknowledged_first
+    gate.link.start()
+    gate.record(6)
+    assert wait_for(lambda: gate.store.outbox_size() == 0, timeout=15)
+    assert gate.link.delivered == 6
+    gate.close()
+
+
+def test_while_the_broker_is_unreachable_the_drain_waits_instead_of_spinning(tmp_path):
+    import time
+
+    from edge.config import MqttConfig
+    from edge.mqtt.link import MqttLink
+    from edge.mqtt.topics import Topics
+    from edge.store import Store
+    from tests.broker import free_port
+
+    store = Store(tmp_path / "gate")
+    link = MqttLink(MqttConfig(host="127.0.0.1", port=free_port()), store, Topics("s", "g"))
+    link.start()
+    cpu = time.process_time()
+    time.sleep(1.0)  # measuring a quiet second, not waiting for something
+    assert time.process_time() - cpu < 0.5
+    link.stop()
+    store.close()
