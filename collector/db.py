@@ -388,30 +388,54 @@ class CollectorDB:
     # gates: status, telemetry
 
     def set_status(self, site: str, gate: str, status: str, time: float) -> None:
+        self.set_statuses([(site, gate, status)], time)
+
+    def set_statuses(self, rows: list[tuple[str, str, str]], time: float) -> None:
+        """(site, gate, status) of several gates, in one transaction."""
         with self._cursor() as cursor:
-            cursor.execute(self._sql("INSERT INTO gate_status(site, gate, status, time) VALUES (?, ?, ?, ?) "
-                                     "ON CONFLICT (site, gate) DO UPDATE SET status = excluded.status, "
-                                     "time = excluded.time"), (site, gate, status, time))
+            cursor.executemany(self._sql("INSERT INTO gate_status(site, gate, status, time) VALUES (?, ?, ?, ?) "
+                                         "ON CONFLICT (site, gate) DO UPDATE SET status = excluded.status, "
+                                         "time = excluded.time"), [(*row, time) for row in rows])
 
     def set_health(self, site: str, gate: str, time: float, faults: dict[str, str], outbox: int, fps: float) -> None:
-        with self._cursor() as cursor:
-            cursor.execute(self._sql("INSERT INTO gate_health(site, gate, time, faults, outbox, fps) "
-                                     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (site, gate) DO UPDATE SET "
-                                     "time = excluded.time, faults = excluded.faults, outbox = excluded.outbox, "
-                                     "fps = excluded.fps"),
-                           (site, gate, time, json.dumps(faults, ensure_ascii=False), outbox, fps))
+        self.add_telemetry([(site, gate, {}, faults, outbox, fps)], time)
 
     def add_stage_timings(self, site: str, gate: str, time: float, timings: dict[str, tuple[float, float]]) -> None:
         """Fold one telemetry report's {stage: (p50, p95)} into that hour's row per stage."""
-        hour = int(time) // 3600 * 3600
-        larger = "GREATEST" if self.postgres else "MAX"
-        rows = [(site, gate, hour, stage, p50, p95) for stage, (p50, p95) in timings.items()]
         with self._cursor() as cursor:
-            cursor.executemany(self._sql(
-                "INSERT INTO stage_timings(site, gate, hour, stage, reports, p50_sum, p95_max) "
-                "VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (site, gate, hour, stage) DO UPDATE SET "
-                "reports = stage_timings.reports + 1, p50_sum = stage_timings.p50_sum + excluded.p50_sum, "
-                f"p95_max = {larger}(stage_timings.p95_max, excluded.p95_max)"), rows)
+            self._fold_timings(cursor, [(site, gate, timings)], time)
+
+    def add_telemetry(self, reports: list[tuple[str, str, dict[str, tuple[float, float]], dict[str, str], int, float]],
+                      time: float) -> None:
+        """(site, gate, stage timings, faults, outbox, fps) reports, in one transaction: each gate's
+        latest health, and its timings folded into the hour."""
+        latest = {(site, gate): (faults, outbox, fps) for site, gate, _, faults, outbox, fps in reports}
+        with self._cursor() as cursor:
+            cursor.executemany(self._sql("INSERT INTO gate_health(site, gate, time, faults, outbox, fps) "
+                                         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (site, gate) DO UPDATE SET "
+                                         "time = excluded.time, faults = excluded.faults, outbox = excluded.outbox, "
+                                         "fps = excluded.fps"),
+                               [(site, gate, time, json.dumps(faults, ensure_ascii=False), outbox, fps)
+                                for (site, gate), (faults, outbox, fps) in sorted(latest.items())])
+            self._fold_timings(cursor, [(site, gate, timings) for site, gate, timings, *_ in reports], time)
+
+    def _fold_timings(self, cursor, reports: list[tuple[str, str, dict[str, tuple[float, float]]]],
+                      time: float) -> None:
+        hour = int(time) // 3600 * 3600
+        folded: dict[tuple[str, str, str], list[float]] = {}  # reports, p50 sum, worst p95
+        for site, gate, timings in reports:
+            for stage, (p50, p95) in timings.items():
+                row = folded.setdefault((site, gate, stage), [0, 0.0, 0.0])
+                row[0] += 1
+                row[1] += p50
+                row[2] = max(row[2], p95)
+        larger = "GREATEST" if self.postgres else "MAX"
+        cursor.executemany(self._sql(
+            "INSERT INTO stage_timings(site, gate, hour, stage, reports, p50_sum, p95_max) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (site, gate, hour, stage) DO UPDATE SET "
+            "reports = stage_timings.reports + excluded.reports, p50_sum = stage_timings.p50_sum + excluded.p50_sum, "
+            f"p95_max = {larger}(stage_timings.p95_max, excluded.p95_max)"),
+            [(site, gate, hour, stage, n, p50_sum, p95) for (site, gate, stage), (n, p50_sum, p95) in sorted(folded.items())])
 
     def stage_timings(self, *, site: str | None = None, gate: str | None = None,
                       since: float = 0.0) -> list[tuple[str, str, int, str, float, float]]:

@@ -126,22 +126,22 @@ class Collector:
         for (site, gate), ids in by_gate.items():
             self.client.publish(f"{ROOT}/{site}/{gate}/ack", json.dumps({"ids": ids}), qos=1)
 
-    def _store_telemetry(self, site: str, gate: str, payload: bytes) -> None:
-        """Keep the per-stage p50/p95 a gate reports, per hour, and its latest health for the fleet view."""
+    def _telemetry(self, site: str, gate: str, payload: bytes) -> tuple | None:
+        """(site, gate, stage timings, faults, outbox, fps) of a report, or None if refused."""
         try:
             body = load_json(payload, max_bytes=MAX_MESSAGE, what="telemetry")
-            timings = stage_timings(body)
-            health = gate_health(body)
+            return (site, gate, stage_timings(body), *gate_health(body))
         except ValueError as error:
             self.rejected += 1
             log.warning("collector: telemetry from %s/%s refused: %s", site, gate, error)
-            return
+            return None
+
+    def _store_telemetry(self, reports: list[tuple]) -> None:
+        """The batch's reports in one transaction: a gate's latest health, per-stage timings per hour."""
         try:
-            now = time.time()
-            self.db.add_stage_timings(site, gate, now, timings)
-            self.db.set_health(site, gate, now, *health)
-        except Exception:  # telemetry is QoS 0 and comes again shortly: losing one report is harmless
-            log.exception("collector: telemetry from %s/%s not stored", site, gate)
+            self.db.add_telemetry(reports, time.time())
+        except Exception:  # telemetry is QoS 0 and comes again shortly: losing one round is harmless
+            log.exception("collector: %d telemetry reports not stored", len(reports))
 
     def _write_loop(self) -> None:
         while not self._stop.is_set() or not self._incoming.empty():
@@ -192,18 +192,26 @@ class Collector:
         """True when every message of the batch is stored (or quarantined) and acknowledged."""
         accepted: list[tuple[str, str, dict, str | None]] = []
         refused: list[tuple[str, bytes, str]] = []
+        statuses: dict[tuple[str, str], str] = {}  # the latest of the batch per gate
+        reports = []
         for message in batch:
             kind, site, gate = topic_parts(message.topic)
             if kind == "status":
-                self.db.set_status(site, gate, message.payload.decode(errors="replace")[:32], time.time())
+                statuses[(site, gate)] = message.payload.decode(errors="replace")[:32]
             elif kind == "telemetry":
-                self._store_telemetry(site, gate, message.payload)
+                report = self._telemetry(site, gate, message.payload)
+                if report is not None:
+                    reports.append(report)
             else:
                 try:
                     event, as_received = event_from(message.payload, site, gate)
                     accepted.append((site, gate, event, message.payload.decode() if as_received else None))
                 except ValueError as error:
                     refused.append((message.topic, bytes(message.payload), str(error)))
+        if statuses:
+            self.db.set_statuses([(site, gate, status) for (site, gate), status in statuses.items()], time.time())
+        if reports:
+            self._store_telemetry(reports)
         if not self._insert(accepted, refused):
             return False  # the database is away: nothing is acknowledged
         self.received += len(batch)

@@ -14,6 +14,7 @@ import random
 import selectors
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
@@ -33,7 +34,7 @@ class Sent:
     last_sent: float
 
 
-@dataclass
+@dataclass(eq=False)  # one gate is one client: compared and hashed by identity
 class LightGate:
     site: str
     gate: str
@@ -63,6 +64,7 @@ class LightGate:
         self.client.on_message = self._on_message
         self.connected = False
         self.refused = ""
+        self.wrote: Callable[[LightGate], None] = lambda gate: None  # the fleet writes it out on its next pump
 
     def connect(self) -> None:
         properties = Properties(PacketTypes.CONNECT)
@@ -108,6 +110,7 @@ class LightGate:
         self.client.publish(self.topics.event if body["kind"] == "decision" else self.topics.alarm, payload, qos=1)
         self.pending[event_id] = Sent(now, payload, now)
         self.made += 1
+        self.wrote(self)
         return event_id
 
     def telemetry(self, *, faults: dict[str, str] | None = None) -> None:
@@ -116,6 +119,7 @@ class LightGate:
                 "decision_ms": {"p50": 180.0, "p95": 240.0}, "outbox": len(self.pending), "faults": faults or {},
                 "devices_ok": not faults}
         self.client.publish(self.topics.telemetry, json.dumps(body, separators=(",", ":")), qos=0)
+        self.wrote(self)
 
     def resend_unconfirmed(self, now: float) -> None:
         for sent in self.pending.values():
@@ -124,6 +128,7 @@ class LightGate:
                 self.client.publish(topic, sent.payload, qos=1)
                 sent.last_sent = now
                 self.resent += 1
+                self.wrote(self)
 
 
 class Fleet:
@@ -134,12 +139,16 @@ class Fleet:
         self._selector = selectors.DefaultSelector()
         self._registered: dict[int, LightGate] = {}
         self._last_misc = 0.0
+        self._dirty: set[LightGate] = set()  # gates that published since the last pump
+        for gate in gates:
+            gate.wrote = self._dirty.add
 
     def connect(self, timeout: float = 120.0) -> int:
         """Connect every gate (the CONNACKs are read as the fleet pumps); returns how many are connected."""
         for gate in self.gates:
             gate.connect()
             self._register(gate)
+            self._dirty.add(gate)
             self.pump(0.0)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and not all(g.connected or g.refused for g in self.gates):
@@ -153,17 +162,24 @@ class Fleet:
             self._registered[sock.fileno()] = gate
 
     def pump(self, timeout: float = 0.01) -> None:
-        """Read what arrived, write what waits, keep the sessions alive."""
+        """Read what arrived, write what waits (only gates that read or published since: thousands of
+        idle gates are not polled), keep the sessions alive."""
+        busy = set(self._dirty)
+        self._dirty.clear()
         for key, _ in self._selector.select(timeout):
             key.data.client.loop_read()
-        for gate in self.gates:
-            if gate.client.want_write():
-                gate.client.loop_write()
+            busy.add(key.data)
         now = time.monotonic()
         if now - self._last_misc >= 1.0:
             self._last_misc = now
             for gate in self.gates:
                 gate.client.loop_misc()
+            busy.update(self.gates)
+        for gate in busy:
+            if gate.client.want_write():
+                gate.client.loop_write()
+                if gate.client.want_write():
+                    self._dirty.add(gate)  # the socket took part of it
 
     def run_for(self, seconds: float, *, every_s: float | None = None, telemetry_s: float = 60.0) -> None:
         """Pump for `seconds`; with `every_s`, each gate makes an event on that period (spread over it)."""

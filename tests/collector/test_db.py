@@ -91,3 +91,17 @@ def test_what_each_event_counts_for():
         ["denials", "denial:stranger", "denial:no_code"]
     assert metrics({"kind": "alarm", "alarm": "tailgate"}) == ["alarm:tailgate"]
     assert metrics({"kind": "telemetry"}) == []
+
+
+def test_a_batch_of_telemetry_is_one_transaction_that_keeps_each_gate_s_latest_health(db):
+    reports = [("s1", "g1", {"face": (10.0, 30.0)}, {}, 3, 25.0),
+               ("s1", "g1", {"face": (20.0, 50.0)}, {"camera": "camera: no frames"}, 9, 0.0),
+               ("s1", "g2", {"face": (5.0, 6.0), "decision": (100.0, 200.0)}, {}, 0, 24.0)]
+    db.add_telemetry(reports, 7200.5)
+    db.add_telemetry([("s1", "g1", {"face": (30.0, 40.0)}, {}, 0, 25.0)], 7300.0)
+    timings = {(gate, stage): (p50, p95) for _, gate, _, stage, p50, p95 in db.stage_timings()}
+    assert timings == {("g1", "face"): (20.0, 50.0), ("g2", "face"): (5.0, 6.0), ("g2", "decision"): (100.0, 200.0)}
+    health = {g.gate: (g.faults, g.outbox) for g in db.gates()}
+    assert health == {"g1": ({}, 0), "g2": ({}, 0)}
+    db.set_statuses([("s1", "g1", "online"), ("s1", "g3", "offline")], 7400.0)
+    assert {g.gate: g.status for g in db.gates()} == {"g1": "online", "g2": "unknown", "g3": "offline"}
