@@ -30,7 +30,6 @@ BATCH = 500
 MAX_MESSAGE = 256 * 1024
 BATCH_WAIT_S = 0.05
 RETRY_MAX_S = 5.0
-CONFIRM_WINDOW = 2000
 RETENTION_EVERY_S = 3600.0
 
 
@@ -65,9 +64,6 @@ class Collector:
         self.keep_days = keep_days
         self._last_retention = 0.0
         self.client = make_client(config, client_id, manual_ack=True)
-        # one confirmation per gate per batch: paho's default window of 20 unacknowledged publishes held
-        # them back for seconds with thousands of gates, and gates sent their events again meanwhile
-        self.client.max_inflight_messages_set(CONFIRM_WINDOW)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message

@@ -42,6 +42,17 @@ def test_an_entry_the_broker_took_but_no_collector_confirmed_survives_a_restart_
     collector.close()
 
 
+def test_an_entry_waits_redeliver_after_s_for_its_confirmation_before_it_is_sent_again(broker, tmp_path):
+    gate = GateSide(broker, tmp_path / "gate", redeliver_after_s=2.0)  # checked every second
+    sent = count_event_publishes(gate)
+    gate.link.start()
+    gate.record(3)
+    assert wait_for(lambda: taken_by_broker(gate) == 3, timeout=10)
+    assert not wait_for(lambda: len(sent) > 3, timeout=1.0)  # not before its time
+    assert wait_for(lambda: len(sent) == 6, timeout=10)  # and then once each
+    gate.close()
+
+
 def test_with_broker_confirmation_the_puback_settles_an_entry(broker, tmp_path):
     import time
 
@@ -94,6 +105,7 @@ def test_events_leave_in_order_and_the_gate_says_online_then_offline(broker, tmp
     assert wait_for(lambda: len(observer.on(gate.topics.event)) >= 20, timeout=15)
     assert [json.loads(m.payload)["event_id"] for m in observer.on(gate.topics.event)][:20] == ids
     gate.close()
+    assert gate.link.last_error == ""  # a clean stop is no error
     assert wait_for(lambda: [m.payload for m in observer.on(gate.topics.status)] == [b"online", b"offline"],
                     timeout=10)
     assert observer.on(gate.topics.status)[-1].retain is False  # live delivery; the broker keeps it retained
@@ -293,6 +305,28 @@ def test_connection_settings_follow_the_config(monkeypatch, tmp_path):
     client = make_client(MqttConfig(username="gate"), "c")
     assert (client._username, client._password) == (b"gate", b"from-env")
     assert make_client(five, "c")._username is None
+    three = MqttConfig(protocol="3.1.1")
+    assert make_client(three, "c")._clean_session is False  # a persistent session: commands wait for the gate
+    assert make_client(three, "c", persistent=False)._clean_session is True
+    assert make_client(five, "c", manual_ack=True)._manual_ack is True and not make_client(five, "c")._manual_ack
+    assert make_client(five, "c")._reconnect_max_delay == 5  # back within seconds of the broker's return
+
+
+def test_tls_settings_reach_the_client(tmp_path):
+    import ssl
+
+    from edge.config import MqttConfig
+    from edge.mqtt.link import make_client
+    from tests.certs import Authority
+
+    authority = Authority(tmp_path / "pki")
+    cert, key = authority.issue("gate-1")
+    config = MqttConfig(tls={"enabled": True, "ca_file": str(authority.ca_file), "cert_file": str(cert),
+                             "key_file": str(key)})
+    context = make_client(config, "c")._ssl_context
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert context.cert_store_stats()["x509_ca"] == 1  # the configured authority, and only it
+    assert make_client(MqttConfig(), "c")._ssl_context is None
 
 
 def test_an_exception_inside_a_callback_is_logged_not_raised(caplog):
