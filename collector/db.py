@@ -352,7 +352,7 @@ class CollectorDB:
             cursor.execute(self._sql(f"{sql} ORDER BY {order} LIMIT ?"), [*params, limit])
             return [(row[0], row[1]) for row in cursor.fetchall()]
 
-    def count_hint(self) -> None:
+    def ping(self) -> None:
         """A trivial query: raises if the database does not answer."""
         with self._cursor() as cursor:
             cursor.execute("SELECT 1")

@@ -254,11 +254,10 @@ class Collector:
                 return False
         return True
 
-
     def _database_answers(self) -> bool:
         """Whether the failure was the row (quarantine it) or the database (wait for it)."""
         try:
-            self.db.count_hint()
+            self.db.ping()
             return True
         except Exception:
             return False
