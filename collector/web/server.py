@@ -17,6 +17,7 @@ import secrets
 import threading
 import time
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ class Session:
     expires: float
 
 
+@lru_cache(maxsize=1)
 def fleet_catalogue() -> dict[str, Any]:
     return json.loads((STATIC / "messages.json").read_text(encoding="utf-8"))
 
