@@ -387,23 +387,12 @@ class CollectorDB:
 
     # gates: status, telemetry
 
-    def set_status(self, site: str, gate: str, status: str, time: float) -> None:
-        self.set_statuses([(site, gate, status)], time)
-
     def set_statuses(self, rows: list[tuple[str, str, str]], time: float) -> None:
         """(site, gate, status) of several gates, in one transaction."""
         with self._cursor() as cursor:
             cursor.executemany(self._sql("INSERT INTO gate_status(site, gate, status, time) VALUES (?, ?, ?, ?) "
                                          "ON CONFLICT (site, gate) DO UPDATE SET status = excluded.status, "
                                          "time = excluded.time"), [(*row, time) for row in rows])
-
-    def set_health(self, site: str, gate: str, time: float, faults: dict[str, str], outbox: int, fps: float) -> None:
-        self.add_telemetry([(site, gate, {}, faults, outbox, fps)], time)
-
-    def add_stage_timings(self, site: str, gate: str, time: float, timings: dict[str, tuple[float, float]]) -> None:
-        """Fold one telemetry report's {stage: (p50, p95)} into that hour's row per stage."""
-        with self._cursor() as cursor:
-            self._fold_timings(cursor, [(site, gate, timings)], time)
 
     def add_telemetry(self, reports: list[tuple[str, str, dict[str, tuple[float, float]], dict[str, str], int, float]],
                       time: float) -> None:
@@ -449,11 +438,6 @@ class CollectorDB:
         with self._cursor() as cursor:
             cursor.execute(self._sql(sql + " ORDER BY site, gate, hour, stage"), params)
             return [(row[0], row[1], int(row[2]), row[3], float(row[4]), float(row[5])) for row in cursor.fetchall()]
-
-    def statuses(self) -> list[tuple[str, str, str, float]]:
-        with self._cursor() as cursor:
-            cursor.execute("SELECT site, gate, status, time FROM gate_status ORDER BY site, gate")
-            return [tuple(row) for row in cursor.fetchall()]
 
     def gates(self) -> list[GateRow]:
         """Every gate heard of: its status, when last heard, open faults and outbox depth."""

@@ -194,6 +194,7 @@ class Collector:
         refused: list[tuple[str, bytes, str]] = []
         statuses: dict[tuple[str, str], str] = {}  # the latest of the batch per gate
         reports = []
+        events = 0
         for message in batch:
             kind, site, gate = topic_parts(message.topic)
             if kind == "status":
@@ -203,6 +204,7 @@ class Collector:
                 if report is not None:
                     reports.append(report)
             else:
+                events += 1
                 try:
                     event, as_received = event_from(message.payload, site, gate)
                     accepted.append((site, gate, event, message.payload.decode() if as_received else None))
@@ -215,7 +217,7 @@ class Collector:
         if not self._insert(accepted, refused):
             return False  # the database is away: nothing is acknowledged
         self.received += len(batch)
-        self.events_received += sum(1 for message in batch if topic_parts(message.topic)[0] in ("event", "alarm"))
+        self.events_received += events
         self._confirm(accepted)
         for message in batch:
             if message.qos > 0:

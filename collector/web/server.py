@@ -96,7 +96,7 @@ class FleetServer:
         return app
 
     def start(self) -> None:
-        """Serve on a thread (tests, and embedding); `run()` serves on the caller's."""
+        """Serve on a thread of its own (the CLI waits for a signal meanwhile)."""
         self._thread = threading.Thread(target=self._serve, name="fleet-web", daemon=True)
         self._thread.start()
         self._ready.wait(10)

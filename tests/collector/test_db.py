@@ -57,10 +57,10 @@ def test_retention_drops_whole_old_days_and_keeps_the_counters(db):
 
 
 def test_the_fleet_view_sees_every_gate_its_health_and_its_alarms(db):
-    db.set_status("s1", "g1", "online", 100.0)
-    db.set_health("s1", "g1", 160.0, {"thermal": "thermal: frozen"}, 12, 24.5)
-    db.set_health("s1", "g2", 150.0, {}, 0, 25.0)
-    db.set_status("s2", "g9", "offline", 90.0)
+    db.set_statuses([("s1", "g1", "online")], 100.0)
+    db.add_telemetry([("s1", "g1", {}, {"thermal": "thermal: frozen"}, 12, 24.5)], 160.0)
+    db.add_telemetry([("s1", "g2", {}, {}, 0, 25.0)], 150.0)
+    db.set_statuses([("s2", "g9", "offline")], 90.0)
     gates = {(g.site, g.gate): g for g in db.gates()}
     assert gates[("s1", "g1")].status == "online" and gates[("s1", "g1")].last_seen == 160.0
     assert gates[("s1", "g1")].faults == {"thermal": "thermal: frozen"} and gates[("s1", "g1")].outbox == 12

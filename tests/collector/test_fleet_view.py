@@ -71,20 +71,22 @@ def fresh_page(fleet, width=1280, height=900):
     return page
 
 
+def submit_login(page, password: str) -> None:
+    page.fill("#login-name", "ops")
+    page.fill("#login-password", password)
+    page.click("#login-button")
+
+
 def logged_in(fleet):
     page = fresh_page(fleet)
-    page.fill("#login-name", "ops")
-    page.fill("#login-password", "correct horse battery")
-    page.click("#login-button")
+    submit_login(page, "correct horse battery")
     page.wait_for_selector("#gates tbody tr")
     return page
 
 
 def test_a_wrong_password_is_refused_in_the_page_s_language_and_the_right_one_shows_every_gate(fleet):
     page = fresh_page(fleet)
-    page.fill("#login-name", "ops")
-    page.fill("#login-password", "wrong horse")
-    page.click("#login-button")
+    submit_login(page, "wrong horse")
     page.wait_for_function("document.getElementById('login-error').textContent.length > 0")
     assert page.inner_text("#login-error") == "用户名或密码错误"
     page.fill("#login-password", "correct horse battery")

@@ -31,8 +31,8 @@ def test_events_reach_postgres_once(broker, postgres, tmp_path):
     assert {e["event_id"] for e in db.events(limit=1000)} == set(ids)
     rows = hourly(db.events(limit=1000))
     assert sum(r.entries for r in rows) == 100  # every other one was granted
-    db.add_stage_timings("demo-site", "gate-1", 7200.5, {"face": (10.0, 30.0)})
-    db.add_stage_timings("demo-site", "gate-1", 7300.0, {"face": (20.0, 25.0)})
+    db.add_telemetry([("demo-site", "gate-1", {"face": (10.0, 30.0)}, {}, 0, 25.0)], 7200.5)
+    db.add_telemetry([("demo-site", "gate-1", {"face": (20.0, 25.0)}, {}, 0, 25.0)], 7300.0)
     assert db.stage_timings(gate="gate-1") == [("demo-site", "gate-1", 7200, "face", 15.0, 30.0)]
     db.close()
     gate.close()
