@@ -116,7 +116,10 @@ class ThermalStage:
         canthus = self._skin(raw - correction, ambient, emissivity_corrected)
         face_median = self._skin(float(np.median(region)) - correction, ambient, emissivity_corrected) \
             if region.size else canthus
-        live = canthus >= MIN_SKIN_C and canthus - face_median >= MIN_GRADIENT_C
+        # out of reading range the face is a few blurred pixels mixed with the background: its gradient
+        # says nothing about liveness, so it is not judged there (a far live face would read as a photo)
+        out_of_range = "too far" in flags or "too close" in flags
+        live = None if out_of_range else bool(canthus >= MIN_SKIN_C and canthus - face_median >= MIN_GRADIENT_C)
         shift = self.baseline.shift_c
         estimate = (canthus + self.config.canthus_offset_c
                     + self.config.ambient_slope * (REFERENCE_AMBIENT_C - ambient) + shift)

@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT, SCENARIOS
 
 
@@ -38,15 +40,18 @@ def test_scenario_with_errors_gets_one_line_each(tmp_path):
     assert any("visitors.0.expect" in line for line in lines)
 
 
-def test_at_720p_the_morning_still_matches_and_faces_are_found_on_a_smaller_copy(tmp_path):
-    """A camera at its native 1280x720: faces found on a 640-wide copy, recognised from the full frame, the
-    thermal frame laid over the whole colour frame, distances from a focal length scaled with the width."""
+@pytest.mark.parametrize("width,height", [(1280, 720), (1920, 1080)])
+def test_at_native_resolution_the_morning_still_matches_and_faces_are_found_on_a_smaller_copy(tmp_path, width, height):
+    """A camera at its native 1280x720 or 1920x1080: faces found on a 640-wide copy, recognised from the full
+    frame, the thermal frame laid over the whole colour frame, distances from a focal length scaled with the
+    width. At 1080p a resident was once refused as a spoof from a reading taken out of range."""
     from edge.config import parse_config
     from edge.simulate import run_simulation
 
     config = parse_config({"mqtt": {"enabled": False}, "ui": {"enabled": False},
-                           "hardware": {"camera": {"width": 1280, "height": 720}}})
-    assert config.hardware.camera.focal_px == 1040.0
-    assert config.hardware.thermal.homography[0][0] == 160 / 1280 and config.hardware.thermal.homography[1][1] == 120 / 720
+                           "hardware": {"camera": {"width": width, "height": height}}})
+    assert config.hardware.camera.focal_px == 520.0 * width / 640
+    assert config.hardware.thermal.homography[0][0] == 160 / width
+    assert config.hardware.thermal.homography[1][1] == 120 / height
     report = run_simulation(config, SCENARIOS / "morning.yaml", realtime=False, state_dir=tmp_path / "state")
     assert report["matches_ground_truth"], [v for v in report["visits"] if not v["correct"]]

@@ -72,6 +72,20 @@ def test_photo_and_screen_are_not_live():
         assert reading.live is False, kind
 
 
+def test_liveness_is_not_judged_out_of_reading_range():
+    """A live face at 2 m is a few pixels blurred into the background: flat, like a photo. Judged there, a
+    resident walking up was refused as a spoof on the first frame her face was found (seen at 1080p)."""
+    policy = Policy(ChecksConfig.model_validate({"face": {"mode": "off"}, "qr": {"mode": "off"}}), window_s=3)
+    for kind in ("live", "photo"):
+        far = measure(*face_at(2.0, kind=kind))
+        assert far.live is None and not far.available, kind
+        outcome = policy.outcomes(Visit(None, 0.0, 0.0, thermal=far))["temperature"]
+        assert outcome.status == "pending" and outcome.code == "temperature_unavailable", kind
+    close = measure(*face_at(0.1, kind="photo"))
+    assert "too close" in close.flags and close.live is None
+    assert measure(*face_at(0.7, kind="photo")).live is False
+
+
 def test_unstable_blackbody_is_flagged():
     stage = ThermalStage(ThermalConfig())
     face, landmarks, distance = face_at(0.7)
