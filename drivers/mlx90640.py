@@ -203,15 +203,19 @@ def defective_pixels(pixel_words: np.ndarray) -> np.ndarray:
     return defective
 
 
-def interpolate_defective(to: np.ndarray, defective: np.ndarray) -> np.ndarray:
-    """Each defective pixel gets the mean of its valid left, right, upper and lower neighbours."""
+def interpolate_defective(to: np.ndarray, defective: np.ndarray,
+                          shape: tuple[int, int] = (ROWS, COLUMNS)) -> np.ndarray:
+    """Each defective pixel gets the mean of its valid left, right, upper and lower neighbours.
+
+    `to` and `defective` are flat in the sensor's row order (`shape`); the result is flat too."""
     if not defective.any():
         return to
-    grid = to.reshape(ROWS, COLUMNS).copy()
-    bad = defective.reshape(ROWS, COLUMNS)
+    rows, columns = shape
+    grid = to.reshape(shape).copy()
+    bad = defective.reshape(shape)
     for row, column in zip(*np.nonzero(bad)):
         neighbours = [grid[r, c] for r, c in ((row, column - 1), (row, column + 1), (row - 1, column), (row + 1, column))
-                      if 0 <= r < ROWS and 0 <= c < COLUMNS and not bad[r, c] and np.isfinite(grid[r, c])]
+                      if 0 <= r < rows and 0 <= c < columns and not bad[r, c] and np.isfinite(grid[r, c])]
         grid[row, column] = float(np.mean(neighbours)) if neighbours else np.nan
     return grid.ravel()
 

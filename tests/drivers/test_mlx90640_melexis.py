@@ -91,3 +91,13 @@ def test_an_impossible_radiance_is_nan_not_a_cold_reading(example):
 def test_interpolation_leaves_a_frame_without_defects_untouched():
     to = np.arange(768, dtype=float)
     assert interpolate_defective(to, np.zeros(768, bool)) is to
+
+
+def test_interpolation_takes_the_valid_neighbours_of_any_sensor_shape():
+    to = np.arange(20, dtype=float)  # 4 rows of 5
+    defective = np.zeros(20, bool)
+    defective[[0, 12]] = True
+    fixed = interpolate_defective(to, defective, (4, 5))
+    assert fixed[0] == (1 + 5) / 2  # a corner has two neighbours
+    assert fixed[12] == (11 + 13 + 7 + 17) / 4
+    assert np.array_equal(np.delete(fixed, [0, 12]), np.delete(to, [0, 12]))
