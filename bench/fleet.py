@@ -10,7 +10,9 @@ them on the gate's ack topic (sent again after 10 s otherwise), telemetry at QoS
 2. rush: each gate decides every 1.5 s for S seconds. Lag = a row's commit time in PostgreSQL
    minus the event's time at its gate; confirmation = the collector's ack back at the gate.
 3. capacity, one collector: each gate flushes a backlog (as after an outage); events/s = events
-   stored / seconds from the first publish to the last row committed. Then with K collectors.
+   stored / seconds from the first publish to the last row committed. Then the drain: the same
+   backlog queued at the broker while the collector was stopped, drained by one collector process
+   alone (the gates idle): the collector's own pace, not the machine's. Then with K collectors.
 4. faults: a rush during which one collector is SIGKILLed (and restarted, as systemd would) and
    PostgreSQL is restarted; then lost = events the gates made that are not stored (must be 0).
 5. with --month: a month of 100 gates (about 3 million rows) is loaded, and the fleet view's
@@ -203,6 +205,7 @@ def run(args) -> dict:
             results["rush"] = rush(bench, fleet, db, args.rush)
             print(f"rush done: {results['rush']['stored']} stored")
             results["capacity_1"] = capacity(bench, fleet, db, args.backlog, "one collector")
+            results["drain"] = drain(bench, fleet, db, args.backlog)  # before a second collector joins the group
             for number in range(2, args.collectors + 1):
                 bench.start_collector(f"collector-{number}")
                 bench.wait_subscribed(f"collector-{number}")
@@ -258,6 +261,45 @@ def capacity(bench: Bench, fleet, db, backlog: int, label: str) -> dict:
     print(f"capacity with {label}: {stored} events in {elapsed:.1f} s")
     return {"label": label, "events": total, "stored": stored, "seconds": elapsed, "events_per_s": stored / elapsed,
             "usage": usage(before, after, elapsed)}
+
+
+def drain(bench: Bench, fleet, db, backlog: int) -> dict:
+    """The collector's own pace: with it stopped, every gate publishes its share of `backlog` and the broker
+    queues them in the collector's persistent session; then one collector process starts and drains the
+    queue while the simulated gates only read their confirmations. Sustained = rows from the first
+    commit to the last over that time (the process's start-up, about a second, is reported apart)."""
+    collector = bench.collectors["collector-1"]
+    collector.terminate()  # a clean stop: its session (and subscription) stays with the broker
+    collector.wait(timeout=30)
+    stored_before = stored_count(db)
+    acknowledged_before = sum(g.broker_acknowledged for g in fleet.gates)
+    per_gate = max(1, backlog // len(fleet.gates))
+    for _ in range(per_gate):
+        for gate in fleet.gates:
+            gate.event()
+        fleet.pump(0.0)
+    total = per_gate * len(fleet.gates)
+    deadline = time.monotonic() + 300
+    while sum(g.broker_acknowledged for g in fleet.gates) - acknowledged_before < total:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the broker did not take the backlog")
+        fleet.pump(0.05)
+    before, started = bench.parts.sample(), time.monotonic()
+    bench.start_collector("collector-1")
+    first: tuple[float, int] | None = None
+    deadline = time.monotonic() + 600
+    while (stored := stored_count(db) - stored_before) < total and time.monotonic() < deadline:
+        if stored and first is None:
+            first = (time.monotonic(), stored)
+        fleet.pump(0.02)
+    finished = time.monotonic()
+    after = bench.parts.sample()
+    fleet.settle(60)
+    first = first or (finished, 0)
+    sustained = (stored - first[1]) / max(finished - first[0], 1e-9)
+    print(f"drain: {stored} queued events stored in {finished - started:.1f} s, {sustained:.0f} events/s sustained")
+    return {"events": total, "stored": stored, "seconds": finished - started, "startup_s": first[0] - started,
+            "events_per_s": sustained, "usage": usage(before, after, finished - started)}
 
 
 def faults(bench: Bench, fleet, db, seconds: float) -> dict:
@@ -378,6 +420,11 @@ def main() -> int:
             print(table(f"Capacity, {c['label']}: {c['stored']} of {c['events']} backlog events, "
                         f"{c['events_per_s']:.0f} events/s into PostgreSQL ({c['seconds']:.1f} s)",
                         usage_rows(c), ("part", "CPU %", "RSS MB")))
+    d = results["drain"]
+    print()
+    print(table(f"Drain, one collector process alone: {d['stored']} of {d['events']} events queued at the broker, "
+                f"{d['events_per_s']:.0f} events/s sustained (first row {d['startup_s']:.1f} s after its start)",
+                usage_rows(d), ("part", "CPU %", "RSS MB")))
     f, lost = results["faults"], results["lost"]
     print()
     print(table("Faults: a collector SIGKILLed mid-rush and PostgreSQL restarted", [

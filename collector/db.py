@@ -299,11 +299,17 @@ class CollectorDB:
             hour = int(float(message.get("time", 0))) // 3600 * 3600
             for metric in metrics(message):
                 counts[(str(message.get("site", "")), str(message.get("gate", "")), hour, metric)] += 1
-        if counts:
-            cursor.executemany(self._sql(
-                "INSERT INTO hourly_counts(site, gate, hour, metric, count) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (site, gate, hour, metric) DO UPDATE SET count = hourly_counts.count + excluded.count"),
-                [(*key, n) for key, n in sorted(counts.items())])
+        if not counts:
+            return
+        rows = [(*key, n) for key, n in sorted(counts.items())]  # sorted: concurrent collectors lock rows in one order
+        upsert = "ON CONFLICT (site, gate, hour, metric) DO UPDATE SET count = hourly_counts.count + excluded.count"
+        if self.postgres:  # one statement for the batch: a row each through executemany cost the writer a tenth
+            cursor.execute("INSERT INTO hourly_counts(site, gate, hour, metric, count) SELECT * FROM "
+                           f"unnest(%s::text[], %s::text[], %s::bigint[], %s::text[], %s::bigint[]) {upsert}",
+                           [list(column) for column in zip(*rows)])
+        else:
+            cursor.executemany("INSERT INTO hourly_counts(site, gate, hour, metric, count) VALUES (?, ?, ?, ?, ?) "
+                               + upsert, rows)
 
     def drop_before(self, cutoff: float) -> int:
         """Retention: events older than `cutoff` go (on PostgreSQL, whole days: their partitions are

@@ -49,6 +49,7 @@ class LightGate:
     confirm_lag_s: list[float] = field(default_factory=list)  # event made -> confirmation back, per event
     made: int = 0
     resent: int = 0
+    broker_acknowledged: int = 0  # QoS 1 publishes the broker has taken (PUBACK)
 
     def __post_init__(self) -> None:
         self.topics = Topics(self.site, self.gate)
@@ -62,6 +63,7 @@ class LightGate:
         self.client.max_queued_messages_set(0)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self.client.on_publish = self._on_publish
         self.connected = False
         self.refused = ""
         self.wrote: Callable[[LightGate], None] = lambda gate: None  # the fleet writes it out on its next pump
@@ -78,6 +80,9 @@ class LightGate:
         self.connected = True
         client.publish(self.topics.status, "online", qos=1, retain=True)
         client.subscribe(self.topics.ack, qos=1)
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        self.broker_acknowledged += 1
 
     def _on_message(self, client, userdata, message) -> None:
         if message.topic != self.topics.ack:
