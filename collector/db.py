@@ -369,6 +369,13 @@ class CollectorDB:
             cursor.execute("SELECT COUNT(*) FROM events")
             return int(cursor.fetchone()[0])
 
+    def batches(self, *, since: float) -> list[tuple[float, int]]:
+        """(time the batch was written, rows) of each batch stored since `since`, oldest first."""
+        with self._cursor() as cursor:
+            cursor.execute(self._sql("SELECT stored, COUNT(*) FROM events WHERE stored >= ? GROUP BY stored ORDER BY stored"),
+                           (since,))
+            return [(float(row[0]), int(row[1])) for row in cursor.fetchall()]
+
     def lag(self, *, since: float = 0.0) -> list[float]:
         """Seconds from each event's time at its gate to its row committed here."""
         with self._cursor() as cursor:

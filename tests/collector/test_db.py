@@ -73,6 +73,15 @@ def test_the_fleet_view_sees_every_gate_its_health_and_its_alarms(db):
     assert db.alarms()[0]["acknowledged_by"] == "ops"
 
 
+def test_each_batch_is_written_at_one_time_and_the_benchmark_can_tell_them_apart(db):
+    began = time.time()
+    db.insert_events([decision(n, began, granted=True) for n in range(3)])
+    db.insert_events([decision(n, began, granted=True) for n in range(2, 6)])  # e2 again: stored once
+    batches = db.batches(since=began)
+    assert [rows for _, rows in batches] == [3, 3] and batches[0][0] <= batches[1][0]
+    assert db.batches(since=time.time() + 60) == []
+
+
 def test_an_older_sqlite_database_gains_the_new_columns(tmp_path):
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as old:
