@@ -23,7 +23,7 @@ from edge.face.matcher import Match, Matcher, verdict
 from edge.face.operating_point import PairLaw
 from edge.face.quality import Quality, QualityLimits, assess
 from edge.face.runtime import create_session
-from edge.face.tracker import LANDMARK_JITTER_PX, Track, Tracker
+from edge.face.tracker import Track, Tracker
 from edge.store import Gallery
 
 log = logging.getLogger(__name__)
@@ -92,9 +92,9 @@ class FaceEngine:
     def process(self, image: np.ndarray, now: float) -> FaceResult:
         timings = {"detect": 0.0, "align": 0.0, "embed": 0.0, "search": 0.0}
         started = time.perf_counter()
-        detections, scale = self._detect(image)
+        detections = self._detect(image)
         timings["detect"] = _ms(started)
-        tracks = self.tracker.update(detections, now, jitter_px=LANDMARK_JITTER_PX / scale)
+        tracks = self.tracker.update(detections, now)
         faces = []
         primary_index = max(range(len(detections)), key=lambda i: detections[i].eye_distance) if detections else -1
         for index, (detection, track) in enumerate(zip(detections, tracks)):
@@ -112,14 +112,13 @@ class FaceEngine:
                                   track.extra.get("embedding")))
         return FaceResult(faces, timings)
 
-    def _detect(self, image: np.ndarray) -> tuple[list[Detection], float]:
-        """Faces found on a copy `detect_width` wide, in the full frame's pixels (recognition crops the full
-        frame); and the copy's scale."""
+    def _detect(self, image: np.ndarray) -> list[Detection]:
+        """Faces found on a copy `detect_width` wide, in the full frame's pixels (recognition crops the full frame)."""
         scale = self.detect_width / image.shape[1]
         if scale >= 1.0:
-            return self.detector.detect(image), 1.0
+            return self.detector.detect(image)
         small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        return [Detection(d.box / scale, d.landmarks / scale, d.score) for d in self.detector.detect(small)], scale
+        return [Detection(d.box / scale, d.landmarks / scale, d.score) for d in self.detector.detect(small)]
 
     def _worth_recognising(self, track: Track, quality: Quality) -> bool:
         if track.match is None or not track.match.settled:
