@@ -175,8 +175,8 @@ def summarise(rows: list[dict], times: list[float]) -> dict:
 SHOWN = (("available_in_reach", "live faces within 1.1 m with a reading"), ("mae_c", "MAE, trusted canthus readings (°C)"), ("p95_error_c", "p95 error (°C)"),
          ("fever_sensitivity", "fevers within 1.1 m not passed as normal"),
          ("normals_passed", "normal people within 1.1 m passed"),
-         ("normals_flagged_fever", "normal people within 1.1 m called fever"), ("bpcer", "live faces called spoof"),
-         ("apcer_photo", "photos called live"), ("apcer_screen", "screens called live"),
+         ("normals_flagged_fever", "normal people within 1.1 m called fever"), ("bpcer", "live faces in reading range called spoof"),
+         ("apcer_photo", "photos in reading range called live"), ("apcer_screen", "screens in reading range called live"),
          ("thermal_ms_p95", "thermal work per frame, p95 (ms)"))
 
 
