@@ -6,6 +6,12 @@ eyes), corrected by the blackbody reference in view and for the air temperature,
 temperature. A reading that cannot be trusted (too far, too close, reference missing or
 unstable, frozen sensor, NaN) is unavailable with its reason, never normal. Liveness: a live
 face is warm skin with hotter canthi; a photo or a screen is cool or flat.
+
+The thermal sensor has its own pace (an MLX90640 at 4 Hz): its newest frame may be a quarter of a
+second older than the colour frame, and a person walking up has moved since. The face is looked
+for in the thermal frame where the colour camera saw it when the thermal frame was captured
+(landmarks interpolated between the colour frames around that moment), never where it is now: a
+face read where it was not shows its cooler edge, and a fever read low is a fever let in.
 """
 
 from __future__ import annotations
@@ -27,6 +33,9 @@ REFERENCE_AMBIENT_C = 22.0
 BLACKBODY_WINDOW = 25  # frames of reference history
 MAX_BLACKBODY_SPREAD_C = 0.15
 VALID_RANGE_C = (-40.0, 150.0)
+FACE_HISTORY = 64  # colour frames of the primary face kept for pairing (2.5 s at 25 frames/s)
+PAIRING_S = 0.03  # a thermal frame this close to a colour frame's edge of the history is read with it
+MAX_GAP_S = 0.2  # colour frames farther apart than this say too little about where the face was between
 
 
 class ThermalStage:
@@ -42,6 +51,8 @@ class ThermalStage:
         self._last: np.ndarray | None = None
         self._last_change = 0.0
         self.fault: str | None = None
+        # (colour capture time, track, landmarks, distance) of the primary face, oldest first
+        self._seen: deque[tuple[float, int, np.ndarray, float]] = deque(maxlen=FACE_HISTORY)
 
     def process(self, context: FrameContext) -> None:
         frame = context.thermal_frame
@@ -55,9 +66,35 @@ class ThermalStage:
         face = context.face.primary if context.face else None
         if face is None:
             return
-        context.thermal = self.measure(frame.celsius if frame is not None else None, face.landmarks, face.distance_m,
-                                       age_s=context.now - frame.time if frame is not None else 0.0,
-                                       emissivity_corrected=frame.emissivity_corrected if frame is not None else False)
+        self._seen.append((context.frame.time, face.track_id, face.landmarks, face.distance_m))
+        if frame is None:
+            context.thermal = self.measure(None, face.landmarks, face.distance_m)
+            return
+        seen = self.face_at(frame.time, face.track_id)
+        if seen is None:
+            context.thermal = ThermalReading(False, reason="no colour frame of this face when the thermal frame was taken")
+            return
+        landmarks, distance = seen
+        context.thermal = self.measure(frame.celsius, landmarks, distance, age_s=context.now - frame.time,
+                                       emissivity_corrected=frame.emissivity_corrected)
+
+    def face_at(self, when: float, track_id: int) -> tuple[np.ndarray, float] | None:
+        """The face's landmarks and distance at `when`, interpolated between the colour frames around it;
+        None when the face (this track) was not seen then."""
+        seen = [(t, landmarks, distance) for t, track, landmarks, distance in self._seen if track == track_id]
+        if not seen:
+            return None
+        if when <= seen[0][0]:
+            return (seen[0][1], seen[0][2]) if seen[0][0] - when <= PAIRING_S else None
+        if when >= seen[-1][0]:
+            return (seen[-1][1], seen[-1][2]) if when - seen[-1][0] <= PAIRING_S else None
+        for (t0, landmarks0, distance0), (t1, landmarks1, distance1) in zip(seen, seen[1:]):
+            if t0 <= when <= t1:
+                if t1 - t0 > MAX_GAP_S:
+                    return None
+                share = (when - t0) / (t1 - t0) if t1 > t0 else 0.0
+                return (landmarks0 + (landmarks1 - landmarks0) * share, distance0 + (distance1 - distance0) * share)
+        return None
 
     def learn(self, reading: ThermalReading | None) -> None:
         """A decided visit's reading joins the baseline when it is a trusted canthus reading of a live face."""

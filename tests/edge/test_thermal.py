@@ -86,6 +86,39 @@ def test_liveness_is_not_judged_out_of_reading_range():
     assert measure(*face_at(0.7, kind="photo")).live is False
 
 
+def seen_at(landmarks, distance, when, track_id=1):
+    """A frame context with the primary face seen by the colour camera at `when`."""
+    from drivers.camera import Frame
+    from edge.face.engine import FaceResult, SeenFace
+    from edge.stages.base import FrameContext
+
+    face = SeenFace(track_id, [0, 0, 1, 1], landmarks, 0.9, None, distance, None, primary=True)
+    return FrameContext(frame=Frame(np.zeros((480, 640, 3), np.uint8), when, 0), now=when, face=FaceResult([face]))
+
+
+def test_the_face_is_read_where_it_was_when_the_thermal_frame_was_taken():
+    """An MLX90640 at 4 Hz: the newest thermal frame is a quarter of a second old and the resident with a
+    fever has walked on since. Read at where she is now, the canthus windows fell beside her face and the
+    gate let a 37.8-39 °C fever through as 37.1 °C (seen in gate_latency --thermal-hz 4)."""
+    fever, landmarks, distance = face_at(0.8, 38.4)
+    thermal = frame(fever)
+    moved = landmarks + np.array([60.0, 10.0])  # 15 thermal pixels to the side a quarter second later
+    stage = ThermalStage(ThermalConfig())
+    for when in np.arange(0.0, 0.25, 0.04):  # colour frames at 25 a second as she walks
+        context = seen_at(landmarks + (moved - landmarks) * when / 0.24, distance, when)
+        context.thermal_frame = ThermalFrame(thermal, 0.0)
+        stage.process(context)
+    reading = context.thermal
+    assert reading.available and reading.live, reading
+    assert abs(reading.temperature_c - 38.4) <= 0.3
+    elsewhere = ThermalStage(ThermalConfig()).measure(thermal, moved, distance, age_s=0.24)
+    assert not (elsewhere.available and elsewhere.live and elsewhere.temperature_c > 37.3)  # what she was read as
+    later = seen_at(moved, distance, 0.5, track_id=2)  # someone else's track: no colour frame of them at 0.0
+    later.thermal_frame = ThermalFrame(thermal, 0.0)
+    stage.process(later)
+    assert not later.thermal.available and "no colour frame" in later.thermal.reason
+
+
 def test_unstable_blackbody_is_flagged():
     stage = ThermalStage(ThermalConfig())
     face, landmarks, distance = face_at(0.7)
