@@ -15,6 +15,7 @@ import logging
 import queue
 import threading
 import time
+from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
 
@@ -31,6 +32,19 @@ MAX_MESSAGE = 256 * 1024
 BATCH_WAIT_S = 0.05
 RETRY_MAX_S = 5.0
 RETENTION_EVERY_S = 3600.0
+
+
+@dataclass
+class Prepared:
+    """A batch of messages as read: events accepted (site, gate, event, its text as received or None) and
+    refused (topic, payload, reason), the latest status per gate, telemetry reports."""
+
+    messages: list
+    accepted: list[tuple[str, str, dict, str | None]] = field(default_factory=list)
+    refused: list[tuple[str, bytes, str]] = field(default_factory=list)
+    statuses: dict[tuple[str, str], str] = field(default_factory=dict)
+    reports: list[tuple] = field(default_factory=list)
+    events: int = 0  # event and alarm messages, accepted or refused
 
 
 def stage_timings(body: object) -> dict[str, tuple[float, float]]:
@@ -68,8 +82,11 @@ class Collector:
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         self.connected = threading.Event()  # connected and subscribed
-        self._incoming: queue.Queue = queue.Queue()
+        self._incoming: queue.SimpleQueue = queue.SimpleQueue()  # C: a tenth of Queue's cost per message
+        # one batch read while the one before is in the database: the wait for a commit is not idle time
+        self._prepared: queue.Queue[Prepared | None] = queue.Queue(maxsize=1)
         self._stop = threading.Event()
+        self._reader = threading.Thread(target=self._read_loop, name="collector-reader", daemon=True)
         self._writer = threading.Thread(target=self._write_loop, name="collector-writer", daemon=True)
         self.stored = 0
         self.received = 0
@@ -78,6 +95,7 @@ class Collector:
         self.retries = 0  # batches tried again because the database did not take them
 
     def start(self) -> None:
+        self._reader.start()
         self._writer.start()
         self.client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive_s,
                                   clean_start=False if self.config.protocol == "5" else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
@@ -86,6 +104,7 @@ class Collector:
 
     def stop(self) -> None:
         self._stop.set()
+        self._reader.join(timeout=10)
         self._writer.join(timeout=10)
         self.client.disconnect()
         self.client.loop_stop()
@@ -146,7 +165,8 @@ class Collector:
         except Exception:  # telemetry is QoS 0 and comes again shortly: losing one round is harmless
             log.exception("collector: %d telemetry reports not stored", len(reports))
 
-    def _write_loop(self) -> None:
+    def _read_loop(self) -> None:
+        """Messages into batches, each parsed and checked, for the writer (which has at most two)."""
         while not self._stop.is_set() or not self._incoming.empty():
             try:
                 first = self._incoming.get(timeout=0.2)
@@ -159,21 +179,31 @@ class Collector:
                     batch.append(self._incoming.get(timeout=max(0.0, deadline - time.monotonic())))
                 except queue.Empty:
                     break
-            self._store_until_done(batch)
+            try:
+                prepared = self._prepare(batch)
+            except Exception:  # the reader must outlive every message; unacknowledged, the broker sends it again
+                log.exception("collector: a batch of %d messages could not be read", len(batch))
+                continue
+            self._prepared.put(prepared)
+        self._prepared.put(None)
+
+    def _write_loop(self) -> None:
+        while (prepared := self._prepared.get()) is not None:
+            self._store_until_done(prepared)
             self._retention()
 
-    def _store_until_done(self, batch: list) -> None:
+    def _store_until_done(self, prepared: Prepared) -> None:
         """Store a batch, trying again (with a growing pause) while the database is away."""
         pause = 0.2
         while True:
             try:
-                if self._store(batch):
+                if self._store(prepared):
                     return
             except Exception:  # the writer must outlive every message; nothing of the batch is acknowledged
-                log.exception("collector: a batch of %d messages failed", len(batch))
+                log.exception("collector: a batch of %d messages failed", len(prepared.messages))
             if self._stop.is_set():
                 log.error("collector: stopping with a batch of %d unstored; the broker delivers it again",
-                          len(batch))
+                          len(prepared.messages))
                 return
             self.retries += 1
             self._stop.wait(pause)
@@ -191,38 +221,39 @@ class Collector:
         except Exception:
             log.exception("collector: retention failed; tried again in an hour")
 
-    def _store(self, batch: list) -> bool:
-        """True when every message of the batch is stored (or quarantined) and acknowledged."""
-        accepted: list[tuple[str, str, dict, str | None]] = []
-        refused: list[tuple[str, bytes, str]] = []
-        statuses: dict[tuple[str, str], str] = {}  # the latest of the batch per gate
-        reports = []
-        events = 0
+    def _prepare(self, batch: list) -> Prepared:
+        prepared = Prepared(batch)
         for message in batch:
             kind, site, gate = topic_parts(message.topic)
             if kind == "status":
-                statuses[(site, gate)] = message.payload.decode(errors="replace")[:32]
+                prepared.statuses[(site, gate)] = message.payload.decode(errors="replace")[:32]
             elif kind == "telemetry":
                 report = self._telemetry(site, gate, message.payload)
                 if report is not None:
-                    reports.append(report)
+                    prepared.reports.append(report)
             else:
-                events += 1
+                prepared.events += 1
                 try:
                     event, as_received = event_from(message.payload, site, gate)
-                    accepted.append((site, gate, event, message.payload.decode() if as_received else None))
+                    prepared.accepted.append((site, gate, event, message.payload.decode() if as_received else None))
                 except ValueError as error:
-                    refused.append((message.topic, bytes(message.payload), str(error)))
-        if statuses:
-            self.db.set_statuses([(site, gate, status) for (site, gate), status in statuses.items()], time.time())
-        if reports:
-            self._store_telemetry(reports)
+                    prepared.refused.append((message.topic, bytes(message.payload), str(error)))
+        return prepared
+
+    def _store(self, prepared: Prepared) -> bool:
+        """True when every message of the batch is stored (or quarantined) and acknowledged."""
+        if prepared.statuses:
+            self.db.set_statuses([(site, gate, status) for (site, gate), status in prepared.statuses.items()],
+                                 time.time())
+        if prepared.reports:
+            self._store_telemetry(prepared.reports)
+        accepted, refused = list(prepared.accepted), list(prepared.refused)  # a retry starts from the batch as read
         if not self._insert(accepted, refused):
             return False  # the database is away: nothing is acknowledged
-        self.received += len(batch)
-        self.events_received += events
+        self.received += len(prepared.messages)
+        self.events_received += prepared.events
         self._confirm(accepted)
-        for message in batch:
+        for message in prepared.messages:
             if message.qos > 0:
                 self.client.ack(message.mid, message.qos)
         return True
@@ -298,9 +329,9 @@ def event_from(payload: bytes, site: str, gate: str) -> tuple[dict, bool]:
     event_id = body.get("event_id")
     if not isinstance(event_id, str) or not 1 <= len(event_id) <= 64:
         raise ValueError("event_id: missing or not a string of 1 to 64 characters")
-    for field, expected in (("site", site), ("gate", gate)):
-        if body.get(field, expected) != expected:
-            raise ValueError(f"{field}: {str(body.get(field))[:64]!r} differs from the topic's {expected!r}")
+    for name, expected in (("site", site), ("gate", gate)):
+        if body.get(name, expected) != expected:
+            raise ValueError(f"{name}: {str(body.get(name))[:64]!r} differs from the topic's {expected!r}")
     when = body.get("time", 0)
     if not finite(when) or not 0 <= when < 1e11:
         raise ValueError("time: not a finite number of seconds since 1970")

@@ -37,9 +37,11 @@ class GateSide:
 
 
 class CollectorSide:
-    def __init__(self, broker, db_url, *, client_id="collector-1", group="collectors") -> None:
+    """A collector as `gatepost collector run` starts it: MQTT 3.1.1 unless told otherwise."""
+
+    def __init__(self, broker, db_url, *, client_id="collector-1", group="collectors", protocol="3.1.1") -> None:
         self.db = CollectorDB(db_url)
-        self.collector = Collector(mqtt_config(broker), self.db, client_id=client_id, group=group)
+        self.collector = Collector(mqtt_config(broker, protocol=protocol), self.db, client_id=client_id, group=group)
 
     def start(self) -> "CollectorSide":
         self.collector.start()

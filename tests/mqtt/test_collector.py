@@ -103,7 +103,7 @@ def test_poison_messages_are_quarantined_and_the_writer_lives_on(broker, tmp_pat
     assert wait_for(lambda: collector.db.count() == 1 and len(collector.db.quarantined()) == 4, timeout=15)
     reasons = sorted(reason.split(":")[0] for _, _, _, reason in collector.db.quarantined())
     assert reasons == ["event", "event", "gate", "site"]  # deep and non-finite JSON: "event: ..."
-    assert collector.collector._writer.is_alive()
+    assert collector.collector._reader.is_alive() and collector.collector._writer.is_alive()
     assert wait_for(lambda: any(ack == {"ids": ["g1"]} for ack in acks), timeout=10)  # acked to the topic's gate
     client.loop_stop()
     client.disconnect()
