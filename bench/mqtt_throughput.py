@@ -78,7 +78,8 @@ def one_run(count: int) -> dict:
         try:
             broker_only = MqttConfig(host="127.0.0.1", port=broker.port, confirm="broker", max_inflight=1000)
             db = CollectorDB(f"sqlite:///{directory}/collector.db")
-            collector = Collector(broker_only, db, client_id="bench-collector")
+            as_run = broker_only.model_copy(update={"protocol": "3.1.1"})  # as `gatepost collector run` connects
+            collector = Collector(as_run, db, client_id="bench-collector")
             collector.start()  # creates the persistent session and its subscription, then goes away
             collector.connected.wait(10)
             collector.stop()
@@ -90,7 +91,7 @@ def one_run(count: int) -> dict:
             link.stop()
             store.close()
 
-            collector = Collector(broker_only, db, client_id="bench-collector")
+            collector = Collector(as_run, db, client_id="bench-collector")
             collector.start()  # the broker now hands it the queued events
             ingest_s = wait_until(lambda: db.count() >= count)
             stored = db.count()
