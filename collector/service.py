@@ -181,7 +181,8 @@ class Collector:
                     break
             try:
                 prepared = self._prepare(batch)
-            except Exception:  # the reader must outlive every message; unacknowledged, the broker sends it again
+            except Exception:  # the reader must outlive every message; unacknowledged and unconfirmed, the
+                # batch comes again when the gates resend it (and from the broker after a reconnect)
                 log.exception("collector: a batch of %d messages could not be read", len(batch))
                 continue
             self._prepared.put(prepared)
