@@ -305,8 +305,8 @@ def drain(bench: Bench, fleet, db, backlog: int, cpus: set[int] | None) -> dict:
     """The collector's own pace: with it stopped, every gate publishes its share of `backlog` and the broker
     queues them in the collector's persistent session; then one collector process starts and drains the
     queue. The simulated gates are not read meanwhile (the broker still sends each its confirmations, which
-    wait in its socket and are read after): on this machine reading them took the broker's core a third of
-    its time, which no real collector shares. Sustained = rows from the first commit to the last over
+    wait in its socket and are read after): reading them cost this process 38-41 % of a core, which no real
+    collector shares. Sustained = rows from the first commit to the last over
     that time (the process's start-up, under a second, is reported apart)."""
     collector = bench.collectors["collector-1"]
     collector.terminate()  # a clean stop: its session (and subscription) stays with the broker
