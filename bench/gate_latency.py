@@ -21,8 +21,9 @@ Two runs through the daemon's own code (simulated drivers, relay, face, thermal 
    the rest is walking.
 
 Each seed is its own world: thermal physics drawn from published ranges (the gate is not told
-them: drivers/sim/thermal_model.py), sensor noise, and who arrives when. Figures are the median
-over seeds with the range beside it.
+them: drivers/sim/thermal_model.py), healthy people's temperatures around that world's mean,
+sensor noise, and who arrives when. A person the screen asks to step closer does so a second
+later (drivers/sim/world.py). Figures are the median over seeds with the range beside it.
 """
 
 from __future__ import annotations
@@ -64,8 +65,9 @@ def build_rush(count: int, rng, directory: Path, *, every_s: float = ARRIVAL_EVE
         if kind in ("resident", "fever", "photo", "resident_far"):
             name = list(RESIDENTS)[int(rng.integers(4))]
             photo = f"{RESIDENTS[name]}/0{int(rng.integers(3, 5))}.jpg"
+            # a healthy temperature drawn by the world, around its people's mean (drivers/sim/thermal_model.py)
             visitor = {"at": at, "photo": photo, "identity": name, "distance_m": 0.7, "expect": "granted",
-                       "temperature_c": round(float(rng.uniform(36.2, 36.9)), 2), "dwell_s": 4.0}
+                       "dwell_s": 4.0}
             if kind == "fever":
                 visitor.update(temperature_c=round(float(rng.uniform(37.8, 39.0)), 2), expect="denied")
             if kind == "photo":
@@ -75,7 +77,7 @@ def build_rush(count: int, rng, directory: Path, *, every_s: float = ARRIVAL_EVE
         else:
             stranger = STRANGERS[int(rng.integers(2))]
             visitor = {"at": at, "photo": f"{stranger}/0{int(rng.integers(1, 3))}.jpg", "expect": "denied",
-                       "temperature_c": 36.6, "dwell_s": 4.0}
+                       "dwell_s": 4.0}
             if kind == "pass":
                 visitor.update(qr={"payload": token, "via": "scanner"}, expect="granted")
         visitor["dwell_s"] = DWELL_S.get(kind, visitor["dwell_s"])
@@ -183,8 +185,10 @@ def rush_figures(report: dict, wall: float) -> dict:
     for kind in ("resident", "visitor pass", "stranger", "fever", "photo"):
         group = [v for v in visits if kind_of(v) == kind]
         decided = [v["latency_ms"] for v in group if v["latency_ms"] is not None]
+        let_in = [v["latency_ms"] for v in group if v["latency_ms"] is not None and v["relay_pulsed"]]
         by_kind[kind] = {"visitors": len(group), "correct": sum(v["correct"] for v in group),
-                         "decision_ms_p50": percentile(decided, 50), "decision_ms_p95": percentile(decided, 95)}
+                         "decision_ms_p50": percentile(decided, 50), "decision_ms_p95": percentile(decided, 95),
+                         "opened_ms_p95": percentile(let_in, 95)}
     return {
         "visitors": len(visits), "correct": report["correct"],
         "latency_ms": {q: percentile(latencies, int(q[1:])) for q in ("p50", "p95", "p99")},
@@ -315,8 +319,9 @@ def main() -> int:
                 [(kind, over(lambda r, k=kind: r["rush"]["by_kind"].get(k, {}).get("visitors")),
                   over(lambda r, k=kind: r["rush"]["by_kind"].get(k, {}).get("correct")),
                   over(lambda r, k=kind: r["rush"]["by_kind"].get(k, {}).get("decision_ms_p50")),
-                  over(lambda r, k=kind: r["rush"]["by_kind"].get(k, {}).get("decision_ms_p95"))) for kind in kinds],
-                ("visitor", "count", "correct", "p50", "p95")))
+                  over(lambda r, k=kind: r["rush"]["by_kind"].get(k, {}).get("decision_ms_p95")),
+                  over(lambda r, k=kind: r["rush"]["by_kind"].get(k, {}).get("opened_ms_p95"))) for kind in kinds],
+                ("visitor", "count", "correct", "p50", "p95", "p95 of those let in")))
     print()
     stages = list(runs[0]["rush"]["stage_ms_p50"])
     print(table("Per-stage milliseconds per frame, median (min-max) over seeds",

@@ -37,13 +37,13 @@ def draw_sensor(rng) -> dict:
 
 
 def scene(rng, index: int, blackbody: bool, physics, sensor: dict):
-    from drivers.sim.thermal_model import ThermalFace, render
+    from drivers.sim.thermal_model import ThermalFace, healthy_core, render
 
     distance = rng.uniform(0.4, 2.0)
     ambient = rng.uniform(5.0, 35.0)
     kind = rng.choice(["live"] * 8 + ["photo", "screen"])
     fever = rng.random() < 0.15
-    core = rng.uniform(37.5, 39.5) if fever else float(np.clip(rng.normal(physics.normal_core_c, 0.25), 35.8, 37.0))
+    core = rng.uniform(37.5, 39.5) if fever else healthy_core(physics, rng)
     face_px = FOCAL_PX * 0.15 / distance
     eye_px = 0.42 * face_px
     centre = np.array([320.0, 200.0]) + rng.normal(0, 20, 2)

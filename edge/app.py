@@ -185,6 +185,8 @@ class Runtime:
                          stages=build_stages(config, self.engine, self.hardware, self.store, self.state_dir),
                          clock=clock,
                          notifier=notifier, on_decision=on_decision)
+        if world is not None and config.hardware.camera.driver == "sim":
+            self.gate.prompt_listeners.append(lambda prompt: world.show(prompt.code))  # the person in front reads it
         self.service = GateService(self)
         self.control = ControlServer(self.state_dir, self._handle_control) if control else None
         self.link: MqttLink | None = None

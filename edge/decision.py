@@ -28,11 +28,20 @@ class Visit:
     visit_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     match: Match | None = None
     embedding: object = None  # the face embedding behind `match`, for "not this person"
-    thermal: ThermalReading | None = None
+    thermal: ThermalReading | None = None  # the newest reading, what the decision goes by
+    sharpest: ThermalReading | None = None  # the best canthus reading of the visit, decided or not: the baseline's
     codes: list[QrResult] = field(default_factory=list)
     stage_ms: dict[str, float] = field(default_factory=dict)
     decision: Decision | None = None
     last_seen: float = 0.0
+
+    def keep_if_sharper(self, reading: ThermalReading) -> None:
+        """A trusted canthus reading of a live face as sharp as any before (the nearest, as a rule) is kept."""
+        if not (reading.available and reading.live and reading.temperature_c is not None
+                and reading.uncertainty_c is not None and "face maximum" not in reading.flags):
+            return
+        if self.sharpest is None or reading.uncertainty_c <= (self.sharpest.uncertainty_c or 0.0):
+            self.sharpest = reading
 
     def add_timings(self, timings: dict[str, float]) -> None:
         for stage, ms in timings.items():

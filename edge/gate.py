@@ -280,9 +280,12 @@ class Gate:
         if visit is not None and now - visit.last_seen > self.config.pipeline.leave_after_s:
             if visit.decision is None:
                 self._decide(visit, self.policy.evaluate(visit, visit.started + self.policy.window_s))
+            self._ended(visit)
             self.visit = visit = None
         if primary is not None and primary.quality.ok:
             if visit is None or (visit.decision is not None and visit.track_id != primary.track_id):
+                if visit is not None:
+                    self._ended(visit)
                 visit = self.visit = Visit(primary.track_id, now, time.perf_counter(), last_seen=now)
             if visit.decision is None:
                 visit.track_id = primary.track_id
@@ -291,6 +294,8 @@ class Gate:
                     visit.embedding = primary.embedding
                 if context.thermal is not None:
                     visit.thermal = context.thermal
+            if context.thermal is not None and visit.track_id == primary.track_id:
+                visit.keep_if_sharper(context.thermal)  # they stand at the gate after the decision: nearest, sharpest
             visit.last_seen = now
         elif visit is not None and primary is not None:
             visit.last_seen = now
@@ -302,6 +307,14 @@ class Gate:
         if visit is not None and visit.decision is None:
             visit.add_timings({k: v for k, v in context.stage_ms.items() if "." not in k})
             self._decide(visit, self.policy.evaluate(visit, now))
+
+    def _ended(self, visit: Visit) -> None:
+        """A person has gone: their sharpest reading teaches the thermal stage the people it meets. Not the
+        reading the decision went by, which is often a far one (a face maximum, reading low), or none."""
+        for stage in self.stages:
+            learn = getattr(stage, "learn", None)
+            if learn is not None:
+                learn(visit.sharpest)
 
     def _decide(self, visit: Visit, decision: Decision | None) -> None:
         if decision is None:
@@ -322,10 +335,6 @@ class Gate:
         self._apply(decision)
         self._tell(self.decided_listeners, visit, decision)
         self._decided = (visit, self.clock())
-        for stage in self.stages:
-            learn = getattr(stage, "learn", None)  # the thermal stage calibrates to the people it meets
-            if learn is not None:
-                learn(visit.thermal)
         for outcome in decision.checks.values():  # alarms follow the machine codes, never the words
             if outcome["status"] == "fail" and outcome["code"] == "fever":
                 self.record(EventKind.alarm, {"alarm": AlarmKind.fever.value, "visit_id": visit.visit_id,

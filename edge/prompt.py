@@ -63,7 +63,7 @@ def pending_prompt(visit: Visit, policy: Policy, face: SeenFace | None) -> str:
     outcomes = policy.outcomes(visit)
     temperature = outcomes.get("temperature")
     if temperature is not None and temperature.status != "pass" and policy.mode_of("temperature") is CheckMode.required:
-        if visit.thermal is not None and "too far" in visit.thermal.flags:
+        if visit.thermal is not None and ("too far" in visit.thermal.flags or "too small" in visit.thermal.flags):
             return "step_closer"
         return "measuring_temperature"
     face_outcome = outcomes.get("face")

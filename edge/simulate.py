@@ -91,7 +91,7 @@ def _visit_report(truth: VisitorTruth, observed: list[Observed]) -> dict[str, An
         "photo": spec.photo,
         "identity": spec.identity,
         "presentation": spec.presentation,
-        "temperature_c": spec.temperature_c,
+        "temperature_c": round(truth.core_c, 2),
         "expect": spec.expect,
         "decision": outcome,
         "correct": correct,

@@ -35,7 +35,8 @@ class VisitorSpec(Strict):
     at: float = Field(ge=0, description="Seconds from the start when the visitor starts walking up.")
     photo: str = Field(description="Face photo, relative to faces_dir (or absolute).")
     identity: str | None = Field(None, description="Ground truth: the resident this is, or null for a stranger.")
-    temperature_c: float = Field(36.6, ge=30, le=43, description="Core body temperature.")
+    temperature_c: float | None = Field(None, ge=30, le=43, description="Core body temperature (null: a healthy "
+                                                                        "one, drawn around the world's mean).")
     distance_m: float = Field(0.7, ge=0.3, le=3.0, description="Where the visitor stops in front of the camera.")
     presentation: Literal["live", "photo", "screen"] = Field(
         "live", description="live face, or a printed photo / phone screen held up (a presentation attack).")
@@ -43,6 +44,7 @@ class VisitorSpec(Strict):
     walks_through: bool = Field(True, description="Walks through once the gate opens.")
     tailgaters: int = Field(0, ge=0, le=5, description="People who slip through behind on the same opening.")
     dwell_s: float = Field(4.0, gt=0, le=60, description="How long a visitor waits before giving up.")
+    follows_prompts: bool = Field(True, description="Steps closer when the gate's screen asks (about a second later).")
     expect: Literal["granted", "denied"] = Field(description="Ground truth: what a correct gate decides.")
 
 

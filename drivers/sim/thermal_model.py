@@ -19,6 +19,7 @@ import numpy as np
 
 REFERENCE_AMBIENT_C = 22.0
 OPTICS_BLUR_PX = 0.6
+HEALTHY_RANGE_C = (35.8, 37.0)  # a healthy person is not drawn at the screening threshold
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,11 @@ class ThermalPhysics:
     emissivity: float  # of skin; the rest of what the sensor sees is the room, reflected
     person_sd_c: float  # person-to-person spread of the canthus offset
     normal_core_c: float  # mean core temperature of healthy people
+    healthy_sd_c: float = 0.25  # their spread around it
 
 
 IDEAL = ThermalPhysics(canthus_offset_c=0.3, canthus_ambient_slope=0.02, skin_offset_c=2.2, skin_ambient_slope=0.08,
-                         emissivity=0.98, person_sd_c=0.0, normal_core_c=36.6)
+                         emissivity=0.98, person_sd_c=0.0, normal_core_c=36.6, healthy_sd_c=0.0)
 
 
 def draw_physics(rng: np.random.Generator) -> ThermalPhysics:
@@ -43,13 +45,21 @@ def draw_physics(rng: np.random.Generator) -> ThermalPhysics:
     0.15-0.35 °C (the spread reported for inner-canthus screening against oral or ear thermometers:
     IEC 80601-2-59, ISO/TR 13154, Zhou et al., J. Biomed. Opt. 25(9) 2020); skin emissivity 0.97-0.99
     (Steketee, Phys. Med. Biol. 18, 1973); healthy core temperature 36.4-36.9 °C on average
-    (Mackowiak et al., JAMA 1992; Obermeyer et al., BMJ 2017).
+    (Mackowiak et al., JAMA 1992; Obermeyer et al., BMJ 2017). The people met there are drawn around
+    that mean (`healthy_core`: an SD of 0.25 °C, a modelling choice, clipped to 35.8-37.0 °C).
     """
     return ThermalPhysics(canthus_offset_c=float(rng.uniform(0.0, 0.8)),
                           canthus_ambient_slope=float(rng.uniform(0.01, 0.05)),
                           skin_offset_c=float(rng.uniform(1.5, 3.0)), skin_ambient_slope=float(rng.uniform(0.05, 0.15)),
                           emissivity=float(rng.uniform(0.97, 0.99)), person_sd_c=float(rng.uniform(0.15, 0.35)),
                           normal_core_c=float(rng.uniform(36.4, 36.9)))
+
+
+def healthy_core(physics: ThermalPhysics, rng: np.random.Generator) -> float:
+    """A healthy person's core temperature in this world (the ideal world's people all sit at its mean)."""
+    if physics.healthy_sd_c == 0.0:
+        return physics.normal_core_c
+    return float(np.clip(rng.normal(physics.normal_core_c, physics.healthy_sd_c), *HEALTHY_RANGE_C))
 
 
 def apparent(surface_c: float, ambient: float, physics: ThermalPhysics) -> float:

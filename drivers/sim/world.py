@@ -20,7 +20,7 @@ from drivers.passage import SimPassageSensor
 from drivers.qrscanner import SimQrScanner
 from drivers.relay import SimRelay
 from drivers.sim.scenario import Scenario, VisitorSpec
-from drivers.sim.thermal_model import IDEAL, ThermalFace, draw_physics, render
+from drivers.sim.thermal_model import IDEAL, ThermalFace, draw_physics, healthy_core, render
 from edge.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,11 @@ QUEUE_DISTANCE_M = 2.6
 WALK_THROUGH_S = 0.6  # from the gate opening to the passage sensor
 READABLE_DISTANCE_M = 1.2  # from here a face is fully in view and close enough for every check
 TAILGATE_GAP_S = 0.7
+# asked by the screen to step closer, a person reads it, decides and moves: a choice reaction of about a
+# second (Hick, Q. J. Exp. Psychol. 4, 1952; Welford, Reaction Times, 1980), then a small step
+STEP_CLOSER_REACTION_S = 1.0
+STEP_CLOSER_TO_M = 0.7  # where someone asked to come closer stops
+STEP_SPEED_M_S = 0.5
 
 # (box x, y, w, h), 5 landmarks (eyes, nose, mouth corners), all in photo pixels.
 FaceLocation = tuple[tuple[float, float, float, float], np.ndarray]
@@ -94,6 +99,7 @@ class VisitorTruth:
 
     index: int
     spec: VisitorSpec
+    core_c: float  # body temperature: the scenario's, or drawn for a healthy person
     phase: Phase = Phase.waiting_to_start
     started_at: float | None = None  # left the queue
     in_view_at: float | None = None  # fully in view at the stopping point
@@ -102,6 +108,14 @@ class VisitorTruth:
     passed_at: list[float] = field(default_factory=list)  # the visitor's and tailgaters' passages
     left_at: float | None = None
     qr_shown_at: float | None = None
+    stepping_closer: tuple[float, float] | None = None  # (when, from where) they stepped closer as asked
+
+    def stop_distance(self, now: float) -> float:
+        """Where they stand once in view: where they stopped, or on their way closer when the screen asked."""
+        if self.stepping_closer is None:
+            return self.spec.distance_m
+        started, start_m = self.stepping_closer
+        return max(STEP_CLOSER_TO_M, start_m - STEP_SPEED_M_S * (now - started))
 
     @property
     def evidence_at(self) -> float | None:
@@ -148,17 +162,21 @@ class SimWorld:
         self.physics = draw_physics(world_rng) if self.spec.physics == "drawn" else IDEAL
         self._person_c = world_rng.normal(0.0, self.physics.person_sd_c, len(self.spec.visitors)) \
             if self.physics.person_sd_c > 0 else np.zeros(len(self.spec.visitors))
+        people_rng = np.random.default_rng(self.spec.seed + 104729)  # its own stream again: the draws above stay
+        self._core_c = [v.temperature_c if v.temperature_c is not None else healthy_core(self.physics, people_rng)
+                        for v in self.spec.visitors]
         self._background = self._make_background()
         self._portraits = {photo: self._load_portrait(photo, locator) for photo in {v.photo for v in self.spec.visitors}}
         self._qr_cards: dict[str, np.ndarray] = {}
         self.thermal_frozen = False
         self.camera_dropped = False
+        self.screen: tuple[str, float] | None = None  # the prompt on the gate's screen, and since when (world time)
         self.reset()
 
     def reset(self) -> None:
         self.now = 0.0
         self.frame_index = 0
-        self.truth = [VisitorTruth(i, spec) for i, spec in enumerate(self.spec.visitors)]
+        self.truth = [VisitorTruth(i, spec, self._core_c[i]) for i, spec in enumerate(self.spec.visitors)]
         self._relay_was_on = self.relay.state
         self._scheduled_passages: list[tuple[float, VisitorTruth]] = []
         self._placements: list[Placement] = []
@@ -262,9 +280,17 @@ class SimWorld:
                 visitor.qr_shown_at = now
                 if spec.qr.via == "scanner":
                     self.scanner.present(spec.qr.payload)
+            if (spec.follows_prompts and visitor.stepping_closer is None and self.screen is not None
+                    and self.screen[0] == "step_closer" and now >= self.screen[1] + STEP_CLOSER_REACTION_S
+                    and now >= visitor.in_view_at + STEP_CLOSER_REACTION_S and spec.distance_m > STEP_CLOSER_TO_M):
+                visitor.stepping_closer = (now, spec.distance_m)
             giving_up = now >= visitor.in_view_at + spec.dwell_s
             if giving_up:
                 visitor.phase, visitor.left_at = Phase.gone, now
+
+    def show(self, prompt_code: str) -> None:
+        """The gate's screen changed: the person in front reads it (see STEP_CLOSER_REACTION_S)."""
+        self.screen = (prompt_code, self.now)
 
     def _first_queued(self) -> VisitorTruth | None:
         return next((v for v in self.truth if v.phase is Phase.queued), None)
@@ -276,9 +302,10 @@ class SimWorld:
         if visitor.phase in (Phase.approaching, Phase.walking_through) and visitor.started_at is not None:
             # one let in on the way keeps walking at the same pace: nobody jumps to the stopping point
             progress = (self.now - visitor.started_at) / self.spec.approach_s
-            return QUEUE_DISTANCE_M + (spec.distance_m - QUEUE_DISTANCE_M) * min(1.0, progress)
+            if progress < 1.0 or visitor.phase is Phase.approaching:
+                return QUEUE_DISTANCE_M + (spec.distance_m - QUEUE_DISTANCE_M) * min(1.0, progress)
         if visitor.phase in (Phase.in_view, Phase.walking_through):
-            return spec.distance_m
+            return visitor.stop_distance(self.now)
         return None
 
     # rendering
@@ -336,7 +363,7 @@ class SimWorld:
             x, y, w, h = placement.box
             (tx0, ty0), (tx1, ty1) = self._to_thermal(np.array([[x, y], [x + w, y + h]]))
             faces.append(ThermalFace((tx0, ty0, tx1, ty1), self._to_thermal(placement.marks[:2]),
-                                     placement.visitor.spec.temperature_c, placement.visitor.spec.presentation,
+                                     placement.visitor.core_c, placement.visitor.spec.presentation,
                                      float(self._person_c[placement.visitor.index])))
         frame = render((tw, th), self.spec.ambient_c, faces, blackbody_c=self.spec.blackbody_c,
                        blackbody_box=self.blackbody_box, offset_c=self.spec.thermal_offset_c,

@@ -140,7 +140,10 @@ class ThermalStage:
         radius = max(1, int(round(0.15 * eye_px)))
         values = [self._window_max(celsius, point, radius) for point in inner]
         region = self._face_region(celsius, eyes, nose, eye_px)
-        if eye_px >= MIN_EYE_PIXELS and all(v is not None for v in values):
+        resolved = eye_px >= MIN_EYE_PIXELS and all(v is not None for v in values)
+        if eye_px < MIN_EYE_PIXELS and distance_m * eye_px / MIN_EYE_PIXELS >= self.config.min_distance_m:
+            flags.append("too small")  # a step closer, still within range, resolves the canthi
+        if resolved:
             raw = max(v for v in values if v is not None)
         elif eye_px >= MIN_FACE_PIXELS and region.size:
             raw = float(np.percentile(region, 99))

@@ -115,3 +115,35 @@ def test_work_from_another_thread_runs_on_the_frame_loop(tmp_path):
         assert future.result(timeout=1) == threading.current_thread().name
     finally:
         runtime.close()
+
+
+def test_each_person_teaches_the_thermal_baseline_their_sharpest_reading(tmp_path):
+    """Screening mode learns one reading per person: the sharpest canthus reading of their visit, taken while
+    they stand at the gate, even after the decision. Residents are often let in on a far face-maximum reading
+    the baseline ignores (too blurred to calibrate by), which once left it without a single sample."""
+    visitors = [{"at": 3.0 * n, "photo": f"{folder}/03.jpg", "identity": name, "dwell_s": 4.0, "expect": "granted"}
+                for n, (name, folder) in enumerate([("Alice", "resident_a"), ("Bob", "resident_b"),
+                                                    ("Chen", "resident_c"), ("Dana", "resident_d")])]
+    scenario = tmp_path / "four.yaml"
+    scenario.write_text(yaml.safe_dump({
+        "faces_dir": str(SCENARIOS / "faces"), "tail_s": 1.0,
+        "residents": [{"name": v["identity"], "photos": [v["photo"].replace("03", "01")]} for v in visitors],
+        "visitors": visitors}))
+    config = parse_config({"mqtt": {"enabled": False}, "ui": {"enabled": False}})
+    runtime = Runtime(config, state_dir=tmp_path / "state", scenario=load_scenario(scenario), realtime=False,
+                      loop=False, control=False, ui=False)
+    taught = []
+    thermal = next(stage for stage in runtime.gate.stages if stage.name == "thermal")
+    learn = thermal.learn
+    thermal.learn = lambda reading: (taught.append(reading), learn(reading))
+    decisions = []
+    runtime.gate.on_decision = lambda decision, pulsed: decisions.append(decision)
+    try:
+        runtime.run(lambda: False)
+    finally:
+        runtime.close()
+    assert [d.granted for d in decisions] == [True] * 4
+    assert len(taught) == 4 and thermal.baseline.samples == 4
+    for reading in taught:
+        assert reading.available and reading.live and "face maximum" not in reading.flags
+        assert reading.uncertainty_c <= 0.3 and abs(reading.temperature_c - 36.6) <= 0.3  # the ideal world: 36.6

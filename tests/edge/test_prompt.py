@@ -116,3 +116,10 @@ def test_a_voice_file_is_played_for_a_prompt_that_has_one(tmp_path):
     assert played.read_text().strip() == str(tmp_path / "zh" / "welcome.wav")
     assert list(voice.spoken) == ["welcome"]
     voice.close()
+
+
+def test_a_face_whose_eye_corners_are_too_small_to_read_is_asked_closer():
+    face_maximum = ThermalReading(True, 36.7, 1.0, live=True, flags=["too small", "face maximum"])
+    assert prompt(face_seen=face(), current=visit(ALICE, face_maximum)) == "step_closer"
+    at_the_closest = ThermalReading(True, 36.7, 1.0, live=True, flags=["face maximum"])  # closer would be too close
+    assert prompt(face_seen=face(), current=visit(ALICE, at_the_closest)) == "measuring_temperature"

@@ -58,3 +58,43 @@ def test_at_native_resolution_the_morning_still_matches_and_faces_are_found_on_a
     # one decision a visitor: at 720p the fever was decided twice when landmark noise on the small copy
     # broke the face's track
     assert [v["decisions"] for v in report["visits"]] == [1] * len(report["visits"])
+
+
+@pytest.mark.parametrize("follows_prompts", [True, False])
+def test_a_resident_too_far_for_the_eye_corners_is_asked_closer_and_steps_up(tmp_path, follows_prompts):
+    """At 1 m the eye corners cover too few thermal pixels: only the face maximum is read, too uncertain to call
+    37.1 °C normal. The screen asks her to step closer; a second later she does, and is let in. Someone who
+    stays where they are waits out the window and is refused as uncertain, as before."""
+    import yaml
+
+    from drivers.sim.scenario import load_scenario
+    from edge.app import Runtime
+    from edge.config import parse_config
+
+    scenario = {"name": "far", "faces_dir": str(SCENARIOS / "faces"),
+                "residents": [{"name": "Chen", "photos": ["resident_c/01.jpg"]}],
+                "visitors": [{"at": 0.0, "photo": "resident_c/04.jpg", "identity": "Chen", "distance_m": 1.0,
+                              "temperature_c": 37.1, "follows_prompts": follows_prompts, "expect": "granted"}]}
+    (tmp_path / "far.yaml").write_text(yaml.safe_dump(scenario))
+    runtime = Runtime(parse_config({"mqtt": {"enabled": False}, "ui": {"enabled": False}}), state_dir=tmp_path / "state",
+                      scenario=load_scenario(tmp_path / "far.yaml"), realtime=False, loop=False, control=False, ui=False)
+    world = runtime.hardware.world
+    prompts, decisions = [], []
+    runtime.gate.prompt_listeners.append(lambda prompt: prompts.append((world.now, prompt.code)))
+    runtime.gate.on_decision = lambda decision, pulsed: decisions.append((world.now, decision))
+    try:
+        runtime.run(lambda: False)
+    finally:
+        runtime.close()
+    [(decided_at, decision)] = decisions
+    chen = world.truth[0]
+    asked = [at for at, code in prompts if code == "step_closer" and at < decided_at]
+    assert asked, prompts
+    if follows_prompts:
+        assert decision.granted, decision.reasons
+        stepped_at, _ = chen.stepping_closer
+        assert stepped_at >= max(asked[0], chen.in_view_at) + 1.0 - 1e-9  # they read the screen first
+        assert decided_at > stepped_at
+    else:
+        assert not decision.granted and decision.reason_codes == ["temperature_uncertain"]
+        assert chen.stepping_closer is None

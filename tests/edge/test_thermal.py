@@ -64,6 +64,14 @@ def test_small_face_falls_back_to_the_face_maximum_with_more_uncertainty():
     reading = measure(*face_at(1.15, 36.6))
     assert "face maximum" in reading.flags
     assert reading.uncertainty_c >= 0.7
+    assert "too small" in reading.flags  # a step closer resolves the eye corners: the screen asks for it
+
+
+def test_a_face_is_not_asked_closer_when_the_eye_corners_would_resolve_only_inside_the_closest_distance():
+    face, landmarks, distance = face_at(1.15, 36.6)
+    reading = ThermalStage(ThermalConfig(min_distance_m=1.0)).measure(frame(face), landmarks, distance)
+    assert "face maximum" in reading.flags and "too small" not in reading.flags
+    assert "too small" not in measure(*face_at(0.7)).flags
 
 
 def test_photo_and_screen_are_not_live():

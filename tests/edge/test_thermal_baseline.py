@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from drivers.sim.thermal_model import IDEAL, ThermalPhysics, draw_physics, render
+from drivers.sim.thermal_model import HEALTHY_RANGE_C, IDEAL, ThermalPhysics, draw_physics, healthy_core, render
 from edge.config import ThermalBaselineConfig, ThermalConfig
 from edge.stages.thermal import ThermalStage
 from edge.thermal_baseline import PopulationBaseline
@@ -60,6 +60,16 @@ def test_a_drawn_world_is_not_the_gates_defaults_and_is_repeatable():
     assert all(0.0 <= w.canthus_offset_c <= 0.8 and 0.97 <= w.emissivity <= 0.99 for w in worlds)
     assert len({round(w.canthus_offset_c, 3) for w in worlds}) == 20
     assert IDEAL.canthus_offset_c == ThermalConfig().canthus_offset_c  # the ideal world is the gate's assumption
+
+
+def test_a_drawn_worlds_healthy_people_spread_around_its_mean_and_the_ideal_worlds_sit_at_it():
+    world = draw_physics(np.random.default_rng(5))
+    rng = np.random.default_rng(6)
+    people = np.array([healthy_core(world, rng) for _ in range(400)])
+    assert abs(float(np.median(people)) - world.normal_core_c) <= 0.05
+    assert 0.15 <= float(np.std(people)) <= 0.3
+    assert people.min() >= HEALTHY_RANGE_C[0] and people.max() <= HEALTHY_RANGE_C[1]
+    assert healthy_core(IDEAL, rng) == IDEAL.normal_core_c == 36.6
 
 
 def test_in_a_world_whose_canthi_read_colder_than_assumed_the_gate_learns_it_and_catches_a_low_fever():
