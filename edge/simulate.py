@@ -92,6 +92,7 @@ def _visit_report(truth: VisitorTruth, observed: list[Observed]) -> dict[str, An
         "identity": spec.identity,
         "presentation": spec.presentation,
         "temperature_c": round(truth.core_c, 2),
+        "stopped_at_m": spec.distance_m,  # where they first stopped (asked to, they may step closer)
         "expect": spec.expect,
         "decision": outcome,
         "correct": correct,
