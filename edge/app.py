@@ -137,7 +137,7 @@ def build_stages(config: GateConfig, engine: FaceEngine | None, hardware: Hardwa
         if name == "face" and engine is not None:
             stages.append(FaceStage(engine))
         elif name == "thermal":
-            stages.append(ThermalStage(config.hardware.thermal))
+            stages.append(ThermalStage(config.hardware.thermal, state_dir=state_dir))
         elif name == "qr":
             online = None
             if config.qr.online.enabled:

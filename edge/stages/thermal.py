@@ -17,6 +17,7 @@ face read where it was not shows its cooler edge, and a fever read low is a feve
 from __future__ import annotations
 
 from collections import deque
+from pathlib import Path
 
 import numpy as np
 
@@ -36,18 +37,24 @@ VALID_RANGE_C = (-40.0, 150.0)
 FACE_HISTORY = 64  # colour frames of the primary face kept for pairing (2.5 s at 25 frames/s)
 PAIRING_S = 0.03  # a thermal frame this close to a colour frame's edge of the history is read with it
 MAX_GAP_S = 0.2  # colour frames farther apart than this say too little about where the face was between
+BASELINE_FILE = "thermal_baseline.json"
 
 
 class ThermalStage:
     name = "thermal"
 
-    def __init__(self, config: ThermalConfig) -> None:
+    def __init__(self, config: ThermalConfig, *, state_dir: Path | None = None) -> None:
+        """`state_dir`: where screening mode keeps its samples across restarts (None: in memory only)."""
         self.config = config
         self.homography = np.asarray(config.homography, dtype=np.float64)
         self.blackbody_c = config.blackbody_c
         self.blackbody_box = config.blackbody_box
         self._offsets: deque[float] = deque(maxlen=BLACKBODY_WINDOW)
-        self.baseline = PopulationBaseline(config.baseline)
+        # the samples are readings before the shift: they hold only while what produced them holds
+        settings = (f"{config.driver} canthus {config.canthus_offset_c} slope {config.ambient_slope} "
+                    f"emissivity {config.emissivity} blackbody {config.blackbody_c} reference {config.baseline.reference_c}")
+        self.baseline = PopulationBaseline(config.baseline, settings=settings,
+                                           path=state_dir / BASELINE_FILE if state_dir is not None else None)
         self._last: np.ndarray | None = None
         self._last_change = 0.0
         self.fault: str | None = None

@@ -10,8 +10,9 @@ from edge.thermal_baseline import PopulationBaseline
 from tests.edge.test_thermal import face_at
 
 
-def baseline(**settings) -> PopulationBaseline:
-    return PopulationBaseline(ThermalBaselineConfig(**{"min_samples": 5, "window": 10, **settings}))
+def baseline(*, path=None, settings="", **config) -> PopulationBaseline:
+    return PopulationBaseline(ThermalBaselineConfig(**{"min_samples": 5, "window": 10, **config}), path=path,
+                              settings=settings)
 
 
 def test_no_shift_until_enough_people_then_the_median_is_brought_to_the_reference():
@@ -60,6 +61,39 @@ def test_a_drawn_world_is_not_the_gates_defaults_and_is_repeatable():
     assert all(0.0 <= w.canthus_offset_c <= 0.8 and 0.97 <= w.emissivity <= 0.99 for w in worlds)
     assert len({round(w.canthus_offset_c, 3) for w in worlds}) == 20
     assert IDEAL.canthus_offset_c == ThermalConfig().canthus_offset_c  # the ideal world is the gate's assumption
+
+
+def test_the_samples_survive_a_restart_and_are_dropped_when_the_settings_change(tmp_path):
+    kept = tmp_path / "thermal_baseline.json"
+    line = baseline(reference_c=36.7, path=kept, settings="canthus 0.3")
+    for value in (36.2, 36.3, 36.4, 36.3, 36.3):
+        line.add(value)
+    assert line.shift_c == pytest.approx(0.4)
+    again = baseline(reference_c=36.7, path=kept, settings="canthus 0.3")  # a restart, a power cut
+    assert again.samples == 5 and again.shift_c == pytest.approx(0.4)
+    assert baseline(reference_c=36.7, path=kept, settings="canthus 0.5").samples == 0  # read under other settings
+    assert baseline(reference_c=36.7, enabled=False, path=kept, settings="canthus 0.3").shift_c == 0.0
+
+
+@pytest.mark.parametrize("text", ["", "{", "[]", '{"settings": "s", "readings": ["x"]}',
+                                  '{"settings": "s", "readings": [36.5, 900]}', '{"readings": [36.5]}'])
+def test_a_damaged_samples_file_starts_afresh_and_is_replaced(tmp_path, text):
+    kept = tmp_path / "thermal_baseline.json"
+    kept.write_text(text)
+    line = baseline(path=kept, settings="s")
+    assert line.samples == 0 and line.shift_c == 0.0
+    line.add(36.6)
+    assert baseline(path=kept, settings="s").samples == 1
+
+
+def test_the_gate_keeps_its_thermal_baseline_in_the_state_directory(tmp_path):
+    stage = ThermalStage(ThermalConfig(), state_dir=tmp_path)
+    face, landmarks, distance = face_at(0.7, 36.6)
+    reading = stage.measure(render((160, 120), 22.0, [face], blackbody_c=35.0, blackbody_box=(148, 2, 10, 10),
+                                   offset_c=0.8, noise_c=0.05, rng=np.random.default_rng(1)), landmarks, distance)
+    stage.learn(reading)
+    assert ThermalStage(ThermalConfig(), state_dir=tmp_path).baseline.samples == 1
+    assert ThermalStage(ThermalConfig(canthus_offset_c=0.5), state_dir=tmp_path).baseline.samples == 0
 
 
 def test_a_drawn_worlds_healthy_people_spread_around_its_mean_and_the_ideal_worlds_sit_at_it():
