@@ -37,10 +37,9 @@ class Visit:
 
     def keep_if_sharper(self, reading: ThermalReading) -> None:
         """A trusted canthus reading of a live face as sharp as any before (the nearest, as a rule) is kept."""
-        if not (reading.available and reading.live and reading.temperature_c is not None
-                and reading.uncertainty_c is not None and "face maximum" not in reading.flags):
+        if not reading.trusted_canthus:
             return
-        if self.sharpest is None or reading.uncertainty_c <= (self.sharpest.uncertainty_c or 0.0):
+        if self.sharpest is None or (reading.uncertainty_c or 0.0) <= (self.sharpest.uncertainty_c or 0.0):
             self.sharpest = reading
 
     def add_timings(self, timings: dict[str, float]) -> None:

@@ -20,6 +20,12 @@ class ThermalReading:
     reason: str = ""  # why unavailable, or why not live
     baseline_shift_c: float = 0.0  # the screening-mode shift included in temperature_c
 
+    @property
+    def trusted_canthus(self) -> bool:
+        """A trusted reading of a live face's inner eye corners (not the face maximum): what calibrates."""
+        return (self.available and self.live is True and self.temperature_c is not None
+                and self.uncertainty_c is not None and "face maximum" not in self.flags)
+
 
 @dataclass
 class QrResult:

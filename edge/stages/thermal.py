@@ -104,9 +104,8 @@ class ThermalStage:
         return None
 
     def learn(self, reading: ThermalReading | None) -> None:
-        """A decided visit's reading joins the baseline when it is a trusted canthus reading of a live face."""
-        if (reading is not None and reading.available and reading.live and reading.temperature_c is not None
-                and "face maximum" not in reading.flags):
+        """A person's sharpest reading, when they have gone, joins the baseline if it is a trusted canthus reading."""
+        if reading is not None and reading.trusted_canthus and reading.temperature_c is not None:
             self.baseline.add(reading.temperature_c - reading.baseline_shift_c)
 
     def _watch_frozen(self, celsius: np.ndarray, now: float) -> None:
@@ -147,10 +146,9 @@ class ThermalStage:
         radius = max(1, int(round(0.15 * eye_px)))
         values = [self._window_max(celsius, point, radius) for point in inner]
         region = self._face_region(celsius, eyes, nose, eye_px)
-        resolved = eye_px >= MIN_EYE_PIXELS and all(v is not None for v in values)
         if eye_px < MIN_EYE_PIXELS and distance_m * eye_px / MIN_EYE_PIXELS >= self.config.min_distance_m:
-            flags.append("too small")  # a step closer, still within range, resolves the canthi
-        if resolved:
+            flags.append("too small")  # a step closer, not inside the closest reading distance, resolves the canthi
+        if eye_px >= MIN_EYE_PIXELS and all(v is not None for v in values):
             raw = max(v for v in values if v is not None)
         elif eye_px >= MIN_FACE_PIXELS and region.size:
             raw = float(np.percentile(region, 99))
