@@ -1,6 +1,6 @@
 """The whole gate on a simulated rush: decision latency, throughput, CPU, memory, accuracy.
 
-    python bench/gate_latency.py [--visitors N] [--queue N] [--seeds K] [--slow-ms MS] [--gallery N] [--json PATH] [--quick]
+    python bench/gate_latency.py [--visitors N] [--queue N] [--seeds K] [--slow-ms MS] [--gallery N] [--thermal-hz HZ] [--sub-pages N] [--camera WxH] [--json PATH] [--quick]
 
 Two runs through the daemon's own code (simulated drivers, relay, face, thermal and QR stages) at
 640x480 and 25 frames/s in real time, the thermal twin at its sensor's own pace:
@@ -143,7 +143,7 @@ def _embed_or_none(engine, path: Path):
         return None
 
 
-HARDWARE: dict = {}  # --thermal-hz, --camera: the devices every run uses
+HARDWARE: dict = {}  # --thermal-hz, --sub-pages, --camera: the devices every run uses
 
 
 def simulate(scenario: Path, state_dir: Path, *, gallery: int = 0) -> tuple[dict, float, float]:
@@ -278,10 +278,14 @@ def main() -> int:
                    help="enrol this many people of the development face sets too (e.g. 1000; bench/face_data.py)")
     p.add_argument("--thermal-hz", type=float, default=0.0,
                    help="the thermal twin's frame rate (e.g. 4, an MLX90640's; default its sensor's own, 8.7)")
+    p.add_argument("--sub-pages", type=int, default=0, choices=(0, 1, 2),
+                   help="parts the twin measures a frame in, each handed over as it arrives (2: an MLX90640's "
+                        "chess pattern; default its sensor's own, 1)")
     p.add_argument("--camera", default="640x480", help="colour frame size, e.g. 1280x720")
     args = p.parse_args()
     width, height = (int(v) for v in args.camera.lower().split("x"))
-    HARDWARE.update({"camera": {"width": width, "height": height}, "thermal": {"rate_hz": args.thermal_hz}})
+    HARDWARE.update({"camera": {"width": width, "height": height},
+                     "thermal": {"rate_hz": args.thermal_hz, "sub_pages": args.sub_pages}})
     count = args.visitors or (12 if args.quick else 200)
     queue = args.queue or (10 if args.quick else 80)
     seeds = list(range(1, 1 + (args.seeds or (1 if args.quick else 3))))
@@ -317,7 +321,8 @@ def main() -> int:
              over(lambda r: r["rush"]["frames_per_second"])),
             ("CPU, % of one core (rush)", over(lambda r: r["cpu_percent"])), ("peak RSS MB (all runs)", peak_rss_mb())]
     print(table(f"Gate under a rush: {count} visitors every {ARRIVAL_EVERY_S} s, {width}x{height} at 25 frames/s, "
-                f"thermal at {f'{args.thermal_hz:g} Hz' if args.thermal_hz else 'its sensor rate'}, real time, "
+                f"thermal at {f'{args.thermal_hz:g} Hz' if args.thermal_hz else 'its sensor rate'}"
+                f"{' in two sub-pages' if args.sub_pages == 2 else ''}, real time, "
                 f"{runs[0]['extra_residents']} development-set residents besides the scenario's; "
                 f"{len(seeds)} seeds: median (min-max)", rows, ("figure", "value")))
     print()

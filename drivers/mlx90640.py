@@ -3,8 +3,8 @@
 `Mlx90640Calibration.from_eeprom(words)` extracts every parameter from the 832 EEPROM words
 (datasheet section 11.1); `calculate_to(frame, ...)` turns one sub-page's RAM (834 words:
 768 pixels, the auxiliary data, control and sub-page) into object temperatures for that
-sub-page's pixels (section 11.2). `Mlx90640Camera` reads both sub-pages over I2C and merges
-them into one 24x32 frame.
+sub-page's pixels (section 11.2). `Mlx90640Camera` reads the sub-pages over I2C and hands each
+over as it arrives, merged with the one before into a 24x32 frame that says which half is fresh.
 """
 
 from __future__ import annotations
@@ -15,12 +15,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from drivers.thermal import PolledThermalCamera, ThermalFrame
+from edge.config import MLX90640_RATES_HZ
 from edge.errors import DeviceError
 
 ROWS, COLUMNS = 24, 32
 PIXELS = ROWS * COLUMNS
 EEPROM_START, RAM_START = 0x2400, 0x0400
 STATUS, CONTROL = 0x8000, 0x800D
+NEW_DATA = 0x0008  # status: a sub-page is ready
+REFRESH_BITS = 0x0380  # control bits 7-9: the refresh code, the index of the rate in MLX90640_RATES_HZ
 
 
 def signed(value: int, bits: int) -> int:
@@ -221,26 +224,35 @@ def interpolate_defective(to: np.ndarray, defective: np.ndarray,
 
 
 class Mlx90640Camera(PolledThermalCamera):
-    """The sensor on a Linux I2C bus (smbus2), both sub-pages merged into one 24x32 frame."""
+    """The sensor on a Linux I2C bus (smbus2): each sub-page handed over as it arrives (8 a second for
+    4 full frames), merged with the one before and marked as the fresh half."""
 
     name = "thermal camera (MLX90640)"
 
-    def __init__(self, *, bus: int = 1, address: int = 0x33, emissivity: float = 0.98, clock=time.monotonic) -> None:
+    def __init__(self, *, bus: int = 1, address: int = 0x33, emissivity: float = 0.98, rate_hz: float = 4.0,
+                 clock=time.monotonic) -> None:
         super().__init__()
         try:
             from smbus2 import SMBus, i2c_msg
         except ImportError:
             raise DeviceError(f"{self.name}: the smbus2 package is not installed (pip install smbus2)") from None
+        if rate_hz not in MLX90640_RATES_HZ:
+            raise DeviceError(f"{self.name}: rate_hz {rate_hz:g} is not one the sensor has")
+        refresh = MLX90640_RATES_HZ.index(rate_hz)
         self._message = i2c_msg
+        self._patience_s = max(1.0, 1.0 / rate_hz)  # a full frame (two sub-pages) before a read gives up
         self.address = address
         self.emissivity = emissivity
         self.clock = clock
         try:
             self._bus = SMBus(bus)
             self.calibration = Mlx90640Calibration.from_eeprom(self._read_words(EEPROM_START, 832))
+            control = self._read_words(CONTROL, 1)[0]
+            self._write(CONTROL, (control & ~REFRESH_BITS) | refresh << 7)
         except OSError as error:
             raise DeviceError(f"{self.name}: no answer at I2C bus {bus} address {address:#04x} ({error})") from None
         self._image = np.full(PIXELS, np.nan)
+        self._measured_at: list[float | None] = [None, None]  # when each sub-page was last measured
         self._start_reader()
 
     def _read_words(self, start: int, count: int) -> list[int]:
@@ -254,27 +266,29 @@ class Mlx90640Camera(PolledThermalCamera):
         self._bus.i2c_rdwr(self._message.write(self.address, [register >> 8, register & 0xFF, value >> 8, value & 0xFF]))
 
     def _fetch(self) -> ThermalFrame | None:
-        """Both sub-pages, waiting for each as the sensor delivers them (on the reader thread only)."""
+        """The next sub-page, waiting for the sensor (on the reader thread only); None until both were seen."""
         try:
-            for _ in range(2):  # one sub-page each
-                deadline = self.clock() + 1.0
-                while not self._read_words(STATUS, 1)[0] & 0x0008:
-                    if self.clock() > deadline:
-                        return None
-                    time.sleep(0.005)
-                status = self._read_words(STATUS, 1)[0]
-                ram = self._read_words(RAM_START, 832)
-                control = self._read_words(CONTROL, 1)[0]
-                self._write(STATUS, status & ~0x0008)
-                temperatures, measured, _ = self.calibration.calculate_to(
-                    ram + [control, status & 1], emissivity=self.emissivity)
-                self._image[measured] = temperatures[measured]
+            deadline = self.clock() + self._patience_s
+            while not (status := self._read_words(STATUS, 1)[0]) & NEW_DATA:
+                if self.clock() > deadline:
+                    return None
+                time.sleep(0.005)
+            ram = self._read_words(RAM_START, 832)
+            control = self._read_words(CONTROL, 1)[0]
+            self._write(STATUS, status & ~NEW_DATA)
         except OSError as error:
             raise DeviceError(f"{self.name}: I2C read failed ({error})") from None
-        return ThermalFrame(self._image.reshape(ROWS, COLUMNS).astype(np.float32), self.clock(),
-                            emissivity_corrected=True)
+        now = self.clock()
+        sub_page = status & 1
+        temperatures, measured, _ = self.calibration.calculate_to(ram + [control, sub_page], emissivity=self.emissivity)
+        self._image[measured] = temperatures[measured]
+        self._measured_at[sub_page] = now
+        rest_time = self._measured_at[1 - sub_page]
+        if rest_time is None:
+            return None
+        return ThermalFrame(self._image.reshape(ROWS, COLUMNS).astype(np.float32), now, emissivity_corrected=True,
+                            fresh=measured.reshape(ROWS, COLUMNS), rest_time=rest_time)
 
     def _close(self) -> None:
         self._stop_reader()
         self._bus.close()
-

@@ -20,9 +20,24 @@ KELVIN = 273.15
 
 @dataclass
 class ThermalFrame:
+    """A frame's pixels and when they were measured.
+
+    A sensor that reads its frame in two halves (an MLX90640's sub-pages, in a chess pattern) hands
+    each half over as it arrives: `fresh` marks the pixels measured at `time`, the others were
+    measured at `rest_time`, half a frame earlier, and a face that moved meanwhile is elsewhere in them.
+    """
+
     celsius: np.ndarray  # float32, H x W
     time: float
     emissivity_corrected: bool = False  # True where the sensor's own calculation took skin emissivity into account
+    fresh: np.ndarray | None = None  # bool, H x W; None: every pixel was measured at `time`
+    rest_time: float | None = None  # when the pixels outside `fresh` were measured
+
+
+def chess_pattern(height: int, width: int) -> np.ndarray:
+    """Sub-page of each pixel in an MLX90640's chess mode (0 or 1), for a frame of any size."""
+    rows, columns = np.indices((height, width))
+    return (rows + columns) % 2
 
 
 class ThermalCamera(Device):

@@ -71,6 +71,8 @@ SENSORS = {"sim": (160, 120, 1.2), "lepton": (160, 120, 1.2), "infiray": (256, 1
 # full frames a second: Lepton 3.5 about 8.7; InfiRay P2 25; MLX90640 at its 8 Hz refresh (two sub-pages) 4;
 # AMG8833 10; the simulator shows a Lepton-sized frame at the Lepton's pace
 SENSOR_RATES_HZ = {"sim": 8.7, "lepton": 8.7, "infiray": 25.0, "mlx90640": 4.0, "amg8833": 10.0, "none": 8.7}
+SENSOR_SUB_PAGES = {"mlx90640": 2}  # read in halves, each handed over as it arrives; the others: 1
+MLX90640_RATES_HZ = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)  # full frames for refresh codes 0-7
 
 
 class ThermalBaselineConfig(Section):
@@ -102,7 +104,9 @@ class ThermalConfig(Section):
                                           "sensor's frame scaled over a 640x480 colour frame, until `gatepost thermal "
                                           "calibrate`).")
     frozen_after_s: float = Field(2.0, gt=0, description="A sensor whose frames stop changing this long is frozen.")
-    rate_hz: float = Field(0.0, gt=0, le=60, description="Frames a second the sensor delivers (0: the sensor's own; the simulated twin keeps it too).")
+    rate_hz: float = Field(0.0, gt=0, le=60, description="Full frames a second the sensor delivers (0: the sensor's own; the simulated twin keeps it too).")
+    sub_pages: int = Field(0, ge=0, le=2, description="Parts a full frame is measured in, each handed over as it "
+                                                      "arrives (0: the sensor's own; MLX90640: 2, in a chess pattern).")
     max_frame_age_s: float = Field(0.6, gt=0, le=5, description="An older thermal frame is stale and not used for a reading.")
     blackbody_c: float | None = Field(35.0, ge=20, le=50, description="Temperature of the reference emitter in view (null: none).")
     blackbody_box: list[int] = Field(default_factory=list, min_length=4, max_length=4,
@@ -132,6 +136,7 @@ class ThermalConfig(Section):
             data["blackbody_box"] = [width - size - max(1, round(width / 80)), max(1, round(height / 60)), size, size]
         data["max_distance_m"] = data.get("max_distance_m") or reach
         data["rate_hz"] = data.get("rate_hz") or SENSOR_RATES_HZ.get(str(data.get("driver", "sim")), 8.7)
+        data["sub_pages"] = data.get("sub_pages") or SENSOR_SUB_PAGES.get(str(data.get("driver", "sim")), 1)
         return data
 
     @model_validator(mode="after")
@@ -142,6 +147,9 @@ class ThermalConfig(Section):
         if w < 1 or h < 1 or x < 0 or y < 0 or x + w > self.width or y + h > self.height:
             raise ValueError(f"blackbody_box {self.blackbody_box} is not inside the {self.width}x{self.height} "
                              "thermal frame")
+        if self.driver == "mlx90640" and self.rate_hz not in MLX90640_RATES_HZ:
+            raise ValueError(f"rate_hz {self.rate_hz:g} is not an MLX90640 rate (full frames a second: "
+                             f"{', '.join(f'{hz:g}' for hz in MLX90640_RATES_HZ)})")
         return self
 
 

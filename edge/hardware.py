@@ -64,11 +64,12 @@ def _simulated(world: SimWorld | None) -> SimWorld:
 
 def open_thermal(config, world: SimWorld | None) -> ThermalCamera | None:
     if config.driver == "sim":
-        return SimThermalCamera(_simulated(world), rate_hz=config.rate_hz)
+        return SimThermalCamera(_simulated(world), rate_hz=config.rate_hz, sub_pages=config.sub_pages)
     if config.driver == "mlx90640":
         from drivers.mlx90640 import Mlx90640Camera
 
-        return Mlx90640Camera(bus=config.i2c_bus, address=config.i2c_address or 0x33, emissivity=config.emissivity)
+        return Mlx90640Camera(bus=config.i2c_bus, address=config.i2c_address or 0x33, emissivity=config.emissivity,
+                              rate_hz=config.rate_hz)
     if config.driver == "amg8833":
         from drivers.thermal import Amg8833Camera
 

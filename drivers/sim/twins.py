@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from drivers.camera import Camera, Frame
 from drivers.sim.world import SimWorld
-from drivers.thermal import ThermalCamera, ThermalFrame
+from drivers.thermal import ThermalCamera, ThermalFrame, chess_pattern
 
 
 class SimCamera(Camera):
@@ -56,19 +58,40 @@ class SimCamera(Camera):
 
 
 class SimThermalCamera(ThermalCamera):
-    """The world's thermal view at the sensor's own pace: a new frame every 1/rate_hz of world time, the
-    newest one (with its capture time) in between, as a real sensor's reader thread hands it over."""
+    """The world's thermal view at the sensor's own pace: a new frame every 1/rate_hz of world time (seen
+    at the first colour frame after it is due), the newest one (with its capture time) in between, as a
+    real sensor's reader thread hands it over.
+
+    With two sub-pages (an MLX90640) half the pixels, in a chess pattern, are measured every half
+    period and handed over at once, the other half kept from the sub-page before, as the real
+    driver does.
+    """
 
     name = "thermal camera (simulated)"
 
-    def __init__(self, world: SimWorld, *, rate_hz: float = 8.7) -> None:
+    def __init__(self, world: SimWorld, *, rate_hz: float = 8.7, sub_pages: int = 1) -> None:
         super().__init__()
         self.world = world
-        self.period = 1.0 / rate_hz
+        self.sub_pages = sub_pages
+        self.period = 1.0 / rate_hz / sub_pages
         self._newest: ThermalFrame | None = None
+        self._due = 0.0  # world time of the sensor's next measurement: its own clock, not the colour camera's
+        self._sub_page = 0
 
     def _read(self) -> ThermalFrame | None:
         now = self.world.now
-        if self._newest is None or now - self._newest.time >= self.period or now < self._newest.time:
+        newest = self._newest
+        if newest is None or now < newest.time:  # the first frame, or the world started again
             self._newest = ThermalFrame(self.world.render_thermal(), now)
+            self._due = now + self.period
+        elif now >= self._due:
+            self._due += self.period * (int((now - self._due) / self.period) + 1)  # skipped if the loop fell behind
+            celsius = self.world.render_thermal()
+            if self.sub_pages == 1:
+                self._newest = ThermalFrame(celsius, now)
+            else:
+                self._sub_page ^= 1
+                fresh = chess_pattern(*celsius.shape) == self._sub_page
+                self._newest = ThermalFrame(np.where(fresh, celsius, newest.celsius), now, fresh=fresh,
+                                            rest_time=newest.time)
         return self._newest

@@ -82,8 +82,13 @@ class ThermalStage:
             context.thermal = ThermalReading(False, reason="no colour frame of this face when the thermal frame was taken")
             return
         landmarks, distance = seen
+        halves = None
+        if frame.fresh is not None and frame.rest_time is not None \
+                and context.now - frame.rest_time <= self.config.max_frame_age_s:
+            before = self.face_at(frame.rest_time, face.track_id)
+            halves = (frame.fresh, before[0] if before else None)
         context.thermal = self.measure(frame.celsius, landmarks, distance, age_s=context.now - frame.time,
-                                       emissivity_corrected=frame.emissivity_corrected)
+                                       emissivity_corrected=frame.emissivity_corrected, halves=halves)
 
     def face_at(self, when: float, track_id: int) -> tuple[np.ndarray, float] | None:
         """The face's landmarks and distance at `when`, interpolated between the colour frames around it;
@@ -118,8 +123,13 @@ class ThermalStage:
         self._last = celsius
 
     def measure(self, celsius: np.ndarray | None, landmarks: np.ndarray, distance_m: float, *,
-                age_s: float = 0.0, emissivity_corrected: bool = False) -> ThermalReading:
-        """A reading of the face at `landmarks` from a thermal frame `age_s` older than the colour frame."""
+                age_s: float = 0.0, emissivity_corrected: bool = False,
+                halves: tuple[np.ndarray, np.ndarray | None] | None = None) -> ThermalReading:
+        """A reading of the face at `landmarks` from a thermal frame `age_s` older than the colour frame.
+
+        `halves`: for a frame measured in two halves, (the pixels measured with `landmarks`, the face's
+        landmarks when the other half was measured, or None when it was not seen then: that half unused).
+        """
         if self.fault:
             return ThermalReading(False, reason=self.fault)
         if celsius is None:
@@ -139,13 +149,16 @@ class ThermalStage:
             flags.append("blackbody missing")
         elif spread > MAX_BLACKBODY_SPREAD_C:
             flags.append("blackbody unstable")
-        points = self._to_thermal(landmarks[:3])
-        eyes, nose = points[:2], points[2]
-        eye_px = float(np.linalg.norm(eyes[0] - eyes[1]))
-        inner = eyes + (eyes[::-1] - eyes) * 0.18
-        radius = max(1, int(round(0.15 * eye_px)))
-        values = [self._window_max(celsius, point, radius) for point in inner]
-        region = self._face_region(celsius, eyes, nose, eye_px)
+        if halves is None:
+            eye_px, windows, region = self._face_pixels(celsius, landmarks, None)
+        else:  # each half read where the face was when it was measured
+            fresh, rest_landmarks = halves
+            eye_px, windows, region = self._face_pixels(celsius, landmarks, fresh)
+            if rest_landmarks is not None:
+                _, rest_windows, rest_region = self._face_pixels(celsius, rest_landmarks, ~fresh)
+                windows = [np.concatenate(pair) for pair in zip(windows, rest_windows)]
+                region = np.concatenate([region, rest_region])
+        values = [self._robust_max(window) for window in windows]
         if eye_px < MIN_EYE_PIXELS and distance_m * eye_px / MIN_EYE_PIXELS >= self.config.min_distance_m:
             flags.append("too small")  # a step closer, not inside the closest reading distance, resolves the canthi
         if eye_px >= MIN_EYE_PIXELS and all(v is not None for v in values):
@@ -193,23 +206,33 @@ class ThermalStage:
         homogeneous = np.hstack([points, np.ones((len(points), 1))]) @ self.homography.T
         return homogeneous[:, :2] / homogeneous[:, 2:3]
 
-    @staticmethod
-    def _window_max(celsius: np.ndarray, point: np.ndarray, radius: int) -> float | None:
-        x, y = int(round(point[0])), int(round(point[1]))
+    def _face_pixels(self, celsius: np.ndarray, landmarks: np.ndarray,
+                     mask: np.ndarray | None) -> tuple[float, list[np.ndarray], np.ndarray]:
+        """(thermal pixels between the eyes, the pixels around each inner canthus, the face's pixels) of
+        the face at `landmarks`, counting only the pixels in `mask` (None: all)."""
+        points = self._to_thermal(landmarks[:3])
+        eyes, nose = points[:2], points[2]
+        eye_px = float(np.linalg.norm(eyes[0] - eyes[1]))
+        inner = eyes + (eyes[::-1] - eyes) * 0.18
+        radius = max(1, int(round(0.15 * eye_px)))
         h, w = celsius.shape
-        if not (0 <= x < w and 0 <= y < h):
-            return None
-        window = celsius[max(0, y - radius):y + radius + 1, max(0, x - radius):x + radius + 1]
-        return float(np.sort(window, axis=None)[-2]) if window.size > 2 else float(window.max())
-
-    @staticmethod
-    def _face_region(celsius: np.ndarray, eyes: np.ndarray, nose: np.ndarray, eye_px: float) -> np.ndarray:
-        h, w = celsius.shape
+        windows = []
+        for x, y in np.round(inner).astype(int):
+            inside = 0 <= x < w and 0 <= y < h
+            rows, columns = slice(max(0, y - radius), y + radius + 1), slice(max(0, x - radius), x + radius + 1)
+            windows.append(_pixels(celsius, rows, columns, mask) if inside else np.empty(0, celsius.dtype))
         x0 = int(max(0, min(eyes[:, 0]) - 0.5 * eye_px))
         x1 = int(min(w, max(eyes[:, 0]) + 0.5 * eye_px + 1))
         y0 = int(max(0, min(eyes[:, 1]) - 0.6 * eye_px))
         y1 = int(min(h, nose[1] + 0.8 * eye_px + 1))
-        return celsius[y0:y1, x0:x1]
+        return eye_px, windows, _pixels(celsius, slice(y0, max(y0, y1)), slice(x0, max(x0, x1)), mask)
+
+    @staticmethod
+    def _robust_max(window: np.ndarray) -> float | None:
+        """The second-highest pixel (one hot pixel is not a canthus); None for no pixels."""
+        if window.size == 0:
+            return None
+        return float(np.sort(window)[-2]) if window.size > 2 else float(window.max())
 
     def _skin(self, apparent: float, ambient: float, corrected: bool) -> float:
         """Skin temperature from what a sensor calibrated on a black body reports: skin reflects a little of the room."""
@@ -239,3 +262,9 @@ class ThermalStage:
             return None, 0.0  # not the reference: blocked, moved or not yet warm
         self._offsets.append(offset)
         return float(np.median(self._offsets)), float(np.std(self._offsets))
+
+
+def _pixels(celsius: np.ndarray, rows: slice, columns: slice, mask: np.ndarray | None) -> np.ndarray:
+    """The pixels of a rectangle, as a flat array, only those in `mask` where one is given."""
+    block = celsius[rows, columns]
+    return block.ravel() if mask is None else block[mask[rows, columns]]

@@ -2,12 +2,18 @@
 every parameter and the 768 temperatures the Melexis library computes (../shared/data/mlx90640-example)."""
 
 import json
+import sys
+import time
+import types
 
 import numpy as np
 import pytest
 
-from drivers.mlx90640 import Mlx90640Calibration, interpolate_defective
+from drivers.mlx90640 import (CONTROL, EEPROM_START, NEW_DATA, RAM_START, REFRESH_BITS, STATUS, Mlx90640Calibration,
+                              Mlx90640Camera, interpolate_defective)
+from drivers.thermal import chess_pattern
 from tests.conftest import SHARED
+from tests.emulators import wait_for
 
 EXAMPLE = SHARED / "data" / "mlx90640-example"
 
@@ -101,3 +107,111 @@ def test_interpolation_takes_the_valid_neighbours_of_any_sensor_shape():
     assert fixed[0] == (1 + 5) / 2  # a corner has two neighbours
     assert fixed[12] == (11 + 13 + 7 + 17) / 4
     assert np.array_equal(np.delete(fixed, [0, 12]), np.delete(to, [0, 12]))
+
+
+class EmulatedMlx90640:
+    """Melexis' example sensor behind a fake `smbus2`: the registers a driver reads and writes, each sub-page
+    of the example ready in turn at the refresh rate the control register asks for."""
+
+    def __init__(self, eeprom, frames, clock=time.monotonic):
+        self.words = {EEPROM_START + n: word for n, word in enumerate(eeprom)}
+        self.frames = frames
+        self.control = frames[0][832]
+        self.status = 0
+        self.sub_page = 1
+        self.clock = clock
+        self.next_due = clock()
+        self.written = []
+
+    @property
+    def sub_page_period(self) -> float:
+        return 1.0 / (0.5 * 2 ** ((self.control & REFRESH_BITS) >> 7))
+
+    def read(self, start: int, count: int) -> list[int]:
+        if start == STATUS:
+            if not self.status & NEW_DATA and self.clock() >= self.next_due:  # the next sub-page is measured
+                self.sub_page ^= 1
+                self.status = NEW_DATA | self.sub_page
+                self.next_due += self.sub_page_period
+            return [self.status]
+        if start == CONTROL:
+            return [self.control]
+        if start == RAM_START:
+            return list(self.frames[self.sub_page][:count])
+        return [self.words[start + n] for n in range(count)]
+
+    def write(self, register: int, value: int) -> None:
+        self.written.append((register, value))
+        if register == CONTROL:
+            self.control = value
+        elif register == STATUS:
+            self.status = value
+
+    def smbus2(self):
+        sensor = self
+
+        class Message:
+            def __init__(self, data=b"", length=0):
+                self.data, self.length = bytes(data), length
+
+            @staticmethod
+            def write(address, data):
+                assert address == 0x33
+                return Message(data)
+
+            @staticmethod
+            def read(address, length):
+                assert address == 0x33
+                return Message(length=length)
+
+            def __bytes__(self):
+                return self.data
+
+        class Bus:
+            def __init__(self, number):
+                self.number = number
+
+            def i2c_rdwr(self, *messages):
+                register = int.from_bytes(messages[0].data[:2], "big")
+                if len(messages) == 1:
+                    sensor.write(register, int.from_bytes(messages[0].data[2:4], "big"))
+                    return
+                words = sensor.read(register, messages[1].length // 2)
+                messages[1].data = b"".join(word.to_bytes(2, "big") for word in words)
+
+            def close(self):
+                pass
+
+        return types.SimpleNamespace(SMBus=Bus, i2c_msg=Message)
+
+
+def test_the_driver_hands_over_each_sub_page_as_it_arrives(example, monkeypatch):
+    """At 4 full frames a second the sensor measures a sub-page every 125 ms; waiting for both (as the
+    driver did) made every reading a whole frame period old. Each is handed over as it arrives, the
+    other half kept from the sub-page before and marked as such."""
+    eeprom, frames, expected = example
+    sensor = EmulatedMlx90640(eeprom, frames)
+    monkeypatch.setitem(sys.modules, "smbus2", sensor.smbus2())
+    camera = Mlx90640Camera(emissivity=1.0, rate_hz=4.0)
+    try:
+        assert (sensor.control & REFRESH_BITS) >> 7 == 4  # 8 sub-pages a second
+        assert sensor.control & ~REFRESH_BITS == frames[0][832] & ~REFRESH_BITS  # chess mode and resolution kept
+        seen = []
+
+        def three_sub_pages() -> bool:
+            frame = camera.read()
+            if frame is not None and (not seen or frame.time != seen[-1].time):
+                seen.append(frame)
+            return len(seen) >= 3
+
+        assert wait_for(three_sub_pages, timeout=3)
+    finally:
+        camera.close()
+    chess = chess_pattern(24, 32)
+    for before, frame in zip(seen, seen[1:]):
+        page = int(chess[frame.fresh][0])
+        assert np.array_equal(frame.fresh, chess == page)  # one half, in the chess pattern
+        assert frame.rest_time == before.time  # the other half is the sub-page before
+        assert np.array_equal(frame.celsius[~frame.fresh], before.celsius[~frame.fresh])
+        theirs = np.asarray(expected[f"to_frame{page}"], float).reshape(24, 32)
+        assert np.abs(frame.celsius[frame.fresh] - theirs[frame.fresh]).max() < 1e-3

@@ -80,3 +80,12 @@ def test_thermal_defaults_follow_the_chosen_sensor():
         parse_config({"hardware": {"thermal": {"driver": "mlx90640", "blackbody_box": [148, 2, 10, 10]}}})
     sim = parse_config({}).hardware.thermal
     assert (sim.width, sim.height, sim.blackbody_box) == (160, 120, [148, 2, 10, 10])
+
+
+def test_the_sensor_rate_and_its_sub_pages_follow_the_chosen_sensor():
+    mlx = parse_config({"hardware": {"thermal": {"driver": "mlx90640"}}}).hardware.thermal
+    assert (mlx.rate_hz, mlx.sub_pages) == (4.0, 2)  # 8 sub-pages a second, each handed over as it arrives
+    sim = parse_config({}).hardware.thermal
+    assert (sim.rate_hz, sim.sub_pages) == (8.7, 1)
+    with pytest.raises(ConfigError, match=r"hardware.thermal: rate_hz 5 is not an MLX90640 rate .*0.25, 0.5, 1, 2, 4"):
+        parse_config({"hardware": {"thermal": {"driver": "mlx90640", "rate_hz": 5}}})
