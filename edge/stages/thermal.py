@@ -11,7 +11,9 @@ The thermal sensor has its own pace (an MLX90640 at 4 Hz): its newest frame may 
 second older than the colour frame, and a person walking up has moved since. The face is looked
 for in the thermal frame where the colour camera saw it when the thermal frame was captured
 (landmarks interpolated between the colour frames around that moment), never where it is now: a
-face read where it was not shows its cooler edge, and a fever read low is a fever let in.
+face read where it was not shows its cooler edge, and a fever read low is a fever let in. A frame
+measured in two halves (an MLX90640's sub-pages, handed over as each arrives) is read half by half,
+each where the face was when that half was measured.
 """
 
 from __future__ import annotations
@@ -83,9 +85,10 @@ class ThermalStage:
             return
         landmarks, distance = seen
         halves = None
-        if frame.fresh is not None and frame.rest_time is not None \
-                and context.now - frame.rest_time <= self.config.max_frame_age_s:
-            before = self.face_at(frame.rest_time, face.track_id)
+        if frame.fresh is not None:  # the other half is read only where the face was seen when it was measured
+            before = None
+            if frame.rest_time is not None and context.now - frame.rest_time <= self.config.max_frame_age_s:
+                before = self.face_at(frame.rest_time, face.track_id)
             halves = (frame.fresh, before[0] if before else None)
         context.thermal = self.measure(frame.celsius, landmarks, distance, age_s=context.now - frame.time,
                                        emissivity_corrected=frame.emissivity_corrected, halves=halves)
@@ -128,7 +131,7 @@ class ThermalStage:
         """A reading of the face at `landmarks` from a thermal frame `age_s` older than the colour frame.
 
         `halves`: for a frame measured in two halves, (the pixels measured with `landmarks`, the face's
-        landmarks when the other half was measured, or None when it was not seen then: that half unused).
+        landmarks when the other half was measured, or None when it was not seen then: not trusted).
         """
         if self.fault:
             return ThermalReading(False, reason=self.fault)
@@ -158,6 +161,8 @@ class ThermalStage:
                 _, rest_windows, rest_region = self._face_pixels(celsius, rest_landmarks, ~fresh)
                 windows = [np.concatenate(pair) for pair in zip(windows, rest_windows)]
                 region = np.concatenate([region, rest_region])
+            else:  # half the pixels miss the canthi as often as not: a fever read up to 0.5 °C low
+                flags.append("half frame")
         values = [self._robust_max(window) for window in windows]
         if eye_px < MIN_EYE_PIXELS and distance_m * eye_px / MIN_EYE_PIXELS >= self.config.min_distance_m:
             flags.append("too small")  # a step closer, not inside the closest reading distance, resolves the canthi
@@ -186,7 +191,8 @@ class ThermalStage:
                        + (0.6 if "face maximum" in flags else 0.0))
         reading = ThermalReading(True, round(estimate, 2), round(uncertainty, 2), live, flags,
                                  baseline_shift_c=round(shift, 3))
-        blocking = [f for f in flags if f in ("too far", "too close", "blackbody missing", "blackbody unstable")]
+        blocking = [f for f in flags if f in ("too far", "too close", "blackbody missing", "blackbody unstable",
+                                              "half frame")]
         if blocking:
             reading.available = False
             reading.reason = f"reading not trusted: {blocking[0]}"

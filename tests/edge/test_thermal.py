@@ -130,7 +130,7 @@ def test_the_face_is_read_where_it_was_when_the_thermal_frame_was_taken():
 def test_a_frame_measured_in_halves_is_read_where_the_face_was_for_each_half():
     """An MLX90640 handing over each sub-page as it arrives: half the pixels are from now, the other half from
     125 ms before, when a person walking up was elsewhere. Read as one frame where she is now, or from the
-    fresh half alone, a 38.4 °C fever read up to 0.5 °C low."""
+    fresh half alone, a 38.4 °C fever read up to 0.5 °C low: a half whose face is not known is not trusted."""
     from drivers.sim.thermal_model import ThermalFace
     from drivers.thermal import chess_pattern
 
@@ -155,6 +155,16 @@ def test_a_frame_measured_in_halves_is_read_where_the_face_was_for_each_half():
             fresh_half_only.append(ThermalStage(ThermalConfig()).measure(
                 halves, now, distance, halves=(fresh, None)).temperature_c)
     assert min(as_one_frame) < 38.1 and min(fresh_half_only) < 38.1  # why each half is read on its own
+
+    healthy, landmarks, distance = face_at(0.8, 36.6)
+    fresh = chess_pattern(120, 160) == 0
+    left_over = np.where(fresh, frame(healthy, seed=1), frame(fever, seed=2))  # the sensor stalled after a fever
+    stage = ThermalStage(ThermalConfig())
+    for when in np.arange(0.0, 1.0, 0.04):
+        context = seen_at(landmarks, distance, when)
+        context.thermal_frame = ThermalFrame(left_over, 0.96, fresh=fresh, rest_time=0.2)  # 0.8 s older: stale
+        stage.process(context)
+    assert not context.thermal.available and context.thermal.reason == "reading not trusted: half frame"
 
 
 def test_unstable_blackbody_is_flagged():
