@@ -121,7 +121,6 @@ class EmulatedMlx90640:
         self.sub_page = 1
         self.clock = clock
         self.next_due = clock()
-        self.written = []
 
     @property
     def sub_page_period(self) -> float:
@@ -141,7 +140,6 @@ class EmulatedMlx90640:
         return [self.words[start + n] for n in range(count)]
 
     def write(self, register: int, value: int) -> None:
-        self.written.append((register, value))
         if register == CONTROL:
             self.control = value
         elif register == STATUS:
