@@ -346,7 +346,7 @@ def main() -> int:
                   f"{'; '.join(visit['reasons'])}")
         if run["rush"]["false_rejects_by_reason"]:
             print(f"  seed {run['seed']} false rejects by reason:", run["rush"]["false_rejects_by_reason"])
-    finish(args, {"seeds": seeds, "runs": runs, "peak_rss_mb": peak_rss_mb()})
+    finish(args, {"hardware": HARDWARE, "seeds": seeds, "runs": runs, "peak_rss_mb": peak_rss_mb()})
     return 0
 
 
