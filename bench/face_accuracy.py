@@ -64,7 +64,7 @@ def verification(items) -> dict:
 
 def identification(items, config) -> dict:
     """First photo of every other person enrolled; all other photos probed."""
-    from edge.face.gallery_follower import build_matcher
+    from edge.face.gallery import build_matcher
     from edge.store import Gallery
 
     people = sorted({i for i, _, _ in items})
@@ -116,7 +116,7 @@ def main() -> int:
         print(f"face_accuracy: {data / 'labels.csv'} not found; pass --data DIR", file=sys.stderr)
         return 1
     from edge.config import FaceConfig
-    from edge.face.engine import build_engine
+    from edge.face.setup import build_engine
     from edge.store import Gallery
 
     config = FaceConfig()

@@ -137,7 +137,7 @@ class PairTail:
 
 
 def run_seed(faces: FaceSet, seed: int, enrol: int, sizes: list[int], config, default_model,
-             targets: list[float]) -> list[dict]:
+             targets: list[float], visit: int = 3) -> list[dict]:
     from edge.face.operating_point import operating_point, pair_scores
     from edge.store import Gallery
 
@@ -176,8 +176,28 @@ def run_seed(faces: FaceSet, seed: int, enrol: int, sizes: list[int], config, de
         row["fixed_0.42"] = {"threshold": 0.42, "fpir": searches.fpir(0.42, margin),
                              "fnir": searches.fnir(0.42, margin)}
         row["det"] = det_curve(searches, margin)
+        if visit:
+            row["visits"] = visit_figures(faces, chosen, enrolled, strangers, mated, nonmated, visit, rng, config,
+                                          {t: row["gate"][f"{t:g}"]["threshold"] for t in targets})
         rows.append(row)
     return rows
+
+
+def visit_figures(faces: FaceSet, chosen: np.ndarray, enrolled: list[str], strangers: list[str], mated: np.ndarray,
+                  nonmated: np.ndarray, k: int, rng, config, thresholds: dict[float, float]) -> dict:
+    """Per visit of k photos, at the gate's own thresholds: FNIR, FPIR, residents let in as somebody else, DET."""
+    from face_visits import VisitSearches, group_visits
+
+    searches = VisitSearches(faces, chosen, group_visits(faces, enrolled, mated, k, rng),
+                             group_visits(faces, strangers, nonmated, k, rng))
+    rule = (config.match_margin, config.single_frame_margin, config.evidence_frames)
+    figures: dict = {"k": k, "mated": searches.mated_total, "nonmated": searches.nonmated_total}
+    for target, threshold in thresholds.items():
+        figures[f"{target:g}"] = {"threshold": threshold, "fnir": searches.fnir(threshold, *rule),
+                                  "fpir": searches.fpir(threshold, *rule),
+                                  "wrong_resident": searches.wrong_resident(threshold, *rule)}
+    figures["det"] = searches.det(*rule)
+    return figures
 
 
 def det_curve(searches: Searches, margin: float) -> list[tuple[float, float]]:
@@ -197,7 +217,23 @@ def spread(values: list[float | None], *, percent: bool) -> str:
     return f"{mean:.{digits}f}{unit} ±{half:.{digits}f}" if len(values) > 1 else f"{mean:.{digits}f}{unit}"
 
 
-def plot(rows: list[dict], path: Path) -> bool:
+def visit_table(groups: dict[tuple[int, int], list[dict]], targets: list[float], k: int) -> str:
+    lines = []
+    for (enrol, size), group in sorted(groups.items()):
+        for target in [f"{t:g}" for t in targets]:
+            figures = [r["visits"][target] for r in group]
+            lines.append((enrol, size, target, f"{group[0]['visits']['mated']}/{group[0]['visits']['nonmated']}",
+                          spread([f["threshold"] for f in figures], percent=False),
+                          spread([f["fnir"] for f in figures], percent=True),
+                          spread([f["fpir"] for f in figures], percent=True),
+                          sum(f["wrong_resident"] for f in figures)))
+    return table(f"Per visit of {k} photos as the gate judges it (agreeing frames, or the visit template), at the "
+                 "gate's own threshold; mean ± half range over seeds", lines,
+                 ("enrol", "residents", "target FPIR", "visits mated/non-mated", "threshold", "FNIR per visit",
+                  "FPIR per visit", "let in as another resident (all seeds)"))
+
+
+def plot(rows: list[dict], path: Path, key: str | None = None) -> bool:
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -207,15 +243,16 @@ def plot(rows: list[dict], path: Path) -> bool:
         return False
     figure, axis = plt.subplots(figsize=(7, 5))
     for (enrol, size), group in sorted(_groups(rows).items()):
-        fpir = np.mean([[p[0] for p in r["det"]] for r in group], axis=0)
-        fnir = np.mean([[p[1] for p in r["det"]] for r in group], axis=0)
+        curves = [r[key]["det"] if key else r["det"] for r in group]
+        fpir = np.mean([[p[0] for p in curve] for curve in curves], axis=0)
+        fnir = np.mean([[p[1] for p in curve] for curve in curves], axis=0)
         keep = fpir > 0
         axis.plot(fpir[keep], fnir[keep], label=f"{size} residents, {enrol} photo(s) each")
     axis.set_xscale("log")
     axis.set_yscale("log")
     axis.set_xlabel("FPIR (strangers let in as somebody)")
     axis.set_ylabel("FNIR (residents missed)")
-    axis.set_title("gatepost face identification: DET by gallery size")
+    axis.set_title("gatepost face identification: DET by gallery size" + (", per visit" if key else ""))
     axis.grid(True, which="both", alpha=0.3)
     axis.legend(fontsize=8)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -236,6 +273,8 @@ def main() -> int:
     p.add_argument("--enrol", type=int, action="append", help="photos enrolled per resident (repeatable; default 1 and 3)")
     p.add_argument("--seeds", type=int, default=3, help="repetitions with other splits (default 3)")
     p.add_argument("--poses", default="frontal,wild", help="poses searched and enrolled (default frontal,wild)")
+    p.add_argument("--visit", type=int, default=3,
+                   help="photos per visit for the per-visit figures (0: none; see bench/face_visits.py)")
     p.add_argument("--targets", default="0.001,0.0001",
                    help="false-accept targets the gate derives its threshold for (default 0.001,0.0001)")
     p.add_argument("--plot", default=str(ROOT / "test-artifacts" / "face_identification_det.png"))
@@ -247,7 +286,8 @@ def main() -> int:
               "see bench/face_data.py", file=sys.stderr)
         return 1
     from edge.config import FaceConfig
-    from edge.face.engine import build_engine, default_law
+    from edge.face.gallery import default_law
+    from edge.face.setup import build_engine
     from edge.store import Gallery
     from models import MODELS_DIR
 
@@ -271,7 +311,7 @@ def main() -> int:
         largest = int(len(split(faces, np.random.default_rng(0), enrol)[0]))
         sizes = [s for s in GALLERY_SIZES if s < largest] + [largest]
         for seed in range(seeds):
-            rows += run_seed(faces, seed, enrol, sizes, config, default_law(config), targets)
+            rows += run_seed(faces, seed, enrol, sizes, config, default_law(config), targets, args.visit)
     print(f"{len(faces.images)} photos of {people} people from {', '.join(str(f) for f in folders)}; "
           f"{int(faces.refused.sum())} refused by the quality gate; poses {args.poses}; {seeds} seed(s)")
     print(f"left out: {int(conflicts.sum())} photos whose identical bytes carry two identities (label errors); "
@@ -307,11 +347,18 @@ def main() -> int:
                  f"FPIR all {pair_tail.pairs:,} pairs", "FNIR")))
     print("\nn/a: fewer than 3/FPIR non-mated searches, so that FPIR cannot be measured on the searches.")
     print("FPIR all pairs: 1-(1-p)^templates, p = share of photo pairs of different people at or above the threshold.")
+    if args.visit:
+        print()
+        print(visit_table(groups, targets, args.visit))
     if plot(rows, Path(args.plot)):
         print(f"DET plot: {args.plot}")
+    if args.visit and plot(rows, Path(args.plot).with_name(Path(args.plot).stem + "_visits.png"), key="visits"):
+        print(f"DET plot per visit: {Path(args.plot).with_name(Path(args.plot).stem + '_visits.png')}")
     print(f"peak RSS {peak_rss_mb():.0f} MB")
     for row in rows:
         row.pop("det", None)
+        if "visits" in row:
+            row["visits"].pop("det", None)
     finish(args, {"data": [str(f) for f in folders], "photos": len(faces.images), "people": people,
                   "label_conflicts_left_out": int(conflicts.sum()), "merged_identities": aliases,
                   "other_poses_left_out": len(profile.images), "refused": int(faces.refused.sum()),

@@ -98,7 +98,7 @@ def main() -> int:
     add_runs(p)
     args = p.parse_args()
     from edge.config import FaceConfig
-    from edge.face.engine import build_engine
+    from edge.face.setup import build_engine
     from edge.store import Gallery
 
     config = FaceConfig()

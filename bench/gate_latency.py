@@ -101,7 +101,7 @@ def grow_gallery(state_dir: Path, residents: int) -> int:
     import numpy as np
 
     from edge.config import FaceConfig
-    from edge.face.engine import build_engine
+    from edge.face.setup import build_engine
     from edge.store import Gallery, Store
     from face_embeddings import SAME_PERSON_AT, concat, load_set, same_people
     from face_identification import default_data
@@ -182,9 +182,9 @@ def rush_figures(report: dict, wall: float) -> dict:
     false_accepts = [v for v in visits if v["expect"] == "denied" and v["decision"] == "granted"]
     false_rejects = [v for v in visits if v["expect"] == "granted" and v["decision"] != "granted"]
     refused_residents = [v for v in false_rejects if v["identity"]]
-    by_reason: dict[str, int] = {}
-    for visit in false_rejects:
-        failing = [check["reason"] for check in visit["checks"].values() if check["status"] != "pass"]
+    by_reason: dict[str, int] = {}  # residents refused, by the machine code of each failing check
+    for visit in refused_residents:
+        failing = [check["code"] for check in visit["checks"].values() if check["status"] != "pass"]
         reason = ",".join(failing) or "no decision"
         by_reason[reason] = by_reason.get(reason, 0) + 1
     by_kind: dict[str, dict] = {}
@@ -344,8 +344,7 @@ def main() -> int:
         for visit in run["rush"].pop("mistakes"):
             print(f"  seed {run['seed']} #{visit['index']} expect {visit['expect']} got {visit['decision']}: "
                   f"{'; '.join(visit['reasons'])}")
-        if run["rush"]["false_rejects_by_reason"]:
-            print(f"  seed {run['seed']} false rejects by reason:", run["rush"]["false_rejects_by_reason"])
+        print(f"  seed {run['seed']} residents refused, by reason:", run["rush"]["false_rejects_by_reason"] or "none")
     finish(args, {"hardware": HARDWARE, "seeds": seeds, "runs": runs, "peak_rss_mb": peak_rss_mb()})
     return 0
 

@@ -183,7 +183,7 @@ class Mlx90640Calibration:
             correction = np.array(corrections)[band]
             ct_band = np.array(ct)[band]
             to = np.sqrt(np.sqrt(ir / (alpha * correction * (1 + ks_to * (to - ct_band))) + ta_tr)) - 273.15
-        return interpolate_defective(to, self.defective), measured, ta
+        return interpolate_defective(to, self.defective, chess=mode == 1), measured, ta
 
 
 MAX_DEFECTIVE = 4  # Melexis' library refuses an EEPROM with more, or with two of them side by side
@@ -206,21 +206,50 @@ def defective_pixels(pixel_words: np.ndarray) -> np.ndarray:
     return defective
 
 
-def interpolate_defective(to: np.ndarray, defective: np.ndarray,
-                          shape: tuple[int, int] = (ROWS, COLUMNS)) -> np.ndarray:
-    """Each defective pixel gets the mean of its valid left, right, upper and lower neighbours.
+def interpolate_defective(to: np.ndarray, defective: np.ndarray, shape: tuple[int, int] = (ROWS, COLUMNS), *,
+                          chess: bool = True) -> np.ndarray:
+    """Each defective pixel filled in from its own sub-page, as Melexis' library does (section 11.3 of the data
+    sheet; MLX90640_BadPixelsCorrection).
 
-    `to` and `defective` are flat in the sensor's row order (`shape`); the result is flat too."""
+    In chess mode the side neighbours belong to the other sub-page, measured half a frame earlier (a face
+    walking up has moved since): the pixel takes the median of its four diagonal neighbours, which were
+    measured with it (two at an edge, one in a corner). In interleaved mode a pixel's row is its sub-page: it
+    is extrapolated along the row from the side with the smaller gradient, or takes the mean of its two side
+    neighbours. `to` and `defective` are flat in the sensor's row order (`shape`); the result is flat too. A
+    neighbour that is itself defective or not finite is left out; with none left the pixel is NaN.
+    """
     if not defective.any():
         return to
-    rows, columns = shape
     grid = to.reshape(shape).copy()
     bad = defective.reshape(shape)
     for row, column in zip(*np.nonzero(bad)):
-        neighbours = [grid[r, c] for r, c in ((row, column - 1), (row, column + 1), (row - 1, column), (row + 1, column))
-                      if 0 <= r < rows and 0 <= c < columns and not bad[r, c] and np.isfinite(grid[r, c])]
-        grid[row, column] = float(np.mean(neighbours)) if neighbours else np.nan
+        fill = _from_diagonals if chess else _along_the_row
+        grid[row, column] = fill(grid, bad, int(row), int(column))
     return grid.ravel()
+
+
+def _usable(grid: np.ndarray, bad: np.ndarray, row: int, column: int) -> float | None:
+    rows, columns = grid.shape
+    if 0 <= row < rows and 0 <= column < columns and not bad[row, column] and np.isfinite(grid[row, column]):
+        return float(grid[row, column])
+    return None
+
+
+def _from_diagonals(grid: np.ndarray, bad: np.ndarray, row: int, column: int) -> float:
+    """The median of the diagonal neighbours (the mean of the middle two of four; of both of two)."""
+    values = [v for dr, dc in ((-1, -1), (-1, 1), (1, -1), (1, 1))
+              if (v := _usable(grid, bad, row + dr, column + dc)) is not None]
+    return float(np.median(values)) if values else float("nan")
+
+
+def _along_the_row(grid: np.ndarray, bad: np.ndarray, row: int, column: int) -> float:
+    left, right = _usable(grid, bad, row, column - 1), _usable(grid, bad, row, column + 1)
+    far_left, far_right = _usable(grid, bad, row, column - 2), _usable(grid, bad, row, column + 2)
+    if left is not None and right is not None and far_left is not None and far_right is not None:
+        rising, falling = right - far_right, left - far_left  # the gradient on each side, towards the pixel
+        return left + falling if abs(rising) > abs(falling) else right + rising
+    sides = [v for v in (left, right) if v is not None]
+    return float(np.mean(sides)) if sides else float("nan")
 
 
 class Mlx90640Camera(PolledThermalCamera):

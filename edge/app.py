@@ -16,10 +16,11 @@ from drivers.sim.world import FaceLocation
 from edge.config import GateConfig, parse_config, read_yaml
 from edge.control import ControlServer
 from edge.errors import EnrolmentError
-from edge.events import DecisionSource
-from edge.face.engine import FaceEngine, build_engine
+from edge.events import DecisionSource, EventKind
+from edge.face.engine import FaceEngine
 from edge.face.enrolment import EnrolmentReview, enrol_templates
-from edge.face.gallery_follower import GalleryFollower
+from edge.face.gallery import FaceGallery
+from edge.face.setup import build_engine
 from edge.gate import Gate
 from edge.hardware import Hardware, open_hardware
 from edge.instance import InstanceLock
@@ -33,6 +34,7 @@ from edge.stages.face import FaceStage
 from edge.stages.qr import QrStage
 from edge.stages.thermal import ThermalStage
 from edge.store import Store
+from edge.thermal_calibration import SiteCalibration
 
 if TYPE_CHECKING:
     from edge.mqtt.console import Console
@@ -61,16 +63,40 @@ def face_locator(engine: FaceEngine) -> Callable[[np.ndarray], FaceLocation | No
     return locate
 
 
-def enrol_photos(engine: FaceEngine, store: Store, name: str, unit: str, photos: list[Path]) -> tuple[int, EnrolmentReview]:
-    """Enrol one resident from photos: every photo must hold one good face; ambiguous ones are refused."""
-    embeddings, qualities, sources = [], [], []
-    for photo in photos:
-        image = read_image(photo)
-        embedding, quality = engine.template_from_photo(image, source=str(photo))
-        embeddings.append(embedding)
-        qualities.append(quality.value)
-        sources.append(Path(photo).name)
-    return enrol_templates(engine, store, name, unit, embeddings, qualities, sources)
+def enrol_photos(engine: FaceEngine, gallery: FaceGallery, name: str, unit: str, photos: list[Path], *,
+                 lookalike_of: tuple[int, ...] = ()) -> tuple[int, EnrolmentReview]:
+    """Enrol one resident from photos: every photo must hold a good face; ambiguous ones are refused. A photo
+    with several faces gives the one that matches the person's other photos, or is refused alone."""
+    found = [(Path(photo).name, engine.faces_in_photo(read_image(photo), source=str(photo))) for photo in photos]
+    singles = [faces[0][0] for _, faces in found if len(faces) == 1]
+    embeddings, qualities, sources, refused = [], [], [], []
+    for source, faces in found:
+        if len(faces) > 1:
+            chosen = pick_the_person(faces, singles, gallery.matcher.threshold)
+            if chosen is None:
+                refused.append(f"{source}: {len(faces)} faces, none of them clearly the person of the other photos")
+                continue
+            faces = [chosen]
+        embeddings.append(faces[0][0])
+        qualities.append(faces[0][1].value)
+        sources.append(source)
+    if not embeddings:
+        raise EnrolmentError("; ".join(refused) + ("" if singles else "; use a photo of one person, or add one"))
+    resident_id, review = enrol_templates(gallery, name, unit, embeddings, qualities, sources,
+                                          lookalike_of=lookalike_of)
+    return resident_id, EnrolmentReview(review.kept, review.refused + refused, review.lookalikes)
+
+
+def pick_the_person(faces: list, others: list[np.ndarray], threshold: float):
+    """Of a photo's faces, the one its person's other photos agree with (above the threshold, and beating the
+    rest by a margin); None if none clearly does."""
+    if not others:
+        return None
+    references = np.stack(others)
+    scored = sorted(((float((references @ embedding).max()), (embedding, quality)) for embedding, quality in faces),
+                    key=lambda item: -item[0])
+    best, runner_up = scored[0][0], scored[1][0]
+    return scored[0][1] if best >= threshold and best - runner_up >= 0.1 else None
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -116,17 +142,17 @@ def scenario_config(config: GateConfig, scenario: Scenario) -> GateConfig:
     return merged
 
 
-def prepare_scenario(engine: FaceEngine | None, store: Store, scenario: Scenario) -> None:
+def prepare_scenario(engine: FaceEngine | None, gallery: FaceGallery | None, store: Store, scenario: Scenario) -> None:
     """The scenario's residents enrolled and its revoked passes revoked, as a site would have them."""
     for pass_id in scenario.spec.revoked_passes:
         store.revoke_pass(pass_id)
-    if engine is None:
+    if engine is None or gallery is None:
         return
     for resident in scenario.spec.residents:
         if store.find_residents(resident.name):
             continue
         photos = [scenario.photo_path(p) for p in resident.photos]
-        enrol_photos(engine, store, resident.name, resident.unit, photos)
+        enrol_photos(engine, gallery, resident.name, resident.unit, photos)
         log.info("enrolled scenario resident %s", resident.name)
 
 
@@ -137,7 +163,8 @@ def build_stages(config: GateConfig, engine: FaceEngine | None, hardware: Hardwa
         if name == "face" and engine is not None:
             stages.append(FaceStage(engine))
         elif name == "thermal":
-            stages.append(ThermalStage(config.hardware.thermal, state_dir=state_dir))
+            calibration = SiteCalibration(store, config.hardware.thermal.recheck)
+            stages.append(ThermalStage(config.hardware.thermal, state_dir=state_dir, calibration=calibration))
         elif name == "qr":
             online = None
             if config.qr.online.enabled:
@@ -168,15 +195,17 @@ class Runtime:
         self.state_dir = Path(state_dir or config.state_dir)
         self.instance = InstanceLock(self.state_dir)
         self.store = Store(self.state_dir)
-        self.engine = build_engine(config.face, self.store.gallery(), focal_px=config.hardware.camera.focal_px) \
-            if "face" in config.pipeline.stages else None
+        self.gallery: FaceGallery | None = None
+        self.engine: FaceEngine | None = None
+        if "face" in config.pipeline.stages:
+            self.gallery = FaceGallery(self.store, config.face)
+            self.engine = build_engine(config.face, self.gallery, focal_px=config.hardware.camera.focal_px,
+                                       search_window_s=config.pipeline.decision_window_s)
         if scenario is not None:
-            prepare_scenario(self.engine, self.store, scenario)
-        self.follower = None
-        if self.engine is not None:
-            self.follower = GalleryFollower(self.store, self.engine, config.face)
-            self.follower.refresh()
-            self.follower.start()
+            prepare_scenario(self.engine, self.gallery, self.store, scenario)
+        if self.gallery is not None:
+            self.gallery.refresh()
+            self.gallery.start()
         locator = face_locator(self.engine) if self.engine is not None else None
         self.hardware = open_hardware(config, scenario=scenario, locator=locator, realtime=realtime, loop=loop)
         world = self.hardware.world
@@ -187,6 +216,8 @@ class Runtime:
                          notifier=notifier, on_decision=on_decision)
         if world is not None and config.hardware.camera.driver == "sim":
             self.gate.prompt_listeners.append(lambda prompt: world.show(prompt.code))  # the person in front reads it
+        if self.gallery is not None:
+            self.gate.ended_listeners.append(self._teach_gallery)
         self.service = GateService(self)
         self.control = ControlServer(self.state_dir, self._handle_control) if control else None
         self.link: MqttLink | None = None
@@ -234,7 +265,7 @@ class Runtime:
         self.link = link
         self.console = Console(self.service, link.reply, topics)
         self.telemetry = Telemetry(self.gate, self.store, topics.telemetry, interval_s=config.mqtt.telemetry_interval_s,
-                                   face_status=self.face_status)
+                                   face_status=self.face_status, thermal_status=self.thermal_status)
         self.gate.after_record = link.wake
         link.start()
 
@@ -282,10 +313,10 @@ class Runtime:
             return False
         self.config = new
         self.gate.apply_config(new)
-        if section == "face" and self.engine is not None and self.follower is not None:
+        if section == "face" and self.engine is not None and self.gallery is not None:
             self.engine.evidence_frames = new.face.evidence_frames
             self.engine.single_frame_margin = new.face.single_frame_margin
-            self.follower.reconfigure(new.face)
+            self.gallery.reconfigure(new.face)
         return True
 
     def code_registries(self) -> list[VerifierRegistry]:
@@ -299,6 +330,31 @@ class Runtime:
         matcher = self.engine.matcher
         return {**matcher.point.as_dict(), "margin": matcher.margin, "lookalike_pairs": len(matcher.lookalikes.pairs),
                 "gallery_version": matcher.version}
+
+    def _teach_gallery(self, visit) -> None:
+        """A resident let in with a wide margin has gone: their visit may teach the gallery a template."""
+        match, decision = visit.match, visit.decision
+        if self.gallery is None or decision is None or not decision.granted or match is None or not match.known:
+            return
+        if not isinstance(visit.embedding, np.ndarray) or match.resident_id is None:
+            return
+        taught = self.gallery.adapt(visit.visit_id, match.resident_id, visit.embedding, frames=match.frames,
+                                    match_similarity=match.similarity, runner_up=match.runner_up)
+        if taught is not None:
+            self.gate.record(EventKind.action, {"action": "template_learned", "resident_id": taught.resident_id,
+                                                "template_id": taught.template_id, "visit_id": visit.visit_id,
+                                                "score": round(taught.score, 3), "replaced": taught.replaced})
+
+    def thermal_stage(self) -> ThermalStage | None:
+        return next((stage for stage in self.gate.stages if isinstance(stage, ThermalStage)), None)
+
+    def thermal_status(self) -> dict | None:
+        """Screening mode's baseline (size, age, shift) and the site's offset learned from rechecks."""
+        stage = self.thermal_stage()
+        if stage is None:
+            return None
+        return {"baseline": stage.baseline.status().as_dict(), "systematic_c": round(stage.systematic_c, 3),
+                "site_offset_c": round(stage.calibration.offset_c, 3) if stage.calibration is not None else 0.0}
 
     def run(self, should_stop: Callable[[], bool]) -> None:
         self.gate.run(should_stop, between_frames=self._between_frames)
@@ -335,8 +391,8 @@ class Runtime:
             self.link.stop()
         if self.control is not None:
             self.control.close()
-        if self.follower is not None:
-            self.follower.close()
+        if self.gallery is not None:
+            self.gallery.close()
         for stage in self.gate.stages:
             close = getattr(stage, "close", None)
             if close is not None:

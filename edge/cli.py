@@ -139,22 +139,26 @@ def cmd_models_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _engine_and_store(args: argparse.Namespace):
-    from edge.face.engine import build_engine
+def _engine_and_gallery(args: argparse.Namespace):
+    """The face engine and the gallery's owner over this state's database (no follower thread: one process, one go)."""
+    from edge.face.gallery import FaceGallery
+    from edge.face.setup import build_engine
     from edge.store import Store
 
     config = _config(args)
     store = Store(args.state_dir or config.state_dir)
-    engine = build_engine(config.face, store.gallery(), focal_px=config.hardware.camera.focal_px)
-    return engine, store
+    gallery = FaceGallery(store, config.face)
+    engine = build_engine(config.face, gallery, focal_px=config.hardware.camera.focal_px)
+    return engine, gallery, store
 
 
 def cmd_residents_add(args: argparse.Namespace) -> int:
     from edge.app import enrol_photos
 
-    engine, store = _engine_and_store(args)
+    engine, gallery, store = _engine_and_gallery(args)
     with store:
-        resident_id, checked = enrol_photos(engine, store, args.name, args.unit, [Path(p) for p in args.photos])
+        resident_id, checked = enrol_photos(engine, gallery, args.name, args.unit, [Path(p) for p in args.photos],
+                                            lookalike_of=tuple(args.lookalike_of or ()))
     print(f"enrolled {args.name} (unit {args.unit or '-'}) as resident {resident_id} with "
           f"{len(checked.kept)} of {len(args.photos)} photo(s)")
     for warning in checked.warnings:
@@ -177,7 +181,7 @@ def cmd_residents_import(args: argparse.Namespace) -> int:
     people = sorted(p for p in root.iterdir() if p.is_dir())
     if not people:
         raise ConfigError(f"{root}: no sub-folders (one folder per person, named after them)")
-    engine, store = _engine_and_store(args)
+    engine, gallery, store = _engine_and_gallery(args)
     enrolled, refused = 0, []
     with store:
         for person in tqdm(people, desc="enrolling", unit="person", file=sys.stderr):
@@ -186,7 +190,7 @@ def cmd_residents_import(args: argparse.Namespace) -> int:
                 refused.append(f"{person.name}: no photos")
                 continue
             try:
-                _, checked = enrol_photos(engine, store, person.name, args.unit, photos)
+                _, checked = enrol_photos(engine, gallery, person.name, args.unit, photos)
                 enrolled += 1
             except EnrolmentError as error:
                 refused.append(f"{person.name}: {error}")
@@ -217,9 +221,9 @@ def _print_json(value: object) -> int:
 
 def cmd_residents_lookalikes(args: argparse.Namespace) -> int:
     """Pairs of residents whose photos score above the operating threshold against each other."""
-    engine, store = _engine_and_store(args)
+    engine, gallery, store = _engine_and_gallery(args)
     with store:
-        matcher = engine.matcher
+        matcher = gallery.matcher
         names = matcher.gallery.names
         point = matcher.point
         if args.json:
@@ -234,6 +238,35 @@ def cmd_residents_lookalikes(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_residents_templates(args: argparse.Namespace) -> int:
+    """Each template with where it came from (an enrolment photo, a visit it was learned from) and when."""
+    import datetime
+
+    from edge.errors import StorageError
+
+    with _store(args) as store:
+        if args.remove is not None:
+            try:
+                removed = store.remove_template(args.remove)
+            except StorageError as error:
+                raise ConfigError(f"remove: {error}") from None
+            if not removed:
+                raise ConfigError(f"remove: no template {args.remove}")
+            print(f"removed template {args.remove}")
+            return 0
+        templates = store.templates(args.id)
+    if args.json:
+        return _print_json([{**asdict(t), "origin": _origin(t)} for t in templates])
+    for template in templates:
+        when = datetime.datetime.fromtimestamp(template.created).isoformat(timespec="seconds")
+        print(f"{template.id}\t{template.resident_id}\t{template.name}\t{_origin(template)}\t{when}\t{template.source}")
+    return 0
+
+
+def _origin(template) -> str:
+    return "not this person" if template.negative else ("learned" if template.adaptive else "enrolled")
+
+
 def cmd_residents_remove(args: argparse.Namespace) -> int:
     with _store(args) as store:
         if not store.remove_resident(args.id):
@@ -245,7 +278,7 @@ def cmd_residents_remove(args: argparse.Namespace) -> int:
 def cmd_residents_not_this_person(args: argparse.Namespace) -> int:
     from edge.app import read_image
 
-    engine, store = _engine_and_store(args)
+    engine, _, store = _engine_and_gallery(args)
     with store:
         image = read_image(args.photo)
         embedding, quality = engine.template_from_photo(image, source=args.photo)
@@ -306,6 +339,60 @@ def cmd_thermal_calibrate(args: argparse.Namespace) -> int:
         print(f"written to {overrides_path(config.state_dir)} (hardware.thermal.homography; the daemon reads it at start)")
     else:
         print(yaml.safe_dump({"hardware": {"thermal": {"homography": rows}}}, sort_keys=False), end="")
+    return 0
+
+
+def _site_calibration(args: argparse.Namespace, store):
+    from edge.thermal_calibration import SiteCalibration
+
+    return SiteCalibration(store, _config(args).hardware.thermal.recheck)
+
+
+def cmd_thermal_calibration(args: argparse.Namespace) -> int:
+    """The site's offset learned from rechecks: in force now, its history, and (--revert N) undoing a change."""
+    import datetime
+
+    from edge.thermal_calibration import RecheckRefused
+
+    with _store(args) as store:
+        calibration = _site_calibration(args, store)
+        if args.revert is not None:
+            try:
+                change = calibration.revert(args.revert, args.actor)
+            except RecheckRefused as refused:
+                raise ConfigError(str(refused)) from None
+            print(f"change {change.id}: offset {change.previous_c:+.2f} -> {change.offset_c:+.2f} °C ({change.reason})")
+            return 0
+        changes, pairs = store.offset_changes(), store.rechecks(10_000)
+        if args.json:
+            print(json.dumps({"offset_c": store.site_offset()[1], "rechecks": len(pairs),
+                              "changes": [asdict(change) for change in changes]}, indent=2))
+            return 0
+        print(f"site offset in force: {store.site_offset()[1]:+.2f} °C ({len(pairs)} rechecks kept)")
+        for change in changes:
+            when = datetime.datetime.fromtimestamp(change.time).isoformat(timespec="seconds")
+            print(f"  {change.id:4d}  {when}  {change.previous_c:+.2f} -> {change.offset_c:+.2f} °C  "
+                  f"{change.reason}  by {change.actor}")
+        if not changes:
+            print("  no change yet: rechecks teach it (gatepost thermal recheck, or the touchscreen)")
+    return 0
+
+
+def cmd_thermal_recheck(args: argparse.Namespace) -> int:
+    """A clinical reading of a visit's person, paired with the gate's estimate of that visit."""
+    from edge.thermal_calibration import RecheckRefused
+
+    config = _config(args)
+    with _store(args) as store:
+        try:
+            result = _site_calibration(args, store).recheck(args.visit_id, args.temperature_c, args.actor,
+                                                            threshold_c=config.checks.temperature.threshold_c)
+        except RecheckRefused as refused:
+            raise ConfigError(str(refused)) from None
+    gate = "no reading of theirs" if result.gate_c is None else f"the gate read {result.gate_c:.2f} °C"
+    print(f"recheck {args.temperature_c:.2f} °C recorded ({gate}; {'fever' if result.fever_confirmed else 'normal'})")
+    if result.change is not None:
+        print(f"site offset {result.change.previous_c:+.2f} -> {result.change.offset_c:+.2f} °C ({result.change.reason})")
     return 0
 
 
@@ -445,7 +532,7 @@ def cmd_admin_enrol(args: argparse.Namespace) -> int:
 
     from edge.admin import AdminClient, resident_record
     from edge.app import read_image
-    from edge.face.engine import build_engine
+    from edge.face.setup import build_engine
     from edge.store import Gallery
 
     import numpy as np
@@ -612,10 +699,13 @@ def build_parser() -> argparse.ArgumentParser:
     residents = commands.add_parser("residents", help="enrol and manage residents")
     residents.add_argument("--state-dir", help="state folder (default: the config's state_dir)")
     actions = residents.add_subparsers(dest="action", required=True)
-    add = actions.add_parser("add", help="enrol one resident from photos")
-    add.add_argument("--name", required=True)
-    add.add_argument("--unit", default="")
-    add.add_argument("photos", nargs="+")
+    add = actions.add_parser("add", help="enrol one resident from photos (refused if they are a resident already)")
+    add.add_argument("--name", required=True, help="the resident's name, as guards and the fleet view show it")
+    add.add_argument("--unit", default="", help="their flat or unit")
+    add.add_argument("--lookalike-of", type=int, action="append", metavar="ID",
+                     help="a resident they are known to resemble (a twin): enrolled anyway, the pair held to a "
+                          "stricter margin (repeatable)")
+    add.add_argument("photos", nargs="+", help="photos of their face, one face each (three or more recognise best)")
     add.set_defaults(func=cmd_residents_add)
     imp = actions.add_parser("import", help="enrol a folder holding one sub-folder of photos per person")
     imp.add_argument("directory")
@@ -624,6 +714,12 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_parser("list", help="list residents").set_defaults(func=cmd_residents_list)
     actions.add_parser("lookalikes", help="pairs of residents who look alike to the face check") \
         .set_defaults(func=cmd_residents_lookalikes)
+    templates = actions.add_parser("templates", help="templates with their origin (enrolled, learned from a visit, "
+                                                     "not this person) and date; remove one")
+    templates.add_argument("--id", type=int, help="only this resident's")
+    templates.add_argument("--remove", type=int, metavar="TEMPLATE", help="remove this template")
+    templates.add_argument("--json", action="store_true", help="print as JSON")
+    templates.set_defaults(func=cmd_residents_templates)
     remove = actions.add_parser("remove", help="remove a resident and their templates")
     remove.add_argument("id", type=int)
     remove.set_defaults(func=cmd_residents_remove)
@@ -640,6 +736,19 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--write", action="store_true",
                            help="keep the homography in the state directory's overrides (the operator's file is not touched)")
     calibrate.set_defaults(func=cmd_thermal_calibrate)
+    calibration = thermal_actions.add_parser("calibration", help="the site's temperature offset learned from "
+                                                                  "rechecks: in force, history, revert")
+    calibration.add_argument("--state-dir", help="state folder (default: the config's state_dir)")
+    calibration.add_argument("--revert", type=int, metavar="CHANGE", help="undo this change (a new change in the history)")
+    calibration.add_argument("--actor", default=os.environ.get("USER", "cli"), help="who, for the history")
+    calibration.add_argument("--json", action="store_true", help="print the offset and history as JSON")
+    calibration.set_defaults(func=cmd_thermal_calibration)
+    recheck = thermal_actions.add_parser("recheck", help="record a clinical thermometer reading of a visit's person")
+    recheck.add_argument("visit_id", help="the visit, as its decision event names it")
+    recheck.add_argument("temperature_c", type=float, help="the clinical reading, °C")
+    recheck.add_argument("--state-dir", help="state folder (default: the config's state_dir)")
+    recheck.add_argument("--actor", default=os.environ.get("USER", "cli"), help="who measured, for the history")
+    recheck.set_defaults(func=cmd_thermal_recheck)
 
     guards = commands.add_parser("guards", help="guards who use the touchscreen")
     guards.add_argument("--state-dir", help="state folder (default: the config's state_dir)")

@@ -83,6 +83,23 @@ class ThermalBaselineConfig(Section):
     window: int = Field(200, ge=10, le=10_000, description="People whose readings make the baseline.")
     min_samples: int = Field(30, ge=5, le=10_000, description="No shift before this many people were read.")
     max_shift_c: float = Field(0.6, ge=0.0, le=2.0, description="The most the baseline may move a reading, either way.")
+    deviation_c: float = Field(1.2, ge=0.3, le=3.0, description="Relative screening: a person reading this much above "
+                                                                "the recent normal visitors' average is a fever, "
+                                                                "whatever the absolute threshold says.")
+    recent: int = Field(10, ge=3, le=100, description="Recent normal visitors averaged for relative screening (the "
+                                                      "highest and lowest left out, as FLIR's screening mode does).")
+
+
+class RecheckLearningConfig(Section):
+    """The site's offset, learned from the guards' clinical rechecks (see edge/thermal_calibration.py)."""
+
+    enabled: bool = Field(True, description="Learn the site's offset from `fever_recheck` pairs.")
+    min_pairs: int = Field(5, ge=1, le=1000, description="Pairs needed before any offset is applied.")
+    window: int = Field(30, ge=1, le=10_000, description="Newest pairs the offset is estimated from.")
+    max_step_c_per_day: float = Field(0.1, ge=0.0, le=2.0, description="The most the offset may move in 24 hours.")
+    max_offset_c: float = Field(1.0, ge=0.0, le=3.0, description="The offset is never larger than this, either way.")
+    max_disagreement_c: float = Field(1.5, gt=0.0, le=5.0, description="A recheck this far from the gate's estimate "
+                                                                       "is refused as a likely typo.")
 
 
 COLOUR_FRAME = "_colour_frame"  # the camera's frame size, handed to the thermal section while validating
@@ -116,7 +133,12 @@ class ThermalConfig(Section):
     ambient_slope: float = Field(0.02, ge=0, le=0.2, description="Canthus cooling per degree of colder air (ambient compensation).")
     max_distance_m: float = Field(0.0, gt=0.2, le=5, description="Farther faces are too far for a reading (0: what the sensor's resolution allows).")
     min_distance_m: float = Field(0.3, gt=0, le=2, description="Nearer faces are too close for a reading.")
+    blackbody_hold_s: float = Field(2.0, ge=0.0, le=60.0, description="A reference briefly hidden or unsteady: "
+                                                                      "its last good offset is used this long, its "
+                                                                      "uncertainty growing; then readings stop.")
+    blackbody_accuracy_c: float = Field(0.1, ge=0.0, le=1.0, description="The reference emitter's stated accuracy.")
     baseline: ThermalBaselineConfig = Field(default_factory=ThermalBaselineConfig)
+    recheck: RecheckLearningConfig = Field(default_factory=RecheckLearningConfig)
 
     @model_validator(mode="before")
     @classmethod
@@ -235,7 +257,13 @@ class CheckConfig(Section):
 class TemperatureCheckConfig(CheckConfig):
     """Temperature check."""
 
-    threshold_c: float = Field(37.3, ge=35.0, le=40.0, description="Readings above this deny entry and ask for a recheck.")
+    threshold_c: float = Field(37.3, ge=35.0, le=40.0, description="A visit's estimate above this denies entry and asks for a recheck.")
+    fever_readings: int = Field(3, ge=1, le=50, description="Trusted readings a fever decision needs at least: never "
+                                                            "one hot reading.")
+    confidence_z: float = Field(1.645, ge=0.0, le=5.0, description="How many standard uncertainties a visit's "
+                                                                   "estimate must clear the threshold by to be "
+                                                                   "decided before the window ends (1.645: 95 %, "
+                                                                   "one-sided).")
 
 
 class QrCheckConfig(CheckConfig):
@@ -289,7 +317,16 @@ class FaceConfig(Section):
     min_eye_distance_px: float = Field(24.0, ge=4, description="Smaller faces are too far to recognise.")
     min_sharpness: float = Field(30.0, ge=0, description="Variance of the Laplacian of the aligned face.")
     max_yaw: float = Field(0.35, gt=0, le=1, description="Nose offset from the eyes' midpoint, over eye distance.")
-    better_by: float = Field(1.3, ge=1, description="A track is recognised again when quality improves by this factor.")
+    better_by: float = Field(1.3, ge=1, description="A recognised track is searched again when quality improves by "
+                                                    "this factor (an unknown one keeps being searched until the "
+                                                    "decision window closes).")
+    adaptive_templates: int = Field(3, ge=0, le=20, description="Templates per resident the gate may learn from their "
+                                                               "visits (0: none); the oldest is replaced first, "
+                                                               "enrolment photos never.")
+    adapt_margin: float = Field(0.1, ge=0.0, lt=1.0, description="A visit teaches a template only if it scores this far "
+                                                                "above the threshold against the resident's "
+                                                                "enrolment photos (never from a borderline visit).")
+    adapt_every_s: float = Field(86400.0, ge=0.0, description="At most one learned template per resident this often.")
     detect_width: int = Field(640, ge=160, le=3840, description="Faces are found on a copy this wide (a larger frame is "
                                                                 "scaled down for the detector; recognition uses the "
                                                                 "full frame).")

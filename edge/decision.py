@@ -4,10 +4,17 @@ Each check has a mode: `required` (a failure denies), `advisory` (recorded, neve
 `off`. A visit is granted as soon as every required check has passed, denied at once on a
 fever or a presentation attack, and denied when its window ends with a required check still
 failing or missing. The gate never opens without a decision that says why.
+
+Temperature is judged on the visit's combined estimate (edge/thermal_fusion.py), never on one
+reading: normal as soon as the estimate is clearly below the limit, a fever only on at least
+`fever_readings` trusted readings clearly above it (the absolute threshold, or the relative rule
+of screening mode), and when the window ends, by the estimate as it stands. A visit that never
+had a trusted reading ends as "no reading" with the cause, never as normal.
 """
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -16,6 +23,7 @@ from edge.config import CheckMode, ChecksConfig
 from edge.events import Decision, DecisionSource
 from edge.face.matcher import Match
 from edge.stages.base import QrResult, ThermalReading
+from edge.thermal_fusion import TemperatureEstimate, VisitTemperature
 
 
 @dataclass
@@ -28,12 +36,21 @@ class Visit:
     visit_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     match: Match | None = None
     embedding: object = None  # the face embedding behind `match`, for "not this person"
-    thermal: ThermalReading | None = None  # the newest reading, what the decision goes by
+    thermal: ThermalReading | None = None  # the newest reading: what the screen asks the person to fix
+    temperature: VisitTemperature = field(default_factory=VisitTemperature)  # every reading: what the decision goes by
     sharpest: ThermalReading | None = None  # the best canthus reading of the visit, decided or not: the baseline's
     codes: list[QrResult] = field(default_factory=list)
     stage_ms: dict[str, float] = field(default_factory=dict)
     decision: Decision | None = None
     last_seen: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.thermal is not None and not self.temperature.readings:
+            self.temperature.add(self.thermal)
+
+    def add_reading(self, reading: ThermalReading) -> None:
+        self.thermal = reading
+        self.temperature.add(reading)
 
     def keep_if_sharper(self, reading: ThermalReading) -> None:
         """A trusted canthus reading of a live face as sharp as any before (the nearest, as a rule) is kept."""
@@ -66,7 +83,8 @@ class Outcome:
 
 # every code an outcome can carry; the message catalogue has words for each (tests/edge/test_messages.py)
 OUTCOME_CODES = ("resident", "visitor_pass", "face_not_recognised", "unknown_face", "temperature_unavailable",
-                 "spoof", "fever", "temperature_uncertain", "temperature_normal", "code_valid", "no_code",
+                 "spoof", "fever", "temperature_uncertain", "temperature_normal", "temperature_no_reading",
+                 "code_valid", "no_code",
                  "no_required_check", *(f"code_{status}" for status in
                                         ("invalid", "expired", "untrusted", "unreadable", "unsupported")))
 
@@ -76,12 +94,13 @@ class Policy:
         self.checks = checks
         self.window_s = window_s
 
-    def outcomes(self, visit: Visit) -> dict[str, Outcome]:
+    def outcomes(self, visit: Visit, *, final: bool = False) -> dict[str, Outcome]:
+        """Each check's outcome; `final`: the window has ended, so what is still open is decided as it stands."""
         result: dict[str, Outcome] = {}
         if self.checks.face.mode is not CheckMode.off:
             result["face"] = self._face(visit)
         if self.checks.temperature.mode is not CheckMode.off:
-            result["temperature"] = self._temperature(visit)
+            result["temperature"] = self._temperature(visit, final=final)
         if self.checks.qr.mode is not CheckMode.off:
             result["qr"] = self._qr(visit)
         return result
@@ -98,25 +117,71 @@ class Policy:
             return Outcome("pending", "face not recognised yet", "face_not_recognised")
         return Outcome("fail", f"unknown face ({visit.match.reason})", "unknown_face", {"why": visit.match.reason})
 
-    def _temperature(self, visit: Visit) -> Outcome:
-        reading = visit.thermal
-        if reading is None:
-            return Outcome("pending", "no temperature reading yet", "temperature_unavailable")
-        if reading.live is False:
+    def _temperature(self, visit: Visit, *, final: bool = False) -> Outcome:
+        readings = visit.temperature
+        if readings.liveness() is False or (final and readings.liveness() is None and
+                                            any(r.live is False for r in readings.readings)):
             return Outcome("fail", "spoof: no live skin-temperature pattern", "spoof")
-        if not reading.available:
-            return Outcome("pending", f"temperature unavailable: {reading.reason}", "temperature_unavailable",
-                           {"why": reading.reason})
+        estimate = readings.estimate()
+        if estimate is None:
+            return self._no_estimate(visit, final=final)
+        verdict = self._judge(estimate, final=final)
+        if verdict == "fever":
+            return self._fever(estimate)
+        fault = readings.fault()
+        if fault is not None and verdict != "normal":  # the sensor or its reference failed before it was settled
+            why, reason = fault
+            if final:
+                return Outcome("fail", f"no temperature reading ({why})", "temperature_no_reading", {"why": why})
+            return Outcome("pending", f"temperature unavailable: {reason}", "temperature_unavailable", {"why": why})
+        if verdict == "normal" and readings.liveness() is True:
+            return Outcome("pass", f"{estimate.temperature_c:.1f} °C", "temperature_normal",
+                           {"temperature_c": round(estimate.temperature_c, 1)})
+        params = {"temperature_c": round(estimate.temperature_c, 2), "uncertainty_c": round(estimate.uncertainty_c, 2)}
+        reason = f"temperature uncertain ({params['temperature_c']} ± {params['uncertainty_c']} °C)"
+        return Outcome("fail" if final else "pending", reason, "temperature_uncertain", params)
+
+    def _judge(self, estimate: TemperatureEstimate, *, final: bool) -> str:
+        """fever, normal or open: clearly above or below the limits, or (window ended) as the estimate stands."""
+        settings = self.checks.temperature
+        excess = max(estimate.temperature_c - settings.threshold_c,
+                     estimate.raw_c - estimate.relative_limit_c if estimate.relative_limit_c is not None else -math.inf)
+        if final:  # nothing more to wait for: above is a fever on two readings; normal only a standard uncertainty below
+            if excess > 0.0:
+                return "fever" if estimate.readings >= min(2, settings.fever_readings) else "open"
+            return "normal" if excess + estimate.uncertainty_c <= 0.0 else "open"
+        margin = settings.confidence_z * estimate.uncertainty_c
+        if excess - margin > 0.0:
+            return "fever" if estimate.readings >= settings.fever_readings else "open"
+        if excess + margin <= 0.0:
+            return "normal"
+        return "open"
+
+    def _fever(self, estimate: TemperatureEstimate) -> Outcome:
         threshold = self.checks.temperature.threshold_c
-        estimate, uncertainty = reading.temperature_c, reading.uncertainty_c or 0.0
-        if estimate is not None and estimate > threshold:
-            return Outcome("fail", f"fever {estimate:.1f} °C (threshold {threshold:.1f} °C)", "fever",
-                           {"temperature_c": round(estimate, 1), "threshold_c": threshold})
-        if estimate is None or estimate + uncertainty > threshold:
-            # not clearly normal: wait for a closer, sharper reading rather than call it normal
-            return Outcome("pending", f"temperature uncertain ({estimate} ± {uncertainty} °C)", "temperature_uncertain",
-                           {"temperature_c": estimate, "uncertainty_c": uncertainty})
-        return Outcome("pass", f"{estimate:.1f} °C", "temperature_normal", {"temperature_c": round(estimate, 1)})
+        relative = estimate.relative_limit_c is not None and estimate.raw_c > estimate.relative_limit_c and \
+            estimate.temperature_c <= threshold
+        params: dict[str, float | str] = {"temperature_c": round(estimate.temperature_c, 1), "threshold_c": threshold}
+        if relative:
+            params["rule"] = "relative"
+            return Outcome("fail", f"fever {estimate.temperature_c:.1f} °C (above recent visitors by more than the "
+                                   "allowed deviation)", "fever", params)
+        return Outcome("fail", f"fever {estimate.temperature_c:.1f} °C (threshold {threshold:.1f} °C)", "fever", params)
+
+    def _no_estimate(self, visit: Visit, *, final: bool) -> Outcome:
+        """No trusted canthus reading: a face maximum may still show a fever; otherwise wait, or (final) no reading."""
+        readings = visit.temperature
+        far = readings.estimate("face maximum")
+        if far is not None and self._judge(far, final=False) == "fever":
+            return self._fever(far)
+        if final:
+            why = readings.why_none()
+            return Outcome("fail", f"no temperature reading ({why})", "temperature_no_reading", {"why": why})
+        newest = readings.newest
+        if newest is None:
+            return Outcome("pending", "no temperature reading yet", "temperature_unavailable")
+        return Outcome("pending", f"temperature unavailable: {newest.reason or 'not yet trusted'}",
+                       "temperature_unavailable", {"why": newest.code or newest.reason or "not_trusted"})
 
     def _qr(self, visit: Visit) -> Outcome:
         if visit.valid_code is not None:
@@ -132,16 +197,17 @@ class Policy:
 
     def evaluate(self, visit: Visit, now: float) -> Decision | None:
         """A decision, or None to keep waiting for more results."""
-        outcomes = self.outcomes(visit)
+        final = now - visit.started >= self.window_s
+        outcomes = self.outcomes(visit, final=final)
         required = {name: o for name, o in outcomes.items() if self.mode_of(name) is CheckMode.required}
         hard_fail = [o for name, o in required.items() if o.status == "fail" and name == "temperature"]
-        if hard_fail:
+        if hard_fail and not final:  # a fever or a spoof: at once (when the window ends, every failing check is named)
             return self._denial(visit, hard_fail, outcomes)
         if required and all(o.status == "pass" for o in required.values()):
             advisory = [f"advisory {name}: {o.reason}" for name, o in outcomes.items()
                         if name not in required and o.status == "fail"]
             return self._decision(visit, True, [o.reason for o in required.values()] + advisory, [], outcomes)
-        if now - visit.started >= self.window_s:
+        if final:
             failing = [o for o in required.values() if o.status != "pass"]
             if not failing:
                 return self._decision(visit, False, ["no required check configured"], ["no_required_check"], outcomes)
@@ -155,12 +221,14 @@ class Policy:
                   outcomes: dict[str, Outcome]) -> Decision:
         match = visit.match if visit.match is not None and visit.match.known else None  # pragma: no mutate
         valid_pass = visit.valid_pass
+        estimate = visit.temperature.estimate()
         return Decision(
             granted=granted, source=DecisionSource.pipeline, reasons=reasons, reason_codes=codes,
             visit_id=visit.visit_id,
             resident_id=match.resident_id if match else None, resident_name=match.name if match else None,
             pass_id=valid_pass.pass_id if valid_pass else None,
-            temperature_c=visit.thermal.temperature_c if visit.thermal else None,
+            temperature_c=round(estimate.temperature_c, 2) if estimate is not None else None,
+            temperature={**estimate.as_dict(), "samples": visit.temperature.samples()} if estimate is not None else None,
             stage_ms=dict(visit.stage_ms), latency_ms=(time.perf_counter() - visit.started_perf) * 1000.0,
             checks={name: {"status": o.status, "reason": o.reason, "mode": self.mode_of(name).value, "code": o.code,
                            "params": o.params} for name, o in outcomes.items()})

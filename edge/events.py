@@ -26,6 +26,7 @@ class AlarmKind(str, Enum):
     forced_passage = "forced_passage"
     tailgate = "tailgate"
     device_fault = "device_fault"
+    no_reading = "no_reading"  # a visit ended without a trusted temperature: the guard measures them
 
 
 class DecisionSource(str, Enum):
@@ -45,7 +46,8 @@ class Decision:
     resident_id: int | None = None
     resident_name: str | None = None
     pass_id: str | None = None
-    temperature_c: float | None = None
+    temperature_c: float | None = None  # the visit's combined estimate
+    temperature: dict[str, Any] | None = None  # the estimate, its uncertainty and interval, and the readings fused
     stage_ms: dict[str, float] = field(default_factory=dict)
     latency_ms: float | None = None  # from the visit's first good sighting to the decision (and relay command)
     actor: str | None = None  # guard or administrator id for manual opens

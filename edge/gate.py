@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from edge.config import GateConfig
+from edge.alarm_memory import AlarmMemory
+from edge.config import CheckMode, GateConfig
 from edge.decision import Policy, Visit
 from edge.errors import StorageError
 from edge.events import AlarmKind, Decision, DecisionSource, Event, EventKind, decision_body
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 CAMERA_FAULT_AFTER_S = 2.0
 WATCHDOG_EVERY_S = 1.0
 PRUNE_EVERY_S = 3600.0
+LEARNED_FROM = ("temperature_normal", "fever", "temperature_uncertain")  # visits with an estimate of a live face
 
 
 @dataclass
@@ -74,6 +76,7 @@ class Gate:
         self.listeners: list[Callable[[Event], None]] = []
         self.frame_listeners: list[Callable[[np.ndarray, FrameContext, Visit | None], None]] = []
         self.decided_listeners: list[Callable[[Visit, Decision], None]] = []
+        self.ended_listeners: list[Callable[[Visit], None]] = []  # a person has gone (their visit is over)
         self._calls: queue.Queue[tuple[Callable[[], Any], Future]] = queue.Queue()
         self.policy = Policy(config.checks, window_s=config.pipeline.decision_window_s)
         self.turnstile = Turnstile(hardware.relay, config.turnstile, clock=clock, emit=self.record,
@@ -84,6 +87,7 @@ class Gate:
         self._decided: tuple[Visit, float] | None = None  # the latest decided visit, and when
         self.stats = GateStats()
         self.faults = Faults(on_change=self._fault_changed)
+        self.alarms = AlarmMemory(leave_after_s=config.pipeline.leave_after_s)
         self._requests: queue.Queue[OpenRequest] = queue.Queue()
         self._last_frame_at = clock()
         self._last_watchdog = 0.0
@@ -282,6 +286,10 @@ class Gate:
                 self._decide(visit, self.policy.evaluate(visit, visit.started + self.policy.window_s))
             self._ended(visit)
             self.visit = visit = None
+        if primary is not None:
+            self.alarms.face_seen(now)
+        else:
+            self.alarms.tick(now)
         if primary is not None and primary.quality.ok:
             if visit is None or (visit.decision is not None and visit.track_id != primary.track_id):
                 if visit is not None:
@@ -293,7 +301,7 @@ class Gate:
                     visit.match = primary.match
                     visit.embedding = primary.embedding
                 if context.thermal is not None:
-                    visit.thermal = context.thermal
+                    visit.add_reading(context.thermal)
             if context.thermal is not None and visit.track_id == primary.track_id:
                 visit.keep_if_sharper(context.thermal)  # they stand at the gate after the decision: nearest, sharpest
             visit.last_seen = now
@@ -309,8 +317,14 @@ class Gate:
             self._decide(visit, self.policy.evaluate(visit, now))
 
     def _ended(self, visit: Visit) -> None:
-        """A person has gone: their sharpest reading teaches the thermal stage the people it meets. Not the
-        reading the decision went by, which is often a far one (a face maximum, reading low), or none."""
+        """A person read live has gone: their sharpest reading teaches the thermal stage the people it meets. Not the
+        reading the decision went by, which is often a far one, or none. Those called fever are not left out by the
+        gate's own call (in a warm hour the healthy read high and are called fever: left out, the baseline would
+        learn the cold hours only and drift up); the baseline leaves out whoever reads elevated by its own rule."""
+        self._tell(self.ended_listeners, visit)
+        temperature = (visit.decision.checks.get("temperature") or {}) if visit.decision is not None else {}
+        if temperature.get("code") not in LEARNED_FROM:
+            return
         for stage in self.stages:
             learn = getattr(stage, "learn", None)
             if learn is not None:
@@ -335,14 +349,33 @@ class Gate:
         self._apply(decision)
         self._tell(self.decided_listeners, visit, decision)
         self._decided = (visit, self.clock())
-        for outcome in decision.checks.values():  # alarms follow the machine codes, never the words
-            if outcome["status"] == "fail" and outcome["code"] == "fever":
-                self.record(EventKind.alarm, {"alarm": AlarmKind.fever.value, "visit_id": visit.visit_id,
-                                              "temperature_c": decision.temperature_c,
-                                              "detail": outcome["reason"] + "; recheck with a clinical thermometer"})
-            elif outcome["status"] == "fail" and outcome["code"] == "spoof":
-                self.record(EventKind.alarm, {"alarm": AlarmKind.spoof.value, "visit_id": visit.visit_id,
-                                              "detail": outcome["reason"]})
+        self._alarm_for(visit, decision)
+
+    def _alarm_for(self, visit: Visit, decision: Decision) -> None:
+        """The guard's alarm for a fever, a spoof or a visit without a reading: once per person until they leave."""
+        outcome = decision.checks.get("temperature")
+        if outcome is None or outcome["status"] != "fail":
+            return  # alarms follow the machine codes, never the words
+        kind = {"fever": AlarmKind.fever, "spoof": AlarmKind.spoof, "temperature_no_reading": AlarmKind.no_reading,
+                "temperature_uncertain": AlarmKind.no_reading}.get(outcome["code"])
+        if kind is None or (kind is AlarmKind.no_reading and outcome["mode"] != CheckMode.required.value):
+            return
+        embedding = visit.embedding if isinstance(visit.embedding, np.ndarray) else None
+        earlier = self.alarms.already_raised(kind.value, embedding)
+        if earlier is not None:
+            log.info("%s alarm for visit %s not raised again: the same person (alarm %s)", kind.value,
+                     visit.visit_id, earlier)
+            return
+        body: dict[str, Any] = {"alarm": kind.value, "visit_id": visit.visit_id, "detail": outcome["reason"]}
+        if kind is AlarmKind.fever:
+            body.update(temperature_c=decision.temperature_c, detail=outcome["reason"] + "; recheck with a clinical "
+                                                                                         "thermometer")
+        elif kind is AlarmKind.no_reading:
+            body.update(why=outcome["params"].get("why", outcome["code"]), detail=outcome["reason"] +
+                        "; measure with a clinical thermometer")
+        event = self.record(EventKind.alarm, body)
+        if event is not None:
+            self.alarms.raised(kind.value, event.event_id, embedding, self.clock())
 
     def _opening_already_for(self, decision: Decision) -> str | None:
         """The opening still waiting for the person this grant names (seen again on a new face track)."""

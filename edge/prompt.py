@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 RESULT_HOLD_S = 3.0  # a decision stays on the screen at least this long after the person has gone
 
-PROMPT_CODES = ("idle", "step_closer", "hold_still", "look_at_camera", "face_hidden", "recognising",
+PROMPT_CODES = ("idle", "step_closer", "step_back", "hold_still", "look_at_camera", "face_hidden", "recognising",
                 "measuring_temperature", "show_code", "welcome", "refused_fever", "refused_spoof",
                 "refused_unknown", "refused_code", "refused_temperature", "see_guard", "out_of_service")
 
@@ -63,8 +63,11 @@ def pending_prompt(visit: Visit, policy: Policy, face: SeenFace | None) -> str:
     outcomes = policy.outcomes(visit)
     temperature = outcomes.get("temperature")
     if temperature is not None and temperature.status != "pass" and policy.mode_of("temperature") is CheckMode.required:
-        if visit.thermal is not None and ("too far" in visit.thermal.flags or "too small" in visit.thermal.flags):
+        flags = visit.thermal.flags if visit.thermal is not None else []
+        if "too far" in flags or "too small" in flags:
             return "step_closer"
+        if "too close" in flags:
+            return "step_back"
         return "measuring_temperature"
     face_outcome = outcomes.get("face")
     qr = outcomes.get("qr")

@@ -26,6 +26,7 @@ from edge.overrides import set_value, value_at
 from edge.prompt import Prompt
 from edge.stages.base import FrameContext
 from edge.store import Resident
+from edge.thermal_calibration import RecheckRefused, RecheckResult
 from edge.ui.guards import GuardBook
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ class GateStatus:
     residents: int
     gallery_version: int
     face: dict | None  # the face check's operating point; None when face recognition is off
+    thermal: dict | None  # screening mode's baseline and the site's offset; None without a thermal stage
     mqtt_connected: bool | None  # None when MQTT is off
     relay_open: bool
 
@@ -98,7 +100,7 @@ class GateService:
         return GateStatus(site=config.site.site_id, gate=config.site.gate_id, faults=dict(gate.faults),
                           frames=gate.stats.frames, decisions=gate.stats.decisions, outbox=store.outbox_size(),
                           residents=len(store.residents()), gallery_version=store.gallery_version,
-                          face=self._runtime.face_status(),
+                          face=self._runtime.face_status(), thermal=self._runtime.thermal_status(),
                           mqtt_connected=None if link is None else link.connected.is_set(),
                           relay_open=gate.turnstile.is_open)
 
@@ -132,21 +134,29 @@ class GateService:
         return engine.template_from_photo(image, source=source)
 
     def enrol(self, name: str, unit: str, templates: list[np.ndarray], qualities: list[float],
-              sources: list[str]) -> Enrolled:
-        """Review the templates against everyone enrolled, store those kept; EnrolmentError says why not."""
-        engine = self._runtime.engine
-        if engine is None:
+              sources: list[str], *, lookalike_of: tuple[int, ...] = ()) -> Enrolled:
+        """Review the templates against everyone enrolled, store those kept; EnrolmentError says why not
+        (DuplicateEnrolment, naming them, for someone already enrolled and not declared a lookalike)."""
+        gallery = self._runtime.gallery
+        if gallery is None:
             raise FaceOff("face recognition is off on this gate")
-        resident_id, review = enrol_templates(engine, self._store, name, unit, templates, qualities, sources)
+        resident_id, review = enrol_templates(gallery, name, unit, templates, qualities, sources,
+                                              lookalike_of=lookalike_of)
         uid = next(r.uid for r in self._store.residents() if r.id == resident_id)
         return Enrolled(resident_id, uid, review)
 
     def remove_resident(self, resident: Resident) -> None:
         self._store.remove_resident(resident.id)
 
-    def not_this_person(self, resident_id: int, embedding: np.ndarray, note: str) -> None:
-        """A face the gate took for this resident is someone else: it is kept as a negative template."""
+    def not_this_person(self, resident_id: int, embedding: np.ndarray, note: str, *, visit_id: str = "") -> None:
+        """A face the gate took for this resident is someone else: it is kept as a negative template, and what
+        that visit taught the gallery is removed."""
         self._store.add_templates(resident_id, [embedding], [0.0], [note], negative=True)
+        gallery = self._runtime.gallery
+        if gallery is not None:
+            if visit_id:
+                gallery.forget_visit(visit_id)
+            gallery.changed()
 
     def apply_resident_record(self, uid: str, version: int, *, removed: bool = False, name: str = "",
                               unit: str = "", templates: list[np.ndarray] | None = None) -> bool:
@@ -154,6 +164,27 @@ class GateService:
         if removed:
             return self._store.apply_resident_record(uid, version)
         return self._store.apply_resident_record(uid, version, name=name, unit=unit, embeddings=templates)
+
+    # temperature
+
+    def recheck(self, visit_id: str, clinical_c: float, actor: str) -> RecheckResult:
+        """A guard's clinical reading of a visit's person: recorded, and (within bounds) taught to the site's offset.
+        RecheckRefused names the field when it cannot be used (no such visit, out of range, a likely typo)."""
+        stage = self._runtime.thermal_stage()
+        if stage is None or stage.calibration is None:
+            raise RecheckRefused("visit_id: this gate has no thermal camera")
+        result = stage.calibration.recheck(visit_id, clinical_c, actor,
+                                           threshold_c=self.config.checks.temperature.threshold_c)
+        self.record(EventKind.action, {"action": "fever_recheck", "guard": actor, "visit_id": visit_id,
+                                       "clinical_temperature_c": round(result.clinical_c, 2),
+                                       "gate_temperature_c": None if result.gate_c is None else round(result.gate_c, 2),
+                                       "fever_confirmed": result.fever_confirmed})
+        if result.change is not None:
+            change = result.change
+            self.record(EventKind.action, {"action": "thermal_offset_changed", "change": change.id,
+                                           "offset_c": change.offset_c, "previous_c": change.previous_c,
+                                           "pairs": change.pairs, "why": change.reason, "actor": actor})
+        return result
 
     # configuration
 

@@ -44,7 +44,7 @@ def empty_gallery():
 
 @pytest.fixture(scope="session")
 def engine_factory(face_config):
-    from edge.face.engine import build_engine
+    from edge.face.setup import build_engine
 
     def make(gallery):
         return build_engine(face_config, gallery)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -19,17 +20,17 @@ from edge.config import FaceConfig
 from edge.errors import EnrolmentError
 from edge.face.detector import Detection, ScrfdDetector, YuNetDetector
 from edge.face.embedder import CROP_SIZE, Embedder, arcface, sface
+from edge.face.gallery import FixedMatcher, MatcherSource
 from edge.face.matcher import Match, Matcher, verdict
-from edge.face.operating_point import PairLaw
 from edge.face.quality import Quality, QualityLimits, assess
 from edge.face.runtime import create_session
 from edge.face.tracker import Track, Tracker
-from edge.store import Gallery
 
 log = logging.getLogger(__name__)
 
 FACE_WIDTH_M = 0.15
 ENROL_MAX_SIDE = 1280
+RESEARCH_EVERY_S = 0.12  # an unknown face still in front of the gate is searched again this often
 
 
 def norm_crop(image: np.ndarray, landmarks: np.ndarray, size: int) -> np.ndarray:
@@ -66,23 +67,31 @@ class FaceResult:
 class FaceEngine:
     """Detects, tracks and recognises faces in frames; enrols from photos. One per gate.
 
-    `matcher` is replaced whole (see `use`) when the gallery or its operating point changes, so
-    a frame is searched against one consistent gallery. A track's name is a verdict over its
-    frames (`matcher.verdict`), never one borderline frame.
+    The matcher comes from the gallery's one owner (`source`, edge/face/gallery.py), read once
+    per frame, so a frame is searched against one consistent gallery. A track's name is a
+    verdict over its frames (`matcher.verdict`), never one borderline frame.
+
+    A visit is one probe: every good frame searched is added to the track's visit template (a
+    quality-weighted mean of its embeddings), which is searched too; it names a resident on its own
+    once it holds `evidence_frames` frames. An early "unknown" is not final while the person is
+    still in front of the gate: an unknown track is searched again every RESEARCH_EVERY_S until
+    `search_window_s` after it was first seen (someone standing still never gets the 1.3 times
+    better frame that used to be the only way to a second search).
     """
 
-    def __init__(self, *, detector, embedder: Embedder, matcher: Matcher, limits: QualityLimits,
+    def __init__(self, *, detector, embedder: Embedder, source: MatcherSource, limits: QualityLimits,
                  better_by: float = 1.3, focal_px: float = 520.0, evidence_frames: int = 1,
-                 single_frame_margin: float = 0.0, detect_width: int = 640) -> None:
+                 single_frame_margin: float = 0.0, detect_width: int = 640, search_window_s: float = 3.0) -> None:
         self.detector = detector
         self.embedder = embedder
-        self.matcher = matcher
+        self.source = source
         self.limits = limits
         self.better_by = better_by
         self.focal_px = focal_px
         self.evidence_frames = evidence_frames
         self.single_frame_margin = single_frame_margin
         self.detect_width = detect_width
+        self.search_window_s = search_window_s
         self.tracker = Tracker()
 
     def distance_of(self, detection: Detection) -> float:
@@ -104,8 +113,8 @@ class FaceEngine:
             quality = assess(detection, crop, self.limits)
             timings["align"] += _ms(started)
             recognised_now = False
-            if is_primary and quality.ok and self._worth_recognising(track, quality):
-                self._recognise(track, crop, quality, timings)
+            if is_primary and quality.ok and self._worth_recognising(track, quality, now):
+                self._recognise(track, crop, quality, timings, now)
                 recognised_now = True
             faces.append(SeenFace(track.track_id, detection.box.tolist(), detection.landmarks, detection.score,
                                   quality, self.distance_of(detection), track.match, is_primary, recognised_now,
@@ -120,53 +129,75 @@ class FaceEngine:
         small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         return [Detection(d.box / scale, d.landmarks / scale, d.score) for d in self.detector.detect(small)]
 
-    def _worth_recognising(self, track: Track, quality: Quality) -> bool:
+    def _worth_recognising(self, track: Track, quality: Quality, now: float) -> bool:
         if track.match is None or not track.match.settled:
             return True
         if track.extra.get("gallery_version") != self.matcher.version:
             return True
+        if not track.match.known and now - track.first_seen <= self.search_window_s:
+            return now - track.extra.get("searched_at", -math.inf) >= RESEARCH_EVERY_S
         return quality.value > track.matched_quality * self.better_by
 
-    def _recognise(self, track: Track, crop: np.ndarray, quality: Quality, timings: dict[str, float]) -> None:
+    def _recognise(self, track: Track, crop: np.ndarray, quality: Quality, timings: dict[str, float],
+                   now: float) -> None:
         matcher = self.matcher  # one gallery for the whole frame, even if a new one arrives meanwhile
         started = time.perf_counter()
         embedding = self.embedder.embed([crop])[0]
         timings["embed"] += _ms(started)
         started = time.perf_counter()
+        probe, fused_frames = add_to_probe(track.extra, embedding, quality.value)
         match = matcher.search(embedding)
+        fused = matcher.search(probe) if fused_frames >= 2 else None
         timings["search"] += _ms(started)
         frames = track.extra.setdefault("frames", [])
         if track.extra.get("gallery_version") != matcher.version:
             frames.clear()  # evidence against another gallery (a removed resident, say) counts no more
         frames.append(match)
         del frames[:-10]
-        track.match = verdict(frames, evidence_frames=self.evidence_frames,
-                              single_frame_margin=self.single_frame_margin)
+        per_frame = verdict(frames, evidence_frames=self.evidence_frames, single_frame_margin=self.single_frame_margin)
+        track.match = visit_verdict(per_frame, fused, fused_frames, evidence_frames=self.evidence_frames)
         track.matched_quality = max(track.matched_quality, quality.value)
         track.extra["gallery_version"] = matcher.version
-        track.extra["embedding"] = embedding
+        track.extra["embedding"] = probe  # the visit's template: what "not this person" and adaptation keep
+        track.extra["searched_at"] = now
+
+    @property
+    def matcher(self) -> Matcher:
+        return self.source.matcher
 
     def use(self, matcher: Matcher) -> None:
-        """A new gallery or operating point: the next frame is searched against it."""
-        self.matcher = matcher
+        """Search this matcher from the next frame on: for tools and tests that hold a gallery in memory. A running
+        gate's matcher comes from its FaceGallery alone."""
+        self.source = FixedMatcher(matcher)
 
     # enrolment
 
     def template_from_photo(self, image: np.ndarray, *, source: str) -> tuple[np.ndarray, Quality]:
         """The one face in an enrolment photo, embedded; EnrolmentError with the reason otherwise."""
+        faces = self.faces_in_photo(image, source=source)
+        if len(faces) > 1:
+            raise EnrolmentError(f"{source}: {len(faces)} faces found; use a photo of one person")
+        return faces[0]
+
+    def faces_in_photo(self, image: np.ndarray, *, source: str) -> list[tuple[np.ndarray, Quality]]:
+        """Every large face of a photo (at least half the largest's size), embedded; EnrolmentError when there is
+        none, or when the only large one is of poor quality."""
         image = shrink_to(image, ENROL_MAX_SIDE)
         detections = self.detector.detect(image)
         if not detections:
             raise EnrolmentError(f"{source}: no face found")
         large = [d for d in detections if d.eye_distance >= 0.5 * max(x.eye_distance for x in detections)]
-        if len(large) > 1:
-            raise EnrolmentError(f"{source}: {len(large)} faces found; use a photo of one person")
-        detection = large[0]
-        crop = norm_crop(image, detection.landmarks, CROP_SIZE)
-        quality = assess(detection, crop, self.limits)
-        if not quality.ok:
-            raise EnrolmentError(f"{source}: poor quality: {'; '.join(quality.problems)}")
-        return self.embedder.embed([crop])[0], quality
+        faces, problems = [], []
+        for detection in large:
+            crop = norm_crop(image, detection.landmarks, CROP_SIZE)
+            quality = assess(detection, crop, self.limits)
+            if quality.ok:
+                faces.append((self.embedder.embed([crop])[0], quality))
+            else:
+                problems.append("; ".join(quality.problems))
+        if not faces:
+            raise EnrolmentError(f"{source}: poor quality: {problems[0]}")
+        return faces
 
 
 def shrink_to(image: np.ndarray, max_side: int) -> np.ndarray:
@@ -178,18 +209,9 @@ def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000.0
 
 
-def default_law(config: FaceConfig) -> PairLaw:
-    """The embedder's shipped score law (models/manifest.json), for a gallery too small to measure its own."""
-    from models.fetch import load_manifest
-
-    law = load_manifest()[config.pack].calibration
-    return PairLaw(float(law["t1"]), float(law["share1"]), float(law["t2"]), float(law["share2"]))
-
-
-def build_engine(config: FaceConfig, gallery: Gallery, *, focal_px: float = 520.0,
-                 models_dir: Path | None = None) -> FaceEngine:
+def load_models(config: FaceConfig, *, models_dir: Path | None = None) -> tuple[YuNetDetector | ScrfdDetector,
+                                                                                 Embedder, QualityLimits]:
     """Verify the configured models (sha256) and load them; ModelError names the file and the fix."""
-    from edge.face.gallery_follower import build_matcher
     from models import MODELS_DIR
     from models.fetch import verify_pack
 
@@ -205,7 +227,25 @@ def build_engine(config: FaceConfig, gallery: Gallery, *, focal_px: float = 520.
         detector = ScrfdDetector(detector_session, score_threshold=config.detect_score)
         embedder = arcface(embedder_session)
     limits = QualityLimits(config.min_eye_distance_px, config.min_sharpness, config.max_yaw, config.detect_score)
-    return FaceEngine(detector=detector, embedder=embedder, matcher=build_matcher(gallery, config),
-                      limits=limits, better_by=config.better_by, focal_px=focal_px,
-                      evidence_frames=config.evidence_frames, single_frame_margin=config.single_frame_margin,
-                      detect_width=config.detect_width)
+    return detector, embedder, limits
+
+
+def add_to_probe(extra: dict, embedding: np.ndarray, weight: float) -> tuple[np.ndarray, int]:
+    """Add a frame's embedding to a track's visit template (quality-weighted); (the template, frames in it)."""
+    total, count = extra.get("probe_sum"), int(extra.get("probe_frames", 0))
+    total = max(weight, 1e-3) * embedding + (total if total is not None else 0.0)
+    extra["probe_sum"], extra["probe_frames"] = total, count + 1
+    return (total / max(float(np.linalg.norm(total)), 1e-12)).astype(np.float32), count + 1
+
+
+def visit_verdict(per_frame: Match, fused: Match | None, fused_frames: int, *, evidence_frames: int) -> Match:
+    """The visit's name: agreeing frames, or the visit template over `evidence_frames` frames; frames naming
+    different residents name nobody, whatever the template says."""
+    if per_frame.known or fused is None or per_frame.reason == "frames name different residents":
+        return per_frame
+    if fused.known and fused_frames >= evidence_frames:
+        return Match(fused.resident_id, fused.name, fused.similarity, fused.runner_up, "match (visit template)",
+                     fused.threshold, fused_frames, residents=fused.residents)
+    return per_frame if per_frame.similarity >= fused.similarity else \
+        Match(None, None, fused.similarity, fused.runner_up, fused.reason, fused.threshold, fused_frames,
+              settled=per_frame.settled, residents=fused.residents)

@@ -1,9 +1,13 @@
 """Enrolment that helps: new templates are checked against the gallery before they are stored.
 
 A template closer to another resident than to the rest of its own person's templates would
-make that person ambiguous: it is refused with the reason. A new resident who scores above the
-operating threshold against someone already enrolled is a lookalike: enrolment goes ahead
-with a warning naming them, and the matcher holds the pair to `face.lookalike_margin`.
+make that person ambiguous: it is refused with the reason. A new person who scores above the
+operating threshold against someone already enrolled is refused as a duplicate, naming them (as
+vendor terminals refuse an already-registered face): enrolled under a second name, one of them
+is refused as "ambiguous between residents" and the other is let in under either name. An
+administrator can still enrol a known pair, twins say, by naming the resident they resemble
+(`lookalike_of`): recorded with the enrolment, and the matcher holds the pair to
+`face.lookalike_margin`.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge.errors import EnrolmentError
+from edge.face.gallery import FaceGallery
 from edge.face.matcher import Matcher
 
 log = logging.getLogger(__name__)
@@ -32,11 +37,11 @@ class EnrolmentReview:
 
     kept: list[int]
     refused: list[str] = field(default_factory=list)
-    lookalikes: list[Lookalike] = field(default_factory=list)
+    lookalikes: list[Lookalike] = field(default_factory=list)  # allowed by name (lookalike_of)
 
     @property
     def warnings(self) -> list[str]:
-        return [f"looks like resident {look.resident_id} {look.name} (score {look.score:.2f}); "
+        return [f"looks like resident {look.resident_id} {look.name} (score {look.score:.2f}), as declared; "
                 f"the pair is held to a stricter margin" for look in self.lookalikes] + self.refused
 
     def as_dict(self) -> dict:
@@ -45,9 +50,20 @@ class EnrolmentReview:
                                for look in self.lookalikes]}
 
 
+class DuplicateEnrolment(EnrolmentError):
+    """The face is already a resident's: refused, naming them."""
+
+    def __init__(self, resident_id: int, name: str, score: float, threshold: float) -> None:
+        self.resident_id, self.name, self.score = resident_id, name, score
+        super().__init__(f"already enrolled as resident {resident_id} {name} (score {score:.2f}, threshold "
+                         f"{threshold:.2f}); a twin or a known lookalike is enrolled naming them (lookalike_of "
+                         f"{resident_id})")
+
+
 def review(matcher: Matcher, embeddings: list[np.ndarray], sources: list[str], *,
-           resident_id: int | None = None) -> EnrolmentReview:
-    """Check templates for a new resident (or more for `resident_id`); EnrolmentError if none can be kept."""
+           resident_id: int | None = None, lookalike_of: tuple[int, ...] = ()) -> EnrolmentReview:
+    """Check templates for a new resident (or more for `resident_id`); EnrolmentError if none can be kept,
+    DuplicateEnrolment if they are someone already enrolled (other than those named in `lookalike_of`)."""
     new = np.stack([np.asarray(e, np.float32) for e in embeddings])
     own = _own_templates(matcher, resident_id, new.shape[1])
     kept: list[int] = []
@@ -68,9 +84,22 @@ def review(matcher: Matcher, embeddings: list[np.ndarray], sources: list[str], *
             closest[other] = max(score, closest.get(other, -1.0))
     if not kept:
         raise EnrolmentError("; ".join(refused) or "no template to keep")
+    duplicates = {o: s for o, s in closest.items() if o not in lookalike_of}
+    if duplicates:
+        other, score = max(duplicates.items(), key=lambda item: item[1])
+        raise DuplicateEnrolment(other, matcher.gallery.names.get(other, "?"), score, matcher.threshold)
     lookalikes = [Lookalike(o, matcher.gallery.names.get(o, "?"), s)
                   for o, s in sorted(closest.items(), key=lambda item: -item[1])]
     return EnrolmentReview(kept, refused, lookalikes)
+
+
+def one_person(embeddings: list[np.ndarray], floor: float) -> bool:
+    """Templates taken together (a burst at the gate) that all score at least `floor` against each other."""
+    if len(embeddings) < 2:
+        return True
+    matrix = np.stack([np.asarray(e, np.float32) for e in embeddings])
+    scores = matrix @ matrix.T
+    return bool(scores[~np.eye(len(matrix), dtype=bool)].min() >= floor)
 
 
 def _own_templates(matcher: Matcher, resident_id: int | None, dimension: int) -> np.ndarray:
@@ -80,14 +109,16 @@ def _own_templates(matcher: Matcher, resident_id: int | None, dimension: int) ->
     return gallery.embeddings[(gallery.owners == resident_id) & ~gallery.negative]
 
 
-def enrol_templates(engine, store, name: str, unit: str, embeddings: list[np.ndarray],
-                    qualities: list[float], sources: list[str]) -> tuple[int, EnrolmentReview]:
-    """Review new templates against the gallery, then store those kept; the running gate follows the store."""
-    checked = review(engine.matcher, embeddings, sources)
+def enrol_templates(gallery: FaceGallery, name: str, unit: str, embeddings: list[np.ndarray],
+                    qualities: list[float], sources: list[str], *,
+                    lookalike_of: tuple[int, ...] = ()) -> tuple[int, EnrolmentReview]:
+    """Review new templates against the gallery, then store those kept; searchable from the next frame."""
+    checked = review(gallery.matcher, embeddings, sources, lookalike_of=lookalike_of)
     keep = checked.kept
-    resident_id = store.add_resident(name, unit, [embeddings[i] for i in keep], [qualities[i] for i in keep],
-                                     [sources[i] for i in keep])
-    engine.use(engine.matcher.with_gallery(store.gallery()))
+    resident_id = gallery.store.add_resident(name, unit, [embeddings[i] for i in keep], [qualities[i] for i in keep],
+                                             [sources[i] for i in keep],
+                                             lookalike_of=tuple(look.resident_id for look in checked.lookalikes))
+    gallery.changed()
     for warning in checked.warnings:
         log.warning("enrolling %s: %s", name, warning)
     return resident_id, checked

@@ -15,6 +15,7 @@ from edge.face.operating_point import OperatingPoint, fixed
 from edge.store import Gallery
 
 SHORTLIST = 64  # templates examined per probe after the matrix product
+LEARNED_SLACK = 0.1  # a learned template vouches for a resident only this far below what their enrolment photos say
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ class Matcher:
         positive = ~gallery.negative
         self._embeddings = np.ascontiguousarray(gallery.embeddings[positive])
         self._owners = gallery.owners[positive]
+        learned = gallery.adaptive[positive] if gallery.adaptive is not None else np.zeros(len(self._owners), bool)
+        self._learned = learned if learned.any() else None
         self.residents = len(np.unique(self._owners))
         self._neg_embeddings = gallery.embeddings[gallery.negative] if gallery.negative.any() else None
         self._neg_owners = gallery.owners[gallery.negative]
@@ -78,7 +81,9 @@ class Matcher:
         """Best score of each resident among the shortlist, highest first."""
         if not len(self._owners):
             return {}
-        scores = self._embeddings @ embedding
+        return self._by_resident(self._embeddings @ embedding)
+
+    def _by_resident(self, scores: np.ndarray) -> dict[int, float]:
         k = min(SHORTLIST, len(scores))
         shortlist = np.argpartition(-scores, k - 1)[:k]
         best_of: dict[int, float] = {}
@@ -89,9 +94,10 @@ class Matcher:
         return best_of
 
     def search(self, embedding: np.ndarray) -> Match:
-        best_of = self.scores_by_resident(embedding)
-        if not best_of:
+        if not len(self._owners):
             return Match(None, None, 0.0, 0.0, "gallery empty", self.threshold)
+        scores = self._embeddings @ embedding
+        best_of = self._by_resident(scores)
         excluded = self._excluded(embedding, best_of)
         ranked = sorted(((s, o) for o, s in best_of.items() if o not in excluded), reverse=True)
         if not ranked:
@@ -101,6 +107,10 @@ class Matcher:
         residents = self.residents
         if best < self.threshold:
             return Match(None, None, best, runner_up, "below threshold", self.threshold, residents=residents)
+        if self._learned is not None and self._enrolled_score(scores, owner) < self.threshold - LEARNED_SLACK:
+            # only a template learned from visits vouches: a face far from the enrolment photos is not them
+            return Match(None, None, best, runner_up, "only a learned template agrees", self.threshold,
+                         residents=residents)
         margin = self.margin
         if len(ranked) > 1 and frozenset((owner, ranked[1][1])) in self.lookalikes:
             margin = self.lookalike_margin
@@ -109,6 +119,10 @@ class Matcher:
                          residents=residents)
         return Match(owner, self.gallery.names.get(owner), best, runner_up, "match", self.threshold,
                      residents=residents)
+
+    def _enrolled_score(self, scores: np.ndarray, owner: int) -> float:
+        enrolled = (self._owners == owner) & ~self._learned  # type: ignore[operator]
+        return float(scores[enrolled].max()) if enrolled.any() else -1.0
 
     def _excluded(self, embedding: np.ndarray, best_of: dict[int, float]) -> set[int]:
         """Residents for whom this face is closer to a "not this person" template than to their own."""

@@ -94,15 +94,28 @@ class PairScores:
         index = int(np.flatnonzero(above >= share * self.pairs).max())
         return float(BINS[index])
 
-    def law(self) -> PairLaw | None:
-        """The tail law through the 1 % point and the lowest point with TAIL_PAIRS pairs above; None if too few."""
+    @property
+    def lower_share(self) -> float:
+        """The deepest tail point the gallery can place: TAIL_PAIRS pairs above it, never deeper than LOWER_SHARE_MIN."""
+        return max(LOWER_SHARE_MIN, TAIL_PAIRS / max(1, self.pairs))
+
+    @property
+    def trust(self) -> float:
+        """How far the gallery's own law is trusted over the shipped one: 0 while its two tail points nearly
+        coincide (10,000 pairs), 1 once they are a decade apart (100,000 pairs), in between by the decades."""
+        if self.pairs < MIN_PAIRS:
+            return 0.0
+        return float(np.clip(math.log10(UPPER_SHARE / self.lower_share), 0.0, 1.0))
+
+    def law(self, *, lower_scale: float = 1.0) -> PairLaw | None:
+        """The tail law through the 1 % point and the lowest point with TAIL_PAIRS pairs above; None if too few.
+        `lower_scale` moves the lower point's share (for the estimate's range: its count is Poisson)."""
         if self.pairs < MIN_PAIRS:
             return None
-        lower = max(LOWER_SHARE_MIN, TAIL_PAIRS / self.pairs)
-        t1, t2 = self.score_at(UPPER_SHARE), self.score_at(lower)
+        t1, t2 = self.score_at(UPPER_SHARE), self.score_at(self.lower_share)
         if t2 <= t1:
             return None
-        return PairLaw(t1, self.share_at_least(t1), t2, self.share_at_least(t2))
+        return PairLaw(t1, self.share_at_least(t1), t2, self.share_at_least(t2) * lower_scale)
 
 
 def pair_scores(gallery: Gallery) -> PairScores:
@@ -132,16 +145,19 @@ def pair_scores(gallery: Gallery) -> PairScores:
 
 @dataclass(frozen=True)
 class OperatingPoint:
-    """The threshold in use, why, and what share of strangers it is estimated to let in."""
+    """The threshold in use, why, and what share of strangers it is estimated to let in (with a range)."""
 
     threshold: float
     estimated_fpir: float  # at `threshold`, from the law in use
     target_fpir: float
     residents: int
     templates: int
-    source: str  # what set the threshold: default | gallery | lookalikes | visits | fixed
+    source: str  # what set the threshold: default | gallery | blended | lookalikes | visits | fixed
     pairs: int  # pairs of different residents behind the gallery law (0: not enough)
     visit_samples: int
+    fpir_low: float = float("nan")  # the estimate's range: the laws it was blended from, and the tail's
+    fpir_high: float = float("nan")  # counting error (two standard errors of the lower tail point)
+    gallery_weight: float = 0.0  # how far the gallery's own law was trusted over the shipped one
 
     def as_dict(self) -> dict:
         return {key: (None if math.isnan(value) else round(value, 6)) if isinstance(value, float) else value
@@ -151,23 +167,37 @@ class OperatingPoint:
 def operating_point(gallery: Gallery, *, target_fpir: float, default: PairLaw,
                     visit_scores: list[tuple[float, int]] | None = None,
                     scores: PairScores | None = None) -> OperatingPoint:
-    """The threshold meeting `target_fpir` for this gallery; `visit_scores` are (score, residents then)."""
+    """The threshold meeting `target_fpir` for this gallery; `visit_scores` are (score, residents then).
+
+    The shipped law hands over to the gallery's own by degrees (`PairScores.trust`): a threshold that
+    jumped where the gallery first counted enough pairs swung 0.46-0.57 between draws of one size."""
     scores = pair_scores(gallery) if scores is None else scores
     residents = int(len(np.unique(scores.owners)))
     templates = max(1, len(scores.owners))
     law = scores.law()
-    source, used = ("gallery", law) if law is not None else ("default", default)
-    threshold = used.threshold_for(target_fpir, templates)
+    weight = scores.trust if law is not None else 0.0
+    laws = [default] + ([law] if law is not None else [])
+    threshold = (1.0 - weight) * default.threshold_for(target_fpir, templates)
+    if law is not None:
+        threshold += weight * law.threshold_for(target_fpir, templates)
+    source = "default" if weight == 0.0 else ("gallery" if weight == 1.0 else "blended")
+    derived = threshold
     if law is not None and len(scores.top) >= KTH_PAIR and scores.top[KTH_PAIR - 1] > threshold:
         threshold, source = float(scores.top[KTH_PAIR - 1]), "lookalikes"
+    used = law if law is not None else default  # the gallery's own law describes this population best
     visits = [(s, n) for s, n in (visit_scores or []) if n >= 2]
     if len(visits) >= MIN_VISITS:
         shift = camera_shift(visits, used, templates / max(1, residents))
-        if shift > 0 and used.threshold_for(target_fpir, templates) + shift > threshold:
-            threshold, source = used.threshold_for(target_fpir, templates) + shift, "visits"
-    estimated = used.fpir(threshold, templates)
-    return OperatingPoint(threshold, estimated, target_fpir, residents, templates, source,
-                          scores.pairs if law is not None else 0, len(visits))
+        if shift > 0 and derived + shift > threshold:
+            threshold, source = derived + shift, "visits"
+    estimates = [candidate.fpir(threshold, templates) for candidate in laws]
+    if law is not None:
+        tail = 2.0 / math.sqrt(TAIL_PAIRS)  # the lower point's count is Poisson: two standard errors either way
+        estimates += [widened.fpir(threshold, templates) for widened in
+                      (scores.law(lower_scale=1.0 - tail), scores.law(lower_scale=1.0 + tail)) if widened is not None]
+    return OperatingPoint(threshold, used.fpir(threshold, templates), target_fpir, residents, templates, source,
+                          scores.pairs if law is not None else 0, len(visits), min(estimates), max(estimates),
+                          round(weight, 3))
 
 
 def camera_shift(visits: list[tuple[float, int]], law: PairLaw, templates_per_resident: float) -> float:

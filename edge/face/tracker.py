@@ -79,8 +79,8 @@ class Tracker:
                 continue  # someone else at the same place
             if not fresh:  # missed in the last frame: make sure it is the same person before trusting its name
                 track.match, track.matched_quality = None, 0.0
-                track.extra.pop("embedding", None)
-                track.extra.pop("frames", None)
+                for key in ("embedding", "frames", "probe_sum", "probe_frames"):
+                    track.extra.pop(key, None)
             track.detection, track.last_seen = detections[i], now
             track.hits += 1
             assigned[i] = track

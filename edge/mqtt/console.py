@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from edge.errors import ConfigError, EnrolmentError
+from edge.face.enrolment import DuplicateEnrolment
 from edge.events import DecisionSource, EventKind
 from edge.mqtt.auth import Refused, SignedMessage, Verifier, check_fresh
 from edge.mqtt.link import Incoming
@@ -172,9 +173,15 @@ class Console:
         if self.gate.template_dimension is None:
             raise Refused("unavailable: face recognition is off on this gate")
         templates = decode_templates(args.get("templates"), self.gate.template_dimension)
+        lookalike_of = args.get("lookalike_of", [])
+        if not isinstance(lookalike_of, list) or len(lookalike_of) > 10 or \
+                not all(isinstance(i, int) and not isinstance(i, bool) for i in lookalike_of):
+            raise Refused("malformed: args.lookalike_of must be a list of up to 10 resident ids")
         try:
             enrolled = self.gate.enrol(name.strip(), unit, templates, [0.0] * len(templates),
-                                       ["console"] * len(templates))
+                                       ["console"] * len(templates), lookalike_of=tuple(lookalike_of))
+        except DuplicateEnrolment as duplicate:
+            raise Refused(f"duplicate: {duplicate}") from None
         except EnrolmentError as error:
             raise Refused(f"refused: {error}") from None
         review = enrolled.review

@@ -18,9 +18,11 @@ def percentile(values: list[float], q: float) -> float:
 
 class Telemetry:
     def __init__(self, gate: Gate, store: Store, topic: str, *, interval_s: float, clock=time.monotonic,
-                 face_status: Callable[[], dict | None] = lambda: None) -> None:
+                 face_status: Callable[[], dict | None] = lambda: None,
+                 thermal_status: Callable[[], dict | None] = lambda: None) -> None:
         self.gate = gate
         self.face_status = face_status
+        self.thermal_status = thermal_status
         self.store = store
         self.topic = topic
         self.interval_s = interval_s
@@ -39,7 +41,7 @@ class Telemetry:
             "decision_ms": {"p50": round(percentile(stats.decision_ms, 50), 2),
                             "p95": round(percentile(stats.decision_ms, 95), 2)},
             "outbox": self.store.outbox_size(), "faults": dict(self.gate.faults),
-            "devices_ok": not self.gate.faults, "face": self.face_status(),
+            "devices_ok": not self.gate.faults, "face": self.face_status(), "thermal": self.thermal_status(),
         }
 
     def poll(self) -> bool:

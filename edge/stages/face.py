@@ -12,6 +12,11 @@ class FaceStage:
     def __init__(self, engine: FaceEngine) -> None:
         self.engine = engine
 
+    @property
+    def fault(self) -> str | None:
+        """The gallery's owner could not rebuild the matcher (the gate keeps searching the last one)."""
+        return getattr(self.engine.source, "error", None)
+
     def process(self, context: FrameContext) -> None:
         result = self.engine.process(context.frame.image, context.now)
         context.face = result

@@ -4,8 +4,17 @@ The colour camera's landmarks are mapped onto the thermal image with the configu
 The highest robust value at the inner canthi (or the face maximum when too few pixels cover the
 eyes), corrected by the blackbody reference in view and for the air temperature, estimates core
 temperature. A reading that cannot be trusted (too far, too close, reference missing or
-unstable, frozen sensor, NaN) is unavailable with its reason, never normal. Liveness: a live
-face is warm skin with hotter canthi; a photo or a screen is cool or flat.
+unstable, frozen sensor, NaN) is unavailable with its reason and a machine code, never normal.
+Liveness: a live face is warm skin with hotter canthi; a photo or a screen is cool or flat.
+
+Each reading carries a measured uncertainty, from what this frame shows: the sensor's noise on
+the blackbody, the spread of the canthus window, the reference's residual and how long ago it
+was last seen steady, the eye distance in thermal pixels and whether the frame came in halves.
+That part averages out over a visit's readings (edge/thermal_fusion.py); the part every reading
+of a visit shares (how people's eye corners differ, how well the site is calibrated) is
+`systematic_c`. The constants that turn observations into °C were calibrated on the simulator's
+drawn worlds (`python bench/thermal_accuracy.py`: of the stated 95 % intervals, 95 % hold the
+truth; README "Thermal screening").
 
 The thermal sensor has its own pace (an MLX90640 at 4 Hz): its newest frame may be a quarter of a
 second older than the colour frame, and a person walking up has moved since. The face is looked
@@ -18,7 +27,9 @@ each where the face was when that half was measured.
 
 from __future__ import annotations
 
+import math
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +39,11 @@ from edge.stages.base import FrameContext, ThermalReading
 from edge.thermal_baseline import PopulationBaseline
 
 MIN_SKIN_C = 33.0  # a live face's canthus, corrected, is never colder than this
-MIN_GRADIENT_C = 0.6  # canthus above the face's median: a flat photo or screen has none
+MIN_GRADIENT_C = 0.4  # canthus above the face's median at room temperature: a flat photo or screen has none
+ROOM_CONTRAST_C = 14.0  # a canthus stands this far above 22 °C air; in warmer air the face flattens with it
+MIN_ABOVE_AIR_C = 2.0  # a photo held in the hand is within about 1 °C of the air; a live canthus stands above
+JUDGED_ABOVE_AIR_C = 10.0  # closer to the air than this (air above about 27 °C) a live face can be flat: not judged
+FLAT_NOISE_K = 4.5  # a flat surface's gradient, read through the robust maximum, stays under this many noise SDs
 MIN_EYE_PIXELS = 10.0  # thermal pixels between the eyes for a canthus reading (fewer blur the canthi)
 SHARP_EYE_PIXELS = 14.0  # from here on the canthi are resolved; below, the uncertainty grows
 MIN_FACE_PIXELS = 4.0  # below this, not even the face maximum is a reading
@@ -41,17 +56,46 @@ PAIRING_S = 0.03  # a thermal frame this close to a colour frame's edge of the h
 MAX_GAP_S = 0.2  # colour frames farther apart than this say too little about where the face was between
 BASELINE_FILE = "thermal_baseline.json"
 
+# What turns observations into a reading's uncertainty (°C), calibrated on drawn worlds (see the docstring)
+DEFAULT_NOISE_C = 0.1  # pixel noise when no reference is in view to measure it on
+ROBUST_MAX_NOISE = 0.7  # the second-highest of a canthus window's noisy pixels scatters this much of one pixel's noise
+BLUR_C_PER_PIXEL = 0.05  # canthi under SHARP_EYE_PIXELS blur into the skin around them
+HALVES_C = 0.05  # two halves placed where the face was for each: registration of two moments
+FACE_MAXIMUM_C = 0.6  # a blurred face's maximum reads low by up to this
+NO_REFERENCE_C = 0.6  # the sensor's own offset, with no reference to correct it
+DRIFT_C_PER_S = 0.05  # a held reference: how fast an uncorrected sensor may drift since its last good check
+PERSON_SD_C = 0.22  # people's eye corners stand 0.15-0.35 °C apart against a clinical thermometer
+UNCALIBRATED_SD_C = 0.3  # fixed compensation: the site's canthus offset, emissivity and air, not yet learned
+
+# why a reading is not trusted, for machines (the first that applies)
+BLOCKING = {"too far": "too_far", "too close": "too_close", "blackbody missing": "blackbody_missing",
+            "blackbody unstable": "blackbody_unstable", "half frame": "half_frame"}
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What the blackbody says about the sensor now: its offset, how steady, how noisy, how old."""
+
+    offset_c: float | None  # None: no reference to correct with
+    spread_c: float  # spread of recent offsets
+    noise_c: float  # pixel noise measured on the uniform reference
+    age_s: float = 0.0  # since the last steady check (a held reference)
+    problem: str = ""  # "blackbody missing" or "blackbody unstable" when not usable
+
 
 class ThermalStage:
     name = "thermal"
 
-    def __init__(self, config: ThermalConfig, *, state_dir: Path | None = None) -> None:
-        """`state_dir`: where screening mode keeps its samples across restarts (None: in memory only)."""
+    def __init__(self, config: ThermalConfig, *, state_dir: Path | None = None, calibration=None) -> None:
+        """`state_dir`: where screening mode keeps its samples across restarts (None: in memory only);
+        `calibration`: the site's offset learned from rechecks (edge/thermal_calibration.py), if any."""
         self.config = config
         self.homography = np.asarray(config.homography, dtype=np.float64)
         self.blackbody_c = config.blackbody_c
         self.blackbody_box = config.blackbody_box
+        self.calibration = calibration
         self._offsets: deque[float] = deque(maxlen=BLACKBODY_WINDOW)
+        self._good_reference: tuple[float, float, float, float] | None = None  # (time, offset, spread, noise)
         # the samples are readings before the shift: they hold only while what produced them holds
         settings = (f"{config.driver} canthus {config.canthus_offset_c} slope {config.ambient_slope} "
                     f"emissivity {config.emissivity} blackbody {config.blackbody_c} reference {config.baseline.reference_c}")
@@ -59,19 +103,22 @@ class ThermalStage:
                                            path=state_dir / BASELINE_FILE if state_dir is not None else None)
         self._last: np.ndarray | None = None
         self._last_change = 0.0
+        self._repeated = False  # the newest frame's pixels are the frame before's: no new measurement
+        self._last_reading: tuple[int, ThermalReading] | None = None  # (track, reading) of the newest frame
         self.fault: str | None = None
+        self.fault_code = ""
         # (colour capture time, track, landmarks, distance) of the primary face, oldest first
         self._seen: deque[tuple[float, int, np.ndarray, float]] = deque(maxlen=FACE_HISTORY)
 
     def process(self, context: FrameContext) -> None:
         frame = context.thermal_frame
         if frame is None:
-            self.fault = "no thermal frame"
+            self.fault, self.fault_code = "no thermal frame", "no_frame"
         else:
             self._watch_frozen(frame.celsius, context.now)
-            problem = self._frame_problem(frame.celsius)
+            problem, code = _frame_problem(frame.celsius)
             if problem:
-                self.fault = problem
+                self.fault, self.fault_code = problem, code
         face = context.face.primary if context.face else None
         if face is None:
             return
@@ -81,9 +128,13 @@ class ThermalStage:
             return
         seen = self.face_at(frame.time, face.track_id)
         if seen is None:
-            context.thermal = ThermalReading(False, reason="no colour frame of this face when the thermal frame was taken")
+            context.thermal = _unavailable("no colour frame of this face when the thermal frame was taken",
+                                           "no_colour_frame")
             return
         landmarks, distance = seen
+        if self._repeated and not self.fault and self._last_reading is not None and self._last_reading[0] == face.track_id:
+            context.thermal = self._last_reading[1]  # the same measurement read again is not a second reading
+            return
         halves = None
         if frame.fresh is not None:  # the other half is read only where the face was seen when it was measured
             before = None
@@ -91,7 +142,9 @@ class ThermalStage:
                 before = self.face_at(frame.rest_time, face.track_id)
             halves = (frame.fresh, before[0] if before else None)
         context.thermal = self.measure(frame.celsius, landmarks, distance, age_s=context.now - frame.time,
-                                       emissivity_corrected=frame.emissivity_corrected, halves=halves)
+                                       emissivity_corrected=frame.emissivity_corrected, halves=halves,
+                                       now=frame.time)
+        self._last_reading = (face.track_id, context.thermal)
 
     def face_at(self, when: float, track_id: int) -> tuple[np.ndarray, float] | None:
         """The face's landmarks and distance at `when`, interpolated between the colour frames around it;
@@ -112,101 +165,139 @@ class ThermalStage:
         return None
 
     def learn(self, reading: ThermalReading | None) -> None:
-        """A person's sharpest reading, when they have gone, joins the baseline if it is a trusted canthus reading."""
-        if reading is not None and reading.trusted_canthus and reading.temperature_c is not None:
-            self.baseline.add(reading.temperature_c - reading.baseline_shift_c)
+        """A person has gone: their sharpest reading joins the baseline, as measured, before the screening-mode
+        shift and the site's offset (a shifted sample would pull the shift towards half its size)."""
+        if reading is not None and reading.trusted_canthus and reading.raw_c is not None:
+            self.baseline.add(reading.raw_c, reading.ambient_c)
 
     def _watch_frozen(self, celsius: np.ndarray, now: float) -> None:
-        if self._last is not None and np.array_equal(celsius, self._last):
+        """A frame identical to the one before is no new measurement (the sensor's pace is slower than the
+        camera's; or it stalled); one that stays the same for `frozen_after_s` is a frozen sensor."""
+        self._repeated = self._last is not None and (celsius is self._last or np.array_equal(celsius, self._last))
+        if self._repeated:
             if now - self._last_change >= self.config.frozen_after_s:
-                self.fault = "thermal sensor frozen (frames not changing)"
+                self.fault, self.fault_code = "thermal sensor frozen (frames not changing)", "sensor_frozen"
         else:
             self._last_change = now
-            self.fault = None
+            self.fault, self.fault_code = None, ""
         self._last = celsius
 
     def measure(self, celsius: np.ndarray | None, landmarks: np.ndarray, distance_m: float, *,
                 age_s: float = 0.0, emissivity_corrected: bool = False,
-                halves: tuple[np.ndarray, np.ndarray | None] | None = None) -> ThermalReading:
+                halves: tuple[np.ndarray, np.ndarray | None] | None = None, now: float | None = None) -> ThermalReading:
         """A reading of the face at `landmarks` from a thermal frame `age_s` older than the colour frame.
 
         `halves`: for a frame measured in two halves, (the pixels measured with `landmarks`, the face's
         landmarks when the other half was measured, or None when it was not seen then: not trusted).
+        `now`: when the frame was measured, for how long ago the reference was last seen steady.
         """
         if self.fault:
-            return ThermalReading(False, reason=self.fault)
+            return _unavailable(self.fault, self.fault_code or "sensor_fault")
         if celsius is None:
-            return ThermalReading(False, reason="no thermal frame")
+            return _unavailable("no thermal frame", "no_frame")
         if age_s > self.config.max_frame_age_s:  # the sensor's newest frame is from before the person moved on
-            return ThermalReading(False, reason=f"thermal frame stale ({age_s:.2f} s old)")
-        problem = self._frame_problem(celsius)
+            return _unavailable(f"thermal frame stale ({age_s:.2f} s old)", "stale")
+        problem, code = _frame_problem(celsius)
         if problem:
-            return ThermalReading(False, reason=problem)
+            return _unavailable(problem, code)
         flags: list[str] = []
         if distance_m > self.config.max_distance_m:
             flags.append("too far")
         if distance_m < self.config.min_distance_m:
             flags.append("too close")
-        offset, spread = self._blackbody_offset(celsius)
-        if offset is None:
-            flags.append("blackbody missing")
-        elif spread > MAX_BLACKBODY_SPREAD_C:
-            flags.append("blackbody unstable")
-        if halves is None:
-            eye_px, windows, region = self._face_pixels(celsius, landmarks, None)
-        else:  # each half read where the face was when it was measured
-            fresh, rest_landmarks = halves
-            eye_px, windows, region = self._face_pixels(celsius, landmarks, fresh)
-            if rest_landmarks is not None:
-                _, rest_windows, rest_region = self._face_pixels(celsius, rest_landmarks, ~fresh)
-                windows = [np.concatenate(pair) for pair in zip(windows, rest_windows)]
-                region = np.concatenate([region, rest_region])
-            else:  # half the pixels miss the canthi as often as not: a fever read up to 0.5 °C low
-                flags.append("half frame")
-        values = [self._robust_max(window) for window in windows]
+        reference = self._reference(celsius, now)
+        if reference.problem:
+            flags.append(reference.problem)
+        eye_px, windows, region = self._face_region(celsius, landmarks, halves, flags)
+        values = [_robust_max(window) for window in windows]
         if eye_px < MIN_EYE_PIXELS and distance_m * eye_px / MIN_EYE_PIXELS >= self.config.min_distance_m:
             flags.append("too small")  # a step closer, not inside the closest reading distance, resolves the canthi
         if eye_px >= MIN_EYE_PIXELS and all(v is not None for v in values):
-            raw = max(v for v in values if v is not None)
+            best = int(np.argmax([v if v is not None else -np.inf for v in values]))
+            raw, window = float(values[best] or 0.0), windows[best]
         elif eye_px >= MIN_FACE_PIXELS and region.size:
-            raw = float(np.percentile(region, 99))
+            raw, window = float(np.percentile(region, 99)), region
             flags.append("face maximum")
         else:
             flags.append("too few pixels")
-            return ThermalReading(False, flags=flags, reason="too few thermal pixels on the face")
-        correction = offset or 0.0
-        ambient = self._ambient(celsius) - correction
+            return ThermalReading(False, flags=flags, reason="too few thermal pixels on the face", code="too_few_pixels")
+        return self._reading(raw, window, region, celsius, reference, eye_px, halves, flags, emissivity_corrected, now)
+
+    def _reading(self, raw: float, window: np.ndarray, region: np.ndarray, celsius: np.ndarray,
+                 reference: Reference, eye_px: float, halves, flags: list[str], emissivity_corrected: bool,
+                 now: float | None) -> ThermalReading:
+        correction = reference.offset_c or 0.0
+        ambient = _ambient(celsius) - correction
         canthus = self._skin(raw - correction, ambient, emissivity_corrected)
         face_median = self._skin(float(np.median(region)) - correction, ambient, emissivity_corrected) \
             if region.size else canthus
-        # out of reading range the face is a few blurred pixels mixed with the background: its gradient
-        # says nothing about liveness, so it is not judged there (a far live face would read as a photo)
-        out_of_range = "too far" in flags or "too close" in flags
-        live = None if out_of_range else bool(canthus >= MIN_SKIN_C and canthus - face_median >= MIN_GRADIENT_C)
-        shift = self.baseline.shift_c
+        # out of reading range, or with too few pixels between the eyes to resolve the eye corners, the face is a
+        # few blurred pixels mixed with the background: its gradient says nothing about liveness, so it is not
+        # judged there (a far live face in warm air reads as flat as a photo, and was called a spoof on the way up)
+        unresolved = "too far" in flags or "too close" in flags or "face maximum" in flags
+        live = None if unresolved else _live(canthus, canthus - face_median, ambient, reference.noise_c)
+        if live is None and not unresolved:
+            flags.append("warm air")  # liveness cannot be judged: no pass, no spoof; the guard decides
+        shift = self.baseline.shift_at(ambient)
+        site_offset = self.calibration.offset_c if self.calibration is not None else 0.0
         estimate = (canthus + self.config.canthus_offset_c
-                    + self.config.ambient_slope * (REFERENCE_AMBIENT_C - ambient) + shift)
-        # the face maximum of a small face reads low (blur spreads the canthi): its uncertainty covers that
-        uncertainty = (0.15 + 0.05 * max(0.0, SHARP_EYE_PIXELS - eye_px) + (0.6 if offset is None else 0.0)
-                       + (0.6 if "face maximum" in flags else 0.0))
-        reading = ThermalReading(True, round(estimate, 2), round(uncertainty, 2), live, flags,
-                                 baseline_shift_c=round(shift, 3))
-        blocking = [f for f in flags if f in ("too far", "too close", "blackbody missing", "blackbody unstable",
-                                              "half frame")]
+                    + self.config.ambient_slope * (REFERENCE_AMBIENT_C - ambient) + shift + site_offset)
+        independent, correlated = self._uncertainty(window, reference, eye_px, halves, flags)
+        reading = ThermalReading(True, round(estimate, 3), round(math.hypot(independent, correlated), 3), live, flags,
+                                 baseline_shift_c=round(shift, 4), correlated_c=round(correlated, 3),
+                                 systematic_c=round(self.systematic_c, 3), site_offset_c=round(site_offset, 4),
+                                 relative_limit_c=self.baseline.relative_limit_at(ambient),
+                                 skin_c=round(canthus, 3), gradient_c=round(canthus - face_median, 3), time=now or 0.0,
+                                 ambient_c=round(ambient, 2), eye_px=round(eye_px, 2))
+        blocking = [flag for flag in flags if flag in BLOCKING]
         if blocking:
             reading.available = False
-            reading.reason = f"reading not trusted: {blocking[0]}"
+            reading.reason, reading.code = f"reading not trusted: {blocking[0]}", BLOCKING[blocking[0]]
         elif not live:
             reading.reason = "no live skin-temperature pattern"
         return reading
 
-    @staticmethod
-    def _frame_problem(celsius: np.ndarray) -> str:
-        if not np.isfinite(celsius).all():
-            return "thermal frame holds NaN or infinite pixels"
-        if celsius.min() < VALID_RANGE_C[0] or celsius.max() > VALID_RANGE_C[1]:
-            return "thermal pixels out of range"
-        return ""
+    def _uncertainty(self, window: np.ndarray, reference: Reference, eye_px: float, halves,
+                     flags: list[str]) -> tuple[float, float]:
+        """This reading's own uncertainty (°C, one standard uncertainty) from what the frame shows: (the part new
+        with every frame: noise and the canthus window, the part the visit's frames share: blur, halves, the
+        reference's residual and age, a face maximum)."""
+        top = np.sort(window)[-3:]  # the eye corner's peak: a resolved canthus is flat there, a blurred one is not
+        spread = float(np.std(top)) if top.size > 1 else reference.noise_c
+        independent = max(ROBUST_MAX_NOISE * reference.noise_c, spread)
+        if "face maximum" in flags:  # a blurred face's maximum: it can show a fever, never clear one
+            blur = FACE_MAXIMUM_C
+        else:
+            blur = BLUR_C_PER_PIXEL * max(0.0, SHARP_EYE_PIXELS - eye_px)
+        shared = [blur, HALVES_C if halves is not None else 0.0]
+        if reference.offset_c is None:
+            shared.append(NO_REFERENCE_C)
+        else:  # the offset in use is the median of up to BLACKBODY_WINDOW checks
+            shared += [1.25 * reference.spread_c / math.sqrt(BLACKBODY_WINDOW), DRIFT_C_PER_S * reference.age_s]
+        return independent, math.sqrt(sum(part * part for part in shared))
+
+    @property
+    def systematic_c(self) -> float:
+        """What every reading of a visit shares: people's eye corners, the site's calibration, the reference."""
+        if self.baseline.ready:
+            calibration = self.baseline.uncertainty_c
+        else:
+            calibration = UNCALIBRATED_SD_C
+        reference = self.config.blackbody_accuracy_c if self.blackbody_c is not None else 0.0
+        return math.sqrt(PERSON_SD_C ** 2 + calibration ** 2 + reference ** 2)
+
+    def _face_region(self, celsius: np.ndarray, landmarks: np.ndarray, halves, flags: list[str]):
+        """(eye distance in thermal pixels, canthus windows, face pixels), each half where it was measured."""
+        if halves is None:
+            return self._face_pixels(celsius, landmarks, None)
+        fresh, rest_landmarks = halves
+        eye_px, windows, region = self._face_pixels(celsius, landmarks, fresh)
+        if rest_landmarks is None:  # half the pixels miss the canthi as often as not: a fever read up to 0.5 °C low
+            flags.append("half frame")
+            return eye_px, windows, region
+        _, rest_windows, rest_region = self._face_pixels(celsius, rest_landmarks, ~fresh)
+        return (eye_px, [np.concatenate(pair) for pair in zip(windows, rest_windows)],
+                np.concatenate([region, rest_region]))
 
     def _to_thermal(self, points: np.ndarray) -> np.ndarray:
         homogeneous = np.hstack([points, np.ones((len(points), 1))]) @ self.homography.T
@@ -233,13 +324,6 @@ class ThermalStage:
         y1 = int(min(h, nose[1] + 0.8 * eye_px + 1))
         return eye_px, windows, _pixels(celsius, slice(y0, max(y0, y1)), slice(x0, max(x0, x1)), mask)
 
-    @staticmethod
-    def _robust_max(window: np.ndarray) -> float | None:
-        """The second-highest pixel (one hot pixel is not a canthus); None for no pixels."""
-        if window.size == 0:
-            return None
-        return float(np.sort(window)[-2]) if window.size > 2 else float(window.max())
-
     def _skin(self, apparent: float, ambient: float, corrected: bool) -> float:
         """Skin temperature from what a sensor calibrated on a black body reports: skin reflects a little of the room."""
         if corrected:
@@ -247,27 +331,74 @@ class ThermalStage:
         emissivity = self.config.emissivity
         return (apparent - (1.0 - emissivity) * ambient) / emissivity
 
-    @staticmethod
-    def _ambient(celsius: np.ndarray) -> float:
-        """The air, as the scene's background shows it: the lower quartile of the frame."""
-        return float(np.percentile(celsius[::2, ::2], 25))
-
-    def _blackbody_offset(self, celsius: np.ndarray) -> tuple[float | None, float]:
-        """(sensor offset from the reference, spread of recent offsets); None if no reference is seen."""
+    def _reference(self, celsius: np.ndarray, now: float | None) -> Reference:
+        """The reference now; a briefly hidden or unsteady one held at its last good offset for `blackbody_hold_s`."""
         if self.blackbody_c is None or not self.blackbody_box:
-            return None, 0.0
+            return Reference(None, 0.0, DEFAULT_NOISE_C, problem="blackbody missing")
+        offset, spread, noise = self._blackbody_offset(celsius)
+        if offset is not None and spread <= MAX_BLACKBODY_SPREAD_C:
+            if now is not None:
+                self._good_reference = (now, offset, spread, noise)
+            return Reference(offset, spread, noise)
+        problem = "blackbody missing" if offset is None else "blackbody unstable"
+        held = self._good_reference
+        if now is not None and held is not None and 0.0 <= now - held[0] <= self.config.blackbody_hold_s:
+            return Reference(held[1], held[2], held[3], age_s=now - held[0])
+        return Reference(offset, spread, noise if offset is not None else DEFAULT_NOISE_C, problem=problem)
+
+    def _blackbody_offset(self, celsius: np.ndarray) -> tuple[float | None, float, float]:
+        """(sensor offset from the reference, spread of recent offsets, pixel noise on it); None if none is seen."""
         x, y, w, h = self.blackbody_box
         region = celsius[y:y + h, x:x + w]
         inner = region[h // 4: h - h // 4 or None, w // 4: w - w // 4 or None]
         sample = inner if inner.size else region
         if sample.size == 0:
-            return None, 0.0
-        offset = float(np.median(sample)) - self.blackbody_c
-        if abs(offset) > 5.0 or float(np.std(sample)) > 0.5:
+            return None, 0.0, DEFAULT_NOISE_C
+        offset = float(np.median(sample)) - self.blackbody_c  # type: ignore[operator]
+        noise = float(np.std(sample)) if sample.size > 1 else DEFAULT_NOISE_C
+        if abs(offset) > 5.0 or noise > 0.5:
             self._offsets.clear()
-            return None, 0.0  # not the reference: blocked, moved or not yet warm
+            return None, 0.0, DEFAULT_NOISE_C  # not the reference: blocked, moved or not yet warm
         self._offsets.append(offset)
-        return float(np.median(self._offsets)), float(np.std(self._offsets))
+        return float(np.median(self._offsets)), float(np.std(self._offsets)), max(noise, 0.01)
+
+
+def _live(canthus: float, gradient: float, ambient: float, noise: float) -> bool | None:
+    """Warm skin with hotter eye corners: True; cool, or flat where a live face would not be: False; None where
+    the air is too warm to tell (in 33 °C air a live face can be as flat and as warm as a photo or a screen).
+    The gradient asked for scales with the canthus's height above the air, down to what the sensor's noise can
+    tell from a flat surface. Measured on drawn worlds: bench/thermal_accuracy.py, README "Thermal screening"."""
+    above_air = canthus - ambient
+    if canthus < MIN_SKIN_C:
+        return False
+    wanted = max(FLAT_NOISE_K * noise, MIN_GRADIENT_C * min(1.0, above_air / ROOM_CONTRAST_C))
+    if gradient >= wanted and above_air >= MIN_ABOVE_AIR_C:
+        return True
+    return False if above_air >= JUDGED_ABOVE_AIR_C else None
+
+
+def _unavailable(reason: str, code: str) -> ThermalReading:
+    return ThermalReading(False, reason=reason, code=code)
+
+
+def _frame_problem(celsius: np.ndarray) -> tuple[str, str]:
+    if not np.isfinite(celsius).all():
+        return "thermal frame holds NaN or infinite pixels", "nan"
+    if celsius.min() < VALID_RANGE_C[0] or celsius.max() > VALID_RANGE_C[1]:
+        return "thermal pixels out of range", "out_of_range"
+    return "", ""
+
+
+def _robust_max(window: np.ndarray) -> float | None:
+    """The second-highest pixel (one hot pixel is not a canthus); None for no pixels."""
+    if window.size == 0:
+        return None
+    return float(np.sort(window)[-2]) if window.size > 2 else float(window.max())
+
+
+def _ambient(celsius: np.ndarray) -> float:
+    """The air, as the scene's background shows it: the lower quartile of the frame."""
+    return float(np.percentile(celsius[::2, ::2], 25))
 
 
 def _pixels(celsius: np.ndarray, rows: slice, columns: slice, mask: np.ndarray | None) -> np.ndarray:

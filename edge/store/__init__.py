@@ -10,13 +10,14 @@ from edge.store.guards import GuardRecord, GuardRecords
 from edge.store.journal import EventJournal, OutboxItem
 from edge.store.nonces import CommandNonces
 from edge.store.passes import PassRecord, PassRecords
-from edge.store.residents import Gallery, Resident, ResidentRecords
+from edge.store.residents import Gallery, Resident, ResidentRecords, TemplateRecord
+from edge.store.thermal import OffsetChange, Recheck, ThermalRecords
 
 
-class Store(ResidentRecords, EventJournal, PassRecords, GuardRecords, CommandNonces):
+class Store(ResidentRecords, EventJournal, PassRecords, GuardRecords, CommandNonces, ThermalRecords):
     """Every concern of the gate's state over one connection."""
 
 
 __all__ = ["BUSY_TIMEOUT_S", "DB_NAME", "MIGRATIONS", "CommandNonces", "Database", "EventJournal", "Gallery",
-           "GuardRecord", "GuardRecords", "OutboxItem", "PassRecord", "PassRecords", "Resident", "ResidentRecords",
-           "Store"]
+           "GuardRecord", "GuardRecords", "OffsetChange", "OutboxItem", "PassRecord", "PassRecords", "Recheck", "Resident",
+           "ResidentRecords", "Store", "TemplateRecord", "ThermalRecords"]

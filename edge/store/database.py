@@ -110,6 +110,30 @@ MIGRATIONS: list[list[str]] = [
             time REAL NOT NULL
         )""",
     ],
+    [
+        """CREATE TABLE thermal_rechecks (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            time REAL NOT NULL,
+            visit_id TEXT NOT NULL,
+            gate_c REAL NOT NULL,
+            raw_c REAL NOT NULL,
+            clinical_c REAL NOT NULL,
+            actor TEXT NOT NULL
+        )""",
+        """CREATE TABLE thermal_offsets (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            time REAL NOT NULL,
+            offset_c REAL NOT NULL,
+            previous_c REAL NOT NULL,
+            pairs INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            actor TEXT NOT NULL
+        )""",
+    ],
+    [
+        "ALTER TABLE templates ADD COLUMN adaptive INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE residents ADD COLUMN lookalike_of TEXT NOT NULL DEFAULT ''",
+    ],
 ]
 
 
@@ -193,6 +217,10 @@ class Database:
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version = {number + 1}")
             log.info("state database migrated to schema %d", number + 1)
+
+    def now(self) -> float:
+        """The wall clock this database dates its rows by."""
+        return self._clock()
 
     @property
     def schema_version(self) -> int:

@@ -1,7 +1,7 @@
 """Residents and their face templates, the gallery built from them, and the scores that calibrate it.
 
 Every change of templates bumps `gallery_version` in the same transaction; the running engine
-follows that number (edge/face/gallery_follower.py), so no caller has to remember to reload.
+follows that number (edge/face/gallery.py), so no caller has to remember to reload.
 """
 
 from __future__ import annotations
@@ -35,17 +35,40 @@ class Gallery:
     negative: np.ndarray  # (n,) bool: templates marked "not this person" for their owner
     names: dict[int, str]
     version: int
+    adaptive: np.ndarray | None = None  # (n,) bool: learned from visits (None: none are)
+
+    def enrolled(self, resident_id: int) -> np.ndarray:
+        """A resident's enrolment templates: what adaptive ones are anchored to, never replaced."""
+        mask = (self.owners == resident_id) & ~self.negative
+        if self.adaptive is not None:
+            mask &= ~self.adaptive
+        return self.embeddings[mask]
+
+
+@dataclass(frozen=True)
+class TemplateRecord:
+    id: int
+    resident_id: int
+    name: str
+    source: str
+    adaptive: bool
+    negative: bool
+    quality: float
+    created: float
 
 
 class ResidentRecords(Database):
     def add_resident(self, name: str, unit: str, embeddings: list[np.ndarray], qualities: list[float],
-                     sources: list[str], *, uid: str | None = None, record_version: int = 1) -> int:
-        """One resident and all their templates in one transaction: nothing partial is stored."""
+                     sources: list[str], *, uid: str | None = None, record_version: int = 1,
+                     lookalike_of: tuple[int, ...] = ()) -> int:
+        """One resident and all their templates in one transaction: nothing partial is stored. `lookalike_of`:
+        residents they were declared to resemble when enrolled (twins), kept with them."""
         if not embeddings:
             raise StorageError("a resident needs at least one template")
         with self._transaction() as db:
-            cursor = db.execute("INSERT INTO residents(name, unit, created, uid, record_version) VALUES (?, ?, ?, ?, ?)",
-                                (name, unit, self._clock(), uid or uuid.uuid4().hex, record_version))
+            cursor = db.execute("INSERT INTO residents(name, unit, created, uid, record_version, lookalike_of) "
+                                "VALUES (?, ?, ?, ?, ?, ?)", (name, unit, self._clock(), uid or uuid.uuid4().hex,
+                                                              record_version, ",".join(map(str, lookalike_of))))
             resident_id = _row_id(cursor)
             for embedding, quality, source in zip(embeddings, qualities, sources, strict=True):
                 self._insert_template(db, resident_id, embedding, quality, source, negative=False)
@@ -119,16 +142,58 @@ class ResidentRecords(Database):
 
     def gallery(self) -> Gallery:
         with self._lock:
-            rows = self._query("SELECT resident_id, embedding, negative FROM templates ORDER BY id")
+            rows = self._query("SELECT resident_id, embedding, negative, adaptive FROM templates ORDER BY id")
             names = dict(self._query("SELECT id, name FROM residents"))
             version = self.gallery_version
         if rows:
-            embeddings = np.stack([np.frombuffer(blob, dtype=np.float32) for _, blob, _ in rows])
+            embeddings = np.stack([np.frombuffer(blob, dtype=np.float32) for _, blob, _, _ in rows])
         else:
             embeddings = np.zeros((0, 0), dtype=np.float32)
         owners = np.array([row[0] for row in rows], dtype=np.int64)
         negative = np.array([bool(row[2]) for row in rows], dtype=bool)
-        return Gallery(embeddings, owners, negative, names, version)
+        adaptive = np.array([bool(row[3]) for row in rows], dtype=bool)
+        return Gallery(embeddings, owners, negative, names, version, adaptive)
+
+    # templates learned from visits: bounded per resident, the oldest replaced first, enrolment never
+
+    def adapt(self, resident_id: int, embedding: np.ndarray, quality: float, source: str, *,
+              keep: int) -> tuple[int, list[int]]:
+        """Add an adaptive template, dropping the resident's oldest beyond `keep`; (its id, the ids dropped)."""
+        with self._transaction() as db:
+            if not db.execute("SELECT 1 FROM residents WHERE id = ?", (resident_id,)).fetchone():
+                raise StorageError(f"no resident with id {resident_id}")
+            self._insert_template(db, resident_id, embedding, quality, source, negative=False)
+            added = int(db.execute("SELECT last_insert_rowid()").fetchone()[0])
+            db.execute("UPDATE templates SET adaptive = 1 WHERE id = ?", (added,))
+            kept = [row[0] for row in db.execute("SELECT id FROM templates WHERE resident_id = ? AND adaptive = 1 "
+                                                 "ORDER BY created DESC, id DESC", (resident_id,))]
+            dropped = kept[keep:]
+            db.executemany("DELETE FROM templates WHERE id = ?", [(t,) for t in dropped])
+            self._bump_gallery(db)
+        return added, dropped
+
+    def templates(self, resident_id: int | None = None) -> list[TemplateRecord]:
+        sql = ("SELECT t.id, t.resident_id, r.name, t.source, t.adaptive, t.negative, t.quality, t.created "
+               "FROM templates t JOIN residents r ON r.id = t.resident_id")
+        params: tuple = ()
+        if resident_id is not None:
+            sql, params = sql + " WHERE t.resident_id = ?", (resident_id,)
+        return [TemplateRecord(int(i), int(r), n, s, bool(a), bool(neg), float(q), float(c))
+                for i, r, n, s, a, neg, q, c in self._query(sql + " ORDER BY t.id", params)]
+
+    def remove_template(self, template_id: int) -> bool:
+        """Remove one template (never a resident's last positive one: remove the resident instead)."""
+        with self._transaction() as db:
+            row = db.execute("SELECT resident_id, negative FROM templates WHERE id = ?", (template_id,)).fetchone()
+            if row is None:
+                return False
+            left = db.execute("SELECT COUNT(*) FROM templates WHERE resident_id = ? AND negative = 0 AND id != ?",
+                              (row[0], template_id)).fetchone()[0]
+            if not row[1] and left == 0:
+                raise StorageError(f"template {template_id} is resident {row[0]}'s last; remove the resident instead")
+            db.execute("DELETE FROM templates WHERE id = ?", (template_id,))
+            self._bump_gallery(db)
+        return True
 
     @property
     def gallery_version(self) -> int:

@@ -27,6 +27,7 @@ from edge.events import DecisionSource, Event, EventKind
 from edge.face.quality import Quality
 from edge.prompt import Prompt
 from edge.service import GateService
+from edge.thermal_calibration import RecheckRefused
 from edge.ui.live import LiveView, RecentMatches
 from edge.web_checks import BadRequest, bad_requests, json_body, request_checks
 
@@ -230,7 +231,7 @@ class TouchscreenServer:
 
     def _devices(self) -> dict:
         status = self.gate.status()
-        return {"faults": status.faults, "outbox": status.outbox, "face": status.face,
+        return {"faults": status.faults, "outbox": status.outbox, "face": status.face, "thermal": status.thermal,
                 "mqtt": None if status.mqtt_connected is None else ("online" if status.mqtt_connected else "offline")}
 
     async def _health(self, request: web.Request) -> web.Response:
@@ -344,13 +345,14 @@ class TouchscreenServer:
     async def _recheck(self, request: web.Request) -> web.Response:
         session = self._session(request)
         body = await self._body(request, {"visit_id": str, "temperature_c": (int, float)})
-        reading = float(body["temperature_c"])
-        if not 34.0 <= reading <= 43.0:
-            raise BadRequest("temperature_c: a clinical reading between 34 and 43 °C")
-        threshold = self.gate.config.checks.temperature.threshold_c
-        self._record({"action": "fever_recheck", "guard": session.guard_id, "visit_id": body["visit_id"][:32],
-                      "clinical_temperature_c": round(reading, 2), "fever_confirmed": reading > threshold})
-        return web.json_response({"ok": True, "fever_confirmed": reading > threshold})
+        reading, visit_id = float(body["temperature_c"]), body["visit_id"][:32]
+        try:
+            result = await self._on_loop(lambda: self.gate.recheck(visit_id, reading, session.guard_id))
+        except RecheckRefused as refused:
+            raise BadRequest(str(refused)) from None
+        change = result.change
+        return web.json_response({"ok": True, "fever_confirmed": result.fever_confirmed,
+                                  "site_offset_c": None if change is None else change.offset_c})
 
     async def _not_this_person(self, request: web.Request) -> web.Response:
         session = self._session(request)
@@ -361,7 +363,7 @@ class TouchscreenServer:
             if found is None:
                 return None
             resident_id, embedding = found
-            self.gate.not_this_person(resident_id, embedding, "guard: not this person")
+            self.gate.not_this_person(resident_id, embedding, "guard: not this person", visit_id=body["visit_id"])
             self.gate.record(EventKind.action, {"action": "not_this_person", "guard": session.guard_id,
                                                 "visit_id": body["visit_id"], "resident_id": resident_id})
             return resident_id

@@ -70,10 +70,11 @@ def test_up_to_four_defective_pixels_are_interpolated_and_more_refused(example):
     assert np.isfinite(to).all()
     intact, _, _ = Mlx90640Calibration.from_eeprom(eeprom).calculate_to(frames[0], emissivity=1.0)
     grid = intact.reshape(24, 32)
-    for pixel in (100, 300, 500, 700):  # the mean of its four neighbours: a reading from the scene, not a hole
+    for pixel in (100, 300, 500, 700):  # chess mode: the median of its diagonal neighbours, of its own sub-page
         row, column = divmod(pixel, 32)
-        around = [grid[row, column - 1], grid[row, column + 1], grid[row - 1, column], grid[row + 1, column]]
-        assert to[pixel] == pytest.approx(np.mean(around), abs=1e-9)
+        around = [grid[row - 1, column - 1], grid[row - 1, column + 1], grid[row + 1, column - 1],
+                  grid[row + 1, column + 1]]
+        assert to[pixel] == pytest.approx(np.median(around), abs=1e-9)
     damaged[64 + 10] |= 1  # a fifth: an outlier
     with pytest.raises(ValueError, match="5 defective pixels \\(4 broken, 1 outliers\\)"):
         Mlx90640Calibration.from_eeprom(damaged)
@@ -100,13 +101,38 @@ def test_interpolation_leaves_a_frame_without_defects_untouched():
 
 
 def test_interpolation_takes_the_valid_neighbours_of_any_sensor_shape():
-    to = np.arange(20, dtype=float)  # 4 rows of 5
+    to = np.arange(20, dtype=float) ** 1.5  # 4 rows of 5
     defective = np.zeros(20, bool)
-    defective[[0, 12]] = True
+    defective[[0, 4, 12, 18]] = True
     fixed = interpolate_defective(to, defective, (4, 5))
-    assert fixed[0] == (1 + 5) / 2  # a corner has two neighbours
-    assert fixed[12] == (11 + 13 + 7 + 17) / 4
-    assert np.array_equal(np.delete(fixed, [0, 12]), np.delete(to, [0, 12]))
+    assert fixed[0] == to[6]  # a corner has one diagonal neighbour (as the library's to[33])
+    assert fixed[4] == to[8]
+    assert fixed[12] == pytest.approx(np.median(to[[6, 8, 16]]))  # 18 is defective too: left out
+    assert fixed[18] == to[14]  # on the last row, its other upper diagonal (12) defective: the one left
+    assert np.array_equal(np.delete(fixed, [0, 4, 12, 18]), np.delete(to, [0, 4, 12, 18]))
+    rows = interpolate_defective(to, defective, (4, 5), chess=False)  # interleaved: along the row
+    assert rows[0] == to[1] and rows[4] == to[3]
+    assert rows[12] == pytest.approx(to[11] + (to[11] - to[10]) if abs(to[13] - to[14]) > abs(to[11] - to[10])
+                                     else to[13] + (to[13] - to[14]))
+
+
+def test_a_defective_canthus_pixel_is_filled_from_its_own_sub_page_not_from_half_a_frame_before():
+    """A face walking up between two sub-pages: the side neighbours of a defective pixel were measured half a
+    frame earlier, when the face was elsewhere; the diagonal ones were measured with it."""
+    from drivers.thermal import chess_pattern
+
+    then = np.full((24, 32), 22.0)
+    now = np.full((24, 32), 22.0)
+    now[8:13, 10:15] = 36.5  # the eye corner, where it is now
+    page = chess_pattern(24, 32) == 0  # the sub-page just measured
+    merged = np.where(page, now, then)
+    defective = np.zeros((24, 32), bool)
+    defective[10, 12] = True  # the canthus pixel itself, in the fresh sub-page
+    assert page[10, 12]
+    filled = interpolate_defective(merged.ravel(), defective.ravel()).reshape(24, 32)
+    assert filled[10, 12] == pytest.approx(36.5)
+    sides = np.mean([merged[10, 11], merged[10, 13], merged[9, 12], merged[11, 12]])
+    assert sides == pytest.approx(22.0)  # what the four side neighbours said: the room behind the face
 
 
 class EmulatedMlx90640:

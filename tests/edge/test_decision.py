@@ -1,5 +1,7 @@
 """The policy at the edges where a gate must say no: each rule stated, each mode tried."""
 
+import dataclasses
+
 import pytest
 
 from edge.config import ChecksConfig
@@ -25,7 +27,12 @@ def policy(**modes) -> Policy:
 
 
 def visit(match=None, thermal=None, codes=()) -> Visit:
-    return Visit(1, started=100.0, started_perf=0.0, match=match, thermal=thermal, codes=list(codes))
+    """A visit with one reading, or (a list) several, oldest first."""
+    readings = thermal if isinstance(thermal, list) else [thermal] if thermal is not None else []
+    seen = Visit(1, started=100.0, started_perf=0.0, match=match, codes=list(codes))
+    for reading in readings:
+        seen.add_reading(dataclasses.replace(reading))  # each a reading of its own thermal frame
+    return seen
 
 
 def test_a_resident_with_a_normal_reading_is_granted_at_once():
@@ -33,10 +40,55 @@ def test_a_resident_with_a_normal_reading_is_granted_at_once():
     assert decision.granted and decision.resident_id == 1
 
 
-@pytest.mark.parametrize("reading, code", [(FEVER, "fever"), (PHOTO, "spoof")])
-def test_fever_and_spoof_are_denied_at_once_not_at_the_end_of_the_window(reading, code):
-    decision = policy().evaluate(visit(ALICE, reading), now=100.05)
+@pytest.mark.parametrize("readings, code", [([FEVER] * 3, "fever"), ([PHOTO] * 2, "spoof")])
+def test_fever_and_spoof_are_denied_at_once_not_at_the_end_of_the_window(readings, code):
+    decision = policy().evaluate(visit(ALICE, readings), now=100.05)
     assert decision is not None and decision.granted is False and decision.reason_codes == [code]
+
+
+def test_one_hot_reading_is_never_a_fever_nor_one_flat_reading_a_spoof():
+    for reading in (FEVER, PHOTO):
+        assert policy().evaluate(visit(ALICE, [reading]), now=100.05) is None
+    assert policy().evaluate(visit(ALICE, [FEVER, FEVER]), now=100.05) is None
+    ended = policy().evaluate(visit(ALICE, [FEVER]), now=103.0)  # the window ends on one hot reading: no entry
+    assert not ended.granted and ended.reason_codes == ["temperature_uncertain"]
+    assert policy().evaluate(visit(ALICE, [FEVER, FEVER]), now=103.0).reason_codes == ["fever"]
+    assert policy().evaluate(visit(ALICE, [PHOTO]), now=103.0).reason_codes == ["spoof"]
+
+
+def test_readings_are_combined_so_one_outlier_neither_decides_nor_drags_the_estimate():
+    readings = [ThermalReading(True, 36.6 + d, 0.15, live=True) for d in (0.05, -0.05, 0.0, 0.02)]
+    hot = ThermalReading(True, 39.0, 0.15, live=True)  # a glint, a hand at the eye
+    decision = policy().evaluate(visit(ALICE, readings[:2] + [hot] + readings[2:]), now=100.4)
+    assert decision.granted and abs(decision.temperature_c - 36.6) <= 0.05
+    assert decision.temperature["readings"] == 4 and decision.temperature["rejected"] == 1
+    low, high = decision.temperature["interval_95_c"]
+    assert low < 36.6 < high
+    assert len(decision.temperature["samples"]) == 5
+
+
+def test_the_uncertainty_shrinks_as_readings_accumulate_until_a_borderline_person_is_clear():
+    near = [ThermalReading(True, 37.12, 0.15, live=True) for _ in range(6)]
+    assert policy().evaluate(visit(ALICE, near[:1]), now=100.1) is None  # 37.12 + 1.645 x 0.15 > 37.3
+    assert policy().evaluate(visit(ALICE, near), now=100.7).granted  # six of them: ± 0.06
+
+
+def test_relative_screening_calls_a_fever_the_absolute_threshold_misses():
+    relative = [ThermalReading(True, 37.2, 0.1, live=True, relative_limit_c=36.9) for _ in range(3)]
+    decision = policy().evaluate(visit(ALICE, relative), now=100.3)
+    assert not decision.granted and decision.reason_codes == ["fever"]
+    assert decision.checks["temperature"]["params"]["rule"] == "relative"
+
+
+def test_a_visit_without_a_trusted_reading_ends_as_no_reading_with_the_cause():
+    far = ThermalReading(False, reason="reading not trusted: too far", code="too_far", flags=["too far"])
+    lost = ThermalReading(False, reason="reading not trusted: blackbody missing", code="blackbody_missing")
+    assert policy().evaluate(visit(ALICE, [far]), now=102.0) is None
+    for reading, why in ((far, "too_far"), (lost, "blackbody_missing")):
+        decision = policy().evaluate(visit(ALICE, [reading]), now=103.0)
+        assert not decision.granted and decision.reason_codes == ["temperature_no_reading"]
+        assert decision.checks["temperature"]["params"] == {"why": why}
+    assert policy().evaluate(visit(ALICE), now=103.0).checks["temperature"]["params"] == {"why": "no_face_reading"}
 
 
 def test_a_stranger_waits_out_the_window_then_is_denied():
@@ -46,7 +98,7 @@ def test_a_stranger_waits_out_the_window_then_is_denied():
 
 
 def test_advisory_temperature_never_denies_but_is_recorded():
-    decision = policy(temperature="advisory").evaluate(visit(ALICE, FEVER), now=100.1)
+    decision = policy(temperature="advisory").evaluate(visit(ALICE, [FEVER] * 3), now=100.1)
     assert decision.granted
     assert decision.checks["temperature"] == {"status": "fail", "reason": "fever 38.2 °C (threshold 37.3 °C)",
                                               "mode": "advisory", "code": "fever",
@@ -93,19 +145,22 @@ NO_UNCERTAINTY = ThermalReading(True, 36.6, None, live=True)
     ("face", visit(None, codes=[CERTIFICATE]), ("pending", "face not recognised yet", "face_not_recognised", {})),
     ("face", visit(STRANGER), ("fail", "unknown face (below threshold)", "unknown_face", {"why": "below threshold"})),
     ("temperature", visit(), ("pending", "no temperature reading yet", "temperature_unavailable", {})),
-    ("temperature", visit(thermal=PHOTO), ("fail", "spoof: no live skin-temperature pattern", "spoof", {})),
+    ("temperature", visit(thermal=[PHOTO] * 2), ("fail", "spoof: no live skin-temperature pattern", "spoof", {})),
     ("temperature", visit(thermal=FAR), ("pending", "temperature unavailable: too far", "temperature_unavailable",
                                          {"why": "too far"})),
-    ("temperature", visit(thermal=FEVER), ("fail", "fever 38.2 °C (threshold 37.3 °C)", "fever",
-                                           {"temperature_c": 38.2, "threshold_c": 37.3})),
-    ("temperature", visit(thermal=NO_ESTIMATE), ("pending", "temperature uncertain (None ± 0.0 °C)",
-                                                 "temperature_uncertain", {"temperature_c": None, "uncertainty_c": 0.0})),
+    ("temperature", visit(thermal=[FEVER] * 3), ("fail", "fever 38.2 °C (threshold 37.3 °C)", "fever",
+                                                 {"temperature_c": 38.2, "threshold_c": 37.3})),
+    ("temperature", visit(thermal=FEVER), ("pending", "temperature uncertain (38.2 ± 0.2 °C)",
+                                           "temperature_uncertain", {"temperature_c": 38.2, "uncertainty_c": 0.2})),
+    ("temperature", visit(thermal=NO_ESTIMATE), ("pending", "temperature unavailable: not yet trusted",
+                                                 "temperature_unavailable", {"why": "not_trusted"})),
     ("temperature", visit(thermal=NORMAL), ("pass", "36.6 °C", "temperature_normal", {"temperature_c": 36.6})),
     ("temperature", visit(thermal=ThermalReading(True, 36.64, 0.2, live=True)),
      ("pass", "36.6 °C", "temperature_normal", {"temperature_c": 36.6})),
-    ("temperature", visit(thermal=ThermalReading(True, 38.16, 0.2, live=True)),
+    ("temperature", visit(thermal=[ThermalReading(True, 38.16, 0.2, live=True)] * 3),
      ("fail", "fever 38.2 °C (threshold 37.3 °C)", "fever", {"temperature_c": 38.2, "threshold_c": 37.3})),
-    ("temperature", visit(thermal=NO_UNCERTAINTY), ("pass", "36.6 °C", "temperature_normal", {"temperature_c": 36.6})),
+    ("temperature", visit(thermal=NO_UNCERTAINTY), ("pending", "temperature unavailable: not yet trusted",
+                                                    "temperature_unavailable", {"why": "not_trusted"})),
     ("qr", visit(), ("pending", "no code shown", "no_code", {})),
     ("qr", visit(codes=[EXPIRED, PASS]), ("pass", "code valid (pass_ok)", "code_valid", {"why": "pass_ok"})),
     ("qr", visit(codes=[EXPIRED, FORGED]), ("fail", "code invalid: bad signature", "code_invalid",
@@ -121,11 +176,20 @@ def test_a_certificate_is_not_a_visitor_pass():
 
 
 @pytest.mark.parametrize("estimate, uncertainty, status", [
-    (37.5, 0.0, "pass"), (37.25, 0.25, "pass"), (37.25, 0.5, "pending"), (37.75, 0.0, "fail")])
+    (37.49, 0.005, "pass"), (37.1, 0.2, "pass"), (37.35, 0.2, "pending"), (37.75, 0.1, "fail"), (37.6, 0.2, "pending")])
 def test_the_threshold_itself_is_normal_and_the_uncertainty_is_added_before_comparing(estimate, uncertainty, status):
-    checks = ChecksConfig(temperature={"threshold_c": 37.5})
-    reading = ThermalReading(True, estimate, uncertainty, live=True)
-    assert Policy(checks, window_s=3.0).outcomes(visit(thermal=reading))["temperature"].status == status
+    checks = ChecksConfig(temperature={"threshold_c": 37.5, "confidence_z": 1.0})
+    readings = [ThermalReading(True, estimate, uncertainty, live=True, correlated_c=uncertainty)] * 3
+    assert Policy(checks, window_s=3.0).outcomes(visit(thermal=readings))["temperature"].status == status
+
+
+def test_at_the_end_of_the_window_a_borderline_estimate_is_not_called_normal():
+    checks = ChecksConfig(temperature={"threshold_c": 37.3})
+    borderline = [ThermalReading(True, 37.2, 0.15, live=True, correlated_c=0.15)] * 3  # shared: no shrinking
+    outcome = Policy(checks, window_s=3.0).outcomes(visit(thermal=borderline), final=True)["temperature"]
+    assert (outcome.status, outcome.code) == ("fail", "temperature_uncertain")
+    clear = [ThermalReading(True, 37.1, 0.15, live=True, correlated_c=0.15)] * 3
+    assert Policy(checks, window_s=3.0).outcomes(visit(thermal=clear), final=True)["temperature"].status == "pass"
 
 
 @pytest.mark.parametrize("modes, checks", [
@@ -168,8 +232,8 @@ def test_a_pass_admission_names_the_pass_and_nobody():
 def test_a_denial_lists_only_the_failing_required_checks():
     decision = policy().evaluate(visit(STRANGER, None), now=103.0)
     assert not decision.granted
-    assert decision.reason_codes == ["unknown_face", "temperature_unavailable"]
-    assert decision.reasons == ["unknown face (below threshold)", "no temperature reading yet"]
+    assert decision.reason_codes == ["unknown_face", "temperature_no_reading"]
+    assert decision.reasons == ["unknown face (below threshold)", "no temperature reading (no_face_reading)"]
     assert decision.temperature_c is None
 
 
@@ -182,7 +246,7 @@ def test_with_every_check_advisory_nobody_is_admitted_by_default():
 
 
 def test_a_fever_denies_at_once_even_with_a_pass_and_only_a_required_temperature_does():
-    decision = policy().evaluate(visit(STRANGER, FEVER, [PASS]), now=100.0)
+    decision = policy().evaluate(visit(STRANGER, [FEVER] * 3, [PASS]), now=100.0)
     assert not decision.granted and decision.reason_codes == ["fever"]
     assert decision.temperature_c == 38.2
     assert policy(temperature="advisory").evaluate(visit(STRANGER, FEVER), now=100.0) is None

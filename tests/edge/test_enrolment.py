@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from edge.errors import EnrolmentError
-from edge.face.enrolment import review
+from edge.face.enrolment import DuplicateEnrolment, one_person, review
 from edge.face.matcher import Matcher
 from edge.store import Gallery
 
@@ -21,12 +21,22 @@ def matcher_with(*residents):
     return Matcher(Gallery(embeddings, owners, np.zeros(len(owners), bool), names, 1), threshold=0.5, margin=0.05)
 
 
-def test_someone_who_looks_like_a_resident_is_enrolled_with_a_warning_naming_them():
+def test_someone_already_enrolled_is_refused_naming_them_and_a_declared_twin_is_kept():
     matcher = matcher_with(("Alice", unit(1, 0, 0)), ("Bob", unit(0, 1, 0)))
-    checked = review(matcher, [unit(0.9, 0.1, 0.3)], ["new.jpg"])
-    assert checked.kept == [0] and checked.refused == []
-    assert [(look.resident_id, look.name) for look in checked.lookalikes] == [(1, "Alice")]
-    assert "Alice" in checked.warnings[0]
+    with pytest.raises(DuplicateEnrolment, match="^already enrolled as resident 1 Alice") as refused:
+        review(matcher, [unit(0.9, 0.1, 0.3)], ["new.jpg"])
+    assert refused.value.resident_id == 1
+    twin = review(matcher, [unit(0.9, 0.1, 0.3)], ["new.jpg"], lookalike_of=(1,))
+    assert twin.kept == [0] and [(look.resident_id, look.name) for look in twin.lookalikes] == [(1, "Alice")]
+    assert "Alice" in twin.warnings[0]
+    with pytest.raises(DuplicateEnrolment, match="resident 2 Bob"):  # naming one twin does not let in another
+        review(matcher, [unit(0.2, 0.9, 0.3)], ["b.jpg"], lookalike_of=(1,))
+
+
+def test_a_burst_that_mixes_two_people_is_told_apart_from_one_person():
+    assert one_person([unit(1, 0, 0), unit(0.95, 0.05, 0.1), unit(0.97, 0.0, 0.1)], 0.5)
+    assert not one_person([unit(1, 0, 0), unit(0.95, 0.05, 0.1), unit(0, 1, 0)], 0.5)
+    assert one_person([unit(1, 0, 0)], 0.5)
 
 
 def test_a_template_closer_to_someone_else_than_to_its_own_person_is_refused():

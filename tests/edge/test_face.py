@@ -18,8 +18,15 @@ def store(tmp_path):
 
 
 @pytest.fixture()
-def engine(engine_factory, store):
-    return engine_factory(store.gallery())
+def gallery(store, face_config):
+    from edge.face.gallery import FaceGallery
+
+    return FaceGallery(store, face_config)
+
+
+@pytest.fixture()
+def engine(engine_factory, gallery):
+    return engine_factory(gallery)
 
 
 def identify(engine, path):
@@ -28,9 +35,9 @@ def identify(engine, path):
     return engine.matcher.search(embedding)
 
 
-def test_enrolled_residents_are_identified_and_strangers_are_unknown(engine, store):
-    alice, _ = enrol_photos(engine, store, "Alice", "3-201", [FACES / "resident_a/01.jpg", FACES / "resident_a/02.jpg"])
-    enrol_photos(engine, store, "Bob", "5-1102", [FACES / "resident_b/01.jpg"])
+def test_enrolled_residents_are_identified_and_strangers_are_unknown(engine, gallery):
+    alice, _ = enrol_photos(engine, gallery, "Alice", "3-201", [FACES / "resident_a/01.jpg", FACES / "resident_a/02.jpg"])
+    enrol_photos(engine, gallery, "Bob", "5-1102", [FACES / "resident_b/01.jpg"])
     match = identify(engine, FACES / "resident_a/03.jpg")
     assert match.known and match.resident_id == alice and match.name == "Alice"
     assert match.similarity >= engine.matcher.threshold
@@ -39,16 +46,19 @@ def test_enrolled_residents_are_identified_and_strangers_are_unknown(engine, sto
     assert not stranger.known and stranger.reason == "below threshold"
 
 
-def test_open_set_identification_on_the_shared_faces(engine_factory, empty_gallery, face_labels, tmp_path):
+def test_open_set_identification_on_the_shared_faces(engine_factory, face_config, face_labels, tmp_path):
     """One enrolment photo per person for half the people; everyone else must come back unknown."""
+    from edge.face.gallery import FaceGallery
+
     with Store(tmp_path) as store:
-        engine = engine_factory(empty_gallery)
+        gallery = FaceGallery(store, face_config)
+        engine = engine_factory(gallery)
         names = sorted(p for p, photos in face_labels.items() if len(photos) >= 2)
         enrolled = {}
         for name in names[::2]:
             for photo in face_labels[name]:
                 try:
-                    enrolled[name] = enrol_photos(engine, store, name, "", [photo])[0]
+                    enrolled[name] = enrol_photos(engine, gallery, name, "", [photo])[0]
                     break
                 except EnrolmentError:
                     continue
@@ -65,40 +75,63 @@ def test_open_set_identification_on_the_shared_faces(engine_factory, empty_galle
         assert wrong == [], f"false accepts: {wrong}"
 
 
-def test_refusals_store_nothing(engine, store, tmp_path):
+def test_refusals_store_nothing(engine, gallery, store, tmp_path):
     corrupt = tmp_path / "corrupt.jpg"
     corrupt.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.full((200, 200, 3), 127, np.uint8))
     with pytest.raises(EnrolmentError, match="corrupt.jpg: not a readable image"):
-        enrol_photos(engine, store, "X", "", [FACES / "resident_a/01.jpg", corrupt])
+        enrol_photos(engine, gallery, "X", "", [FACES / "resident_a/01.jpg", corrupt])
     with pytest.raises(EnrolmentError, match="blank.png: no face found"):
-        enrol_photos(engine, store, "X", "", [blank])
+        enrol_photos(engine, gallery, "X", "", [blank])
     two = np.hstack([read_image(FACES / "resident_a/01.jpg"), read_image(FACES / "resident_b/01.jpg")[:260, :192]])
     cv2.imwrite(str(tmp_path / "two.jpg"), two)
-    with pytest.raises(EnrolmentError, match="2 faces found"):
-        enrol_photos(engine, store, "X", "", [tmp_path / "two.jpg"])
+    with pytest.raises(EnrolmentError, match="two.jpg: 2 faces, none of them clearly the person of the other photos; "
+                                             "use a photo of one person, or add one"):
+        enrol_photos(engine, gallery, "X", "", [tmp_path / "two.jpg"])
     with pytest.raises(EnrolmentError, match="no such file"):
-        enrol_photos(engine, store, "X", "", [tmp_path / "missing.jpg"])
+        enrol_photos(engine, gallery, "X", "", [tmp_path / "missing.jpg"])
     assert store.residents() == []
 
 
-def test_grey_and_16_bit_photos_are_accepted(engine, store, tmp_path):
+def test_a_group_photo_gives_the_face_that_matches_the_persons_other_photos(engine, gallery, store, tmp_path):
+    two = np.hstack([read_image(FACES / "resident_a/01.jpg"), read_image(FACES / "resident_b/01.jpg")[:260, :192]])
+    cv2.imwrite(str(tmp_path / "two.jpg"), two)
+    alice, review = enrol_photos(engine, gallery, "Alice", "", [tmp_path / "two.jpg", FACES / "resident_a/02.jpg"])
+    assert review.kept == [0, 1] and review.refused == []
+    assert identify(engine, FACES / "resident_a/03.jpg").resident_id == alice
+    assert not identify(engine, FACES / "resident_b/03.jpg").known  # Bob's face was not taken from the photo
+    assert len(store.templates(alice)) == 2
+
+
+def test_someone_enrolled_twice_is_refused_naming_them_and_nothing_is_stored(engine, gallery, store):
+    from edge.face.enrolment import DuplicateEnrolment
+
+    alice, _ = enrol_photos(engine, gallery, "Alice", "", [FACES / "resident_a/01.jpg"])
+    with pytest.raises(DuplicateEnrolment, match=f"already enrolled as resident {alice} Alice"):
+        enrol_photos(engine, gallery, "Alice again", "", [FACES / "resident_a/02.jpg", FACES / "resident_a/03.jpg"])
+    assert [r.name for r in store.residents()] == ["Alice"]
+    twin, review = enrol_photos(engine, gallery, "Alice's twin", "", [FACES / "resident_a/02.jpg"],
+                                lookalike_of=(alice,))
+    assert [look.resident_id for look in review.lookalikes] == [alice]
+
+
+def test_grey_and_16_bit_photos_are_accepted(engine, gallery, tmp_path):
     colour = read_image(FACES / "resident_c/01.jpg")
     grey = cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY)
     cv2.imwrite(str(tmp_path / "grey.png"), grey)
     cv2.imwrite(str(tmp_path / "deep.png"), colour.astype(np.uint16) * 257)
-    enrol_photos(engine, store, "Chen", "", [tmp_path / "grey.png", tmp_path / "deep.png"])
+    enrol_photos(engine, gallery, "Chen", "", [tmp_path / "grey.png", tmp_path / "deep.png"])
     assert identify(engine, FACES / "resident_c/03.jpg").name == "Chen"
 
 
-def test_not_this_person_negative_template_stops_a_wrong_match(engine, store):
-    alice, _ = enrol_photos(engine, store, "Alice", "", [FACES / "resident_a/01.jpg"])
+def test_not_this_person_negative_template_stops_a_wrong_match(engine, gallery, store):
+    alice, _ = enrol_photos(engine, gallery, "Alice", "", [FACES / "resident_a/01.jpg"])
     probe = read_image(FACES / "resident_a/04.jpg")
     embedding, quality = engine.template_from_photo(probe, source="probe")
     assert engine.matcher.search(embedding).resident_id == alice
     store.add_templates(alice, [embedding], [quality.value], ["probe"], negative=True)
-    engine.use(engine.matcher.with_gallery(store.gallery()))
+    gallery.changed()
     match = engine.matcher.search(embedding)
     assert not match.known and match.reason == "marked not this person"
 
@@ -114,7 +147,7 @@ def test_margin_rejects_a_face_close_to_two_residents():
 
 
 def test_missing_or_corrupt_model_is_a_clear_error(face_config, empty_gallery, tmp_path):
-    from edge.face.engine import build_engine
+    from edge.face.setup import build_engine
 
     with pytest.raises(ModelError, match=r"yunet.onnx is missing; run `gatepost models fetch`"):
         build_engine(face_config, empty_gallery, models_dir=tmp_path)
@@ -129,8 +162,8 @@ def test_missing_or_corrupt_model_is_a_clear_error(face_config, empty_gallery, t
         build_engine(face_config, empty_gallery, models_dir=tmp_path)
 
 
-def test_tracker_recognises_a_track_once(engine, store):
-    enrol_photos(engine, store, "Alice", "", [FACES / "resident_a/01.jpg"])
+def test_tracker_recognises_a_track_once(engine, gallery, store):
+    enrol_photos(engine, gallery, "Alice", "", [FACES / "resident_a/01.jpg"])
     frame = np.full((480, 640, 3), 120, np.uint8)
     face = cv2.resize(read_image(FACES / "resident_a/03.jpg"), (240, 320))
     frame[60:380, 200:440] = face
@@ -157,9 +190,9 @@ def place_face(engine, frame, path, centre, face_width):
     return frame
 
 
-def test_the_person_revealed_behind_does_not_inherit_the_identity(engine, store):
+def test_the_person_revealed_behind_does_not_inherit_the_identity(engine, gallery, store):
     """Alice walks through; the stranger behind her appears where she was, smaller: a new person."""
-    enrol_photos(engine, store, "Alice", "", [FACES / "resident_a/01.jpg"])
+    enrol_photos(engine, gallery, "Alice", "", [FACES / "resident_a/01.jpg"])
     background = np.full((480, 640, 3), 120, np.uint8)
     alice = place_face(engine, background.copy(), FACES / "resident_a/03.jpg", (320, 220), 130)
     stranger = place_face(engine, background.copy(), FACES / "stranger_e/01.jpg", (320, 220), 90)
@@ -170,9 +203,9 @@ def test_the_person_revealed_behind_does_not_inherit_the_identity(engine, store)
     assert second.primary.recognised_now and not second.primary.match.known
 
 
-def test_a_face_missing_for_a_frame_is_recognised_again(engine, store):
+def test_a_face_missing_for_a_frame_is_recognised_again(engine, gallery, store):
     """A track picked up again after a gap may be someone else: it is not trusted by its old name."""
-    enrol_photos(engine, store, "Alice", "", [FACES / "resident_a/01.jpg"])
+    enrol_photos(engine, gallery, "Alice", "", [FACES / "resident_a/01.jpg"])
     background = np.full((480, 640, 3), 120, np.uint8)
     alice = place_face(engine, background.copy(), FACES / "resident_a/03.jpg", (320, 220), 120)
     stranger = place_face(engine, background.copy(), FACES / "stranger_e/01.jpg", (320, 220), 120)
@@ -183,9 +216,9 @@ def test_a_face_missing_for_a_frame_is_recognised_again(engine, store):
     assert again.primary.recognised_now and not again.primary.match.known
 
 
-def test_a_borderline_frame_is_not_enough_but_two_agreeing_frames_are(engine, store):
+def test_a_borderline_frame_is_not_enough_but_two_agreeing_frames_are(engine, gallery, store):
     """Evidence across frames: a score just over the threshold names nobody until a second frame agrees."""
-    alice, _ = enrol_photos(engine, store, "Alice", "", [FACES / "resident_a/01.jpg"])
+    alice, _ = enrol_photos(engine, gallery, "Alice", "", [FACES / "resident_a/01.jpg"])
     background = np.full((480, 640, 3), 120, np.uint8)
     frame = place_face(engine, background.copy(), FACES / "resident_a/03.jpg", (320, 220), 130)
     similarity = engine.process(frame, 0.0).primary.match.similarity

@@ -1,11 +1,11 @@
-"""The running engine follows the store: any path that changes templates reaches it within a second."""
+"""The gallery's one owner follows the store: any path that changes templates reaches the engine within a second."""
 
 import time
 
 import numpy as np
 
 from edge.config import FaceConfig
-from edge.face.gallery_follower import GalleryFollower
+from edge.face.gallery import FaceGallery
 from edge.store import Store
 
 
@@ -23,13 +23,13 @@ def vector(seed):
     return v / np.linalg.norm(v)
 
 
-def test_a_resident_removed_by_another_process_is_refused_within_a_second(engine_factory, empty_gallery, tmp_path):
+def test_a_resident_removed_by_another_process_is_refused_within_a_second(engine_factory, tmp_path):
     config = FaceConfig(recalibrate_s=0.2)
     with Store(tmp_path) as daemon_store:
-        engine = engine_factory(empty_gallery)
-        follower = GalleryFollower(daemon_store, engine, config)
-        follower.refresh()
-        follower.start()
+        gallery = FaceGallery(daemon_store, config)
+        engine = engine_factory(gallery)
+        gallery.refresh()
+        gallery.start()
         try:
             with Store(tmp_path) as cli_store:  # `gatepost residents add/remove` opens its own connection
                 bob = cli_store.add_resident("Bob", "", [vector(1)], [1.0], ["cli"])
@@ -40,20 +40,48 @@ def test_a_resident_removed_by_another_process_is_refused_within_a_second(engine
             assert time.monotonic() - removed_at < 1.0
             assert engine.matcher.search(vector(1)).reason == "gallery empty"
         finally:
-            follower.close()
+            gallery.close()
 
 
-def test_visit_scores_refit_the_operating_point(engine_factory, empty_gallery, tmp_path):
+def test_visit_scores_refit_the_operating_point(tmp_path):
     config = FaceConfig()
     with Store(tmp_path) as store:
         for seed in range(60):
             store.add_resident(f"r{seed}", "", [vector(seed)], [1.0], ["test"])
-        engine = engine_factory(empty_gallery)
-        follower = GalleryFollower(store, engine, config)
-        assert follower.refresh() and not follower.refresh()  # nothing changed the second time
-        before = engine.matcher.point
+        gallery = FaceGallery(store, config)
+        assert gallery.refresh() and not gallery.refresh()  # nothing changed the second time
+        before = gallery.matcher.point
         for score in np.random.default_rng(2).gumbel(0.6, 0.02, 50):  # this camera: strangers score high
             store.add_visit_score(float(score), 60)
-        assert follower.refresh()
-        after = engine.matcher.point
+        assert gallery.refresh()
+        after = gallery.matcher.point
         assert after.visit_samples == 50 and after.source == "visits" and after.threshold > before.threshold
+
+
+def test_one_failed_rebuild_is_a_fault_and_the_next_change_still_arrives(tmp_path):
+    """The thread that follows the store survives an error (a locked database, say): it keeps the last matcher,
+    reports the fault, and applies the next change when it can."""
+    config = FaceConfig(recalibrate_s=0.05)
+    with Store(tmp_path) as store:
+        gallery = FaceGallery(store, config)
+        gallery.refresh()
+        real = store.gallery
+        failures = [1]
+
+        def flaky():
+            if failures:
+                failures.pop()
+                raise RuntimeError("database is locked")
+            return real()
+
+        store.gallery = flaky
+        gallery.start()
+        try:
+            store.add_resident("Ann", "", [vector(3)], [1.0], ["cli"])
+            assert wait_for(lambda: gallery.error is not None or gallery.matcher.search(vector(3)).known)
+            assert wait_for(lambda: gallery.matcher.search(vector(3)).name == "Ann")
+            assert wait_for(lambda: gallery.error is None)
+            store.add_resident("Ben", "", [vector(4)], [1.0], ["cli"])
+            assert wait_for(lambda: gallery.matcher.search(vector(4)).name == "Ben")
+        finally:
+            gallery.close()

@@ -64,7 +64,7 @@ def test_at_native_resolution_the_morning_still_matches_and_faces_are_found_on_a
 def test_a_resident_too_far_for_the_eye_corners_is_asked_closer_and_steps_up(tmp_path, follows_prompts):
     """At 1 m the eye corners cover too few thermal pixels: only the face maximum is read, too uncertain to call
     37.1 °C normal. The screen asks her to step closer; a second later she does, and is let in. Someone who
-    stays where they are waits out the window and is refused as uncertain, as before."""
+    stays where they are waits out the window and goes to the guard as "no reading" (only face maxima)."""
     import yaml
 
     from drivers.sim.scenario import load_scenario
@@ -96,5 +96,6 @@ def test_a_resident_too_far_for_the_eye_corners_is_asked_closer_and_steps_up(tmp
         assert stepped_at >= max(asked[0], chen.in_view_at) + 1.0 - 1e-9  # they read the screen first
         assert decided_at > stepped_at
     else:
-        assert not decision.granted and decision.reason_codes == ["temperature_uncertain"]
+        assert not decision.granted and decision.reason_codes == ["temperature_no_reading"]
+        assert decision.checks["temperature"]["params"] == {"why": "face_maximum_only"}
         assert chen.stepping_closer is None

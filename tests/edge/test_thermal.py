@@ -63,7 +63,7 @@ def test_untrusted_readings_are_unavailable_with_the_reason():
 def test_small_face_falls_back_to_the_face_maximum_with_more_uncertainty():
     reading = measure(*face_at(1.15, 36.6))
     assert "face maximum" in reading.flags
-    assert reading.uncertainty_c >= 0.7
+    assert reading.uncertainty_c >= 0.6
     assert "too small" in reading.flags  # a step closer resolves the eye corners: the screen asks for it
 
 
@@ -193,13 +193,16 @@ def test_policy_never_passes_an_uncertain_or_feverish_reading():
 
     policy = Policy(ChecksConfig.model_validate({"face": {"mode": "off"}, "qr": {"mode": "off"}}), window_s=3)
 
-    def outcome(estimate, uncertainty, available=True):
-        visit = Visit(None, 0.0, 0.0, thermal=ThermalReading(available, estimate, uncertainty, True))
+    def outcome(estimate, uncertainty, available=True, readings=1):
+        visit = Visit(None, 0.0, 0.0)
+        for _ in range(readings):
+            visit.add_reading(ThermalReading(available, estimate, uncertainty, True, correlated_c=uncertainty))
         return policy.outcomes(visit)["temperature"]
 
     assert outcome(36.6, 0.15).status == "pass"
-    assert outcome(37.4, 0.15).code == "fever"
-    assert outcome(37.0, 0.6).code == "temperature_uncertain"
+    assert outcome(37.6, 0.15).code == "temperature_uncertain"  # one hot reading is not a fever yet
+    assert outcome(37.6, 0.15, readings=3).code == "fever"
+    assert outcome(37.0, 0.6, readings=10).code == "temperature_uncertain"
     assert outcome(36.6, 0.15, available=False).status == "pending"
 
 

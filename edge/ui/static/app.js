@@ -14,6 +14,8 @@ const TEXT = {
     manual: "手动开闸", passed: "已通过", not_passed: "未通过", recorded: "已记录",
     camera: "摄像头", thermal: "热成像", relay: "继电器", passage: "通行传感器", qr_scanner: "扫码器", storage: "数据库",
     ui: "触摸屏", face: "人脸识别", online: "在线", offline: "离线", fpir: "估计误识率",
+    baseline: "测温基准", baseline_learning: "测温基准学习中", baseline_hint: "近期正常通行者的体温，用于校准与相对筛查",
+    minutes: "分钟前", site_offset: "复测校正",
   },
   en: {
     waiting: "Waiting", granted: "ENTER", denied: "STOP", open: "Open gate", enrol: "Enrol resident",
@@ -30,6 +32,9 @@ const TEXT = {
     camera: "camera", thermal: "thermal camera", relay: "relay", passage: "passage sensor", qr_scanner: "QR scanner",
     storage: "database", ui: "touchscreen", face: "face recognition", online: "online", offline: "offline",
     fpir: "estimated false accepts",
+    baseline: "temperature baseline", baseline_learning: "temperature baseline learning",
+    baseline_hint: "recent normal visitors' temperatures: calibration and relative screening",
+    minutes: "min ago", site_offset: "recheck offset",
   },
 };
 const settings = window.GATEPOST || { language: "zh", reasons: [], gate: "" };
@@ -120,7 +125,10 @@ function showDecision(event, { keepTime = false, live = false } = {}) {
   }
   const actions = $("decision-actions");
   actions.innerHTML = "";
-  if ((event.reason_codes || []).includes("fever") && event.visit_id) {
+  // any reading can be rechecked (a fever, no reading, a borderline one, or a spot check of someone let in):
+  // the pairs teach the site's offset, and pairs of people passed keep them honest
+  const rechecked = ["fever", "temperature_no_reading", "temperature_uncertain"];
+  if (event.visit_id && ((event.reason_codes || []).some((code) => rechecked.includes(code)) || event.temperature)) {
     const input = document.createElement("input");
     input.id = "recheck-input"; input.inputMode = "decimal"; input.placeholder = "°C";
     const button = document.createElement("button");
@@ -205,6 +213,13 @@ function renderDevices(devices) {
   if (devices.face) {
     const fpir = devices.face.estimated_fpir === null ? "" : ` · ${t("fpir")} ≈ ${devices.face.estimated_fpir.toExponential(1)}`;
     parts.push(`<span title="${t("face_point")}">${t("face_threshold")} ${devices.face.threshold.toFixed(3)}${fpir}</span>`);
+  }
+  if (devices.thermal) {
+    const b = devices.thermal.baseline;
+    const age = b.newest_age_s === null ? "" : ` · ${Math.round(b.newest_age_s / 60)} ${t("minutes")}`;
+    const text = b.ready ? `${t("baseline")} ${b.samples}${age}` : `${t("baseline_learning")} ${b.samples}/${b.min_samples}`;
+    const offset = devices.thermal.site_offset_c ? ` · ${t("site_offset")} ${devices.thermal.site_offset_c.toFixed(2)} °C` : "";
+    parts.push(`<span id="baseline" title="${t("baseline_hint")}">${text}${offset}</span>`);
   }
   $("devices").innerHTML = parts.join(" · ");
 }

@@ -1,0 +1,223 @@
+"""The face gallery's one owner: the residents' templates as the running gate searches them.
+
+Every change of templates goes through the store, which bumps `gallery_version` in the same
+transaction, whoever makes it (this daemon's console or touchscreen, `gatepost residents` in
+another process, a site record, an adaptive template). `FaceGallery` holds the matcher the engine
+searches, and nothing else replaces it: a thread watches the version and the count of visit
+scores, builds a new matcher (gallery, operating point, lookalike pairs) off the frame loop and
+swaps it in one assignment. An enrolment made here swaps at once. A removed resident is refused
+within `face.recalibrate_s` plus one build.
+
+The engine reads `FaceGallery.matcher` once per frame and never builds one itself, so a frame is
+searched against one consistent gallery and the engine does not know where templates come from.
+
+Templates that keep up: a visit recognised with a wide margin may teach its resident one
+template (the visit's fused embedding), at most one per `adapt_every_s`, up to
+`adaptive_templates`, the oldest replaced first; enrolment photos are never replaced. A visit
+teaches only if it scores `adapt_margin` above the threshold against the resident's *enrolment*
+templates, so learned templates stay anchored to them, and the matcher takes a learned template's
+word only for a face its resident's enrolment photos score within LEARNED_SLACK of the threshold
+(edge/face/matcher.py): a stranger who tailgates a resident's visits cannot walk the gallery
+towards themselves one learned template at a time. A guard's "not this person" removes what that
+visit taught.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from edge.config import FaceConfig
+from edge.face.matcher import Lookalikes, Matcher
+from edge.face.operating_point import PairLaw, fixed, operating_point, pair_scores
+from edge.store import Gallery, ResidentRecords
+
+log = logging.getLogger(__name__)
+
+VISIT_SCORES_KEPT = 5000
+REFIT_EVERY_VISITS = 25
+SAME_TEMPLATE_AT = 0.95  # a visit this close to a template already kept teaches nothing new
+TAUGHT_KEPT = 200  # visits whose learned template a guard's "not this person" can still remove
+
+
+@dataclass(frozen=True)
+class Adaptation:
+    """What one visit taught: a template for a resident (and which old ones it replaced)."""
+
+    resident_id: int
+    template_id: int
+    score: float  # the visit's best score against the resident's enrolment templates
+    replaced: list[int]
+
+
+class MatcherSource(Protocol):
+    """What the engine needs of a gallery: the matcher to search now."""
+
+    @property
+    def matcher(self) -> Matcher: ...
+
+
+class FixedMatcher:
+    """One matcher for good: benchmarks and tools that search a gallery held in memory."""
+
+    def __init__(self, matcher: Matcher) -> None:
+        self.matcher = matcher
+
+
+def default_law(config: FaceConfig) -> PairLaw:
+    """The embedder's shipped score law (models/manifest.json), for a gallery too small to measure its own."""
+    from models.fetch import load_manifest
+
+    law = load_manifest()[config.pack].calibration
+    return PairLaw(float(law["t1"]), float(law["share1"]), float(law["t2"]), float(law["share2"]))
+
+
+def build_matcher(gallery: Gallery, config: FaceConfig, *, visit_scores: list[tuple[float, int]] | None = None,
+                  law: PairLaw | None = None) -> Matcher:
+    """The matcher for this gallery at the operating point `config` asks for."""
+    scores = pair_scores(gallery)
+    if config.match_threshold is not None:
+        point = fixed(config.match_threshold, int(len(np.unique(scores.owners))))
+    else:
+        point = operating_point(gallery, target_fpir=config.max_false_accept, default=law or default_law(config),
+                                visit_scores=visit_scores, scores=scores)
+    return Matcher(gallery, point=point, margin=config.match_margin, lookalike_margin=config.lookalike_margin,
+                   lookalikes=lookalikes_of(scores.owners, scores.best, scores.closest,
+                                            point.threshold - config.lookalike_margin))
+
+
+def lookalikes_of(owners: np.ndarray, best: np.ndarray, closest: np.ndarray, floor: float) -> Lookalikes:
+    """Each resident's closest other resident, where a template of one scores above `floor` on the other.
+
+    The floor sits `lookalike_margin` below the threshold: near enough that a photo of one of
+    them can clear the threshold on the other.
+    """
+    pairs: dict[frozenset[int], float] = {}
+    for owner, score, other in zip(owners.tolist(), best.tolist(), closest.tolist()):
+        if score >= floor and owner != other:
+            pair = frozenset((owner, other))
+            pairs[pair] = max(score, pairs.get(pair, -1.0))
+    return Lookalikes(pairs)
+
+
+class FaceGallery:
+    """Watches the store and keeps the matcher current; `refresh()` does one check in the caller's thread."""
+
+    def __init__(self, store: ResidentRecords, config: FaceConfig) -> None:
+        self.store = store
+        self.config = config
+        self._law = default_law(config)
+        self._matcher: Matcher | None = None
+        self._seen: tuple[int, int] | None = None  # the first refresh always builds
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._taught: OrderedDict[str, int] = OrderedDict()  # visit id -> the template it taught
+        self.error: str | None = None
+
+    @property
+    def matcher(self) -> Matcher:
+        if self._matcher is None:
+            self.refresh()
+        assert self._matcher is not None  # refresh() always builds the first one
+        return self._matcher
+
+    def _key(self) -> tuple[int, int]:
+        return self.store.gallery_version, self.store.visit_score_count() // REFIT_EVERY_VISITS
+
+    def refresh(self) -> bool:
+        """Rebuild the matcher if the gallery or the visit scores changed; True if it did."""
+        with self._lock:
+            key = self._key()
+            if key == self._seen and self._matcher is not None:
+                return False
+            started = time.perf_counter()
+            gallery = self.store.gallery()
+            matcher = build_matcher(gallery, self.config, law=self._law,
+                                    visit_scores=self.store.visit_scores(VISIT_SCORES_KEPT))
+            self._matcher = matcher
+            self._seen = (gallery.version, key[1])
+        point = matcher.point
+        log.info("gallery version %d: %d residents, threshold %.3f (%s), estimated FPIR %.2g, built in %.0f ms",
+                 gallery.version, point.residents, point.threshold, point.source, point.estimated_fpir,
+                 (time.perf_counter() - started) * 1000)
+        return True
+
+    def changed(self) -> None:
+        """Templates were just stored by this process: searchable from the next frame at the operating point in
+        force (the thread derives a new one within `recalibrate_s`)."""
+        if self._matcher is None:
+            self.refresh()
+            return
+        with self._lock:
+            self._matcher = self._matcher.with_gallery(self.store.gallery())
+
+    def adapt(self, visit_id: str, resident_id: int, probe: np.ndarray, *, frames: int,
+              match_similarity: float, runner_up: float) -> Adaptation | None:
+        """A recognised visit may teach its resident one template; None when it may not (and why is logged)."""
+        config = self.config
+        matcher = self.matcher
+        if config.adaptive_templates <= 0 or frames < 2:
+            return None
+        if match_similarity < matcher.threshold + config.adapt_margin or \
+                match_similarity - runner_up < 2 * matcher.margin:
+            return None  # never from a borderline visit
+        enrolled = matcher.gallery.enrolled(resident_id)
+        if not len(enrolled):
+            return None
+        anchor = float((enrolled @ probe).max())
+        if anchor < matcher.threshold + config.adapt_margin:
+            return None  # anchored to the enrolment photos, not to what was learned before
+        own = matcher.gallery.embeddings[(matcher.gallery.owners == resident_id) & ~matcher.gallery.negative]
+        if float((own @ probe).max()) >= SAME_TEMPLATE_AT:
+            return None
+        taught = [t for t in self.store.templates(resident_id) if t.adaptive]
+        if taught and self.store.now() - max(t.created for t in taught) < config.adapt_every_s:
+            return None
+        template_id, replaced = self.store.adapt(resident_id, probe, anchor, f"visit {visit_id}",
+                                                 keep=config.adaptive_templates)
+        self.changed()
+        self._taught[visit_id] = template_id
+        while len(self._taught) > TAUGHT_KEPT:
+            self._taught.popitem(last=False)
+        return Adaptation(resident_id, template_id, anchor, replaced)
+
+    def forget_visit(self, visit_id: str) -> int | None:
+        """A guard said the visit was not this person: the template it taught goes (its id, or None)."""
+        template_id = self._taught.pop(visit_id, None)
+        if template_id is not None and self.store.remove_template(template_id):
+            self.changed()
+            return template_id
+        return None
+
+    def reconfigure(self, config: FaceConfig) -> None:
+        """New thresholds or targets: rebuilt on the next check."""
+        self.config = config
+        self._law = default_law(config)
+        self._seen = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="face-gallery", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.config.recalibrate_s):
+            try:
+                self.refresh()
+                self.error = None
+            except Exception as error:  # the gate keeps its last matcher; the fault is reported
+                if self.error is None:
+                    log.exception("face gallery: rebuilding the matcher failed")
+                self.error = f"gallery: {type(error).__name__}: {error}"
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
