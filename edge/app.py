@@ -15,6 +15,7 @@ from drivers.sim.scenario import Scenario, load_scenario
 from drivers.sim.world import FaceLocation
 from edge.config import GateConfig, parse_config, read_yaml
 from edge.control import ControlServer
+from edge.doctor import liveness_warning
 from edge.errors import EnrolmentError
 from edge.events import DecisionSource, EventKind
 from edge.face.engine import FaceEngine
@@ -208,6 +209,9 @@ class Runtime:
             self.gallery.start()
         locator = face_locator(self.engine) if self.engine is not None else None
         self.hardware = open_hardware(config, scenario=scenario, locator=locator, realtime=realtime, loop=loop)
+        warning = liveness_warning(config)
+        if warning:
+            log.warning("%s", warning)
         world = self.hardware.world
         clock = (lambda: world.now) if world is not None and config.hardware.camera.driver == "sim" else time.monotonic
         self.gate = Gate(config, hardware=self.hardware, store=self.store,

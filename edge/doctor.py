@@ -15,7 +15,23 @@ def _check(label: str, probe) -> tuple[str, bool]:
         return f"FAIL {label}: {error}", False
     except Exception as error:  # doctor reports, it never crashes
         return f"FAIL {label}: {type(error).__name__}: {error}", False
+    if isinstance(detail, Warning):
+        return f"warn {label}: {detail}", True
     return f"ok   {label}: {detail}", True
+
+
+def liveness_warning(config: GateConfig) -> str | None:
+    """Why nothing tells a live face from a printed photo or a screen on this gate, if nothing does."""
+    from edge.config import CheckMode
+
+    if config.checks.face.mode is CheckMode.off:
+        return None
+    if config.hardware.thermal.driver == "none" or "thermal" not in config.pipeline.stages:
+        return "no thermal camera: nothing checks liveness, and a printed photo of a resident is let in as them"
+    if config.checks.temperature.mode is not CheckMode.required:
+        return ("checks.temperature is not required: a face judged not live (a photo, a screen) is recorded, "
+                "not refused")
+    return None
 
 
 def run_doctor(config: GateConfig) -> tuple[list[str], bool]:
@@ -49,6 +65,12 @@ def run_doctor(config: GateConfig) -> tuple[list[str], bool]:
 
     results.append(_check("camera", camera))
     results.append(_check("thermal camera", lambda: hw.thermal.driver if hw.thermal.driver != "sim" else "simulated"))
+
+    def liveness() -> object:
+        warning = liveness_warning(config)
+        return Warning(warning) if warning else "the thermal check refuses photos and screens"
+
+    results.append(_check("liveness", liveness))
 
     def relay() -> str:
         if hw.relay.driver == "sim":

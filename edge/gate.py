@@ -84,6 +84,7 @@ class Gate:
         self.visit: Visit | None = None
         self.prompt = Prompt("idle", clock())
         self.prompt_listeners: list[Callable[[Prompt], None]] = []  # the resident's screen, the voice; loop thread
+        self._held_prompt: tuple[str, float] | None = None  # (code, until): an instruction a guard's tool gives
         self._decided: tuple[Visit, float] | None = None  # the latest decided visit, and when
         self.stats = GateStats()
         self.faults = Faults(on_change=self._fault_changed)
@@ -201,10 +202,19 @@ class Gate:
         self._tick(now)
         return True
 
+    def hold_prompt(self, code: str, seconds: float) -> None:
+        """Show `code` to the person at the gate for `seconds` whatever the visit says (enrolment: turn slightly)."""
+        self._held_prompt = (code, self.clock() + seconds)
+
     def _update_prompt(self, now: float, face) -> None:
         """The person's instruction for this frame; listeners hear of a change on the same frame."""
         code = prompt_for(now=now, face=face, visit=self.visit, decided=self._decided, policy=self.policy,
                           out_of_service=not self.turnstile.healthy or "camera" in self.faults)
+        if self._held_prompt is not None:
+            if now < self._held_prompt[1]:
+                code = self._held_prompt[0]
+            else:
+                self._held_prompt = None
         if code == self.prompt.code:
             return
         self.prompt = Prompt(code, now, guide=code == "show_code")

@@ -21,7 +21,8 @@ RESULT_HOLD_S = 3.0  # a decision stays on the screen at least this long after t
 
 PROMPT_CODES = ("idle", "step_closer", "step_back", "hold_still", "look_at_camera", "face_hidden", "recognising",
                 "measuring_temperature", "show_code", "welcome", "refused_fever", "refused_spoof",
-                "refused_unknown", "refused_code", "refused_temperature", "see_guard", "out_of_service")
+                "refused_unknown", "refused_code", "refused_temperature", "see_guard", "out_of_service",
+                "turn_slightly")
 
 QUALITY_PROMPTS = {"too_small": "step_closer", "uncertain_detection": "face_hidden", "turned_away": "look_at_camera",
                    "blurred": "hold_still"}

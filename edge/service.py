@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edge.config import GateConfig
+from edge.doctor import liveness_warning
 from edge.errors import EnrolmentError
 from edge.events import Decision, DecisionSource, Event, EventKind
 from edge.face.enrolment import EnrolmentReview, enrol_templates
@@ -50,6 +51,7 @@ class GateStatus:
     gallery_version: int
     face: dict | None  # the face check's operating point; None when face recognition is off
     thermal: dict | None  # screening mode's baseline and the site's offset; None without a thermal stage
+    warnings: list[str]  # codes of what the gate cannot do as configured (no_liveness)
     mqtt_connected: bool | None  # None when MQTT is off
     relay_open: bool
 
@@ -101,6 +103,7 @@ class GateService:
                           frames=gate.stats.frames, decisions=gate.stats.decisions, outbox=store.outbox_size(),
                           residents=len(store.residents()), gallery_version=store.gallery_version,
                           face=self._runtime.face_status(), thermal=self._runtime.thermal_status(),
+                          warnings=["no_liveness"] if liveness_warning(config) else [],
                           mqtt_connected=None if link is None else link.connected.is_set(),
                           relay_open=gate.turnstile.is_open)
 
@@ -126,6 +129,23 @@ class GateService:
         if uid is not None:
             return self._store.resident_by_uid(uid)
         return next((r for r in self._store.residents() if r.id == resident_id), None)
+
+    def enrolment_face(self, image: np.ndarray) -> tuple[np.ndarray, Quality, np.ndarray]:
+        engine = self._runtime.engine
+        if engine is None:
+            raise FaceOff("face recognition is off on this gate")
+        return engine.enrolment_face(image, source="live camera")
+
+    def face_threshold(self) -> float:
+        """The face check's threshold in force (frames of one person score above it against each other)."""
+        gallery = self._runtime.gallery
+        if gallery is None:
+            raise FaceOff("face recognition is off on this gate")
+        return gallery.matcher.threshold
+
+    def announce(self, prompt_code: str, seconds: float) -> None:
+        """Tell the person at the gate something for a while (thread-safe: it is shown from the next frame)."""
+        self._gate.call_soon(lambda: self._gate.hold_prompt(prompt_code, seconds))
 
     def template_from_photo(self, image: np.ndarray, source: str) -> tuple[np.ndarray, Quality]:
         engine = self._runtime.engine

@@ -179,6 +179,21 @@ class FaceEngine:
             raise EnrolmentError(f"{source}: {len(faces)} faces found; use a photo of one person")
         return faces[0]
 
+    def enrolment_face(self, image: np.ndarray, *, source: str) -> tuple[np.ndarray, Quality, np.ndarray]:
+        """The one face of a live frame at enrolment: (embedding, quality, the aligned crop the guard is shown)."""
+        image = shrink_to(image, ENROL_MAX_SIDE)
+        detections = self.detector.detect(image)
+        if not detections:
+            raise EnrolmentError(f"{source}: no face found")
+        large = [d for d in detections if d.eye_distance >= 0.5 * max(x.eye_distance for x in detections)]
+        if len(large) > 1:
+            raise EnrolmentError(f"{source}: {len(large)} faces found; one person in front of the camera")
+        crop = norm_crop(image, large[0].landmarks, CROP_SIZE)
+        quality = assess(large[0], crop, self.limits)
+        if not quality.ok:
+            raise EnrolmentError(f"{source}: poor quality: {'; '.join(quality.problems)}")
+        return self.embedder.embed([crop])[0], quality, crop
+
     def faces_in_photo(self, image: np.ndarray, *, source: str) -> list[tuple[np.ndarray, Quality]]:
         """Every large face of a photo (at least half the largest's size), embedded; EnrolmentError when there is
         none, or when the only large one is of poor quality."""

@@ -66,12 +66,19 @@ def review(matcher: Matcher, embeddings: list[np.ndarray], sources: list[str], *
     DuplicateEnrolment if they are someone already enrolled (other than those named in `lookalike_of`)."""
     new = np.stack([np.asarray(e, np.float32) for e in embeddings])
     own = _own_templates(matcher, resident_id, new.shape[1])
+    best = [_best_other(matcher, embedding, resident_id) for embedding in new]
+    votes: dict[int, list[float]] = {}
+    for other, score in best:
+        if other is not None and score >= matcher.threshold and other not in lookalike_of:
+            votes.setdefault(other, []).append(score)
+    for other, scores in votes.items():  # most of a new person's photos are this resident: a duplicate, not an outlier
+        if resident_id is None and 2 * len(scores) > len(new):
+            raise DuplicateEnrolment(other, matcher.gallery.names.get(other, "?"), max(scores), matcher.threshold)
     kept: list[int] = []
     refused: list[str] = []
     closest: dict[int, float] = {}
     for index, embedding in enumerate(new):
-        others = {o: s for o, s in matcher.scores_by_resident(embedding).items() if o != resident_id}
-        other, score = max(others.items(), key=lambda item: item[1]) if others else (None, -1.0)
+        other, score = best[index]
         references = np.concatenate([own, np.delete(new, index, axis=0)])
         own_score = float((references @ embedding).max()) if len(references) else None
         if other is not None and score >= matcher.threshold and own_score is not None and score > own_score:
@@ -91,6 +98,11 @@ def review(matcher: Matcher, embeddings: list[np.ndarray], sources: list[str], *
     lookalikes = [Lookalike(o, matcher.gallery.names.get(o, "?"), s)
                   for o, s in sorted(closest.items(), key=lambda item: -item[1])]
     return EnrolmentReview(kept, refused, lookalikes)
+
+
+def _best_other(matcher: Matcher, embedding: np.ndarray, resident_id: int | None) -> tuple[int | None, float]:
+    others = {o: s for o, s in matcher.scores_by_resident(embedding).items() if o != resident_id}
+    return max(others.items(), key=lambda item: item[1]) if others else (None, -1.0)
 
 
 def one_person(embeddings: list[np.ndarray], floor: float) -> bool:

@@ -24,10 +24,10 @@ from aiohttp import web
 
 from edge.config import UiConfig
 from edge.events import DecisionSource, Event, EventKind
-from edge.face.quality import Quality
 from edge.prompt import Prompt
 from edge.service import GateService
 from edge.thermal_calibration import RecheckRefused
+from edge.ui.enrolment import EnrolmentDesk
 from edge.ui.live import LiveView, RecentMatches
 from edge.web_checks import BadRequest, bad_requests, json_body, request_checks
 
@@ -37,8 +37,6 @@ STATIC = Path(__file__).with_name("static")
 SESSION_COOKIE = "gatepost_session"
 RECENT_EVENTS = 30
 MAX_BODY = 16 * 1024
-ENROL_BURST_FRAMES = 5  # templates taken from consecutive frames at a live enrolment
-ENROL_BURST_S = 3.0
 MAX_PROMPT_CLIENTS = 4  # the resident's screen, and a spare
 
 
@@ -56,6 +54,7 @@ class TouchscreenServer:
         self.config = config
         self.guards = gate.guards
         self.live = LiveView()
+        self.desk = EnrolmentDesk(gate, self.live)
         self.recent_matches = RecentMatches()
         self._sessions: dict[str, Session] = {}
         self._subscribers: set[asyncio.Queue] = set()
@@ -110,6 +109,7 @@ class TouchscreenServer:
         app.router.add_post("/api/recheck", self._recheck)
         app.router.add_post("/api/not-this-person", self._not_this_person)
         app.router.add_post("/api/ack", self._ack)
+        app.router.add_post("/api/enrol/capture", self._capture)
         app.router.add_post("/api/enrol", self._enrol)
         self._runner = web.AppRunner(app, access_log=None)
         try:
@@ -232,6 +232,7 @@ class TouchscreenServer:
     def _devices(self) -> dict:
         status = self.gate.status()
         return {"faults": status.faults, "outbox": status.outbox, "face": status.face, "thermal": status.thermal,
+                "warnings": status.warnings,
                 "mqtt": None if status.mqtt_connected is None else ("online" if status.mqtt_connected else "offline")}
 
     async def _health(self, request: web.Request) -> web.Response:
@@ -383,58 +384,48 @@ class TouchscreenServer:
                       "alarm": alarm.get("alarm")})
         return web.json_response({"ok": True})
 
-    async def _enrol(self, request: web.Request) -> web.Response:
+    async def _capture(self, request: web.Request) -> web.Response:
+        """A burst of the person in front of the camera, shown to the guard before anything is saved."""
         from edge.errors import EnrolmentError
 
         session = self._session(request)
-        body = await self._body(request, {"name": str, "unit": str, "pin": str})
+        await self._body(request, {})
+        if self.gate.template_dimension is None:
+            raise BadRequest("face recognition is off on this gate")
+        try:
+            capture = await self.desk.capture(session.guard_id)
+        except EnrolmentError as error:
+            return web.json_response({"ok": False, "error": str(error)}, status=422)
+        return web.json_response({"ok": True, **capture.as_dict()})
+
+    async def _enrol(self, request: web.Request) -> web.Response:
+        """Save a capture the guard has seen as a resident; refused (nothing stored) for someone enrolled already."""
+        from edge.errors import EnrolmentError
+
+        session = self._session(request)
+        body = await self._body(request, {"capture_id": str, "name": str, "unit": str, "pin": str})
         name = body["name"].strip()
         if not name or len(name) > 100:
             raise BadRequest("name: 1 to 100 characters")
         refused = await self._checked_pin(session.guard_id, body["pin"])  # enrolment lets someone in: PIN again
         if refused is not None:
             return refused
-        if self.gate.template_dimension is None:
-            raise BadRequest("face recognition is off on this gate")
-
-        embeddings: list[np.ndarray] = []
-        qualities: list[Quality] = []
-        problems: list[str] = []
-        seen_version = -1
-        deadline = time.monotonic() + ENROL_BURST_S
-        while len(embeddings) < ENROL_BURST_FRAMES and time.monotonic() < deadline:
-            image, _, version = self.live.snapshot()
-            if image is None or version == seen_version:
-                await asyncio.sleep(0.05)  # the next camera frame
-                continue
-            seen_version = version
-            try:
-                embedding, quality = await asyncio.get_running_loop().run_in_executor(
-                    None, self.gate.template_from_photo, image, "live camera")
-            except EnrolmentError as error:
-                problems.append(str(error).removeprefix("live camera: "))
-                continue
-            embeddings.append(embedding)
-            qualities.append(quality)
-        if not embeddings:
-            return web.json_response({"ok": False, "error": problems[-1] if problems else "no camera frame"},
-                                     status=422)
+        capture = self.desk.take(body["capture_id"], session.guard_id)
+        if capture is None:
+            raise BadRequest("capture_id: no capture of yours with that id (taken over 2 minutes ago?)")
 
         def store_them():
             try:
-                enrolled = self.gate.enrol(name, body["unit"].strip(), embeddings, [q.value for q in qualities],
-                                           [f"touchscreen capture {n + 1}" for n in range(len(embeddings))])
+                enrolled = self.gate.enrol(name, body["unit"].strip(), capture.embeddings,
+                                           [q.value for q in capture.qualities],
+                                           [f"touchscreen capture {n + 1}" for n in range(len(capture.embeddings))])
             except EnrolmentError as error:
                 return {"ok": False, "error": str(error)}
             resident_id, checked = enrolled.resident_id, enrolled.review
             self.gate.record(EventKind.action, {"action": "enrolled", "guard": session.guard_id,
                                                 "resident_id": resident_id, "name": name,
                                                 "templates": len(checked.kept), **checked.as_dict()})
-            best = max(qualities, key=lambda q: q.value)
-            return {"ok": True, "resident_id": resident_id, "templates": len(checked.kept),
-                    "warnings": checked.warnings,
-                    "quality": {"eye_distance_px": round(best.eye_distance_px, 1),
-                                "sharpness": round(best.sharpness, 1), "yaw": round(best.yaw, 2)}}
+            return {"ok": True, "resident_id": resident_id, "templates": len(checked.kept), "warnings": checked.warnings}
 
         result = await self._on_loop(store_them)
         return web.json_response(result, status=200 if result["ok"] else 422)

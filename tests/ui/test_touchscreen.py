@@ -229,14 +229,17 @@ def test_nothing_is_shown_or_done_without_a_guard(gate):
 def test_another_page_or_address_cannot_drive_the_gate(gate):
     """A page on another port (or a rebound DNS name) with the guard's cookie changes nothing."""
     cookie = login(gate, "7", "2468")
-    body = {"name": "Mallory", "unit": "1", "pin": "2468"}
+    body = {"capture_id": "x", "name": "Mallory", "unit": "1", "pin": "2468"}
     assert post(gate, "/api/enrol", body, cookie, origin="http://127.0.0.1:9")[0] == 403
     assert post(gate, "/api/enrol", body, cookie, origin=None)[0] == 403
     assert post(gate, "/api/enrol", json.dumps(body).encode(), cookie, content_type="text/plain")[0] == 415
     assert post(gate, "/api/enrol", body, cookie, host=f"evil.example:{gate['port']}")[0] == 421
     assert get(gate, "/api/state", cookie, host=f"rebound.example:{gate['port']}")[0] == 421
-    assert post(gate, "/api/enrol", {"name": "Mallory", "unit": "1"}, cookie) == (400, {"ok": False,
-                                                                                       "error": "pin: expected str"})
+    assert post(gate, "/api/enrol", {"capture_id": "x", "name": "Mallory", "unit": "1"}, cookie) == (
+        400, {"ok": False, "error": "pin: expected str"})
+    assert post(gate, "/api/enrol", body, cookie) == (400, {"ok": False, "error": "capture_id: no capture of yours "
+                                                                                 "with that id (taken over 2 minutes "
+                                                                                 "ago?)"})
     assert post(gate, "/api/enrol", {**body, "pin": "0000"}, cookie)[0] == 403
     with Store(gate["state"]) as store:
         assert not store.find_residents("Mallory")

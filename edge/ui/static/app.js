@@ -14,8 +14,9 @@ const TEXT = {
     manual: "手动开闸", passed: "已通过", not_passed: "未通过", recorded: "已记录",
     camera: "摄像头", thermal: "热成像", relay: "继电器", passage: "通行传感器", qr_scanner: "扫码器", storage: "数据库",
     ui: "触摸屏", face: "人脸识别", online: "在线", offline: "离线", fpir: "估计误识率",
-    baseline: "测温基准", baseline_learning: "测温基准学习中", baseline_hint: "近期正常通行者的体温，用于校准与相对筛查",
-    minutes: "分钟前", site_offset: "复测校正",
+    baseline: "测温基准", baseline_learning: "测温基准", baseline_hint: "近期正常通行者的体温，用于校准与相对筛查",
+    minutes: "分钟前", site_offset: "复测校正", no_liveness: "未检测活体：照片可冒充住户",
+    save: "保存", capturing: "拍照中，请对方稍微转头…", check_faces: "请核对照片后保存", eyes: "眼距", sharpness: "清晰度",
   },
   en: {
     waiting: "Waiting", granted: "ENTER", denied: "STOP", open: "Open gate", enrol: "Enrol resident",
@@ -32,9 +33,12 @@ const TEXT = {
     camera: "camera", thermal: "thermal camera", relay: "relay", passage: "passage sensor", qr_scanner: "QR scanner",
     storage: "database", ui: "touchscreen", face: "face recognition", online: "online", offline: "offline",
     fpir: "estimated false accepts",
-    baseline: "temperature baseline", baseline_learning: "temperature baseline learning",
+    baseline: "°C baseline", baseline_learning: "°C baseline",
     baseline_hint: "recent normal visitors' temperatures: calibration and relative screening",
     minutes: "min ago", site_offset: "recheck offset",
+    no_liveness: "nothing checks liveness: a photo of a resident is let in",
+    save: "Save", capturing: "Capturing: ask them to turn slightly…", check_faces: "Check the faces, then save",
+    eyes: "eyes", sharpness: "sharpness",
   },
 };
 const settings = window.GATEPOST || { language: "zh", reasons: [], gate: "" };
@@ -207,6 +211,7 @@ function stopBeep() { if (beeping && beeping !== -1) { clearInterval(beeping); }
 function renderDevices(devices) {
   const parts = [];
   for (const device of Object.keys(devices.faults || {})) { parts.push(`<span class="bad">✘ ${t(device)}</span>`); }
+  for (const warning of devices.warnings || []) { parts.push(`<span class="bad" id="warning-${warning}">⚠ ${t(warning)}</span>`); }
   if (!parts.length) { parts.push(`<span class="good">✔ ${t("ok")}</span>`); }
   if (devices.mqtt) { parts.push(`<span class="${devices.mqtt === "online" ? "good" : "bad"}">${t("mqtt")} ${t(devices.mqtt)}</span>`); }
   if (devices.mqtt && devices.outbox) { parts.push(`${t("outbox")} ${devices.outbox}`); }
@@ -299,15 +304,41 @@ $("ack-button").onclick = async () => {
   const result = await post("/api/ack", { event_id: id });
   if (result.ok || result.error) { alarms.delete(id); renderAlarm(); }
 };
-$("enrol-button").onclick = () => { if (!guard) { showLogin(); return; } $("enrol-result").textContent = ""; $("enrol-dialog").showModal(); };
-$("enrol-cancel").onclick = () => $("enrol-dialog").close();
+// enrolment: capture a burst (the person is asked to turn slightly), look at the faces kept, then save
+let captureId = null;
+function resetEnrol() {
+  captureId = null; $("enrol-save").disabled = true; $("enrol-faces").innerHTML = ""; $("enrol-result").textContent = "";
+}
+$("enrol-button").onclick = () => { if (!guard) { showLogin(); return; } resetEnrol(); $("enrol-dialog").showModal(); };
+$("enrol-cancel").onclick = () => { resetEnrol(); $("enrol-dialog").close(); };
 $("enrol-capture").onclick = async () => {
-  const result = await post("/api/enrol", { name: $("enrol-name").value, unit: $("enrol-unit").value,
-                                            pin: $("enrol-pin").value });
+  resetEnrol();
+  $("enrol-result").className = "ok"; $("enrol-result").textContent = t("capturing");
+  const result = await post("/api/enrol/capture", {});
+  $("enrol-result").className = result.ok ? "ok" : "error";
+  $("enrol-result").textContent = result.ok ? t("check_faces") : result.error;
+  if (!result.ok) { return; }
+  captureId = result.capture_id;
+  for (const face of result.faces) {
+    const figure = document.createElement("figure");
+    const image = document.createElement("img");
+    image.src = face.image; image.alt = "";
+    const caption = document.createElement("figcaption");
+    caption.textContent = `${t("eyes")} ${Math.round(face.quality.eye_distance_px)} px`;
+    caption.title = `${t("sharpness")} ${Math.round(face.quality.sharpness)}, yaw ${face.quality.yaw}`;
+    figure.append(image, caption);
+    $("enrol-faces").appendChild(figure);
+  }
+  $("enrol-save").disabled = false;
+};
+$("enrol-save").onclick = async () => {
+  const result = await post("/api/enrol", { capture_id: captureId || "", name: $("enrol-name").value,
+                                            unit: $("enrol-unit").value, pin: $("enrol-pin").value });
   $("enrol-pin").value = "";
+  $("enrol-faces").innerHTML = ""; captureId = null; $("enrol-save").disabled = true;
   $("enrol-result").className = result.ok ? "ok" : "error";
   $("enrol-result").textContent = result.ok
-    ? `${t("enrolled")} #${result.resident_id} (${result.templates} × ${result.quality.eye_distance_px}px)` +
+    ? `${t("enrolled")} #${result.resident_id} (${result.templates})` +
       (result.warnings.length ? " ⚠ " + result.warnings.join("; ") : "")
     : result.error;
 };

@@ -1,0 +1,92 @@
+"""Enrolment at the touchscreen, in Debian's chromium: the guard sees the faces before saving, and a resident
+enrolled twice is refused naming them."""
+
+import shutil
+import signal
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+import yaml
+
+from edge.store import Store
+from tests.broker import free_port
+from tests.conftest import ROOT, SCENARIOS
+from tests.emulators import wait_for
+from tests.ui.test_touchscreen import ARGS, ARTIFACTS, CHROMIUM, open_page
+
+
+@pytest.fixture(scope="module")
+def gate(tmp_path_factory):
+    if not shutil.which("chromium"):
+        pytest.skip("Debian's chromium is not installed (./scripts/setup.sh --test installs it)")
+    tmp = tmp_path_factory.mktemp("enrolment")
+    scenario = tmp / "standing.yaml"
+    scenario.write_text(yaml.safe_dump({  # a visitor who stands in front of the camera, as one being enrolled does
+        "faces_dir": str(SCENARIOS / "faces"), "tail_s": 300,
+        "residents": [{"name": "Bob", "photos": ["resident_b/01.jpg"]}],
+        "visitors": [{"at": 0.5, "photo": "resident_c/04.jpg", "walks_through": False, "dwell_s": 60,
+                      "distance_m": 0.6, "expect": "denied"}]}))
+    port = free_port()
+    config = tmp / "gate.yaml"
+    config.write_text(yaml.safe_dump({
+        "state_dir": str(tmp / "state"), "mqtt": {"enabled": False}, "ui": {"port": port, "language": "en"},
+        "simulation": {"scenario": str(scenario), "realtime": True, "loop": False}}))
+    cli = [sys.executable, "-m", "edge.cli", "-c", str(config)]
+    subprocess.run(cli + ["guards", "add", "--id", "7", "--name", "Guard 7", "--pin", "2468"], check=True, cwd=ROOT,
+                   capture_output=True)
+    daemon = subprocess.Popen(cli + ["run"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+
+    def serving():
+        try:
+            return urllib.request.urlopen(url + "/api/health", timeout=1).status == 200
+        except OSError:
+            return False
+
+    assert wait_for(serving, timeout=60)
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    try:
+        yield {"url": url, "browser": browser, "state": tmp / "state"}
+    finally:
+        browser.close()
+        playwright.stop()
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+
+
+def capture_and_save(page, name: str) -> str:
+    page.click("#enrol-capture")
+    page.wait_for_selector("#enrol-faces img", timeout=15_000)
+    page.fill("#enrol-name", name)
+    page.fill("#enrol-pin", "2468")
+    shown = len(page.query_selector_all("#enrol-faces img"))
+    captions = page.inner_text("#enrol-faces")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"guard-enrolment-preview-{name.replace(' ', '-')}.png"))
+    assert page.is_visible("#enrol-save") and page.evaluate(
+        "document.getElementById('enrol-save').getBoundingClientRect().bottom <= window.innerHeight")
+    page.click("#enrol-save")
+    page.wait_for_function("document.getElementById('enrol-save').disabled && "
+                           "document.getElementById('enrol-result').innerText.length > 0", timeout=10_000)
+    return f"{shown}|{captions}|{page.inner_text('#enrol-result')}"
+
+
+def test_the_guard_sees_the_captured_faces_then_saves_and_a_second_enrolment_is_refused(gate):
+    page = open_page(gate)
+    page.click("#enrol-button")
+    shown, captions, result = capture_and_save(page, "Chen").split("|")
+    assert 1 <= int(shown) <= 3 and "eyes" in captions and "px" in captions
+    assert result.startswith("Enrolled #"), result
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "guard-enrolment-saved.png"))
+    _, _, again = capture_and_save(page, "Chen again").split("|")
+    assert "already enrolled as resident" in again and "Chen" in again, again
+    with Store(gate["state"]) as store:
+        assert [r.name for r in store.residents()] == ["Bob", "Chen"]
+        assert not any(t.source.startswith("touchscreen") and t.name == "Chen again" for t in store.templates())
+    page.close()
