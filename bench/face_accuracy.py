@@ -20,7 +20,7 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "faces"
 
 
 def load_embeddings(data: Path, engine, limit: int | None):
-    from edge.app import read_image
+    from edge.images import read_image
     from edge.errors import EnrolmentError
 
     with open(data / "labels.csv") as handle:

@@ -88,7 +88,7 @@ def load_set(folder: Path, engine, *, models_dir: Path, limit: int | None = None
 
 
 def _embed(path: Path, engine) -> tuple[np.ndarray | None, bool]:
-    from edge.app import read_image
+    from edge.images import read_image
     from edge.errors import EnrolmentError
 
     try:

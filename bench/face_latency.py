@@ -21,7 +21,7 @@ FACES = ROOT / "config" / "scenarios" / "faces"
 
 def frames_with_one_face(count: int) -> list[np.ndarray]:
     """640x480 frames, each with one face from the shipped demo photos at gate distance."""
-    from edge.app import read_image
+    from edge.images import read_image
 
     photos = sorted(FACES.glob("*/*.jpg"))
     rng = np.random.default_rng(3)

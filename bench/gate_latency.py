@@ -134,7 +134,7 @@ def grow_gallery(state_dir: Path, residents: int) -> int:
 
 
 def _embed_or_none(engine, path: Path):
-    from edge.app import read_image
+    from edge.images import read_image
     from edge.errors import EnrolmentError
 
     try:

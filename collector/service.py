@@ -21,6 +21,7 @@ import paho.mqtt.client as mqtt
 
 from collector.db import CollectorDB
 from edge.config import MqttConfig
+from edge.events import AlarmKind, EventKind
 from edge.mqtt.link import connect_properties, make_client
 from edge.mqtt.topics import ROOT
 from edge.untrusted import finite, load_json
@@ -29,6 +30,10 @@ log = logging.getLogger(__name__)
 
 BATCH = 500
 MAX_MESSAGE = 256 * 1024
+MAX_AHEAD_S = 3600.0  # an event dated further ahead of this clock is refused: 50 dated 5138 hid every real alarm
+EVENT_KINDS = frozenset(kind.value for kind in EventKind)
+ALARM_CODES = frozenset(kind.value for kind in AlarmKind)
+GATE_STATUSES = frozenset(("online", "offline"))
 BATCH_WAIT_S = 0.05
 RETRY_MAX_S = 5.0
 RETENTION_EVERY_S = 3600.0
@@ -226,8 +231,9 @@ class Collector:
         prepared = Prepared(batch)
         for message in batch:
             kind, site, gate = topic_parts(message.topic)
-            if kind == "status":
-                prepared.statuses[(site, gate)] = message.payload.decode(errors="replace")[:32]
+            if kind == "status":  # a code from the wire: one of the catalogue's, or "unknown"
+                status = message.payload.decode(errors="replace")[:32]
+                prepared.statuses[(site, gate)] = status if status in GATE_STATUSES else "unknown"
             elif kind == "telemetry":
                 report = self._telemetry(site, gate, message.payload)
                 if report is not None:
@@ -321,7 +327,7 @@ def topic_parts(topic: str) -> tuple[str, str, str]:
     return parts[3], parts[1], parts[2]
 
 
-def event_from(payload: bytes, site: str, gate: str) -> tuple[dict, bool]:
+def event_from(payload: bytes, site: str, gate: str, *, now: float | None = None) -> tuple[dict, bool]:
     """An event as stored, parsed with bounds, its site and gate those of the topic; and whether it is
     the payload as received (the gate named its own site and gate). ValueError names the field."""
     body = load_json(payload, max_bytes=MAX_MESSAGE, what="event")
@@ -336,8 +342,17 @@ def event_from(payload: bytes, site: str, gate: str) -> tuple[dict, bool]:
     when = body.get("time", 0)
     if not finite(when) or not 0 <= when < 1e11:
         raise ValueError("time: not a finite number of seconds since 1970")
-    if not isinstance(body.get("kind", ""), str):
-        raise ValueError("kind: not a string")
+    received = time.time() if now is None else now
+    if when > received + MAX_AHEAD_S:
+        raise ValueError(f"time: {when - received:.0f} s ahead of this collector's clock (a gate's clock is wrong, "
+                         f"or the event is forged)")
+    kind = body.get("kind", "")
+    if not isinstance(kind, str) or kind not in EVENT_KINDS:
+        raise ValueError(f"kind: {str(kind)[:32]!r} is not an event kind")
+    alarm = body.get("alarm")
+    if kind == "alarm" and (not isinstance(alarm, str) or alarm not in ALARM_CODES):
+        # stored, but under "unknown": a code from the wire is never looked up as given
+        return {**body, "site": site, "gate": gate, "alarm": "unknown", "alarm_as_sent": str(alarm)[:64]}, False
     if body.get("site") == site and body.get("gate") == gate:
         return body, True
     return {**body, "site": site, "gate": gate}, False

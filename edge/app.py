@@ -24,6 +24,7 @@ from edge.face.gallery import FaceGallery
 from edge.face.setup import build_engine
 from edge.gate import Gate
 from edge.hardware import Hardware, open_hardware
+from edge.images import read_image
 from edge.instance import InstanceLock
 from edge.overrides import with_overrides
 from edge.qr.online import OnlineChecker
@@ -98,30 +99,6 @@ def pick_the_person(faces: list, others: list[np.ndarray], threshold: float):
                     key=lambda item: -item[0])
     best, runner_up = scored[0][0], scored[1][0]
     return scored[0][1] if best >= threshold and best - runner_up >= 0.1 else None
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """A BGR 8-bit image from any file OpenCV reads: grey, 16-bit and alpha are converted."""
-    path = Path(path)
-    if not path.is_file():
-        raise EnrolmentError(f"{path}: no such file")
-    if path.stat().st_size > 50 * 1024 * 1024:
-        raise EnrolmentError(f"{path}: larger than 50 MB; not a photo")
-    data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
-        raise EnrolmentError(f"{path}: not a readable image (corrupt or unknown format)")
-    if image.dtype == np.uint16:
-        image = (image / 257).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        raise EnrolmentError(f"{path}: unsupported pixel type {image.dtype}")
-    if image.ndim == 2:
-        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    elif image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    if min(image.shape[:2]) < 32:
-        raise EnrolmentError(f"{path}: {image.shape[1]}x{image.shape[0]} is too small for a face")
-    return image
 
 
 def _merge(base: dict, override: dict) -> dict:

@@ -276,7 +276,7 @@ def cmd_residents_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_residents_not_this_person(args: argparse.Namespace) -> int:
-    from edge.app import read_image
+    from edge.images import read_image
 
     engine, _, store = _engine_and_gallery(args)
     with store:
@@ -531,7 +531,7 @@ def cmd_admin_enrol(args: argparse.Namespace) -> int:
     import uuid
 
     from edge.admin import AdminClient, resident_record
-    from edge.app import read_image
+    from edge.images import read_image
     from edge.face.setup import build_engine
     from edge.store import Gallery
 

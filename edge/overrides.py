@@ -9,6 +9,7 @@ change that would stop the next start is refused before it is written.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,20 @@ import yaml
 from edge.config import GateConfig, parse_config, read_yaml
 from edge.errors import ConfigError
 
+log = logging.getLogger(__name__)
+
 OVERRIDES_NAME = "overrides.yaml"
-FIXED = ("state_dir",)  # where the overrides live cannot itself be overridden
+# Never overridden at run time: where the overrides live, and who may administer the gate (an administrator
+# added by `config.set` hid the operator's own list, so the operator's file could no longer revoke anyone).
+FIXED = ("state_dir", "mqtt.admin_keys")
+
+
+def fixed(path: str) -> str | None:
+    """The fixed key that `path` is, lies in, or contains; None when it may be overridden."""
+    for key in FIXED:
+        if path == key or path.startswith(key + ".") or key.startswith(path + "."):
+            return key
+    return None
 
 
 def overrides_path(state_dir: str | Path) -> Path:
@@ -43,8 +56,9 @@ def layered(operator: dict[str, Any], overrides: dict[str, Any]) -> dict[str, An
     data = _copy(operator)
     for path, value in overrides.items():
         parts = path.split(".")
-        if parts[0] in FIXED:
-            raise ConfigError(f"{path}: cannot be overridden")
+        if fixed(path):
+            log.warning("overrides: %s ignored: only the operator's file sets %s", path, fixed(path))
+            continue
         node = data
         for part in parts[:-1]:
             child = node.setdefault(part, {})
@@ -74,6 +88,8 @@ def with_overrides(operator: dict[str, Any], *, source: str, state_dir: str | Pa
 def set_value(operator: dict[str, Any], current: GateConfig, path: str, value: Any, *,
               state_dir: str | Path | None = None) -> GateConfig:
     """Validate the change as a start would, then record it; the new configuration, or ConfigError naming the key."""
+    if fixed(path):
+        raise ConfigError(f"{path}: only the operator's file sets {fixed(path)} (so that it can always revoke)")
     known = current.model_dump(mode="json")
     node = known
     parts = path.split(".")

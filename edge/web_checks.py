@@ -7,6 +7,7 @@ a malformed request is answered 400 naming the field, and changes nothing.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -60,3 +61,8 @@ async def json_body(request: web.Request, fields: dict[str, type | tuple[type, .
         if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
             raise BadRequest(f"{name}: expected {kind.__name__ if isinstance(kind, type) else 'a number'}")
     return body
+
+
+def script_json(value: object) -> str:
+    """JSON to put inside <script>: no "</script>" (or "<!--") can end it, whatever a site's name holds."""
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

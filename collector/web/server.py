@@ -27,7 +27,7 @@ from collector.db import CollectorDB
 from collector.web import charts
 from edge.messages import catalogue as gate_catalogue
 from edge.passwords import hash_secret, secret_matches
-from edge.web_checks import BadRequest, bad_requests, json_body, request_checks
+from edge.web_checks import BadRequest, bad_requests, json_body, request_checks, script_json
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ class FleetServer:
         gate_words = gate_catalogue()
         settings = {"language": self.language, "messages": fleet_catalogue(),
                     "outcome": {lang: gate_words[lang]["outcome"] for lang in gate_words}, "hours": CHART_HOURS}
-        html = html.replace("/*SETTINGS*/", f"window.FLEET = {json.dumps(settings, ensure_ascii=False)};")
+        html = html.replace("/*SETTINGS*/", f"window.FLEET = {script_json(settings)};")
         return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
 
     async def _health(self, request: web.Request) -> web.Response:

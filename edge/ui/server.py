@@ -29,7 +29,7 @@ from edge.service import GateService
 from edge.thermal_calibration import RecheckRefused
 from edge.ui.enrolment import EnrolmentDesk
 from edge.ui.live import LiveView, RecentMatches
-from edge.web_checks import BadRequest, bad_requests, json_body, request_checks
+from edge.web_checks import BadRequest, bad_requests, json_body, request_checks, script_json
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,8 @@ STATIC = Path(__file__).with_name("static")
 SESSION_COOKIE = "gatepost_session"
 RECENT_EVENTS = 30
 MAX_BODY = 16 * 1024
-MAX_PROMPT_CLIENTS = 4  # the resident's screen, and a spare
+MAX_PROMPT_CLIENTS = 16  # screens following the prompt at once, all sources together
+PROMPT_CLIENTS_PER_SOURCE = 2  # from one address: the resident's screen, and a reload of it
 
 
 @dataclass
@@ -58,7 +59,7 @@ class TouchscreenServer:
         self.recent_matches = RecentMatches()
         self._sessions: dict[str, Session] = {}
         self._subscribers: set[asyncio.Queue] = set()
-        self._prompt_subscribers: set[asyncio.Queue] = set()
+        self._prompt_subscribers: set[tuple[asyncio.Queue, str]] = set()  # (queue, the screen's address)
         self._recent: list[dict] = gate.latest_events(RECENT_EVENTS)
         self._alarms: dict[str, dict] = {}
         self._live_clients = 0
@@ -140,7 +141,7 @@ class TouchscreenServer:
             self._loop.call_soon_threadsafe(self._publish_prompt, _prompt_data(prompt))
 
     def _publish_prompt(self, data: dict) -> None:
-        for queue in list(self._prompt_subscribers):
+        for queue, _ in list(self._prompt_subscribers):
             if queue.qsize() < 10:
                 queue.put_nowait(data)
 
@@ -197,24 +198,28 @@ class TouchscreenServer:
         html = (STATIC / "index.html").read_text(encoding="utf-8")
         settings = {"language": self.config.language, "reasons": self.config.open_reasons,
                     "gate": self.gate.config.site.name}
-        html = html.replace("/*SETTINGS*/", f"window.GATEPOST = {json.dumps(settings)};")
+        html = html.replace("/*SETTINGS*/", f"window.GATEPOST = {script_json(settings)};")
         return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
 
     async def _resident(self, request: web.Request) -> web.Response:
         """The screen facing the person at the gate: no login, and nothing on it but the prompt."""
         html = (STATIC / "resident.html").read_text(encoding="utf-8")
-        html = html.replace("/*SETTINGS*/", f"window.GATEPOST = {json.dumps({'language': self.config.language})};")
+        html = html.replace("/*SETTINGS*/", f"window.GATEPOST = {script_json({'language': self.config.language})};")
         return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
 
     async def _prompt_stream(self, request: web.Request) -> web.StreamResponse:
         """The prompt as it changes; open to the resident's screen (a code and a flag, never a name)."""
-        if len(self._prompt_subscribers) >= MAX_PROMPT_CLIENTS:
+        source = request.remote or "unknown"
+        from_source = sum(1 for _, where in self._prompt_subscribers if where == source)
+        # four anonymous streams from elsewhere used to take every place, and the real screen got 429
+        if from_source >= PROMPT_CLIENTS_PER_SOURCE or len(self._prompt_subscribers) >= MAX_PROMPT_CLIENTS:
             raise web.HTTPTooManyRequests(text=json.dumps({"ok": False, "error": "prompt: too many screens"}),
                                           content_type="application/json")
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
         queue: asyncio.Queue = asyncio.Queue()
-        self._prompt_subscribers.add(queue)
+        entry = (queue, source)
+        self._prompt_subscribers.add(entry)
         try:
             await response.write(f"event: prompt\ndata: {json.dumps(_prompt_data(self.gate.prompt))}\n\n".encode())
             while True:
@@ -226,7 +231,7 @@ class TouchscreenServer:
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
-            self._prompt_subscribers.discard(queue)
+            self._prompt_subscribers.discard(entry)
         return response
 
     def _devices(self) -> dict:
@@ -282,7 +287,7 @@ class TouchscreenServer:
         period = 1.0 / self.config.live_fps
         last_version = -1
         try:
-            while session.expires > time.time():
+            while session.expires > time.time() and self._still_valid(session):  # removed or new PIN: it ends
                 image, overlay, version = self.live.snapshot()
                 if image is not None and version != last_version:
                     last_version = version
@@ -296,15 +301,19 @@ class TouchscreenServer:
 
     # guard actions
 
-    def _check_pin(self, guard_id: str, pin: str):
-        check = self.guards.check(guard_id, pin)
-        if not check.ok:
-            self._record({"action": "pin_refused", "guard": guard_id[:32], "reason": check.reason})
+    def _check_pin(self, guard_id: str, pin: str, source: str):
+        check = self.guards.check(guard_id, pin, source)
+        # a known guard's wrong PINs (a few per lockout) and each lockout are recorded; a flood of guesses at
+        # unknown ids, or at a locked-out one, writes nothing more
+        if not check.ok and (check.reason == "wrong_pin" or check.lockout_started):
+            self._record({"action": "pin_refused", "guard": guard_id[:32], "reason": check.reason,
+                          "source": source[:64], "locked_out": check.lockout_started})
         return check
 
-    async def _checked_pin(self, guard_id: str, pin: str) -> web.Response | None:
+    async def _checked_pin(self, guard_id: str, pin: str, request: web.Request) -> web.Response | None:
         """None if the PIN is right; else the refusal, the same for an unknown guard and a wrong PIN."""
-        check = await asyncio.get_running_loop().run_in_executor(None, self._check_pin, guard_id, pin)
+        source = request.remote or "unknown"
+        check = await asyncio.get_running_loop().run_in_executor(None, self._check_pin, guard_id, pin, source)
         if check.ok:
             return None
         shown = "locked_out" if check.reason == "locked_out" else "wrong_pin"
@@ -312,7 +321,7 @@ class TouchscreenServer:
 
     async def _login(self, request: web.Request) -> web.Response:
         body = await self._body(request, {"guard": str, "pin": str})
-        refused = await self._checked_pin(body["guard"], body["pin"])
+        refused = await self._checked_pin(body["guard"], body["pin"], request)
         if refused is not None:
             return refused
         guard = self.guards.get(body["guard"])
@@ -337,7 +346,7 @@ class TouchscreenServer:
         body = await self._body(request, {"pin": str, "reason": str})
         if body["reason"] not in self.config.open_reasons:
             raise BadRequest(f"reason: one of {', '.join(self.config.open_reasons)}")
-        refused = await self._checked_pin(session.guard_id, body["pin"])
+        refused = await self._checked_pin(session.guard_id, body["pin"], request)
         if refused is not None:
             return refused
         self.gate.open(DecisionSource.guard, session.guard_id, body["reason"])
@@ -407,7 +416,7 @@ class TouchscreenServer:
         name = body["name"].strip()
         if not name or len(name) > 100:
             raise BadRequest("name: 1 to 100 characters")
-        refused = await self._checked_pin(session.guard_id, body["pin"])  # enrolment lets someone in: PIN again
+        refused = await self._checked_pin(session.guard_id, body["pin"], request)  # enrolment lets someone in: PIN again
         if refused is not None:
             return refused
         capture = self.desk.take(body["capture_id"], session.guard_id)

@@ -175,3 +175,41 @@ def test_nothing_is_read_without_a_login_and_a_foreign_page_cannot_act(fleet):
     with pytest.raises(urllib.error.HTTPError) as foreign:
         urllib.request.urlopen(request, timeout=5)
     assert foreign.value.code == 403
+
+
+def test_a_code_from_the_wire_that_is_no_word_hides_nothing(fleet):
+    """An alarm named "constructor" (or 7), or a retained status "constructor", looked up as an inherited property
+    of the catalogue, emptied the alarm list for a week and the gates table ("template.replace is not a function").
+    Codes are now looked up as own keys, unknown ones stored as "unknown", and events dated ahead refused."""
+    import time
+
+    import paho.mqtt.client as mqtt
+
+    gate = fleet["gates"][5]
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="hostile-5", protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", gate.port)
+    client.loop_start()
+    base = {"site": gate.site, "gate": gate.gate, "kind": "alarm", "time": time.time()}
+    for n, alarm in enumerate(["constructor", 7, "__proto__"]):
+        client.publish(f"gatepost/{gate.site}/{gate.gate}/alarm",
+                       json.dumps({**base, "event_id": f"hostile-{n}", "alarm": alarm}), qos=1).wait_for_publish(5)
+    client.publish(f"gatepost/{gate.site}/{gate.gate}/alarm",
+                   json.dumps({**base, "event_id": "future", "alarm": "fever", "time": 1e11 - 1}), qos=1)
+    client.publish(f"gatepost/{gate.site}/{gate.gate}/status", "constructor", qos=1, retain=True).wait_for_publish(5)
+    db = fleet["db"]
+    assert wait_for(lambda: sum(1 for a in db.alarms() if a["event_id"].startswith("hostile")) == 3, timeout=15)
+    assert wait_for(lambda: any(reason.startswith("time:") for *_, reason in db.quarantined()), timeout=15)
+    assert wait_for(lambda: any(g.gate == gate.gate and g.status == "unknown" for g in db.gates()), timeout=15)
+    errors = []
+    page = fresh_page(fleet)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    submit_login(page, "correct horse battery")
+    page.wait_for_selector("#gates tbody tr")
+    page.wait_for_selector(f"#alarms li[data-event-id='{fleet['alarm_ids'][1]}']")
+    assert page.locator("#gates tbody tr").count() == 8
+    listed = page.inner_text("#alarms")
+    assert listed.count("未知告警") >= 3 and "constructor" not in listed
+    assert errors == []
+    client.loop_stop()
+    client.disconnect()
+    page.close()

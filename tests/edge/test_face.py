@@ -2,7 +2,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.app import enrol_photos, read_image
+from edge.app import enrol_photos
+from edge.images import read_image
 from edge.errors import EnrolmentError, ModelError
 from edge.face.matcher import Matcher
 from edge.store import Gallery, Store

@@ -75,7 +75,7 @@ def test_at_most_one_learned_template_per_resident_per_period(tmp_path):
     rng = np.random.default_rng(4)
     alice = random_unit(rng)
     with Store(tmp_path) as store:
-        alice_id = store.add_resident("Alice", "", [alice], [1.0], ["enrolment"])
+        store.add_resident("Alice", "", [alice], [1.0], ["enrolment"])
         gallery = FaceGallery(store, FaceConfig(match_threshold=0.5, adapt_every_s=3600.0))
         assert visit(gallery, towards(alice, random_unit(rng), 0.8), "a") is not None
         assert visit(gallery, towards(alice, random_unit(rng), 0.8), "b") is None

@@ -3,7 +3,8 @@
 import numpy as np
 
 from edge.admin import AdminClient, removal_record, resident_record, write_key
-from edge.app import Runtime, read_image
+from edge.app import Runtime
+from edge.images import read_image
 from edge.config import parse_config
 from tests.conftest import SCENARIOS
 from tests.emulators import wait_for

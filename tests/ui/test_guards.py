@@ -37,13 +37,47 @@ def test_wrong_pins_lock_the_guard_out_for_the_configured_time(book):
     assert guards.check("7", "2468").ok
 
 
-def test_a_right_pin_resets_the_count(book):
+def test_a_right_pin_resets_only_its_own_sources_count(book):
+    """Wrong PINs spread between the guard's own logins used to be forgiven at each good login: 20 guesses never
+    locked anyone out. A good login now resets the count of its own source only."""
     guards, _, _ = book
     guards.add("7", "Zhang", "2468")
-    guards.check("7", "0000")
-    guards.check("7", "0000")
-    assert guards.check("7", "2468").ok
-    assert guards.check("7", "0000").reason == "wrong_pin" and guards.check("7", "2468").ok
+    guards.check("7", "0000", "10.0.0.66")
+    guards.check("7", "0000", "10.0.0.66")
+    assert guards.check("7", "2468", "127.0.0.1").ok  # the guard at the screen
+    assert guards.check("7", "0001", "10.0.0.66").lockout_started  # the third from elsewhere still counts
+    assert guards.check("7", "2468", "10.0.0.66").reason == "locked_out"
+    assert guards.check("7", "2468", "127.0.0.1").ok  # and the guard at the screen is not locked out by it
+
+
+def test_each_lockout_of_a_source_lasts_twice_the_one_before(book):
+    guards, _, clock = book
+    guards.add("7", "Zhang", "2468")
+    lengths = []
+    for _ in range(4):
+        for _ in range(3):
+            guards.check("7", "0000", "10.0.0.66")
+        lengths.append(guards.locked_until("7", "10.0.0.66") - clock.now)
+        clock.now = guards.locked_until("7", "10.0.0.66")
+    assert lengths == [60, 120, 240, 480]
+
+
+def test_unknown_ids_are_locked_out_like_known_ones_so_ids_cannot_be_listed(book):
+    guards, _, _ = book
+    guards.add("7", "Zhang", "2468")
+    known = [guards.check("7", "0000", "10.0.0.66").reason for _ in range(4)]
+    unknown = [guards.check("nobody", "0000", "10.0.0.66").reason for _ in range(4)]
+    assert known[-1] == unknown[-1] == "locked_out"
+    assert [r.replace("unknown_guard", "wrong_pin") for r in unknown] == known
+
+
+def test_a_source_guessing_many_ids_is_locked_out_as_a_source(book):
+    guards, _, _ = book
+    guards.add("7", "Zhang", "2468")
+    answers = [guards.check(f"id-{n}", "0000", "10.0.0.66").reason for n in range(20)]
+    assert answers.count("unknown_guard") == 12 and answers[-1] == "locked_out"  # 4 x max_failures over all ids
+    assert guards.check("7", "2468", "10.0.0.66").reason == "locked_out"
+    assert guards.check("7", "2468", "127.0.0.1").ok
 
 
 def test_unknown_and_removed_guards_are_refused(book):
@@ -82,9 +116,9 @@ def test_each_check_names_the_guard_and_the_lockout_ends_exactly_on_time(book):
     guards, store, clock = book
     guards.add("7", "Zhang", "2468")
     assert guards.check("7", "2468") == PinCheck(True, "", "Zhang")
-    assert [guards.check("7", "0000") for _ in range(3)][-1] == PinCheck(False, "wrong_pin", "Zhang")
+    assert [guards.check("7", "0000") for _ in range(3)][-1] == PinCheck(False, "wrong_pin", "Zhang", lockout_started=True)
     assert guards.check("7", "2468") == PinCheck(False, "locked_out", "Zhang")
-    clock.now = store.guard("7").locked_until - 0.5
+    clock.now = guards.locked_until("7") - 0.5
     assert guards.check("7", "2468").reason == "locked_out"
     clock.now += 0.5
     assert guards.check("7", "2468").ok

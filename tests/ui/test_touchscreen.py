@@ -212,8 +212,10 @@ def test_repeated_wrong_pins_lock_the_guard_out(gate):
     for _ in range(3):
         assert post(gate, "/api/login", {"guard": "8", "pin": "9998"})[1]["error"] == "wrong_pin"
     assert post(gate, "/api/login", {"guard": "8", "pin": "1357"}) == (403, {"ok": False, "error": "locked_out"})
-    with Store(gate["state"]) as store:
-        assert wait_for(lambda: sum(1 for e in store.events(kind="action") if e["action"] == "pin_refused") >= 4)
+    with Store(gate["state"]) as store:  # each wrong PIN, the lockout among them; the refused right one adds nothing
+        assert wait_for(lambda: sum(1 for e in store.events(kind="action") if e["action"] == "pin_refused"
+                                    and e["guard"] == "8") == 3)
+        assert sum(1 for e in store.events(kind="action") if e["action"] == "pin_refused" and e["locked_out"]) >= 1
 
 
 def test_nothing_is_shown_or_done_without_a_guard(gate):
@@ -269,14 +271,64 @@ def test_a_burst_of_guesses_gets_no_more_tries_than_the_limit(gate):
 
 
 def test_a_removed_guard_or_a_changed_pin_ends_the_session(gate):
+    """And the live view a removed guard was watching stops (it kept streaming the camera)."""
+    import threading
+    import time
+
     removed, changed = login(gate, "9", "9999"), login(gate, "6", "6666")
     assert get(gate, "/api/state", removed)[0] == get(gate, "/api/state", changed)[0] == 200
+    streamed = {"bytes": 0, "ended": False}
+
+    def watch():
+        request = urllib.request.Request(gate["url"] + "/api/live.mjpg", headers={"Cookie": removed})
+        with urllib.request.urlopen(request, timeout=30) as stream:
+            while chunk := stream.read(4096):
+                streamed["bytes"] += len(chunk)
+        streamed["ended"] = True
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    assert wait_for(lambda: streamed["bytes"] > 0, timeout=10)
     subprocess.run(gate["cli"] + ["guards", "remove", "--id", "9"], check=True, cwd=ROOT, capture_output=True)
+    removed_at = time.monotonic()
+    assert wait_for(lambda: streamed["ended"], timeout=10) and time.monotonic() - removed_at < 5
     subprocess.run(gate["cli"] + ["guards", "add", "--id", "6", "--name", "Guard 6", "--pin", "6161"], check=True,
                    cwd=ROOT, capture_output=True)
     assert get(gate, "/api/state", removed)[0] == 401
     assert get(gate, "/api/state", changed)[0] == 401
     assert post(gate, "/api/login", {"guard": "9", "pin": "9999"})[1]["error"] == "wrong_pin"
+
+
+def test_streams_from_elsewhere_cannot_take_the_residents_screens_place(gate):
+    """Four anonymous prompt streams used to fill every place: the real resident's screen then got 429."""
+    import http.client
+
+    held = []
+    for _ in range(6):  # all from one address, as an idle tab or a script elsewhere would
+        connection = http.client.HTTPConnection("127.0.0.1", gate["port"], timeout=5, source_address=("127.0.0.2", 0))
+        connection.request("GET", "/api/prompt")
+        held.append((connection, connection.getresponse().status))
+    assert [status for _, status in held].count(200) == 2 and [status for _, status in held].count(429) == 4
+    screen = http.client.HTTPConnection("127.0.0.1", gate["port"], timeout=5)
+    screen.request("GET", "/api/prompt")
+    assert screen.getresponse().status == 200  # the screen itself still gets its stream
+    for connection, _ in held + [(screen, 0)]:
+        connection.close()
+
+
+def test_a_site_name_cannot_run_script_on_the_login_page(gate):
+    """`config.set site.name` with `</script><script>` ran script where guards type PINs (needs an admin key)."""
+    from edge.ui.server import TouchscreenServer  # the page is built by the server; a name is data, never markup
+
+    assert TouchscreenServer is not None
+    from edge.web_checks import script_json
+
+    embedded = script_json({"gate": "</script><script>document.title='owned'</script>"})
+    assert "</script>" not in embedded and "<" not in embedded
+    page = gate["browser"].new_page()
+    page.set_content(f"<html><head><title>ok</title><script>window.GATEPOST = {embedded};</script></head></html>")
+    assert page.title() == "ok" and page.evaluate("window.GATEPOST.gate").startswith("</script>")
+    page.close()
 
 
 def contrast(page, selector: str, background_selector: str) -> float:

@@ -5,11 +5,19 @@ let language = localStorage.getItem("fleet-language") || settings.language;
 const $ = (id) => document.getElementById(id);
 let gatesSeen = [];
 
+// a code from the wire is looked up as the catalogue's own key, never an inherited one ("constructor" is no word)
+function own(table, key) {
+  return table && typeof key === "string" && Object.hasOwn(table, key) && typeof table[key] === "string"
+    ? table[key] : undefined;
+}
+
 function m(group, code, params = {}) {
-  const found = (settings.messages[language][group] || {})[code]
-    ?? (group === "outcome" ? settings.outcome[language][code] : undefined);
-  const template = found ?? code;
-  return template.replace(/\{(\w+)\}/g, (_, key) => (params[key] ?? "")).replace(/[\s:：]+$/, "");
+  const text = typeof code === "string" ? code : String(code);
+  const found = own(settings.messages[language][group], text)
+    ?? (group === "outcome" ? own(settings.outcome[language], text) : undefined);
+  const template = found ?? text;
+  return template.replace(/\{(\w+)\}/g, (_, key) => (Object.hasOwn(params, key) ? String(params[key] ?? "") : ""))
+    .replace(/[\s:：]+$/, "");
 }
 
 function applyLanguage() {
