@@ -16,7 +16,7 @@ from drivers.sim.world import FaceLocation
 from edge.config import GateConfig, parse_config, read_yaml
 from edge.control import ControlServer
 from edge.doctor import liveness_warning
-from edge.errors import EnrolmentError
+from edge.errors import EnrolmentError, StorageError
 from edge.events import DecisionSource, EventKind
 from edge.face.engine import FaceEngine
 from edge.face.enrolment import EnrolmentReview, enrol_templates
@@ -255,14 +255,19 @@ class Runtime:
             self.console.submit(incoming)
 
     def _between_frames(self) -> None:
-        if self.control is not None:
-            self.control.poll()
-        if self.link is not None:
-            self._watch_link(self.link)
-        if self.console is not None:
-            self.console.poll()
-        if self.telemetry is not None and self.telemetry.poll() and self.link is not None:
-            self.link.wake()
+        """The loop's other work. A state database that cannot write (a full disk) holds the gate shut and says so on
+        the guard's screen; it once ended the daemon instead, and systemd restarted it into the same wall."""
+        try:
+            if self.control is not None:
+                self.control.poll()
+            if self.link is not None:
+                self._watch_link(self.link)
+            if self.console is not None:
+                self.console.poll()
+            if self.telemetry is not None and self.telemetry.poll() and self.link is not None:
+                self.link.wake()
+        except StorageError as error:
+            self.gate.storage_failed(error)
 
     def _handle_control(self, request: dict) -> dict:
         command = request.get("command")

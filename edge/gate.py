@@ -106,7 +106,7 @@ class Gate:
         try:
             self.store.record_event(event, topic)
         except StorageError as error:
-            self._storage_failed(error)
+            self.storage_failed(error)
             return None
         if "storage" in self.faults:
             self.faults.clear("storage")
@@ -119,7 +119,7 @@ class Gate:
                 log.exception("event listener failed")
         return event
 
-    def _storage_failed(self, error: StorageError) -> None:
+    def storage_failed(self, error: StorageError) -> None:
         """Nothing can be recorded, so nothing is decided: the gate stays shut and says why, once."""
         if self.faults.get("storage") != str(error):
             log.error("state database unusable, gate held closed: %s", error)
@@ -130,7 +130,7 @@ class Gate:
         try:
             write()
         except StorageError as error:
-            self._storage_failed(error)
+            self.storage_failed(error)
 
     def _fault_changed(self, device: str, message: str | None) -> None:
         if message is None:

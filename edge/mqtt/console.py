@@ -28,6 +28,7 @@ from edge.service import GateService
 log = logging.getLogger(__name__)
 
 RECORD_COMMAND = "resident.record"
+RECORD_AHEAD_S = 86400.0  # a record dated further ahead of the gate's clock is refused
 POLL_BUDGET_S = 0.02  # console work run between two frames, at most
 
 
@@ -251,6 +252,10 @@ class Console:
         if message.args.get("uid") != uid or isinstance(version, bool) or not isinstance(version, int) \
                 or not 1 <= version < 2**62:
             raise Refused("malformed: args.uid must match the topic and args.version be a positive integer")
+        if version > (time.time() + RECORD_AHEAD_S) * 1000:
+            # a version is its administrator's clock: one ten years ahead could never be removed again
+            raise Refused(f"stale: args.version is dated {version / 1000 - time.time():.0f} s ahead of this gate's "
+                          "clock (the administrator's clock is wrong)")
         return message
 
     def _resident_record(self, incoming: Incoming, message: SignedMessage | None) -> None:

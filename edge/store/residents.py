@@ -16,6 +16,9 @@ from edge.errors import StorageError
 from edge.store.database import Database, _row_id
 
 
+RECORD_AHEAD_S = 86400.0
+
+
 @dataclass(frozen=True)
 class Resident:
     id: int
@@ -114,8 +117,9 @@ class ResidentRecords(Database):
             held = db.execute("SELECT MAX(v) FROM (SELECT record_version AS v FROM residents WHERE uid = ? "
                               "UNION ALL SELECT record_version FROM removed_residents WHERE uid = ?)",
                               (uid, uid)).fetchone()[0]
-            if held is not None and held >= version:
-                return False
+            trusted_until = (self._clock() + RECORD_AHEAD_S) * 1000  # versions are administrators' clocks, in ms
+            if held is not None and held >= version and held <= trusted_until:
+                return False  # (a version dated far ahead, from a wrong clock, is no reason to keep what is held)
             db.execute("DELETE FROM residents WHERE uid = ?", (uid,))
             if embeddings is None:
                 db.execute("INSERT OR REPLACE INTO removed_residents(uid, record_version) VALUES (?, ?)", (uid, version))

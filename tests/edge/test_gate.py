@@ -147,3 +147,45 @@ def test_each_person_teaches_the_thermal_baseline_their_sharpest_reading(tmp_pat
     for reading in taught:
         assert reading.available and reading.live and "face maximum" not in reading.flags
         assert reading.uncertainty_c <= 0.3 and abs(reading.temperature_c - 36.6) <= 0.3  # the ideal world: 36.6
+
+
+def test_a_full_disk_holds_the_gate_shut_and_says_so_instead_of_ending_the_daemon(tmp_path):
+    """The state database cannot grow (SQLite's own "database or disk is full"): the gate records nothing, so it
+    decides nothing and stays shut; the fault shows; the loop goes on (it used to exit, and systemd restarted it
+    into the same full disk, with no guard screen)."""
+    scenario = tmp_path / "alice.yaml"
+    scenario.write_text(yaml.safe_dump({
+        "faces_dir": str(SCENARIOS / "faces"), "tail_s": 2.0,
+        "residents": [{"name": "Alice", "photos": ["resident_a/01.jpg"]}],
+        "visitors": [{"at": 1.0, "photo": "resident_a/03.jpg", "identity": "Alice", "expect": "granted"}]}))
+    from tests.broker import free_port
+
+    # the broker away, so nothing leaves the outbox to make room; telemetry queued every 50 ms
+    config = parse_config({"mqtt": {"port": free_port(), "telemetry_interval_s": 0.05}, "ui": {"enabled": False}})
+    runtime = Runtime(config, state_dir=tmp_path / "state", scenario=load_scenario(scenario), realtime=False,
+                      loop=False, control=False, ui=False)
+    world = runtime.hardware.world
+    import sqlite3
+
+    full = runtime.store._db
+    full.execute("CREATE TABLE filler (x BLOB)")
+    pages = full.execute("PRAGMA page_count").fetchone()[0]
+    full.execute(f"PRAGMA max_page_count = {pages + 2}")  # a page or two more, then the disk is full
+    try:
+        while True:
+            full.execute("INSERT INTO filler VALUES (zeroblob(2048))")
+    except sqlite3.OperationalError as error:
+        assert "full" in str(error)
+    said = []
+    failed = runtime.gate.storage_failed
+    runtime.gate.storage_failed = lambda error: (said.append(str(error)), failed(error))
+    try:
+        runtime.run(lambda: False)  # returns when the scenario ends: it did not raise
+        assert said and any("full" in line for line in said)
+        assert runtime.gate.stats.frames > 50 and world.finished
+        full.execute("PRAGMA max_page_count = 1073741823")
+        granted = [e for e in runtime.store.events(kind="decision") if e["granted"]]
+        assert runtime.gate.turnstile.pulses == len(granted)  # no opening without its record
+    finally:
+        full.execute("PRAGMA max_page_count = 1073741823")
+        runtime.close()

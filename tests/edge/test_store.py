@@ -143,3 +143,20 @@ def test_each_concern_is_its_own_class_over_the_one_database(tmp_path):
         assert (record.pass_id, record.revoked, record.uses) == ("p-1", True, 0)
     with Store(tmp_path) as store:
         assert [g.name for g in store.guards()] == ["Wang"] and store.pass_state("p-1").revoked
+
+
+def test_a_record_from_a_clock_ten_years_ahead_does_not_outlive_a_removal_from_a_right_one(tmp_path):
+    """Record versions are administrators' clocks: a resident enrolled from a machine ten years ahead could no
+    longer be removed from one with the right time. A version dated far ahead of this gate's clock no longer holds."""
+    import time
+
+    import numpy as np
+
+    now = time.time()
+    with Store(tmp_path) as store:
+        vector = np.ones(128, np.float32) / np.sqrt(128)
+        ahead = int((now + 10 * 365 * 86400) * 1000)
+        assert store.apply_resident_record("uid-1", ahead, name="Ann", embeddings=[vector])
+        assert store.apply_resident_record("uid-1", int(now * 1000), embeddings=None)  # removed, rightly
+        assert store.resident_by_uid("uid-1") is None
+        assert not store.apply_resident_record("uid-1", int(now * 1000) - 5, name="Ann", embeddings=[vector])
