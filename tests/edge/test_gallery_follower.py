@@ -85,3 +85,15 @@ def test_one_failed_rebuild_is_a_fault_and_the_next_change_still_arrives(tmp_pat
             assert wait_for(lambda: gallery.matcher.search(vector(4)).name == "Ben")
         finally:
             gallery.close()
+
+
+def test_a_gallery_that_cannot_rebuild_is_a_fault_of_the_face_stage(engine_factory, tmp_path):
+    """The follower's error was kept and never raised as a gate fault: the gate searched a stale gallery silently."""
+    from edge.stages.face import FaceStage
+
+    with Store(tmp_path) as store:
+        gallery = FaceGallery(store, FaceConfig())
+        stage = FaceStage(engine_factory(gallery))
+        assert stage.fault is None
+        gallery.error = "gallery: OperationalError: database is locked"
+        assert stage.fault == "gallery: OperationalError: database is locked"

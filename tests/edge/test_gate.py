@@ -189,3 +189,62 @@ def test_a_full_disk_holds_the_gate_shut_and_says_so_instead_of_ending_the_daemo
     finally:
         full.execute("PRAGMA max_page_count = 1073741823")
         runtime.close()
+
+
+def test_a_single_use_pass_opens_the_gate_once(tmp_path):
+    """The gate counts a pass's use when it opens for it: a single-use pass shown again is refused. (A mutation that
+    skipped the count survived: the tests called the store's counter directly.)"""
+    import time
+
+    from edge.mqtt.auth import generate_key
+    from edge.qr.passes import issue_pass
+
+    private, public = generate_key()
+    now = time.time()
+    token, _ = issue_pass(private, "site-key", site="demo-site", gates=["*"], holder="plumber", valid_from=now - 60,
+                          valid_until=now + 3600, uses=1, kind="visitor")
+    visitor = {"photo": "stranger_e/01.jpg", "qr": {"payload": token, "via": "scanner"}, "dwell_s": 4.0}
+    scenario = tmp_path / "pass.yaml"
+    scenario.write_text(yaml.safe_dump({
+        "faces_dir": str(SCENARIOS / "faces"), "tail_s": 1.0,
+        "config": {"qr": {"passes": {"public_keys": {"site-key": public}}}},
+        "residents": [{"name": "Alice", "photos": ["resident_a/01.jpg"]}],
+        "visitors": [{**visitor, "at": 0.5, "expect": "granted"}, {**visitor, "at": 1.0, "expect": "denied"}]}))
+    config = parse_config({"mqtt": {"enabled": False}, "ui": {"enabled": False}})
+    runtime = Runtime(config, state_dir=tmp_path / "state", scenario=load_scenario(scenario), realtime=False,
+                      loop=False, control=False, ui=False)
+    decisions = []
+    runtime.gate.on_decision = lambda decision, pulsed: decisions.append((decision, pulsed))
+    try:
+        runtime.run(lambda: False)
+    finally:
+        runtime.close()
+    assert [(d.granted, pulsed) for d, pulsed in decisions] == [(True, True), (False, False)]
+    assert decisions[1][0].checks["qr"]["code"] == "code_invalid"
+
+
+def test_an_exception_in_the_loop_still_turns_the_relay_off(tmp_path):
+    """Without the loop's try/finally, an exception while the relay is energised skipped stop(): relay left on."""
+    import pytest
+
+    scenario = tmp_path / "alice.yaml"
+    scenario.write_text(yaml.safe_dump({
+        "faces_dir": str(SCENARIOS / "faces"), "tail_s": 1.0,
+        "residents": [{"name": "Alice", "photos": ["resident_a/01.jpg"]}],
+        "visitors": [{"at": 0.5, "photo": "resident_a/03.jpg", "identity": "Alice", "expect": "granted"}]}))
+    config = parse_config({"mqtt": {"enabled": False}, "ui": {"enabled": False}, "turnstile": {"pulse_ms": 5000}})
+    runtime = Runtime(config, state_dir=tmp_path / "state", scenario=load_scenario(scenario), realtime=False,
+                      loop=False, control=False, ui=False)
+    relay = runtime.hardware.world.relay
+
+    def crash_while_open() -> bool:
+        if relay.state:
+            raise RuntimeError("a bug in the loop")
+        return False
+
+    try:
+        with pytest.raises(RuntimeError, match="a bug in the loop"):
+            runtime.run(crash_while_open)
+        assert relay.state is False
+    finally:
+        runtime.close()

@@ -147,3 +147,45 @@ def test_lookalike_pairs_are_found_and_held_to_the_stricter_margin():
     assert matcher.search(probe).reason == "ambiguous between residents"
     ordinary = build_matcher(gallery, config.model_copy(update={"lookalike_margin": 0.05}))
     assert ordinary.search(probe).resident_id == 1
+
+
+def test_strangers_through_the_camera_scoring_low_never_lower_the_threshold_below_the_lookalike_floor():
+    gallery = random_gallery(500, lookalike_pairs=40)
+    without = operating_point(gallery, target_fpir=1e-4, default=LOW_DEFAULT)
+    assert without.source == "lookalikes"
+    law = pair_scores(gallery).law()
+    low = [(law.best_of(499) - 0.2, 500)] * 100  # this camera's strangers score far below the law
+    with_visits = operating_point(gallery, target_fpir=1e-4, default=LOW_DEFAULT, visit_scores=low)
+    assert with_visits.threshold == pytest.approx(without.threshold)
+
+
+def test_the_lower_tail_point_sits_where_its_pairs_are_counted_on_a_heavy_tailed_population():
+    """Only a Gaussian population was tested: a fit through a lower point at the wrong depth agreed with it anyway.
+    On a heavier tail (students-t like), the two points must be where the measured shares are."""
+    rng = np.random.default_rng(8)
+    vectors = rng.standard_t(4, size=(600, 64)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    owners = np.arange(1, 601)
+    gallery = Gallery(vectors, owners, np.zeros(600, bool), {int(o): str(o) for o in owners}, 1)
+    scores = pair_scores(gallery)
+    law = scores.law()
+    assert law.share1 == pytest.approx(1e-2, rel=0.05)
+    assert law.share2 == pytest.approx(scores.lower_share, rel=0.1)
+    assert scores.share_at_least(law.t2) == pytest.approx(law.share2, rel=1e-6)
+    assert scores.lower_share == pytest.approx(1e-3)
+
+
+def test_a_pair_just_below_the_threshold_is_held_to_the_stricter_margin():
+    """A photo of one of two residents who score 0.45 against each other (threshold 0.5) can clear the threshold on
+    the other: such a pair is held to `lookalike_margin`, not only pairs above the threshold."""
+    gallery = random_gallery(40, lookalike_pairs=1, lookalike_cosine=0.45)
+    config = FaceConfig(match_threshold=0.5, match_margin=0.05, lookalike_margin=0.10)
+    matcher = build_matcher(gallery, config)
+    assert frozenset((1, 2)) in matcher.lookalikes
+    a, b = gallery.embeddings[0], gallery.embeddings[1]
+    side = b - (b @ a) * a
+    probe = 0.74 * a + 0.377 * side / np.linalg.norm(side)  # about 0.89 on resident 1 and 0.81 on resident 2
+    probe /= np.linalg.norm(probe)
+    scores = matcher.scores_by_resident(probe)
+    assert scores[1] - scores[2] < 0.10 and scores[1] - scores[2] > 0.05
+    assert matcher.search(probe).reason == "ambiguous between residents"

@@ -160,3 +160,25 @@ def test_a_record_from_a_clock_ten_years_ahead_does_not_outlive_a_removal_from_a
         assert store.apply_resident_record("uid-1", int(now * 1000), embeddings=None)  # removed, rightly
         assert store.resident_by_uid("uid-1") is None
         assert not store.apply_resident_record("uid-1", int(now * 1000) - 5, name="Ann", embeddings=[vector])
+
+
+def test_every_path_that_changes_templates_bumps_the_gallery_version(tmp_path):
+    """A site-wide removal that did not bump the version left the removed resident in the running matcher."""
+    import numpy as np
+
+    vector = np.ones(128, np.float32) / np.sqrt(128)
+    with Store(tmp_path) as store:
+        versions = [store.gallery_version]
+        store.apply_resident_record("uid-9", 5, name="Ann", embeddings=[vector])
+        versions.append(store.gallery_version)
+        store.apply_resident_record("uid-9", 6, embeddings=None)  # removed site-wide
+        versions.append(store.gallery_version)
+        resident = store.add_resident("Bo", "", [vector], [1.0], ["cli"])
+        versions.append(store.gallery_version)
+        store.add_templates(resident, [vector], [1.0], ["more"])
+        versions.append(store.gallery_version)
+        store.adapt(resident, vector, 1.0, "visit", keep=1)
+        versions.append(store.gallery_version)
+        store.remove_resident(resident)
+        versions.append(store.gallery_version)
+    assert versions == sorted(set(versions)) and len(versions) == 7

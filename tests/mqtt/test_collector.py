@@ -121,3 +121,29 @@ def test_a_grant_sharing_an_earlier_opening_is_not_a_second_entry():
                    {**base, "event_id": "b", "granted": True, "same_opening_as": "a"},
                    {**base, "event_id": "c", "granted": False, "reason_codes": ["unknown_face"]}])
     assert [(row.entries, dict(row.denials)) for row in rows] == [(1, {"unknown_face": 1})]
+
+
+def test_a_message_whose_quarantine_fails_is_not_acknowledged_and_is_kept_until_it_is_written(broker, tmp_path):
+    """A collector that swallowed a failed quarantine write acknowledged the message: it was gone, unrecorded."""
+    import sqlite3
+
+    import paho.mqtt.client as mqtt
+
+    db_url = f"sqlite:///{tmp_path}/collector.db"
+    collector = CollectorSide(broker, db_url).start()
+    other = sqlite3.connect(tmp_path / "collector.db")
+    other.execute("CREATE TRIGGER refuse BEFORE INSERT ON quarantine BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+    other.commit()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="fake-gate", protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    client.publish("gatepost/site-a/gate-9/event", b'{"event_id": "p1", "kind": "decision", "time": 1e999}',
+                   qos=1).wait_for_publish(5)
+    assert not wait_for(lambda: len(collector.db.quarantined()) > 0, timeout=2.0)
+    other.execute("DROP TRIGGER refuse")
+    other.commit()
+    assert wait_for(lambda: len(collector.db.quarantined()) == 1, timeout=20)
+    other.close()
+    client.loop_stop()
+    client.disconnect()
+    collector.close()

@@ -150,3 +150,28 @@ def test_refusals_are_recorded_ten_a_minute_then_summed_up():
     refusals.record({"action": "command_refused"})
     assert recorded[10] == {"action": "refusals_suppressed", "count": 15, "seconds": 61.0}
     assert len(recorded) == 12
+
+
+def test_a_new_trust_list_replaces_the_old_one_in_the_running_verifiers(gate):
+    """No test sent a valid trustlist.update: a list never handed to the running verifiers, or merged into the old
+    one, would keep a removed signer trusted."""
+    import time
+
+    from edge.qr.dcc_issue import encode_dcc, make_signer, vaccination
+
+    now = time.time()
+    old_key, old_der = make_signer()
+    new_key, new_der = make_signer()
+    registry = gate.runtime.code_registries()[0]
+
+    def status(key, der):
+        return registry.verify(encode_dcc(vaccination(), key, der, issued=now - 60, expires=now + 86400),
+                               "camera").status
+
+    first = send(gate, "trustlist.update", {"certificates": [base64.b64encode(old_der).decode()]})
+    assert first["ok"] and status(old_key, old_der) == "valid" and status(new_key, new_der) == "untrusted"
+    second = send(gate, "trustlist.update", {"certificates": [base64.b64encode(new_der).decode()]})
+    assert second["ok"] and second["result"] == {"signers": 1}
+    assert status(new_key, new_der) == "valid"
+    assert status(old_key, old_der) == "untrusted"  # removed: not merged into the old list
+    assert json.loads((gate.runtime.state_dir / "trustlist.json").read_text()) == [base64.b64encode(new_der).decode()]

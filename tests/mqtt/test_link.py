@@ -67,6 +67,24 @@ def test_with_broker_confirmation_the_puback_settles_an_entry(broker, tmp_path):
     gate.close()
 
 
+def test_with_broker_confirmation_an_entry_waits_for_its_puback(broker, tmp_path):
+    """A link that settled an event when it handed it to paho would lose it to a broker that never answers: the
+    entry stays in the outbox until the PUBACK arrives."""
+    import signal
+
+    gate = GateSide(broker, tmp_path / "gate", confirm="broker")
+    gate.link.start()
+    assert wait_for(lambda: gate.link.connected.is_set(), timeout=10)
+    broker.process.send_signal(signal.SIGSTOP)  # connected, but answering nothing
+    try:
+        gate.record(2)
+        assert not wait_for(lambda: gate.store.outbox_size() < 2, timeout=1.5)
+    finally:
+        broker.process.send_signal(signal.SIGCONT)
+    assert wait_for(lambda: gate.store.outbox_size() == 0, timeout=15)
+    gate.close()
+
+
 class Observer:
     """A plain MQTT v5 client that records what arrives, and publishes as an administrator or collector would."""
 

@@ -128,3 +128,36 @@ def test_answers_arrive_through_the_stage(service):
     assert wait_for(poll, timeout=2)
     assert collected[0].status == "valid" and collected[0].kind == "online"
     online.close()
+
+
+@pytest.mark.parametrize("status", ["yellow", "unknown", "GREEN", "green ", ""])
+def test_only_green_admits(service, status):
+    """A check that refused only "red" would let yellow codes and statuses it does not know in."""
+    online = checker(service)
+    result = online.check(f"HK:{status}", "scanner")
+    assert result.status == "invalid"
+    online.close()
+
+
+def test_a_cached_answer_expires(service):
+    now = [0.0]
+    config = OnlineHealthCodeConfig(enabled=True, url=service.url, timeout_ms=300, cache_s=60)
+    online = OnlineChecker(config, site="s1", gate="g1", clock=lambda: now[0])
+    online.check("HK:green", "scanner")
+    now[0] = 59.0
+    online.check("HK:green", "scanner")
+    assert len(service.requests) == 1
+    now[0] = 61.0
+    online.check("HK:green", "scanner")
+    assert len(service.requests) == 2  # asked again: a code can turn red
+    online.close()
+
+
+def test_a_success_between_failures_resets_the_breakers_count(service):
+    online = checker(service, breaker_failures=3, breaker_reset_s=60)
+    for code in ("HK:broken", "HK:broken", "HK:green", "HK:broken", "HK:broken"):
+        online.check(code, "camera")
+    assert not online.breaker_open  # never three in a row
+    online.check("HK:broken", "camera")
+    assert online.breaker_open
+    online.close()

@@ -123,3 +123,37 @@ def test_each_check_names_the_guard_and_the_lockout_ends_exactly_on_time(book):
     clock.now += 0.5
     assert guards.check("7", "2468").ok
     assert guards.check("nobody", "2468") == PinCheck(False, "unknown_guard", "")
+
+
+def test_the_server_ends_a_session_when_it_expires_not_only_the_cookie(tmp_path):
+    """A server that never expired its sessions kept them valid for anyone holding the cookie after its max age."""
+    import time
+
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
+
+    from edge.app import Runtime
+    from edge.config import UiConfig, parse_config
+    from edge.ui.server import SESSION_COOKIE, Session, TouchscreenServer
+
+    runtime = Runtime(parse_config({"mqtt": {"enabled": False}, "ui": {"enabled": False},
+                                    "pipeline": {"stages": ["qr"]}, "checks": {"face": {"mode": "off"},
+                                                                                "temperature": {"mode": "off"}}}),
+                      state_dir=tmp_path, realtime=False, loop=False, control=False, ui=False)
+    try:
+        runtime.service.guards.add("7", "Zhang", "2468")
+        server = TouchscreenServer(runtime.service, UiConfig())
+        guard = runtime.service.guards.get("7")
+        server._sessions["old"] = Session("7", "Zhang", time.time() - 1, guard.pin_hash)
+        server._sessions["new"] = Session("7", "Zhang", time.time() + 3600, guard.pin_hash)
+
+        def session(token):
+            return server._session(make_mocked_request("GET", "/api/state",
+                                                       headers={"Cookie": f"{SESSION_COOKIE}={token}"}))
+
+        assert session("new").guard_id == "7"
+        with pytest.raises(web.HTTPUnauthorized):
+            session("old")
+        assert "old" not in server._sessions
+    finally:
+        runtime.close()

@@ -236,6 +236,9 @@ def test_another_page_or_address_cannot_drive_the_gate(gate):
     assert post(gate, "/api/enrol", body, cookie, origin=None)[0] == 403
     assert post(gate, "/api/enrol", json.dumps(body).encode(), cookie, content_type="text/plain")[0] == 415
     assert post(gate, "/api/enrol", body, cookie, host=f"evil.example:{gate['port']}")[0] == 421
+    for lookalike in (f"127.0.0.1:{gate['port']}.evil.example", f"localhost.evil.example:{gate['port']}",
+                      f"127.0.0.1:{gate['port']}0", f"x127.0.0.1:{gate['port']}"):  # starts or ends like an allowed one
+        assert get(gate, "/api/state", cookie, host=lookalike)[0] == 421, lookalike
     assert get(gate, "/api/state", cookie, host=f"rebound.example:{gate['port']}")[0] == 421
     assert post(gate, "/api/enrol", {"capture_id": "x", "name": "Mallory", "unit": "1"}, cookie) == (
         400, {"ok": False, "error": "pin: expected str"})
