@@ -172,6 +172,7 @@ def run_seed(faces: FaceSet, seed: int, enrol: int, sizes: list[int], config, de
             point = operating_point(gallery, target_fpir=target, default=default_model, scores=scores)
             row["gate"][f"{target:g}"] = {
                 "threshold": point.threshold, "source": point.source, "estimated_fpir": point.estimated_fpir,
+                "fpir_low": point.fpir_low, "fpir_high": point.fpir_high, "gallery_weight": point.gallery_weight,
                 "fpir": searches.fpir(point.threshold, margin), "fnir": searches.fnir(point.threshold, margin)}
         row["fixed_0.42"] = {"threshold": 0.42, "fpir": searches.fpir(0.42, margin),
                              "fnir": searches.fnir(0.42, margin)}
@@ -195,7 +196,8 @@ def visit_figures(faces: FaceSet, chosen: np.ndarray, enrolled: list[str], stran
     for target, threshold in thresholds.items():
         figures[f"{target:g}"] = {"threshold": threshold, "fnir": searches.fnir(threshold, *rule),
                                   "fpir": searches.fpir(threshold, *rule),
-                                  "wrong_resident": searches.wrong_resident(threshold, *rule)}
+                                  "wrong_resident": searches.wrong_resident(threshold, *rule),
+                                  "duplicates_refused": searches.duplicates_refused(threshold - config.lookalike_margin)}
     figures["det"] = searches.det(*rule)
     return figures
 
@@ -226,11 +228,13 @@ def visit_table(groups: dict[tuple[int, int], list[dict]], targets: list[float],
                           spread([f["threshold"] for f in figures], percent=False),
                           spread([f["fnir"] for f in figures], percent=True),
                           spread([f["fpir"] for f in figures], percent=True),
-                          sum(f["wrong_resident"] for f in figures)))
+                          sum(f["wrong_resident"] for f in figures),
+                          spread([f["duplicates_refused"] for f in figures], percent=True)))
     return table(f"Per visit of {k} photos as the gate judges it (agreeing frames, or the visit template), at the "
                  "gate's own threshold; mean ± half range over seeds", lines,
                  ("enrol", "residents", "target FPIR", "visits mated/non-mated", "threshold", "FNIR per visit",
-                  "FPIR per visit", "let in as another resident (all seeds)"))
+                  "FPIR per visit", "let in as another resident (all seeds)",
+                  "same person enrolled again: refused"))
 
 
 def plot(rows: list[dict], path: Path, key: str | None = None) -> bool:
@@ -335,15 +339,16 @@ def main() -> int:
         for target in [f"{t:g}" for t in targets] + ["fixed 0.42"]:
             points = [r["gate"][target] if target in r["gate"] else r["fixed_0.42"] for r in group]
             pair = [pair_tail.fpir(p["threshold"], r["templates"]) for p, r in zip(points, group)]
-            lines.append((enrol, size, target, spread([p["threshold"] for p in points], percent=False),
-                          spread([p.get("estimated_fpir") for p in points], percent=True)
-                          if target != "fixed 0.42" else "-",
+            estimate = "-" if target == "fixed 0.42" else (
+                f"{spread([p.get('estimated_fpir') for p in points], percent=True)} "
+                f"[{100 * min(p['fpir_low'] for p in points):.3f}-{100 * max(p['fpir_high'] for p in points):.3f} %]")
+            lines.append((enrol, size, target, spread([p["threshold"] for p in points], percent=False), estimate,
                           spread([p["fpir"] for p in points], percent=True), spread(pair, percent=True),
                           spread([p["fnir"] for p in points], percent=True)))
     print()
     print(table("The gate's own operating point: threshold derived from each enrolled gallery alone "
                 "(face.max_false_accept = target), then measured", lines,
-                ("enrol", "residents", "target FPIR", "threshold", "gate's estimate", "FPIR searches",
+                ("enrol", "residents", "target FPIR", "threshold", "gate's estimate [its range]", "FPIR searches",
                  f"FPIR all {pair_tail.pairs:,} pairs", "FNIR")))
     print("\nn/a: fewer than 3/FPIR non-mated searches, so that FPIR cannot be measured on the searches.")
     print("FPIR all pairs: 1-(1-p)^templates, p = share of photo pairs of different people at or above the threshold.")

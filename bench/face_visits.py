@@ -105,6 +105,13 @@ class VisitSearches:
                    if (named := self._named(search, threshold, margin, single_margin, evidence)) is not None
                    and named != truth)
 
+    def duplicates_refused(self, floor: float) -> float:
+        """Mated visits (as photos for a new enrolment) most of whose photos score `floor` or more against the
+        person's own resident: the share an enrolment of them under a second name is refused as a duplicate."""
+        refused = sum(1 for (who, best, _, _), truth in zip(self._mated, self.mated_truth)
+                      if len(who) and 2 * int(((who == truth) & (best >= floor)).sum()) > len(who))
+        return refused / max(1, self.mated_total)
+
     def det(self, margin: float, single_margin: float, evidence: int) -> list[tuple[float, float]]:
         return [(self.fpir(t, margin, single_margin, evidence), self.fnir(t, margin, single_margin, evidence))
                 for t in np.linspace(0.2, 0.8, 61)]

@@ -2,9 +2,12 @@
 
 A template closer to another resident than to the rest of its own person's templates would
 make that person ambiguous: it is refused with the reason. A new person who scores above the
-operating threshold against someone already enrolled is refused as a duplicate, naming them (as
-vendor terminals refuse an already-registered face): enrolled under a second name, one of them
-is refused as "ambiguous between residents" and the other is let in under either name. An
+operating threshold less the lookalike margin against someone already enrolled (most of their
+photos do) is refused as a duplicate, naming them, as vendor terminals refuse an
+already-registered face: enrolled under a second name, one of them is refused as "ambiguous
+between residents" and the other is let in under either name. The check is looser than the
+gate's threshold on purpose: a refusal here costs an administrator a flag, a duplicate costs
+residents their entry. An
 administrator can still enrol a known pair, twins say, by naming the resident they resemble
 (`lookalike_of`): recorded with the enrolment, and the matcher holds the pair to
 `face.lookalike_margin`.
@@ -55,9 +58,9 @@ class DuplicateEnrolment(EnrolmentError):
 
     def __init__(self, resident_id: int, name: str, score: float, threshold: float) -> None:
         self.resident_id, self.name, self.score = resident_id, name, score
-        super().__init__(f"already enrolled as resident {resident_id} {name} (score {score:.2f}, threshold "
-                         f"{threshold:.2f}); a twin or a known lookalike is enrolled naming them (lookalike_of "
-                         f"{resident_id})")
+        super().__init__(f"already enrolled as resident {resident_id} {name}, or their lookalike (score {score:.2f}, "
+                         f"threshold {threshold:.2f}); a twin or a known lookalike is enrolled naming them "
+                         f"(lookalike_of {resident_id})")
 
 
 def review(matcher: Matcher, embeddings: list[np.ndarray], sources: list[str], *,
@@ -68,8 +71,9 @@ def review(matcher: Matcher, embeddings: list[np.ndarray], sources: list[str], *
     own = _own_templates(matcher, resident_id, new.shape[1])
     best = [_best_other(matcher, embedding, resident_id) for embedding in new]
     votes: dict[int, list[float]] = {}
+    floor = matcher.threshold - matcher.lookalike_margin  # where a pair would be held to the stricter margin
     for other, score in best:
-        if other is not None and score >= matcher.threshold and other not in lookalike_of:
+        if other is not None and score >= floor and other not in lookalike_of:
             votes.setdefault(other, []).append(score)
     for other, scores in votes.items():  # most of a new person's photos are this resident: a duplicate, not an outlier
         if resident_id is None and 2 * len(scores) > len(new):
