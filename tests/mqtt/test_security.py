@@ -25,7 +25,7 @@ def secure_broker(tmp_path):
     acl = ROOT / "config" / "mosquitto" / "gatepost.acl"
     listener = (f"listener {{port}} 127.0.0.1\nallow_anonymous false\ncafile {authority.ca_file}\n"
                 f"certfile {server_cert}\nkeyfile {server_key}\nrequire_certificate true\n"
-                f"use_identity_as_username true\nacl_file {acl}\n")
+                f"use_identity_as_username true\nuse_username_as_clientid true\nacl_file {acl}\n")
     broker = Broker(tmp_path / "broker", listener=listener).start()
     try:
         yield broker, authority
@@ -120,3 +120,29 @@ def test_connections_without_the_right_certificates_fail(secure_broker, tmp_path
         assert not connected.is_set()
     finally:
         client.loop_stop()
+
+
+def test_a_certificate_cannot_take_another_clients_id(secure_broker, tmp_path):
+    """gate-2's certificate connecting with gate-1's client id disconnected gate-1 (and, with the collector's id,
+    took over its persistent session and its queued events). The broker now names each client by its certificate."""
+    shipped = (ROOT / "config" / "mosquitto" / "gatepost.conf").read_text()
+    assert "\nuse_username_as_clientid true\n" in shipped and "\nuse_identity_as_username true\n" in shipped
+    broker, authority = secure_broker
+    gate = GateSide(broker, tmp_path / "gate", tls=tls_settings(authority, "gate-1"))
+    gate.link.start()
+    assert wait_for(lambda: gate.link.connected.is_set(), timeout=10)
+    drops = []
+    gate.link.client.on_disconnect = lambda *args: drops.append(args)
+    intruder = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=gate.link.client._client_id.decode(),
+                           protocol=mqtt.MQTTv5)
+    settings = tls_settings(authority, "gate-2")
+    intruder.tls_set(ca_certs=settings["ca_file"], certfile=settings["cert_file"], keyfile=settings["key_file"],
+                     cert_reqs=ssl.CERT_REQUIRED)
+    intruder.connect("127.0.0.1", broker.port)
+    intruder.loop_start()
+    assert wait_for(intruder.is_connected, timeout=10)
+    assert not wait_for(lambda: drops, timeout=2.0)  # gate-1 stays connected
+    assert gate.link.connected.is_set()
+    intruder.loop_stop()
+    intruder.disconnect()
+    gate.close()
