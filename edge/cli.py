@@ -620,8 +620,11 @@ def cmd_collector_web(args: argparse.Namespace) -> int:
     _logging("INFO")
     stop = install_signal_handlers()
     db = CollectorDB(args.db)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise ConfigError("--tls-cert and --tls-key go together")
     server = FleetServer(db, host=args.host, port=args.port, language=args.language,
-                         allowed_hosts=tuple(args.allowed_host or ()))
+                         allowed_hosts=tuple(args.allowed_host or ()), public_url=args.public_url or "",
+                         tls=(args.tls_cert, args.tls_key) if args.tls_cert else None)
     server.start()
     if server.error:
         db.close()
@@ -838,6 +841,10 @@ def build_parser() -> argparse.ArgumentParser:
     web.add_argument("--language", choices=["zh", "en"], default="zh")
     web.add_argument("--allowed-host", action="append",
                      help="a Host header to accept besides the listening address (a reverse proxy's name)")
+    web.add_argument("--public-url", help="the https:// address operators use through a TLS reverse proxy (its Origin "
+                                          "and Host are accepted; the session cookie is marked Secure)")
+    web.add_argument("--tls-cert", help="certificate (PEM) to serve HTTPS with; required to listen off loopback")
+    web.add_argument("--tls-key", help="the certificate's private key (PEM)")
     web.set_defaults(func=cmd_collector_web)
     operators = collector_actions.add_parser("operators", help="administrators of the fleet view")
     operator_actions = operators.add_subparsers(dest="operator_action", required=True)

@@ -20,15 +20,17 @@ class BadRequest(Exception):
     """A malformed request: answered 400 with the field at fault, changes nothing."""
 
 
-def request_checks(allowed_host: Callable[[str], bool], *, scheme: Callable[[web.Request], str], whose: str):
-    """Middleware: Host, then for a POST its Origin and content type. `whose` words the refusals."""
+def request_checks(allowed_host: Callable[[str], bool], *, scheme: Callable[[web.Request], str], whose: str,
+                   origins: tuple[str, ...] = ()):
+    """Middleware: Host, then for a POST its Origin and content type. `whose` words the refusals; `origins`: the
+    page's public origins besides its own address (behind a TLS reverse proxy the browser says https://...)."""
 
     @web.middleware
     async def check(request: web.Request, handler):
         if not allowed_host(request.host):
             return web.json_response({"ok": False, "error": f"host: not this {whose}'s address"}, status=421)
         if request.method == "POST":
-            if request.headers.get("Origin") != f"{scheme(request)}://{request.host}":
+            if request.headers.get("Origin") not in (f"{scheme(request)}://{request.host}", *origins):
                 return web.json_response({"ok": False, "error": f"origin: requests come from this {whose} only"},
                                          status=403)
             if request.content_type != "application/json":

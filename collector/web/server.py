@@ -16,6 +16,7 @@ import logging
 import secrets
 import threading
 import time
+import urllib.parse
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +26,9 @@ from aiohttp import web
 
 from collector.db import CollectorDB
 from collector.web import charts
+from edge.config import is_loopback
+from edge.errors import ConfigError
+from edge.lockouts import Lockouts
 from edge.messages import catalogue as gate_catalogue
 from edge.passwords import hash_secret, secret_matches
 from edge.web_checks import BadRequest, bad_requests, json_body, request_checks, script_json
@@ -62,15 +66,26 @@ def words(language: str, group: str, code: str) -> str:
 
 class FleetServer:
     def __init__(self, db: CollectorDB, *, host: str = "127.0.0.1", port: int = 8090, language: str = "zh",
-                 session_h: float = 8.0, allowed_hosts: tuple[str, ...] = ()) -> None:
+                 session_h: float = 8.0, allowed_hosts: tuple[str, ...] = (), public_url: str = "",
+                 tls: tuple[str, str] | None = None) -> None:
+        """`public_url`: the address operators use through a TLS reverse proxy (https://fleet.example), whose
+        Origin and Host the page accepts; `tls`: (certificate, key) to serve HTTPS itself. Off loopback, one of
+        them is required: an operator's password never crosses the network in the clear."""
+        if not is_loopback(host) and not tls:
+            raise ConfigError(f"host: {host} is reachable from the network; serve HTTPS (--tls-cert, --tls-key) or "
+                              "listen on loopback behind a TLS reverse proxy (--public-url)")
         self.db = db
         self.host, self.port = host, port
         self.language = language
         self.session_h = session_h
-        self.allowed_hosts = allowed_hosts
+        public = urllib.parse.urlsplit(public_url) if public_url else None
+        if public is not None and (public.scheme not in ("http", "https") or not public.netloc):
+            raise ConfigError(f"public_url: {public_url!r} is not an http(s) address")
+        self.public_origin = f"{public.scheme}://{public.netloc}" if public else ""
+        self.allowed_hosts = allowed_hosts + ((public.netloc,) if public else ())
+        self.tls = tls
         self._sessions: dict[str, Session] = {}
-        self._failures: dict[str, tuple[int, float]] = {}  # operator -> (failures, locked until)
-        self._login_lock = threading.Lock()
+        self.lockouts = Lockouts(max_failures=MAX_FAILURES, lockout_s=LOCKOUT_S)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
@@ -80,7 +95,8 @@ class FleetServer:
     # life cycle
 
     def app(self) -> web.Application:
-        checks = request_checks(self._allowed, scheme=lambda request: request.scheme, whose="page")
+        checks = request_checks(self._allowed, scheme=lambda request: request.scheme, whose="page",
+                                origins=(self.public_origin,) if self.public_origin else ())
         app = web.Application(client_max_size=MAX_BODY, middlewares=[checks, bad_requests])
         app.router.add_get("/", self._index)
         app.router.add_static("/static/", STATIC)
@@ -108,7 +124,7 @@ class FleetServer:
         self._runner = web.AppRunner(self.app(), access_log=None)
         try:
             loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, self.host, self.port)
+            site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self._ssl())
             loop.run_until_complete(site.start())
             server = site._server
             if isinstance(server, asyncio.Server) and self.port == 0:
@@ -127,6 +143,15 @@ class FleetServer:
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+    def _ssl(self):
+        if not self.tls:
+            return None
+        import ssl
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*self.tls)
+        return context
 
     # request checks
 
@@ -170,35 +195,35 @@ class FleetServer:
     async def _login(self, request: web.Request) -> web.Response:
         body = await self._body(request, {"name": str, "password": str})
         name = body["name"][:64]
-        ok = await self._db(self._check_password, name, body["password"][:256])
-        await self._db(self.db.audit, name, "login" if ok == "ok" else "login_refused", {"result": ok}, time.time())
+        source = request.remote or "unknown"
+        ok, known, started = await self._db(self._check_password, name, body["password"][:256], source)
+        if ok == "ok" or known or started:  # a flood of guesses at unknown names writes no row per guess
+            await self._db(self.db.audit, name, "login" if ok == "ok" else "login_refused",
+                           {"result": ok, "source": source[:64], "locked_out": started}, time.time())
         if ok != "ok":
             return web.json_response({"ok": False, "error": ok}, status=403)
         token = secrets.token_urlsafe(24)
         self._sessions[token] = Session(name, time.time() + self.session_h * 3600)
         response = web.json_response({"ok": True, "operator": name})
-        response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=request.secure,
+        response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict",
+                            secure=request.secure or self.public_origin.startswith("https:"),
                             max_age=int(self.session_h * 3600))
         return response
 
-    def _check_password(self, name: str, password: str) -> str:
-        """ok | locked_out | wrong_password (the same for an unknown name); serialised, like the guards' PINs."""
-        with self._login_lock:
-            failures, locked_until = self._failures.get(name, (0, 0.0))
-            if locked_until > time.time():
-                return "locked_out"
-            stored = self.db.operator(name)
+    def _check_password(self, name: str, password: str, source: str) -> tuple[str, bool, bool]:
+        """(ok | locked_out | wrong_password, whether the name is an operator's, whether a lockout began): the same
+        answer for an unknown name; lockouts per name and source (edge/lockouts.py), so nobody can lock an
+        operator out of their own desk from elsewhere."""
+        stored = self.db.operator(name)
+
+        def matches() -> bool:
             if stored is None:
                 hash_secret(password)  # the same work: no timing hint that the name is unknown
-                matched = False
-            else:
-                matched = secret_matches(password, *stored)
-            if matched:
-                self._failures.pop(name, None)
-                return "ok"
-            failures += 1
-            self._failures[name] = (0, time.time() + LOCKOUT_S) if failures >= MAX_FAILURES else (failures, 0.0)
-            return "wrong_password"
+                return False
+            return secret_matches(password, *stored)
+
+        ok, started = self.lockouts.attempt(name, source, matches)
+        return ("locked_out" if ok is None else "ok" if ok else "wrong_password"), stored is not None, started
 
     async def _logout(self, request: web.Request) -> web.Response:
         session = self._sessions.pop(request.cookies.get(SESSION_COOKIE, ""), None)

@@ -213,3 +213,52 @@ def test_a_code_from_the_wire_that_is_no_word_hides_nothing(fleet):
     client.loop_stop()
     client.disconnect()
     page.close()
+
+
+def _login_from(url: str, name: str, password: str, *, source: str = "127.0.0.1", host: str | None = None,
+                origin: str | None = None) -> tuple[int, dict]:
+    import http.client
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10, source_address=(source, 0))
+    headers = {"Content-Type": "application/json", "Host": host or parts.netloc, "Origin": origin or url}
+    connection.request("POST", "/api/login", body=json.dumps({"name": name, "password": password}), headers=headers)
+    response = connection.getresponse()
+    answer = (response.status, json.loads(response.read()))
+    connection.close()
+    return answer
+
+
+def test_behind_a_tls_proxy_logins_work_and_off_loopback_plain_http_is_refused(fleet):
+    """Behind the TLS reverse proxy the README advises, every login was refused 403 (the expected Origin was built
+    from the request's own scheme); `--host 0.0.0.0` served passwords over plain HTTP."""
+    from edge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="^host: 0.0.0.0 is reachable from the network"):
+        FleetServer(fleet["db"], host="0.0.0.0", port=0)
+    proxied = FleetServer(fleet["db"], port=0, public_url="https://fleet.example")
+    proxied.start()
+    try:
+        url = f"http://127.0.0.1:{proxied.port}"
+        status, _ = _login_from(url, "ops", "correct horse battery", host="fleet.example",
+                                origin="https://fleet.example")
+        assert status == 200
+        assert _login_from(url, "ops", "correct horse battery", host="fleet.example",
+                           origin="https://evil.example")[0] == 403
+    finally:
+        proxied.stop()
+
+
+def test_nobody_can_lock_an_operator_out_of_their_own_desk(fleet):
+    """Five wrong passwords from anywhere locked the operator out everywhere; each refusal of an unknown name wrote a
+    row of audit. Lockouts now count per source, and guesses at unknown names write nothing."""
+    before = len(fleet["db"].audit_log(5000))
+    for _ in range(6):
+        _login_from(fleet["url"], "ops", "wrong", source="127.0.0.9")
+    assert _login_from(fleet["url"], "ops", "correct horse battery", source="127.0.0.9")[1]["error"] == "locked_out"
+    assert _login_from(fleet["url"], "ops", "correct horse battery")[0] == 200  # the operator's own desk
+    written = len(fleet["db"].audit_log(5000)) - before
+    for n in range(30):
+        _login_from(fleet["url"], f"nobody-{n}", "guess", source="127.0.0.8")
+    assert len(fleet["db"].audit_log(5000)) - before - written <= 1  # at most the source's lockout
