@@ -275,7 +275,11 @@ class Runtime:
             reason = str(request.get("reason") or "").strip()
             if not reason:
                 return {"ok": False, "error": "reason: a manual open needs a reason"}
-            self.gate.request_open(DecisionSource.cli, str(request.get("actor") or "local"), reason)
+            # the control socket is polled on the loop thread, so the opening is decided before the reply: a gate that
+            # could not record it (a locked or full database) or drive the relay says so to the caller
+            failure = self.service.open(DecisionSource.cli, str(request.get("actor") or "local"), reason)
+            if failure is not None:
+                return {"ok": False, "code": failure, "error": f"open: the gate stayed closed ({failure})"}
             return {"ok": True}
         if command == "status":
             return {"ok": True, **self.service.status().as_dict()}

@@ -294,7 +294,7 @@ def cmd_open(args: argparse.Namespace) -> int:
                  {"command": "open", "reason": args.reason, "actor": args.actor})
     if not reply.get("ok"):
         raise GatepostError(reply.get("error", "refused"))
-    print("open requested")
+    print("opened")
     return 0
 
 

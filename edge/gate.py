@@ -393,8 +393,9 @@ class Gate:
             return None
         return self.turnstile.opening_for(_admits(decision))
 
-    def _apply(self, decision: Decision) -> None:
-        """Commit the decision, then (if granted) pulse the relay."""
+    def _apply(self, decision: Decision) -> tuple[Event | None, bool]:
+        """Commit the decision, then (if granted) pulse the relay: the event (None if it could not be recorded) and
+        whether the relay was pulsed."""
         event = self.record(EventKind.decision, decision_body(decision))
         pulsed = False
         if event is None:
@@ -415,11 +416,20 @@ class Gate:
                  "; ".join(decision.reasons))
         if self.on_decision is not None:
             self.on_decision(decision, pulsed)
+        return event, pulsed
 
-    def _manual_open(self, request: OpenRequest) -> None:
+    def open_now(self, source: DecisionSource, actor: str, reason: str) -> str | None:
+        """On the loop thread only: a manual opening decided now. None if the gate opened, else the machine code of
+        why not (the opening could not be recorded, or the relay could not be driven)."""
+        return self._manual_open(OpenRequest(source, actor, reason))
+
+    def _manual_open(self, request: OpenRequest) -> str | None:
         decision = Decision(granted=True, source=request.source, reasons=[f"manual open: {request.reason}"],
                             actor=request.actor)
-        self._apply(decision)
+        event, pulsed = self._apply(decision)
+        if event is None:
+            return "not_recorded"
+        return None if pulsed else "relay_failed"
 
 
 def _admits(decision: Decision) -> tuple[str, object] | None:

@@ -109,9 +109,10 @@ class GateService:
 
     # acting on the gate
 
-    def open(self, source: DecisionSource, actor: str, reason: str) -> None:
-        """A manual opening, decided and recorded on the next frame like any other."""
-        self._gate.request_open(source, actor, reason)
+    def open(self, source: DecisionSource, actor: str, reason: str) -> str | None:
+        """On the frame loop's thread: a manual opening decided and recorded now. None when the gate opened, else the
+        machine code of why it stayed closed (`not_recorded`, `relay_failed`)."""
+        return self._gate.open_now(source, actor, reason)
 
     def record(self, kind: EventKind, body: dict[str, Any]) -> Event | None:
         return self._gate.record(kind, body)

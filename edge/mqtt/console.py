@@ -158,8 +158,10 @@ class Console:
         reason = args.get("reason")
         if not isinstance(reason, str) or not reason.strip():
             raise Refused("malformed: args.reason is required (why the gate is opened)")
-        self.gate.open(DecisionSource.remote, admin, reason.strip()[:200])
-        return {"requested": True}
+        failure = self.gate.open(DecisionSource.remote, admin, reason.strip()[:200])
+        if failure is not None:
+            raise Refused(f"{failure}: the gate stayed closed")
+        return {"opened": True}
 
     def _residents_list(self, args: dict, admin: str) -> list[dict]:
         return [{"id": r.id, "uid": r.uid, "name": r.name, "unit": r.unit, "templates": r.templates}

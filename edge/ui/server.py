@@ -38,7 +38,8 @@ SESSION_COOKIE = "gatepost_session"
 RECENT_EVENTS = 30
 MAX_BODY = 16 * 1024
 MAX_PROMPT_CLIENTS = 16  # screens following the prompt at once, all sources together
-PROMPT_CLIENTS_PER_SOURCE = 2  # from one address: the resident's screen, and a reload of it
+PROMPT_CLIENTS_PER_SOURCE = 2  # from one address: the resident's screen, and a reload of it; the newest wins
+LOCAL_SCREEN = ("127.0.0.1", "::1")  # the kiosk browser on this box
 
 
 @dataclass
@@ -59,7 +60,7 @@ class TouchscreenServer:
         self.recent_matches = RecentMatches()
         self._sessions: dict[str, Session] = {}
         self._subscribers: set[asyncio.Queue] = set()
-        self._prompt_subscribers: set[tuple[asyncio.Queue, str]] = set()  # (queue, the screen's address)
+        self._prompt_subscribers: dict[asyncio.Queue, str] = {}  # the screen's address, oldest first
         self._recent: list[dict] = gate.latest_events(RECENT_EVENTS)
         self._alarms: dict[str, dict] = {}
         self._live_clients = 0
@@ -141,7 +142,7 @@ class TouchscreenServer:
             self._loop.call_soon_threadsafe(self._publish_prompt, _prompt_data(prompt))
 
     def _publish_prompt(self, data: dict) -> None:
-        for queue, _ in list(self._prompt_subscribers):
+        for queue in list(self._prompt_subscribers):
             if queue.qsize() < 10:
                 queue.put_nowait(data)
 
@@ -210,29 +211,50 @@ class TouchscreenServer:
     async def _prompt_stream(self, request: web.Request) -> web.StreamResponse:
         """The prompt as it changes; open to the resident's screen (a code and a flag, never a name)."""
         source = request.remote or "unknown"
-        from_source = sum(1 for _, where in self._prompt_subscribers if where == source)
-        # four anonymous streams from elsewhere used to take every place, and the real screen got 429
-        if from_source >= PROMPT_CLIENTS_PER_SOURCE or len(self._prompt_subscribers) >= MAX_PROMPT_CLIENTS:
+        if not self._make_room_for_prompt_stream(source):
             raise web.HTTPTooManyRequests(text=json.dumps({"ok": False, "error": "prompt: too many screens"}),
                                           content_type="application/json")
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
         queue: asyncio.Queue = asyncio.Queue()
-        entry = (queue, source)
-        self._prompt_subscribers.add(entry)
+        self._prompt_subscribers[queue] = source
         try:
             await response.write(f"event: prompt\ndata: {json.dumps(_prompt_data(self.gate.prompt))}\n\n".encode())
             while True:
                 try:
                     data = await asyncio.wait_for(queue.get(), timeout=15.0)
-                    await response.write(f"event: prompt\ndata: {json.dumps(data)}\n\n".encode())
                 except asyncio.TimeoutError:
                     await response.write(b": keep-alive\n\n")
+                    continue
+                if data is None:  # a newer stream took this one's place
+                    break
+                await response.write(f"event: prompt\ndata: {json.dumps(data)}\n\n".encode())
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
-            self._prompt_subscribers.discard(entry)
+            self._prompt_subscribers.pop(queue, None)
         return response
+
+    def _make_room_for_prompt_stream(self, source: str) -> bool:
+        """The newest stream from an address wins: a closed tab is only noticed at the next write, and a kiosk that
+        reloaded twice was refused its own prompt. Streams from elsewhere (an idle tab, a script) keep two places each
+        and can never take the place of the screen on this box."""
+        mine = [queue for queue, where in self._prompt_subscribers.items() if where == source]
+        if len(mine) >= PROMPT_CLIENTS_PER_SOURCE:
+            self._end_prompt_stream(mine[0])
+            return True
+        if len(self._prompt_subscribers) < MAX_PROMPT_CLIENTS:
+            return True
+        if source not in LOCAL_SCREEN:
+            return False
+        elsewhere = [queue for queue, where in self._prompt_subscribers.items() if where not in LOCAL_SCREEN]
+        if elsewhere:
+            self._end_prompt_stream(elsewhere[0])
+        return True
+
+    def _end_prompt_stream(self, queue: asyncio.Queue) -> None:
+        self._prompt_subscribers.pop(queue, None)
+        queue.put_nowait(None)
 
     def _devices(self) -> dict:
         status = self.gate.status()
@@ -349,7 +371,9 @@ class TouchscreenServer:
         refused = await self._checked_pin(session.guard_id, body["pin"], request)
         if refused is not None:
             return refused
-        self.gate.open(DecisionSource.guard, session.guard_id, body["reason"])
+        failure = await self._on_loop(lambda: self.gate.open(DecisionSource.guard, session.guard_id, body["reason"]))
+        if failure is not None:
+            return web.json_response({"ok": False, "error": failure}, status=503)
         return web.json_response({"ok": True})
 
     async def _recheck(self, request: web.Request) -> web.Response:

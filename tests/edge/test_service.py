@@ -75,3 +75,25 @@ def test_listeners_hear_frames_and_decisions_and_a_broken_one_does_not_stop_the_
         assert decided == []  # a manual opening is not a recognised visit
     finally:
         runtime.close()
+
+
+def test_a_manual_open_the_gate_cannot_record_is_refused_to_the_caller(tmp_path):
+    """`gatepost open` against a database another process holds locked said "open requested" and exited 0 while the
+    gate stayed shut (it could not record the opening). The control socket now answers once the opening is decided."""
+    import sqlite3
+
+    runtime = _runtime(tmp_path)
+    locker = sqlite3.connect(tmp_path / "state" / "gatepost.db", isolation_level=None)
+    try:
+        locker.execute("BEGIN EXCLUSIVE")
+        reply = runtime._handle_control({"command": "open", "reason": "delivery", "actor": "ops"})
+        assert reply["ok"] is False and reply["code"] == "not_recorded" and "stayed closed" in reply["error"]
+        assert runtime.gate.turnstile.pulses == 0
+        locker.execute("ROLLBACK")
+        assert runtime._handle_control({"command": "open", "reason": "delivery", "actor": "ops"}) == {"ok": True}
+        assert runtime.gate.turnstile.pulses == 1
+        opened = [e for e in runtime.store.events(kind="decision") if e["granted"]]
+        assert len(opened) == 1 and opened[0]["actor"] == "ops"
+    finally:
+        locker.close()
+        runtime.close()

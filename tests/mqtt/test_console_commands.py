@@ -57,7 +57,7 @@ def test_status_answers_with_the_gate_as_it_is(gate):
 
 
 def test_open_is_decided_on_the_next_frame_with_the_administrator_named(gate):
-    assert send(gate, "open", {"reason": "  delivery  "})["result"] == {"requested": True}
+    assert send(gate, "open", {"reason": "  delivery  "})["result"] == {"opened": True}
     gate.runtime.gate.step()
     decision = gate.runtime.store.events(kind=EventKind.decision.value)[-1]
     assert decision["granted"] and decision["source"] == "remote" and decision["actor"] == "ops"

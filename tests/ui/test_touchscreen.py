@@ -303,19 +303,44 @@ def test_a_removed_guard_or_a_changed_pin_ends_the_session(gate):
 
 
 def test_streams_from_elsewhere_cannot_take_the_residents_screens_place(gate):
-    """Four anonymous prompt streams used to fill every place: the real resident's screen then got 429."""
+    """Four anonymous prompt streams used to fill every place: the real resident's screen then got 429. Then a
+    kiosk that reloaded twice was refused its own prompt (a closed stream is only noticed at the next write): the
+    newest stream from an address now ends its oldest, and the screen on this box always finds a place."""
     import http.client
 
-    held = []
-    for _ in range(6):  # all from one address, as an idle tab or a script elsewhere would
-        connection = http.client.HTTPConnection("127.0.0.1", gate["port"], timeout=5, source_address=("127.0.0.2", 0))
+    from edge.ui.server import MAX_PROMPT_CLIENTS, PROMPT_CLIENTS_PER_SOURCE
+
+    def stream(source: str):
+        connection = http.client.HTTPConnection("127.0.0.1", gate["port"], timeout=5, source_address=(source, 0))
         connection.request("GET", "/api/prompt")
-        held.append((connection, connection.getresponse().status))
-    assert [status for _, status in held].count(200) == 2 and [status for _, status in held].count(429) == 4
-    screen = http.client.HTTPConnection("127.0.0.1", gate["port"], timeout=5)
-    screen.request("GET", "/api/prompt")
-    assert screen.getresponse().status == 200  # the screen itself still gets its stream
-    for connection, _ in held + [(screen, 0)]:
+        response = connection.getresponse()
+        return connection, response
+
+    def ended(response) -> bool:
+        """The server closed the stream: reading to the end returns (a held stream would time out)."""
+        try:
+            while response.read(1024):
+                pass
+            return True
+        except TimeoutError:
+            return False
+
+    held = [stream("127.0.0.2") for _ in range(4)]  # all from one address, as a script elsewhere would
+    assert [response.status for _, response in held] == [200] * 4
+    assert ended(held[0][1]) and ended(held[1][1])  # the newest two from that address hold its two places
+    for connection, _ in held:
+        connection.sock.settimeout(0.5)
+    assert not ended(held[3][1])
+    others = []
+    for n in range(1, MAX_PROMPT_CLIENTS + 1):  # every other place taken from elsewhere, one address each
+        others.append(stream(f"127.0.1.{n}"))
+        if others[-1][1].status != 200:
+            break
+    assert others[-1][1].status == 429  # no place left for a stranger
+    assert len(others) <= MAX_PROMPT_CLIENTS - PROMPT_CLIENTS_PER_SOURCE + 1
+    screens = [stream("127.0.0.1") for _ in range(PROMPT_CLIENTS_PER_SOURCE + 3)]  # the kiosk, reloaded again and again
+    assert all(response.status == 200 for _, response in screens)
+    for connection, _ in held + others + screens:
         connection.close()
 
 
