@@ -73,6 +73,7 @@ def write_auth(directory: Path, names: list[tuple[str, str]]) -> tuple[Path, Pat
     subprocess.run(["mosquitto_passwd", "-U", str(passwords)], check=True)
     blocks = [f"user {site}.{gate}\ntopic write gatepost/{site}/{gate}/#\ntopic read gatepost/{site}/{gate}/ack\n"
               f"topic read gatepost/{site}/{gate}/cmd/#\ntopic read gatepost/{site}/residents/#\n"
+              f"topic read gatepost/{site}/passes/#\ntopic read gatepost/{site}/+/pass_uses/#\n"
               for site, gate in names]
     blocks.append("user collector\ntopic read gatepost/#\ntopic write gatepost/+/+/ack\n")
     acl = directory / "acl"

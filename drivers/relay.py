@@ -89,6 +89,10 @@ def write_coil_frame(address: int, coil: int, on: bool) -> bytes:
     return with_crc(bytes([address, 0x05]) + coil.to_bytes(2, "big") + (b"\xff\x00" if on else b"\x00\x00"))
 
 
+def write_register_frame(address: int, register: int, value: int) -> bytes:
+    return with_crc(bytes([address, 0x06]) + register.to_bytes(2, "big") + value.to_bytes(2, "big"))
+
+
 def read_coils_frame(address: int, coil: int, count: int = 1) -> bytes:
     return with_crc(bytes([address, 0x01]) + coil.to_bytes(2, "big") + count.to_bytes(2, "big"))
 
@@ -101,13 +105,25 @@ class ModbusRelay(Relay):
     name = "relay (Modbus RTU)"
 
     def __init__(self, *, port: str, address: int = 1, channel: int = 1, baudrate: int = 9600,
-                 reply_timeout_s: float = 0.3) -> None:
+                 reply_timeout_s: float = 0.3, watchdog_register: int | None = None, watchdog_s: int = 2) -> None:
+        """With `watchdog_register`, the board's own communication watchdog is armed: `watchdog_s` of silence (a
+        daemon killed mid-pulse) and the board switches its relays off by itself."""
         super().__init__()
         self.port_name = port
         self.address = address
         self.coil = channel - 1
         self._timeout = reply_timeout_s
         self._port = open_serial(port, baudrate, timeout=reply_timeout_s, what=self.name)
+        self.watchdog_s = watchdog_s if watchdog_register is not None else None
+        if watchdog_register is not None:
+            try:
+                request = write_register_frame(address, watchdog_register, watchdog_s)
+                if self._exchange(request, 8) != request:
+                    raise DeviceError(f"{self.name}: the board did not confirm its watchdog (register "
+                                      f"{watchdog_register})")
+            except DeviceError:
+                self._port.close()
+                raise
 
     def _exchange(self, request: bytes, reply_length: int) -> bytes:
         try:
@@ -159,7 +175,9 @@ class ModbusRelay(Relay):
 
     def describe(self) -> str:
         state = self.read()
-        return f"{self.name} on {self.port_name}, address {self.address}, coil {self.coil}: answers, {'on' if state else 'off'}"
+        watchdog = f", watchdog {self.watchdog_s} s" if self.watchdog_s is not None else ", no watchdog"
+        return (f"{self.name} on {self.port_name}, address {self.address}, coil {self.coil}: answers, "
+                f"{'on' if state else 'off'}{watchdog}")
 
 
 class GpioRelay(Relay):

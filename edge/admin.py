@@ -18,6 +18,7 @@ from edge.errors import ConfigError, GatepostError
 from edge.mqtt.auth import generate_key, sign
 from edge.mqtt.console import RECORD_COMMAND, encode_template
 from edge.mqtt.link import make_client
+from edge.mqtt.site_passes import PASS_RECORD_COMMAND, pass_key, pass_record
 from edge.mqtt.topics import Topics
 
 
@@ -113,11 +114,19 @@ class AdminClient:
 
     def publish_record(self, args: dict[str, Any]) -> None:
         """A site-wide resident record, retained so gates that are offline catch up on reconnect."""
-        message = sign(self.private, self.key_id, RECORD_COMMAND, args, self.topics.site)
-        info = self.client.publish(self.topics.resident(args["uid"]), json.dumps(message), qos=1, retain=True)
+        self._publish_signed(self.topics.resident(args["uid"]), RECORD_COMMAND, args, "resident record")
+
+    def revoke_pass(self, pass_id: str) -> None:
+        """A site-wide revocation of a visitor pass, retained like resident records."""
+        self._publish_signed(self.topics.site_pass(pass_key(pass_id)), PASS_RECORD_COMMAND,
+                             pass_record(pass_id, version=record_version()), "pass revocation")
+
+    def _publish_signed(self, topic: str, command: str, args: dict[str, Any], what: str) -> None:
+        message = sign(self.private, self.key_id, command, args, self.topics.site)
+        info = self.client.publish(topic, json.dumps(message), qos=1, retain=True)
         info.wait_for_publish(timeout=10)
         if not info.is_published():
-            raise GatepostError("the broker did not acknowledge the resident record")
+            raise GatepostError(f"the broker did not acknowledge the {what}")
 
 
 def record_version() -> int:

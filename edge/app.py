@@ -40,6 +40,7 @@ from edge.thermal_calibration import SiteCalibration
 
 if TYPE_CHECKING:
     from edge.mqtt.console import Console
+    from edge.mqtt.site_passes import SitePasses
     from edge.mqtt.link import MqttLink
     from edge.mqtt.telemetry import Telemetry
 
@@ -203,6 +204,7 @@ class Runtime:
         self.control = ControlServer(self.state_dir, self._handle_control) if control else None
         self.link: MqttLink | None = None
         self.console: Console | None = None
+        self.site_passes: SitePasses | None = None
         self.telemetry: Telemetry | None = None
         self._link_down_since: float | None = None
         if config.mqtt.enabled and mqtt:
@@ -227,6 +229,7 @@ class Runtime:
         from edge.mqtt.console import Console
         from edge.mqtt.homeassistant import discovery_records
         from edge.mqtt.link import MqttLink
+        from edge.mqtt.site_passes import SitePasses
         from edge.mqtt.telemetry import Telemetry
         from edge.mqtt.topics import Topics
 
@@ -239,18 +242,27 @@ class Runtime:
                                                "detail": f"outbox full: dropped {dropped}"})
 
         home_assistant = config.mqtt.home_assistant
+
+        def announcements() -> list[tuple[str, str]]:
+            # at every connect (paho's thread): Home Assistant's discovery, this gate's pass counts
+            records = discovery_records(config, topics) if home_assistant.enabled else []
+            return records + (self.site_passes.announcements() if self.site_passes is not None else [])
+
         link = MqttLink(config.mqtt, self.store, topics, on_message=self._on_mqtt_message,
-                        on_outbox_overflow=overflow,
-                        announce=(lambda: discovery_records(config, topics)) if home_assistant.enabled else None,
+                        on_outbox_overflow=overflow, announce=announcements,
                         announce_on_birth=f"{home_assistant.discovery_prefix}/status" if home_assistant.enabled else None)
         self.link = link
         self.console = Console(self.service, link.reply, topics)
+        self.site_passes = SitePasses(self.store, topics, config.mqtt.admin_keys, link.publish_retained)
+        self.gate.on_pass_used = self.site_passes.used
         self.telemetry = Telemetry(self.gate, self.store, topics.telemetry, interval_s=config.mqtt.telemetry_interval_s,
                                    face_status=self.face_status, thermal_status=self.thermal_status)
         self.gate.after_record = link.wake
         link.start()
 
     def _on_mqtt_message(self, incoming) -> None:
+        if self.site_passes is not None and self.site_passes.submit(incoming):
+            return
         if self.console is not None:
             self.console.submit(incoming)
 
@@ -264,6 +276,8 @@ class Runtime:
                 self._watch_link(self.link)
             if self.console is not None:
                 self.console.poll()
+            if self.site_passes is not None:
+                self.site_passes.poll()
             if self.telemetry is not None and self.telemetry.poll() and self.link is not None:
                 self.link.wake()
         except StorageError as error:

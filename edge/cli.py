@@ -465,7 +465,7 @@ def cmd_passes_issue(args: argparse.Namespace) -> int:
 def cmd_passes_revoke(args: argparse.Namespace) -> int:
     with _store(args) as store:
         store.revoke_pass(args.pass_id)
-    print(f"pass {args.pass_id} revoked at this gate (use `gatepost admin send passes.revoke` for others)")
+    print(f"pass {args.pass_id} revoked at this gate (`gatepost admin revoke-pass` revokes it at every gate of a site)")
     return 0
 
 
@@ -554,6 +554,15 @@ def cmd_admin_unenrol(args: argparse.Namespace) -> int:
     with AdminClient(_mqtt_config(args), Path(args.key), site=args.site) as admin:
         admin.publish_record(removal_record(args.uid))
     print(f"resident {args.uid} removed from every gate of site {args.site}")
+    return 0
+
+
+def cmd_admin_revoke_pass(args: argparse.Namespace) -> int:
+    from edge.admin import AdminClient
+
+    with AdminClient(_mqtt_config(args), Path(args.key), site=args.site) as admin:
+        admin.revoke_pass(args.pass_id)
+    print(f"pass {args.pass_id} revoked at every gate of site {args.site} (gates offline now follow on reconnect)")
     return 0
 
 
@@ -821,6 +830,12 @@ def build_parser() -> argparse.ArgumentParser:
     unenrol.add_argument("--site", required=True)
     _broker_options(unenrol)
     unenrol.set_defaults(func=cmd_admin_unenrol)
+    revoke = admin_actions.add_parser("revoke-pass", help="revoke a visitor pass at every gate of a site")
+    revoke.add_argument("pass_id")
+    revoke.add_argument("--key", required=True)
+    revoke.add_argument("--site", required=True)
+    _broker_options(revoke)
+    revoke.set_defaults(func=cmd_admin_revoke_pass)
 
     collector = commands.add_parser("collector", help="the cloud collector")
     collector_actions = collector.add_subparsers(dest="action", required=True)

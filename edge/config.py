@@ -187,6 +187,12 @@ class RelayConfig(Section):
     gpio_line: int = Field(17, ge=0, description="GPIO line offset driving the relay.")
     active_low: bool = Field(False, description="Relay module energises on a low GPIO level.")
     reply_timeout_s: float = Field(0.3, gt=0, le=5, description="How long a board has to answer before it is faulty.")
+    modbus_watchdog_register: int | None = Field(
+        None, ge=0, le=65535,
+        description="Holding register of a Modbus board's communication watchdog, which switches its relays off "
+                    "after watchdog_s of silence (Wiren Board relay modules: 8). Set, a pulse ends on the board "
+                    "itself if the daemon dies; unset, only the stop hook ends it.")
+    watchdog_s: int = Field(2, ge=1, le=60, description="Silence after which the board's watchdog switches off.")
 
 
 class PassageConfig(Section):
@@ -527,6 +533,10 @@ class GateConfig(Section):
                 raise ValueError(f"checks.{check} is {mode.value} but pipeline.stages lacks '{stage}'")
         if self.checks.temperature.mode is not CheckMode.off and self.hardware.thermal.driver == "none":
             raise ValueError("checks.temperature needs a thermal camera (hardware.thermal.driver is 'none')")
+        relay = self.hardware.relay
+        if relay.modbus_watchdog_register is not None and relay.watchdog_s * 1000 < self.turnstile.pulse_ms:
+            raise ValueError(f"hardware.relay.watchdog_s: {relay.watchdog_s} s is shorter than turnstile.pulse_ms "
+                             f"({self.turnstile.pulse_ms} ms): the board would end every opening early")
         return self
 
 

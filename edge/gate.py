@@ -72,6 +72,7 @@ class Gate:
         self.notifier = notifier or Notifier("")
         self.on_decision = on_decision
         self.after_record: Callable[[], None] | None = None  # e.g. wake the MQTT drain
+        self.on_pass_used: Callable[[str], None] | None = None  # e.g. tell the site's other gates
         # what the touchscreen, the voice and the like follow; all called on the loop thread
         self.listeners: list[Callable[[Event], None]] = []
         self.frame_listeners: list[Callable[[np.ndarray, FrameContext, Visit | None], None]] = []
@@ -404,6 +405,8 @@ class Gate:
             if decision.pass_id:
                 pass_id = decision.pass_id
                 self._safely(lambda: self.store.count_pass_use(pass_id))
+                if self.on_pass_used is not None:
+                    self.on_pass_used(pass_id)
             pulsed = self.turnstile.open(event.event_id, _admits(decision))
             if not pulsed:
                 log.error("decision %s granted but the relay could not be driven", event.event_id)

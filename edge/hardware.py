@@ -49,7 +49,8 @@ def open_relay(config: RelayConfig) -> Relay:
         return LcusRelay(port=config.port, channel=config.channel, baudrate=config.baudrate)
     if config.driver == "modbus":
         return ModbusRelay(port=config.port, address=config.modbus_address, channel=config.channel,
-                           baudrate=config.baudrate, reply_timeout_s=config.reply_timeout_s)
+                           baudrate=config.baudrate, reply_timeout_s=config.reply_timeout_s,
+                           watchdog_register=config.modbus_watchdog_register, watchdog_s=config.watchdog_s)
     if config.driver == "gpio":
         return GpioRelay(chip=config.gpio_chip, line=config.gpio_line, active_low=config.active_low)
     raise DeviceError(f"relay driver {config.driver!r} has no real device")

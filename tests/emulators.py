@@ -49,11 +49,15 @@ class PtyBoard:
                     data = os.read(self.master, 4096)
                     self.received += data
                     self.feed(data)
+                self.tick()
             except OSError:
                 return
 
     def feed(self, data: bytes) -> None:
         raise NotImplementedError
+
+    def tick(self) -> None:
+        """Every 50 ms or so, whatever arrived: a board's own timers."""
 
     def write(self, data: bytes) -> None:
         os.write(self.master, data)
@@ -100,14 +104,30 @@ class LcusBoard(PtyBoard):
 
 
 class ModbusBoard(PtyBoard):
-    """A Modbus RTU relay board: answers 05 (echo) and 01 (coil status); checks CRC and address."""
+    """A Modbus RTU relay board: answers 05 (echo), 01 (coil status) and 06 (holding register: `watchdog_register`
+    holds the seconds of silence after which every coil goes off, as Wiren Board modules do); checks CRC and
+    address."""
 
-    def __init__(self, address: int = 1, coils: int = 8, *, silent: bool = False) -> None:
+    def __init__(self, address: int = 1, coils: int = 8, *, silent: bool = False, watchdog_register: int = 8) -> None:
         self.address = address
         self.coils = [False] * coils
         self.silent = silent
+        self.registers: dict[int, int] = {}
+        self.watchdog_register = watchdog_register
+        self.watchdog_trips = 0
+        self._last_frame = time.monotonic()
         self._pending = bytearray()
         super().__init__()
+
+    def tick(self) -> None:
+        timeout = self.registers.get(self.watchdog_register, 0)
+        if timeout and time.monotonic() - self._last_frame >= timeout and any(self.coils):
+            self.watchdog_trips += 1
+            for coil, on in enumerate(self.coils):
+                if on:
+                    self.coils[coil] = False
+                    self.log.states.append((coil, False))
+                    self.log.times.append(time.time())
 
     def feed(self, data: bytes) -> None:
         self._pending += data
@@ -118,8 +138,12 @@ class ModbusBoard(PtyBoard):
                 continue  # real boards stay silent on a bad CRC
             if frame[0] != self.address or self.silent:
                 continue
+            self._last_frame = time.monotonic()
             function, start, value = frame[1], int.from_bytes(frame[2:4], "big"), int.from_bytes(frame[4:6], "big")
-            if function == 0x05:
+            if function == 0x06:
+                self.registers[start] = value
+                self.write(frame)
+            elif function == 0x05:
                 if start >= len(self.coils):
                     self._exception(function, 2)
                 elif value not in (0xFF00, 0x0000):
@@ -128,6 +152,7 @@ class ModbusBoard(PtyBoard):
                 else:
                     self.coils[start] = value == 0xFF00
                     self.log.states.append((start, self.coils[start]))
+                    self.log.times.append(time.time())
                     self.write(frame)
             elif function == 0x01:
                 if start + value > len(self.coils) or value == 0:

@@ -166,7 +166,8 @@ class MqttLink:
             return
         log.info("MQTT connected to %s:%s", self.config.host, self.config.port)
         client.publish(self.topics.status, "online", qos=1, retain=True)
-        subscriptions = [(self.topics.commands, 1), (self.topics.residents, 1), (self.topics.ack, 1)]
+        subscriptions = [(self.topics.commands, 1), (self.topics.residents, 1), (self.topics.ack, 1),
+                         (self.topics.site_pass_uses, 1), (self.topics.site_passes, 1)]
         if self._birth_topic:
             subscriptions.append((self._birth_topic, 1))
         client.subscribe(subscriptions)
@@ -231,6 +232,10 @@ class MqttLink:
             self.client.publish(incoming.response_topic, payload, qos=1, properties=properties)
         else:
             self.client.publish(fallback_topic, payload, qos=1)
+
+    def publish_retained(self, topic: str, payload: str) -> None:
+        """A record the site keeps (QoS 1, retained); paho sends it once connected if it is not now."""
+        self.client.publish(topic, payload, qos=1, retain=True)
 
     def _publish_announcements(self) -> None:
         if self._announce is not None:

@@ -54,3 +54,19 @@ class Topics:
 
     def resident(self, uid: str) -> str:
         return f"{ROOT}/{self.site}/residents/{uid}"
+
+    def pass_uses(self, pass_key: str) -> str:
+        """This gate's use count of one visitor pass (retained): the other gates of the site add it to theirs."""
+        return f"{self.base}/pass_uses/{pass_key}"
+
+    @property
+    def site_pass_uses(self) -> str:
+        return f"{ROOT}/{self.site}/+/pass_uses/+"
+
+    def site_pass(self, pass_key: str) -> str:
+        """A site-wide visitor pass record (retained, signed by an administrator): a revocation."""
+        return f"{ROOT}/{self.site}/passes/{pass_key}"
+
+    @property
+    def site_passes(self) -> str:
+        return f"{ROOT}/{self.site}/passes/+"

@@ -134,6 +134,14 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE templates ADD COLUMN adaptive INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE residents ADD COLUMN lookalike_of TEXT NOT NULL DEFAULT ''",
     ],
+    [
+        """CREATE TABLE pass_uses_elsewhere (
+            pass_id TEXT NOT NULL,
+            gate TEXT NOT NULL,
+            uses INTEGER NOT NULL,
+            PRIMARY KEY (pass_id, gate)
+        )""",
+    ],
 ]
 
 

@@ -89,3 +89,12 @@ def test_the_sensor_rate_and_its_sub_pages_follow_the_chosen_sensor():
     assert (sim.rate_hz, sim.sub_pages) == (8.7, 1)
     with pytest.raises(ConfigError, match=r"hardware.thermal: rate_hz 5 is not an MLX90640 rate .*0.25, 0.5, 1, 2, 4"):
         parse_config({"hardware": {"thermal": {"driver": "mlx90640", "rate_hz": 5}}})
+
+
+def test_a_relay_watchdog_shorter_than_the_pulse_is_refused():
+    settings = {"hardware": {"relay": {"driver": "modbus", "modbus_watchdog_register": 8, "watchdog_s": 1}},
+                "turnstile": {"pulse_ms": 1500}}
+    with pytest.raises(ConfigError, match=r"hardware.relay.watchdog_s: 1 s is shorter than turnstile.pulse_ms"):
+        parse_config(settings)
+    settings["turnstile"]["pulse_ms"] = 1000
+    assert parse_config(settings).hardware.relay.watchdog_s == 1

@@ -10,7 +10,7 @@ import yaml
 
 from edge.store import Store
 from tests.conftest import ROOT, SCENARIOS
-from tests.emulators import LcusBoard, wait_for
+from tests.emulators import LcusBoard, ModbusBoard, wait_for
 
 
 def test_daemon_notifies_systemd_opens_on_request_and_locks_on_stop(tmp_path):
@@ -93,3 +93,42 @@ def test_unplugged_relay_at_start_keeps_the_gate_running_and_locked(tmp_path):
         assert any(a["alarm"] == "device_fault" and "/dev/ttyUSB-gone" in a["detail"] for a in alarms)
     finally:
         runtime.close()
+
+
+def test_a_daemon_killed_mid_pulse_leaves_the_board_to_end_it(tmp_path):
+    """`kill -9` while the relay was energised left it on until systemd's stop hook ran `relay-off` (4.6 s), and
+    for ever without systemd. A Modbus board with a communication watchdog, armed at start, now ends the pulse by
+    itself after `watchdog_s` of silence."""
+    import time
+
+    board = ModbusBoard(coils=1, watchdog_register=8)
+    config = {
+        "state_dir": str(tmp_path / "state"),
+        "hardware": {"relay": {"driver": "modbus", "port": board.port, "channel": 1, "modbus_watchdog_register": 8,
+                               "watchdog_s": 1}},
+        "turnstile": {"pulse_ms": 1000},
+        "simulation": {"scenario": str(SCENARIOS / "residents_only.yaml"), "realtime": True, "loop": True},
+        "ui": {"enabled": False}, "mqtt": {"enabled": False},
+    }
+    config_path = tmp_path / "gate.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    daemon = subprocess.Popen([sys.executable, "-m", "edge.cli", "-c", str(config_path), "run"], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert wait_for(lambda: board.registers.get(8) == 1, timeout=60)  # armed when the driver opened the board
+        assert wait_for(lambda: (tmp_path / "state" / "control.sock").exists(), timeout=60)
+        opened = subprocess.run([sys.executable, "-m", "edge.cli", "-c", str(config_path), "open",
+                                 "--reason", "delivery"], cwd=ROOT, capture_output=True, text=True)
+        assert opened.returncode == 0, opened.stderr
+        daemon.kill()  # SIGKILL: no finally, no stop hook
+        killed_at = time.monotonic()
+        daemon.wait(timeout=10)
+        was_on = board.coils[0] or board.watchdog_trips > 0
+        assert was_on  # killed within the 1 s pulse
+        assert wait_for(lambda: not board.coils[0], timeout=3)
+        assert time.monotonic() - killed_at <= 1.6 and board.watchdog_trips == 1
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+        daemon.communicate(timeout=30)
+        board.close()

@@ -146,3 +146,36 @@ def test_a_certificate_cannot_take_another_clients_id(secure_broker, tmp_path):
     intruder.loop_stop()
     intruder.disconnect()
     gate.close()
+
+
+def test_a_gate_reads_the_sites_pass_counts_but_writes_only_its_own(secure_broker, tmp_path):
+    """Pass use counts are shared across a site: the shipped ACL lets each gate read every gate's counts, and a
+    gate's certificate can write only its own (a count posing as another gate's is dropped)."""
+    broker, authority = secure_broker
+    reader = raw_client(tls_config(broker, authority, "gate-1"))
+    heard: list[str] = []
+    subscribed = threading.Event()
+    reader.on_message = lambda c, u, message: heard.append(message.topic)
+    reader.on_subscribe = lambda *args: subscribed.set()
+    reader.on_connect = lambda c, u, f, rc, p: c.subscribe("gatepost/demo-site/+/pass_uses/+", qos=1)
+    reader.connect("127.0.0.1", broker.port)
+    reader.loop_start()
+    writers = []
+    try:
+        assert subscribed.wait(10)
+        for topic in ("gatepost/demo-site/gate-1/pass_uses/aa", "gatepost/demo-site/gate-2/pass_uses/bb"):
+            writer = raw_client(tls_config(broker, authority, "gate-2"))  # fresh: a refused publish may drop it
+            writers.append(writer)
+            writer.connect("127.0.0.1", broker.port)
+            writer.loop_start()
+            assert wait_for(writer.is_connected, timeout=10)
+            try:
+                writer.publish(topic, b'{"pass_id": "x", "uses": 1}', qos=1).wait_for_publish(5)
+            except RuntimeError:
+                pass
+        assert wait_for(lambda: "gatepost/demo-site/gate-2/pass_uses/bb" in heard, timeout=10)
+        assert heard == ["gatepost/demo-site/gate-2/pass_uses/bb"]
+    finally:
+        for client in [reader, *writers]:
+            client.loop_stop()
+            client.disconnect()
