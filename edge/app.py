@@ -28,6 +28,7 @@ from edge.images import read_image
 from edge.instance import InstanceLock
 from edge.overrides import with_overrides
 from edge.qr.online import OnlineChecker
+from edge.clock import GateClock
 from edge.qr.verify import VerifierRegistry, build_registry
 from edge.sdnotify import Notifier
 from edge.service import GateService
@@ -136,7 +137,7 @@ def prepare_scenario(engine: FaceEngine | None, gallery: FaceGallery | None, sto
 
 
 def build_stages(config: GateConfig, engine: FaceEngine | None, hardware: Hardware, store: Store,
-                 state_dir: Path) -> list[Stage]:
+                 state_dir: Path, *, clock: GateClock | None = None) -> list[Stage]:
     stages: list[Stage] = []
     for name in config.pipeline.stages:
         if name == "face" and engine is not None:
@@ -148,7 +149,8 @@ def build_stages(config: GateConfig, engine: FaceEngine | None, hardware: Hardwa
             online = None
             if config.qr.online.enabled:
                 online = OnlineChecker(config.qr.online, site=config.site.site_id, gate=config.site.gate_id)
-            stages.append(QrStage(build_registry(config, store, state_dir), scanner=hardware.scanner, online=online,
+            registry = build_registry(config, store, state_dir, clock=(clock or GateClock()).now)
+            stages.append(QrStage(registry, scanner=hardware.scanner, online=online,
                                   online_prefix=config.qr.online.prefix))
     return stages
 
@@ -159,7 +161,7 @@ class Runtime:
     def __init__(self, config: GateConfig, *, state_dir: Path | None = None, scenario: Scenario | None = None,
                  realtime: bool | None = None, loop: bool | None = None, notifier: Notifier | None = None,
                  control: bool = True, on_decision=None, mqtt: bool = True, ui: bool = True,
-                 config_path: Path | None = None) -> None:
+                 config_path: Path | None = None, gate_clock: GateClock | None = None) -> None:
         # the operator's own settings (file or caller), over which run-time changes are layered
         self.operator_config = (read_yaml(config_path) or {}) if config_path else config.model_dump(mode="json")
         config = with_overrides(self.operator_config, source=str(config_path or "config"),
@@ -174,6 +176,8 @@ class Runtime:
         self.state_dir = Path(state_dir or config.state_dir)
         self.instance = InstanceLock(self.state_dir)
         self.store = Store(self.state_dir)
+        self.clock = gate_clock or GateClock()
+        self.clock.recorded(self.store.newest_event_time() or 0.0)  # the clock cannot be earlier than that
         self.gallery: FaceGallery | None = None
         self.engine: FaceEngine | None = None
         if "face" in config.pipeline.stages:
@@ -193,7 +197,8 @@ class Runtime:
         world = self.hardware.world
         clock = (lambda: world.now) if world is not None and config.hardware.camera.driver == "sim" else time.monotonic
         self.gate = Gate(config, hardware=self.hardware, store=self.store,
-                         stages=build_stages(config, self.engine, self.hardware, self.store, self.state_dir),
+                         stages=build_stages(config, self.engine, self.hardware, self.store, self.state_dir,
+                                             clock=self.clock),
                          clock=clock,
                          notifier=notifier, on_decision=on_decision)
         if world is not None and config.hardware.camera.driver == "sim":
@@ -256,7 +261,8 @@ class Runtime:
         self.site_passes = SitePasses(self.store, topics, config.mqtt.admin_keys, link.publish_retained)
         self.gate.on_pass_used = self.site_passes.used
         self.telemetry = Telemetry(self.gate, self.store, topics.telemetry, interval_s=config.mqtt.telemetry_interval_s,
-                                   face_status=self.face_status, thermal_status=self.thermal_status)
+                                   face_status=self.face_status, thermal_status=self.thermal_status,
+                                   clock_status=self.clock_status)
         self.gate.after_record = link.wake
         link.start()
 
@@ -326,6 +332,10 @@ class Runtime:
     def code_registries(self) -> list[VerifierRegistry]:
         """The verifiers of the QR stage (one per stage that reads codes)."""
         return [stage.registry for stage in self.gate.stages if isinstance(stage, QrStage)]
+
+    def clock_status(self) -> dict:
+        """How far the system clock is behind what the gate has seen, and what is doubtful about it."""
+        return {**self.clock.as_dict(), "warnings": self.clock.warnings()}
 
     def face_status(self) -> dict | None:
         """The face check's operating point: threshold in use, why, and the estimated share of strangers let in."""

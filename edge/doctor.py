@@ -72,6 +72,17 @@ def run_doctor(config: GateConfig) -> tuple[list[str], bool]:
 
     results.append(_check("liveness", liveness))
 
+    def clock() -> object:
+        from edge.clock import ntp_synchronised
+
+        synchronised = ntp_synchronised()
+        if synchronised is False:
+            return Warning("the kernel's clock is not synchronised by NTP: codes' validity windows are judged by a "
+                           "clock nobody checked (the gate's date never goes back before what it has recorded)")
+        return "synchronised by NTP" if synchronised else "cannot tell whether NTP synchronises it"
+
+    results.append(_check("clock", clock))
+
     def relay() -> str:
         if hw.relay.driver == "sim":
             return "simulated"

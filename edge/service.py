@@ -51,7 +51,8 @@ class GateStatus:
     gallery_version: int
     face: dict | None  # the face check's operating point; None when face recognition is off
     thermal: dict | None  # screening mode's baseline and the site's offset; None without a thermal stage
-    warnings: list[str]  # codes of what the gate cannot do as configured (no_liveness)
+    warnings: list[str]  # codes of what the gate cannot do (no_liveness) or doubts (clock_unsynchronised, clock_behind)
+    clock: dict  # how far the system clock is behind what the gate has seen, and by whom
     mqtt_connected: bool | None  # None when MQTT is off
     relay_open: bool
 
@@ -103,7 +104,8 @@ class GateService:
                           frames=gate.stats.frames, decisions=gate.stats.decisions, outbox=store.outbox_size(),
                           residents=len(store.residents()), gallery_version=store.gallery_version,
                           face=self._runtime.face_status(), thermal=self._runtime.thermal_status(),
-                          warnings=["no_liveness"] if liveness_warning(config) else [],
+                          warnings=(["no_liveness"] if liveness_warning(config) else []) + self._runtime.clock.warnings(),
+                          clock=self._runtime.clock.as_dict(),
                           mqtt_connected=None if link is None else link.connected.is_set(),
                           relay_open=gate.turnstile.is_open)
 
@@ -113,6 +115,10 @@ class GateService:
         """On the frame loop's thread: a manual opening decided and recorded now. None when the gate opened, else the
         machine code of why it stayed closed (`not_recorded`, `relay_failed`)."""
         return self._gate.open_now(source, actor, reason)
+
+    def saw_signed_time(self, at: float, by: str) -> None:
+        """Someone signed a time (an administrator's record): the gate's date is never earlier than that."""
+        self._runtime.clock.signed(at, by)
 
     def record(self, kind: EventKind, body: dict[str, Any]) -> Event | None:
         return self._gate.record(kind, body)

@@ -282,6 +282,7 @@ class Console:
         except Refused as refusal:
             self._record_refused(uid, str(refusal))
             return
+        self.gate.saw_signed_time(version / 1000.0, f"administrator {message.key}")
         if applied:
             log.info("resident record %s version %d applied", uid, version)
 

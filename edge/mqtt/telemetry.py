@@ -19,8 +19,10 @@ def percentile(values: list[float], q: float) -> float:
 class Telemetry:
     def __init__(self, gate: Gate, store: Store, topic: str, *, interval_s: float, clock=time.monotonic,
                  face_status: Callable[[], dict | None] = lambda: None,
-                 thermal_status: Callable[[], dict | None] = lambda: None) -> None:
+                 thermal_status: Callable[[], dict | None] = lambda: None,
+                 clock_status: Callable[[], dict | None] = lambda: None) -> None:
         self.gate = gate
+        self.clock_status = clock_status
         self.face_status = face_status
         self.thermal_status = thermal_status
         self.store = store
@@ -42,6 +44,7 @@ class Telemetry:
                             "p95": round(percentile(stats.decision_ms, 95), 2)},
             "outbox": self.store.outbox_size(), "faults": dict(self.gate.faults),
             "devices_ok": not self.gate.faults, "face": self.face_status(), "thermal": self.thermal_status(),
+            "clock": self.clock_status(),
         }
 
     def poll(self) -> bool:

@@ -141,11 +141,13 @@ def load_trust_list(config: GateConfig, state_dir: Path) -> TrustList:
         return TrustList()
 
 
-def build_registry(config: GateConfig, store, state_dir: Path, *, online=None) -> VerifierRegistry:
+def build_registry(config: GateConfig, store, state_dir: Path, *, online=None,
+                   clock: Callable[[], float] = time.time) -> VerifierRegistry:
+    """`clock` gives the date validity windows are judged by (edge/clock.py: never earlier than the gate has seen)."""
     registry = VerifierRegistry()
     registry.register(PASS_PREFIX, PassVerifier(config.qr.passes.public_keys, site=config.site.site_id,
-                                                gate=config.site.gate_id, store=store))
-    registry.register(DCC_PREFIX, DccVerifier(load_trust_list(config, state_dir), config.qr.dcc))
+                                                gate=config.site.gate_id, store=store, clock=clock))
+    registry.register(DCC_PREFIX, DccVerifier(load_trust_list(config, state_dir), config.qr.dcc, clock=clock))
     if online is not None:
         registry.register(config.qr.online.prefix, online.check)
     return registry

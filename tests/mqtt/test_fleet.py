@@ -37,6 +37,7 @@ def test_enrolment_reaches_online_and_offline_gates(broker, tmp_path):
         with AdminClient(online.config.mqtt, tmp_path / "admin.key", site="demo-site") as admin:
             admin.publish_record(resident_record("uid-dana", "Dana", "7-707", templates, "default"))
         assert wait_for(lambda: "Dana" in names(online), timeout=10)
+        assert online.clock.as_dict()["newest_seen_by"] == "administrator admin-1"  # a signed time, seen
         probe, _ = engine.template_from_photo(read_image(FACES / "resident_d/03.jpg"), source="probe")
         assert wait_for(lambda: engine.matcher.search(probe).name == "Dana", timeout=2)  # the gallery follows the store
 

@@ -18,7 +18,7 @@ def test_a_snapshot_is_queued_once_per_interval_with_frames_per_second_and_fault
     now = [0.0]
     try:
         telemetry = Telemetry(runtime.gate, runtime.store, "t/telemetry", interval_s=10.0, clock=lambda: now[0],
-                              face_status=runtime.face_status)
+                              face_status=runtime.face_status, clock_status=runtime.clock_status)
         for _ in range(20):
             runtime.gate.step()
         now[0] = 9.9
@@ -31,6 +31,7 @@ def test_a_snapshot_is_queued_once_per_interval_with_frames_per_second_and_fault
         body = json.loads(item.payload)
         assert body["fps"] == 2.0 and body["devices_ok"] is False and body["faults"] == {"thermal": "thermal: frozen"}
         assert body["outbox"] == outbox_before and body["face"]["threshold"] > 0
+        assert body["clock"]["behind_s"] == 0 and isinstance(body["clock"]["warnings"], list)
         assert set(body["stage_ms"]) >= {"face", "thermal", "qr"}
         assert item.qos == 0  # telemetry is done when sent
     finally:
