@@ -40,7 +40,10 @@ WINDOW_S = 3.0
 WALK_FROM_M = 1.6
 WALK_S = 0.8
 DEFECTIVE = 4  # the most an MLX90640 EEPROM may mark and the driver interpolates
-MODES = ("fixed compensation", "screening mode", f"screening, {DEFECTIVE} defective pixels")
+MODES = ("fixed compensation", "screening mode", f"screening, {DEFECTIVE} defective pixels",
+         "screening, residents' own")
+VISITS_PER_RESIDENT = 15  # the visits of a world come from this many fewer residents, each coming back
+PROFILE_VISITS = 9  # edge/thermal_profiles.py: a resident's offset rests on this many visits at most
 
 
 def draw_sensor(rng) -> dict:
@@ -49,14 +52,19 @@ def draw_sensor(rng) -> dict:
             "period": float(rng.uniform(80.0, 300.0)), "noise_c": float(rng.uniform(0.04, 0.12))}
 
 
-def draw_visit(rng, physics) -> dict:
-    from drivers.sim.thermal_model import healthy_core
+def draw_visit(rng, physics, own_c: np.ndarray) -> dict:
+    """A visit by one of the world's residents: their eye corners read as on every visit (`own_c`, the person's
+    share of the spread, drivers/sim/thermal_model.py OWN_SHARE), plus the day's."""
+    from drivers.sim.thermal_model import OWN_SHARE, healthy_core
 
     kind = str(rng.choice(["live"] * 8 + ["photo", "screen"]))
     fever = rng.random() < 0.15
+    resident = int(rng.integers(len(own_c)))
+    person_c = np.sqrt(OWN_SHARE) * own_c[resident] + np.sqrt(1 - OWN_SHARE) * float(rng.normal(0.0, physics.person_sd_c))
     return {"stop": float(rng.uniform(0.4, 2.0)), "ambient": float(rng.uniform(5.0, 35.0)), "kind": kind,
             "core": float(rng.uniform(37.5, 39.5)) if fever else healthy_core(physics, rng),
-            "person_c": float(rng.normal(0.0, physics.person_sd_c)), "centre": np.array([320.0, 200.0]) + rng.normal(0, 20, 2)}
+            "person_c": float(person_c), "resident": resident,
+            "centre": np.array([320.0, 200.0]) + rng.normal(0, 20, 2)}
 
 
 def face_geometry(distance: float, centre: np.ndarray) -> tuple[np.ndarray, tuple]:
@@ -124,13 +132,17 @@ def with_defects(frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def play_visit(visit: dict, stage, policy, rng, physics, sensor: dict, index: int, defective: int,
-               times: list[float]) -> dict:
-    """One visit through the stage and the policy, frame by frame, until the policy decides."""
+               times: list[float], profiles=None) -> dict:
+    """One visit through the stage and the policy, frame by frame, until the policy decides. With `profiles`, the
+    resident is recognised (as the face check would) and judged against their own past visits too."""
     from drivers.sim.world import STEP_CLOSER_REACTION_S, WALK_THROUGH_S
     from edge.decision import Visit
+    from edge.face.matcher import Match
     from edge.gate import LEARNED_FROM
 
     seen = Visit(None, 0.0, 0.0)
+    if profiles is not None:
+        seen.match = Match(visit["resident"] + 1, f"resident {visit['resident'] + 1}", 0.8, 0.2, "match", 0.5)
     decision, mask, decided_at = None, None, WINDOW_S
     for when, distance, frame, landmarks, box in frames_of(visit, rng, physics, sensor, index, blackbody=True):
         if defective:
@@ -154,30 +166,53 @@ def play_visit(visit: dict, stage, policy, rng, physics, sensor: dict, index: in
     if decision is None:
         decision = policy.evaluate(seen, WINDOW_S)
     outcome = decision.checks["temperature"]
+    if profiles is not None:  # as the gate does when a resident leaves (edge/app.py _teach_temperature)
+        fused = seen.temperature.estimate()
+        if fused is not None:
+            profiles.learn(visit["resident"] + 1, seen.visit_id, fused, live=seen.temperature.liveness(),
+                           calibrated=stage.baseline.ready)
     if outcome["code"] in LEARNED_FROM:
         stage.learn(seen.sharpest)  # as the gate does when a person read live leaves
     estimate = decision.temperature or {}
-    return {**{k: visit[k] for k in ("stop", "ambient", "kind", "core")}, "code": outcome["code"],
+    return {**{k: visit[k] for k in ("stop", "ambient", "kind", "core", "resident")}, "code": outcome["code"],
             "status": outcome["status"], "estimate": estimate.get("estimate_c"),
             "interval": estimate.get("interval_95_c"), "readings": estimate.get("readings", 0),
             "decided_ms": decided_at * 1000.0}
 
 
-def run(count: int, seed: int, *, screening: bool, defective: int = 0) -> dict:
+def run(count: int, seed: int, *, screening: bool, defective: int = 0, personal: bool = False) -> dict:
+    import tempfile
+    from pathlib import Path
+
     from drivers.sim.thermal_model import draw_physics
     from edge.config import ChecksConfig, ThermalConfig
     from edge.decision import Policy
     from edge.stages.thermal import ThermalStage
+    from edge.store import Store
+    from edge.thermal_profiles import ResidentProfiles
 
     world_rng = np.random.default_rng(seed)  # the world and the sensor: the same for every mode of a seed
     physics, sensor = draw_physics(world_rng), draw_sensor(world_rng)
+    residents = max(5, count // VISITS_PER_RESIDENT)
+    own_c = world_rng.normal(0.0, physics.person_sd_c, residents)
     rng = np.random.default_rng(seed + 1000)
-    stage = ThermalStage(ThermalConfig(blackbody_c=35.0, baseline={"enabled": screening}))  # one gate, one baseline
-    policy = Policy(ChecksConfig.model_validate({"face": {"mode": "off"}, "qr": {"mode": "off"}}), window_s=WINDOW_S)
+    config = ThermalConfig(blackbody_c=35.0, baseline={"enabled": screening})
+    stage = ThermalStage(config)  # one gate, one baseline
+    checks = ChecksConfig.model_validate({"face": {"mode": "off"}, "qr": {"mode": "off"}})
     times: list[float] = []
-    rows = [play_visit(draw_visit(rng, physics), stage, policy, rng, physics, sensor, index, defective, times)
-            for index in range(count)]
+    with tempfile.TemporaryDirectory() as folder, Store(Path(folder)) as store:
+        profiles = None
+        if personal:
+            for number in range(residents):
+                store.add_resident(f"resident {number + 1}", "", [np.ones(8, np.float32) / np.sqrt(8)], [1.0], ["-"])
+            profiles = ResidentProfiles(store, reference_c=config.baseline.reference_c, threshold_c=lambda: THRESHOLD)
+        policy = Policy(checks, window_s=WINDOW_S, personal=profiles.offset if profiles is not None else None)
+        # each visit's frames from a generator of its own: how long one visit lasts (a mode deciding sooner) does
+        # not change the next, so the modes meet the same people in the same frames
+        rows = [play_visit(draw_visit(rng, physics, own_c), stage, policy, np.random.default_rng([seed, index]),
+                           physics, sensor, index, defective, times, profiles) for index in range(count)]
     figures = summarise(rows, times)
+    figures["residents"] = residents
     figures["world"] = {"canthus_offset_c": round(physics.canthus_offset_c, 3),
                         "canthus_ambient_slope": round(physics.canthus_ambient_slope, 4),
                         "emissivity": round(physics.emissivity, 4), "person_sd_c": round(physics.person_sd_c, 3),
@@ -194,6 +229,11 @@ def summarise(rows: list[dict], times: list[float]) -> dict:
     live = [r for r in rows if r["kind"] == "live"]
     in_reach = [r for r in live if r["stop"] <= REACH_M]  # farther, no reading is trusted: not a fair test
     healthy = [r for r in in_reach if r["core"] <= 37.0]
+    seen_before: dict[int, int] = {}
+    for row in rows:  # how many visits the resident had made before this one
+        row["ordinal"] = seen_before.get(row["resident"], 0)
+        seen_before[row["resident"]] = row["ordinal"] + 1
+    regulars = [r for r in healthy if r["ordinal"] >= PROFILE_VISITS]
     fevers = [r for r in in_reach if r["core"] >= 37.5]
     estimated = [r for r in live if r["estimate"] is not None]
     attacks = {kind: [r for r in rows if r["kind"] == kind and r["stop"] <= REACH_M] for kind in ("photo", "screen")}
@@ -202,6 +242,7 @@ def summarise(rows: list[dict], times: list[float]) -> dict:
         "visits": len(rows), "live_in_reach": len(in_reach), "healthy": len(healthy), "fevers": len(fevers),
         "healthy_passed": share(healthy, lambda r: r["status"] == "pass"),
         "healthy_called_fever": share(healthy, lambda r: r["code"] == "fever"),
+        "regulars_passed": share(regulars, lambda r: r["status"] == "pass"), "regulars": len(regulars),
         "healthy_uncertain": share(healthy, lambda r: r["code"] == "temperature_uncertain"),
         "healthy_no_reading": share(healthy, lambda r: r["code"] == "temperature_no_reading"),
         "fevers_not_passed": share(fevers, lambda r: r["status"] != "pass"),
@@ -222,6 +263,7 @@ def summarise(rows: list[dict], times: list[float]) -> dict:
 
 
 SHOWN = (("healthy_passed", "healthy people within 1.1 m passed, per visit"),
+         ("regulars_passed", f"  on a resident's {PROFILE_VISITS + 1}th visit or later"),
          ("healthy_called_fever", "  called fever"), ("healthy_uncertain", "  uncertain (denied, recheck)"),
          ("healthy_no_reading", "  no reading"),
          ("fevers_not_passed", "fevers (≥ 37.5 °C) within 1.1 m not passed"),
@@ -244,8 +286,8 @@ def main() -> int:
     args = p.parse_args()
     count = args.visits or (150 if args.quick else 600)
     seeds = list(range(1, 1 + (args.seeds or (3 if args.quick else 5))))
-    results = {mode: [run(count, seed, screening=mode != MODES[0], defective=DEFECTIVE if mode == MODES[2] else 0)
-                      for seed in seeds] for mode in MODES}
+    results = {mode: [run(count, seed, screening=mode != MODES[0], defective=DEFECTIVE if mode == MODES[2] else 0,
+                          personal=mode == MODES[3]) for seed in seeds] for mode in MODES}
     print(table("Worlds drawn (one per seed)", [(seed, *figures["world"].values())
                                                 for seed, figures in zip(seeds, results[MODES[0]])],
                 ("seed", *results[MODES[0]][0]["world"].keys())))
@@ -254,7 +296,9 @@ def main() -> int:
                 f"(threshold {THRESHOLD} °C): median (min-max) over worlds",
                 [(label, *(spread([figures[key] for figures in results[mode]]) for mode in MODES)) for key, label in SHOWN],
                 ("figure", *MODES)))
-    print("\nA fever counts as not passed when the visit is denied on it (a fever, uncertain, or no reading).")
+    print(f"\nThe visits come from {results[MODES[0]][0]['residents']} residents, about {VISITS_PER_RESIDENT} visits "
+          "each; with residents' own, each is recognised and judged against their own past visits as well.")
+    print("A fever counts as not passed when the visit is denied on it (a fever, uncertain, or no reading).")
     print("Screening mode's final shift per world:",
           ", ".join(f"{f['final_shift_c']:+.2f} °C" for f in results["screening mode"]))
     print(f"Defective pixels: the worst case, {DEFECTIVE} pixels (none side by side) on each face's hottest spots,")

@@ -29,6 +29,7 @@ from edge.instance import InstanceLock
 from edge.overrides import with_overrides
 from edge.qr.online import OnlineChecker
 from edge.clock import GateClock
+from edge.thermal_profiles import ResidentProfiles
 from edge.qr.verify import VerifierRegistry, build_registry
 from edge.sdnotify import Notifier
 from edge.service import GateService
@@ -205,6 +206,13 @@ class Runtime:
             self.gate.prompt_listeners.append(lambda prompt: world.show(prompt.code))  # the person in front reads it
         if self.gallery is not None:
             self.gate.ended_listeners.append(self._teach_gallery)
+        self.profiles: ResidentProfiles | None = None
+        thermal = self.thermal_stage()
+        if thermal is not None and self.engine is not None and config.hardware.thermal.personal_baselines:
+            self.profiles = ResidentProfiles(self.store, reference_c=config.hardware.thermal.baseline.reference_c,
+                                             threshold_c=lambda: self.config.checks.temperature.threshold_c)
+            self.gate.policy.personal = self.profiles.offset
+            self.gate.ended_listeners.append(self._teach_temperature)
         self.service = GateService(self)
         self.control = ControlServer(self.state_dir, self._handle_control) if control else None
         self.link: MqttLink | None = None
@@ -358,6 +366,18 @@ class Runtime:
             self.gate.record(EventKind.action, {"action": "template_learned", "resident_id": taught.resident_id,
                                                 "template_id": taught.template_id, "visit_id": visit.visit_id,
                                                 "score": round(taught.score, 3), "replaced": taught.replaced})
+
+    def _teach_temperature(self, visit) -> None:
+        """A resident read live has gone: their visit may teach their own offset (never a fever)."""
+        match, stage, profiles = visit.match, self.thermal_stage(), self.profiles
+        if profiles is None or stage is None or match is None or match.resident_id is None:
+            return
+        estimate = visit.temperature.estimate()
+        if estimate is None:
+            return
+        calibrated = not stage.baseline.config.enabled or stage.baseline.ready
+        profiles.learn(match.resident_id, visit.visit_id, estimate, live=visit.temperature.liveness(),
+                       calibrated=calibrated)
 
     def thermal_stage(self) -> ThermalStage | None:
         return next((stage for stage in self.gate.stages if isinstance(stage, ThermalStage)), None)

@@ -139,6 +139,9 @@ class ThermalConfig(Section):
     blackbody_accuracy_c: float = Field(0.1, ge=0.0, le=1.0, description="The reference emitter's stated accuracy.")
     baseline: ThermalBaselineConfig = Field(default_factory=ThermalBaselineConfig)
     recheck: RecheckLearningConfig = Field(default_factory=RecheckLearningConfig)
+    personal_baselines: bool = Field(True, description="Judge a recognised resident's temperature against their own "
+                                                       "past visits too (a resident whose eye corners read warm is "
+                                                       "not refused every day; see edge/thermal_profiles.py).")
 
     @model_validator(mode="before")
     @classmethod

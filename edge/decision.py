@@ -17,13 +17,18 @@ from __future__ import annotations
 import math
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from edge.config import CheckMode, ChecksConfig
 from edge.events import Decision, DecisionSource
 from edge.face.matcher import Match
 from edge.stages.base import QrResult, ThermalReading
 from edge.thermal_fusion import TemperatureEstimate, VisitTemperature
+
+if TYPE_CHECKING:
+    from edge.thermal_profiles import PersonalOffset
 
 
 @dataclass
@@ -90,9 +95,12 @@ OUTCOME_CODES = ("resident", "visitor_pass", "face_not_recognised", "unknown_fac
 
 
 class Policy:
-    def __init__(self, checks: ChecksConfig, *, window_s: float) -> None:
+    def __init__(self, checks: ChecksConfig, *, window_s: float,
+                 personal: Callable[[int], PersonalOffset | None] | None = None) -> None:
+        """`personal`: a recognised resident's own offset (edge/thermal_profiles.py), taken off their estimate."""
         self.checks = checks
         self.window_s = window_s
+        self.personal = personal
 
     def outcomes(self, visit: Visit, *, final: bool = False) -> dict[str, Outcome]:
         """Each check's outcome; `final`: the window has ended, so what is still open is decided as it stands."""
@@ -122,11 +130,14 @@ class Policy:
         if readings.liveness() is False or (final and readings.liveness() is None and
                                             any(r.live is False for r in readings.readings)):
             return Outcome("fail", "spoof: no live skin-temperature pattern", "spoof")
-        estimate = readings.estimate()
+        estimate = self._personal(visit, readings.estimate())
         if estimate is None:
             return self._no_estimate(visit, final=final)
         verdict = self._judge(estimate, final=final)
         if verdict == "fever":
+            if self._face_pending(visit, final=final):  # a resident's own offset may yet apply
+                return Outcome("pending", "temperature elevated: waiting for the face", "temperature_unavailable",
+                               {"why": "face_pending"})
             return self._fever(estimate)
         fault = readings.fault()
         if fault is not None and verdict != "normal":  # the sensor or its reference failed before it was settled
@@ -140,6 +151,18 @@ class Policy:
         params = {"temperature_c": round(estimate.temperature_c, 2), "uncertainty_c": round(estimate.uncertainty_c, 2)}
         reason = f"temperature uncertain ({params['temperature_c']} ± {params['uncertainty_c']} °C)"
         return Outcome("fail" if final else "pending", reason, "temperature_uncertain", params)
+
+    def _personal(self, visit: Visit, estimate: TemperatureEstimate | None) -> TemperatureEstimate | None:
+        match = visit.match
+        if estimate is None or self.personal is None or match is None or match.resident_id is None:
+            return estimate
+        offset = self.personal(match.resident_id)
+        return offset.apply(estimate) if offset is not None else estimate
+
+    def _face_pending(self, visit: Visit, *, final: bool) -> bool:
+        """A fever waits for the face while it may still be a resident's with an offset of their own."""
+        return (self.personal is not None and not final and self.checks.face.mode is not CheckMode.off
+                and visit.match is None)
 
     def _judge(self, estimate: TemperatureEstimate, *, final: bool) -> str:
         """fever, normal or open: clearly above or below the limits, or (window ended) as the estimate stands."""
@@ -221,7 +244,7 @@ class Policy:
                   outcomes: dict[str, Outcome]) -> Decision:
         match = visit.match if visit.match is not None and visit.match.known else None  # pragma: no mutate
         valid_pass = visit.valid_pass
-        estimate = visit.temperature.estimate()
+        estimate = self._personal(visit, visit.temperature.estimate())
         return Decision(
             granted=granted, source=DecisionSource.pipeline, reasons=reasons, reason_codes=codes,
             visit_id=visit.visit_id,

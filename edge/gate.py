@@ -28,6 +28,7 @@ from edge.prompt import Prompt, prompt_for
 from edge.sdnotify import Notifier
 from edge.stages.base import FrameContext, Stage
 from edge.store import Store
+from edge.thermal_profiles import KEEP_DAYS
 from edge.turnstile import Turnstile
 
 log = logging.getLogger(__name__)
@@ -154,7 +155,7 @@ class Gate:
     def apply_config(self, config: GateConfig) -> None:
         """A changed configuration: the policy and the turnstile take theirs from it."""
         self.config = config
-        self.policy = Policy(config.checks, window_s=config.pipeline.decision_window_s)
+        self.policy = Policy(config.checks, window_s=config.pipeline.decision_window_s, personal=self.policy.personal)
         self.turnstile.config = config.turnstile
 
     def request_open(self, source: DecisionSource, actor: str, reason: str) -> None:
@@ -274,6 +275,7 @@ class Gate:
             self._last_prune = wall
             cutoff = wall - self.config.storage.event_retention_days * 86400
             self._safely(lambda: self.store.prune_events(cutoff))
+            self._safely(lambda: self.store.prune_resident_deviations(wall - KEEP_DAYS * 86400))
 
     def run(self, should_stop: Callable[[], bool], *, between_frames: Callable[[], None] | None = None) -> None:
         self.start()

@@ -206,6 +206,8 @@ class GateService:
                                        "clinical_temperature_c": round(result.clinical_c, 2),
                                        "gate_temperature_c": None if result.gate_c is None else round(result.gate_c, 2),
                                        "fever_confirmed": result.fever_confirmed})
+        if result.fever_confirmed and self._runtime.profiles is not None:
+            self._runtime.profiles.forget_visit(visit_id)
         if result.change is not None:
             change = result.change
             self.record(EventKind.action, {"action": "thermal_offset_changed", "change": change.id,

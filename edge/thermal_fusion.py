@@ -49,6 +49,7 @@ class TemperatureEstimate:
     kind: str = "canthus"  # canthus | face maximum
     shift_c: float = 0.0  # screening mode's shift included in the estimate
     site_offset_c: float = 0.0  # the offset learned from rechecks included in the estimate
+    personal_c: float = 0.0  # taken off as the resident's own (edge/thermal_profiles.py)
 
     @property
     def total_c(self) -> float:
@@ -65,7 +66,7 @@ class TemperatureEstimate:
                 "readings": self.readings, "rejected": self.rejected, "kind": self.kind,
                 "relative_limit_c": None if self.relative_limit_c is None else round(self.relative_limit_c, 2),
                 "raw_c": round(self.raw_c, 2), "shift_c": round(self.shift_c, 3),
-                "site_offset_c": round(self.site_offset_c, 3)}
+                "site_offset_c": round(self.site_offset_c, 3), "personal_c": round(self.personal_c, 3)}
 
 
 @dataclass

@@ -20,6 +20,10 @@ import numpy as np
 REFERENCE_AMBIENT_C = 22.0
 OPTICS_BLUR_PX = 0.6
 HEALTHY_RANGE_C = (35.8, 37.0)  # a healthy person is not drawn at the screening threshold
+# of people's spread in how their eye corners read, the share of the variance that is the person's own (the shape
+# of the eye, how deep-set it is: the same on every visit) rather than the day's (sweat, make-up, a rubbed eye):
+# a modelling choice; a returning resident keeps their part, a stranger is drawn afresh
+OWN_SHARE = 0.8
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ watches the simulated relay to let visitors through. It keeps the ground truth f
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -20,7 +21,7 @@ from drivers.passage import SimPassageSensor
 from drivers.qrscanner import SimQrScanner
 from drivers.relay import SimRelay
 from drivers.sim.scenario import Scenario, VisitorSpec
-from drivers.sim.thermal_model import IDEAL, ThermalFace, draw_physics, healthy_core, render
+from drivers.sim.thermal_model import IDEAL, OWN_SHARE, ThermalFace, draw_physics, healthy_core, render
 from edge.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -162,6 +163,13 @@ class SimWorld:
         self.physics = draw_physics(world_rng) if self.spec.physics == "drawn" else IDEAL
         self._person_c = world_rng.normal(0.0, self.physics.person_sd_c, len(self.spec.visitors)) \
             if self.physics.person_sd_c > 0 else np.zeros(len(self.spec.visitors))
+        identities = sorted({v.identity for v in self.spec.visitors if v.identity})
+        if self.physics.person_sd_c > 0 and identities:  # a resident's eye corners read alike on every visit
+            own = dict(zip(identities, world_rng.normal(0.0, self.physics.person_sd_c, len(identities))))
+            for index, visitor in enumerate(self.spec.visitors):
+                if visitor.identity:
+                    self._person_c[index] = math.sqrt(OWN_SHARE) * own[visitor.identity] + \
+                        math.sqrt(1.0 - OWN_SHARE) * self._person_c[index]
         people_rng = np.random.default_rng(self.spec.seed + 104729)  # its own stream again: the draws above stay
         self._core_c = [v.temperature_c if v.temperature_c is not None else healthy_core(self.physics, people_rng)
                         for v in self.spec.visitors]

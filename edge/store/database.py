@@ -142,6 +142,16 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (pass_id, gate)
         )""",
     ],
+    [
+        """CREATE TABLE resident_temperatures (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            resident_id INTEGER NOT NULL REFERENCES residents(id) ON DELETE CASCADE,
+            visit_id TEXT NOT NULL,
+            time REAL NOT NULL,
+            deviation_c REAL NOT NULL
+        )""",
+        "CREATE INDEX resident_temperatures_resident ON resident_temperatures(resident_id, id)",
+    ],
 ]
 
 

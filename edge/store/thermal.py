@@ -56,6 +56,29 @@ class ThermalRecords(Database):
             "SELECT id, time, offset_c, previous_c, pairs, reason, actor FROM thermal_offsets "
             "ORDER BY id DESC LIMIT ?", (limit,))]
 
+    def add_resident_deviation(self, resident_id: int, visit_id: str, deviation_c: float, *, keep: int) -> None:
+        """How far a resident's visit read above the healthy mean; only their newest `keep` are kept."""
+        with self._transaction() as db:
+            db.execute("INSERT INTO resident_temperatures(resident_id, visit_id, time, deviation_c) VALUES (?, ?, ?, ?)",
+                       (resident_id, visit_id, self._clock(), float(deviation_c)))
+            db.execute("DELETE FROM resident_temperatures WHERE resident_id = ? AND id NOT IN (SELECT id FROM "
+                       "resident_temperatures WHERE resident_id = ? ORDER BY id DESC LIMIT ?)",
+                       (resident_id, resident_id, keep))
+
+    def resident_deviations(self, resident_id: int, *, since: float, limit: int) -> list[float]:
+        """A resident's deviations, newest first."""
+        return [row[0] for row in self._query(
+            "SELECT deviation_c FROM resident_temperatures WHERE resident_id = ? AND time >= ? ORDER BY id DESC "
+            "LIMIT ?", (resident_id, since, limit))]
+
+    def forget_resident_deviation(self, visit_id: str) -> bool:
+        with self._transaction() as db:
+            return db.execute("DELETE FROM resident_temperatures WHERE visit_id = ?", (visit_id,)).rowcount > 0
+
+    def prune_resident_deviations(self, older_than: float) -> int:
+        with self._transaction() as db:
+            return db.execute("DELETE FROM resident_temperatures WHERE time < ?", (older_than,)).rowcount
+
     def site_offset(self) -> tuple[int, float]:
         """(id of the newest change, the offset in force); (0, 0.0) before any."""
         rows = self._query("SELECT id, offset_c FROM thermal_offsets ORDER BY id DESC LIMIT 1")
