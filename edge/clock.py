@@ -14,7 +14,6 @@ no NTP synchronisation, or a clock behind what the gate has seen.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import threading
 import time
@@ -29,11 +28,13 @@ SYNC_CHECK_EVERY_S = 60.0
 
 
 def ntp_synchronised() -> bool | None:
-    """Whether the kernel's clock is disciplined by NTP (adjtimex's state), None where it cannot be asked."""
+    """Whether the kernel's clock is disciplined by NTP (adjtimex's state), None where it cannot be asked. One
+    system call on the C library already loaded (`ctypes.util.find_library` would spawn processes: it stalled the
+    frame loop for a few hundred milliseconds)."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        adjtimex = ctypes.CDLL(None, use_errno=True).adjtimex
         timex = ctypes.create_string_buffer(512)  # struct timex is 208 bytes on 64-bit Linux; modes 0 reads only
-        state = libc.adjtimex(timex)
+        state = adjtimex(timex)
     except (OSError, AttributeError):
         return None
     if state < 0:
