@@ -88,3 +88,54 @@ def finish(args: argparse.Namespace, figures: dict) -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
         print(f"\nfigures written to {args.json}")
+
+
+def add_cpus(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cpus", type=float, default=None,
+                        help="run on this many cores: pinned to the first ceil(N), and held to N cores' time by a "
+                             "CPU quota (a control group; e.g. 1, or 0.5 for half a core)")
+
+
+def limit_cpus(cpus: float | None) -> str:
+    """Pin this process to ceil(cpus) cores and hold it to `cpus` cores' time; what was done, in words.
+
+    The quota comes from a control group of its own (cgroup v2 `cpu.max`, else v1 `cpu.cfs_quota_us`), which
+    needs root. Without one the run stops: a figure labelled half a core must not come from more."""
+    import math
+    import os
+
+    if cpus is None:
+        return "all cores"
+    if cpus <= 0:
+        raise SystemExit("--cpus: must be more than 0")
+    cores = sorted(os.sched_getaffinity(0))[:math.ceil(cpus)]
+    os.sched_setaffinity(0, cores)
+    period = 100_000
+    quota = int(round(cpus * period))
+    name = f"gatepost-bench-{os.getpid()}"
+    for root, limit in ((Path("/sys/fs/cgroup/unified"), "cpu.max"), (Path("/sys/fs/cgroup"), "cpu.max"),
+                        (Path("/sys/fs/cgroup/cpu"), "cpu.cfs_quota_us")):
+        group = root / name
+        for stale in root.glob("gatepost-bench-*"):  # left by earlier runs; one still running is not empty
+            try:
+                stale.rmdir()
+            except OSError:
+                pass
+        try:
+            if not (root / limit).exists() and not (root / "cgroup.controllers").exists() and limit == "cpu.max":
+                continue
+            group.mkdir(exist_ok=True)
+            if limit == "cpu.max":
+                (group / "cpu.max").write_text(f"{quota} {period}")
+            else:
+                (group / "cpu.cfs_period_us").write_text(str(period))
+                (group / "cpu.cfs_quota_us").write_text(str(quota))
+            (group / "cgroup.procs").write_text(str(os.getpid()))
+            return f"cores {cores}, quota {cpus:g} of a core ({group})"
+        except OSError:
+            try:
+                group.rmdir()
+            except OSError:
+                pass
+    raise SystemExit(f"--cpus {cpus:g}: no control group with a CPU quota could be made here (run as root, on a "
+                     f"machine with the cpu controller)")

@@ -138,7 +138,8 @@ class PairTail:
 
 def run_seed(faces: FaceSet, seed: int, enrol: int, sizes: list[int], config, default_model,
              targets: list[float], visit: int = 3) -> list[dict]:
-    from edge.face.operating_point import operating_point, pair_scores
+    from edge.face.operating_point import operating_point
+    from edge.face.pair_statistics import pair_scores
     from edge.store import Gallery
 
     rng = np.random.default_rng(seed)
@@ -169,7 +170,7 @@ def run_seed(faces: FaceSet, seed: int, enrol: int, sizes: list[int], config, de
         scores = pair_scores(gallery)
         row["gate"] = {}
         for target in targets:
-            point = operating_point(gallery, target_fpir=target, default=default_model, scores=scores)
+            point = operating_point(scores, target_fpir=target, default=default_model)
             row["gate"][f"{target:g}"] = {
                 "threshold": point.threshold, "source": point.source, "estimated_fpir": point.estimated_fpir,
                 "fpir_low": point.fpir_low, "fpir_high": point.fpir_high, "gallery_weight": point.gallery_weight,

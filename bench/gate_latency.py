@@ -1,6 +1,6 @@
 """The whole gate on a simulated rush: decision latency, throughput, CPU, memory, accuracy.
 
-    python bench/gate_latency.py [--visitors N] [--queue N] [--seeds K] [--slow-ms MS] [--gallery N] [--thermal-hz HZ] [--sub-pages N] [--camera WxH] [--json PATH] [--quick]
+    python bench/gate_latency.py [--visitors N] [--queue N] [--seeds K] [--slow-ms MS] [--gallery N] [--thermal-hz HZ] [--sub-pages N] [--camera WxH] [--cpus N] [--json PATH] [--quick]
 
 Two runs through the daemon's own code (simulated drivers, relay, face, thermal and QR stages) at
 640x480 and 25 frames/s in real time, the thermal twin at its sensor's own pace:
@@ -24,6 +24,9 @@ Each seed is its own world: thermal physics drawn from published ranges (the gat
 them: drivers/sim/thermal_model.py), healthy people's temperatures around that world's mean,
 sensor noise, and who arrives when. A person the screen asks to step closer does so a second
 later (drivers/sim/world.py). Figures are the median over seeds with the range beside it.
+
+`--cpus 1` runs it all on one core, `--cpus 0.5` on half of one (a CPU quota): a Pi-class budget.
+The simulator's rendering shares that budget, as a camera driver's capture would.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from pathlib import Path
 import psutil
 import yaml
 
-from common import ROOT, finish, parser, peak_rss_mb, percentile, spread, table
+from common import ROOT, add_cpus, finish, limit_cpus, parser, peak_rss_mb, percentile, spread, table
 
 FACES = ROOT / "config" / "scenarios" / "faces"
 RESIDENTS = {"Alice": "resident_a", "Bob": "resident_b", "Chen": "resident_c", "Dana": "resident_d"}
@@ -282,7 +285,9 @@ def main() -> int:
                    help="parts the twin measures a frame in, each handed over as it arrives (2: an MLX90640's "
                         "chess pattern; default its sensor's own, 1)")
     p.add_argument("--camera", default="640x480", help="colour frame size, e.g. 1280x720")
+    add_cpus(p)
     args = p.parse_args()
+    cpus = limit_cpus(args.cpus)
     width, height = (int(v) for v in args.camera.lower().split("x"))
     HARDWARE.update({"camera": {"width": width, "height": height},
                      "thermal": {"rate_hz": args.thermal_hz, "sub_pages": args.sub_pages}})
@@ -323,7 +328,7 @@ def main() -> int:
     print(table(f"Gate under a rush: {count} visitors every {ARRIVAL_EVERY_S} s, {width}x{height} at 25 frames/s, "
                 f"thermal at {f'{args.thermal_hz:g} Hz' if args.thermal_hz else 'its sensor rate'}"
                 f"{' in two sub-pages' if args.sub_pages == 2 else ''}, real time, "
-                f"{runs[0]['extra_residents']} development-set residents besides the scenario's; "
+                f"{runs[0]['extra_residents']} development-set residents besides the scenario's; {cpus}; "
                 f"{len(seeds)} seeds: median (min-max)", rows, ("figure", "value")))
     print()
     kinds = list(runs[0]["rush"]["by_kind"])
@@ -345,7 +350,7 @@ def main() -> int:
             print(f"  seed {run['seed']} #{visit['index']} expect {visit['expect']} got {visit['decision']}: "
                   f"{'; '.join(visit['reasons'])}")
         print(f"  seed {run['seed']} residents refused, by reason:", run["rush"]["false_rejects_by_reason"] or "none")
-    finish(args, {"hardware": HARDWARE, "seeds": seeds, "runs": runs, "peak_rss_mb": peak_rss_mb()})
+    finish(args, {"hardware": HARDWARE, "cpus": cpus, "seeds": seeds, "runs": runs, "peak_rss_mb": peak_rss_mb()})
     return 0
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from drivers.sim.scenario import Scenario, load_scenario
 from drivers.sim.world import FaceLocation
+from edge.clock import GateClock
 from edge.config import GateConfig, parse_config, read_yaml
 from edge.control import ControlServer
 from edge.doctor import liveness_warning
@@ -28,8 +29,6 @@ from edge.images import read_image
 from edge.instance import InstanceLock
 from edge.overrides import with_overrides
 from edge.qr.online import OnlineChecker
-from edge.clock import GateClock
-from edge.thermal_profiles import ResidentProfiles
 from edge.qr.verify import VerifierRegistry, build_registry
 from edge.sdnotify import Notifier
 from edge.service import GateService
@@ -39,11 +38,12 @@ from edge.stages.qr import QrStage
 from edge.stages.thermal import ThermalStage
 from edge.store import Store
 from edge.thermal_calibration import SiteCalibration
+from edge.thermal_profiles import ResidentProfiles
 
 if TYPE_CHECKING:
     from edge.mqtt.console import Console
-    from edge.mqtt.site_passes import SitePasses
     from edge.mqtt.link import MqttLink
+    from edge.mqtt.site_passes import SitePasses
     from edge.mqtt.telemetry import Telemetry
 
 log = logging.getLogger(__name__)

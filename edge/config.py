@@ -290,6 +290,23 @@ class ChecksConfig(Section):
     qr: QrCheckConfig = Field(default_factory=QrCheckConfig)
 
 
+class PresenceConfig(Section):
+    """Whether anyone is near: while nobody is, the face detector and the camera's code search rest (edge/presence.py)."""
+
+    enabled: bool = Field(True, description="Run the costly stages only when something moves, a visit is open or a "
+                                            "face was just seen (false: on every frame).")
+    width_px: int = Field(80, ge=16, le=640, description="Width of the grey copy motion is judged on.")
+    min_change: float = Field(12.0, gt=0, le=255, description="Grey levels a pixel must change by to count as moving "
+                                                              "(raised to four times the frame's own noise).")
+    min_area: float = Field(0.003, gt=0, le=1, description="Share of the view that must move to wake the gate (0.003 "
+                                                           "of 80x60 is about 14 pixels: a face at 2.6 m covers 30).")
+    learn_rate: float = Field(0.05, gt=0, le=1, description="How fast the background takes in a change, per frame.")
+    hold_s: float = Field(2.0, ge=0, le=60, description="The stages keep running this long after the last motion "
+                                                        "or face.")
+    still_check_s: float = Field(1.0, gt=0, le=60, description="While nothing moves, one frame in this many seconds "
+                                                               "is searched anyway (someone standing still).")
+
+
 class PipelineConfig(Section):
     """Frame loop: stages and visit timing."""
 
@@ -297,6 +314,7 @@ class PipelineConfig(Section):
         default_factory=lambda: list(STAGES), description="Stage plug-ins run on each frame, in order.")
     decision_window_s: float = Field(3.0, gt=0, le=30, description="A visitor not admitted within this is denied.")
     leave_after_s: float = Field(1.0, gt=0, le=30, description="A visit ends when no face has been seen this long.")
+    presence: PresenceConfig = Field(default_factory=PresenceConfig)
 
     @model_validator(mode="after")
     def _unique(self) -> "PipelineConfig":

@@ -1,7 +1,8 @@
 """The gate: one frame loop that runs the stages, follows visits, decides and drives the turnstile.
 
 Everything that changes the gate happens on this loop's thread: guard, administrator and CLI
-opens arrive through `request_open` (thread-safe queue) and are handled between frames.
+opens are decided between frames (`open_now`; other threads reach it through `call_soon`), so
+whoever asked hears whether the gate opened.
 Every decision and passage is committed to the store (and its outbox) before the relay moves.
 """
 
@@ -24,6 +25,7 @@ from edge.errors import StorageError
 from edge.events import AlarmKind, Decision, DecisionSource, Event, EventKind, decision_body
 from edge.faults import Faults
 from edge.hardware import Hardware
+from edge.presence import Presence
 from edge.prompt import Prompt, prompt_for
 from edge.sdnotify import Notifier
 from edge.stages.base import FrameContext, Stage
@@ -37,13 +39,6 @@ CAMERA_FAULT_AFTER_S = 2.0
 WATCHDOG_EVERY_S = 1.0
 PRUNE_EVERY_S = 3600.0
 LEARNED_FROM = ("temperature_normal", "fever", "temperature_uncertain")  # visits with an estimate of a live face
-
-
-@dataclass
-class OpenRequest:
-    source: DecisionSource
-    actor: str
-    reason: str
 
 
 @dataclass
@@ -91,7 +86,7 @@ class Gate:
         self.stats = GateStats()
         self.faults = Faults(on_change=self._fault_changed)
         self.alarms = AlarmMemory(leave_after_s=config.pipeline.leave_after_s)
-        self._requests: queue.Queue[OpenRequest] = queue.Queue()
+        self.presence = Presence(config.pipeline.presence)
         self._last_frame_at = clock()
         self._last_watchdog = 0.0
         self._last_prune = 0.0
@@ -156,11 +151,8 @@ class Gate:
         """A changed configuration: the policy and the turnstile take theirs from it."""
         self.config = config
         self.policy = Policy(config.checks, window_s=config.pipeline.decision_window_s, personal=self.policy.personal)
+        self.presence.config = config.pipeline.presence
         self.turnstile.config = config.turnstile
-
-    def request_open(self, source: DecisionSource, actor: str, reason: str) -> None:
-        """Thread-safe: a guard, administrator or local CLI asks to open the gate."""
-        self._requests.put(OpenRequest(source, actor, reason))
 
     def call_soon(self, function: Callable[[], Any]) -> Future:
         """Thread-safe: run `function` on the frame loop between frames; its result in the future."""
@@ -185,9 +177,14 @@ class Gate:
         self._last_frame_at = now
         self.faults.clear("camera")
         context = FrameContext(frame=frame, now=now)
+        started = time.perf_counter()
+        context.quiet = self.presence.wake_for(frame.image, now, busy=self.visit is not None) is None
+        context.stage_ms["presence"] = (time.perf_counter() - started) * 1000.0
         if self.hardware.thermal is not None:
             context.thermal_frame = self.hardware.thermal.read()
         for stage in self.stages:
+            if context.quiet and getattr(stage, "rests_when_quiet", False):
+                continue
             started = time.perf_counter()
             try:
                 stage.process(context)
@@ -199,6 +196,8 @@ class Gate:
         self._tell(self.frame_listeners, frame.image, context, self.visit)
         self.stats.frames += 1
         self.stats.add({k: v for k, v in context.stage_ms.items() if "." not in k})
+        if context.face is not None and context.face.faces:
+            self.presence.face_seen(now)
         self._follow_visit(context)
         self._update_prompt(now, context.face.primary if context.face else None)
         self._tick(now)
@@ -239,12 +238,6 @@ class Gate:
                 self.faults.clear(stage.name)
 
     def _tick(self, now: float) -> None:
-        while True:
-            try:
-                request = self._requests.get_nowait()
-            except queue.Empty:
-                break
-            self._manual_open(request)
         while True:
             try:
                 function, future = self._calls.get_nowait()
@@ -426,11 +419,7 @@ class Gate:
     def open_now(self, source: DecisionSource, actor: str, reason: str) -> str | None:
         """On the loop thread only: a manual opening decided now. None if the gate opened, else the machine code of
         why not (the opening could not be recorded, or the relay could not be driven)."""
-        return self._manual_open(OpenRequest(source, actor, reason))
-
-    def _manual_open(self, request: OpenRequest) -> str | None:
-        decision = Decision(granted=True, source=request.source, reasons=[f"manual open: {request.reason}"],
-                            actor=request.actor)
+        decision = Decision(granted=True, source=source, reasons=[f"manual open: {reason}"], actor=actor)
         event, pulsed = self._apply(decision)
         if event is None:
             return "not_recorded"

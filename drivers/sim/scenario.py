@@ -48,6 +48,18 @@ class VisitorSpec(Strict):
     expect: Literal["granted", "denied"] = Field(description="Ground truth: what a correct gate decides.")
 
 
+class SceneSpec(Strict):
+    """What moves in the view when nobody is there: the empty scene a gate stands before most of the day."""
+
+    light_change: float = Field(0.0, ge=0, le=0.5, description="Slow change of the overall light, as a share "
+                                                                "(0.15: 15 % brighter and darker, as clouds pass).")
+    light_period_s: float = Field(30.0, gt=0, description="Seconds for the light to go bright, dark and back.")
+    shadow: bool = Field(False, description="A soft shadow drifts across the view (a tree's, as the sun moves).")
+    clutter: Literal["none", "leaves", "rain"] = Field("none", description="Leaves fluttering in a corner, or rain "
+                                                                            "streaks across the whole view.")
+    noise_sd: float = Field(0.0, ge=0, le=20, description="The camera's own noise on every frame, in grey levels.")
+
+
 class ScenarioSpec(Strict):
     name: str = Field("scenario", description="Shown in reports.")
     faces_dir: str = Field(".", description="Folder the photo paths are relative to (relative to this file).")
@@ -60,6 +72,7 @@ class ScenarioSpec(Strict):
     physics: Literal["ideal", "drawn"] = Field(
         "ideal", description="The thermal world: 'ideal' is what the gate's default settings assume (tests of the "
                              "method); 'drawn' is drawn from published ranges with the seed (figures).")
+    scene: SceneSpec = Field(default_factory=SceneSpec, description="What moves in the empty view.")
     residents: list[ResidentSpec] = Field(default_factory=list)
     revoked_passes: list[str] = Field(default_factory=list, description="Pass ids revoked at the gate before the start.")
     config: dict = Field(default_factory=dict,

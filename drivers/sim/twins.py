@@ -22,6 +22,7 @@ class SimCamera(Camera):
         self.realtime = realtime
         self.loop = loop
         self._started = world.wall_origin = time.monotonic()  # realtime: world time t is wall_origin + t
+        self.render_cpu_s = 0.0  # CPU this thread spent simulating and drawing the world: what a camera costs the gate
 
     @property
     def healthy(self) -> bool:
@@ -51,10 +52,13 @@ class SimCamera(Camera):
             behind = int((time.monotonic() - due) * world.fps)
             if behind > 0:
                 world.skip(behind)
+        started = time.thread_time()
         world.step()
         if world.camera_dropped:
             return None
-        return Frame(world.render_rgb(), world.now, world.frame_index)
+        frame = Frame(world.render_rgb(), world.now, world.frame_index)
+        self.render_cpu_s += time.thread_time() - started
+        return frame
 
 
 class SimThermalCamera(ThermalCamera):
@@ -77,8 +81,16 @@ class SimThermalCamera(ThermalCamera):
         self._newest: ThermalFrame | None = None
         self._due = 0.0  # world time of the sensor's next measurement: its own clock, not the colour camera's
         self._sub_page = 0
+        self.render_cpu_s = 0.0
 
     def _read(self) -> ThermalFrame | None:
+        started = time.thread_time()
+        try:
+            return self._measure()
+        finally:
+            self.render_cpu_s += time.thread_time() - started
+
+    def _measure(self) -> ThermalFrame | None:
         now = self.world.now
         newest = self._newest
         if newest is None or now < newest.time:  # the first frame, or the world started again

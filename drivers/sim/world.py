@@ -21,6 +21,7 @@ from drivers.passage import SimPassageSensor
 from drivers.qrscanner import SimQrScanner
 from drivers.relay import SimRelay
 from drivers.sim.scenario import Scenario, VisitorSpec
+from drivers.sim.scene import Scene
 from drivers.sim.thermal_model import IDEAL, OWN_SHARE, ThermalFace, draw_physics, healthy_core, render
 from edge.errors import ConfigError
 
@@ -174,6 +175,7 @@ class SimWorld:
         self._core_c = [v.temperature_c if v.temperature_c is not None else healthy_core(self.physics, people_rng)
                         for v in self.spec.visitors]
         self._background = self._make_background()
+        self.scene = Scene(self.spec.scene, self.size, np.random.default_rng(self.spec.seed + 15485863))
         self._portraits = {photo: self._load_portrait(photo, locator) for photo in {v.photo for v in self.spec.visitors}}
         self._qr_cards: dict[str, np.ndarray] = {}
         self.thermal_frozen = False
@@ -320,6 +322,8 @@ class SimWorld:
 
     def render_rgb(self) -> np.ndarray:
         frame = self._background.copy()
+        if not self.scene.still:
+            self.scene.before_people(frame, self.now)
         w, h = self.size
         placements = []
         # the queue behind the next in line is hidden by them: not drawn, however long it grows
@@ -341,6 +345,8 @@ class SimWorld:
             if qr and qr.via == "camera" and visitor.qr_shown_at is not None and visitor.phase is Phase.in_view:
                 self._paste(frame, self._qr_card(qr.payload), int(w * 0.62), int(h * 0.5))
         self._placements = placements
+        if not self.scene.still:
+            self.scene.after_people(frame, self.now, self.frame_index)
         return frame
 
     @staticmethod

@@ -1,6 +1,6 @@
 """Face embedders: SFace (default) and ArcFace from an insightface pack.
 
-Both take the 112x112 crop from insightface's `norm_crop`. SFace normalises inside its graph
+Both take the 112x112 crop of edge/face/align.py (insightface's `norm_crop`). SFace normalises inside its graph
 (RGB 0-255 in); ArcFace packs want (x - 127.5) / 127.5. The preprocessing is chosen by the
 model named in the manifest, never guessed from tensor shapes.
 """

@@ -5,19 +5,15 @@ from __future__ import annotations
 import logging
 import math
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-with warnings.catch_warnings():  # insightface 2.1 calls a scikit-image API deprecated in 0.26
-    warnings.simplefilter("ignore", FutureWarning)
-    from insightface.utils.face_align import norm_crop as _norm_crop
-
 from edge.config import FaceConfig
 from edge.errors import EnrolmentError
+from edge.face.align import norm_crop
 from edge.face.detector import Detection, ScrfdDetector, YuNetDetector
 from edge.face.embedder import CROP_SIZE, Embedder, arcface, sface
 from edge.face.gallery import FixedMatcher, MatcherSource
@@ -33,10 +29,6 @@ ENROL_MAX_SIDE = 1280
 RESEARCH_EVERY_S = 0.12  # an unknown face still in front of the gate is searched again this often
 
 
-def norm_crop(image: np.ndarray, landmarks: np.ndarray, size: int) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        return _norm_crop(image, landmarks, size)
 EYE_TO_FACE_WIDTH = 0.42  # eye distance over face width, adult average
 
 

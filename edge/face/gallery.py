@@ -6,7 +6,13 @@ another process, a site record, an adaptive template). `FaceGallery` holds the m
 searches, and nothing else replaces it: a thread watches the version and the count of visit
 scores, builds a new matcher (gallery, operating point, lookalike pairs) off the frame loop and
 swaps it in one assignment. An enrolment made here swaps at once. A removed resident is refused
-within `face.recalibrate_s` plus one build.
+within `face.recalibrate_s` plus one gallery load.
+
+The operating point costs little to derive again: the pair scores it rests on are kept and
+updated by the templates that changed (edge/face/pair_statistics.py), O(templates) per resident
+added or removed, and counted from scratch only every RECOUNT_EVERY_S or for a new model. A batch
+(an import, a site roster) is searched as it arrives, at the operating point in force; the point
+is derived once the batch has settled.
 
 The engine reads `FaceGallery.matcher` once per frame and never builds one itself, so a frame is
 searched against one consistent gallery and the engine does not know where templates come from.
@@ -35,7 +41,8 @@ import numpy as np
 
 from edge.config import FaceConfig
 from edge.face.matcher import Lookalikes, Matcher
-from edge.face.operating_point import PairLaw, fixed, operating_point, pair_scores
+from edge.face.operating_point import PairLaw, PairScores, fixed, operating_point
+from edge.face.pair_statistics import PairStatistics, pair_scores
 from edge.store import Gallery, ResidentRecords
 
 log = logging.getLogger(__name__)
@@ -44,6 +51,9 @@ VISIT_SCORES_KEPT = 5000
 REFIT_EVERY_VISITS = 25
 SAME_TEMPLATE_AT = 0.95  # a visit this close to a template already kept teaches nothing new
 TAUGHT_KEPT = 200  # visits whose learned template a guard's "not this person" can still remove
+SETTLE_S = 2.0  # templates that changed again within this are a batch (an import): its operating point waits
+DEFER_AT_MOST_S = 60.0  # ... for the batch's end, but no longer than this
+RECOUNT_EVERY_S = 6 * 3600.0  # every pair is counted again from scratch this often (changes are counted as they come)
 
 
 @dataclass(frozen=True)
@@ -79,14 +89,14 @@ def default_law(config: FaceConfig) -> PairLaw:
 
 
 def build_matcher(gallery: Gallery, config: FaceConfig, *, visit_scores: list[tuple[float, int]] | None = None,
-                  law: PairLaw | None = None) -> Matcher:
-    """The matcher for this gallery at the operating point `config` asks for."""
-    scores = pair_scores(gallery)
+                  law: PairLaw | None = None, scores: PairScores | None = None) -> Matcher:
+    """The matcher for this gallery at the operating point `config` asks for (`scores`: its pair scores, if kept)."""
+    scores = pair_scores(gallery) if scores is None else scores
     if config.match_threshold is not None:
         point = fixed(config.match_threshold, int(len(np.unique(scores.owners))))
     else:
-        point = operating_point(gallery, target_fpir=config.max_false_accept, default=law or default_law(config),
-                                visit_scores=visit_scores, scores=scores)
+        point = operating_point(scores, target_fpir=config.max_false_accept, default=law or default_law(config),
+                                visit_scores=visit_scores)
     return Matcher(gallery, point=point, margin=config.match_margin, lookalike_margin=config.lookalike_margin,
                    lookalikes=lookalikes_of(scores.owners, scores.best, scores.closest,
                                             point.threshold - config.lookalike_margin))
@@ -115,11 +125,18 @@ class FaceGallery:
         self._law = default_law(config)
         self._matcher: Matcher | None = None
         self._seen: tuple[int, int] | None = None  # the first refresh always builds
-        self._lock = threading.Lock()
+        self._pairs = PairStatistics()
+        self._recounted_at = -float("inf")
+        self._change_seen_at = -float("inf")  # when the follower last found the templates changed
+        self._batch_since = -float("inf")  # when this run of changes began
+        self._deferred = False  # a batch is under way: its operating point waits for the end
+        self._lock = threading.Lock()  # the matcher's swap
+        self._deriving = threading.Lock()  # one derivation at a time; the frame loop never takes it
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._taught: OrderedDict[str, int] = OrderedDict()  # visit id -> the template it taught
         self.error: str | None = None
+        self.last_build: dict = {}  # how the newest operating point was derived (for telemetry and benchmarks)
 
     @property
     def matcher(self) -> Matcher:
@@ -131,23 +148,67 @@ class FaceGallery:
     def _key(self) -> tuple[int, int]:
         return self.store.gallery_version, self.store.visit_score_count() // REFIT_EVERY_VISITS
 
-    def refresh(self) -> bool:
-        """Rebuild the matcher if the gallery or the visit scores changed; True if it did."""
-        with self._lock:
+    def refresh(self, *, now: float | None = None) -> bool:
+        """Follow the store: a new gallery is searched at once; the operating point is derived again for it
+        (or for new visit scores), except in the middle of a batch of changes, which it waits out (SETTLE_S,
+        at most DEFER_AT_MOST_S). True if the matcher changed."""
+        now = time.monotonic() if now is None else now
+        with self._deriving:
             key = self._key()
-            if key == self._seen and self._matcher is not None:
+            current = self._matcher
+            if key == self._seen and current is not None and not self._deferred:
                 return False
-            started = time.perf_counter()
-            gallery = self.store.gallery()
-            matcher = build_matcher(gallery, self.config, law=self._law,
-                                    visit_scores=self.store.visit_scores(VISIT_SCORES_KEPT))
-            self._matcher = matcher
-            self._seen = (gallery.version, key[1])
+            if key == self._seen and current is not None:  # deferred: derive once the batch has settled
+                if now - self._change_seen_at < SETTLE_S and now - self._batch_since < DEFER_AT_MOST_S:
+                    return False
+                gallery = current.gallery
+            elif current is not None and key[0] == current.version:
+                gallery = current.gallery  # only the visit scores moved
+            else:
+                gallery = self.store.gallery(since=current.gallery if current is not None else None)
+                if current is not None and now - self._change_seen_at < SETTLE_S:
+                    self._change_seen_at = now
+                    if now - self._batch_since < DEFER_AT_MOST_S:  # mid-batch: searched now, derived at the end
+                        self._install(current.with_gallery(gallery), key)
+                        self._deferred = True
+                        return True
+                else:
+                    self._batch_since = now
+                self._change_seen_at = now
+            self._install(self._derive(gallery, now), key)
+            self._deferred = False
+            return True
+
+    def _derive(self, gallery: Gallery, now: float) -> Matcher:
+        started, cpu = time.perf_counter(), time.thread_time()
+        if now - self._recounted_at >= RECOUNT_EVERY_S:
+            self._pairs.rebuild(gallery)
+            how = "full"
+        else:
+            how = self._pairs.update(gallery)
+        if how == "full":
+            self._recounted_at = now
+        matcher = build_matcher(gallery, self.config, law=self._law, scores=self._pairs.scores(),
+                                visit_scores=self.store.visit_scores(VISIT_SCORES_KEPT))
         point = matcher.point
-        log.info("gallery version %d: %d residents, threshold %.3f (%s), estimated FPIR %.2g, built in %.0f ms",
-                 gallery.version, point.residents, point.threshold, point.source, point.estimated_fpir,
-                 (time.perf_counter() - started) * 1000)
-        return True
+        self.last_build = {"version": gallery.version, "pairs": how, "templates": len(gallery.owners),
+                           "ms": (time.perf_counter() - started) * 1000, "cpu_ms": (time.thread_time() - cpu) * 1000}
+        log.info("gallery version %d: %d residents, threshold %.3f (%s), estimated FPIR %.2g, pairs counted %s, "
+                 "built in %.0f ms", gallery.version, point.residents, point.threshold, point.source,
+                 point.estimated_fpir, how, self.last_build["ms"])
+        return matcher
+
+    def _install(self, matcher: Matcher, key: tuple[int, int]) -> None:
+        with self._lock:
+            current = self._matcher
+            if current is not None and current.version > matcher.version:  # this process stored templates meanwhile
+                matcher = Matcher(current.gallery, point=matcher.point, margin=matcher.margin,
+                                  lookalike_margin=matcher.lookalike_margin, lookalikes=matcher.lookalikes)
+                seen: tuple[int, int] | None = None  # derived for an older gallery: the next check derives again
+            else:
+                seen = key
+            self._matcher = matcher
+            self._seen = seen
 
     def changed(self) -> None:
         """Templates were just stored by this process: searchable from the next frame at the operating point in
@@ -197,7 +258,9 @@ class FaceGallery:
         return None
 
     def reconfigure(self, config: FaceConfig) -> None:
-        """New thresholds or targets: rebuilt on the next check."""
+        """New thresholds or targets: rebuilt on the next check (another model: every pair counted again)."""
+        if config.pack != self.config.pack or config.embedder != self.config.embedder:
+            self._recounted_at = -float("inf")
         self.config = config
         self._law = default_law(config)
         self._seen = None

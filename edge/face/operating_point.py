@@ -22,9 +22,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from edge.store import Gallery
 
-BLOCK = 2048  # templates scored at once (memory: BLOCK x templates floats)
 BINS = np.linspace(-1.0, 1.0, 4001)  # histogram of pair scores, 0.0005 wide
 UPPER_SHARE = 1e-2  # the two tail points the law is fitted through
 LOWER_SHARE_MIN = 1e-3
@@ -118,31 +116,6 @@ class PairScores:
         return PairLaw(t1, self.share_at_least(t1), t2, self.share_at_least(t2) * lower_scale)
 
 
-def pair_scores(gallery: Gallery) -> PairScores:
-    positive = ~gallery.negative
-    embeddings = np.ascontiguousarray(gallery.embeddings[positive], dtype=np.float32)
-    owners = gallery.owners[positive]
-    count = len(owners)
-    best = np.full(count, -1.0, np.float32)
-    closest = owners.copy()
-    histogram = np.zeros(len(BINS) - 1, np.int64)
-    top = np.zeros(0, np.float32)
-    for start in range(0, count, BLOCK):
-        rows = slice(start, start + BLOCK)
-        scores = embeddings[rows] @ embeddings.T
-        scores[owners[rows, None] == owners[None, :]] = -2.0
-        if count > 1 and len(np.unique(owners)) > 1:
-            column = scores.argmax(axis=1)
-            best[rows] = scores[np.arange(len(column)), column]
-            closest[rows] = owners[column]
-        later = np.arange(start, start + len(scores))[:, None] < np.arange(count)[None, :]
-        pairs = scores[later & (scores > -1.5)]
-        histogram += np.histogram(np.clip(pairs, -1.0, 1.0), BINS)[0]
-        highest = np.partition(pairs, len(pairs) - KTH_PAIR)[-KTH_PAIR:] if len(pairs) > KTH_PAIR else pairs
-        top = np.sort(np.concatenate([top, highest]))[::-1][:KTH_PAIR]
-    return PairScores(owners, best, closest, histogram, top)
-
-
 @dataclass(frozen=True)
 class OperatingPoint:
     """The threshold in use, why, and what share of strangers it is estimated to let in (with a range)."""
@@ -164,14 +137,13 @@ class OperatingPoint:
                 for key, value in asdict(self).items()}
 
 
-def operating_point(gallery: Gallery, *, target_fpir: float, default: PairLaw,
-                    visit_scores: list[tuple[float, int]] | None = None,
-                    scores: PairScores | None = None) -> OperatingPoint:
-    """The threshold meeting `target_fpir` for this gallery; `visit_scores` are (score, residents then).
+def operating_point(scores: PairScores, *, target_fpir: float, default: PairLaw,
+                    visit_scores: list[tuple[float, int]] | None = None) -> OperatingPoint:
+    """The threshold meeting `target_fpir` for the gallery `scores` describe (edge/face/pair_statistics.py);
+    `visit_scores` are (score, residents then).
 
     The shipped law hands over to the gallery's own by degrees (`PairScores.trust`): a threshold that
     jumped where the gallery first counted enough pairs swung 0.46-0.57 between draws of one size."""
-    scores = pair_scores(gallery) if scores is None else scores
     residents = int(len(np.unique(scores.owners)))
     templates = max(1, len(scores.owners))
     law = scores.law()

@@ -65,6 +65,8 @@ class Tracker:
 
     def update(self, detections: list[Detection], now: float) -> list[Track]:
         """Tracks seen in this frame, in the order of `detections`."""
+        for tid in [tid for tid, track in self.tracks.items() if now - track.last_seen > self.max_age_s]:
+            del self.tracks[tid]  # gone before it could be matched: frames the gate skipped at rest count as unseen
         unmatched = set(self.tracks)
         result = []
         # tracks seen in the previous frame first: a face that has just gone must not take over a live one

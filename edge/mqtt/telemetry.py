@@ -1,4 +1,5 @@
-"""Telemetry: frame rate, per-stage p50/p95, queue depth and device health, through the outbox."""
+"""Telemetry: frame rate, per-stage p50/p95, whether anyone is near, queue depth and device health, through the
+outbox."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ class Telemetry:
                             "p95": round(percentile(stats.decision_ms, 95), 2)},
             "outbox": self.store.outbox_size(), "faults": dict(self.gate.faults),
             "devices_ok": not self.gate.faults, "face": self.face_status(), "thermal": self.thermal_status(),
-            "clock": self.clock_status(),
+            "clock": self.clock_status(), "presence": self.gate.presence.status(),
         }
 
     def poll(self) -> bool:

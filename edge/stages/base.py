@@ -71,6 +71,8 @@ class FrameContext:
     thermal: ThermalReading | None = None
     codes: list[QrResult] = field(default_factory=list)
     stage_ms: dict[str, float] = field(default_factory=dict)
+    quiet: bool = False  # nobody near (edge/presence.py): stages with `rests_when_quiet` skip the frame, the QR
+    # stage its camera search
 
 
 class Stage(Protocol):

@@ -51,9 +51,11 @@ class QrStage:
         self.fault: str | None = None
 
     def process(self, context: FrameContext) -> None:
-        faces = [face.box for face in context.face.faces] if context.face else []
-        codes = self.decoder.scan(context.frame.image, faces=faces)
-        found = [(code, "camera") for code in self.decoder.fresh(codes, context.now)]
+        found: list[tuple[str, str]] = []
+        if not context.quiet:  # a code held up moves: a still, empty view is not searched
+            faces = [face.box for face in context.face.faces] if context.face else []
+            codes = self.decoder.scan(context.frame.image, faces=faces)
+            found = [(code, "camera") for code in self.decoder.fresh(codes, context.now)]
         if self.scanner is not None:
             try:
                 found += [(code, "scanner") for code in self.scanner.poll()]

@@ -39,6 +39,7 @@ class Gallery:
     names: dict[int, str]
     version: int
     adaptive: np.ndarray | None = None  # (n,) bool: learned from visits (None: none are)
+    ids: np.ndarray | None = None  # (n,) int64: the templates' ids in the store (None: a gallery held in memory)
 
     def enrolled(self, resident_id: int) -> np.ndarray:
         """A resident's enrolment templates: what adaptive ones are anchored to, never replaced."""
@@ -144,19 +145,29 @@ class ResidentRecords(Database):
             "LEFT JOIN templates t ON t.resident_id = r.id AND t.negative = 0 GROUP BY r.id ORDER BY r.id")
         return [Resident(*row) for row in rows]
 
-    def gallery(self) -> Gallery:
+    def gallery(self, since: Gallery | None = None) -> Gallery:
+        """Every template as one matrix. With `since` (a gallery read before from this store), only templates
+        stored after it are read from disk; the others are taken from it (ids are never reused)."""
+        known = since.ids if since is not None and since.ids is not None and len(since.ids) else None
+        after = -1 if known is None else int(known.max())
         with self._lock:
-            rows = self._query("SELECT resident_id, embedding, negative, adaptive FROM templates ORDER BY id")
+            version = self.gallery_version  # read first: a write in between makes it look older, never newer
+            rows = self._query("SELECT id, resident_id, negative, adaptive, CASE WHEN id > ? THEN embedding END "
+                               "FROM templates ORDER BY id", (after,))  # one statement: one consistent snapshot
             names = dict(self._query("SELECT id, name FROM residents"))
-            version = self.gallery_version
-        if rows:
-            embeddings = np.stack([np.frombuffer(blob, dtype=np.float32) for _, blob, _, _ in rows])
-        else:
-            embeddings = np.zeros((0, 0), dtype=np.float32)
-        owners = np.array([row[0] for row in rows], dtype=np.int64)
+        ids = np.array([row[0] for row in rows], dtype=np.int64)
+        owners = np.array([row[1] for row in rows], dtype=np.int64)
         negative = np.array([bool(row[2]) for row in rows], dtype=bool)
         adaptive = np.array([bool(row[3]) for row in rows], dtype=bool)
-        return Gallery(embeddings, owners, negative, names, version, adaptive)
+        fresh = [np.frombuffer(row[4], dtype=np.float32) for row in rows if row[4] is not None]
+        if known is not None and since is not None:
+            kept = since.embeddings[np.isin(known, ids[ids <= after])]
+            embeddings = np.concatenate([kept, np.stack(fresh)]) if fresh else kept
+        elif fresh:
+            embeddings = np.stack(fresh)
+        else:
+            embeddings = np.zeros((0, 0), dtype=np.float32)
+        return Gallery(embeddings, owners, negative, names, version, adaptive, ids)
 
     # templates learned from visits: bounded per resident, the oldest replaced first, enrolment never
 

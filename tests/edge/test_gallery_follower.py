@@ -68,11 +68,11 @@ def test_one_failed_rebuild_is_a_fault_and_the_next_change_still_arrives(tmp_pat
         real = store.gallery
         failures = [1]
 
-        def flaky():
+        def flaky(**since):
             if failures:
                 failures.pop()
                 raise RuntimeError("database is locked")
-            return real()
+            return real(**since)
 
         store.gallery = flaky
         gallery.start()

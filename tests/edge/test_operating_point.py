@@ -8,7 +8,8 @@ import pytest
 
 from edge.config import FaceConfig
 from edge.face.gallery import build_matcher
-from edge.face.operating_point import PairLaw, operating_point, pair_scores
+from edge.face.operating_point import PairLaw, operating_point
+from edge.face.pair_statistics import pair_scores
 from edge.store import Gallery
 
 # a law under which any measured gallery sets a higher threshold, so the gallery's own estimate decides
@@ -61,8 +62,8 @@ def test_each_pair_of_residents_is_counted_once_and_never_a_resident_with_themse
 
 def test_planted_lookalikes_raise_the_threshold():
     """A population whose people resemble each other (here a fifth of them in close pairs) needs a higher one."""
-    clean = operating_point(random_gallery(500), target_fpir=1e-4, default=LOW_DEFAULT)
-    planted = operating_point(random_gallery(500, lookalike_pairs=50), target_fpir=1e-4, default=LOW_DEFAULT)
+    clean = operating_point(pair_scores(random_gallery(500)), target_fpir=1e-4, default=LOW_DEFAULT)
+    planted = operating_point(pair_scores(random_gallery(500, lookalike_pairs=50)), target_fpir=1e-4, default=LOW_DEFAULT)
     assert clean.source == "gallery" and planted.source == "lookalikes"
     assert planted.threshold > clean.threshold + 0.2
     assert planted.threshold >= 0.69  # above all but a few of the planted pairs
@@ -70,8 +71,8 @@ def test_planted_lookalikes_raise_the_threshold():
 
 def test_a_stricter_target_raises_the_threshold():
     gallery = random_gallery(500)
-    loose = operating_point(gallery, target_fpir=1e-2, default=LOW_DEFAULT)
-    strict = operating_point(gallery, target_fpir=1e-4, default=LOW_DEFAULT)
+    loose = operating_point(pair_scores(gallery), target_fpir=1e-2, default=LOW_DEFAULT)
+    strict = operating_point(pair_scores(gallery), target_fpir=1e-4, default=LOW_DEFAULT)
     assert strict.threshold > loose.threshold
     assert strict.estimated_fpir == pytest.approx(1e-4, rel=1e-3)
     assert strict.pairs == 500 * 499 // 2 and strict.gallery_weight == 1.0
@@ -79,23 +80,23 @@ def test_a_stricter_target_raises_the_threshold():
 
 def test_too_few_residents_use_the_shipped_default():
     default = PairLaw(t1=0.28, share1=1e-2, t2=0.46, share2=1e-5)
-    point = operating_point(random_gallery(100), target_fpir=1e-4, default=default)  # 4,950 pairs
+    point = operating_point(pair_scores(random_gallery(100)), target_fpir=1e-4, default=default)  # 4,950 pairs
     assert point.source == "default" and point.pairs == 0
     assert point.threshold == pytest.approx(default.threshold_for(1e-4, 100))
 
 
 def test_visit_scores_through_the_camera_can_only_raise_the_threshold():
     gallery = random_gallery(500)
-    without = operating_point(gallery, target_fpir=1e-4, default=LOW_DEFAULT)
+    without = operating_point(pair_scores(gallery), target_fpir=1e-4, default=LOW_DEFAULT)
     law = pair_scores(gallery).law()
     typical = law.best_of(499)  # a stranger's median best score against 499 residents, as the law predicts
     rng = np.random.default_rng(5)
     alike = [(typical + 0.05 + float(e), 500) for e in rng.normal(0, 0.01, 200)]  # this camera: 0.05 higher
-    with_visits = operating_point(gallery, target_fpir=1e-4, default=LOW_DEFAULT, visit_scores=alike)
+    with_visits = operating_point(pair_scores(gallery), target_fpir=1e-4, default=LOW_DEFAULT, visit_scores=alike)
     assert with_visits.source == "visits" and with_visits.visit_samples == 200
     assert with_visits.threshold == pytest.approx(without.threshold + 0.05, abs=0.01)
     as_predicted = [(typical + float(e), 500) for e in rng.normal(0, 0.01, 200)]
-    assert operating_point(gallery, target_fpir=1e-4, default=LOW_DEFAULT,
+    assert operating_point(pair_scores(gallery), target_fpir=1e-4, default=LOW_DEFAULT,
                            visit_scores=as_predicted).threshold == pytest.approx(without.threshold, abs=0.005)
 
 
@@ -105,7 +106,7 @@ def test_the_shipped_law_hands_over_to_the_gallerys_by_degrees_not_at_a_jump():
     shipped = PairLaw(t1=0.3, share1=1e-2, t2=0.5, share2=1e-5)
     thresholds = []
     for residents in range(130, 480, 10):
-        point = operating_point(random_gallery(residents, seed=residents), target_fpir=1e-4, default=shipped)
+        point = operating_point(pair_scores(random_gallery(residents, seed=residents)), target_fpir=1e-4, default=shipped)
         thresholds.append((point.gallery_weight, point.threshold))
         assert point.fpir_low <= point.estimated_fpir <= point.fpir_high
     weights = [w for w, _ in thresholds]
@@ -115,7 +116,7 @@ def test_the_shipped_law_hands_over_to_the_gallerys_by_degrees_not_at_a_jump():
 
 
 def test_the_estimate_carries_a_range_from_the_tail_count():
-    point = operating_point(random_gallery(500), target_fpir=1e-4, default=LOW_DEFAULT)
+    point = operating_point(pair_scores(random_gallery(500)), target_fpir=1e-4, default=LOW_DEFAULT)
     assert point.fpir_low < 1e-4 < point.fpir_high < 1e-3
     assert set(point.as_dict()) >= {"fpir_low", "fpir_high", "gallery_weight"}
 
@@ -127,8 +128,8 @@ def test_a_fixed_threshold_in_the_config_is_used_as_it_is():
 
 
 def test_one_duplicate_enrolment_does_not_drag_the_threshold_up_for_everyone():
-    clean = operating_point(random_gallery(300), target_fpir=1e-4, default=LOW_DEFAULT)
-    twins = operating_point(random_gallery(300, lookalike_pairs=2, lookalike_cosine=0.95), target_fpir=1e-4,
+    clean = operating_point(pair_scores(random_gallery(300)), target_fpir=1e-4, default=LOW_DEFAULT)
+    twins = operating_point(pair_scores(random_gallery(300, lookalike_pairs=2, lookalike_cosine=0.95)), target_fpir=1e-4,
                             default=LOW_DEFAULT)
     assert twins.threshold - clean.threshold < 0.03  # a mean-and-spread fit moves it by over 0.1
 
@@ -151,11 +152,11 @@ def test_lookalike_pairs_are_found_and_held_to_the_stricter_margin():
 
 def test_strangers_through_the_camera_scoring_low_never_lower_the_threshold_below_the_lookalike_floor():
     gallery = random_gallery(500, lookalike_pairs=40)
-    without = operating_point(gallery, target_fpir=1e-4, default=LOW_DEFAULT)
+    without = operating_point(pair_scores(gallery), target_fpir=1e-4, default=LOW_DEFAULT)
     assert without.source == "lookalikes"
     law = pair_scores(gallery).law()
     low = [(law.best_of(499) - 0.2, 500)] * 100  # this camera's strangers score far below the law
-    with_visits = operating_point(gallery, target_fpir=1e-4, default=LOW_DEFAULT, visit_scores=low)
+    with_visits = operating_point(pair_scores(gallery), target_fpir=1e-4, default=LOW_DEFAULT, visit_scores=low)
     assert with_visits.threshold == pytest.approx(without.threshold)
 
 

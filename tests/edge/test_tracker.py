@@ -63,6 +63,16 @@ def test_tracks_unseen_for_long_are_forgotten():
     assert tracker.tracks == {}
 
 
+def test_a_face_after_frames_the_gate_skipped_at_rest_is_a_new_track():
+    """At rest the detector skips frames (edge/presence.py): whoever is found at the same place seconds later,
+    with no update in between, is someone new and never inherits the old track's name."""
+    tracker = Tracker(max_age_s=0.5)
+    track = tracker.update([face(320, 240, 120)], 0.0)[0]
+    track.match = Match(1, "Alice", 0.8, 0.1, "match")
+    later = tracker.update([face(320, 240, 120)], 3.0)[0]
+    assert later.track_id != track.track_id and later.match is None
+
+
 def test_iou_of_boxes():
     a = np.array([0, 0, 10, 10], np.float32)
     assert iou(a, a) == 1.0 and iou(a, np.array([20, 20, 30, 30], np.float32)) == 0.0
