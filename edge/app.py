@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LINK_FAULT_AFTER_S = 2.0
+STOP_FLUSH_S = 4.0  # a clean stop waits this long for the collector to confirm what is queued (2 s was short on a
+# busy box; within systemd's TimeoutStopSec=10s with the link's own goodbye)
 LIVE_SECTIONS = ("checks", "turnstile", "pipeline", "face")  # config.set applies these at once; others at restart
 
 
@@ -421,7 +423,7 @@ class Runtime:
         if self.voice is not None:
             self.voice.close()
         if self.link is not None:
-            self.flush(2.0)
+            self.flush(STOP_FLUSH_S)
             self.link.stop()
         if self.control is not None:
             self.control.close()

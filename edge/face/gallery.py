@@ -217,7 +217,7 @@ class FaceGallery:
             self.refresh()
             return
         with self._lock:
-            self._matcher = self._matcher.with_gallery(self.store.gallery())
+            self._matcher = self._matcher.with_gallery(self.store.gallery(since=self._matcher.gallery))
 
     def adapt(self, visit_id: str, resident_id: int, probe: np.ndarray, *, frames: int,
               match_similarity: float, runner_up: float) -> Adaptation | None:

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 MAX_ACK_BYTES = 2 * 1024 * 1024  # 10,000 event ids
 
 LIMIT_CHECK_EVERY_S = 5.0
+UNREACHABLE_AFTER_S = 10.0  # a broker away this long is news in the log (a reconnect takes a second or two)
+UNREACHABLE_EVERY_S = 300.0  # ... told again this often while it stays away, with the outbox's size
 
 
 @dataclass
@@ -102,6 +104,7 @@ class MqttLink:
         self.client.will_set(topics.status, "offline", qos=1, retain=True)
         self.client.on_connect = self._guard(self._handle_connect)
         self.client.on_disconnect = self._guard(self._handle_disconnect)
+        self.client.on_connect_fail = self._guard(self._handle_connect_fail)
         self.client.on_publish = self._guard(self._handle_publish)
         self.client.on_message = self._guard(self._handle_message)
         self.connected = threading.Event()
@@ -113,6 +116,8 @@ class MqttLink:
                                               daemon=True)  # (the name is for py-spy and the journal)
         self.delivered = 0  # entries that left the outbox settled (not confirmations of ids it never held)
         self.last_error = ""
+        self._away_since: float | None = None  # when the broker was last lost (or first not reached)
+        self._away_told = -float("inf")
 
     @staticmethod
     def _guard(callback):
@@ -186,6 +191,9 @@ class MqttLink:
         if reason_code.is_failure and was_connected:  # after a refusal, the refusal is the news
             self.last_error = f"disconnected: {reason_code}"
             log.warning("MQTT %s; reconnecting", self.last_error)
+
+    def _handle_connect_fail(self, client, userdata) -> None:
+        self.last_error = f"cannot connect to {self.config.host}:{self.config.port}"
 
     def _handle_publish(self, client, userdata, mid, reason_code, properties) -> None:
         # Never take our own lock here: paho may hold its message lock while calling this.
@@ -261,6 +269,7 @@ class MqttLink:
         check_every = min(LIMIT_CHECK_EVERY_S, self.config.redeliver_after_s / 2)
         while not self._stop.is_set():
             now = time.monotonic()
+            self._tell_reachability(now)
             if now - last_check > check_every:
                 last_check = now
                 self._enforce_limit(max_bytes)
@@ -286,6 +295,24 @@ class MqttLink:
                 with self._wake:
                     if not self._acked:
                         self._wake.wait(0.2)
+
+    def _tell_reachability(self, now: float) -> None:
+        """The log says when the broker has been away UNREACHABLE_AFTER_S, again every UNREACHABLE_EVERY_S with
+        what waits in the outbox, and when it is back."""
+        if self.connected.is_set():
+            if self._away_since is not None and self._away_told >= self._away_since:
+                log.info("MQTT broker %s:%s reachable again after %.0f s", self.config.host, self.config.port,
+                         now - self._away_since)
+            self._away_since = None
+            return
+        if self._away_since is None:
+            self._away_since = now
+        away = now - self._away_since
+        if away >= UNREACHABLE_AFTER_S and now - self._away_told >= UNREACHABLE_EVERY_S:
+            self._away_told = now
+            log.warning("MQTT broker %s:%s unreachable for %.0f s (%s); %d event(s) wait in the outbox",
+                        self.config.host, self.config.port, away, self.last_error or "no connection yet",
+                        self.store.outbox_size())
 
     def _settle(self, items: list[OutboxItem], by_collector: bool) -> None:
         done: list[str] = []

@@ -499,3 +499,29 @@ def test_while_the_broker_is_unreachable_the_drain_waits_instead_of_spinning(tmp
     assert time.process_time() - cpu < 0.5
     link.stop()
     store.close()
+
+
+def test_a_broker_out_of_reach_is_told_in_the_log_with_the_outbox_and_so_is_its_return(broker, tmp_path, caplog,
+                                                                                      monkeypatch):
+    import logging
+
+    from edge.mqtt import link
+
+    monkeypatch.setattr(link, "UNREACHABLE_AFTER_S", 0.3)
+    caplog.set_level(logging.INFO, logger="edge.mqtt.link")
+    broker.stop()
+    gate = GateSide(broker, tmp_path / "gate")
+    gate.record(2)
+    gate.link.start()
+
+    def said(words: str) -> list[str]:
+        return [r.getMessage() for r in caplog.records if words in r.getMessage()]
+
+    assert wait_for(lambda: said("unreachable for"), timeout=10)
+    assert "2 event(s) wait in the outbox" in said("unreachable for")[0]
+    assert f"cannot connect to 127.0.0.1:{broker.port}" in said("unreachable for")[0]
+    assert not wait_for(lambda: len(said("unreachable for")) > 1, timeout=1.0)  # once, not every try
+    broker.start()
+    assert wait_for(lambda: said("reachable again"), timeout=15)
+    assert wait_for(lambda: gate.store.outbox_size() == 0 or taken_by_broker(gate) == 2, timeout=15)
+    gate.close()
