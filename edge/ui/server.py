@@ -122,6 +122,7 @@ class TouchscreenServer:
             self.port = server.sockets[0].getsockname()[1] if isinstance(server, asyncio.Server) else self.config.port
         except (OSError, ValueError) as error:
             self.error = f"ui: cannot listen on {self.config.host}:{self.config.port} ({error})"
+            self._loop = None  # the gate's events have nowhere to go: not a traceback each on a closed loop
             self._ready.set()
             loop.close()
             return
