@@ -113,8 +113,11 @@ def limit_cpus(cpus: float | None) -> str:
     period = 100_000
     quota = int(round(cpus * period))
     name = f"gatepost-bench-{os.getpid()}"
-    for root, limit in ((Path("/sys/fs/cgroup/unified"), "cpu.max"), (Path("/sys/fs/cgroup"), "cpu.max"),
-                        (Path("/sys/fs/cgroup/cpu"), "cpu.cfs_quota_us")):
+    for root, marker, limit in ((Path("/sys/fs/cgroup/unified"), "cgroup.controllers", "cpu.max"),
+                                (Path("/sys/fs/cgroup"), "cgroup.controllers", "cpu.max"),
+                                (Path("/sys/fs/cgroup/cpu"), "cpu.cfs_quota_us", "cpu.cfs_quota_us")):
+        if not (root / marker).exists():
+            continue  # not a control group hierarchy here (a plain folder would take any file written to it)
         group = root / name
         for stale in root.glob("gatepost-bench-*"):  # left by earlier runs; one still running is not empty
             try:
@@ -122,8 +125,6 @@ def limit_cpus(cpus: float | None) -> str:
             except OSError:
                 pass
         try:
-            if not (root / limit).exists() and not (root / "cgroup.controllers").exists() and limit == "cpu.max":
-                continue
             group.mkdir(exist_ok=True)
             if limit == "cpu.max":
                 (group / "cpu.max").write_text(f"{quota} {period}")

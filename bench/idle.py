@@ -99,7 +99,7 @@ class IdleMeter:
                 "gate_cpu_percent": process_share - camera_share,
                 "frames_searched_percent": 100.0 * searched / frames,
                 "woken_by_motion_per_min": woken.get("motion", 0) / (wall / 60.0),
-                "wakes_per_min": 0.0, "woken": woken}
+                "wakes_per_min": self.presence.get("wakes", 0) / (wall / 60.0), "woken": woken}
 
 
 def one_run(scene: str, idle_s: float, arrivals: int, seed: int, gating: bool, directory: Path) -> dict:
@@ -113,7 +113,6 @@ def one_run(scene: str, idle_s: float, arrivals: int, seed: int, gating: bool, d
     report = run_simulation(config, scenario, realtime=True, state_dir=directory / f"state-{scene}-{seed}-{gating}",
                             watch=meter)
     figures = meter.figures()
-    figures["wakes_per_min"] = meter.presence.get("wakes", 0) / (figures["seconds"] / 60.0)
     residents = [v for v in report["visits"] if v["identity"]]
     latencies = [v["latency_ms"] for v in residents if v["latency_ms"] is not None and v["relay_pulsed"]]
     figures.update(residents=len(residents), let_in=sum(1 for v in residents if v["decision"] == "granted"),

@@ -12,22 +12,17 @@ go (quick: the first 15 s of it).
 
 from __future__ import annotations
 
-import resource
 import sys
 import tempfile
 from pathlib import Path
 
 import psutil
 
-from common import ROOT, finish, parser, table
+from common import ROOT, finish, parser, peak_rss_mb, table
 
 
 def rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
-
-
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def main() -> int:
@@ -59,9 +54,9 @@ def main() -> int:
     steps.append(("after the scenario", rss_mb()))
     rows = [(name, f"{value:.0f}", f"{value - (steps[k - 1][1] if k else 0):+.0f}") for k, (name, value) in
             enumerate(steps)]
-    rows.append(("peak over the whole run", f"{peak_mb():.0f}", ""))
+    rows.append(("peak over the whole run", f"{peak_rss_mb():.0f}", ""))
     print(table(f"Resident memory of one gate process, {Path(args.scenario).name}", rows, ("after", "RSS MB", "step MB")))
-    finish(args, {"scenario": args.scenario, "steps_mb": dict(steps), "peak_mb": peak_mb()})
+    finish(args, {"scenario": args.scenario, "steps_mb": dict(steps), "peak_mb": peak_rss_mb()})
     return 0
 
 

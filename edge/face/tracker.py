@@ -94,8 +94,5 @@ class Tracker:
                 self.tracks[track.track_id] = track
                 assigned[i] = track
             result.append(assigned[i])
-        for tid in list(unmatched):
-            if now - self.tracks[tid].last_seen > self.max_age_s:
-                del self.tracks[tid]
         self._last_update = now
         return result
