@@ -5,4 +5,4 @@ from glob import glob
 from setuptools import setup
 
 setup(data_files=[("share/gatepost/schemas", sorted(glob("schemas/*.json"))),
-                  ("share/gatepost/config", ["config/gatepost.example.yaml"])])
+                  ("share/gatepost/config", ["config/gatepost.example.yaml", "config/gatepost.real.yaml"])])

@@ -140,3 +140,47 @@ def limit_cpus(cpus: float | None) -> str:
                 pass
     raise SystemExit(f"--cpus {cpus:g}: no control group with a CPU quota could be made here (run as root, on a "
                      f"machine with the cpu controller)")
+
+
+def add_plot(parser: argparse.ArgumentParser, name: str) -> None:
+    parser.add_argument("--plot", metavar="PNG", default=None,
+                        help=f"also draw the figures as a PNG (docs/plots/{name}.png is the documentation's; "
+                             "needs matplotlib: pip install -e '.[bench]')")
+
+
+def bar_chart(path: str | None, title: str, ylabel: str, groups: dict[str, dict[str, list[float]]]) -> None:
+    """Grouped bars, one group per label and one bar per series: the median of the runs, whiskers from the lowest
+    to the highest run (the spread the tables print as min-max)."""
+    if not path:
+        return
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("no plot: matplotlib is not installed (pip install -e '.[bench]')")
+        return
+    import numpy as np
+
+    labels = list(groups)
+    series = list(dict.fromkeys(name for values in groups.values() for name in values))
+    width = 0.8 / max(1, len(series))
+    figure, axis = plt.subplots(figsize=(max(6.0, 1.2 * len(labels) + 2), 4.2))
+    for index, name in enumerate(series):
+        runs = [[float(v) for v in groups[label].get(name, []) if isinstance(v, (int, float)) and v == v]
+                for label in labels]  # a world without such a visitor has no figure (None or NaN)
+        middle = [float(np.median(r)) if r else 0.0 for r in runs]
+        low = [m - min(r) if r else 0.0 for m, r in zip(middle, runs)]
+        high = [max(r) - m if r else 0.0 for m, r in zip(middle, runs)]
+        positions = [i + (index - (len(series) - 1) / 2) * width for i in range(len(labels))]
+        axis.bar(positions, middle, width, yerr=[low, high], capsize=3, label=name)
+    axis.set_xticks(range(len(labels)), labels, rotation=15, ha="right")
+    axis.set_ylabel(ylabel)
+    axis.set_title(title, fontsize=10)
+    axis.grid(True, axis="y", alpha=0.3)
+    if len(series) > 1:
+        axis.legend(fontsize=8)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    print(f"plot written to {path}")

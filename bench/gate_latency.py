@@ -40,7 +40,7 @@ from pathlib import Path
 import psutil
 import yaml
 
-from common import ROOT, add_cpus, finish, limit_cpus, parser, peak_rss_mb, percentile, spread, table
+from common import ROOT, add_cpus, add_plot, bar_chart, finish, limit_cpus, parser, peak_rss_mb, percentile, spread, table
 
 FACES = ROOT / "config" / "scenarios" / "faces"
 RESIDENTS = {"Alice": "resident_a", "Bob": "resident_b", "Chen": "resident_c", "Dana": "resident_d"}
@@ -286,6 +286,7 @@ def main() -> int:
                         "chess pattern; default its sensor's own, 1)")
     p.add_argument("--camera", default="640x480", help="colour frame size, e.g. 1280x720")
     add_cpus(p)
+    add_plot(p, "gate_latency")
     args = p.parse_args()
     cpus = limit_cpus(args.cpus)
     width, height = (int(v) for v in args.camera.lower().split("x"))
@@ -345,6 +346,12 @@ def main() -> int:
     print(table("Per-stage milliseconds per frame, median (min-max) over seeds",
                 [(name, over(lambda r, n=name: r["rush"]["stage_ms_p50"][n]),
                   over(lambda r, n=name: r["rush"]["stage_ms_p95"][n])) for name in stages], ("stage", "p50", "p95")))
+    bar_chart(args.plot, f"Line to relay command by visitor: {count} visitors, {len(seeds)} world(s), "
+                         f"{args.cpus or 'all'} CPU(s); whiskers: lowest to highest world", "ms (world time)",
+              {kind: {"decision p50": [r["rush"]["by_kind"].get(kind, {}).get("decision_ms_p50") for r in runs],
+                      "decision p95": [r["rush"]["by_kind"].get(kind, {}).get("decision_ms_p95") for r in runs],
+                      "p95 of those let in": [r["rush"]["by_kind"].get(kind, {}).get("opened_ms_p95") for r in runs]}
+               for kind in kinds})
     for run in runs:
         for visit in run["rush"].pop("mistakes"):
             print(f"  seed {run['seed']} #{visit['index']} expect {visit['expect']} got {visit['decision']}: "

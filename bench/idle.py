@@ -30,7 +30,7 @@ from pathlib import Path
 import psutil
 import yaml
 
-from common import ROOT, add_runs, finish, parser, peak_rss_mb, percentile, runs_wanted, spread, table
+from common import add_plot, bar_chart, ROOT, add_runs, finish, parser, peak_rss_mb, percentile, runs_wanted, spread, table
 
 FACES = ROOT / "config" / "scenarios" / "faces"
 RESIDENTS = {"Alice": "resident_a", "Bob": "resident_b", "Chen": "resident_c", "Dana": "resident_d"}
@@ -127,6 +127,7 @@ def main() -> int:
                                                                        "counted)")
     arguments.add_argument("--scene", choices=sorted(SCENES), action="append", help="scene(s) to run (default both)")
     add_runs(arguments, default=2)
+    add_plot(arguments, "idle")
     args = arguments.parse_args()
     idle_s = args.seconds or (12.0 if args.quick else 300.0)
     arrivals = 2 if args.quick else 4
@@ -164,6 +165,11 @@ def main() -> int:
     for scene, value in ratio.items():
         print(f"first decision p95, gating on over off ({scene}): {value:.2f}")
     print(f"peak RSS {peak_rss_mb():.0f} MB")
+    bar_chart(args.plot, f"The gate at rest: its CPU over {idle_s:.0f} s of an empty scene at 25 frames/s (the "
+                         f"simulator's rendering apart), {runs} run(s); whiskers: lowest to highest run",
+              "% of one core",
+              {scene: {f"gating {state}": [g["gate_cpu_percent"] for g in results.get(f"{scene}, gating {state}", [])]
+                       for state in ("on", "off")} for scene in scenes})
     return finish(args, {"idle_s": idle_s, "runs": results, "p95_ratio_on_over_off": ratio,
                          "peak_rss_mb": peak_rss_mb()})
 

@@ -95,34 +95,7 @@ class Mlx90640Calibration:
         calibration_mode_ee = ((ee[10] >> 11) & 1) ^ 1
         il_chess = [signed(ee[53], 6) / 16, signed(ee[53] >> 6, 5) / 2, signed(ee[53] >> 11, 5) / 8]
 
-        pixel_words = np.array(ee[64:832], dtype=np.int64)
-        rows = np.repeat(np.arange(ROWS), COLUMNS)
-        columns = np.tile(np.arange(COLUMNS), ROWS)
-
-        def signed_array(values: np.ndarray, bits: int) -> np.ndarray:
-            values = values & ((1 << bits) - 1)
-            return np.where(values >= 1 << (bits - 1), values - (1 << bits), values)
-
-        # sensitivity: reference + row + column + pixel terms, each with its own scale
-        acc_rem, acc_column, acc_row = ee[32] & 0xF, (ee[32] >> 4) & 0xF, (ee[32] >> 8) & 0xF
-        alpha_scale = (ee[32] >> 12) + 30
-        acc_rows = np.array(nibbles(ee[34:40]))
-        acc_columns = np.array(nibbles(ee[40:48]))
-        alpha_raw = (ee[33] + (acc_rows[rows] << acc_row) + (acc_columns[columns] << acc_column)
-                     + signed_array(pixel_words >> 4, 6) * (1 << acc_rem))
-        alpha = alpha_raw / 2.0 ** alpha_scale
-        # offsets
-        occ_rem, occ_column, occ_row = ee[16] & 0xF, (ee[16] >> 4) & 0xF, (ee[16] >> 8) & 0xF
-        occ_rows = np.array(nibbles(ee[18:24]))
-        occ_columns = np.array(nibbles(ee[24:32]))
-        offset = (signed(ee[17], 16) + (occ_rows[rows] << occ_row) + (occ_columns[columns] << occ_column)
-                  + signed_array(pixel_words >> 10, 6) * (1 << occ_rem)).astype(np.float64)
-        # Kta and Kv by row/column parity
-        split = 2 * (rows % 2) + columns % 2
-        kta_rc = np.array([signed(ee[54] >> 8, 8), signed(ee[55] >> 8, 8), signed(ee[54], 8), signed(ee[55], 8)])
-        kta = (kta_rc[split] + signed_array(pixel_words >> 1, 3) * (1 << kta_scale2)) / 2.0 ** kta_scale1
-        kv_rc = np.array([signed(ee[52] >> 12, 4), signed(ee[52] >> 4, 4), signed(ee[52] >> 8, 4), signed(ee[52], 4)])
-        kv = kv_rc[split] / 2.0 ** kv_scale
+        alpha, offset, kta, kv, pixel_words = _pixel_parameters(ee, kta_scale1, kta_scale2, kv_scale)
         return cls(k_vdd, vdd25, kv_ptat, kt_ptat, v_ptat25, alpha_ptat, gain_ee, tgc, resolution_ee,
                    calibration_mode_ee, ks_ta, ks_to, [-40.0, 0.0, float(ct2), float(ct3)], [cp_alpha0, cp_alpha1],
                    [float(cp_offset0), float(cp_offset1)], cp_kta, cp_kv, alpha, offset, kta, kv, il_chess,
@@ -321,3 +294,37 @@ class Mlx90640Camera(PolledThermalCamera):
     def _close(self) -> None:
         self._stop_reader()
         self._bus.close()
+
+
+def _signed_array(values: np.ndarray, bits: int) -> np.ndarray:
+    values = values & ((1 << bits) - 1)
+    return np.where(values >= 1 << (bits - 1), values - (1 << bits), values)
+
+
+def _pixel_parameters(ee: list[int], kta_scale1: int, kta_scale2: int, kv_scale: int):
+    """Each pixel's sensitivity, offset, Kta and Kv (datasheet 11.1.7-11.1.11), and the pixel words themselves."""
+    pixel_words = np.array(ee[64:832], dtype=np.int64)
+    rows = np.repeat(np.arange(ROWS), COLUMNS)
+    columns = np.tile(np.arange(COLUMNS), ROWS)
+
+    # sensitivity: reference + row + column + pixel terms, each with its own scale
+    acc_rem, acc_column, acc_row = ee[32] & 0xF, (ee[32] >> 4) & 0xF, (ee[32] >> 8) & 0xF
+    alpha_scale = (ee[32] >> 12) + 30
+    acc_rows = np.array(nibbles(ee[34:40]))
+    acc_columns = np.array(nibbles(ee[40:48]))
+    alpha_raw = (ee[33] + (acc_rows[rows] << acc_row) + (acc_columns[columns] << acc_column)
+                 + _signed_array(pixel_words >> 4, 6) * (1 << acc_rem))
+    alpha = alpha_raw / 2.0 ** alpha_scale
+    # offsets
+    occ_rem, occ_column, occ_row = ee[16] & 0xF, (ee[16] >> 4) & 0xF, (ee[16] >> 8) & 0xF
+    occ_rows = np.array(nibbles(ee[18:24]))
+    occ_columns = np.array(nibbles(ee[24:32]))
+    offset = (signed(ee[17], 16) + (occ_rows[rows] << occ_row) + (occ_columns[columns] << occ_column)
+              + _signed_array(pixel_words >> 10, 6) * (1 << occ_rem)).astype(np.float64)
+    # Kta and Kv by row/column parity
+    split = 2 * (rows % 2) + columns % 2
+    kta_rc = np.array([signed(ee[54] >> 8, 8), signed(ee[55] >> 8, 8), signed(ee[54], 8), signed(ee[55], 8)])
+    kta = (kta_rc[split] + _signed_array(pixel_words >> 1, 3) * (1 << kta_scale2)) / 2.0 ** kta_scale1
+    kv_rc = np.array([signed(ee[52] >> 12, 4), signed(ee[52] >> 4, 4), signed(ee[52] >> 8, 4), signed(ee[52], 4)])
+    kv = kv_rc[split] / 2.0 ** kv_scale
+    return alpha, offset, kta, kv, pixel_words

@@ -10,9 +10,20 @@ disagree).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from edge.config import CheckMode
+from edge.events import AlarmKind, Decision, Event, EventKind
+
+if TYPE_CHECKING:
+    from edge.decision import Visit
+
+log = logging.getLogger(__name__)
 
 SAME_PERSON_AT = 0.5  # cosine of two embeddings of one person at one gate, well above different people's
 
@@ -52,6 +63,48 @@ class AlarmMemory:
     def raised(self, kind: str, event_id: str, embedding: np.ndarray | None, now: float) -> None:
         self._nobody_since = None
         self._raised.append(_Raised(kind, event_id, None if embedding is None else np.asarray(embedding, np.float32)))
+
+
+class VisitAlarms:
+    """The guard's alarms for decided visits, one per person: recorded through the gate's own `record`."""
+
+    def __init__(self, record: Callable[[EventKind, dict[str, Any]], Event | None], clock: Callable[[], float], *,
+                 leave_after_s: float) -> None:
+        self._record = record
+        self._clock = clock
+        self.memory = AlarmMemory(leave_after_s=leave_after_s)
+
+    def face_seen(self, now: float) -> None:
+        self.memory.face_seen(now)
+
+    def tick(self, now: float) -> None:
+        self.memory.tick(now)
+
+    def decided(self, visit: Visit, decision: Decision) -> None:
+        """The guard's alarm for a fever, a spoof or a visit without a reading: once per person until they leave."""
+        outcome = decision.checks.get("temperature")
+        if outcome is None or outcome["status"] != "fail":
+            return  # alarms follow the machine codes, never the words
+        kind = {"fever": AlarmKind.fever, "spoof": AlarmKind.spoof, "temperature_no_reading": AlarmKind.no_reading,
+                "temperature_uncertain": AlarmKind.no_reading}.get(outcome["code"])
+        if kind is None or (kind is AlarmKind.no_reading and outcome["mode"] != CheckMode.required.value):
+            return
+        embedding = visit.embedding if isinstance(visit.embedding, np.ndarray) else None
+        earlier = self.memory.already_raised(kind.value, embedding)
+        if earlier is not None:
+            log.info("%s alarm for visit %s not raised again: the same person (alarm %s)", kind.value,
+                     visit.visit_id, earlier)
+            return
+        body: dict[str, Any] = {"alarm": kind.value, "visit_id": visit.visit_id, "detail": outcome["reason"]}
+        if kind is AlarmKind.fever:
+            body.update(temperature_c=decision.temperature_c, detail=outcome["reason"] + "; recheck with a clinical "
+                                                                                         "thermometer")
+        elif kind is AlarmKind.no_reading:
+            body.update(why=outcome["params"].get("why", outcome["code"]), detail=outcome["reason"] +
+                        "; measure with a clinical thermometer")
+        event = self._record(EventKind.alarm, body)
+        if event is not None:
+            self.memory.raised(kind.value, event.event_id, embedding, self._clock())
 
 
 def _same_person(first: np.ndarray | None, second: np.ndarray | None) -> bool:

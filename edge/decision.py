@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from edge.config import CheckMode, ChecksConfig
 from edge.events import Decision, DecisionSource
 from edge.face.matcher import Match
-from edge.stages.base import QrResult, ThermalReading
+from edge.readings import QrResult, ThermalReading
 from edge.thermal_fusion import TemperatureEstimate, VisitTemperature
 
 if TYPE_CHECKING:

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from edge.alarm_memory import AlarmMemory
-from edge.config import CheckMode, GateConfig
+from edge.alarm_memory import VisitAlarms
+from edge.config import GateConfig
 from edge.decision import Policy, Visit
 from edge.errors import StorageError
 from edge.events import AlarmKind, Decision, DecisionSource, Event, EventKind, decision_body
@@ -30,14 +30,12 @@ from edge.prompt import Prompt, prompt_for
 from edge.sdnotify import Notifier
 from edge.stages.base import FrameContext, Stage
 from edge.store import Store
-from edge.thermal_profiles import KEEP_DAYS
 from edge.turnstile import Turnstile
+from edge.upkeep import Upkeep
 
 log = logging.getLogger(__name__)
 
 CAMERA_FAULT_AFTER_S = 2.0
-WATCHDOG_EVERY_S = 1.0
-PRUNE_EVERY_S = 3600.0
 LEARNED_FROM = ("temperature_normal", "fever", "temperature_uncertain")  # visits with an estimate of a live face
 
 
@@ -85,11 +83,11 @@ class Gate:
         self._decided: tuple[Visit, float] | None = None  # the latest decided visit, and when
         self.stats = GateStats()
         self.faults = Faults(on_change=self._fault_changed)
-        self.alarms = AlarmMemory(leave_after_s=config.pipeline.leave_after_s)
+        self.alarms = VisitAlarms(self.record, clock, leave_after_s=config.pipeline.leave_after_s)
         self.presence = Presence(config.pipeline.presence)
         self._last_frame_at = clock()
-        self._last_watchdog = 0.0
-        self._last_prune = 0.0
+        self.upkeep = Upkeep(store, self.notifier, retention_days=lambda: self.config.storage.event_retention_days,
+                             safely=self._safely)
         self._topic = f"gatepost/{config.site.site_id}/{config.site.gate_id}"
         for device, message in (hardware.faults or {}).items():
             self.faults.set(device, message)
@@ -260,15 +258,7 @@ class Gate:
             self.faults.clear("relay")
         else:
             self.faults.set("relay", self.turnstile.relay_fault or "relay fault")
-        if now - self._last_watchdog >= WATCHDOG_EVERY_S or now < self._last_watchdog:
-            self._last_watchdog = now
-            self.notifier.watchdog()
-        wall = time.time()
-        if wall - self._last_prune >= PRUNE_EVERY_S:
-            self._last_prune = wall
-            cutoff = wall - self.config.storage.event_retention_days * 86400
-            self._safely(lambda: self.store.prune_events(cutoff))
-            self._safely(lambda: self.store.prune_resident_deviations(wall - KEEP_DAYS * 86400))
+        self.upkeep.tick(now)
 
     def run(self, should_stop: Callable[[], bool], *, between_frames: Callable[[], None] | None = None) -> None:
         self.start()
@@ -355,33 +345,7 @@ class Gate:
         self._apply(decision)
         self._tell(self.decided_listeners, visit, decision)
         self._decided = (visit, self.clock())
-        self._alarm_for(visit, decision)
-
-    def _alarm_for(self, visit: Visit, decision: Decision) -> None:
-        """The guard's alarm for a fever, a spoof or a visit without a reading: once per person until they leave."""
-        outcome = decision.checks.get("temperature")
-        if outcome is None or outcome["status"] != "fail":
-            return  # alarms follow the machine codes, never the words
-        kind = {"fever": AlarmKind.fever, "spoof": AlarmKind.spoof, "temperature_no_reading": AlarmKind.no_reading,
-                "temperature_uncertain": AlarmKind.no_reading}.get(outcome["code"])
-        if kind is None or (kind is AlarmKind.no_reading and outcome["mode"] != CheckMode.required.value):
-            return
-        embedding = visit.embedding if isinstance(visit.embedding, np.ndarray) else None
-        earlier = self.alarms.already_raised(kind.value, embedding)
-        if earlier is not None:
-            log.info("%s alarm for visit %s not raised again: the same person (alarm %s)", kind.value,
-                     visit.visit_id, earlier)
-            return
-        body: dict[str, Any] = {"alarm": kind.value, "visit_id": visit.visit_id, "detail": outcome["reason"]}
-        if kind is AlarmKind.fever:
-            body.update(temperature_c=decision.temperature_c, detail=outcome["reason"] + "; recheck with a clinical "
-                                                                                         "thermometer")
-        elif kind is AlarmKind.no_reading:
-            body.update(why=outcome["params"].get("why", outcome["code"]), detail=outcome["reason"] +
-                        "; measure with a clinical thermometer")
-        event = self.record(EventKind.alarm, body)
-        if event is not None:
-            self.alarms.raised(kind.value, event.event_id, embedding, self.clock())
+        self.alarms.decided(visit, decision)
 
     def _opening_already_for(self, decision: Decision) -> str | None:
         """The opening still waiting for the person this grant names (seen again on a new face track)."""

@@ -124,42 +124,52 @@ def open_hardware(config: GateConfig, *, scenario: Scenario | None = None, locat
         faults["thermal"] = str(error)
         log.error("%s; temperature readings are unavailable", error)
 
-    relay: Relay | None = None
-    relay_factory = None
-    if hw.relay.driver == "sim":
-        relay = _simulated(world).relay
-    else:
-        def relay_factory() -> Relay:
-            real = open_relay(hw.relay)
-            return TeeRelay(real, world.relay) if world is not None else real
-        try:
-            relay = relay_factory()
-        except DeviceError as error:
-            faults["relay"] = str(error)
-            log.error("%s; the gate stays locked until it answers", error)
+    relay, relay_factory = _relay(hw.relay, world, faults)
+    passage = _passage(hw.passage, world, faults)
+    scanner = _scanner(hw.qr_scanner, world, faults)
+    return Hardware(camera, thermal, relay, relay_factory, passage, scanner, world, faults)
 
-    passage: PassageSensor | None = None
+
+def _relay(config: RelayConfig, world: SimWorld | None,
+           faults: dict[str, str]) -> tuple[Relay | None, Callable[[], Relay] | None]:
+    """The relay, and how to open it again after a fault (the simulator's relay mirrors a real one's state)."""
+    if config.driver == "sim":
+        return _simulated(world).relay, None
+
+    def relay_factory() -> Relay:
+        real = open_relay(config)
+        return TeeRelay(real, world.relay) if world is not None else real
+
     try:
-        if hw.passage.driver == "sim":
-            passage = _simulated(world).passage
-        elif hw.passage.driver == "serial":
-            passage = SerialPassageSensor(port=hw.passage.port, baudrate=hw.passage.baudrate, token=hw.passage.token)
-        elif hw.passage.driver == "gpio":
-            passage = GpioPassageSensor(chip=hw.passage.gpio_chip, line=hw.passage.gpio_line,
-                                        active_low=hw.passage.active_low)
+        return relay_factory(), relay_factory
+    except DeviceError as error:
+        faults["relay"] = str(error)
+        log.error("%s; the gate stays locked until it answers", error)
+        return None, relay_factory
+
+
+def _passage(config, world: SimWorld | None, faults: dict[str, str]) -> PassageSensor | None:
+    try:
+        if config.driver == "sim":
+            return _simulated(world).passage
+        if config.driver == "serial":
+            return SerialPassageSensor(port=config.port, baudrate=config.baudrate, token=config.token)
+        if config.driver == "gpio":
+            return GpioPassageSensor(chip=config.gpio_chip, line=config.gpio_line, active_low=config.active_low)
     except DeviceError as error:
         faults["passage"] = str(error)
         log.error("%s", error)
+    return None
 
-    scanner: QrScanner | None = None
+
+def _scanner(config, world: SimWorld | None, faults: dict[str, str]) -> QrScanner | None:
     try:
-        if hw.qr_scanner.driver == "sim":
-            scanner = _simulated(world).scanner
-        elif hw.qr_scanner.driver == "serial":
-            scanner = SerialQrScanner(port=hw.qr_scanner.port, baudrate=hw.qr_scanner.baudrate,
-                                      max_line_bytes=hw.qr_scanner.max_line_bytes)
+        if config.driver == "sim":
+            return _simulated(world).scanner
+        if config.driver == "serial":
+            return SerialQrScanner(port=config.port, baudrate=config.baudrate, max_line_bytes=config.max_line_bytes)
     except DeviceError as error:
         faults["qr_scanner"] = str(error)
         log.error("%s", error)
-    return Hardware(camera, thermal, relay, relay_factory, passage, scanner, world, faults)
+    return None
 

@@ -13,26 +13,57 @@ import json
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from edge.config import GateConfig
-from edge.doctor import liveness_warning
 from edge.errors import EnrolmentError
 from edge.events import Decision, DecisionSource, Event, EventKind
 from edge.face.enrolment import EnrolmentReview, enrol_templates
 from edge.face.quality import Quality
+from edge.guards import GuardBook
+from edge.liveness import liveness_warning
 from edge.overrides import set_value, value_at
 from edge.prompt import Prompt
 from edge.stages.base import FrameContext
 from edge.store import Resident
 from edge.thermal_calibration import RecheckRefused, RecheckResult
-from edge.ui.guards import GuardBook
 
 if TYPE_CHECKING:
-    from edge.app import Runtime
+    from pathlib import Path
+
+    from edge.clock import GateClock
+    from edge.face.engine import FaceEngine
+    from edge.face.gallery import FaceGallery
+    from edge.gate import Gate
+    from edge.qr.verify import VerifierRegistry
+    from edge.stages.thermal import ThermalStage
+    from edge.store import Store
+    from edge.thermal_profiles import ResidentProfiles
     from edge.decision import Visit
+
+
+class GateParts(Protocol):
+    """What the service acts through: the running gate's parts (edge.app.Runtime), named here so that the service,
+    and the console and touchscreen above it, never import the assembly that holds them."""
+
+    config: GateConfig
+    operator_config: dict
+    state_dir: Path
+    gate: Gate
+    store: Store
+    clock: GateClock
+    engine: FaceEngine | None
+    gallery: FaceGallery | None
+    profiles: ResidentProfiles | None
+
+    def apply_config(self, new: GateConfig, path: str) -> bool: ...
+    def code_registries(self) -> list[VerifierRegistry]: ...
+    def face_status(self) -> dict | None: ...
+    def thermal_stage(self) -> ThermalStage | None: ...
+    def thermal_status(self) -> dict | None: ...
+    def mqtt_connected(self) -> bool | None: ...
 
 
 class FaceOff(EnrolmentError):
@@ -80,7 +111,7 @@ class ConfigChange:
 
 
 class GateService:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: GateParts) -> None:
         self._runtime = runtime
         self._gate = runtime.gate
         self._store = runtime.store
@@ -99,14 +130,14 @@ class GateService:
         return engine.embedder.dimension if engine is not None else None
 
     def status(self) -> GateStatus:
-        gate, store, link, config = self._gate, self._store, self._runtime.link, self.config
+        gate, store, config = self._gate, self._store, self.config
         return GateStatus(site=config.site.site_id, gate=config.site.gate_id, faults=dict(gate.faults),
                           frames=gate.stats.frames, decisions=gate.stats.decisions, outbox=store.outbox_size(),
                           residents=len(store.residents()), gallery_version=store.gallery_version,
                           face=self._runtime.face_status(), thermal=self._runtime.thermal_status(),
                           warnings=(["no_liveness"] if liveness_warning(config) else []) + self._runtime.clock.warnings(),
                           clock=self._runtime.clock.as_dict(),
-                          mqtt_connected=None if link is None else link.connected.is_set(),
+                          mqtt_connected=self._runtime.mqtt_connected(),
                           relay_open=gate.turnstile.is_open)
 
     # acting on the gate

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from typing import Any
 from drivers.sim.scenario import load_scenario
 from drivers.sim.world import VisitorTruth
 from edge.app import Runtime
-from edge.config import GateConfig
+from edge.config import GateConfig, parse_config, read_yaml
 from edge.errors import ConfigError
 from edge.events import Decision
 
@@ -27,6 +28,22 @@ class Observed:
     decision: Decision
     pulsed: bool
     at: float  # world time of the decision and relay command; in real time the wall clock's, busy time included
+
+
+SIMULATED_GATE_SUFFIX = "-sim"
+
+
+def simulation_config(path: Path | None, *, mqtt: bool = False) -> GateConfig:
+    """A gate's config for a simulation that may run beside that gate: the operator's file only (never the live
+    gate's run-time overrides), MQTT off unless asked, and then as a gate of its own (`<gate_id>-sim`, its own
+    client id), so the live gate keeps its connection and the collector never files a simulated decision as its."""
+    config = parse_config((read_yaml(path) or {}) if path else {}, source=str(path or "defaults"))
+    if not mqtt:
+        return config.model_copy(update={"mqtt": config.mqtt.model_copy(update={"enabled": False})})
+    gate_id = config.site.gate_id + SIMULATED_GATE_SUFFIX
+    client_id = f"gatepost-{config.site.site_id}-{gate_id}-{os.getpid()}"
+    return config.model_copy(update={"site": config.site.model_copy(update={"gate_id": gate_id}),
+                                     "mqtt": config.mqtt.model_copy(update={"enabled": True, "client_id": client_id})})
 
 
 def _stop_when(watch: Callable[[Runtime], object] | None, runtime: Runtime) -> Callable[[], bool]:

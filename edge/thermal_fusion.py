@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge.stages.base import ThermalReading
+from edge.readings import ThermalReading
 
 OUTLIER_Z = 3.0
 MIN_OUTLIER_C = 0.15  # readings this close to the median are never outliers, however sure they claim to be

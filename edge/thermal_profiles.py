@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from edge.stages.thermal import PERSON_SD_C
+from edge.readings import PERSON_SD_C
 from edge.store import Store
 from edge.thermal_fusion import TemperatureEstimate
 

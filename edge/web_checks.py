@@ -68,3 +68,14 @@ async def json_body(request: web.Request, fields: dict[str, type | tuple[type, .
 def script_json(value: object) -> str:
     """JSON to put inside <script>: no "</script>" (or "<!--") can end it, whatever a site's name holds."""
     return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def server_tls(cert: str, key: str):
+    """The server side of HTTPS from a PEM certificate and its key; None when no certificate is configured."""
+    if not cert:
+        return None
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context

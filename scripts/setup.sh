@@ -3,6 +3,7 @@
 # environment in .venv, the package itself and the verified face models. Safe to run again.
 #   ./scripts/setup.sh          the gate
 #   ./scripts/setup.sh --test   the gate and what the tests need
+#   ./scripts/setup.sh --collector   the collector and fleet view only (a site's server: no camera, no models)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,9 @@ packages=(python3-venv libzbar0 mosquitto mosquitto-clients)
 if [ "${1:-}" = "--test" ]; then
   extras="[gate,test]"
   packages+=(chromium fonts-noto-cjk postgresql)  # the touchscreen's browser tests; the collector on PostgreSQL
+elif [ "${1:-}" = "--collector" ]; then
+  extras="[collector]"
+  packages=(python3-venv)
 fi
 
 sudo=""
@@ -26,9 +30,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
+echo "setup: Python packages into .venv (a minute or two the first time; the log is .venv/pip.log)"
 if ! .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}" >.venv/pip.log 2>&1; then
   cat .venv/pip.log >&2
   echo "setup: pip install failed (log above)" >&2
   exit 1
 fi
-.venv/bin/gatepost models fetch
+[ "$extras" = "[collector]" ] || .venv/bin/gatepost models fetch

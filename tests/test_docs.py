@@ -23,3 +23,13 @@ def test_the_readme_stays_short_and_links_only_to_pages_that_exist():
     assert readme.count("\n") <= 200
     for target in re.findall(r"\]\((docs/[^)#]+)", readme):
         assert (ROOT / target).is_file(), target
+
+
+def test_the_configuration_reference_is_the_schemas_own():
+    from edge.config import GateConfig, reference_markdown
+
+    text = (ROOT / "docs" / "configuration-reference.md").read_text(encoding="utf-8")
+    assert text == reference_markdown(), "regenerate: gatepost config reference > docs/configuration-reference.md"
+    for section in GateConfig.model_fields:
+        if section not in ("state_dir", "log_level"):
+            assert f"## `{section}" in text

@@ -17,7 +17,9 @@ def test_the_wheel_holds_the_touchscreen_schemas_and_example_config(tmp_path):
     expected = {"edge/ui/static/index.html", "edge/ui/static/app.js", "collector/web/static/fleet.html",
                 "collector/web/static/fleet.js", "collector/web/static/messages.json", "edge/qr/dcc_schemas/1.3.3.json",
                 "models/manifest.json", f"{data}/data/share/gatepost/schemas/event.schema.json",
-                f"{data}/data/share/gatepost/schemas/telemetry.schema.json"}
+                f"{data}/data/share/gatepost/schemas/telemetry.schema.json",
+                f"{data}/data/share/gatepost/config/gatepost.real.yaml", "edge/cli/__main__.py",
+                "edge/config/__init__.py", "edge/doctor/__init__.py"}
     assert expected <= names, sorted(expected - names)
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
     core = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]

@@ -31,7 +31,7 @@ from edge.errors import ConfigError
 from edge.lockouts import Lockouts
 from edge.messages import catalogue as gate_catalogue
 from edge.passwords import hash_secret, secret_matches
-from edge.web_checks import BadRequest, bad_requests, json_body, request_checks, script_json
+from edge.web_checks import BadRequest, bad_requests, json_body, request_checks, script_json, server_tls
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class FleetServer:
         self._runner = web.AppRunner(self.app(), access_log=None)
         try:
             loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self._ssl())
+            site = web.TCPSite(self._runner, self.host, self.port, ssl_context=server_tls(*self.tls) if self.tls else None)
             loop.run_until_complete(site.start())
             server = site._server
             if isinstance(server, asyncio.Server) and self.port == 0:
@@ -143,15 +143,6 @@ class FleetServer:
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(timeout=10)
-
-    def _ssl(self):
-        if not self.tls:
-            return None
-        import ssl
-
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(*self.tls)
-        return context
 
     # request checks
 

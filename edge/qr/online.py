@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from edge.stages.base import QrResult
+from edge.readings import QrResult
 
 log = logging.getLogger(__name__)
 

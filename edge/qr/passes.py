@@ -19,7 +19,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from edge.stages.base import QrResult
+from edge.readings import QrResult
 from edge.store import PassRecords
 
 PREFIX = "GP1:"

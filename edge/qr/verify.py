@@ -13,7 +13,7 @@ from edge.qr.dcc import PREFIX as DCC_PREFIX
 from edge.qr.dcc import TrustList, parse_clock, verify_dcc
 from edge.qr.passes import PREFIX as PASS_PREFIX
 from edge.qr.passes import PassVerifier
-from edge.stages.base import QrResult
+from edge.readings import QrResult
 from edge.untrusted import UntrustedInput, load_json
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,8 @@ from edge.errors import DeviceError
 from edge.qr.decode import FrameDecoder
 from edge.qr.online import OnlineChecker
 from edge.qr.verify import VerifierRegistry
-from edge.stages.base import FrameContext, QrResult
+from edge.readings import QrResult
+from edge.stages.base import FrameContext
 
 VERIFY_WAIT_S = 0.03  # how long the frame loop waits for a local verification before moving on
 VERIFY_DEADLINE_S = 1.0  # a local verification not done by then is refused

@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from edge.config import ThermalConfig
-from edge.stages.base import FrameContext, ThermalReading
+from edge.blackbody import BLACKBODY_WINDOW, Blackbody, Reference
+from edge.readings import PERSON_SD_C, ThermalReading
+from edge.stages.base import FrameContext
 from edge.thermal_baseline import PopulationBaseline
 
 MIN_SKIN_C = 33.0  # a live face's canthus, corrected, is never colder than this
@@ -48,8 +49,6 @@ MIN_EYE_PIXELS = 10.0  # thermal pixels between the eyes for a canthus reading (
 SHARP_EYE_PIXELS = 14.0  # from here on the canthi are resolved; below, the uncertainty grows
 MIN_FACE_PIXELS = 4.0  # below this, not even the face maximum is a reading
 REFERENCE_AMBIENT_C = 22.0
-BLACKBODY_WINDOW = 25  # frames of reference history
-MAX_BLACKBODY_SPREAD_C = 0.15
 VALID_RANGE_C = (-40.0, 150.0)
 FACE_HISTORY = 64  # colour frames of the primary face kept for pairing (2.5 s at 25 frames/s)
 PAIRING_S = 0.03  # a thermal frame this close to a colour frame's edge of the history is read with it
@@ -57,30 +56,17 @@ MAX_GAP_S = 0.2  # colour frames farther apart than this say too little about wh
 BASELINE_FILE = "thermal_baseline.json"
 
 # What turns observations into a reading's uncertainty (°C), calibrated on drawn worlds (see the docstring)
-DEFAULT_NOISE_C = 0.1  # pixel noise when no reference is in view to measure it on
 ROBUST_MAX_NOISE = 0.7  # the second-highest of a canthus window's noisy pixels scatters this much of one pixel's noise
 BLUR_C_PER_PIXEL = 0.05  # canthi under SHARP_EYE_PIXELS blur into the skin around them
 HALVES_C = 0.05  # two halves placed where the face was for each: registration of two moments
 FACE_MAXIMUM_C = 0.6  # a blurred face's maximum reads low by up to this
 NO_REFERENCE_C = 0.6  # the sensor's own offset, with no reference to correct it
 DRIFT_C_PER_S = 0.05  # a held reference: how fast an uncorrected sensor may drift since its last good check
-PERSON_SD_C = 0.22  # people's eye corners stand 0.15-0.35 °C apart against a clinical thermometer
 UNCALIBRATED_SD_C = 0.3  # fixed compensation: the site's canthus offset, emissivity and air, not yet learned
 
 # why a reading is not trusted, for machines (the first that applies)
 BLOCKING = {"too far": "too_far", "too close": "too_close", "blackbody missing": "blackbody_missing",
             "blackbody unstable": "blackbody_unstable", "half frame": "half_frame"}
-
-
-@dataclass(frozen=True)
-class Reference:
-    """What the blackbody says about the sensor now: its offset, how steady, how noisy, how old."""
-
-    offset_c: float | None  # None: no reference to correct with
-    spread_c: float  # spread of recent offsets
-    noise_c: float  # pixel noise measured on the uniform reference
-    age_s: float = 0.0  # since the last steady check (a held reference)
-    problem: str = ""  # "blackbody missing" or "blackbody unstable" when not usable
 
 
 class ThermalStage:
@@ -91,11 +77,8 @@ class ThermalStage:
         `calibration`: the site's offset learned from rechecks (edge/thermal_calibration.py), if any."""
         self.config = config
         self.homography = np.asarray(config.homography, dtype=np.float64)
-        self.blackbody_c = config.blackbody_c
-        self.blackbody_box = config.blackbody_box
+        self.blackbody = Blackbody(config.blackbody_c, config.blackbody_box, hold_s=config.blackbody_hold_s)
         self.calibration = calibration
-        self._offsets: deque[float] = deque(maxlen=BLACKBODY_WINDOW)
-        self._good_reference: tuple[float, float, float, float] | None = None  # (time, offset, spread, noise)
         # the samples are readings before the shift: they hold only while what produced them holds
         settings = (f"{config.driver} canthus {config.canthus_offset_c} slope {config.ambient_slope} "
                     f"emissivity {config.emissivity} blackbody {config.blackbody_c} reference {config.baseline.reference_c}")
@@ -205,7 +188,7 @@ class ThermalStage:
             flags.append("too far")
         if distance_m < self.config.min_distance_m:
             flags.append("too close")
-        reference = self._reference(celsius, now)
+        reference = self.blackbody.reference(celsius, now)
         if reference.problem:
             flags.append(reference.problem)
         eye_px, windows, region = self._face_region(celsius, landmarks, halves, flags)
@@ -283,7 +266,7 @@ class ThermalStage:
             calibration = self.baseline.uncertainty_c
         else:
             calibration = UNCALIBRATED_SD_C
-        reference = self.config.blackbody_accuracy_c if self.blackbody_c is not None else 0.0
+        reference = self.config.blackbody_accuracy_c if self.blackbody.temperature_c is not None else 0.0
         return math.sqrt(PERSON_SD_C ** 2 + calibration ** 2 + reference ** 2)
 
     def _face_region(self, celsius: np.ndarray, landmarks: np.ndarray, halves, flags: list[str]):
@@ -330,37 +313,6 @@ class ThermalStage:
             return apparent
         emissivity = self.config.emissivity
         return (apparent - (1.0 - emissivity) * ambient) / emissivity
-
-    def _reference(self, celsius: np.ndarray, now: float | None) -> Reference:
-        """The reference now; a briefly hidden or unsteady one held at its last good offset for `blackbody_hold_s`."""
-        if self.blackbody_c is None or not self.blackbody_box:
-            return Reference(None, 0.0, DEFAULT_NOISE_C, problem="blackbody missing")
-        offset, spread, noise = self._blackbody_offset(celsius)
-        if offset is not None and spread <= MAX_BLACKBODY_SPREAD_C:
-            if now is not None:
-                self._good_reference = (now, offset, spread, noise)
-            return Reference(offset, spread, noise)
-        problem = "blackbody missing" if offset is None else "blackbody unstable"
-        held = self._good_reference
-        if now is not None and held is not None and 0.0 <= now - held[0] <= self.config.blackbody_hold_s:
-            return Reference(held[1], held[2], held[3], age_s=now - held[0])
-        return Reference(offset, spread, noise if offset is not None else DEFAULT_NOISE_C, problem=problem)
-
-    def _blackbody_offset(self, celsius: np.ndarray) -> tuple[float | None, float, float]:
-        """(sensor offset from the reference, spread of recent offsets, pixel noise on it); None if none is seen."""
-        x, y, w, h = self.blackbody_box
-        region = celsius[y:y + h, x:x + w]
-        inner = region[h // 4: h - h // 4 or None, w // 4: w - w // 4 or None]
-        sample = inner if inner.size else region
-        if sample.size == 0:
-            return None, 0.0, DEFAULT_NOISE_C
-        offset = float(np.median(sample)) - self.blackbody_c  # type: ignore[operator]
-        noise = float(np.std(sample)) if sample.size > 1 else DEFAULT_NOISE_C
-        if abs(offset) > 5.0 or noise > 0.5:
-            self._offsets.clear()
-            return None, 0.0, DEFAULT_NOISE_C  # not the reference: blocked, moved or not yet warm
-        self._offsets.append(offset)
-        return float(np.median(self._offsets)), float(np.std(self._offsets)), max(noise, 0.01)
 
 
 def _live(canthus: float, gradient: float, ambient: float, noise: float) -> bool | None:

@@ -11,15 +11,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import secrets
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
 from aiohttp import web
 
 from edge.config import UiConfig
@@ -28,26 +24,17 @@ from edge.prompt import Prompt
 from edge.service import GateService
 from edge.thermal_calibration import RecheckRefused
 from edge.ui.enrolment import EnrolmentDesk
+from edge.ui.frames import live_jpeg
 from edge.ui.live import LiveView, RecentMatches
-from edge.web_checks import BadRequest, bad_requests, json_body, request_checks, script_json
+from edge.ui.sessions import SESSION_COOKIE, Session, Sessions
+from edge.ui.prompt_stream import PromptStreams, prompt_data
+from edge.web_checks import BadRequest, bad_requests, json_body, request_checks, script_json, server_tls
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).with_name("static")
-SESSION_COOKIE = "gatepost_session"
 RECENT_EVENTS = 30
 MAX_BODY = 16 * 1024
-MAX_PROMPT_CLIENTS = 16  # screens following the prompt at once, all sources together
-PROMPT_CLIENTS_PER_SOURCE = 2  # from one address: the resident's screen, and a reload of it; the newest wins
-LOCAL_SCREEN = ("127.0.0.1", "::1")  # the kiosk browser on this box
-
-
-@dataclass
-class Session:
-    guard_id: str
-    name: str
-    expires: float
-    pin_hash: bytes  # the PIN this session was opened with: a new PIN ends the session
 
 
 class TouchscreenServer:
@@ -58,9 +45,9 @@ class TouchscreenServer:
         self.live = LiveView()
         self.desk = EnrolmentDesk(gate, self.live)
         self.recent_matches = RecentMatches()
-        self._sessions: dict[str, Session] = {}
+        self.sessions = Sessions(self.guards, hours=config.session_h)
         self._subscribers: set[asyncio.Queue] = set()
-        self._prompt_subscribers: dict[asyncio.Queue, str] = {}  # the screen's address, oldest first
+        self.prompts = PromptStreams()
         self._recent: list[dict] = gate.latest_events(RECENT_EVENTS)
         self._alarms: dict[str, dict] = {}
         self._live_clients = 0
@@ -116,7 +103,7 @@ class TouchscreenServer:
         self._runner = web.AppRunner(app, access_log=None)
         try:
             loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, self.config.host, self.config.port, ssl_context=self._tls())
+            site = web.TCPSite(self._runner, self.config.host, self.config.port, ssl_context=server_tls(self.config.tls_cert, self.config.tls_key))
             loop.run_until_complete(site.start())
             server = site._server
             self.port = server.sockets[0].getsockname()[1] if isinstance(server, asyncio.Server) else self.config.port
@@ -140,12 +127,7 @@ class TouchscreenServer:
     def _on_prompt(self, prompt: Prompt) -> None:
         self.live.show_guide(prompt.guide)
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._publish_prompt, _prompt_data(prompt))
-
-    def _publish_prompt(self, data: dict) -> None:
-        for queue in list(self._prompt_subscribers):
-            if queue.qsize() < 10:
-                queue.put_nowait(data)
+            self._loop.call_soon_threadsafe(self.prompts.publish, prompt_data(prompt))
 
     def _publish(self, data: dict) -> None:
         self._recent = (self._recent + [data])[-RECENT_EVENTS:]
@@ -157,33 +139,16 @@ class TouchscreenServer:
 
     # helpers
 
-    def _tls(self):
-        if not self.config.tls_cert:
-            return None
-        import ssl
-
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.config.tls_cert, self.config.tls_key)
-        return context
-
     def _allowed_hosts(self) -> set[str]:
         port = self.port or self.config.port
         names = {"127.0.0.1", "localhost", "[::1]", self.config.host, *self.config.allowed_hosts}
         return {f"{name}:{port}" for name in names} | ({name for name in names} if port in (80, 443) else set())
 
     def _session(self, request: web.Request) -> Session:
-        """The guard logged in on this screen; 401 if none, expired, removed, or their PIN has changed since."""
-        token = request.cookies.get(SESSION_COOKIE, "")
-        session = self._sessions.get(token)
-        if session is None or session.expires < time.time() or not self._still_valid(session):
-            self._sessions.pop(token, None)
-            raise web.HTTPUnauthorized(text=json.dumps({"ok": False, "error": "login required"}),
-                                       content_type="application/json")
-        return session
+        return self.sessions.of(request)
 
     def _still_valid(self, session: Session) -> bool:
-        guard = self.guards.get(session.guard_id)
-        return guard is not None and guard.pin_hash == session.pin_hash
+        return self.sessions.still_valid(session)
 
     async def _body(self, request: web.Request, fields: dict[str, type | tuple[type, ...]]) -> dict[str, Any]:
         return await json_body(request, fields, max_bytes=MAX_BODY)
@@ -210,52 +175,7 @@ class TouchscreenServer:
         return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
 
     async def _prompt_stream(self, request: web.Request) -> web.StreamResponse:
-        """The prompt as it changes; open to the resident's screen (a code and a flag, never a name)."""
-        source = request.remote or "unknown"
-        if not self._make_room_for_prompt_stream(source):
-            raise web.HTTPTooManyRequests(text=json.dumps({"ok": False, "error": "prompt: too many screens"}),
-                                          content_type="application/json")
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-        await response.prepare(request)
-        queue: asyncio.Queue = asyncio.Queue()
-        self._prompt_subscribers[queue] = source
-        try:
-            await response.write(f"event: prompt\ndata: {json.dumps(_prompt_data(self.gate.prompt))}\n\n".encode())
-            while True:
-                try:
-                    data = await asyncio.wait_for(queue.get(), timeout=15.0)
-                except asyncio.TimeoutError:
-                    await response.write(b": keep-alive\n\n")
-                    continue
-                if data is None:  # a newer stream took this one's place
-                    break
-                await response.write(f"event: prompt\ndata: {json.dumps(data)}\n\n".encode())
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            self._prompt_subscribers.pop(queue, None)
-        return response
-
-    def _make_room_for_prompt_stream(self, source: str) -> bool:
-        """The newest stream from an address wins: a closed tab is only noticed at the next write, and a kiosk that
-        reloaded twice was refused its own prompt. Streams from elsewhere (an idle tab, a script) keep two places each
-        and can never take the place of the screen on this box."""
-        mine = [queue for queue, where in self._prompt_subscribers.items() if where == source]
-        if len(mine) >= PROMPT_CLIENTS_PER_SOURCE:
-            self._end_prompt_stream(mine[0])
-            return True
-        if len(self._prompt_subscribers) < MAX_PROMPT_CLIENTS:
-            return True
-        if source not in LOCAL_SCREEN:
-            return False
-        elsewhere = [queue for queue, where in self._prompt_subscribers.items() if where not in LOCAL_SCREEN]
-        if elsewhere:
-            self._end_prompt_stream(elsewhere[0])
-        return True
-
-    def _end_prompt_stream(self, queue: asyncio.Queue) -> None:
-        self._prompt_subscribers.pop(queue, None)
-        queue.put_nowait(None)
+        return await self.prompts.serve(request, self.gate.prompt)
 
     def _devices(self) -> dict:
         status = self.gate.status()
@@ -314,7 +234,7 @@ class TouchscreenServer:
                 image, overlay, version = self.live.snapshot()
                 if image is not None and version != last_version:
                     last_version = version
-                    jpeg = await asyncio.get_running_loop().run_in_executor(None, _jpeg, image, overlay)
+                    jpeg = await asyncio.get_running_loop().run_in_executor(None, live_jpeg, image, overlay)
                     await response.write(f"--{boundary}\r\nContent-Type: image/jpeg\r\nContent-Length: "
                                          f"{len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
                 await asyncio.sleep(period)
@@ -350,16 +270,14 @@ class TouchscreenServer:
         guard = self.guards.get(body["guard"])
         if guard is None:  # removed between the check and now
             return web.json_response({"ok": False, "error": "wrong_pin"}, status=403)
-        token = secrets.token_urlsafe(24)
-        self._sessions[token] = Session(body["guard"], guard.name, time.time() + self.config.session_h * 3600,
-                                        guard.pin_hash)
+        token = self.sessions.open(body["guard"], guard.name, guard.pin_hash)
         response = web.json_response({"ok": True, "guard": guard.name})
         response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=bool(self.config.tls_cert),
                             max_age=int(self.config.session_h * 3600))
         return response
 
     async def _logout(self, request: web.Request) -> web.Response:
-        self._sessions.pop(request.cookies.get(SESSION_COOKIE, ""), None)
+        self.sessions.close(request)
         response = web.json_response({"ok": True})
         response.del_cookie(SESSION_COOKIE)
         return response
@@ -463,37 +381,3 @@ class TouchscreenServer:
 
         result = await self._on_loop(store_them)
         return web.json_response(result, status=200 if result["ok"] else 422)
-
-
-def _prompt_data(prompt: Prompt) -> dict:
-    return {"code": prompt.code, "guide": prompt.guide}
-
-
-LIVE_WIDTH = 640  # the live view is a glance, not evidence: a 1080p frame is scaled down before encoding
-
-
-CODE_GUIDE_WIDTH = 0.25  # a dense certificate is read when it spans a quarter of the frame (bench/qr_decode.py)
-
-
-def _draw_code_guide(frame: np.ndarray) -> None:
-    """Corner marks where a code held at reading distance appears: the guard can show the resident."""
-    height, width = frame.shape[:2]
-    side = int(width * CODE_GUIDE_WIDTH)
-    x1, y1 = (width - side) // 2, (height - side) // 2 + height // 8
-    arm, colour = side // 4, (64, 215, 255)
-    for cx, cy, dx, dy in ((x1, y1, 1, 1), (x1 + side, y1, -1, 1), (x1, y1 + side, 1, -1), (x1 + side, y1 + side, -1, -1)):
-        cv2.line(frame, (cx, cy), (cx + dx * arm, cy), colour, 4)
-        cv2.line(frame, (cx, cy), (cx, cy + dy * arm), colour, 4)
-
-
-def _jpeg(image, overlay: dict) -> bytes:
-    scale = min(1.0, LIVE_WIDTH / image.shape[1])
-    frame = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image.copy()
-    if overlay.get("guide"):
-        _draw_code_guide(frame)
-    for face in overlay.get("faces", []):
-        x1, y1, x2, y2 = (int(v * scale) for v in face["box"])
-        colour = (60, 200, 60) if face["known"] else (40, 40, 230)
-        cv2.rectangle(frame, (x1, y1), (x2, y2), colour, 3 if face["primary"] else 1)
-    ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 70])
-    return data.tobytes() if ok else b""

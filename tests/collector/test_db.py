@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from collector.db import DAY_S, CollectorDB, metrics
+from collector.db import DAY_S, CollectorDB
+from collector.schema import metrics
 from tests.postgres import postgres_server
 
 

@@ -7,7 +7,7 @@ import pytest
 from edge.config import ChecksConfig
 from edge.decision import Policy, Visit
 from edge.face.matcher import Match
-from edge.stages.base import QrResult, ThermalReading
+from edge.readings import QrResult, ThermalReading
 
 ALICE = Match(1, "Alice", 0.7, 0.1, "match", 0.5)
 STRANGER = Match(None, None, 0.3, 0.1, "below threshold", 0.5)

@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.app import enrol_photos
+from edge.face.photos import enrol_photos
 from edge.images import read_image
 from edge.errors import EnrolmentError, ModelError
 from edge.face.matcher import Matcher

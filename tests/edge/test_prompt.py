@@ -12,7 +12,7 @@ from edge.face.engine import SeenFace
 from edge.face.matcher import Match
 from edge.face.quality import Quality
 from edge.prompt import RESULT_HOLD_S, prompt_for, refusal_prompt
-from edge.stages.base import ThermalReading
+from edge.readings import ThermalReading
 from edge.voice import VoicePrompts
 from tests.conftest import SCENARIOS
 

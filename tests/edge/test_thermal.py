@@ -189,7 +189,7 @@ def test_frozen_sensor_is_a_fault():
 
 
 def test_policy_never_passes_an_uncertain_or_feverish_reading():
-    from edge.stages.base import ThermalReading
+    from edge.readings import ThermalReading
 
     policy = Policy(ChecksConfig.model_validate({"face": {"mode": "off"}, "qr": {"mode": "off"}}), window_s=3)
 

@@ -8,8 +8,8 @@ import pytest
 from edge.config import ChecksConfig
 from edge.decision import Policy, Visit
 from edge.face.matcher import Match
-from edge.stages.base import ThermalReading
-from edge.stages.thermal import PERSON_SD_C
+from edge.readings import ThermalReading
+from edge.readings import PERSON_SD_C
 from edge.store import Store
 from edge.thermal_fusion import TemperatureEstimate
 from edge.thermal_profiles import (KEEP_DAYS, LEARN_UP_TO_C, MAX_OFFSET_C, MIN_VISITS, PROFILE_VISITS,

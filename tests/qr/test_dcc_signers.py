@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from edge.qr.dcc import DccResult, Signer, TrustList, _fallback_key_and_usage, _oid_text, kid_of, signer_from_der
+from edge.qr.dcc import DccResult
+from edge.qr.dcc_signers import Signer, TrustList, _fallback_key_and_usage, _oid_text, kid_of, signer_from_der
 
 VACCINATION, TEST, RECOVERY = "1.3.6.1.4.1.1847.2021.1.2", "1.3.6.1.4.1.1847.2021.1.1", "1.3.6.1.4.1.1847.2021.1.3"
 OLD_RECOVERY = "1.3.6.1.4.1.0.1847.2021.1.3"

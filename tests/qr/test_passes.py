@@ -8,7 +8,7 @@ from edge.qr.decode import FrameDecoder
 import pytest
 
 from edge.qr.passes import MAX_TOKEN, PassClaims, PassVerifier, issue_pass
-from edge.stages.base import QrResult
+from edge.readings import QrResult
 from edge.store import Store
 from tests.conftest import ROOT
 
@@ -71,7 +71,7 @@ def test_cli_issues_a_printable_pass_that_reads_back(tmp_path):
                           cwd=ROOT, capture_output=True, text=True)
     assert made.returncode == 0, made.stderr
     png = tmp_path / "pass.png"
-    issued = subprocess.run([sys.executable, "-m", "edge.cli", "passes", "issue", "--key", str(key), "--holder",
+    issued = subprocess.run([sys.executable, "-m", "edge.cli", "passes", "issue", "--key", str(key), "--site", "demo-site", "--holder",
                              "Courier Wang", "--hours", "2", "--png", str(png)], cwd=ROOT, capture_output=True,
                             text=True)
     assert issued.returncode == 0, issued.stderr

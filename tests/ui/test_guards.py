@@ -3,7 +3,7 @@
 import pytest
 
 from edge.store import Store
-from edge.ui.guards import GuardBook, PinCheck, valid_pin_format
+from edge.guards import GuardBook, PinCheck, valid_pin_format
 
 
 class Clock:
@@ -97,7 +97,7 @@ def test_pin_format(pin, ok):
 def test_pins_are_scrypt_hashed_with_a_fresh_16_byte_salt():
     import hashlib
 
-    from edge.ui.guards import hash_pin
+    from edge.guards import hash_pin
 
     digest, salt = hash_pin("2468")
     assert len(salt) == 16 and hash_pin("2468")[1] != salt
@@ -134,7 +134,8 @@ def test_the_server_ends_a_session_when_it_expires_not_only_the_cookie(tmp_path)
 
     from edge.app import Runtime
     from edge.config import UiConfig, parse_config
-    from edge.ui.server import SESSION_COOKIE, Session, TouchscreenServer
+    from edge.ui.server import TouchscreenServer
+    from edge.ui.sessions import SESSION_COOKIE, Session
 
     runtime = Runtime(parse_config({"mqtt": {"enabled": False}, "ui": {"enabled": False},
                                     "pipeline": {"stages": ["qr"]}, "checks": {"face": {"mode": "off"},
@@ -144,8 +145,8 @@ def test_the_server_ends_a_session_when_it_expires_not_only_the_cookie(tmp_path)
         runtime.service.guards.add("7", "Zhang", "2468")
         server = TouchscreenServer(runtime.service, UiConfig())
         guard = runtime.service.guards.get("7")
-        server._sessions["old"] = Session("7", "Zhang", time.time() - 1, guard.pin_hash)
-        server._sessions["new"] = Session("7", "Zhang", time.time() + 3600, guard.pin_hash)
+        server.sessions._open["old"] = Session("7", "Zhang", time.time() - 1, guard.pin_hash)
+        server.sessions._open["new"] = Session("7", "Zhang", time.time() + 3600, guard.pin_hash)
 
         def session(token):
             return server._session(make_mocked_request("GET", "/api/state",
@@ -154,6 +155,6 @@ def test_the_server_ends_a_session_when_it_expires_not_only_the_cookie(tmp_path)
         assert session("new").guard_id == "7"
         with pytest.raises(web.HTTPUnauthorized):
             session("old")
-        assert "old" not in server._sessions
+        assert "old" not in server.sessions._open
     finally:
         runtime.close()

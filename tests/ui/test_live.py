@@ -44,7 +44,7 @@ def test_recent_matches_keep_the_latest_recognised_visits_only():
 def test_the_live_view_is_encoded_at_a_glance_size_whatever_the_camera():
     import cv2
 
-    from edge.ui.server import LIVE_WIDTH, _jpeg
+    from edge.ui.frames import LIVE_WIDTH, live_jpeg as _jpeg
 
     image = np.full((1080, 1920, 3), 128, np.uint8)
     overlay = {"faces": [{"box": [960.0, 540.0, 1200.0, 800.0], "primary": True, "known": False}]}
@@ -57,7 +57,7 @@ def test_the_live_view_is_encoded_at_a_glance_size_whatever_the_camera():
 def test_when_a_code_is_asked_for_the_live_view_shows_where_to_hold_it():
     import cv2
 
-    from edge.ui.server import CODE_GUIDE_WIDTH, _jpeg
+    from edge.ui.frames import CODE_GUIDE_WIDTH, live_jpeg as _jpeg
 
     image = np.full((480, 640, 3), 40, np.uint8)
     plain = cv2.imdecode(np.frombuffer(_jpeg(image, {"guide": False}), np.uint8), cv2.IMREAD_COLOR)

@@ -308,7 +308,7 @@ def test_streams_from_elsewhere_cannot_take_the_residents_screens_place(gate):
     newest stream from an address now ends its oldest, and the screen on this box always finds a place."""
     import http.client
 
-    from edge.ui.server import MAX_PROMPT_CLIENTS, PROMPT_CLIENTS_PER_SOURCE
+    from edge.ui.prompt_stream import MAX_PROMPT_CLIENTS, PROMPT_CLIENTS_PER_SOURCE
 
     def stream(source: str):
         connection = http.client.HTTPConnection("127.0.0.1", gate["port"], timeout=5, source_address=(source, 0))
