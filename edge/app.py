@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from drivers.io import SimIO
 from drivers.sim.scenario import Scenario, load_scenario
 from edge.clock import GateClock
 from edge.config import GateConfig, read_yaml
@@ -22,18 +23,20 @@ from edge.face.engine import FaceEngine
 from edge.face.gallery import FaceGallery
 from edge.face.setup import build_engine
 from edge.gate import Gate
-from edge.hardware import open_hardware
+from edge.hardware import open_hardware, open_io
 from edge.instance import InstanceLock
 from edge.overrides import with_overrides
 from edge.qr.verify import VerifierRegistry
 from edge.scenario_setup import face_locator, prepare_scenario, scenario_config
 from edge.sdnotify import Notifier
 from edge.service import GateService
+from edge.site_io import SiteIO
 from edge.stages.build import build_stages
 from edge.stages.qr import QrStage
 from edge.stages.thermal import ThermalStage
 from edge.store import Store
 from edge.thermal_profiles import ResidentProfiles
+from edge.webhooks import WebhookSender
 
 if TYPE_CHECKING:
     from edge.mqtt.console import Console
@@ -78,6 +81,8 @@ class Runtime:
         if warning:
             log.warning("%s", warning)
         self.gate = self._build_gate(notifier, on_decision)
+        self.site_io = self._start_site_io()
+        self.webhooks = self._start_webhooks()
         self.profiles = self._start_learning()
         self.service = GateService(self)
         self.control = ControlServer(self.state_dir, self._handle_control) if control else None
@@ -116,6 +121,31 @@ class Runtime:
         if simulated and world is not None:
             gate.prompt_listeners.append(lambda prompt: world.show(prompt.code))  # the person in front reads it
         return gate
+
+    def _start_site_io(self) -> SiteIO | None:
+        """The wired inputs on their own thread: a fire alarm holds the lanes free even with the frame loop stalled."""
+        io = open_io(self.config.hardware.io)
+        if io is None:
+            return None
+        gate = self.gate
+
+        def exit_button() -> None:
+            gate.call_soon(lambda: gate.open_now(DecisionSource.exit_button, "exit_button", "exit button"))
+
+        site_io = SiteIO(io, self.config.hardware.io, hold_free=gate.turnstile.hold_free,
+                         release_free=gate.turnstile.release_free, open_gate=exit_button, record=gate.record)
+        gate.listeners.append(site_io.alarm_raised)
+        site_io.start()
+        return site_io
+
+    def _start_webhooks(self) -> list[WebhookSender]:
+        senders = [WebhookSender(hook, self.store, gate_name=self.config.site.name) for hook in self.config.webhooks]
+        if senders:
+            self.gate.webhooks_for = lambda event: tuple(s.config.name for s in senders if s.wants(event))
+            for sender in senders:
+                self.gate.after_record.append(sender.wake)
+                sender.start()
+        return senders
 
     def _start_learning(self) -> ResidentProfiles | None:
         """What ended visits teach: the gallery new templates, each resident's temperature offset."""
@@ -161,6 +191,12 @@ class Runtime:
     def site_passes(self) -> SitePasses | None:
         return self.uplink.site_passes if self.uplink is not None else None
 
+    def inputs_status(self) -> dict | None:
+        site_io = self.site_io
+        if site_io is None:
+            return None
+        return {"active": dict(site_io.active), "fire_held_free": site_io.fire, "fault": site_io.fault}
+
     def mqtt_connected(self) -> bool | None:
         return self.uplink.link.connected.is_set() if self.uplink is not None else None
 
@@ -192,15 +228,27 @@ class Runtime:
         if command == "where":
             return {"ok": True, "pid": os.getpid(), "state_dir": str(self.state_dir.resolve())}
         if command == "sim":
-            # the simulated devices can be told to fail, as a real one would (soak tests, demos)
-            world = self.hardware.world
-            if world is None:
-                return {"ok": False, "error": "command: no simulated hardware on this gate"}
-            for name in ("camera_dropped", "thermal_frozen"):
-                if isinstance(request.get(name), bool):
-                    setattr(world, name, request[name])
-            return {"ok": True, "camera_dropped": world.camera_dropped, "thermal_frozen": world.thermal_frozen}
+            return self._simulated(request)
         return {"ok": False, "error": f"command: unknown command {command!r}"}
+
+    def _simulated(self, request: dict) -> dict:
+        """The simulated devices told to fail, or a wired contact closed or opened, as at a real gate (soak tests,
+        demos): {"camera_dropped": true}, {"contacts": {"fire_alarm": false}}."""
+        world = self.hardware.world
+        if world is None:
+            return {"ok": False, "error": "command: no simulated hardware on this gate"}
+        for name in ("camera_dropped", "thermal_frozen"):
+            if isinstance(request.get(name), bool):
+                setattr(world, name, request[name])
+        contacts = request.get("contacts")
+        io = self.site_io.io if self.site_io is not None else None
+        if isinstance(contacts, dict) and isinstance(io, SimIO):
+            for name, closed in contacts.items():
+                if name not in io.closed_contacts or not isinstance(closed, bool):
+                    return {"ok": False, "error": f"contacts: no simulated input {str(name)[:32]!r}"}
+                io.close_contact(name, closed)
+        return {"ok": True, "camera_dropped": world.camera_dropped, "thermal_frozen": world.thermal_frozen,
+                "contacts": dict(io.closed_contacts) if isinstance(io, SimIO) else {}}
 
     def apply_config(self, new: GateConfig, path: str) -> bool:
         """A configuration changed at run time: what depends on `path` is rebuilt now; False if it needs a restart."""
@@ -288,6 +336,11 @@ class Runtime:
             self.uplink.stop(STOP_FLUSH_S)
         if self.control is not None:
             self.control.close()
+        for sender in self.webhooks:
+            sender.stop()
+        if self.site_io is not None:
+            self.site_io.stop()
+            self.site_io.io.close()
         if self.gallery is not None:
             self.gallery.close()
         for stage in self.gate.stages:

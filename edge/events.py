@@ -27,6 +27,9 @@ class AlarmKind(str, Enum):
     tailgate = "tailgate"
     device_fault = "device_fault"
     no_reading = "no_reading"  # a visit ended without a trusted temperature: the guard measures them
+    fire_alarm = "fire_alarm"  # the fire panel's input: every lane held free until it clears
+    door_held_open = "door_held_open"  # the door contact open past its limit
+    tamper = "tamper"  # the housing's tamper switch
 
 
 class DecisionSource(str, Enum):
@@ -34,6 +37,7 @@ class DecisionSource(str, Enum):
     guard = "guard"  # a guard opened by hand
     remote = "remote"  # an administrator opened from the console
     cli = "cli"  # a local `gatepost open` on the gate itself
+    exit_button = "exit_button"  # the button inside, wired to an input
 
 
 @dataclass

@@ -65,7 +65,8 @@ class Gate:
         self.clock = clock
         self.notifier = notifier or Notifier("")
         self.on_decision = on_decision
-        self.after_record: Callable[[], None] | None = None  # e.g. wake the MQTT drain
+        self.after_record: list[Callable[[], None]] = []  # e.g. wake the MQTT drain, the webhooks
+        self.webhooks_for: Callable[[Event], tuple[str, ...]] | None = None  # the receivers that want an event
         self.on_pass_used: Callable[[str], None] | None = None  # e.g. tell the site's other gates
         # what the touchscreen, the voice and the like follow; all called on the loop thread
         self.listeners: list[Callable[[Event], None]] = []
@@ -99,14 +100,14 @@ class Gate:
         event = Event(kind, body, site_id=self.config.site.site_id, gate_id=self.config.site.gate_id)
         topic = f"{self._topic}/alarm" if kind is EventKind.alarm else f"{self._topic}/event"
         try:
-            self.store.record_event(event, topic)
+            self.store.record_event(event, topic, self.webhooks_for(event) if self.webhooks_for is not None else ())
         except StorageError as error:
             self.storage_failed(error)
             return None
         if "storage" in self.faults:
             self.faults.clear("storage")
-        if self.after_record is not None:
-            self.after_record()
+        for wake in self.after_record:
+            wake()
         for listener in self.listeners:
             try:
                 listener(event)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from drivers.io import DigitalIO, GpioIO, SimIO
 from drivers.camera import Camera, OpenCVCamera
 from drivers.passage import GpioPassageSensor, PassageSensor, SerialPassageSensor
 from drivers.qrscanner import QrScanner, SerialQrScanner
@@ -16,7 +17,7 @@ from drivers.sim.scenario import Scenario, load_scenario
 from drivers.sim.twins import SimCamera, SimThermalCamera
 from drivers.sim.world import Locator, SimWorld
 from drivers.thermal import ThermalCamera
-from edge.config import GateConfig, RelayConfig
+from edge.config import GateConfig, IoConfig, RelayConfig
 from edge.errors import DeviceError
 
 log = logging.getLogger(__name__)
@@ -173,3 +174,13 @@ def _scanner(config, world: SimWorld | None, faults: dict[str, str]) -> QrScanne
         log.error("%s", error)
     return None
 
+
+def open_io(config: IoConfig) -> DigitalIO | None:
+    """The wired inputs and outputs; None when none are configured."""
+    if config.driver == "none" or not (config.inputs or config.outputs):
+        return None
+    if config.driver == "sim":
+        return SimIO({name: spec.contact == "normally_closed" for name, spec in config.inputs.items()},
+                     list(config.outputs))
+    return GpioIO(chip=config.gpio_chip, inputs={name: spec.line for name, spec in config.inputs.items()},
+                  outputs={name: (spec.line, spec.active_low) for name, spec in config.outputs.items()})

@@ -64,6 +64,7 @@ class GateParts(Protocol):
     def thermal_stage(self) -> ThermalStage | None: ...
     def thermal_status(self) -> dict | None: ...
     def mqtt_connected(self) -> bool | None: ...
+    def inputs_status(self) -> dict | None: ...
 
 
 class FaceOff(EnrolmentError):
@@ -86,6 +87,7 @@ class GateStatus:
     clock: dict  # how far the system clock is behind what the gate has seen, and by whom
     mqtt_connected: bool | None  # None when MQTT is off
     relay_open: bool
+    inputs: dict | None = None  # the wired inputs: each active or not, lanes held free for a fire; None: none wired
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,7 +140,7 @@ class GateService:
                           warnings=(["no_liveness"] if liveness_warning(config) else []) + self._runtime.clock.warnings(),
                           clock=self._runtime.clock.as_dict(),
                           mqtt_connected=self._runtime.mqtt_connected(),
-                          relay_open=gate.turnstile.is_open)
+                          relay_open=gate.turnstile.is_open, inputs=self._runtime.inputs_status())
 
     # acting on the gate
 

@@ -58,6 +58,8 @@ class Turnstile:
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
         self._watcher_fault: str | None = None
+        self._held_free = False  # a fire alarm holds every lane free: the relay stays on until released
+        self.free_passages = 0  # passages while held free: expected, never an alarm
 
     @property
     def healthy(self) -> bool:
@@ -65,7 +67,28 @@ class Turnstile:
 
     @property
     def is_open(self) -> bool:
-        return self._off_at is not None
+        return self._off_at is not None or self._held_free
+
+    @property
+    def held_free(self) -> bool:
+        return self._held_free
+
+    def hold_free(self) -> bool:
+        """Any thread: the relay on and kept on (a fire alarm), whatever the frame loop is doing; False when the
+        relay could not be driven (the caller raises it again on its next poll)."""
+        with self._lock:
+            self._held_free = True
+            self._off_at = None
+            self._pulse_on.clear()
+            return self._drive(True)
+
+    def release_free(self) -> None:
+        """Any thread: back to pulses; the relay rests."""
+        with self._lock:
+            if not self._held_free:
+                return
+            self._held_free = False
+            self._drive(False)
 
     @property
     def awaiting_passage(self) -> bool:
@@ -78,7 +101,7 @@ class Turnstile:
         return self._opening.decision_id
 
     def start(self) -> None:
-        self._drive(False)
+        self._drive(self._held_free)  # at rest, unless a fire alarm already holds the lanes free
         self._start_watcher()
 
     def stop(self) -> None:
@@ -115,11 +138,11 @@ class Turnstile:
             self._stopping.wait(WATCH_S)
 
     def _end_pulse(self) -> None:
-        """Under the lock: relay off now; a failure is reported by the next tick."""
+        """Under the lock: relay off now (unless held free); a failure is reported by the next tick."""
         self._off_at = None
         self._pulse_on.clear()
         self._last_drive = self._clock()
-        if self._relay is None:
+        if self._relay is None or self._held_free:
             return
         try:
             self._relay.set(False)
@@ -150,7 +173,7 @@ class Turnstile:
             if self._off_at is not None and now >= self._off_at:
                 self._end_pulse()
             elif self._off_at is None and self.relay_fault is None and now - self._last_drive >= REFRESH_S:
-                self._drive(False)
+                self._drive(self._held_free)
         if self._watcher_fault is not None:
             message, self._watcher_fault = self._watcher_fault, None
             self._fault(message)
@@ -162,6 +185,9 @@ class Turnstile:
             self._close_opening(passed=False, now=now, note="no passage before the timeout")
 
     def _passage(self, now: float) -> None:
+        if self._held_free:
+            self.free_passages += 1
+            return
         if self._opening is not None:
             self._close_opening(passed=True, now=now)
             self._last_passage = now
@@ -206,7 +232,7 @@ class Turnstile:
             if self._relay is not None:
                 self._relay.close()
             self._relay = self._factory()
-            self._relay.set(False)
+            self._relay.set(self._held_free)
         except DeviceError as error:
             self._retry_delay = min(self._retry_delay * 2, 10.0)
             self._retry_at = now + self._retry_delay

@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from collector.db import CollectorDB
+from collector.export import events_csv
 from collector.web import charts
 from edge.config import is_loopback
 from edge.errors import ConfigError
@@ -43,6 +44,7 @@ LOCKOUT_S = 300.0
 OFFLINE_AFTER_S = 180.0  # no status change but no telemetry either for this long: shown as silent
 CHART_HOURS = (24, 48, 168)
 CHARTS = ("entries", "denials", "alarms", "decision_p95", "stage_p95")
+EXPORT_ROWS = 100_000  # one CSV export at most: a month of a busy gate
 
 
 @dataclass
@@ -109,6 +111,7 @@ class FleetServer:
         app.router.add_get("/api/hourly", self._hourly)
         app.router.add_get("/api/chart.svg", self._chart)
         app.router.add_get("/api/events", self._events)
+        app.router.add_get("/api/events.csv", self._events_csv)
         return app
 
     def start(self) -> None:
@@ -299,6 +302,24 @@ class FleetServer:
         return web.Response(text=svg, content_type="image/svg+xml", headers={"Cache-Control": "no-store"})
 
     async def _events(self, request: web.Request) -> web.Response:
+        filters, limit = self._search(request, most=500)
+        await self._audited(request, "search_events", {**filters, "limit": limit})
+        return web.json_response({"events": await self._db(self.db.search, **filters, limit=limit)})
+
+    async def _events_csv(self, request: web.Request) -> web.Response:
+        """The search, as a spreadsheet: newest first, up to 100,000 rows, in the page's language."""
+        filters, limit = self._search(request, most=EXPORT_ROWS, default=EXPORT_ROWS)
+        language = request.query.get("lang", self.language)
+        language = language if language in ("zh", "en") else self.language
+        await self._audited(request, "export_events", {**filters, "limit": limit})
+        events = await self._db(self.db.search, **filters, limit=limit)
+        text = events_csv(events, lambda group, code: words(language, group, code))
+        return web.Response(body=text.encode("utf-8"), content_type="text/csv", charset="utf-8",
+                            headers={"Content-Disposition": 'attachment; filename="gatepost-events.csv"',
+                                     "Cache-Control": "no-store"})
+
+    @staticmethod
+    def _search(request: web.Request, *, most: int, default: int = 100) -> tuple[dict[str, Any], int]:
         query = request.query
         filters: dict[str, Any] = {name: (query.get(name) or None) for name in ("site", "gate", "kind", "resident")}
         filters["pass_id"] = query.get("pass") or None
@@ -309,14 +330,12 @@ class FleetServer:
                 except ValueError:
                     raise BadRequest(f"{name}: seconds since 1970") from None
         try:
-            limit = int(query.get("limit", "100"))
+            limit = int(query.get("limit", str(default)))
         except ValueError:
             raise BadRequest("limit: a whole number") from None
-        if not 1 <= limit <= 500:
-            raise BadRequest("limit: 1 to 500")
-        filters = {k: v for k, v in filters.items() if v is not None}
-        await self._audited(request, "search_events", {**filters, "limit": limit})
-        return web.json_response({"events": await self._db(self.db.search, **filters, limit=limit)})
+        if not 1 <= limit <= most:
+            raise BadRequest(f"limit: 1 to {most}")
+        return {k: v for k, v in filters.items() if v is not None}, limit
 
 
 def draw(chart: str, figures: dict[str, Any], language: str) -> str:

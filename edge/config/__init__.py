@@ -19,15 +19,17 @@ from edge.config.checks import (ChecksConfig, CheckConfig, DccConfig, FaceConfig
 from edge.config.hardware import (COLOUR_FRAME, MLX90640_RATES_HZ, SENSOR_RATES_HZ, SENSOR_SUB_PAGES, SENSORS, CameraConfig,
                                   HardwareConfig, PassageConfig, QrScannerConfig, RecheckLearningConfig, RelayConfig,
                                   SimulationConfig, SiteConfig, ThermalBaselineConfig, ThermalConfig)
-from edge.config.network import HomeAssistantConfig, MqttConfig, MqttTlsConfig, UiConfig
+from edge.config.site_io import InputConfig, IoConfig, OutputConfig
+from edge.config.network import HomeAssistantConfig, MqttConfig, MqttTlsConfig, UiConfig, WebhookConfig
 from edge.errors import ConfigError
 
 __all__ = ["COLOUR_FRAME", "MLX90640_RATES_HZ", "SENSORS", "SENSOR_RATES_HZ", "SENSOR_SUB_PAGES", "CameraConfig", "CheckConfig",
            "CheckMode", "ChecksConfig", "DccConfig", "FaceConfig", "FailMode", "GateConfig", "HardwareConfig",
-           "HomeAssistantConfig", "MqttConfig", "MqttTlsConfig", "OnlineHealthCodeConfig", "PassageConfig",
+           "HomeAssistantConfig", "InputConfig", "IoConfig", "OutputConfig", "MqttConfig", "MqttTlsConfig", "OnlineHealthCodeConfig", "PassageConfig",
            "PassesConfig", "PipelineConfig", "PresenceConfig", "QrCheckConfig", "QrConfig", "QrScannerConfig",
            "RecheckLearningConfig", "RelayConfig", "Section", "SimulationConfig", "SiteConfig", "StorageConfig",
            "TemperatureCheckConfig", "ThermalBaselineConfig", "ThermalConfig", "TurnstileConfig", "UiConfig",
+           "WebhookConfig",
            "describe_errors", "ed25519_keys", "example_file", "example_yaml", "is_loopback", "load_config",
            "parse_config", "read_yaml", "reference_markdown", "resolve"]
 
@@ -54,6 +56,16 @@ class GateConfig(Section):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     qr: QrConfig = Field(default_factory=QrConfig)
     ui: UiConfig = Field(default_factory=UiConfig)
+    webhooks: list[WebhookConfig] = Field(default_factory=list,
+                                          description="Receivers of events over HTTP (a property platform).")
+
+    @model_validator(mode="after")
+    def _webhook_names(self) -> "GateConfig":
+        names = [hook.name for hook in self.webhooks]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"webhooks: the name {twice[0]!r} is used twice (each receiver has its own queue)")
+        return self
 
     @model_validator(mode="after")
     def _stages_match_checks(self) -> "GateConfig":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel
@@ -60,10 +61,11 @@ def _sections(model: type[BaseModel], prefix: str, out: list[str]) -> None:
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             children.append((f"{prefix}{name}", annotation))
             continue
-        default = field.get_default(call_default_factory=True)
-        if isinstance(default, Enum):
-            default = default.value
-        shown = yaml.safe_dump(default, default_flow_style=True, width=200).strip().removesuffix("...").strip()
+        item = _item_model(annotation)
+        if item is not None:  # a list or a mapping of sections: each entry's keys get a section of their own
+            children.append((f"{prefix}{name}[]" if get_origin(annotation) is list else f"{prefix}{name}.<name>",
+                             item))
+        shown = "(required)" if field.is_required() else _shown(field.get_default(call_default_factory=True))
         meaning = (field.description or "").replace("|", "\\|")
         rows.append(f"| `{name}` | `{shown.replace('|', '/')}` | {meaning} |")
     if rows:
@@ -74,3 +76,17 @@ def _sections(model: type[BaseModel], prefix: str, out: list[str]) -> None:
         out += ["| key | default | meaning |", "|---|---|---|", *rows, ""]
     for name, child in children:
         _sections(child, f"{name}.", out)
+
+
+def _item_model(annotation: Any) -> type[BaseModel] | None:
+    """The section a list or a mapping holds, if it holds sections."""
+    if get_origin(annotation) not in (list, dict):
+        return None
+    last = get_args(annotation)[-1] if get_args(annotation) else None
+    return last if isinstance(last, type) and issubclass(last, BaseModel) else None
+
+
+def _shown(default: Any) -> str:
+    if isinstance(default, Enum):
+        default = default.value
+    return yaml.safe_dump(default, default_flow_style=True, width=200).strip().removesuffix("...").strip()

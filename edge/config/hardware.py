@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from edge.config.base import Section
+from edge.config.site_io import IoConfig
 
 
 class SiteConfig(Section):
@@ -202,6 +203,7 @@ class HardwareConfig(Section):
     relay: RelayConfig = Field(default_factory=RelayConfig)
     passage: PassageConfig = Field(default_factory=PassageConfig)
     qr_scanner: QrScannerConfig = Field(default_factory=QrScannerConfig)
+    io: IoConfig = Field(default_factory=IoConfig)
 
     @model_validator(mode="before")
     @classmethod

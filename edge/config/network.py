@@ -95,3 +95,31 @@ class UiConfig(Section):
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ValueError("tls_cert and tls_key: give both or neither")
         return self
+
+
+EventKindName = Literal["decision", "alarm", "passage", "action", "status"]
+ALARMS_ONLY: tuple[EventKindName, ...] = ("alarm",)
+
+
+class WebhookConfig(Section):
+    """One receiver of events over HTTP: each POST signed with HMAC-SHA256, retried until taken."""
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_-]{1,32}$", description="This receiver's name (its queue's).")
+    url: str = Field(..., max_length=2000, description="https:// URL to POST to (http:// only to this box).")
+    secret_env: str = Field("GATEPOST_WEBHOOK_SECRET", description="Environment variable holding the signing secret.")
+    kinds: list[EventKindName] = Field(default_factory=lambda: list(ALARMS_ONLY), description="Event kinds sent.")
+    timeout_s: float = Field(5.0, gt=0, le=60, description="A receiver silent this long is tried again later.")
+    max_waiting: int = Field(100_000, ge=100, le=10_000_000,
+                             description="Events kept for a receiver that is away; beyond it the oldest are dropped.")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("an http(s):// URL with a host")
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
+            raise ValueError("http:// only to this box (events carry names): use https://")
+        return url

@@ -16,6 +16,7 @@ FIXES = {
     "passage": "check hardware.passage (port, or gpio_chip and gpio_line: gpioinfo) and that gpiod is installed "
                "(pip install 'gatepost[gpio]')",
     "qr_scanner": "check hardware.qr_scanner.port and its baud rate",
+    "io": "check hardware.io (gpio_chip and each input's and output's line: gpioinfo) and that gpiod is installed",
 }
 
 
@@ -27,10 +28,11 @@ def device_checks(config: GateConfig, daemon: dict | None, probe: bool) -> list[
         ("relay", "relay", hw.relay.driver, lambda: _relay(config)),
         ("passage sensor", "passage", hw.passage.driver, lambda: _passage(config)),
         ("QR scanner", "qr_scanner", hw.qr_scanner.driver, lambda: _scanner(config)),
+        ("inputs and outputs", "io", hw.io.driver, lambda: _io(config)),
     ]
     checks = []
     for label, key, driver, opener in devices:
-        if driver in ("sim", "none"):
+        if driver == "none" or (driver == "sim" and key != "io"):  # the wiring's twin is read as a board would be
             checks.append(Check(Level.ok, label, "simulated" if driver == "sim" else "not configured"))
         elif daemon is not None:
             fault = daemon.get("faults", {}).get(key)
@@ -105,3 +107,28 @@ def _scanner(config: GateConfig) -> str:
     hw = config.hardware.qr_scanner
     SerialQrScanner(port=hw.port, baudrate=hw.baudrate).close()
     return f"serial port {hw.port} opens"
+
+
+def _io(config: GateConfig) -> str:
+    """Each input read once: one that reads active now (a cut wire on a normally-closed fire loop reads as fire)
+    is a warning to look at before the gate runs."""
+    from edge.hardware import open_io
+
+    io = open_io(config.hardware.io)
+    if io is None:
+        return "none configured"
+    try:
+        contacts = io.contacts()
+    finally:
+        io.close()
+    states, active = [], []
+    for name, spec in config.hardware.io.inputs.items():
+        closed = contacts.get(name, False)
+        is_active = closed if spec.contact == "normally_open" else not closed
+        states.append(f"{name} {'ACTIVE' if is_active else 'clear'}")
+        if is_active:
+            active.append(name)
+    if active:
+        raise Problem(f"{', '.join(states)}", f"{', '.join(active)} reads active now: check the panel and the wiring "
+                      "(a cut wire on a normally-closed input reads as the event)", Level.warn)
+    return ", ".join(states) or "outputs only"

@@ -45,7 +45,7 @@ class Uplink:
         gate.on_pass_used = self.site_passes.used
         self.telemetry = Telemetry(gate, store, topics.telemetry, interval_s=config.mqtt.telemetry_interval_s,
                                    face_status=face_status, thermal_status=thermal_status, clock_status=clock_status)
-        gate.after_record = self.link.wake
+        gate.after_record.append(self.link.wake)
         self._down_since: float | None = None
 
     def start(self) -> None:

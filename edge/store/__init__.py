@@ -12,12 +12,13 @@ from edge.store.nonces import CommandNonces
 from edge.store.passes import PassRecord, PassRecords
 from edge.store.residents import Gallery, Resident, ResidentRecords, TemplateRecord
 from edge.store.thermal import OffsetChange, Recheck, ThermalRecords
+from edge.store.webhooks import WebhookQueue
 
 
-class Store(ResidentRecords, EventJournal, PassRecords, GuardRecords, CommandNonces, ThermalRecords):
+class Store(ResidentRecords, EventJournal, PassRecords, GuardRecords, CommandNonces, ThermalRecords, WebhookQueue):
     """Every concern of the gate's state over one connection."""
 
 
 __all__ = ["BUSY_TIMEOUT_S", "DB_NAME", "MIGRATIONS", "CommandNonces", "Database", "EventJournal", "Gallery",
            "GuardRecord", "GuardRecords", "OffsetChange", "OutboxItem", "PassRecord", "PassRecords", "Recheck", "Resident",
-           "ResidentRecords", "Store", "TemplateRecord", "ThermalRecords"]
+           "ResidentRecords", "Store", "TemplateRecord", "ThermalRecords", "WebhookQueue"]

@@ -152,6 +152,17 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX resident_temperatures_resident ON resident_temperatures(resident_id, id)",
     ],
+    [
+        # events waiting for a webhook receiver, written with the event itself (edge/webhooks.py)
+        """CREATE TABLE webhook_queue (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            hook TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created REAL NOT NULL
+        )""",
+        "CREATE INDEX webhook_queue_hook ON webhook_queue(hook, seq)",
+    ],
 ]
 
 
@@ -160,7 +171,6 @@ def _row_id(cursor: sqlite3.Cursor) -> int:
     if cursor.lastrowid is None:
         raise StorageError("the database gave no id for a new row")
     return int(cursor.lastrowid)
-
 
 
 class Database:

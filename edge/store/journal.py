@@ -23,14 +23,18 @@ class OutboxItem:
 
 
 class EventJournal(Database):
-    def record_event(self, event: Event, topic: str) -> None:
-        """The event and its outbox entry, committed together before anyone publishes it."""
+    def record_event(self, event: Event, topic: str, hooks: tuple[str, ...] = ()) -> None:
+        """The event, its outbox entry and one queue entry per webhook that wants it, committed together before anyone
+        publishes it."""
         payload = event.to_json()
         with self._transaction() as db:
             db.execute("INSERT INTO events(event_id, kind, time, payload) VALUES (?, ?, ?, ?)",
                        (event.event_id, event.kind.value, event.time, payload))
             db.execute("INSERT INTO outbox(event_id, topic, payload, created, kind) VALUES (?, ?, ?, ?, 'event')",
                        (event.event_id, topic, payload, self._clock()))
+            for hook in hooks:
+                db.execute("INSERT INTO webhook_queue(hook, event_id, payload, created) VALUES (?, ?, ?, ?)",
+                           (hook, event.event_id, payload, self._clock()))
 
     def queue_telemetry(self, message_id: str, topic: str, payload: str) -> None:
         """Telemetry goes through the outbox too, but is the first thing dropped when it is full."""

@@ -151,6 +151,34 @@ def test_search_finds_a_resident_s_passages_and_alarms_by_kind(fleet):
     page.close()
 
 
+def test_the_search_exports_as_csv_with_its_words_and_codes(fleet):
+    import csv
+    import io
+
+    page = logged_in(fleet)
+    page.select_option("#search-kind", "alarm")
+    with page.expect_download() as downloading:
+        page.click("#export-button")
+    download = downloading.value
+    text = open(download.path(), encoding="utf-8").read()
+    page.close()
+    assert download.suggested_filename == "gatepost-events.csv" and text.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    assert rows[0][:4] == ["时间", "小区", "门", "类别"] and "体温 °C" in rows[0]
+    assert len(rows) - 1 == len(fleet["db"].search(kind="alarm", limit=100_000))
+    assert {row[3] for row in rows[1:]} == {"告警"}
+    audit = [action for _, _, action, _ in fleet["db"].audit_log(20)]
+    assert "export_events" in audit
+
+
+def test_an_exported_cell_is_never_a_formula():
+    from collector.export import events_csv
+
+    text = events_csv([{"kind": "alarm", "alarm": "tamper", "detail": "=HYPERLINK(\"http://evil\")", "time": 0,
+                        "site": "s", "gate": "+g", "event_id": "e"}], lambda group, code: code)
+    assert "'=HYPERLINK" in text and "'+g" in text
+
+
 def test_in_english_nothing_on_the_page_is_chinese(fleet):
     page = logged_in(fleet)
     page.click("#lang")

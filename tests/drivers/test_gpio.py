@@ -157,3 +157,32 @@ def test_a_contact_line_lost_mid_use_is_a_device_error(chip):
     chip.requests[0].fail = True
     with pytest.raises(DeviceError, match=r"^passage sensor \(GPIO\): cannot read line 2 "):
         sensor.poll()
+
+
+def test_io_lines_read_contacts_to_ground_and_drive_outputs(chip):
+    from drivers.io import GpioIO
+
+    chip.level[5] = chip.level[6] = 1  # pulled up: both contacts open
+    io = GpioIO(chip="/dev/gpiochip9", inputs={"fire_alarm": 5, "tamper": 6}, outputs={"siren": (7, False)})
+    settings = chip.requests[0].settings[5]
+    assert settings.direction is Direction.INPUT and settings.bias is Bias.PULL_UP and settings.active_low
+    assert io.contacts() == {"fire_alarm": False, "tamper": False}
+    chip._drive(5, 0)  # the fire panel's contact closes to ground
+    assert io.contacts() == {"fire_alarm": True, "tamper": False}
+    assert chip.level[7] == 0
+    io.set("siren", True)
+    assert chip.level[7] == 1
+    chip.requests[0].fail = True
+    with pytest.raises(DeviceError, match=r"cannot read the inputs"):
+        io.contacts()
+    io.close()
+    assert all(request.released for request in chip.requests)
+
+
+def test_io_lines_that_cannot_be_had_release_what_was_taken(chip):
+    from drivers.io import GpioIO
+
+    GpioRelay(chip="/dev/gpiochip9", line=6)  # the tamper line is the relay's already
+    with pytest.raises(DeviceError, match=r"cannot request the lines of /dev/gpiochip9 .*busy"):
+        GpioIO(chip="/dev/gpiochip9", inputs={"fire_alarm": 5, "tamper": 6}, outputs={})
+    assert [r.released for r in chip.requests] == [False, True]

@@ -84,3 +84,11 @@ def test_the_exit_status_is_the_worst_check(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and "FAIL relay" in result.stdout
     assert f"config {config} (-c)" in result.stderr
+
+
+def test_each_wired_input_is_read_and_named(tmp_path):
+    io = {"driver": "sim", "inputs": {"fire_alarm": {"contact": "normally_closed"}, "tamper": {"line": 1}}}
+    [check] = [check for check in run_doctor(parse_config(quiet(tmp_path, hardware={"io": io})))
+               if check.label == "inputs and outputs"]
+    # the twin rests as wired: the normally-closed loop closed, the tamper switch open
+    assert check.level is Level.ok and check.detail == "fire_alarm clear, tamper clear"

@@ -139,14 +139,18 @@ function loadCharts() {
   }));
 }
 
-async function search(event) {
-  if (event) { event.preventDefault(); }
-  const query = new URLSearchParams({ limit: "100" });
+function searchQuery(limit) {
+  const query = new URLSearchParams({ limit });
   const fields = { gate: "search-gate", kind: "search-kind", resident: "search-resident", pass: "search-pass" };
   for (const [name, id] of Object.entries(fields)) { if ($(id).value.trim()) { query.set(name, $(id).value.trim()); } }
   if ($("search-from").value) { query.set("since", String(new Date($("search-from").value).getTime() / 1000)); }
   if ($("search-to").value) { query.set("until", String(new Date($("search-to").value).getTime() / 1000)); }
-  const data = await api(`/api/events?${query}`);
+  return query;
+}
+
+async function search(event) {
+  if (event) { event.preventDefault(); }
+  const data = await api(`/api/events?${searchQuery("100")}`);
   const body = $("results").tBodies[0];
   if (!data.events.length) {
     const row = document.createElement("tr");
@@ -202,6 +206,11 @@ $("lang").addEventListener("click", () => {
   loadCharts();
 }));
 $("search-form").addEventListener("submit", search);
+$("export-button").addEventListener("click", () => {
+  const query = searchQuery("100000");
+  query.set("lang", language);
+  location.assign(`/api/events.csv?${query}`);  // the session cookie goes with it; the file downloads
+});
 
 applyLanguage();
 api("/api/gates").then(() => begin()).catch(() => showLogin());

@@ -1,0 +1,98 @@
+"""The wired inputs: a fire alarm holds the lanes free within a poll and a debounce, with the frame loop stalled;
+a cut wire on a normally-closed fire input is a fire; the lanes are released only after the hold; the door held
+open, the tamper switch and the exit button act; the siren sounds for a bounded time."""
+
+import threading
+import time
+
+import pytest
+
+from drivers.io import SimIO
+from edge.app import Runtime
+from edge.config import parse_config
+from edge.events import EventKind
+from tests.conftest import SCENARIOS
+from tests.emulators import wait_for
+
+IO = {"driver": "sim", "fire_release_hold_s": 0.4, "door_held_open_s": 0.3, "siren_max_s": 0.4,
+      "inputs": {"fire_alarm": {"contact": "normally_closed", "debounce_ms": 20},
+                 "door_contact": {"contact": "normally_closed", "line": 1},
+                 "exit_button": {"line": 2, "debounce_ms": 10}, "tamper": {"line": 3}},
+      "outputs": {"siren": {"line": 4}}}
+
+
+@pytest.fixture()
+def gate(tmp_path):
+    config = parse_config({"state_dir": str(tmp_path / "state"), "mqtt": {"enabled": False}, "ui": {"enabled": False},
+                           "hardware": {"io": IO},
+                           "simulation": {"scenario": str(SCENARIOS / "residents_only.yaml"), "realtime": True,
+                                          "loop": True}})
+    runtime = Runtime(config, control=False, ui=False)
+    stop = threading.Event()
+    loop = threading.Thread(target=runtime.run, args=(stop.is_set,), daemon=True)
+    loop.start()
+    assert wait_for(lambda: runtime.gate.stats.frames > 5, timeout=60)
+    try:
+        yield runtime
+    finally:
+        stop.set()
+        loop.join(timeout=30)
+        runtime.close()
+
+
+def alarms(runtime, kind: str) -> list[dict]:
+    return [e for e in runtime.store.latest_events(200) if e["kind"] == "alarm" and e.get("alarm") == kind]
+
+
+def test_a_cut_fire_wire_holds_the_lanes_free_with_the_loop_stalled_and_releases_after_the_hold(gate):
+    io, relay = gate.site_io.io, gate.hardware.world.relay
+    assert isinstance(io, SimIO) and not relay.state
+    stalled = threading.Event()
+    gate.gate.call_soon(lambda: (stalled.set(), time.sleep(3)))  # the frame loop stops for 3 s
+    assert stalled.wait(10)
+    cut = time.monotonic()
+    io.close_contact("fire_alarm", False)  # the normally-closed loop opens: a fire, or a cut wire
+    assert wait_for(lambda: relay.state, timeout=2)
+    took = time.monotonic() - cut
+    assert took < 0.5, took  # a 10 ms poll and a 20 ms debounce; the loop is still asleep
+    assert gate.gate.turnstile.held_free and gate.site_io.fire
+    status = gate.service.status()
+    assert status.relay_open and status.inputs == {"active": {"fire_alarm": True, "door_contact": False,
+                                                              "exit_button": False, "tamper": False},
+                                                   "fire_held_free": True, "fault": None}
+    assert wait_for(lambda: alarms(gate, "fire_alarm"), timeout=5)
+    assert io.outputs["siren"]
+    time.sleep(0.6)  # past a pulse's end and the siren's limit, the loop awake again: the lanes stay free
+    assert relay.state and gate.site_io.fire and not io.outputs["siren"]
+    io.close_contact("fire_alarm", True)
+    cleared = time.monotonic()
+    assert wait_for(lambda: not relay.state, timeout=5)
+    assert time.monotonic() - cleared >= 0.4  # the hold after the input clears
+    states = [e.get("state") for e in gate.store.latest_events(200) if e.get("device") == "fire_alarm"]
+    assert "cleared" in states and "released" in states
+
+
+def test_tamper_door_held_open_and_the_exit_button(gate):
+    io = gate.site_io.io
+    io.close_contact("tamper", True)
+    assert wait_for(lambda: alarms(gate, "tamper"), timeout=5)
+    io.close_contact("door_contact", False)  # the door opens and stays open
+    assert wait_for(lambda: alarms(gate, "door_held_open"), timeout=5)
+    assert len(alarms(gate, "door_held_open")) == 1  # once until it closes
+    io.close_contact("exit_button", True)
+    opened = lambda: [e for e in gate.store.latest_events(200)  # noqa: E731
+                      if e["kind"] == EventKind.decision.value and e.get("source") == "exit_button"]
+    assert wait_for(opened, timeout=5)
+    assert opened()[0]["granted"] is True
+
+
+def test_an_unreadable_board_is_one_fault_and_a_fire_in_force_stays(gate):
+    io, relay = gate.site_io.io, gate.hardware.world.relay
+    io.close_contact("fire_alarm", False)
+    assert wait_for(lambda: relay.state, timeout=2)
+    io.broken = True
+    assert wait_for(lambda: [e for e in gate.store.latest_events(200) if e.get("device") == "io"], timeout=5)
+    time.sleep(0.6)  # longer than the hold: an unreadable fire input does not release the lanes
+    assert relay.state and gate.site_io.fire
+    faults = [e for e in gate.store.latest_events(200) if e.get("alarm") == "device_fault" and e.get("device") == "io"]
+    assert len(faults) == 1
