@@ -95,6 +95,7 @@ class Runtime:
             self.uplink.start()
         self.voice = self._start_voice()
         self.touchscreen = self._start_touchscreen() if config.ui.enabled and ui else None
+        self.api = self._start_api() if config.api.enabled and ui else None
 
     def _start_face(self) -> None:
         self.gallery: FaceGallery | None = None
@@ -178,6 +179,15 @@ class Runtime:
         if touchscreen.error:
             self.gate.faults.set("ui", touchscreen.error)
         return touchscreen
+
+    def _start_api(self):
+        from edge.api.server import ApiServer
+
+        api = ApiServer(self.service, self.store, self.config.api)
+        api.start()
+        if api.error:
+            self.gate.faults.set("api", api.error)
+        return api
 
     @property
     def link(self) -> MqttLink | None:
@@ -330,6 +340,8 @@ class Runtime:
     def close(self) -> None:
         if self.touchscreen is not None:
             self.touchscreen.stop()
+        if self.api is not None:
+            self.api.stop()
         if self.voice is not None:
             self.voice.close()
         if self.uplink is not None:

@@ -52,12 +52,12 @@ def _find(args: argparse.Namespace, needs_state: bool) -> Where:
 
     explicit_state = getattr(args, "state_dir", None)
     path, source, daemon_state = _named_config(args)
-    if path is None:
+    if path is None and (needs_state or not explicit_state):
         daemons = running_daemons()
-        if len(daemons) > 1:
+        if len(daemons) > 1 and needs_state:
             pids = ", ".join(str(d.pid) for d in daemons)
             raise ConfigError(f"{len(daemons)} daemons run here (pids {pids}): say which with -c FILE")
-        if daemons:
+        if len(daemons) == 1:
             path, source, daemon_state = daemons[0].config_path, f"the running daemon, pid {daemons[0].pid}", \
                 daemons[0].state_dir
     if explicit_state:

@@ -20,10 +20,10 @@ from edge.config.hardware import (COLOUR_FRAME, MLX90640_RATES_HZ, SENSOR_RATES_
                                   HardwareConfig, PassageConfig, QrScannerConfig, RecheckLearningConfig, RelayConfig,
                                   SimulationConfig, SiteConfig, ThermalBaselineConfig, ThermalConfig)
 from edge.config.site_io import InputConfig, IoConfig, OutputConfig
-from edge.config.network import HomeAssistantConfig, MqttConfig, MqttTlsConfig, UiConfig, WebhookConfig
+from edge.config.network import ApiConfig, HomeAssistantConfig, MqttConfig, MqttTlsConfig, UiConfig, WebhookConfig
 from edge.errors import ConfigError
 
-__all__ = ["COLOUR_FRAME", "MLX90640_RATES_HZ", "SENSORS", "SENSOR_RATES_HZ", "SENSOR_SUB_PAGES", "CameraConfig", "CheckConfig",
+__all__ = ["ApiConfig", "COLOUR_FRAME", "MLX90640_RATES_HZ", "SENSORS", "SENSOR_RATES_HZ", "SENSOR_SUB_PAGES", "CameraConfig", "CheckConfig",
            "CheckMode", "ChecksConfig", "DccConfig", "FaceConfig", "FailMode", "GateConfig", "HardwareConfig",
            "HomeAssistantConfig", "InputConfig", "IoConfig", "OutputConfig", "MqttConfig", "MqttTlsConfig", "OnlineHealthCodeConfig", "PassageConfig",
            "PassesConfig", "PipelineConfig", "PresenceConfig", "QrCheckConfig", "QrConfig", "QrScannerConfig",
@@ -56,6 +56,7 @@ class GateConfig(Section):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     qr: QrConfig = Field(default_factory=QrConfig)
     ui: UiConfig = Field(default_factory=UiConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
     webhooks: list[WebhookConfig] = Field(default_factory=list,
                                           description="Receivers of events over HTTP (a property platform).")
 

@@ -123,3 +123,23 @@ class WebhookConfig(Section):
         if parts.scheme == "http" and not is_loopback(parts.hostname):
             raise ValueError("http:// only to this box (events carry names): use https://")
         return url
+
+
+class ApiConfig(Section):
+    """The integrators' HTTP API (OpenAPI 3.1 at /api/v1/openapi.json), tokens from `gatepost api tokens add`."""
+
+    enabled: bool = Field(False, description="Serve the API.")
+    host: str = Field("127.0.0.1", description="Bind address (loopback unless tls_cert and tls_key are set).")
+    port: int = Field(8081, ge=1, le=65535, description="HTTP port.")
+    requests_per_minute: int = Field(120, ge=1, le=100_000, description="Calls a token may make in a minute.")
+    tls_cert: str = Field("", description="Certificate (PEM) to serve HTTPS with; required when host is not loopback.")
+    tls_key: str = Field("", description="Private key (PEM) of tls_cert.")
+
+    @model_validator(mode="after")
+    def _remote_needs_tls(self) -> "ApiConfig":
+        if not is_loopback(self.host) and not (self.tls_cert and self.tls_key):
+            raise ValueError(f"host: {self.host} is reachable from the network; set tls_cert and tls_key (tokens and "
+                             "residents' names must not cross the LAN in clear text) or bind 127.0.0.1")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("tls_cert and tls_key: give both or neither")
+        return self

@@ -5,6 +5,7 @@ takes that class (`EventJournal` for the MQTT link, `GuardRecords` for the guard
 `PassRecords` for pass verification).
 """
 
+from edge.store.api_tokens import ApiTokenRecords, TokenRecord
 from edge.store.database import BUSY_TIMEOUT_S, DB_NAME, MIGRATIONS, Database
 from edge.store.guards import GuardRecord, GuardRecords
 from edge.store.journal import EventJournal, OutboxItem
@@ -15,10 +16,12 @@ from edge.store.thermal import OffsetChange, Recheck, ThermalRecords
 from edge.store.webhooks import WebhookQueue
 
 
-class Store(ResidentRecords, EventJournal, PassRecords, GuardRecords, CommandNonces, ThermalRecords, WebhookQueue):
+class Store(ResidentRecords, EventJournal, PassRecords, GuardRecords, CommandNonces, ThermalRecords, WebhookQueue,
+            ApiTokenRecords):
     """Every concern of the gate's state over one connection."""
 
 
-__all__ = ["BUSY_TIMEOUT_S", "DB_NAME", "MIGRATIONS", "CommandNonces", "Database", "EventJournal", "Gallery",
+__all__ = ["ApiTokenRecords", "BUSY_TIMEOUT_S", "DB_NAME", "MIGRATIONS", "CommandNonces", "Database", "EventJournal", "Gallery",
            "GuardRecord", "GuardRecords", "OffsetChange", "OutboxItem", "PassRecord", "PassRecords", "Recheck", "Resident",
-           "ResidentRecords", "Store", "TemplateRecord", "ThermalRecords", "WebhookQueue"]
+           "ResidentRecords", "Store", "TemplateRecord", "ThermalRecords", "TokenRecord",
+           "WebhookQueue"]

@@ -75,6 +75,12 @@ class EventJournal(Database):
         params.append(limit)
         return [json.loads(row[0]) for row in self._query(sql, tuple(params))]
 
+    def events_after(self, cursor: int, limit: int) -> tuple[list[dict], int]:
+        """Up to `limit` events recorded after `cursor` (0: from the first kept), oldest first, and the cursor to
+        ask from next (the last one's; `cursor` again when there is nothing new)."""
+        rows = self._query("SELECT seq, payload FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (cursor, limit))
+        return [json.loads(payload) for _, payload in rows], (int(rows[-1][0]) if rows else cursor)
+
     def latest_events(self, count: int) -> list[dict]:
         """The newest `count` events, oldest first."""
         rows = self._query("SELECT payload FROM events ORDER BY seq DESC LIMIT ?", (count,))

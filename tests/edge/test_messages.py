@@ -23,7 +23,7 @@ CODES = {
     "outcome": set(OUTCOME_CODES),
     "alarm": {kind.value for kind in AlarmKind},
     "action": emitted_actions(),
-    "status": {"started", "stopped", "recovered"},
+    "status": {"started", "stopped", "recovered", "cleared", "released"},
     "prompt": set(PROMPT_CODES),
 }
 
