@@ -80,3 +80,31 @@ def test_iso_dates_are_accepted_where_times_are_asked():
         assert "ISO" in str(error)
     else:
         raise AssertionError("a word is not a time")
+
+
+def test_beside_two_daemons_a_state_command_asks_which_and_a_stateless_one_runs(tmp_path):
+    env = bare_env(tmp_path)
+    daemons = []
+    try:
+        for name in ("a", "b"):
+            config_path = tmp_path / f"{name}.yaml"
+            config_path.write_text(yaml.safe_dump({
+                "state_dir": str(tmp_path / name), "ui": {"enabled": False}, "mqtt": {"enabled": False},
+                "simulation": {"scenario": str(SCENARIOS / "residents_only.yaml"), "realtime": True, "loop": True}}))
+            daemons.append(subprocess.Popen([sys.executable, "-m", "edge.cli", "-c", str(config_path), "run"],
+                                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        assert wait_for(lambda: len(list((tmp_path / "run").glob("daemon-*.json"))) == 2, timeout=60)
+        assert wait_for(lambda: all((tmp_path / n / "control.sock").exists() for n in "ab"), timeout=60)
+        listed = gatepost("guards", "list", env=env)
+        assert listed.returncode == 1 and "2 daemons run here" in listed.stderr
+        assert all(str(d.pid) in listed.stderr for d in daemons)
+        keygen = gatepost("passes", "keygen", "--out", str(tmp_path / "pass.key"), "--id", "k1", env=env)
+        assert keygen.returncode == 0, keygen.stderr
+        issued = gatepost("passes", "issue", "--key", str(tmp_path / "pass.key"), "--site", "demo-site", "--holder",
+                          "Courier Wang", env=env)
+        assert issued.returncode == 0 and issued.stdout.startswith("GP1:"), issued.stderr
+    finally:
+        for daemon in daemons:
+            daemon.send_signal(signal.SIGTERM)
+        for daemon in daemons:
+            daemon.wait(timeout=60)
