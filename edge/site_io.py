@@ -76,8 +76,7 @@ class SiteIO:
             self.fault = None
             self._record(EventKind.status, {"device": "io", "state": "recovered"})
         for name, spec in self.config.inputs.items():
-            closed = contacts.get(name, False)
-            active = closed if spec.contact == "normally_open" else not closed
+            active = spec.active(contacts.get(name, False))
             if self._settled(name, active, now, spec.debounce_ms / 1000.0):
                 self._changed(name, active, now)
         self._keep_fire(now)

@@ -12,7 +12,6 @@ import asyncio
 import base64
 import binascii
 import logging
-import threading
 import time
 from collections import deque
 from typing import Any
@@ -27,7 +26,8 @@ from edge.events import DecisionSource, EventKind
 from edge.images import decode_image
 from edge.service import GateService
 from edge.store import Store
-from edge.web_checks import BadRequest, bad_requests, json_body, server_tls
+from edge.web_checks import BadRequest, bad_requests, json_body
+from edge.web_thread import WebThread
 
 log = logging.getLogger(__name__)
 
@@ -51,26 +51,21 @@ class ApiServer:
         self.service = service
         self.store = store
         self.config = config
-        self.port: int | None = None
-        self.error: str | None = None
         self._calls: dict[str, deque[float]] = {}  # token id -> its calls in the last minute
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="api", daemon=True)
+        self.served = WebThread("api", self.app, host=config.host, port=config.port, tls_cert=config.tls_cert,
+                                tls_key=config.tls_key)
+
+    @property
+    def error(self) -> str | None:
+        return self.served.error
 
     def start(self) -> None:
-        self._thread.start()
-        self._ready.wait(10)
+        self.served.start()
         if self.error:
             log.error("API not served: %s", self.error)
 
     def stop(self) -> None:
-        loop = self._loop
-        if loop is not None and loop.is_running() and self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop).result(10)
-            loop.call_soon_threadsafe(loop.stop)
-        self._thread.join(timeout=10)
+        self.served.stop()
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY, middlewares=[self._guard, bad_requests])
@@ -83,27 +78,6 @@ class ApiServer:
         app.router.add_get("/api/v1/passes", self._passes)
         app.router.add_post("/api/v1/open", self._open)
         return app
-
-    def _serve(self) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        self._runner = web.AppRunner(self.app(), access_log=None)
-        try:
-            loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, self.config.host, self.config.port,
-                               ssl_context=server_tls(self.config.tls_cert, self.config.tls_key))
-            loop.run_until_complete(site.start())
-            server = site._server
-            self.port = server.sockets[0].getsockname()[1] if isinstance(server, asyncio.Server) else self.config.port
-        except (OSError, ValueError) as error:
-            self.error = f"api: cannot listen on {self.config.host}:{self.config.port} ({error})"
-            self._ready.set()
-            loop.close()
-            return
-        self._loop = loop
-        self._ready.set()
-        loop.run_forever()
-        loop.close()
 
     # every request
 

@@ -51,7 +51,8 @@ def _find(args: argparse.Namespace, needs_state: bool) -> Where:
     from edge.locator import running_daemons
 
     explicit_state = getattr(args, "state_dir", None)
-    path, source, daemon_state = _named_config(args)
+    path, source = _named_config(args)
+    daemon_state: Path | None = None
     if path is None and (needs_state or not explicit_state):
         daemons = running_daemons()
         if len(daemons) > 1 and needs_state:
@@ -73,14 +74,14 @@ def _find(args: argparse.Namespace, needs_state: bool) -> Where:
     return Where(None, "none given", None, "")
 
 
-def _named_config(args: argparse.Namespace) -> tuple[Path | None, str, Path | None]:
+def _named_config(args: argparse.Namespace) -> tuple[Path | None, str]:
     if getattr(args, "config", None):
-        return Path(args.config), "-c", None
+        return Path(args.config), "-c"
     if os.environ.get("GATEPOST_CONFIG"):
-        return Path(os.environ["GATEPOST_CONFIG"]), "$GATEPOST_CONFIG", None
+        return Path(os.environ["GATEPOST_CONFIG"]), "$GATEPOST_CONFIG"
     if Path(DEFAULT_CONFIG).exists():
-        return Path(DEFAULT_CONFIG), "installed", None
-    return None, "", None
+        return Path(DEFAULT_CONFIG), "installed"
+    return None, ""
 
 
 def config(args: argparse.Namespace, *, needs_state: bool = True) -> GateConfig:

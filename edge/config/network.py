@@ -64,6 +64,15 @@ class MqttConfig(Section):
     home_assistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)
 
 
+def remote_needs_tls(host: str, cert: str, key: str, what: str) -> None:
+    """A server off loopback speaks TLS: `what` crosses the LAN otherwise."""
+    if not is_loopback(host) and not (cert and key):
+        raise ValueError(f"host: {host} is reachable from the network; set tls_cert and tls_key ({what} must not "
+                         "cross the LAN in clear text) or bind 127.0.0.1")
+    if bool(cert) != bool(key):
+        raise ValueError("tls_cert and tls_key: give both or neither")
+
+
 class UiConfig(Section):
     """The guard's touchscreen: a local web app shown full-screen by Chromium."""
 
@@ -89,11 +98,7 @@ class UiConfig(Section):
 
     @model_validator(mode="after")
     def _remote_needs_tls(self) -> "UiConfig":
-        if not is_loopback(self.host) and not (self.tls_cert and self.tls_key):
-            raise ValueError(f"host: {self.host} is reachable from the network; set tls_cert and tls_key "
-                             "(guards' PINs and session cookies must not cross the LAN in clear text) or bind 127.0.0.1")
-        if bool(self.tls_cert) != bool(self.tls_key):
-            raise ValueError("tls_cert and tls_key: give both or neither")
+        remote_needs_tls(self.host, self.tls_cert, self.tls_key, "guards' PINs and session cookies")
         return self
 
 
@@ -137,9 +142,5 @@ class ApiConfig(Section):
 
     @model_validator(mode="after")
     def _remote_needs_tls(self) -> "ApiConfig":
-        if not is_loopback(self.host) and not (self.tls_cert and self.tls_key):
-            raise ValueError(f"host: {self.host} is reachable from the network; set tls_cert and tls_key (tokens and "
-                             "residents' names must not cross the LAN in clear text) or bind 127.0.0.1")
-        if bool(self.tls_cert) != bool(self.tls_key):
-            raise ValueError("tls_cert and tls_key: give both or neither")
+        remote_needs_tls(self.host, self.tls_cert, self.tls_key, "tokens and residents' names")
         return self

@@ -24,6 +24,10 @@ class InputConfig(Section):
                                      "cut wire reads as the event (use it for the fire alarm).")
     debounce_ms: int = Field(50, ge=0, le=5000, description="A change counts once it has held this long.")
 
+    def active(self, closed: bool) -> bool:
+        """Whether a contact in this state means the event: closed for normally open, open for normally closed."""
+        return closed if self.contact == "normally_open" else not closed
+
 
 class OutputConfig(Section):
     """One output line driving a relay or a sounder."""

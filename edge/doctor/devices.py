@@ -123,8 +123,7 @@ def _io(config: GateConfig) -> str:
         io.close()
     states, active = [], []
     for name, spec in config.hardware.io.inputs.items():
-        closed = contacts.get(name, False)
-        is_active = closed if spec.contact == "normally_open" else not closed
+        is_active = spec.active(contacts.get(name, False))
         states.append(f"{name} {'ACTIVE' if is_active else 'clear'}")
         if is_active:
             active.append(name)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,8 @@ from edge.ui.frames import live_jpeg
 from edge.ui.live import LiveView, RecentMatches
 from edge.ui.sessions import SESSION_COOKIE, Session, Sessions
 from edge.ui.prompt_stream import PromptStreams, prompt_data
-from edge.web_checks import BadRequest, bad_requests, json_body, request_checks, script_json, server_tls
+from edge.web_checks import BadRequest, bad_requests, json_body, request_checks, script_json
+from edge.web_thread import WebThread
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +51,8 @@ class TouchscreenServer:
         self._recent: list[dict] = gate.latest_events(RECENT_EVENTS)
         self._alarms: dict[str, dict] = {}
         self._live_clients = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="touchscreen", daemon=True)
-        self.port: int | None = None
-        self.error: str | None = None
+        self.served = WebThread("ui", self._app, host=config.host, port=config.port, tls_cert=config.tls_cert,
+                                tls_key=config.tls_key)
         gate.on_event(self._on_event)
         gate.on_prompt(self._on_prompt)
         gate.on_frame(self.live.update)
@@ -64,23 +60,29 @@ class TouchscreenServer:
 
     # life cycle
 
+    @property
+    def error(self) -> str | None:
+        return self.served.error
+
+    @property
+    def port(self) -> int:
+        return self.served.port
+
+    @property
+    def _loop(self) -> asyncio.AbstractEventLoop | None:
+        """The touchscreen's loop once it serves; None before and, when the port could not be had, for good (the
+        gate's events then have nowhere to go: not a traceback each on a closed loop)."""
+        return self.served.loop
+
     def start(self) -> None:
-        self._thread.start()
-        self._ready.wait(10)
+        self.served.start()
         if self.error:
             log.error("touchscreen not served: %s", self.error)
 
     def stop(self) -> None:
-        loop = self._loop
-        if loop is not None and loop.is_running() and self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop).result(10)
-            loop.call_soon_threadsafe(loop.stop)
-        self._thread.join(timeout=10)
+        self.served.stop()
 
-    def _serve(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        asyncio.set_event_loop(loop)
+    def _app(self) -> web.Application:
         checks = request_checks(lambda host: host in self._allowed_hosts(), whose="screen",
                                 scheme=lambda request: "https" if self.config.tls_cert else "http")
         app = web.Application(client_max_size=MAX_BODY, middlewares=[checks, bad_requests])
@@ -100,22 +102,7 @@ class TouchscreenServer:
         app.router.add_post("/api/ack", self._ack)
         app.router.add_post("/api/enrol/capture", self._capture)
         app.router.add_post("/api/enrol", self._enrol)
-        self._runner = web.AppRunner(app, access_log=None)
-        try:
-            loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, self.config.host, self.config.port, ssl_context=server_tls(self.config.tls_cert, self.config.tls_key))
-            loop.run_until_complete(site.start())
-            server = site._server
-            self.port = server.sockets[0].getsockname()[1] if isinstance(server, asyncio.Server) else self.config.port
-        except (OSError, ValueError) as error:
-            self.error = f"ui: cannot listen on {self.config.host}:{self.config.port} ({error})"
-            self._loop = None  # the gate's events have nowhere to go: not a traceback each on a closed loop
-            self._ready.set()
-            loop.close()
-            return
-        self._ready.set()
-        loop.run_forever()
-        loop.close()
+        return app
 
     # events from the gate (frame-loop thread)
 
@@ -140,7 +127,7 @@ class TouchscreenServer:
     # helpers
 
     def _allowed_hosts(self) -> set[str]:
-        port = self.port or self.config.port
+        port = self.port
         names = {"127.0.0.1", "localhost", "[::1]", self.config.host, *self.config.allowed_hosts}
         return {f"{name}:{port}" for name in names} | ({name for name in names} if port in (80, 443) else set())
 

@@ -62,8 +62,9 @@ def test_a_cut_fire_wire_holds_the_lanes_free_with_the_loop_stalled_and_releases
                                                    "fire_held_free": True, "fault": None}
     assert wait_for(lambda: alarms(gate, "fire_alarm"), timeout=5)
     assert io.outputs["siren"]
-    time.sleep(0.6)  # past a pulse's end and the siren's limit, the loop awake again: the lanes stay free
-    assert relay.state and gate.site_io.fire and not io.outputs["siren"]
+    assert wait_for(lambda: not io.outputs["siren"], timeout=5)  # its limit, well past a pulse's end
+    gate.gate.call_soon(lambda: None).result(timeout=10)  # the loop awake again, past the stall
+    assert relay.state and gate.site_io.fire  # the lanes stay free
     io.close_contact("fire_alarm", True)
     cleared = time.monotonic()
     assert wait_for(lambda: not relay.state, timeout=5)
