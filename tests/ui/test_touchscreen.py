@@ -442,6 +442,7 @@ def test_the_guards_screen_speaks_one_language_in_every_state(gate):
         if page.evaluate("lang") != language:
             page.click("#lang")
         page.evaluate("renderDevices({faults: {relay: 'relay: unplugged'}, mqtt: 'offline', outbox: 3, "
+                      "warnings: ['clock_unsynchronised', 'clock_behind'], "
                       "face: {threshold: 0.512, estimated_fpir: 0.0001}})")
         for number, (state, event) in enumerate(GUARD_STATES.items()):
             page.evaluate("event => handle(event)", {**event, "event_id": f"s{number}", "time": 1.8e9 + number})

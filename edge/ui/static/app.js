@@ -16,7 +16,7 @@ const TEXT = {
     ui: "触摸屏", face: "人脸识别", online: "在线", offline: "离线", fpir: "估计误识率",
     baseline: "测温基准", baseline_learning: "测温基准", baseline_hint: "近期正常通行者的体温，用于校准与相对筛查",
     minutes: "分钟前", site_offset: "复测校正", no_liveness: "未检测活体：照片可冒充住户",
-    clock_unsynchronised: "时钟未同步（NTP）", clock_behind: "时钟落后于已记录的时间",
+    clock_unsynchronised: "时钟未与网络校时同步", clock_behind: "时钟落后于已记录的时间",
     save: "保存", capturing: "拍照中，请对方稍微转头…", check_faces: "请核对照片后保存", eyes: "眼距", sharpness: "清晰度",
   },
   en: {
