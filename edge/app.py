@@ -294,7 +294,8 @@ class Runtime:
     def _teach_gallery(self, visit) -> None:
         """A resident let in with a wide margin has gone: their visit may teach the gallery a template."""
         match, decision = visit.match, visit.decision
-        if self.gallery is None or decision is None or not decision.granted or match is None or not match.known:
+        if self.gallery is None or decision is None or not decision.granted or match is None or not match.known \
+                or match.masked:  # a masked face teaches nothing: most of what tells people apart is hidden
             return
         if not isinstance(visit.embedding, np.ndarray) or match.resident_id is None:
             return

@@ -87,7 +87,8 @@ class Outcome:
 
 
 # every code an outcome can carry; the message catalogue has words for each (tests/edge/test_messages.py)
-OUTCOME_CODES = ("resident", "visitor_pass", "face_not_recognised", "unknown_face", "temperature_unavailable",
+OUTCOME_CODES = ("resident", "visitor_pass", "face_not_recognised", "unknown_face", "face_masked", "mask_required",
+                 "temperature_unavailable",
                  "spoof", "fever", "temperature_uncertain", "temperature_normal", "temperature_no_reading",
                  "code_valid", "no_code",
                  "no_required_check", *(f"code_{status}" for status in
@@ -114,9 +115,13 @@ class Policy:
         return result
 
     def _face(self, visit: Visit) -> Outcome:
+        mask_rule = self._mask_rule(visit.match)
+        if mask_rule is not None:
+            return mask_rule
         if visit.match is not None and visit.match.known:
             return Outcome("pass", f"resident {visit.match.name} ({visit.match.similarity:.2f})", "resident",
-                           {"name": visit.match.name, "similarity": round(visit.match.similarity, 3)})
+                           {"name": visit.match.name, "similarity": round(visit.match.similarity, 3),
+                            **({"masked": True} if visit.match.masked else {})})
         substitute = visit.valid_pass if self.checks.qr.pass_substitutes_face else None
         if substitute is not None:
             return Outcome("pass", f"visitor pass {substitute.pass_id or ''}".strip(), "visitor_pass",
@@ -124,6 +129,15 @@ class Policy:
         if visit.match is None:
             return Outcome("pending", "face not recognised yet", "face_not_recognised")
         return Outcome("fail", f"unknown face ({visit.match.reason})", "unknown_face", {"why": visit.match.reason})
+
+    def _mask_rule(self, match: Match | None) -> Outcome | None:
+        """What checks.face.mask says of the face seen: asked to lower it, asked to wear one, or nothing."""
+        rule = self.checks.face.mask
+        if match is not None and match.masked and rule == "ask_to_lower":
+            return Outcome("pending", "face masked: asked to lower the mask", "face_masked")
+        if match is not None and not match.masked and rule == "require":
+            return Outcome("pending", "no mask: one is required here", "mask_required")
+        return None
 
     def _temperature(self, visit: Visit, *, final: bool = False) -> Outcome:
         readings = visit.temperature

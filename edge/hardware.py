@@ -15,7 +15,8 @@ from drivers.qrscanner import QrScanner, SerialQrScanner
 from drivers.relay import GpioRelay, LcusRelay, ModbusRelay, Relay
 from drivers.sim.scenario import Scenario, load_scenario
 from drivers.sim.twins import SimCamera, SimThermalCamera
-from drivers.sim.world import Locator, SimWorld
+from drivers.sim.portrait import Locator
+from drivers.sim.world import SimWorld
 from drivers.thermal import ThermalCamera
 from edge.config import GateConfig, IoConfig, RelayConfig
 from edge.errors import DeviceError

@@ -18,11 +18,12 @@ if TYPE_CHECKING:
     from edge.face.engine import SeenFace
 
 RESULT_HOLD_S = 3.0  # a decision stays on the screen at least this long after the person has gone
+MASK_GRACE_S = 1.0  # a masked face not recognised by then (masks allowed) is asked to lower the mask
 
 PROMPT_CODES = ("idle", "step_closer", "step_back", "hold_still", "look_at_camera", "face_hidden", "recognising",
                 "measuring_temperature", "show_code", "welcome", "refused_fever", "refused_spoof",
                 "refused_unknown", "refused_code", "refused_temperature", "see_guard", "out_of_service",
-                "turn_slightly")
+                "turn_slightly", "lower_mask", "wear_mask", "refused_mask")
 
 QUALITY_PROMPTS = {"too_small": "step_closer", "uncertain_detection": "face_hidden", "turned_away": "look_at_camera",
                    "blurred": "hold_still"}
@@ -43,6 +44,8 @@ def refusal_prompt(reason_codes: list[str]) -> str:
         return "refused_spoof"
     if first in ("unknown_face", "face_not_recognised"):
         return "refused_unknown"
+    if first in ("face_masked", "mask_required"):
+        return "refused_mask"
     if first.startswith("code_") or first == "no_code":
         return "refused_code"
     if first.startswith("temperature_"):
@@ -50,15 +53,34 @@ def refusal_prompt(reason_codes: list[str]) -> str:
     return "see_guard"
 
 
-def quality_prompt(face: SeenFace | None) -> str | None:
-    """What to fix about a face the gate cannot use, if anything."""
+def quality_prompt(face: SeenFace | None, mask_rule: str = "allow") -> str | None:
+    """What to fix about a face the gate cannot use, if anything. A masked face the detector is unsure of is
+    not asked to take the mask off where masks are allowed: the mask is why, and the person cannot fix it."""
     if face is None or not face.quality.codes:
         return None
-    return QUALITY_PROMPTS.get(face.quality.codes[0], "look_at_camera")
+    code = QUALITY_PROMPTS.get(face.quality.codes[0], "look_at_camera")
+    if code == "face_hidden" and face.masked:
+        return "lower_mask" if mask_rule == "ask_to_lower" else "look_at_camera"
+    return code
 
 
-def pending_prompt(visit: Visit, policy: Policy, face: SeenFace | None) -> str:
-    fix = quality_prompt(face)
+def mask_prompt(visit: Visit, policy: Policy, face: SeenFace | None, now: float) -> str | None:
+    """What checks.face.mask asks of the person in front: lower the mask, put one on, or nothing."""
+    if face is None:
+        return None
+    rule = policy.checks.face.mask
+    if rule == "require" and not face.masked:
+        return "wear_mask"
+    if face.masked and rule == "ask_to_lower":
+        return "lower_mask"
+    if face.masked and rule == "allow" and not (visit.match is not None and visit.match.known) \
+            and now - visit.started >= MASK_GRACE_S:
+        return "lower_mask"  # not recognised behind the mask: a face without it is, as a rule
+    return None
+
+
+def pending_prompt(visit: Visit, policy: Policy, face: SeenFace | None, now: float) -> str:
+    fix = quality_prompt(face, policy.checks.face.mask) or mask_prompt(visit, policy, face, now)
     if fix is not None:
         return fix
     outcomes = policy.outcomes(visit)
@@ -85,11 +107,11 @@ def prompt_for(*, now: float, face: SeenFace | None, visit: Visit | None, decide
     if out_of_service:
         return "out_of_service"
     if visit is not None and visit.decision is None:
-        return pending_prompt(visit, policy, face)
+        return pending_prompt(visit, policy, face, now)
     if decided is not None and (visit is decided[0] or now - decided[1] < RESULT_HOLD_S):
         decision = decided[0].decision
         if decision is not None:
             return "welcome" if decision.granted else refusal_prompt(decision.reason_codes)
     if face is not None:
-        return quality_prompt(face) or "recognising"
+        return quality_prompt(face, policy.checks.face.mask) or "recognising"
     return "idle"

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from drivers.sim.scenario import Scenario
-from drivers.sim.world import FaceLocation
+from drivers.sim.portrait import FaceLocation
 from edge.config import GateConfig, parse_config
 from edge.face.engine import FaceEngine
 from edge.face.gallery import FaceGallery

@@ -44,7 +44,9 @@ class VisitorSpec(Strict):
     walks_through: bool = Field(True, description="Walks through once the gate opens.")
     tailgaters: int = Field(0, ge=0, le=5, description="People who slip through behind on the same opening.")
     dwell_s: float = Field(4.0, gt=0, le=60, description="How long a visitor waits before giving up.")
-    follows_prompts: bool = Field(True, description="Steps closer when the gate's screen asks (about a second later).")
+    follows_prompts: bool = Field(True, description="Steps closer, or lowers the mask, when the gate's screen asks "
+                                                    "(about a second later).")
+    mask: Literal["none", "surgical", "cloth", "kn95"] = Field("none", description="A face mask the visitor wears.")
     expect: Literal["granted", "denied"] = Field(description="Ground truth: what a correct gate decides.")
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -20,6 +19,8 @@ import segno
 from drivers.passage import SimPassageSensor
 from drivers.qrscanner import SimQrScanner
 from drivers.relay import SimRelay
+from drivers.sim.mask import MaskStyle, put_on
+from drivers.sim.portrait import Locator, Portrait, guess_location
 from drivers.sim.scenario import Scenario, VisitorSpec
 from drivers.sim.scene import Scene
 from drivers.sim.thermal_model import IDEAL, OWN_SHARE, ThermalFace, draw_physics, healthy_core, render
@@ -37,54 +38,7 @@ TAILGATE_GAP_S = 0.7
 STEP_CLOSER_REACTION_S = 1.0
 STEP_CLOSER_TO_M = 0.7  # where someone asked to come closer stops
 STEP_SPEED_M_S = 0.5
-
-# (box x, y, w, h), 5 landmarks (eyes, nose, mouth corners), all in photo pixels.
-FaceLocation = tuple[tuple[float, float, float, float], np.ndarray]
-Locator = Callable[[np.ndarray], FaceLocation | None]
-
-
-def guess_location(image: np.ndarray) -> FaceLocation:
-    """Where a face is in a portrait photo when no detector is at hand: centred, upper half."""
-    h, w = image.shape[:2]
-    side = 0.5 * min(w, h)
-    x, y = (w - side) / 2, 0.18 * h
-    marks = np.array([[0.34, 0.4], [0.66, 0.4], [0.5, 0.58], [0.38, 0.76], [0.62, 0.76]]) * side + [x, y]
-    return (x, y, side, side), marks.astype(np.float32)
-
-
-@dataclass
-class Portrait:
-    """A photo cropped around its face and shrunk, ready to be scaled per frame."""
-
-    image: np.ndarray
-    box: tuple[float, float, float, float]  # face box in `image` pixels
-    marks: np.ndarray  # 5 landmarks in `image` pixels
-    _scaled: dict[int, tuple[np.ndarray, float]] = field(default_factory=dict)
-
-    @classmethod
-    def from_photo(cls, image: np.ndarray, location: FaceLocation, max_side: int = 360) -> "Portrait":
-        (x, y, w, h), marks = location
-        cx, cy = x + w / 2, y + h / 2
-        half = 1.3 * max(w, h)
-        x0, y0 = int(max(0, cx - half)), int(max(0, cy - half))
-        x1, y1 = int(min(image.shape[1], cx + half)), int(min(image.shape[0], cy + half * 1.2))
-        crop = image[y0:y1, x0:x1]
-        scale = min(1.0, max_side / max(crop.shape[:2]))
-        crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        box = ((x - x0) * scale, (y - y0) * scale, w * scale, h * scale)
-        return cls(crop, box, (marks - [x0, y0]) * scale)
-
-    def scaled(self, face_width_px: float) -> tuple[np.ndarray, float]:
-        """The crop scaled so the face is `face_width_px` wide (cached in 2 % steps)."""
-        factor = face_width_px / self.box[2]
-        key = int(round(np.log(factor) / np.log(1.02)))
-        if key not in self._scaled:
-            exact = 1.02 ** key
-            interpolation = cv2.INTER_AREA if exact < 1 else cv2.INTER_LINEAR
-            image = cv2.resize(self.image, None, fx=exact, fy=exact, interpolation=interpolation)
-            self._scaled[key] = (image, exact)
-        return self._scaled[key]
-
+LOWER_MASK_REACTION_S = 1.0  # asked to lower a mask: read, decide, reach up
 
 class Phase(str, Enum):
     waiting_to_start = "not yet arrived"
@@ -111,6 +65,7 @@ class VisitorTruth:
     left_at: float | None = None
     qr_shown_at: float | None = None
     stepping_closer: tuple[float, float] | None = None  # (when, from where) they stepped closer as asked
+    mask_lowered_at: float | None = None  # when they lowered their mask as asked
 
     def stop_distance(self, now: float) -> float:
         """Where they stand once in view: where they stopped, or on their way closer when the screen asked."""
@@ -177,6 +132,8 @@ class SimWorld:
         self._background = self._make_background()
         self.scene = Scene(self.spec.scene, self.size, np.random.default_rng(self.spec.seed + 15485863))
         self._portraits = {photo: self._load_portrait(photo, locator) for photo in {v.photo for v in self.spec.visitors}}
+        self._masked: dict[tuple[str, str], Portrait] = {
+            (v.photo, v.mask): self._with_mask(v.photo, v.mask) for v in self.spec.visitors if v.mask != "none"}
         self._qr_cards: dict[str, np.ndarray] = {}
         self.thermal_frozen = False
         self.camera_dropped = False
@@ -203,6 +160,10 @@ class SimWorld:
                 log.warning("no face found in %s; assuming a centred portrait", path)
             location = guess_location(image)
         return Portrait.from_photo(image, location)
+
+    def _with_mask(self, photo: str, kind: str) -> Portrait:
+        plain = self._portraits[photo]
+        return plain.with_image(put_on(plain.image, plain.marks, MaskStyle.of(kind, seed=self.spec.seed)))
 
     def _make_background(self) -> np.ndarray:
         w, h = self.size
@@ -294,6 +255,9 @@ class SimWorld:
                     and self.screen[0] == "step_closer" and now >= self.screen[1] + STEP_CLOSER_REACTION_S
                     and now >= visitor.in_view_at + STEP_CLOSER_REACTION_S and spec.distance_m > STEP_CLOSER_TO_M):
                 visitor.stepping_closer = (now, spec.distance_m)
+            if (spec.follows_prompts and spec.mask != "none" and visitor.mask_lowered_at is None and self.screen
+                    and self.screen[0] == "lower_mask" and now >= self.screen[1] + LOWER_MASK_REACTION_S):
+                visitor.mask_lowered_at = now
             giving_up = now >= visitor.in_view_at + spec.dwell_s
             if giving_up:
                 visitor.phase, visitor.left_at = Phase.gone, now
@@ -331,7 +295,9 @@ class SimWorld:
         visible = [(self.distance_of(v), v) for v in self.truth if v.phase is not Phase.queued or v is next_in_line]
         # farthest first, so the nearest face is painted on top
         for distance, visitor in sorted(((d, v) for d, v in visible if d is not None), key=lambda p: -p[0]):
-            portrait = self._portraits[visitor.spec.photo]
+            spec = visitor.spec
+            masked = spec.mask != "none" and visitor.mask_lowered_at is None
+            portrait = self._masked[(spec.photo, spec.mask)] if masked else self._portraits[spec.photo]
             face_px = self.focal_px * FACE_WIDTH_M / distance
             image, factor = portrait.scaled(face_px)
             bx, by, bw, bh = (value * factor for value in portrait.box)

@@ -45,10 +45,20 @@ class QrCheckConfig(CheckConfig):
     pass_substitutes_face: bool = Field(True, description="A valid visitor pass admits without a recognised face.")
 
 
+class FaceCheckConfig(CheckConfig):
+    """Face check."""
+
+    mask: Literal["allow", "ask_to_lower", "require"] = Field(
+        "allow", description="A masked face: allow (recognised at a stricter threshold, face.mask_margin; asked to "
+                             "lower the mask when not recognised within a second), "
+                                    "ask_to_lower (asked to lower the mask; let in only once seen without it) or "
+                                    "require (an unmasked face is asked to put one on and refused without).")
+
+
 class ChecksConfig(Section):
     """Which checks decide entry."""
 
-    face: CheckConfig = Field(default_factory=CheckConfig)
+    face: FaceCheckConfig = Field(default_factory=FaceCheckConfig)
     temperature: TemperatureCheckConfig = Field(default_factory=TemperatureCheckConfig)
     qr: QrCheckConfig = Field(default_factory=QrCheckConfig)
 
@@ -117,6 +127,9 @@ class FaceConfig(Section):
                                                                 "above the threshold against the resident's "
                                                                 "enrolment photos (never from a borderline visit).")
     adapt_every_s: float = Field(86400.0, ge=0.0, description="At most one learned template per resident this often.")
+    mask_margin: float = Field(0.02, ge=0.0, lt=1.0, description="How far above the threshold a masked face must score: "
+                                                                 "masks hide what tells people apart (see "
+                                                                 "bench/face_masks.py).")
     detect_width: int = Field(640, ge=160, le=3840, description="Faces are found on a copy this wide (a larger frame is "
                                                                 "scaled down for the detector; recognition uses the "
                                                                 "full frame).")

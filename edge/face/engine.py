@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -17,6 +17,8 @@ from edge.face.align import norm_crop
 from edge.face.detector import Detection, ScrfdDetector, YuNetDetector
 from edge.face.embedder import CROP_SIZE, Embedder, arcface, sface
 from edge.face.gallery import FixedMatcher, MatcherSource
+from edge.face.mask import THRESHOLD as MASKED_AT
+from edge.face.mask import read_mask
 from edge.face.matcher import Match, Matcher, verdict
 from edge.face.quality import Quality, QualityLimits, assess
 from edge.face.runtime import create_session
@@ -27,6 +29,8 @@ log = logging.getLogger(__name__)
 FACE_WIDTH_M = 0.15
 ENROL_MAX_SIDE = 1280
 RESEARCH_EVERY_S = 0.12  # an unknown face still in front of the gate is searched again this often
+MASKED_PROBLEM = "the face is masked: enrol a photo without a mask"
+MASK_VOTES = 5  # a track is masked by the median of its newest mask readings: one odd frame does not flip it
 
 
 EYE_TO_FACE_WIDTH = 0.42  # eye distance over face width, adult average
@@ -44,6 +48,7 @@ class SeenFace:
     primary: bool = False
     recognised_now: bool = False
     embedding: np.ndarray | None = None
+    masked: bool = False  # the track's faces read masked (the median of its newest frames)
 
 
 @dataclass
@@ -69,11 +74,16 @@ class FaceEngine:
     still in front of the gate: an unknown track is searched again every RESEARCH_EVERY_S until
     `search_window_s` after it was first seen (someone standing still never gets the 1.3 times
     better frame that used to be the only way to a second search).
+
+    A masked face (edge/face/mask.py, judged on the primary face's newest frames) is searched at the
+    threshold plus `mask_margin`, into a visit template of its own; whether a masked face may pass is
+    the policy's rule (checks.face.mask), not the engine's.
     """
 
     def __init__(self, *, detector, embedder: Embedder, source: MatcherSource, limits: QualityLimits,
                  better_by: float = 1.3, focal_px: float = 520.0, evidence_frames: int = 1,
-                 single_frame_margin: float = 0.0, detect_width: int = 640, search_window_s: float = 3.0) -> None:
+                 single_frame_margin: float = 0.0, detect_width: int = 640, search_window_s: float = 3.0,
+                 mask_margin: float = 0.02) -> None:
         self.detector = detector
         self.embedder = embedder
         self.source = source
@@ -84,6 +94,7 @@ class FaceEngine:
         self.single_frame_margin = single_frame_margin
         self.detect_width = detect_width
         self.search_window_s = search_window_s
+        self.mask_margin = mask_margin
         self.tracker = Tracker()
 
     def distance_of(self, detection: Detection) -> float:
@@ -103,14 +114,15 @@ class FaceEngine:
             started = time.perf_counter()
             crop = norm_crop(image, detection.landmarks, CROP_SIZE)
             quality = assess(detection, crop, self.limits)
+            masked = is_primary and _masked(track, crop)
             timings["align"] += _ms(started)
             recognised_now = False
-            if is_primary and quality.ok and self._worth_recognising(track, quality, now):
-                self._recognise(track, crop, quality, timings, now)
+            if is_primary and quality.ok and self._worth_recognising(track, quality, now, masked):
+                self._recognise(track, crop, quality, timings, now, masked)
                 recognised_now = True
             faces.append(SeenFace(track.track_id, detection.box.tolist(), detection.landmarks, detection.score,
                                   quality, self.distance_of(detection), track.match, is_primary, recognised_now,
-                                  track.extra.get("embedding")))
+                                  track.extra.get("embedding"), masked))
         return FaceResult(faces, timings)
 
     def _detect(self, image: np.ndarray) -> list[Detection]:
@@ -121,8 +133,8 @@ class FaceEngine:
         small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         return [Detection(d.box / scale, d.landmarks / scale, d.score) for d in self.detector.detect(small)]
 
-    def _worth_recognising(self, track: Track, quality: Quality, now: float) -> bool:
-        if track.match is None or not track.match.settled:
+    def _worth_recognising(self, track: Track, quality: Quality, now: float, masked: bool) -> bool:
+        if track.match is None or not track.match.settled or track.match.masked != masked:
             return True
         if track.extra.get("gallery_version") != self.matcher.version:
             return True
@@ -131,15 +143,16 @@ class FaceEngine:
         return quality.value > track.matched_quality * self.better_by
 
     def _recognise(self, track: Track, crop: np.ndarray, quality: Quality, timings: dict[str, float],
-                   now: float) -> None:
+                   now: float, masked: bool) -> None:
         matcher = self.matcher  # one gallery for the whole frame, even if a new one arrives meanwhile
         started = time.perf_counter()
         embedding = self.embedder.embed([crop])[0]
         timings["embed"] += _ms(started)
         started = time.perf_counter()
-        probe, fused_frames = add_to_probe(track.extra, embedding, quality.value)
-        match = matcher.search(embedding)
-        fused = matcher.search(probe) if fused_frames >= 2 else None
+        probe, fused_frames = add_to_probe(track.extra, embedding, quality.value, kind="masked" if masked else "bare")
+        stricter_by = self.mask_margin if masked else 0.0
+        match = matcher.search(embedding, stricter_by=stricter_by)
+        fused = matcher.search(probe, stricter_by=stricter_by) if fused_frames >= 2 else None
         timings["search"] += _ms(started)
         frames = track.extra.setdefault("frames", [])
         if track.extra.get("gallery_version") != matcher.version:
@@ -147,10 +160,12 @@ class FaceEngine:
         frames.append(match)
         del frames[:-10]
         per_frame = verdict(frames, evidence_frames=self.evidence_frames, single_frame_margin=self.single_frame_margin)
-        track.match = visit_verdict(per_frame, fused, fused_frames, evidence_frames=self.evidence_frames)
+        track.match = replace(visit_verdict(per_frame, fused, fused_frames, evidence_frames=self.evidence_frames),
+                              masked=masked)
         track.matched_quality = max(track.matched_quality, quality.value)
         track.extra["gallery_version"] = matcher.version
-        track.extra["embedding"] = probe  # the visit's template: what "not this person" and adaptation keep
+        if not masked or "embedding" not in track.extra:  # the visit's template: what "not this person" keeps
+            track.extra["embedding"] = probe
         track.extra["searched_at"] = now
 
     @property
@@ -184,6 +199,8 @@ class FaceEngine:
         quality = assess(large[0], crop, self.limits)
         if not quality.ok:
             raise EnrolmentError(f"{source}: poor quality: {'; '.join(quality.problems)}")
+        if read_mask(crop).masked:
+            raise EnrolmentError(f"{source}: {MASKED_PROBLEM}")
         return self.embedder.embed([crop])[0], quality, crop
 
     def faces_in_photo(self, image: np.ndarray, *, source: str) -> list[tuple[np.ndarray, Quality]]:
@@ -198,12 +215,15 @@ class FaceEngine:
         for detection in large:
             crop = norm_crop(image, detection.landmarks, CROP_SIZE)
             quality = assess(detection, crop, self.limits)
-            if quality.ok:
-                faces.append((self.embedder.embed([crop])[0], quality))
-            else:
+            if not quality.ok:
                 problems.append("; ".join(quality.problems))
+            elif read_mask(crop).masked:
+                problems.append(MASKED_PROBLEM)
+            else:
+                faces.append((self.embedder.embed([crop])[0], quality))
         if not faces:
-            raise EnrolmentError(f"{source}: poor quality: {problems[0]}")
+            problem = problems[0]
+            raise EnrolmentError(f"{source}: {problem if problem == MASKED_PROBLEM else 'poor quality: ' + problem}")
         return faces
 
 
@@ -237,11 +257,20 @@ def load_models(config: FaceConfig, *, models_dir: Path | None = None) -> tuple[
     return detector, embedder, limits
 
 
-def add_to_probe(extra: dict, embedding: np.ndarray, weight: float) -> tuple[np.ndarray, int]:
-    """Add a frame's embedding to a track's visit template (quality-weighted); (the template, frames in it)."""
-    total, count = extra.get("probe_sum"), int(extra.get("probe_frames", 0))
+def _masked(track: Track, crop: np.ndarray) -> bool:
+    """Whether the track's face is masked: the median of its newest MASK_VOTES readings."""
+    votes = track.extra.setdefault("mask_votes", [])
+    votes.append(read_mask(crop).probability)
+    del votes[:-MASK_VOTES]
+    return float(np.median(votes)) >= MASKED_AT
+
+
+def add_to_probe(extra: dict, embedding: np.ndarray, weight: float, kind: str = "bare") -> tuple[np.ndarray, int]:
+    """Add a frame's embedding to a track's visit template of `kind` (bare or masked faces; quality-weighted);
+    (the template, frames in it)."""
+    total, count = extra.get(f"{kind}_probe_sum"), int(extra.get(f"{kind}_probe_frames", 0))
     total = max(weight, 1e-3) * embedding + (total if total is not None else 0.0)
-    extra["probe_sum"], extra["probe_frames"] = total, count + 1
+    extra[f"{kind}_probe_sum"], extra[f"{kind}_probe_frames"] = total, count + 1
     return (total / max(float(np.linalg.norm(total)), 1e-12)).astype(np.float32), count + 1
 
 

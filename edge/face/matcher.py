@@ -29,6 +29,7 @@ class Match:
     frames: int = 1  # frames behind a verdict
     settled: bool = True  # False while a verdict waits for an agreeing frame
     residents: int = 0  # residents in the gallery searched
+    masked: bool = False  # the face wore a mask: searched at the stricter threshold
 
     @property
     def known(self) -> bool:
@@ -93,32 +94,35 @@ class Matcher:
                 best_of[owner] = float(scores[index])
         return best_of
 
-    def search(self, embedding: np.ndarray) -> Match:
+    def search(self, embedding: np.ndarray, *, stricter_by: float = 0.0) -> Match:
+        """The resident this face is, or why nobody; `stricter_by`: raise the threshold (a masked face)."""
+        threshold = self.threshold + max(0.0, stricter_by)
+        masked = stricter_by > 0.0
         if not len(self._owners):
-            return Match(None, None, 0.0, 0.0, "gallery empty", self.threshold)
+            return Match(None, None, 0.0, 0.0, "gallery empty", threshold, masked=masked)
         scores = self._embeddings @ embedding
         best_of = self._by_resident(scores)
         excluded = self._excluded(embedding, best_of)
         ranked = sorted(((s, o) for o, s in best_of.items() if o not in excluded), reverse=True)
         if not ranked:
-            return Match(None, None, 0.0, 0.0, "marked not this person", self.threshold)
+            return Match(None, None, 0.0, 0.0, "marked not this person", threshold, masked=masked)
         best, owner = ranked[0]
         runner_up = ranked[1][0] if len(ranked) > 1 else -1.0
         residents = self.residents
-        if best < self.threshold:
-            return Match(None, None, best, runner_up, "below threshold", self.threshold, residents=residents)
-        if self._learned is not None and self._enrolled_score(scores, owner) < self.threshold - LEARNED_SLACK:
+        if best < threshold:
+            return Match(None, None, best, runner_up, "below threshold", threshold, residents=residents, masked=masked)
+        if self._learned is not None and self._enrolled_score(scores, owner) < threshold - LEARNED_SLACK:
             # only a template learned from visits vouches: a face far from the enrolment photos is not them
-            return Match(None, None, best, runner_up, "only a learned template agrees", self.threshold,
-                         residents=residents)
+            return Match(None, None, best, runner_up, "only a learned template agrees", threshold,
+                         residents=residents, masked=masked)
         margin = self.margin
         if len(ranked) > 1 and frozenset((owner, ranked[1][1])) in self.lookalikes:
             margin = self.lookalike_margin
         if best - runner_up < margin:
-            return Match(None, None, best, runner_up, "ambiguous between residents", self.threshold,
-                         residents=residents)
-        return Match(owner, self.gallery.names.get(owner), best, runner_up, "match", self.threshold,
-                     residents=residents)
+            return Match(None, None, best, runner_up, "ambiguous between residents", threshold,
+                         residents=residents, masked=masked)
+        return Match(owner, self.gallery.names.get(owner), best, runner_up, "match", threshold,
+                     residents=residents, masked=masked)
 
     def _enrolled_score(self, scores: np.ndarray, owner: int) -> float:
         enrolled = (self._owners == owner) & ~self._learned  # type: ignore[operator]

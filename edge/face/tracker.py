@@ -81,7 +81,8 @@ class Tracker:
                 continue  # someone else at the same place
             if not fresh:  # missed in the last frame: make sure it is the same person before trusting its name
                 track.match, track.matched_quality = None, 0.0
-                for key in ("embedding", "frames", "probe_sum", "probe_frames"):
+                for key in ("embedding", "frames", "bare_probe_sum", "bare_probe_frames", "masked_probe_sum",
+                            "masked_probe_frames", "mask_votes"):
                     track.extra.pop(key, None)
             track.detection, track.last_seen = detections[i], now
             track.hits += 1

@@ -417,7 +417,8 @@ GUARD_STATES = {
     **{f"refused-{code}": {"kind": "decision", "granted": False, "source": "pipeline", "visit_id": "v2",
                            "temperature_c": None, "reason_codes": [code],
                            "checks": {"face": {"status": "fail", "code": code, "params": params, "reason": "English"}}}
-       for code, params in (("unknown_face", {"why": "below threshold"}), ("spoof", {}),
+       for code, params in (("unknown_face", {"why": "below threshold"}), ("face_masked", {}), ("mask_required", {}),
+                            ("spoof", {}),
                             ("fever", {"temperature_c": 38.4, "threshold_c": 37.3}),
                             ("temperature_uncertain", {"temperature_c": 37.1, "uncertainty_c": 0.3}),
                             ("code_expired", {"why": "certificate_expired"}), ("code_unsupported", {"why": "shc"}))},
