@@ -31,6 +31,7 @@ from edge.scenario_setup import face_locator, prepare_scenario, scenario_config
 from edge.sdnotify import Notifier
 from edge.service import GateService
 from edge.site_io import SiteIO
+from edge.snapshots import Snapshots
 from edge.stages.build import build_stages
 from edge.stages.qr import QrStage
 from edge.stages.thermal import ThermalStage
@@ -83,6 +84,7 @@ class Runtime:
         self.gate = self._build_gate(notifier, on_decision)
         self.site_io = self._start_site_io()
         self.webhooks = self._start_webhooks()
+        self.snapshots = self._start_snapshots()
         self.profiles = self._start_learning()
         self.service = GateService(self)
         self.control = ControlServer(self.state_dir, self._handle_control) if control else None
@@ -147,6 +149,16 @@ class Runtime:
                 self.gate.after_record.append(sender.wake)
                 sender.start()
         return senders
+
+    def _start_snapshots(self) -> Snapshots | None:
+        """Face snapshots with decisions, only where the operator opted in (edge/snapshots.py)."""
+        storage = self.config.storage
+        if storage.snapshots == "off":
+            return None
+        snapshots = Snapshots(self.state_dir / "snapshots", retention_days=storage.snapshot_retention_days)
+        self.gate.frame_listeners.append(snapshots.on_frame)
+        self.gate.listeners.append(snapshots.on_event)
+        return snapshots
 
     def _start_learning(self) -> ResidentProfiles | None:
         """What ended visits teach: the gallery new templates, each resident's temperature offset."""

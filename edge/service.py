@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from edge.face.gallery import FaceGallery
     from edge.gate import Gate
     from edge.qr.verify import VerifierRegistry
+    from edge.snapshots import Snapshots
     from edge.stages.thermal import ThermalStage
     from edge.store import Store
     from edge.thermal_profiles import ResidentProfiles
@@ -57,6 +58,7 @@ class GateParts(Protocol):
     engine: FaceEngine | None
     gallery: FaceGallery | None
     profiles: ResidentProfiles | None
+    snapshots: Snapshots | None
 
     def apply_config(self, new: GateConfig, path: str) -> bool: ...
     def code_registries(self) -> list[VerifierRegistry]: ...
@@ -268,6 +270,15 @@ class GateService:
 
     def latest_events(self, count: int) -> list[dict]:
         return self._store.latest_events(count)
+
+    @property
+    def keeps_snapshots(self) -> bool:
+        return self._runtime.snapshots is not None
+
+    def snapshot(self, event_id: str) -> bytes | None:
+        """The face snapshot kept with a decision (storage.snapshots), or None."""
+        snapshots = self._runtime.snapshots
+        return snapshots.read(event_id) if snapshots is not None else None
 
     def passes(self) -> list[dict]:
         return [asdict(record) for record in self._store.passes()]

@@ -11,6 +11,8 @@ from aiohttp import web
 
 from edge.web_checks import server_tls
 
+STOP_GRACE_S = 2.0  # open streams (live view, events) are cut this long after a stop: a quiet one would hold it 60 s
+
 
 class WebThread:
     def __init__(self, name: str, build: Callable[[], web.Application], *, host: str, port: int,
@@ -39,7 +41,7 @@ class WebThread:
     def _serve(self) -> None:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
-        self._runner = web.AppRunner(self._build(), access_log=None)
+        self._runner = web.AppRunner(self._build(), access_log=None, shutdown_timeout=STOP_GRACE_S)
         try:
             loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, self.host, self.port, ssl_context=server_tls(*self._tls))

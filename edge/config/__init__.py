@@ -38,6 +38,10 @@ class StorageConfig(Section):
     """What is kept on the gate, and for how long."""
 
     event_retention_days: int = Field(90, ge=1, le=3650, description="Delivered events older than this are deleted.")
+    snapshots: Literal["off", "face"] = Field("off", description="face: keep a JPEG of the face with each decision, on "
+                                                                "the gate only, shown to guards logged in at the "
+                                                                "touchscreen (off: nothing image-like is kept).")
+    snapshot_retention_days: int = Field(7, ge=1, le=365, description="Snapshots older than this many days are deleted.")
 
 
 class GateConfig(Section):

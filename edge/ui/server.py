@@ -94,6 +94,7 @@ class TouchscreenServer:
         app.router.add_get("/api/state", self._state)
         app.router.add_get("/api/stream", self._stream)
         app.router.add_get("/api/live.mjpg", self._live)
+        app.router.add_get("/api/snapshots/{event_id}.jpg", self._snapshot)
         app.router.add_post("/api/login", self._login)
         app.router.add_post("/api/logout", self._logout)
         app.router.add_post("/api/open", self._open)
@@ -177,7 +178,16 @@ class TouchscreenServer:
     async def _state(self, request: web.Request) -> web.Response:
         session = self._session(request)
         return web.json_response({"events": self._recent, "alarms": list(self._alarms.values()),
-                                  "devices": self._devices(), "guard": session.name})
+                                  "devices": self._devices(), "guard": session.name,
+                                  "snapshots": self.gate.keeps_snapshots})
+
+    async def _snapshot(self, request: web.Request) -> web.Response:
+        """The face kept with a decision (storage.snapshots), for a guard logged in: never cached by the browser."""
+        self._session(request)
+        jpeg = self.gate.snapshot(request.match_info["event_id"])
+        if jpeg is None:
+            return web.json_response({"ok": False, "error": "no snapshot kept for this event"}, status=404)
+        return web.Response(body=jpeg, content_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         session = self._session(request)

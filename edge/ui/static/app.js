@@ -51,6 +51,7 @@ let alarms = new Map();
 let beeping = null;
 let chosenReason = null;
 let lastDecision = null;
+let snapshots = false;  // the gate keeps a face snapshot with each decision (storage.snapshots)
 const $ = (id) => document.getElementById(id);
 const t = (key) => (TEXT[lang] && TEXT[lang][key]) || key;
 let MESSAGES = {};  // edge/ui/static/messages.json: words for the codes decisions, alarms and events carry
@@ -113,6 +114,14 @@ function decisionText(event) {
   return t("unknown");
 }
 
+function showSnapshot(event) {
+  const image = $("decision-snapshot");
+  image.hidden = true;
+  if (!snapshots || !event.event_id || (event.source && event.source !== "pipeline")) { image.removeAttribute("src"); return; }
+  image.onload = () => { image.hidden = false; };
+  image.src = `/api/snapshots/${event.event_id}.jpg`;
+}
+
 function showDecision(event, { keepTime = false, live = false } = {}) {
   lastDecision = event;
   const card = $("decision-card");
@@ -124,6 +133,7 @@ function showDecision(event, { keepTime = false, live = false } = {}) {
   $("decision-title").textContent = event.granted ? t("granted") : t("denied");
   const temperature = event.temperature_c != null ? ` · ${event.temperature_c.toFixed(1)} °C` : "";
   $("decision-who").textContent = decisionText(event) + temperature;
+  showSnapshot(event);
   $("decision-reasons").innerHTML = "";
   for (const line of (event.source && event.source !== "pipeline") ? [] : checkLines(event)) {
     const li = document.createElement("li");
@@ -260,6 +270,7 @@ async function start() {
 // Everything but the login form needs a guard: the state, the event stream and the live view.
 async function begin(state) {
   guard = state.guard;
+  snapshots = Boolean(state.snapshots);
   $("guard").textContent = guard || "";
   for (const event of state.events) { addEvent(event); }
   const previous = [...state.events].reverse().find((e) => e.kind === "decision");

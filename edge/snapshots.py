@@ -1,0 +1,106 @@
+"""Face snapshots kept with decisions, only where the operator opts in (`storage.snapshots: face`).
+
+Off by default, and then nothing image-like is written anywhere. On, each decision keeps one JPEG of
+the face it was about: the primary face of the newest frame of the visit, cropped with a margin and
+no larger than SNAPSHOT_SIDE. Files live in `state_dir/snapshots/YYYY-MM-DD/EVENT_ID.jpg` (the
+gate's local day), are never sent anywhere, and day folders older than
+`storage.snapshot_retention_days` are deleted. Guards logged in at the touchscreen see them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import threading
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.events import EventKind
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_SIDE = 240  # pixels: enough for a person to recognise, small enough to keep weeks of them
+MARGIN = 0.25  # of the face box, on each side
+PRUNE_EVERY_S = 3600.0
+EVENT_ID = re.compile(r"^[0-9a-f]{8,64}$")
+
+
+class Snapshots:
+    """Keeps the newest face crop of the open visit; writes it when the visit's decision is recorded."""
+
+    def __init__(self, folder: Path, *, retention_days: int) -> None:
+        self.folder = folder
+        self.retention_days = retention_days
+        self._lock = threading.Lock()
+        self._latest: tuple[str, np.ndarray] | None = None  # (visit id, face crop)
+        self._pruned_at = -PRUNE_EVERY_S
+        self.written = 0
+
+    def on_frame(self, image: np.ndarray, context, visit) -> None:
+        """The frame loop's listener: a copy of the primary face's surroundings, for the visit it belongs to."""
+        primary = context.face.primary if context.face is not None else None
+        if primary is None or visit is None or visit.decision is not None:
+            return
+        x, y, w, h = primary.box
+        pad_x, pad_y = w * MARGIN, h * MARGIN
+        top, bottom = int(max(0, y - pad_y)), int(min(image.shape[0], y + h + pad_y))
+        left, right = int(max(0, x - pad_x)), int(min(image.shape[1], x + w + pad_x))
+        if bottom - top < 8 or right - left < 8:
+            return
+        crop = image[top:bottom, left:right]
+        scale = SNAPSHOT_SIDE / max(crop.shape[:2])
+        crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else crop.copy()
+        with self._lock:
+            self._latest = (visit.visit_id, crop)
+
+    def on_event(self, event) -> None:
+        """The gate's event listener: a decision about the visit whose face is held is written beside it."""
+        if event.kind is not EventKind.decision:
+            return
+        with self._lock:
+            latest = self._latest
+        if latest is None or latest[0] != event.body.get("visit_id"):
+            return
+        ok, jpeg = cv2.imencode(".jpg", latest[1], [cv2.IMWRITE_JPEG_QUALITY, 85])
+        if not ok:
+            return
+        day = self.folder / datetime.fromtimestamp(event.time).date().isoformat()
+        try:
+            day.mkdir(parents=True, exist_ok=True)
+            (day / f"{event.event_id}.jpg").write_bytes(jpeg.tobytes())
+            self.written += 1
+        except OSError as error:
+            log.warning("snapshot for event %s not kept: %s", event.event_id, error)
+        self.prune()
+
+    def read(self, event_id: str) -> bytes | None:
+        """The snapshot of an event, or None (none kept, pruned, or not an event id)."""
+        if not EVENT_ID.match(event_id) or not self.folder.is_dir():
+            return None
+        for day in sorted(self.folder.iterdir(), reverse=True):
+            path = day / f"{event_id}.jpg"
+            if path.is_file():
+                return path.read_bytes()
+        return None
+
+    def prune(self, *, today: date | None = None, force: bool = False) -> int:
+        """Delete day folders past the retention (at most once an hour unless forced); how many went."""
+        now = time.monotonic()
+        if not force and now - self._pruned_at < PRUNE_EVERY_S:
+            return 0
+        self._pruned_at = now
+        oldest = (today or date.today()) - timedelta(days=self.retention_days)
+        removed = 0
+        for day in self.folder.iterdir() if self.folder.is_dir() else ():
+            try:
+                if date.fromisoformat(day.name) < oldest:
+                    shutil.rmtree(day, ignore_errors=True)
+                    removed += 1
+            except ValueError:
+                continue  # not one of ours
+        return removed
