@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import serial
 
 from drivers.base import Device
+from drivers.modbus import ModbusLink, read_coils_frame, write_coil_frame, write_register_frame
 from drivers.serialport import open_serial
 from edge.errors import DeviceError
 
@@ -70,35 +71,7 @@ class LcusRelay(Relay):
         return f"{self.name} on {self.port_name}, channel {self.channel}"
 
 
-# Modbus RTU relay boards: function 05 (write single coil) and 01 (read coils), CRC-16/MODBUS.
-
-def crc16_modbus(data: bytes) -> int:
-    crc = 0xFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return crc
-
-
-def with_crc(body: bytes) -> bytes:
-    return body + crc16_modbus(body).to_bytes(2, "little")
-
-
-def write_coil_frame(address: int, coil: int, on: bool) -> bytes:
-    return with_crc(bytes([address, 0x05]) + coil.to_bytes(2, "big") + (b"\xff\x00" if on else b"\x00\x00"))
-
-
-def write_register_frame(address: int, register: int, value: int) -> bytes:
-    return with_crc(bytes([address, 0x06]) + register.to_bytes(2, "big") + value.to_bytes(2, "big"))
-
-
-def read_coils_frame(address: int, coil: int, count: int = 1) -> bytes:
-    return with_crc(bytes([address, 0x01]) + coil.to_bytes(2, "big") + count.to_bytes(2, "big"))
-
-
-MODBUS_EXCEPTIONS = {1: "illegal function", 2: "illegal data address", 3: "illegal data value",
-                     4: "slave device failure", 6: "slave device busy"}
+# Modbus RTU relay boards: function 05 (write single coil) and 01 (read coils), CRC-16/MODBUS (drivers/modbus.py).
 
 
 class ModbusRelay(Relay):
@@ -112,8 +85,7 @@ class ModbusRelay(Relay):
         self.port_name = port
         self.address = address
         self.coil = channel - 1
-        self._timeout = reply_timeout_s
-        self._port = open_serial(port, baudrate, timeout=reply_timeout_s, what=self.name)
+        self._link = ModbusLink.shared(port, baudrate, reply_timeout_s, self.name)
         self.watchdog_s = watchdog_s if watchdog_register is not None else None
         if watchdog_register is not None:
             try:
@@ -122,40 +94,11 @@ class ModbusRelay(Relay):
                     raise DeviceError(f"{self.name}: the board did not confirm its watchdog (register "
                                       f"{watchdog_register})")
             except DeviceError:
-                self._port.close()
+                self._link.release()
                 raise
 
     def _exchange(self, request: bytes, reply_length: int) -> bytes:
-        try:
-            self._port.reset_input_buffer()
-            self._port.write(request)
-            self._port.flush()
-            reply = self._read_reply(request[1], reply_length)
-        except (serial.SerialException, OSError, termios.error) as error:
-            raise DeviceError(f"{self.name}: {self.port_name} failed ({error})") from None
-        if crc16_modbus(reply[:-2]) != int.from_bytes(reply[-2:], "little"):
-            raise DeviceError(f"{self.name}: reply CRC mismatch in {reply.hex(' ')}")
-        if reply[0] != self.address:
-            raise DeviceError(f"{self.name}: reply from address {reply[0]}, expected {self.address}")
-        return reply
-
-    def _read_reply(self, function: int, length: int) -> bytes:
-        deadline = time.monotonic() + self._timeout
-        reply = b""
-        while time.monotonic() < deadline:
-            wanted = (5 if len(reply) >= 2 and reply[1] == function | 0x80 else length) - len(reply)
-            if wanted <= 0:
-                break
-            reply += self._port.read(wanted)
-        if len(reply) >= 5 and reply[1] == function | 0x80:
-            code = reply[2]
-            raise DeviceError(f"{self.name}: board refused function {function:#04x}: "
-                              f"exception {code} ({MODBUS_EXCEPTIONS.get(code, 'unknown')})")
-        if len(reply) < length:
-            got = reply.hex(" ") or "nothing"
-            raise DeviceError(f"{self.name}: no full reply from address {self.address} on {self.port_name} "
-                              f"within {self._timeout:.2f} s (got {got})")
-        return reply
+        return self._link.exchange(self.address, request, reply_length, what=self.name)
 
     def _set(self, on: bool) -> None:
         request = write_coil_frame(self.address, self.coil, on)
@@ -171,7 +114,7 @@ class ModbusRelay(Relay):
         return bool(reply[3] & 1)
 
     def _close(self) -> None:
-        self._port.close()
+        self._link.release()
 
     def describe(self) -> str:
         state = self.read()

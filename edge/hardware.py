@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from drivers.io import DigitalIO, GpioIO, SimIO
+from drivers.io import DigitalIO, GpioIO, ModbusIO, NumatoIO, SimIO
 from drivers.camera import Camera, OpenCVCamera
 from drivers.passage import GpioPassageSensor, PassageSensor, SerialPassageSensor
 from drivers.qrscanner import QrScanner, SerialQrScanner
@@ -183,5 +183,11 @@ def open_io(config: IoConfig) -> DigitalIO | None:
     if config.driver == "sim":
         return SimIO({name: spec.contact == "normally_closed" for name, spec in config.inputs.items()},
                      list(config.outputs))
-    return GpioIO(chip=config.gpio_chip, inputs={name: spec.line for name, spec in config.inputs.items()},
+    inputs: dict[str, int] = {name: spec.line for name, spec in config.inputs.items()}
+    if config.driver == "modbus":
+        return ModbusIO(port=config.port, address=config.modbus_address, baudrate=config.baudrate, inputs=inputs,
+                        outputs={name: spec.line for name, spec in config.outputs.items()})
+    if config.driver == "numato":
+        return NumatoIO(port=config.port, inputs=inputs, outputs={name: spec.line for name, spec in config.outputs.items()})
+    return GpioIO(chip=config.gpio_chip, inputs=inputs,
                   outputs={name: (spec.line, spec.active_low) for name, spec in config.outputs.items()})

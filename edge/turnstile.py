@@ -59,6 +59,7 @@ class Turnstile:
         self._watcher: threading.Thread | None = None
         self._watcher_fault: str | None = None
         self._held_free = False  # a fire alarm holds every lane free: the relay stays on until released
+        self._held_driven = False  # the relay was driven on for the hold: the fire's poll need not write it again
         self.free_passages = 0  # passages while held free: expected, never an alarm
 
     @property
@@ -77,17 +78,20 @@ class Turnstile:
         """Any thread: the relay on and kept on (a fire alarm), whatever the frame loop is doing; False when the
         relay could not be driven (the caller raises it again on its next poll)."""
         with self._lock:
+            if self._held_free and self._held_driven and self.relay_fault is None:
+                return True  # held already: the fire's 10 ms poll does not rewrite the board each time
             self._held_free = True
             self._off_at = None
             self._pulse_on.clear()
-            return self._drive(True)
+            self._held_driven = self._drive(True)
+            return self._held_driven
 
     def release_free(self) -> None:
         """Any thread: back to pulses; the relay rests."""
         with self._lock:
             if not self._held_free:
                 return
-            self._held_free = False
+            self._held_free = self._held_driven = False
             self._drive(False)
 
     @property
@@ -105,7 +109,8 @@ class Turnstile:
         self._start_watcher()
 
     def stop(self) -> None:
-        """Relay off (fail-secure) or held on (fail-safe gates), then release the board."""
+        """Relay off (fail-secure) or held on (fail-safe gates, or lanes a fire alarm holds free: a frame loop that
+        dies mid-fire does not lock them), then release the board."""
         self._closing = True
         self._stopping.set()
         self._pulse_on.set()
@@ -114,7 +119,7 @@ class Turnstile:
             self._watcher = None
         with self._lock:
             self._off_at = None
-            self._drive(self._fault_state())
+            self._drive(self._held_free or self._fault_state())
             if self._relay is not None:
                 self._relay.close()
 

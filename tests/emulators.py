@@ -9,7 +9,7 @@ import time
 import tty
 from dataclasses import dataclass, field
 
-from drivers.relay import crc16_modbus
+from drivers.modbus import crc16_modbus
 
 
 def wait_for(condition, timeout: float = 5.0, interval: float = 0.005) -> bool:
@@ -108,9 +108,11 @@ class ModbusBoard(PtyBoard):
     holds the seconds of silence after which every coil goes off, as Wiren Board modules do); checks CRC and
     address."""
 
-    def __init__(self, address: int = 1, coils: int = 8, *, silent: bool = False, watchdog_register: int = 8) -> None:
+    def __init__(self, address: int = 1, coils: int = 8, *, silent: bool = False, watchdog_register: int = 8,
+                 inputs: int = 8) -> None:
         self.address = address
         self.coils = [False] * coils
+        self.inputs = [False] * inputs  # discrete inputs (function 02): a contact closed reads True
         self.silent = silent
         self.registers: dict[int, int] = {}
         self.watchdog_register = watchdog_register
@@ -154,15 +156,16 @@ class ModbusBoard(PtyBoard):
                     self.log.states.append((start, self.coils[start]))
                     self.log.times.append(time.time())
                     self.write(frame)
-            elif function == 0x01:
-                if start + value > len(self.coils) or value == 0:
+            elif function in (0x01, 0x02):
+                table = self.coils if function == 0x01 else self.inputs
+                if start + value > len(table) or value == 0:
                     self._exception(function, 2)
                     continue
                 bits = 0
                 for i in range(value):
-                    bits |= int(self.coils[start + i]) << i
+                    bits |= int(table[start + i]) << i
                 count = (value + 7) // 8
-                body = bytes([self.address, 0x01, count]) + bits.to_bytes(count, "little")
+                body = bytes([self.address, function, count]) + bits.to_bytes(count, "little")
                 self.write(body + crc16_modbus(body).to_bytes(2, "little"))
             else:
                 self._exception(function, 1)
@@ -170,3 +173,34 @@ class ModbusBoard(PtyBoard):
     def _exception(self, function: int, code: int) -> None:
         body = bytes([self.address, function | 0x80, code])
         self.write(body + crc16_modbus(body).to_bytes(2, "little"))
+
+
+class NumatoBoard(PtyBoard):
+    """A Numato Lab USB GPIO module: ASCII commands ending in CR, each echoed, `gpio read N` answered with the line's
+    level, every reply ending in the `>` prompt. `levels` are the input lines (a contact to ground reads 0)."""
+
+    def __init__(self, lines: int = 8) -> None:
+        self.levels = [1] * lines
+        self.driven: dict[int, int] = {}
+        self._pending = bytearray()
+        super().__init__()
+
+    def feed(self, data: bytes) -> None:
+        self._pending += data
+        while b"\r" in self._pending:
+            line, _, rest = bytes(self._pending).partition(b"\r")
+            self._pending = bytearray(rest)
+            words = line.decode("ascii", "replace").split()
+            answer = ""
+            if len(words) == 3 and words[0] == "gpio" and words[2].isdigit() and int(words[2]) < len(self.levels):
+                number = int(words[2])
+                if words[1] == "read":
+                    answer = f"{self.levels[number]}\n\r"
+                elif words[1] in ("set", "clear"):
+                    self.driven[number] = int(words[1] == "set")
+                    self.log.states.append((number, words[1] == "set"))
+                else:
+                    self.log.errors.append(f"unknown command {line!r}")
+            else:
+                self.log.errors.append(f"unknown command {line!r}")
+            self.write(line + b"\n\r" + answer.encode() + b">")

@@ -18,7 +18,8 @@ ALARM_CODES = (*SIREN_ALARMS, "device_fault", "no_reading")
 class InputConfig(Section):
     """One dry-contact input."""
 
-    line: int = Field(0, ge=0, le=1023, description="GPIO line offset on `gpio_chip`.")
+    line: int = Field(0, ge=0, le=1023, description="GPIO line offset on `gpio_chip`; with a Modbus board its "
+                                                     "discrete input (from 0); with a Numato module its GPIO number.")
     contact: Literal["normally_open", "normally_closed"] = Field(
         "normally_open", description="normally_closed: the contact is closed at rest and opens on the event, so a "
                                      "cut wire reads as the event (use it for the fire alarm).")
@@ -32,16 +33,23 @@ class InputConfig(Section):
 class OutputConfig(Section):
     """One output line driving a relay or a sounder."""
 
-    line: int = Field(0, ge=0, le=1023, description="GPIO line offset on `gpio_chip`.")
-    active_low: bool = Field(False, description="The output is on when the line is low.")
+    line: int = Field(0, ge=0, le=1023, description="GPIO line offset on `gpio_chip`; with a Modbus board its coil "
+                                                     "(from 0); with a Numato module its GPIO number.")
+    active_low: bool = Field(False, description="The output is on when the GPIO line is low (gpio only).")
 
 
 class IoConfig(Section):
     """Wired inputs and outputs beside the relay: each named input and output on a GPIO line (or the twin)."""
 
-    driver: Literal["none", "sim", "gpio"] = Field("none", description="none: no inputs or outputs; sim: the "
-                                                                       "twin; gpio: libgpiod lines.")
+    driver: Literal["none", "sim", "gpio", "modbus", "numato"] = Field(
+        "none", description="none: no inputs or outputs; sim: the twin; gpio: libgpiod lines; modbus: a Modbus RTU "
+                            "board's discrete inputs and coils (the turnstile relay's own board shares its port); "
+                            "numato: a Numato Lab USB GPIO module.")
     gpio_chip: str = Field("/dev/gpiochip0", description="GPIO chip of the lines below.")
+    port: str = Field("", description="Serial port of a modbus or numato board.")
+    modbus_address: int = Field(1, ge=1, le=247, description="The Modbus board's address.")
+    baudrate: int = Field(9600, ge=1200, le=921600, description="The Modbus line's speed (a relay board on the same "
+                                                                "port sets it first).")
     inputs: dict[InputName, InputConfig] = Field(default_factory=dict,
                                                  description="Inputs by name: fire_alarm, door_contact, exit_button, "
                                                              "tamper.")
@@ -65,8 +73,11 @@ class IoConfig(Section):
 
     @model_validator(mode="after")
     def _lines(self) -> "IoConfig":
-        if self.driver == "gpio":
-            lines = [spec.line for spec in self.inputs.values()] + [spec.line for spec in self.outputs.values()]
+        if self.driver in ("modbus", "numato") and not self.port:
+            raise ValueError(f"driver {self.driver} needs the board's serial port in `port`")
+        inputs, outputs = [spec.line for spec in self.inputs.values()], [spec.line for spec in self.outputs.values()]
+        spaces = [inputs, outputs] if self.driver == "modbus" else [inputs + outputs]  # Modbus: inputs and coils apart
+        for lines in spaces if self.driver in ("gpio", "modbus", "numato") else []:
             taken = sorted({line for line in lines if lines.count(line) > 1})
             if taken:
                 raise ValueError(f"line {taken[0]} is used twice")

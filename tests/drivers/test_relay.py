@@ -1,6 +1,7 @@
 import pytest
 
-from drivers.relay import LcusRelay, ModbusRelay, SimRelay, crc16_modbus, lcus_frame, read_coils_frame, write_coil_frame
+from drivers.modbus import crc16_modbus, read_coils_frame, write_coil_frame
+from drivers.relay import LcusRelay, ModbusRelay, SimRelay, lcus_frame
 from edge.errors import DeviceClosedError, DeviceError
 from tests.emulators import LcusBoard, ModbusBoard, wait_for
 

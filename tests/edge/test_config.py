@@ -98,3 +98,20 @@ def test_a_relay_watchdog_shorter_than_the_pulse_is_refused():
         parse_config(settings)
     settings["turnstile"]["pulse_ms"] = 1000
     assert parse_config(settings).hardware.relay.watchdog_s == 1
+
+
+@pytest.mark.parametrize("io, error", [
+    ({"driver": "modbus", "inputs": {"fire_alarm": {"line": 0}}}, "hardware.io.*needs the board's serial port"),
+    ({"driver": "numato", "port": "/dev/ttyACM0", "inputs": {"fire_alarm": {"line": 2}},
+      "outputs": {"siren": {"line": 2}}}, "hardware.io.*line 2 is used twice"),
+    ({"driver": "modbus", "port": "/dev/ttyUSB0", "inputs": {"tamper": {"line": 1}, "fire_alarm": {"line": 1}}},
+     "line 1 is used twice")])
+def test_an_io_board_without_its_port_or_with_a_line_twice_is_refused_naming_it(io, error):
+    with pytest.raises(ConfigError, match=error):
+        parse_config({"hardware": {"io": io}})
+
+
+def test_a_modbus_boards_input_and_coil_may_share_a_number():
+    config = parse_config({"hardware": {"io": {"driver": "modbus", "port": "/dev/ttyUSB0",
+                                               "inputs": {"fire_alarm": {"line": 1}}, "outputs": {"siren": {"line": 1}}}}})
+    assert config.hardware.io.inputs["fire_alarm"].line == config.hardware.io.outputs["siren"].line == 1

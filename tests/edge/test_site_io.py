@@ -97,3 +97,43 @@ def test_an_unreadable_board_is_one_fault_and_a_fire_in_force_stays(gate):
     assert relay.state and gate.site_io.fire
     faults = [e for e in gate.store.latest_events(200) if e.get("alarm") == "device_fault" and e.get("device") == "io"]
     assert len(faults) == 1
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the loop's death, on purpose
+def test_on_the_relay_boards_own_input_a_fire_holds_the_lane_after_the_frame_loop_dies(tmp_path):
+    """The fire panel wired to a discrete input of the Modbus relay board (one port for both); the frame loop is
+    killed by an exception mid-fire: the relay stays on, the fire thread keeps reading the board."""
+    from tests.emulators import ModbusBoard
+
+    board = ModbusBoard(address=1, inputs=4)
+    board.inputs[0] = True  # a normally-closed fire loop at rest
+    config = parse_config({
+        "state_dir": str(tmp_path / "state"), "mqtt": {"enabled": False}, "ui": {"enabled": False},
+        "hardware": {"relay": {"driver": "modbus", "port": board.port, "modbus_address": 1},
+                     "io": {"driver": "modbus", "port": board.port, "modbus_address": 1, "fire_release_hold_s": 0.2,
+                            "inputs": {"fire_alarm": {"line": 0, "contact": "normally_closed", "debounce_ms": 20}}}},
+        "simulation": {"scenario": str(SCENARIOS / "residents_only.yaml"), "realtime": True, "loop": True}})
+    runtime = Runtime(config, control=False, ui=False)
+    died = threading.Event()
+
+    def dying_step():
+        died.set()
+        raise RuntimeError("the frame loop dies")
+
+    loop = threading.Thread(target=lambda: runtime.run(lambda: False), daemon=True)
+    try:
+        loop.start()
+        assert wait_for(lambda: runtime.gate.stats.frames > 5, timeout=60)
+        board.inputs[0] = False  # the fire panel opens the loop
+        assert wait_for(lambda: board.coils[0], timeout=2)
+        runtime.gate.step = dying_step
+        assert died.wait(10)
+        loop.join(timeout=10)
+        assert not loop.is_alive()  # the loop has ended: its stop() ran
+        assert board.coils[0] and runtime.site_io.fire  # the lane is still free
+        board.inputs[0] = True  # the fire clears; the board keeps answering the fire thread
+        assert wait_for(lambda: not runtime.site_io.fire, timeout=5)
+        assert not board.log.errors
+    finally:
+        runtime.close()
+        board.close()
