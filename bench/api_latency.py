@@ -26,7 +26,7 @@ OPERATIONS = {"status": "/api/v1/status", "events page of 100": "/api/v1/events?
 
 def one_run(requests: int, scratch: Path) -> dict[str, list[float]]:
     sys.path.insert(0, str(ROOT))
-    from edge.api.tokens import issue
+    from edge.api_tokens import issue
     from edge.app import Runtime
     from edge.config import parse_config
     from edge.events import EventKind

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from edge.api_tokens import issue as issue_token
 from edge.config import GateConfig
 from edge.errors import EnrolmentError
 from edge.events import Decision, DecisionSource, Event, EventKind
@@ -285,6 +286,17 @@ class GateService:
 
     def revoke_pass(self, pass_id: str) -> None:
         self._store.revoke_pass(pass_id)
+
+    def issue_api_token(self, name: str, scopes: list[str]) -> str:
+        """A new integrators' token (shown once; only its hash is kept); ValueError naming the field at fault."""
+        return issue_token(self._store, name, scopes)
+
+    def api_tokens(self) -> list[dict]:
+        return [{"id": t.token_id, "name": t.name, "scopes": list(t.scopes), "created": t.created,
+                 "revoked": t.revoked} for t in self._store.tokens()]
+
+    def revoke_api_token(self, token_id: str) -> bool:
+        return self._store.revoke_token(token_id)
 
     def first_use_of_nonce(self, nonce: str, now: float, *, keep_s: float) -> bool:
         """False when a signed command with this nonce was already run (a replay)."""

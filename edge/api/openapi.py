@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edge.api.tokens import SCOPES
+from edge.api_tokens import SCOPES
 
 VERSION = "1.0.0"
 

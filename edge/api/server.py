@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from edge.api.openapi import document
-from edge.api.tokens import Caller, caller
+from edge.api_tokens import Caller, caller
 from edge.config import ApiConfig
 from edge.errors import EnrolmentError
 from edge.events import DecisionSource, EventKind

@@ -10,7 +10,8 @@ from edge.cli import common
 from edge.errors import ConfigError
 
 CONSOLE_COMMANDS = ("status, open, residents.list, residents.add, residents.remove, events.query, config.get, "
-                    "config.set, passes.list")
+                    "config.set, passes.list, passes.revoke, trustlist.update, api.tokens.add, api.tokens.list, "
+                    "api.tokens.revoke")
 
 
 def cmd_admin_keygen(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from edge.errors import ConfigError
 
 
 def cmd_tokens_add(args: argparse.Namespace) -> int:
-    from edge.api.tokens import issue
+    from edge.api_tokens import issue
 
     with common.store(args) as store:
         try:
@@ -46,7 +46,7 @@ def cmd_tokens_revoke(args: argparse.Namespace) -> int:
 
 
 def register(commands) -> None:
-    from edge.api.tokens import SCOPES
+    from edge.api_tokens import SCOPES
 
     api = commands.add_parser("api", help="the integrators' HTTP API: tokens")
     groups = api.add_subparsers(dest="group", required=True)

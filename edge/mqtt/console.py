@@ -74,7 +74,8 @@ class Console:
             "residents.add": self._residents_add, "residents.remove": self._residents_remove,
             "events.query": self._events_query, "config.get": self._config_get, "config.set": self._config_set,
             "passes.revoke": self._passes_revoke, "passes.list": self._passes_list,
-            "trustlist.update": self._trustlist_update,
+            "trustlist.update": self._trustlist_update, "api.tokens.add": self._tokens_add,
+            "api.tokens.list": self._tokens_list, "api.tokens.revoke": self._tokens_revoke,
         }
 
     @property
@@ -249,6 +250,27 @@ class Console:
             return {"signers": self.gate.replace_trust_list(certificates)}
         except ValueError as error:
             raise Refused(f"invalid: args.{error}") from None
+
+    def _tokens_add(self, args: dict, admin: str) -> dict:
+        name, scopes = args.get("name"), args.get("scopes")
+        if not isinstance(name, str) or not isinstance(scopes, list) or not all(isinstance(x, str) for x in scopes):
+            raise Refused("malformed: args.name (string) and args.scopes (list of strings) are required")
+        try:
+            token = self.gate.issue_api_token(name, scopes[:10])
+        except ValueError as error:
+            raise Refused(f"invalid: args.{error}") from None
+        return {"token": token, "shown_once": True}
+
+    def _tokens_list(self, args: dict, admin: str) -> list[dict]:
+        return self.gate.api_tokens()
+
+    def _tokens_revoke(self, args: dict, admin: str) -> dict:
+        token_id = args.get("id")
+        if not isinstance(token_id, str) or not token_id:
+            raise Refused("malformed: args.id is required (api.tokens.list shows it)")
+        if not self.gate.revoke_api_token(token_id[:64]):
+            raise Refused(f"not found: no live token {token_id[:64]}")
+        return {"revoked": token_id[:64]}
 
     # site-wide resident records
 

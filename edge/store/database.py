@@ -164,7 +164,7 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX webhook_queue_hook ON webhook_queue(hook, seq)",
     ],
     [
-        # integrators' API tokens: only a hash of each secret is kept (edge/api/tokens.py)
+        # integrators' API tokens: only a hash of each secret is kept (edge/api_tokens.py)
         """CREATE TABLE api_tokens (
             token_id TEXT PRIMARY KEY,
             name TEXT NOT NULL,

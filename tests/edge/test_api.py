@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 
 from edge.api.server import SCOPE_OF
-from edge.api.tokens import issue
+from edge.api_tokens import issue
 from edge.app import Runtime
 from edge.config import parse_config
 from edge.events import EventKind

@@ -175,3 +175,22 @@ def test_a_new_trust_list_replaces_the_old_one_in_the_running_verifiers(gate):
     assert status(new_key, new_der) == "valid"
     assert status(old_key, old_der) == "untrusted"  # removed: not merged into the old list
     assert json.loads((gate.runtime.state_dir / "trustlist.json").read_text()) == [base64.b64encode(new_der).decode()]
+
+
+def test_api_tokens_are_issued_listed_and_revoked_from_the_console_and_refused_when_malformed(gate):
+    from edge.api_tokens import caller
+
+    reply = send(gate, "api.tokens.add", {"name": "property platform", "scopes": ["status:read", "events:read"]})
+    token = reply["result"]["token"]
+    holder = caller(gate.runtime.store, token)
+    assert holder is not None and holder.scopes == ("status:read", "events:read")
+    [listed] = send(gate, "api.tokens.list", {})["result"]
+    assert listed["id"] == holder.token_id and listed["revoked"] is None and "secret" not in json.dumps(listed)
+    assert token.split("_")[-1] not in json.dumps(listed)
+    assert send(gate, "api.tokens.revoke", {"id": holder.token_id})["result"] == {"revoked": holder.token_id}
+    assert caller(gate.runtime.store, token) is None
+    assert send(gate, "api.tokens.revoke", {"id": holder.token_id})["error"].startswith("not found")
+    assert send(gate, "api.tokens.add", {"name": "x", "scopes": ["root"]})["error"].startswith("invalid: args.scope")
+    assert send(gate, "api.tokens.add", {"name": "x", "scopes": "status:read"})["error"].startswith("malformed")
+    commands = [e["command"] for e in gate.runtime.store.latest_events(20) if e.get("action") == "command"]
+    assert commands.count("api.tokens.add") == 1 and "api.tokens.revoke" in commands
