@@ -13,7 +13,7 @@ import io
 from collections.abc import Callable, Iterable
 from typing import Any
 
-COLUMNS = ("time", "site", "gate", "kind", "outcome", "name", "resident_id", "temperature_c", "reasons",
+COLUMNS = ("time", "site", "gate", "kind", "outcome", "name", "unit", "resident_id", "temperature_c", "reasons",
            "reason_codes", "alarm", "detail", "event_id")
 Words = Callable[[str, str], str]  # (group, code) -> words in the export's language
 
@@ -40,7 +40,7 @@ def _row(event: dict[str, Any], words: Words) -> list[Any]:
     alarm = event.get("alarm") if kind == "alarm" else None
     temperature = event.get("temperature_c")
     return [stamp, event.get("site", ""), event.get("gate", ""), words("kind", kind), outcome,
-            event.get("resident_name") or "", event.get("resident_id") or "",
+            event.get("resident_name") or "", event.get("resident_unit") or "", event.get("resident_id") or "",
             round(float(temperature), 2) if isinstance(temperature, (int, float)) else "",
             "; ".join(words("outcome", code) for code in codes), " ".join(codes),
             words("alarm", str(alarm)) if alarm else "", event.get("detail") or "", event.get("event_id", "")]

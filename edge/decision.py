@@ -263,6 +263,7 @@ class Policy:
             granted=granted, source=DecisionSource.pipeline, reasons=reasons, reason_codes=codes,
             visit_id=visit.visit_id,
             resident_id=match.resident_id if match else None, resident_name=match.name if match else None,
+            resident_unit=match.unit if match else None,
             pass_id=valid_pass.pass_id if valid_pass else None,
             temperature_c=round(estimate.temperature_c, 2) if estimate is not None else None,
             temperature={**estimate.as_dict(), "samples": visit.temperature.samples()} if estimate is not None else None,

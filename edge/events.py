@@ -49,6 +49,7 @@ class Decision:
     visit_id: str | None = None
     resident_id: int | None = None
     resident_name: str | None = None
+    resident_unit: str | None = None
     pass_id: str | None = None
     temperature_c: float | None = None  # the visit's combined estimate
     temperature: dict[str, Any] | None = None  # the estimate, its uncertainty and interval, and the readings fused

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -40,6 +40,7 @@ class Gallery:
     version: int
     adaptive: np.ndarray | None = None  # (n,) bool: learned from visits (None: none are)
     ids: np.ndarray | None = None  # (n,) int64: the templates' ids in the store (None: a gallery held in memory)
+    units: dict[int, str] = field(default_factory=dict)  # each resident's unit, where one is recorded
 
     def enrolled(self, resident_id: int) -> np.ndarray:
         """A resident's enrolment templates: what adaptive ones are anchored to, never replaced."""
@@ -154,7 +155,9 @@ class ResidentRecords(Database):
             version = self.gallery_version  # read first: a write in between makes it look older, never newer
             rows = self._query("SELECT id, resident_id, negative, adaptive, CASE WHEN id > ? THEN embedding END "
                                "FROM templates ORDER BY id", (after,))  # one statement: one consistent snapshot
-            names = dict(self._query("SELECT id, name FROM residents"))
+            people = self._query("SELECT id, name, unit FROM residents")
+        names = {int(row[0]): str(row[1]) for row in people}
+        units = {int(row[0]): str(row[2]) for row in people if row[2]}
         ids = np.array([row[0] for row in rows], dtype=np.int64)
         owners = np.array([row[1] for row in rows], dtype=np.int64)
         negative = np.array([bool(row[2]) for row in rows], dtype=bool)
@@ -167,7 +170,7 @@ class ResidentRecords(Database):
             embeddings = np.stack(fresh)
         else:
             embeddings = np.zeros((0, 0), dtype=np.float32)
-        return Gallery(embeddings, owners, negative, names, version, adaptive, ids)
+        return Gallery(embeddings, owners, negative, names, version, adaptive, ids, units)
 
     # templates learned from visits: bounded per resident, the oldest replaced first, enrolment never
 

@@ -179,6 +179,18 @@ def test_an_exported_cell_is_never_a_formula():
     assert "'=HYPERLINK" in text and "'+g" in text
 
 
+def test_a_residents_unit_has_its_own_column():
+    import csv
+    import io
+
+    from collector.export import COLUMNS, events_csv
+
+    text = events_csv([{"kind": "decision", "granted": True, "resident_name": "王芳", "resident_unit": "3-502",
+                        "resident_id": 7, "time": 0, "event_id": "e"}], lambda group, code: code)
+    header, row = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    assert header == list(COLUMNS) and row[header.index("unit")] == "3-502" and row[header.index("name")] == "王芳"
+
+
 def test_in_english_nothing_on_the_page_is_chinese(fleet):
     page = logged_in(fleet)
     page.click("#lang")

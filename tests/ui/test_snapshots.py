@@ -22,7 +22,7 @@ IMAGE_MARKS = (b"JFIF", b"Exif", b"\x89PNG", b"\xff\xd8\xff\xdb")
 def _run(tmp_path, storage: dict, *, ui_port: int | None = None) -> Runtime:
     scenario = tmp_path / "visits.yaml"
     scenario.write_text(yaml.safe_dump({
-        "faces_dir": str(SCENARIOS / "faces"), "residents": [{"name": "Chen", "photos": ["resident_c/01.jpg"]}],
+        "faces_dir": str(SCENARIOS / "faces"), "residents": [{"name": "Chen", "unit": "3-502", "photos": ["resident_c/01.jpg"]}],
         "visitors": [{"at": 0.0, "photo": "resident_c/04.jpg", "identity": "Chen", "expect": "granted"},
                      {"at": 5.0, "photo": "stranger_e/01.jpg", "expect": "denied"}]}))
     from drivers.sim.scenario import load_scenario
@@ -59,6 +59,7 @@ def test_with_snapshots_each_decision_keeps_its_face_for_a_guard_logged_in_only(
     try:
         decisions = _decisions(runtime)
         assert len(decisions) == 2
+        assert [d.get("resident_unit") for d in decisions if d["granted"]] == ["3-502"]  # the unit, for the export
         for event in decisions:
             jpeg = runtime.service.snapshot(event["event_id"])
             assert jpeg is not None and jpeg[:3] == b"\xff\xd8\xff"

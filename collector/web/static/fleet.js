@@ -165,7 +165,7 @@ async function search(event) {
     let result = "";
     if (found.kind === "decision") {
       const reasons = (found.reason_codes || []).map((code) => m("outcome", code)).join(", ");
-      result = found.granted ? `${m("ui", "granted")} ${found.resident_name || ""}` : `${m("ui", "denied")}: ${reasons}`;
+      result = found.granted ? `${m("ui", "granted")} ${found.resident_name || ""}${found.resident_unit ? ` (${found.resident_unit})` : ""}` : `${m("ui", "denied")}: ${reasons}`;
     } else if (found.kind === "alarm") {
       result = m("alarm", found.alarm || "unknown");
     }
