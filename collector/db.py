@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from collector.operators import OperatorRecords
 from collector.schema import ADDED_COLUMNS, EVENT_COLUMNS, event_row, metrics, tables
+from collector.snapshots import SnapshotRecords
 from edge.errors import StorageError
 
 DAY_S = 86_400
@@ -38,7 +40,7 @@ class GateRow:
     fps: float | None
 
 
-class CollectorDB:
+class CollectorDB(OperatorRecords, SnapshotRecords):
     def __init__(self, url: str) -> None:
         self.url = url
         self.postgres = url.startswith(("postgresql://", "postgres://"))
@@ -182,6 +184,7 @@ class CollectorDB:
         """Retention: events older than `cutoff` go (on PostgreSQL, whole days: their partitions are
         dropped); the hourly counters stay. Returns partitions dropped, or rows deleted on SQLite."""
         with self._cursor() as cursor:
+            cursor.execute(self._sql("DELETE FROM snapshots WHERE time < ?"), (cutoff,))
             if not self.postgres:
                 cursor.execute("DELETE FROM events WHERE time < ?", (cutoff,))
                 return int(cursor.rowcount)
@@ -371,29 +374,3 @@ class CollectorDB:
             cursor.execute(self._sql("INSERT INTO alarm_acks(event_id, operator, time) VALUES (?, ?, ?) "
                                      "ON CONFLICT (event_id) DO NOTHING"), (event_id, operator, when))
             return bool(cursor.rowcount)
-
-    # operators and their audit trail
-
-    def set_operator(self, name: str, password_hash: bytes, salt: bytes) -> None:
-        with self._cursor() as cursor:
-            cursor.execute(self._sql("INSERT INTO operators(name, password_hash, salt, created) VALUES (?, ?, ?, ?) "
-                                     "ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, "
-                                     "salt = excluded.salt"), (name, password_hash, salt, time.time()))
-
-    def operator(self, name: str) -> tuple[bytes, bytes] | None:
-        """(password hash, salt) of an operator, None if there is none by that name."""
-        with self._cursor() as cursor:
-            cursor.execute(self._sql("SELECT password_hash, salt FROM operators WHERE name = ?"), (name,))
-            row = cursor.fetchone()
-        return (bytes(row[0]), bytes(row[1])) if row else None
-
-    def audit(self, operator: str, action: str, detail: dict[str, Any], when: float) -> None:
-        with self._cursor() as cursor:
-            cursor.execute(self._sql("INSERT INTO audit(time, operator, action, detail) VALUES (?, ?, ?, ?)"),
-                           (when, operator, action, json.dumps(detail, ensure_ascii=False, sort_keys=True)))
-
-    def audit_log(self, limit: int = 100) -> list[tuple[float, str, str, dict]]:
-        with self._cursor() as cursor:
-            cursor.execute(self._sql("SELECT time, operator, action, detail FROM audit ORDER BY time DESC LIMIT ?"),
-                           (limit,))
-            return [(float(t), operator, action, json.loads(detail)) for t, operator, action, detail in cursor.fetchall()]

@@ -100,12 +100,22 @@ OPERATORS_SQLITE = """CREATE TABLE IF NOT EXISTS operators (
             salt BLOB NOT NULL,
             created REAL NOT NULL
         )"""
+# face snapshots the gates chose to send (storage.snapshots_to_collector): kept as long as the events
+SNAPSHOTS = """CREATE TABLE IF NOT EXISTS snapshots (
+            event_id TEXT PRIMARY KEY,
+            site TEXT NOT NULL,
+            gate TEXT NOT NULL,
+            time DOUBLE PRECISION NOT NULL,
+            jpeg {blob} NOT NULL
+        )"""
 
 
 def tables(postgres: bool) -> list[str]:
     events = EVENTS.format(key=", time", partitioned=" PARTITION BY RANGE (time)") if postgres \
         else EVENTS.format(key="", partitioned="")
-    return [events, *SHARED, OPERATORS_POSTGRES if postgres else OPERATORS_SQLITE]
+    return [events, *SHARED, OPERATORS_POSTGRES if postgres else OPERATORS_SQLITE,
+            SNAPSHOTS.format(blob="BYTEA" if postgres else "BLOB"),
+            "CREATE INDEX IF NOT EXISTS snapshots_time ON snapshots(time)"]
 
 
 # columns added since the first schema; an older database gets them on open

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import paho.mqtt.client as mqtt
 
 from collector.db import CollectorDB
+from collector.snapshots import snapshot_from
 from edge.config import MqttConfig
 from edge.events import AlarmKind, EventKind
 from edge.mqtt.link import connect_properties, make_client
@@ -49,6 +50,7 @@ class Prepared:
     refused: list[tuple[str, bytes, str]] = field(default_factory=list)
     statuses: dict[tuple[str, str], str] = field(default_factory=dict)
     reports: list[tuple] = field(default_factory=list)
+    snapshots: list[tuple[str, str, str, float, bytes]] = field(default_factory=list)
     events: int = 0  # event and alarm messages, accepted or refused
 
 
@@ -121,7 +123,8 @@ class Collector:
                 return
             shared = f"$share/{self.group}/{ROOT}"
             client.subscribe([(f"{shared}/+/+/event", 1), (f"{shared}/+/+/alarm", 1),
-                              (f"{shared}/+/+/telemetry", 0), (f"{ROOT}/+/+/status", 1)])
+                              (f"{shared}/+/+/telemetry", 0), (f"{ROOT}/+/+/status", 1),
+                              (f"{shared}/+/+/snapshot", 1)])
         except Exception:
             log.exception("collector on_connect failed")
 
@@ -169,6 +172,12 @@ class Collector:
             self.db.add_telemetry(reports, time.time())
         except Exception:  # telemetry is QoS 0 and comes again shortly: losing one round is harmless
             log.exception("collector: %d telemetry reports not stored", len(reports))
+
+    def _store_snapshots(self, rows: list[tuple[str, str, str, float, bytes]]) -> None:
+        try:
+            self.db.add_snapshots(rows)
+        except Exception:  # evidence beside a record, not the record: the event itself is stored apart
+            log.exception("collector: %d snapshots not stored", len(rows))
 
     def _read_loop(self) -> None:
         """Messages into batches, each parsed and checked, for the writer (which has at most two)."""
@@ -238,6 +247,11 @@ class Collector:
                 report = self._telemetry(site, gate, message.payload)
                 if report is not None:
                     prepared.reports.append(report)
+            elif kind == "snapshot":
+                try:
+                    prepared.snapshots.append(snapshot_from(message.payload, site, gate))
+                except ValueError as error:
+                    prepared.refused.append((message.topic, bytes(message.payload)[:1024], str(error)))
             else:
                 prepared.events += 1
                 try:
@@ -254,6 +268,8 @@ class Collector:
                                  time.time())
         if prepared.reports:
             self._store_telemetry(prepared.reports)
+        if prepared.snapshots:
+            self._store_snapshots(prepared.snapshots)
         accepted, refused = list(prepared.accepted), list(prepared.refused)  # a retry starts from the batch as read
         if not self._insert(accepted, refused):
             return False  # the database is away: nothing is acknowledged

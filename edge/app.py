@@ -95,6 +95,8 @@ class Runtime:
             self.uplink = Uplink(config, self.gate, self.store, self.service, face_status=self.face_status,
                                  thermal_status=self.thermal_status, clock_status=self.clock_status)
             self.uplink.start()
+            if self.snapshots is not None and config.storage.snapshots_to_collector:
+                self.snapshots.send = self.uplink.send_snapshot
         self.voice = self._start_voice()
         self.touchscreen = self._start_touchscreen() if config.ui.enabled and ui else None
         self.api = self._start_api() if config.api.enabled and ui else None

@@ -3,8 +3,9 @@
 Off by default, and then nothing image-like is written anywhere. On, each decision keeps one JPEG of
 the face it was about: the primary face of the newest frame of the visit, cropped with a margin and
 no larger than SNAPSHOT_SIDE. Files live in `state_dir/snapshots/YYYY-MM-DD/EVENT_ID.jpg` (the
-gate's local day), are never sent anywhere, and day folders older than
-`storage.snapshot_retention_days` are deleted. Guards logged in at the touchscreen see them.
+gate's local day), and day folders older than `storage.snapshot_retention_days` are deleted. Guards
+logged in at the touchscreen see them. Only with `storage.snapshots_to_collector` does each also go,
+once, over MQTT to the collector, where operators logged in to the fleet view see it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -40,6 +42,7 @@ class Snapshots:
         self._latest: tuple[str, np.ndarray] | None = None  # (visit id, face crop)
         self._pruned_at = -PRUNE_EVERY_S
         self.written = 0
+        self.send: Callable[[str, float, bytes], None] | None = None  # to the collector, where configured
 
     def on_frame(self, image: np.ndarray, context, visit) -> None:
         """The frame loop's listener: a copy of the primary face's surroundings, for the visit it belongs to."""
@@ -76,6 +79,8 @@ class Snapshots:
             self.written += 1
         except OSError as error:
             log.warning("snapshot for event %s not kept: %s", event.event_id, error)
+        if self.send is not None:
+            self.send(event.event_id, event.time, jpeg.tobytes())
         self.prune()
 
     def read(self, event_id: str) -> bytes | None:

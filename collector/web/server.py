@@ -112,6 +112,7 @@ class FleetServer:
         app.router.add_get("/api/chart.svg", self._chart)
         app.router.add_get("/api/events", self._events)
         app.router.add_get("/api/events.csv", self._events_csv)
+        app.router.add_get("/api/snapshots/{event_id}.jpg", self._snapshot)
         return app
 
     def start(self) -> None:
@@ -304,7 +305,19 @@ class FleetServer:
     async def _events(self, request: web.Request) -> web.Response:
         filters, limit = self._search(request, most=500)
         await self._audited(request, "search_events", {**filters, "limit": limit})
-        return web.json_response({"events": await self._db(self.db.search, **filters, limit=limit)})
+        events = await self._db(self.db.search, **filters, limit=limit)
+        pictured = await self._db(self.db.with_snapshots, [str(e.get("event_id", "")) for e in events])
+        return web.json_response({"events": [{**e, "snapshot": True} if e.get("event_id") in pictured else e
+                                             for e in events]})
+
+    async def _snapshot(self, request: web.Request) -> web.Response:
+        """The face a gate sent with a decision (where it was configured to), for an operator logged in; audited."""
+        event_id = request.match_info["event_id"][:64]
+        await self._audited(request, "view_snapshot", {"event_id": event_id})
+        jpeg = await self._db(self.db.snapshot, event_id)
+        if jpeg is None:
+            return web.json_response({"ok": False, "error": "no snapshot for this event"}, status=404)
+        return web.Response(body=jpeg, content_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     async def _events_csv(self, request: web.Request) -> web.Response:
         """The search, as a spreadsheet: newest first, up to 100,000 rows, in the page's language."""

@@ -42,6 +42,14 @@ class StorageConfig(Section):
                                                                 "the gate only, shown to guards logged in at the "
                                                                 "touchscreen (off: nothing image-like is kept).")
     snapshot_retention_days: int = Field(7, ge=1, le=365, description="Snapshots older than this many days are deleted.")
+    snapshots_to_collector: bool = Field(False, description="Also send each snapshot once over MQTT to the collector, "
+                                                            "where operators logged in to the fleet view see it.")
+
+    @model_validator(mode="after")
+    def _snapshots_to_send(self) -> "StorageConfig":
+        if self.snapshots_to_collector and self.snapshots != "face":
+            raise ValueError("snapshots_to_collector needs snapshots: face (there is nothing to send otherwise)")
+        return self
 
 
 class GateConfig(Section):

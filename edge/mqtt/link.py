@@ -241,6 +241,12 @@ class MqttLink:
         else:
             self.client.publish(fallback_topic, payload, qos=1)
 
+    def publish_once(self, topic: str, payload: str) -> bool:
+        """A message that is not an event (QoS 1, not kept in the outbox): sent now if connected, else dropped."""
+        if not self.connected.is_set():
+            return False
+        return self.client.publish(topic, payload, qos=1).rc == 0
+
     def publish_retained(self, topic: str, payload: str) -> None:
         """A record the site keeps (QoS 1, retained); paho sends it once connected if it is not now."""
         self.client.publish(topic, payload, qos=1, retain=True)

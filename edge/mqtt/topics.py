@@ -29,6 +29,11 @@ class Topics:
         return f"{self.base}/alarm"
 
     @property
+    def snapshot(self) -> str:
+        """Face snapshots, where the operator has the gate send them (storage.snapshots_to_collector)."""
+        return f"{self.base}/snapshot"
+
+    @property
     def telemetry(self) -> str:
         return f"{self.base}/telemetry"
 

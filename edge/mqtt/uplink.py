@@ -3,6 +3,8 @@ between frames, and the broker's absence shown as a device fault once it lasts."
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from collections.abc import Callable
 
@@ -28,7 +30,7 @@ class Uplink:
         self.config = config
         self.gate = gate
         self.store = store
-        topics = Topics(config.site.site_id, config.site.gate_id)
+        topics = self.topics = Topics(config.site.site_id, config.site.gate_id)
         home_assistant = config.mqtt.home_assistant
 
         def announcements() -> list[tuple[str, str]]:
@@ -50,6 +52,10 @@ class Uplink:
 
     def start(self) -> None:
         self.link.start()
+
+    def send_snapshot(self, event_id: str, when: float, jpeg: bytes) -> None:
+        """A decision's face snapshot to the collector (storage.snapshots_to_collector): now, or not at all."""
+        self.link.publish_once(self.topics.snapshot, snapshot_payload(event_id, when, jpeg))
 
     def _overflow(self, dropped: dict[str, int]) -> None:
         # called on the drain thread; the record goes through the store's own lock
@@ -92,3 +98,8 @@ class Uplink:
     def stop(self, flush_s: float) -> None:
         self.flush(flush_s)
         self.link.stop()
+
+
+def snapshot_payload(event_id: str, when: float, jpeg: bytes) -> str:
+    """schemas/snapshot.schema.json"""
+    return json.dumps({"event_id": event_id, "time": round(when, 3), "jpeg": base64.b64encode(jpeg).decode()})

@@ -46,3 +46,13 @@ def test_bad_payloads_do_not_match():
                             schema("event"))
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"ok": False, "cmd": "open", "nonce": "n"}, schema("reply"))
+
+
+def test_a_snapshot_message_matches_the_snapshot_schema_and_the_collector_reads_it_back():
+    from collector.snapshots import snapshot_from
+    from edge.mqtt.uplink import snapshot_payload
+
+    payload = snapshot_payload("0123abcd", 1.8e9, b"\xff\xd8\xff\xe0 a jpeg")
+    jsonschema.validate(json.loads(payload), schema("snapshot"))
+    assert snapshot_from(payload.encode(), "s", "g") == ("0123abcd", "s", "g", 1.8e9, b"\xff\xd8\xff\xe0 a jpeg")
+

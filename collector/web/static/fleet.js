@@ -169,7 +169,17 @@ async function search(event) {
     } else if (found.kind === "alarm") {
       result = m("alarm", found.alarm || "unknown");
     }
-    row.append(cell(localTime(found.time)), cell(found.site), cell(found.gate), cell(m("kind", found.kind)), cell(result));
+    const outcome = cell(result);
+    if (found.snapshot) {  // a face the gate was configured to send: opened on demand, each view audited
+      const link = document.createElement("a");
+      link.className = "snapshot";
+      link.href = `/api/snapshots/${encodeURIComponent(found.event_id)}.jpg`;
+      link.target = "_blank";
+      link.rel = "noopener";
+      link.textContent = ` ${m("ui", "snapshot")}`;
+      outcome.append(link);
+    }
+    row.append(cell(localTime(found.time)), cell(found.site), cell(found.gate), cell(m("kind", found.kind)), outcome);
     return row;
   }));
 }
