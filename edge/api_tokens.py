@@ -16,6 +16,7 @@ SCOPES = {
     "residents:read": "the residents list",
     "residents:write": "enrol and remove residents",
     "passes:read": "passes seen or revoked",
+    "passes:write": "revoke a visitor pass at this gate",
     "gate:open": "open the gate once, with a reason",
 }
 PREFIX = "gp_"

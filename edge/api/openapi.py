@@ -64,6 +64,8 @@ def document() -> dict[str, Any]:
                         "Passes": {"type": "object", "required": ["ok", "passes"],
                                    "properties": {"ok": {"const": True}, "passes": {"type": "array",
                                                                                      "items": {"type": "object"}}}},
+                        "Revoke": {"type": "object", "required": ["pass_id"],
+                                   "properties": {"pass_id": {"type": "string", "minLength": 1, "maxLength": 64}}},
                         "Open": {"type": "object", "required": ["reason"],
                                  "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 200}}},
                         "Enrol": {"type": "object", "required": ["name", "photos"], "properties": {
@@ -98,6 +100,9 @@ def document() -> dict[str, Any]:
                 parameters=[{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}])},
             "/api/v1/passes": {"get": _operation("listPasses", "Passes seen or revoked", "passes:read",
                                                  _response("#/components/schemas/Passes", "the passes"))},
+            "/api/v1/passes/revoke": {"post": _operation(
+                "revokePass", "Refuse a visitor pass at this gate from now on", "passes:write",
+                _response("#/components/schemas/Ok", "revoked"), body="#/components/schemas/Revoke")},
             "/api/v1/open": {"post": _operation("openGate", "Open the gate once", "gate:open",
                                                 _response("#/components/schemas/Ok", "opened"),
                                                 body="#/components/schemas/Open")},

@@ -36,7 +36,7 @@ PUBLIC = ("/api/v1/openapi.json",)
 SCOPE_OF = {("GET", "/api/v1/status"): "status:read", ("GET", "/api/v1/events"): "events:read",
             ("GET", "/api/v1/residents"): "residents:read", ("POST", "/api/v1/residents"): "residents:write",
             ("DELETE", "/api/v1/residents/{id}"): "residents:write", ("GET", "/api/v1/passes"): "passes:read",
-            ("POST", "/api/v1/open"): "gate:open"}
+            ("POST", "/api/v1/passes/revoke"): "passes:write", ("POST", "/api/v1/open"): "gate:open"}
 
 
 CALLER = web.RequestKey("caller", Caller)
@@ -76,6 +76,7 @@ class ApiServer:
         app.router.add_post("/api/v1/residents", self._enrol)
         app.router.add_delete("/api/v1/residents/{id}", self._remove)
         app.router.add_get("/api/v1/passes", self._passes)
+        app.router.add_post("/api/v1/passes/revoke", self._revoke_pass)
         app.router.add_post("/api/v1/open", self._open)
         return app
 
@@ -146,6 +147,15 @@ class ApiServer:
 
     async def _passes(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "passes": await self._in_thread(self.service.passes)})
+
+    async def _revoke_pass(self, request: web.Request) -> web.Response:
+        """A visitor pass refused from now on at this gate (`gatepost admin revoke-pass` reaches the whole site)."""
+        pass_id = (await json_body(request, {"pass_id": str}, max_bytes=4096))["pass_id"].strip()
+        if not pass_id or len(pass_id) > 64:
+            raise BadRequest("pass_id: 1 to 64 characters")
+        await self._in_thread(self.service.revoke_pass, pass_id)
+        self._audit(request, "revoke_pass", {"pass_id": pass_id})
+        return web.json_response({"ok": True})
 
     async def _open(self, request: web.Request) -> web.Response:
         body = await json_body(request, {"reason": str}, max_bytes=4096)

@@ -192,3 +192,15 @@ def test_a_token_is_held_to_its_rate(api):
     finally:
         api_server.config = api_server.config.model_copy(update={"requests_per_minute": limit})
     assert answers == [200, 200, 200, 429]
+
+
+def test_a_revoked_pass_is_listed_as_revoked_and_the_revocation_recorded(api):
+    writer = client(api, "passes:write", "passes:read")
+    status, answer = writer.call("revokePass", body={"pass_id": "visitor-77"})
+    assert (status, answer) == (200, {"ok": True})
+    status, listed = writer.call("listPasses")
+    assert status == 200 and any(p.get("pass_id") == "visitor-77" and p.get("revoked") for p in listed["passes"])
+    recorded = [e for e in api["runtime"].store.latest_events(50) if e.get("operation") == "revoke_pass"]
+    assert recorded and recorded[0]["pass_id"] == "visitor-77"
+    assert client(api, "passes:read").call("revokePass", body={"pass_id": "visitor-78"})[0] == 403
+
