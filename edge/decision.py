@@ -75,7 +75,18 @@ class Visit:
 
     @property
     def valid_code(self) -> QrResult | None:
-        return next((c for c in self.codes if c.status == "valid"), None)
+        return next((c for c in self.shown_codes if c.status == "valid"), None)
+
+    @property
+    def shown_codes(self) -> list[QrResult]:
+        """Codes shown (camera, scanner): what the code check goes by; a card is not one."""
+        return [c for c in self.codes if c.kind != "card"]
+
+    @property
+    def card(self) -> QrResult | None:
+        """The card tapped: the first of a resident's, or else the first tapped."""
+        cards = [c for c in self.codes if c.kind == "card"]
+        return next((c for c in cards if c.status == "valid"), cards[0] if cards else None)
 
 
 @dataclass
@@ -88,6 +99,7 @@ class Outcome:
 
 # every code an outcome can carry; the message catalogue has words for each (tests/edge/test_messages.py)
 OUTCOME_CODES = ("resident", "visitor_pass", "face_not_recognised", "unknown_face", "face_masked", "mask_required",
+                 "card", "card_and_face", "card_unknown", "card_needs_face", "face_needs_card", "card_face_mismatch",
                  "temperature_unavailable",
                  "spoof", "fever", "temperature_uncertain", "temperature_normal", "temperature_no_reading",
                  "code_valid", "no_code",
@@ -118,6 +130,9 @@ class Policy:
         mask_rule = self._mask_rule(visit.match)
         if mask_rule is not None:
             return mask_rule
+        card_rule = self._card_rule(visit)
+        if card_rule is not None:
+            return card_rule
         if visit.match is not None and visit.match.known:
             return Outcome("pass", f"resident {visit.match.name} ({visit.match.similarity:.2f})", "resident",
                            {"name": visit.match.name, "similarity": round(visit.match.similarity, 3),
@@ -129,6 +144,29 @@ class Policy:
         if visit.match is None:
             return Outcome("pending", "face not recognised yet", "face_not_recognised")
         return Outcome("fail", f"unknown face ({visit.match.reason})", "unknown_face", {"why": visit.match.reason})
+
+    def _card_rule(self, visit: Visit) -> Outcome | None:
+        """What checks.card.mode says: a resident's card instead of the face (or_face), or with it (and_face)."""
+        mode, card = self.checks.card.mode, visit.card
+        face_of = visit.match.resident_id if visit.match is not None and visit.match.known else None
+        face_known = face_of is not None
+        if mode == "off" or (card is None and mode == "or_face"):
+            return None
+        if card is None:  # and_face: a face alone is not enough
+            return Outcome("pending", "face recognised: now the card", "face_needs_card") if face_known else None
+        if card.status != "valid":
+            return None if face_known and mode == "or_face" else \
+                Outcome("fail", f"card {card.payload} is not enrolled", "card_unknown", {"card": card.payload})
+        if mode == "or_face" and face_of in (None, card.resident_id):
+            return Outcome("pass", f"card of {card.holder} ({card.payload})", "card",
+                           {"name": card.holder, "card": card.payload})
+        if not face_known:
+            return Outcome("pending", "card read: now the face", "card_needs_face", {"card": card.payload})
+        if face_of != card.resident_id:
+            return Outcome("fail", f"card of {card.holder} shown by another face", "card_face_mismatch",
+                           {"card": card.payload})
+        return Outcome("pass", f"card and face of {card.holder}", "card_and_face", {"name": card.holder,
+                                                                                   "card": card.payload})
 
     def _mask_rule(self, match: Match | None) -> Outcome | None:
         """What checks.face.mask says of the face seen: asked to lower it, asked to wear one, or nothing."""
@@ -224,8 +262,8 @@ class Policy:
         if visit.valid_code is not None:
             return Outcome("pass", f"code valid ({visit.valid_code.reason})", "code_valid",
                            {"why": visit.valid_code.reason})
-        if visit.codes:
-            last = visit.codes[-1]
+        if visit.shown_codes:
+            last = visit.shown_codes[-1]
             return Outcome("fail", f"code {last.status}: {last.reason}", f"code_{last.status}", {"why": last.reason})
         return Outcome("pending", "no code shown", "no_code")
 
@@ -257,6 +295,9 @@ class Policy:
     def _decision(self, visit: Visit, granted: bool, reasons: list[str], codes: list[str],
                   outcomes: dict[str, Outcome]) -> Decision:
         match = visit.match if visit.match is not None and visit.match.known else None  # pragma: no mutate
+        card = visit.card if visit.card is not None and visit.card.status == "valid" else None
+        if match is None and card is not None and card.resident_id is not None and granted:  # let in by the card
+            match = Match(card.resident_id, card.holder, 1.0, -1.0, "card")
         valid_pass = visit.valid_pass
         estimate = self._personal(visit, visit.temperature.estimate())
         return Decision(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from drivers.cards import CardReader, HidCardReader, SerialCardReader, WiegandGpioReader
 from drivers.io import DigitalIO, GpioIO, ModbusIO, NumatoIO, SimIO
 from drivers.camera import Camera, OpenCVCamera
 from drivers.passage import GpioPassageSensor, PassageSensor, SerialPassageSensor
@@ -18,7 +19,7 @@ from drivers.sim.twins import SimCamera, SimThermalCamera
 from drivers.sim.portrait import Locator
 from drivers.sim.world import SimWorld
 from drivers.thermal import ThermalCamera
-from edge.config import GateConfig, IoConfig, RelayConfig
+from edge.config import CardReaderConfig, GateConfig, IoConfig, RelayConfig
 from edge.errors import DeviceError
 
 log = logging.getLogger(__name__)
@@ -94,9 +95,10 @@ class Hardware:
     scanner: QrScanner | None
     world: SimWorld | None = None
     faults: dict[str, str] | None = None  # device -> why it could not be opened
+    card_reader: CardReader | None = None
 
     def close(self) -> None:
-        for device in (self.camera, self.thermal, self.passage, self.scanner):
+        for device in (self.camera, self.thermal, self.passage, self.scanner, self.card_reader):
             if device is not None:
                 device.close()
 
@@ -107,7 +109,8 @@ def open_hardware(config: GateConfig, *, scenario: Scenario | None = None, locat
     hw = config.hardware
     faults: dict[str, str] = {}
     world = None
-    if "sim" in (hw.camera.driver, hw.thermal.driver, hw.relay.driver, hw.passage.driver, hw.qr_scanner.driver):
+    if "sim" in (hw.camera.driver, hw.thermal.driver, hw.relay.driver, hw.passage.driver, hw.qr_scanner.driver,
+                 hw.card_reader.driver):
         scenario = scenario or load_scenario(config.simulation.scenario)
         world = SimWorld(scenario, width=hw.camera.width, height=hw.camera.height, fps=hw.camera.fps,
                          thermal_size=(hw.thermal.width, hw.thermal.height), blackbody_box=hw.thermal.blackbody_box,
@@ -129,7 +132,8 @@ def open_hardware(config: GateConfig, *, scenario: Scenario | None = None, locat
     relay, relay_factory = _relay(hw.relay, world, faults)
     passage = _passage(hw.passage, world, faults)
     scanner = _scanner(hw.qr_scanner, world, faults)
-    return Hardware(camera, thermal, relay, relay_factory, passage, scanner, world, faults)
+    cards = _card_reader(hw.card_reader, world, faults)
+    return Hardware(camera, thermal, relay, relay_factory, passage, scanner, world, faults, cards)
 
 
 def _relay(config: RelayConfig, world: SimWorld | None,
@@ -172,6 +176,22 @@ def _scanner(config, world: SimWorld | None, faults: dict[str, str]) -> QrScanne
             return SerialQrScanner(port=config.port, baudrate=config.baudrate, max_line_bytes=config.max_line_bytes)
     except DeviceError as error:
         faults["qr_scanner"] = str(error)
+        log.error("%s", error)
+    return None
+
+
+def _card_reader(config: CardReaderConfig, world: SimWorld | None, faults: dict[str, str]) -> CardReader | None:
+    try:
+        if config.driver == "sim":
+            return _simulated(world).card_reader
+        if config.driver == "serial":
+            return SerialCardReader(port=config.port, baudrate=config.baudrate)
+        if config.driver == "hid":
+            return HidCardReader(device=config.device)
+        if config.driver == "wiegand_gpio":
+            return WiegandGpioReader(chip=config.gpio_chip, d0=config.d0_line, d1=config.d1_line)
+    except DeviceError as error:
+        faults["card_reader"] = str(error)
         log.error("%s", error)
     return None
 

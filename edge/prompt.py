@@ -23,7 +23,7 @@ MASK_GRACE_S = 1.0  # a masked face not recognised by then (masks allowed) is as
 PROMPT_CODES = ("idle", "step_closer", "step_back", "hold_still", "look_at_camera", "face_hidden", "recognising",
                 "measuring_temperature", "show_code", "welcome", "refused_fever", "refused_spoof",
                 "refused_unknown", "refused_code", "refused_temperature", "see_guard", "out_of_service",
-                "turn_slightly", "lower_mask", "wear_mask", "refused_mask")
+                "turn_slightly", "lower_mask", "wear_mask", "refused_mask", "show_card")
 
 QUALITY_PROMPTS = {"too_small": "step_closer", "uncertain_detection": "face_hidden", "turned_away": "look_at_camera",
                    "blurred": "hold_still"}
@@ -93,6 +93,8 @@ def pending_prompt(visit: Visit, policy: Policy, face: SeenFace | None, now: flo
             return "step_back"
         return "measuring_temperature"
     face_outcome = outcomes.get("face")
+    if face_outcome is not None and face_outcome.code == "face_needs_card":
+        return "show_card"
     qr = outcomes.get("qr")
     if face_outcome is not None and face_outcome.status == "fail" and qr is not None:
         return "show_code"  # not recognised: a visitor pass may still admit them

@@ -52,9 +52,14 @@ class ThermalReading:
 
 @dataclass
 class QrResult:
-    payload: str
-    source: str  # camera | scanner
-    status: str  # valid | invalid | expired | untrusted | unreadable | unsupported (a format recognised, not accepted here)
+    """A credential shown at the gate: a code (camera, scanner) or a card (reader, kind `card`)."""
+
+    payload: str  # a card: only its label (last four digits)
+    source: str  # camera | scanner | card
+    status: str  # valid | invalid | expired | untrusted | unreadable | unsupported (a format recognised, not accepted
+    # here); a card: valid (a resident's) | unknown
     reason: str
-    kind: str = ""  # pass | dcc | online | unknown
+    kind: str = ""  # pass | dcc | online | unknown | card
     pass_id: str | None = None
+    resident_id: int | None = None  # a card's holder
+    holder: str | None = None

@@ -47,6 +47,7 @@ class VisitorSpec(Strict):
     follows_prompts: bool = Field(True, description="Steps closer, or lowers the mask, when the gate's screen asks "
                                                     "(about a second later).")
     mask: Literal["none", "surgical", "cloth", "kn95"] = Field("none", description="A face mask the visitor wears.")
+    card: str | None = Field(None, pattern=r"^[0-9]{1,20}$", description="A card number the visitor taps on arrival.")
     expect: Literal["granted", "denied"] = Field(description="Ground truth: what a correct gate decides.")
 
 

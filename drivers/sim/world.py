@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import segno
 
+from drivers.cards import SimCardReader
 from drivers.passage import SimPassageSensor
 from drivers.qrscanner import SimQrScanner
 from drivers.relay import SimRelay
@@ -66,6 +67,7 @@ class VisitorTruth:
     qr_shown_at: float | None = None
     stepping_closer: tuple[float, float] | None = None  # (when, from where) they stepped closer as asked
     mask_lowered_at: float | None = None  # when they lowered their mask as asked
+    card_shown_at: float | None = None
 
     def stop_distance(self, now: float) -> float:
         """Where they stand once in view: where they stopped, or on their way closer when the screen asked."""
@@ -114,6 +116,7 @@ class SimWorld:
         self.relay = SimRelay(clock=lambda: self.now)
         self.passage = SimPassageSensor()
         self.scanner = SimQrScanner(clock=lambda: self.now)
+        self.card_reader = SimCardReader()
         self._rng = np.random.default_rng(self.spec.seed)
         world_rng = np.random.default_rng(self.spec.seed + 7919)  # its own stream: noise draws do not move it
         self.physics = draw_physics(world_rng) if self.spec.physics == "drawn" else IDEAL
@@ -247,6 +250,9 @@ class SimWorld:
                 and now >= visitor.started_at + self.spec.approach_s):
             visitor.phase, visitor.in_view_at = Phase.in_view, now
         if visitor.phase is Phase.in_view and visitor.in_view_at is not None:
+            if spec.card and visitor.card_shown_at is None:  # tapped on arrival
+                visitor.card_shown_at = now
+                self.card_reader.present(spec.card)
             if spec.qr and visitor.qr_shown_at is None and now >= visitor.in_view_at + spec.qr.after_s:
                 visitor.qr_shown_at = now
                 if spec.qr.via == "scanner":

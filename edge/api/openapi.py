@@ -28,6 +28,9 @@ EVENTS = {"type": "object", "required": ["ok", "events", "next"],
                              "properties": {"event_id": {"type": "string"}, "kind": {"type": "string"},
                                             "time": {"type": "number"}}}}}}
 
+REVOKE = {"type": "object", "required": ["pass_id"],
+          "properties": {"pass_id": {"type": "string", "minLength": 1, "maxLength": 64}}}
+
 
 def _response(schema_ref: str, description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": {"$ref": schema_ref}}}}
@@ -64,8 +67,7 @@ def document() -> dict[str, Any]:
                         "Passes": {"type": "object", "required": ["ok", "passes"],
                                    "properties": {"ok": {"const": True}, "passes": {"type": "array",
                                                                                      "items": {"type": "object"}}}},
-                        "Revoke": {"type": "object", "required": ["pass_id"],
-                                   "properties": {"pass_id": {"type": "string", "minLength": 1, "maxLength": 64}}},
+                        "Revoke": REVOKE,
                         "Open": {"type": "object", "required": ["reason"],
                                  "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 200}}},
                         "Enrol": {"type": "object", "required": ["name", "photos"], "properties": {

@@ -25,7 +25,7 @@ $GATEPOST_CONFIG, then the installed /etc/gatepost/gatepost.yaml, then the one r
 
 def build_parser() -> argparse.ArgumentParser:
     from edge import __version__
-    from edge.cli import admin, api, collector, gate, guards, passes, residents, thermal
+    from edge.cli import admin, api, cards, collector, gate, guards, passes, residents, thermal
 
     parser = argparse.ArgumentParser(prog="gatepost", description="Checkpoint gate daemon and tools.",
                                      epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--state-dir", help="state folder (default: the config's state_dir); also accepted after "
                                             "any command")
     commands = parser.add_subparsers(dest="command", required=True)
-    for group in (gate, residents, thermal, guards, passes, admin, api, collector):
+    for group in (gate, residents, thermal, guards, passes, cards, admin, api, collector):
         group.register(commands)
     _state_dir_everywhere(parser)
     return parser

@@ -55,12 +55,21 @@ class FaceCheckConfig(CheckConfig):
                                     "require (an unmasked face is asked to put one on and refused without).")
 
 
+class CardCheckConfig(Section):
+    """Residents' cards (hardware.card_reader)."""
+
+    mode: Literal["off", "or_face", "and_face"] = Field(
+        "or_face", description="or_face: a resident's card lets them in instead of their face; and_face: the card and "
+                               "the face must both name the resident (cards can be copied); off: cards are ignored.")
+
+
 class ChecksConfig(Section):
     """Which checks decide entry."""
 
     face: FaceCheckConfig = Field(default_factory=FaceCheckConfig)
     temperature: TemperatureCheckConfig = Field(default_factory=TemperatureCheckConfig)
     qr: QrCheckConfig = Field(default_factory=QrCheckConfig)
+    card: CardCheckConfig = Field(default_factory=CardCheckConfig)
 
 
 class PresenceConfig(Section):

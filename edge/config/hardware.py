@@ -195,6 +195,20 @@ class QrScannerConfig(Section):
     max_line_bytes: int = Field(4096, ge=64, le=65536, description="Longer lines are refused as garbage.")
 
 
+class CardReaderConfig(Section):
+    """A card reader (Mifare, EM): none by default."""
+
+    driver: Literal["none", "sim", "serial", "hid", "wiegand_gpio"] = Field(
+        "none", description="sim: the twin; serial: a reader or Wiegand converter sending each number as a line; hid: "
+                            "a USB keyboard-wedge reader (evdev, grabbed); wiegand_gpio: Wiegand 26/34 on two lines.")
+    port: str = Field("/dev/ttyUSB1", description="Serial port (serial).")
+    baudrate: int = Field(9600, ge=1200, le=921600, description="Serial speed (serial).")
+    device: str = Field("/dev/input/by-id/usb-card-reader-event-kbd", description="evdev node (hid).")
+    gpio_chip: str = Field("/dev/gpiochip0", description="GPIO chip (wiegand_gpio).")
+    d0_line: int = Field(20, ge=0, le=1023, description="D0 line (wiegand_gpio).")
+    d1_line: int = Field(21, ge=0, le=1023, description="D1 line (wiegand_gpio).")
+
+
 class HardwareConfig(Section):
     """Devices: each "sim" (the simulated twin, the default) or a real driver."""
 
@@ -204,6 +218,7 @@ class HardwareConfig(Section):
     passage: PassageConfig = Field(default_factory=PassageConfig)
     qr_scanner: QrScannerConfig = Field(default_factory=QrScannerConfig)
     io: IoConfig = Field(default_factory=IoConfig)
+    card_reader: CardReaderConfig = Field(default_factory=CardReaderConfig)
 
     @model_validator(mode="before")
     @classmethod

@@ -11,6 +11,8 @@ from edge.hardware import Hardware
 from edge.qr.online import OnlineChecker
 from edge.qr.verify import build_registry
 from edge.stages.base import Stage
+from edge.cards import CardBook
+from edge.stages.card import CardStage
 from edge.stages.face import FaceStage
 from edge.stages.qr import QrStage
 from edge.stages.thermal import ThermalStage
@@ -34,4 +36,6 @@ def build_stages(config: GateConfig, engine: FaceEngine | None, hardware: Hardwa
             registry = build_registry(config, store, state_dir, clock=(clock or GateClock()).now)
             stages.append(QrStage(registry, scanner=hardware.scanner, online=online,
                                   online_prefix=config.qr.online.prefix))
+    if hardware.card_reader is not None and config.checks.card.mode != "off":
+        stages.append(CardStage(hardware.card_reader, CardBook(store, state_dir)))  # after the QR stage's codes
     return stages

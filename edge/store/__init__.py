@@ -6,6 +6,7 @@ takes that class (`EventJournal` for the MQTT link, `GuardRecords` for the guard
 """
 
 from edge.store.api_tokens import ApiTokenRecords, TokenRecord
+from edge.store.cards import CardRecord, CardRecords
 from edge.store.database import BUSY_TIMEOUT_S, DB_NAME, MIGRATIONS, Database
 from edge.store.guards import GuardRecord, GuardRecords
 from edge.store.journal import EventJournal, OutboxItem
@@ -17,11 +18,11 @@ from edge.store.webhooks import WebhookQueue
 
 
 class Store(ResidentRecords, EventJournal, PassRecords, GuardRecords, CommandNonces, ThermalRecords, WebhookQueue,
-            ApiTokenRecords):
+            ApiTokenRecords, CardRecords):
     """Every concern of the gate's state over one connection."""
 
 
-__all__ = ["ApiTokenRecords", "BUSY_TIMEOUT_S", "DB_NAME", "MIGRATIONS", "CommandNonces", "Database", "EventJournal", "Gallery",
+__all__ = ["ApiTokenRecords", "BUSY_TIMEOUT_S", "CardRecord", "CardRecords", "DB_NAME", "MIGRATIONS", "CommandNonces", "Database", "EventJournal", "Gallery",
            "GuardRecord", "GuardRecords", "OffsetChange", "OutboxItem", "PassRecord", "PassRecords", "Recheck", "Resident",
            "ResidentRecords", "Store", "TemplateRecord", "ThermalRecords", "TokenRecord",
            "WebhookQueue"]

@@ -174,6 +174,16 @@ MIGRATIONS: list[list[str]] = [
             revoked REAL
         )""",
     ],
+    [
+        # residents' cards: the number only as an HMAC under the gate's card key (edge/cards.py), never in plain
+        """CREATE TABLE cards (
+            card_key BLOB PRIMARY KEY,
+            resident_id INTEGER NOT NULL REFERENCES residents(id) ON DELETE CASCADE,
+            label TEXT NOT NULL,
+            created REAL NOT NULL
+        )""",
+        "CREATE INDEX cards_resident ON cards(resident_id)",
+    ],
 ]
 
 

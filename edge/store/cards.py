@@ -1,0 +1,40 @@
+"""Residents' cards: each number kept only as an HMAC (edge/cards.py computes it), with a label showing its last
+digits for people, and the resident it belongs to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edge.store.database import Database
+
+
+@dataclass(frozen=True)
+class CardRecord:
+    label: str
+    resident_id: int
+    resident_name: str
+    created: float
+
+
+class CardRecords(Database):
+    def add_card(self, card_key: bytes, resident_id: int, label: str) -> bool:
+        """False when the card is already someone's (nothing changed)."""
+        with self._transaction() as db:
+            return db.execute("INSERT INTO cards(card_key, resident_id, label, created) VALUES (?, ?, ?, ?) "
+                              "ON CONFLICT (card_key) DO NOTHING",
+                              (card_key, resident_id, label, self._clock())).rowcount > 0
+
+    def card_holder(self, card_key: bytes) -> tuple[int, str] | None:
+        """(resident id, name) of the card's holder, or None."""
+        rows = self._query("SELECT r.id, r.name FROM cards c JOIN residents r ON r.id = c.resident_id "
+                           "WHERE c.card_key = ?", (card_key,))
+        return (int(rows[0][0]), str(rows[0][1])) if rows else None
+
+    def cards(self) -> list[CardRecord]:
+        return [CardRecord(str(label), int(rid), str(name), float(created)) for label, rid, name, created in self._query(
+            "SELECT c.label, r.id, r.name, c.created FROM cards c JOIN residents r ON r.id = c.resident_id "
+            "ORDER BY c.created")]
+
+    def remove_card(self, card_key: bytes) -> bool:
+        with self._transaction() as db:
+            return db.execute("DELETE FROM cards WHERE card_key = ?", (card_key,)).rowcount > 0
