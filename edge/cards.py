@@ -41,7 +41,8 @@ class CardBook:
             raise ConfigError(f"number: card {label_of(clean)} already belongs to a resident (cards list)")
         return label_of(clean)
 
-    def holder(self, number: str) -> tuple[int, str] | None:
+    def holder(self, number: str) -> tuple[int, str, str | None] | None:
+        """(resident id, name, access group) of the card's holder, or None."""
         return self.store.card_holder(self.keyed(number))
 
     def remove(self, number: str) -> bool:

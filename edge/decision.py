@@ -25,6 +25,7 @@ from edge.config import CheckMode, ChecksConfig
 from edge.events import Decision, DecisionSource
 from edge.face.matcher import Match
 from edge.readings import QrResult, ThermalReading
+from edge.schedule import judge
 from edge.thermal_fusion import TemperatureEstimate, VisitTemperature
 
 if TYPE_CHECKING:
@@ -100,6 +101,7 @@ class Outcome:
 # every code an outcome can carry; the message catalogue has words for each (tests/edge/test_messages.py)
 OUTCOME_CODES = ("resident", "visitor_pass", "face_not_recognised", "unknown_face", "face_masked", "mask_required",
                  "card", "card_and_face", "card_unknown", "card_needs_face", "face_needs_card", "card_face_mismatch",
+                 "outside_hours", "group_not_admitted",
                  "temperature_unavailable",
                  "spoof", "fever", "temperature_uncertain", "temperature_normal", "temperature_no_reading",
                  "code_valid", "no_code",
@@ -109,11 +111,14 @@ OUTCOME_CODES = ("resident", "visitor_pass", "face_not_recognised", "unknown_fac
 
 class Policy:
     def __init__(self, checks: ChecksConfig, *, window_s: float,
-                 personal: Callable[[int], PersonalOffset | None] | None = None) -> None:
-        """`personal`: a recognised resident's own offset (edge/thermal_profiles.py), taken off their estimate."""
+                 personal: Callable[[int], PersonalOffset | None] | None = None,
+                 wall: Callable[[], float] = time.time) -> None:
+        """`personal`: a recognised resident's own offset (edge/thermal_profiles.py), taken off their estimate;
+        `wall`: Unix time, what access groups' hours are judged by (the gate's own clock may be a simulation's)."""
         self.checks = checks
         self.window_s = window_s
         self.personal = personal
+        self.wall = wall
 
     def outcomes(self, visit: Visit, *, final: bool = False) -> dict[str, Outcome]:
         """Each check's outcome; `final`: the window has ended, so what is still open is decided as it stands."""
@@ -124,6 +129,8 @@ class Policy:
             result["temperature"] = self._temperature(visit, final=final)
         if self.checks.qr.mode is not CheckMode.off:
             result["qr"] = self._qr(visit)
+        if self.checks.schedule.mode is not CheckMode.off:
+            result["schedule"] = self._schedule(visit)
         return result
 
     def _face(self, visit: Visit) -> Outcome:
@@ -144,6 +151,30 @@ class Policy:
         if visit.match is None:
             return Outcome("pending", "face not recognised yet", "face_not_recognised")
         return Outcome("fail", f"unknown face ({visit.match.reason})", "unknown_face", {"why": visit.match.reason})
+
+    def _schedule(self, visit: Visit) -> Outcome:
+        """A known resident (face or card) in an access group passes within the group's hours at this gate; a
+        resident in no group always; anyone not known as a resident is for the other checks to judge."""
+        settings = self.checks.schedule
+        match, card = visit.match, visit.card
+        if match is not None and match.known:
+            group = match.group
+        elif card is not None and card.status == "valid":
+            group = card.group
+        else:
+            return Outcome("pass", "no resident to hold to hours", "")
+        if group is None:
+            return Outcome("pass", "in no access group: always", "")
+        hours = settings.groups.get(group)
+        if hours is None:
+            return Outcome("fail", f"group {group} is not admitted at this gate", "group_not_admitted",
+                           {"group": group})
+        verdict = judge({str(day): spans for day, spans in hours.weekly.items()}, hours.holidays, settings.timezone,
+                        self.wall())
+        if verdict.allowed:
+            return Outcome("pass", f"group {group}: {verdict.why}", "", {"group": group})
+        return Outcome("fail", f"group {group}: {verdict.why.replace('_', ' ')}", "outside_hours",
+                       {"group": group, "why": verdict.why})
 
     def _card_rule(self, visit: Visit) -> Outcome | None:
         """What checks.card.mode says: a resident's card instead of the face (or_face), or with it (and_face)."""
@@ -275,8 +306,8 @@ class Policy:
         final = now - visit.started >= self.window_s
         outcomes = self.outcomes(visit, final=final)
         required = {name: o for name, o in outcomes.items() if self.mode_of(name) is CheckMode.required}
-        hard_fail = [o for name, o in required.items() if o.status == "fail" and name == "temperature"]
-        if hard_fail and not final:  # a fever or a spoof: at once (when the window ends, every failing check is named)
+        hard_fail = [o for name, o in required.items() if o.status == "fail" and name in ("temperature", "schedule")]
+        if hard_fail and not final:  # a fever, a spoof, outside hours: at once (at the window's end every failing check is named)
             return self._denial(visit, hard_fail, outcomes)
         if required and all(o.status == "pass" for o in required.values()):
             advisory = [f"advisory {name}: {o.reason}" for name, o in outcomes.items()

@@ -63,3 +63,4 @@ class QrResult:
     pass_id: str | None = None
     resident_id: int | None = None  # a card's holder
     holder: str | None = None
+    group: str | None = None  # the holder's access group

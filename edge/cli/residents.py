@@ -160,6 +160,18 @@ def cmd_residents_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_residents_group(args: argparse.Namespace) -> int:
+    groups = common.config(args).checks.schedule.groups
+    if args.group is not None and args.group not in groups:
+        print(f"gatepost: group {args.group!r} is not in this gate's checks.schedule.groups "
+              f"({', '.join(groups) or 'none'}): this gate will refuse them", file=sys.stderr)
+    with common.store(args) as store:
+        if not store.set_access_group(args.id, args.group):
+            raise ConfigError(f"id: no resident {args.id}")
+    print(f"resident {args.id}: " + (f"access group {args.group}" if args.group else "in no access group (always)"))
+    return 0
+
+
 def cmd_residents_not_this_person(args: argparse.Namespace) -> int:
     from edge.images import read_image
 
@@ -205,6 +217,10 @@ def register(commands) -> None:
     remove = actions.add_parser("remove", help="remove a resident and their templates")
     remove.add_argument("id", type=int, help="the resident's id (residents list shows it)")
     remove.set_defaults(func=cmd_residents_remove)
+    group = actions.add_parser("group", help="put a resident in an access group (checks.schedule), or in none")
+    group.add_argument("id", type=int, help="the resident's id (residents list shows it)")
+    group.add_argument("group", nargs="?", default=None, help="the group's name (none given: in no group, always)")
+    group.set_defaults(func=cmd_residents_group)
     negative = actions.add_parser("not-this-person", help="keep a wrongly matched face as a negative template")
     negative.add_argument("id", type=int, help="the resident the face was wrongly matched to")
     negative.add_argument("photo", help="a photo of the face that is not them")

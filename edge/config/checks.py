@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from edge.config.base import CheckMode, FailMode, Section, ed25519_keys
+from edge.schedule import check_day, holiday_date, zone
 
 STAGES: tuple[Literal["face", "thermal", "qr"], ...] = ("face", "thermal", "qr")
 DCC_KINDS: tuple[Literal["v", "t", "r"], ...] = ("v", "t", "r")
@@ -63,6 +64,48 @@ class CardCheckConfig(Section):
                                "the face must both name the resident (cards can be copied); off: cards are ignored.")
 
 
+class AccessGroupConfig(Section):
+    """An access group's hours at this gate."""
+
+    weekly: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], list[str]] = Field(
+        default_factory=dict, description="Intervals per day, HH:MM-HH:MM in local time (end 24:00 for midnight); a "
+                                          "day not named is closed.")
+    holidays: dict[str, Literal["open", "closed", "as_usual"]] = Field(
+        default_factory=dict, description="Dates (YYYY-MM-DD): remain open all day, remain closed, or as usual.")
+
+    @field_validator("weekly")
+    @classmethod
+    def _days(cls, weekly: dict[str, list[str]]) -> dict[str, list[str]]:
+        for day, intervals in weekly.items():
+            try:
+                check_day(intervals)
+            except ValueError as error:
+                raise ValueError(f"{day}: {error}") from None
+        return weekly
+
+    @field_validator("holidays")
+    @classmethod
+    def _dates(cls, holidays: dict[str, str]) -> dict[str, str]:
+        return {holiday_date(day): mode for day, mode in holidays.items()}
+
+
+class ScheduleCheckConfig(CheckConfig):
+    """Access groups' hours: a resident in a group passes only within its hours (residents in no group: always)."""
+
+    mode: CheckMode = Field(CheckMode.off, description="required, advisory or off (the default: no schedules).")
+    timezone: str = Field("Asia/Shanghai", description="The site's time zone: the hours below are its local time.")
+    groups: dict[str, AccessGroupConfig] = Field(
+        default_factory=dict, description="Groups admitted at this gate, by name (residents always; couriers "
+                                          "07:00-22:00; cleaners on weekdays). A resident whose group is not here "
+                                          "is refused at this gate.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, name: str) -> str:
+        zone(name)
+        return name
+
+
 class ChecksConfig(Section):
     """Which checks decide entry."""
 
@@ -70,6 +113,7 @@ class ChecksConfig(Section):
     temperature: TemperatureCheckConfig = Field(default_factory=TemperatureCheckConfig)
     qr: QrCheckConfig = Field(default_factory=QrCheckConfig)
     card: CardCheckConfig = Field(default_factory=CardCheckConfig)
+    schedule: ScheduleCheckConfig = Field(default_factory=ScheduleCheckConfig)
 
 
 class PresenceConfig(Section):

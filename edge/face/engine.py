@@ -281,7 +281,7 @@ def visit_verdict(per_frame: Match, fused: Match | None, fused_frames: int, *, e
         return per_frame
     if fused.known and fused_frames >= evidence_frames:
         return Match(fused.resident_id, fused.name, fused.similarity, fused.runner_up, "match (visit template)",
-                     fused.threshold, fused_frames, residents=fused.residents, unit=fused.unit)
+                     fused.threshold, fused_frames, residents=fused.residents, unit=fused.unit, group=fused.group)
     return per_frame if per_frame.similarity >= fused.similarity else \
         Match(None, None, fused.similarity, fused.runner_up, fused.reason, fused.threshold, fused_frames,
               settled=per_frame.settled, residents=fused.residents)

@@ -31,6 +31,7 @@ class Match:
     residents: int = 0  # residents in the gallery searched
     masked: bool = False  # the face wore a mask: searched at the stricter threshold
     unit: str | None = None  # the resident's unit, for the decision's record
+    group: str | None = None  # the resident's access group (checks.schedule)
 
     @property
     def known(self) -> bool:
@@ -123,7 +124,8 @@ class Matcher:
             return Match(None, None, best, runner_up, "ambiguous between residents", threshold,
                          residents=residents, masked=masked)
         return Match(owner, self.gallery.names.get(owner), best, runner_up, "match", threshold,
-                     residents=residents, masked=masked, unit=self.gallery.units.get(owner))
+                     residents=residents, masked=masked, unit=self.gallery.units.get(owner),
+                     group=self.gallery.groups.get(owner))
 
     def _enrolled_score(self, scores: np.ndarray, owner: int) -> float:
         enrolled = (self._owners == owner) & ~self._learned  # type: ignore[operator]
@@ -154,6 +156,6 @@ def verdict(frames: list[Match], *, evidence_frames: int, single_frame_margin: f
     best = max(known, key=lambda m: m.similarity)
     if len(known) >= evidence_frames or best.similarity >= best.threshold + single_frame_margin:
         return Match(best.resident_id, best.name, best.similarity, best.runner_up, "match", best.threshold,
-                     len(known), residents=best.residents, unit=best.unit)
+                     len(known), residents=best.residents, unit=best.unit, group=best.group)
     return Match(None, None, best.similarity, best.runner_up, "awaiting an agreeing frame", best.threshold,
                  len(known), settled=False)

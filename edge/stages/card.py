@@ -33,4 +33,4 @@ class CardStage:
                 context.codes.append(QrResult(label_of(number), "card", "unknown", "card not enrolled", "card"))
             else:
                 context.codes.append(QrResult(label_of(number), "card", "valid", "resident's card", "card",
-                                              resident_id=holder[0], holder=holder[1]))
+                                              resident_id=holder[0], holder=holder[1], group=holder[2]))

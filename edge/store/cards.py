@@ -24,11 +24,11 @@ class CardRecords(Database):
                               "ON CONFLICT (card_key) DO NOTHING",
                               (card_key, resident_id, label, self._clock())).rowcount > 0
 
-    def card_holder(self, card_key: bytes) -> tuple[int, str] | None:
-        """(resident id, name) of the card's holder, or None."""
-        rows = self._query("SELECT r.id, r.name FROM cards c JOIN residents r ON r.id = c.resident_id "
+    def card_holder(self, card_key: bytes) -> tuple[int, str, str | None] | None:
+        """(resident id, name, access group) of the card's holder, or None."""
+        rows = self._query("SELECT r.id, r.name, r.access_group FROM cards c JOIN residents r ON r.id = c.resident_id "
                            "WHERE c.card_key = ?", (card_key,))
-        return (int(rows[0][0]), str(rows[0][1])) if rows else None
+        return (int(rows[0][0]), str(rows[0][1]), rows[0][2]) if rows else None
 
     def cards(self) -> list[CardRecord]:
         return [CardRecord(str(label), int(rid), str(name), float(created)) for label, rid, name, created in self._query(

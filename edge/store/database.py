@@ -184,6 +184,10 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX cards_resident ON cards(resident_id)",
     ],
+    [
+        # a resident's access group (checks.schedule): NULL, in none (always admitted)
+        "ALTER TABLE residents ADD COLUMN access_group TEXT",
+    ],
 ]
 
 

@@ -27,6 +27,7 @@ class Resident:
     templates: int
     uid: str = ""
     record_version: int = 0
+    access_group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Gallery:
     adaptive: np.ndarray | None = None  # (n,) bool: learned from visits (None: none are)
     ids: np.ndarray | None = None  # (n,) int64: the templates' ids in the store (None: a gallery held in memory)
     units: dict[int, str] = field(default_factory=dict)  # each resident's unit, where one is recorded
+    groups: dict[int, str] = field(default_factory=dict)  # each resident's access group, where they have one
 
     def enrolled(self, resident_id: int) -> np.ndarray:
         """A resident's enrolment templates: what adaptive ones are anchored to, never replaced."""
@@ -140,9 +142,17 @@ class ResidentRecords(Database):
     def find_residents(self, name: str) -> list[Resident]:
         return [r for r in self.residents() if r.name == name]
 
+    def set_access_group(self, resident_id: int, group: str | None) -> bool:
+        """A resident's access group (None: none); the gallery's version moves so the running gate sees it."""
+        with self._transaction() as db:
+            changed = db.execute("UPDATE residents SET access_group = ? WHERE id = ?", (group, resident_id)).rowcount
+            if changed:
+                self._bump_gallery(db)
+            return changed > 0
+
     def residents(self) -> list[Resident]:
         rows = self._query(
-            "SELECT r.id, r.name, r.unit, COUNT(t.id), r.uid, r.record_version FROM residents r "
+            "SELECT r.id, r.name, r.unit, COUNT(t.id), r.uid, r.record_version, r.access_group FROM residents r "
             "LEFT JOIN templates t ON t.resident_id = r.id AND t.negative = 0 GROUP BY r.id ORDER BY r.id")
         return [Resident(*row) for row in rows]
 
@@ -155,9 +165,10 @@ class ResidentRecords(Database):
             version = self.gallery_version  # read first: a write in between makes it look older, never newer
             rows = self._query("SELECT id, resident_id, negative, adaptive, CASE WHEN id > ? THEN embedding END "
                                "FROM templates ORDER BY id", (after,))  # one statement: one consistent snapshot
-            people = self._query("SELECT id, name, unit FROM residents")
+            people = self._query("SELECT id, name, unit, access_group FROM residents")
         names = {int(row[0]): str(row[1]) for row in people}
         units = {int(row[0]): str(row[2]) for row in people if row[2]}
+        groups = {int(row[0]): str(row[3]) for row in people if row[3]}
         ids = np.array([row[0] for row in rows], dtype=np.int64)
         owners = np.array([row[1] for row in rows], dtype=np.int64)
         negative = np.array([bool(row[2]) for row in rows], dtype=bool)
@@ -170,7 +181,7 @@ class ResidentRecords(Database):
             embeddings = np.stack(fresh)
         else:
             embeddings = np.zeros((0, 0), dtype=np.float32)
-        return Gallery(embeddings, owners, negative, names, version, adaptive, ids, units)
+        return Gallery(embeddings, owners, negative, names, version, adaptive, ids, units, groups)
 
     # templates learned from visits: bounded per resident, the oldest replaced first, enrolment never
 

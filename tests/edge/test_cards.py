@@ -30,7 +30,7 @@ def test_a_card_number_is_never_stored_and_one_card_has_one_holder(tmp_path):
         ana = store.add_resident("Ana", "1-101", [_template(2)], [1.0], ["test"])
         book = CardBook(store, tmp_path)
         assert book.enrol("0004242001", chen) == "…2001"
-        assert book.holder("4242001") == (chen, "Chen")
+        assert book.holder("4242001") == (chen, "Chen", None)
         with pytest.raises(ConfigError, match="already belongs"):
             book.enrol("4242001", ana)
         with pytest.raises(ConfigError, match="number: 1 to 20 digits"):
