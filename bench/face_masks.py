@@ -141,7 +141,8 @@ def main() -> int:
     from models import MODELS_DIR
 
     config = FaceConfig()
-    engine = build_engine(config, Gallery(np.zeros((0, 0), np.float32), np.zeros(0, np.int64), np.zeros(0, bool), {}, 0))
+    empty = Gallery(np.zeros((0, 0), np.float32), np.zeros(0, np.int64), np.zeros(0, bool), {}, 0)
+    engine = build_engine(config, empty)
     faces = concat([load_set(folder, engine, models_dir=MODELS_DIR, progress=False) for folder in folders])
     faces = faces.select(faces.poses != "profile")
     detector, embedder, limits = load_models(config)

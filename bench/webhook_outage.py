@@ -6,8 +6,8 @@ A real daemon (`gatepost run`, simulated rush in real time, MQTT off) posts ever
 The receiver is down from the start for M minutes (default 10, quick 0.5): the gate keeps deciding and queues.
 Halfway through the outage the daemon is SIGKILLed and started again (as systemd would). Then the receiver comes
 up while the gate runs on, and the bench waits for the queue to drain (at most 10 minutes: the sender's back-off
-reaches 5). Lost: an event the gate recorded that the receiver never took and that is not still queued. Twice: deliveries beyond the first of an event (at-least-once: the id says which). Every
-delivery's signature is checked.
+reaches 5). Lost: an event the gate recorded that the receiver never took and that is not still queued. Twice:
+deliveries beyond the first of an event (at-least-once: the id says which). Every delivery's signature is checked.
 """
 
 from __future__ import annotations

@@ -307,7 +307,7 @@ class Policy:
         outcomes = self.outcomes(visit, final=final)
         required = {name: o for name, o in outcomes.items() if self.mode_of(name) is CheckMode.required}
         hard_fail = [o for name, o in required.items() if o.status == "fail" and name in ("temperature", "schedule")]
-        if hard_fail and not final:  # a fever, a spoof, outside hours: at once (at the window's end every failing check is named)
+        if hard_fail and not final:  # fever, spoof, outside hours: at once (at the window's end each failing check named)
             return self._denial(visit, hard_fail, outcomes)
         if required and all(o.status == "pass" for o in required.values()):
             advisory = [f"advisory {name}: {o.reason}" for name, o in outcomes.items()
