@@ -35,7 +35,9 @@ def one_run(trials: int, seed: int, scratch: Path) -> list[float]:
     scenario = scratch / f"empty-{seed}.yaml"
     scenario.write_text(yaml.safe_dump({"faces_dir": str(ROOT / "config/scenarios/faces"), "tail_s": 3600,
                                         "residents": [{"name": "Chen", "photos": ["resident_c/01.jpg"]}],
-                                        "visitors": []}))
+                                        # nobody walks up while the cards are timed (a scenario needs one visitor)
+                                        "visitors": [{"at": 3600.0, "photo": "resident_c/04.jpg", "identity": "Chen",
+                                                      "expect": "granted"}]}))
     config = parse_config({
         "state_dir": str(scratch / f"state-{seed}"), "mqtt": {"enabled": False}, "ui": {"enabled": False},
         "checks": {"temperature": {"mode": "off"}, "card": {"mode": "or_face"}},
