@@ -17,6 +17,8 @@ SCOPES = {
     "residents:write": "enrol and remove residents",
     "passes:read": "passes seen or revoked",
     "passes:write": "revoke a visitor pass at this gate",
+    "cards:read": "residents' cards (their last four digits)",
+    "cards:write": "give a resident a card, or take it back",
     "gate:open": "open the gate once, with a reason",
 }
 PREFIX = "gp_"

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from edge.api_tokens import issue as issue_token
+from edge.cards import CardBook
 from edge.config import GateConfig
-from edge.errors import EnrolmentError
+from edge.errors import ConfigError, EnrolmentError
 from edge.events import Decision, DecisionSource, Event, EventKind
 from edge.face.enrolment import EnrolmentReview, enrol_templates
 from edge.face.quality import Quality
@@ -286,6 +287,22 @@ class GateService:
 
     def revoke_pass(self, pass_id: str) -> None:
         self._store.revoke_pass(pass_id)
+
+    def cards(self) -> list[dict]:
+        return [{"card": c.label, "resident_id": c.resident_id, "name": c.resident_name, "created": c.created}
+                for c in CardBook(self._store, self._runtime.state_dir).cards()]
+
+    def enrol_card(self, resident_id: int, number: str) -> str:
+        """The card's label; ConfigError naming the field (not a number, taken, no such resident)."""
+        if self.resident(resident_id=resident_id) is None:
+            raise ConfigError(f"resident_id: no resident {resident_id}")
+        return CardBook(self._store, self._runtime.state_dir).enrol(number, resident_id)
+
+    def remove_card(self, number: str) -> bool:
+        return CardBook(self._store, self._runtime.state_dir).remove(number)
+
+    def set_access_group(self, resident_id: int, group: str | None) -> bool:
+        return self._store.set_access_group(resident_id, group)
 
     def issue_api_token(self, name: str, scopes: list[str]) -> str:
         """A new integrators' token (shown once; only its hash is kept); ValueError naming the field at fault."""

@@ -28,6 +28,20 @@ EVENTS = {"type": "object", "required": ["ok", "events", "next"],
                              "properties": {"event_id": {"type": "string"}, "kind": {"type": "string"},
                                             "time": {"type": "number"}}}}}}
 
+NUMBER = {"type": "string", "pattern": "^[0-9]{1,20}$", "description": "the card's number as the reader gives it"}
+CARD_SCHEMAS = {
+    "Cards": {"type": "object", "required": ["ok", "cards"], "properties": {"ok": {"const": True}, "cards": {
+        "type": "array", "items": {"type": "object", "required": ["card", "resident_id", "name"], "properties": {
+            "card": {"type": "string", "description": "the last four digits"}, "resident_id": {"type": "integer"},
+            "name": {"type": "string"}, "created": {"type": "number"}}}}}},
+    "GiveCard": {"type": "object", "required": ["resident_id", "number"],
+                 "properties": {"resident_id": {"type": "integer"}, "number": NUMBER}},
+    "Given": {"type": "object", "required": ["ok", "card"], "properties": {"ok": {"const": True},
+                                                                           "card": {"type": "string"}}},
+    "TakeCard": {"type": "object", "required": ["number"], "properties": {"number": NUMBER}},
+    "Group": {"type": "object", "required": ["group"],
+              "properties": {"group": {"type": ["string", "null"], "minLength": 1, "maxLength": 64}}},
+}
 REVOKE = {"type": "object", "required": ["pass_id"],
           "properties": {"pass_id": {"type": "string", "minLength": 1, "maxLength": 64}}}
 
@@ -67,7 +81,7 @@ def document() -> dict[str, Any]:
                         "Passes": {"type": "object", "required": ["ok", "passes"],
                                    "properties": {"ok": {"const": True}, "passes": {"type": "array",
                                                                                      "items": {"type": "object"}}}},
-                        "Revoke": REVOKE,
+                        "Revoke": REVOKE, **CARD_SCHEMAS,
                         "Open": {"type": "object", "required": ["reason"],
                                  "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 200}}},
                         "Enrol": {"type": "object", "required": ["name", "photos"], "properties": {
@@ -80,33 +94,55 @@ def document() -> dict[str, Any]:
                             "ok": {"const": True}, "id": {"type": "integer"}, "uid": {"type": "string"},
                             "kept": {"type": "array", "items": {"type": "integer"}},
                             "warnings": {"type": "array", "items": {"type": "string"}}}}}},
-        "paths": {
-            "/api/v1/status": {"get": _operation("getStatus", "The gate's status", "status:read",
-                                                 _response("#/components/schemas/Status", "the status"))},
-            "/api/v1/events": {"get": _operation(
-                "listEvents", "Events recorded after a cursor, oldest first", "events:read",
-                _response("#/components/schemas/Events", "a page of events and the next cursor"),
-                parameters=[{"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0},
-                             "description": "the `next` of the previous page (0: from the first kept)"},
-                            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
-                                                                        "maximum": 500}}])},
-            "/api/v1/residents": {
-                "get": _operation("listResidents", "Residents", "residents:read",
-                                  _response("#/components/schemas/Residents", "every resident")),
-                "post": _operation("enrolResident", "Enrol a resident from photos (refused if already enrolled)",
-                                   "residents:write", _response("#/components/schemas/Enrolled", "enrolled"),
-                                   body="#/components/schemas/Enrol")},
-            "/api/v1/residents/{id}": {"delete": _operation(
-                "removeResident", "Remove a resident and their templates", "residents:write",
-                _response("#/components/schemas/Ok", "removed"),
-                parameters=[{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}])},
-            "/api/v1/passes": {"get": _operation("listPasses", "Passes seen or revoked", "passes:read",
-                                                 _response("#/components/schemas/Passes", "the passes"))},
-            "/api/v1/passes/revoke": {"post": _operation(
-                "revokePass", "Refuse a visitor pass at this gate from now on", "passes:write",
-                _response("#/components/schemas/Ok", "revoked"), body="#/components/schemas/Revoke")},
-            "/api/v1/open": {"post": _operation("openGate", "Open the gate once", "gate:open",
-                                                _response("#/components/schemas/Ok", "opened"),
-                                                body="#/components/schemas/Open")},
-        },
+        "paths": {**_paths(), **_card_paths()},
+    }
+
+
+def _paths() -> dict[str, Any]:
+    return {
+        "/api/v1/status": {"get": _operation("getStatus", "The gate's status", "status:read",
+                                             _response("#/components/schemas/Status", "the status"))},
+        "/api/v1/events": {"get": _operation(
+            "listEvents", "Events recorded after a cursor, oldest first", "events:read",
+            _response("#/components/schemas/Events", "a page of events and the next cursor"),
+            parameters=[{"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0},
+                         "description": "the `next` of the previous page (0: from the first kept)"},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                                    "maximum": 500}}])},
+        "/api/v1/residents": {
+            "get": _operation("listResidents", "Residents", "residents:read",
+                              _response("#/components/schemas/Residents", "every resident")),
+            "post": _operation("enrolResident", "Enrol a resident from photos (refused if already enrolled)",
+                               "residents:write", _response("#/components/schemas/Enrolled", "enrolled"),
+                               body="#/components/schemas/Enrol")},
+        "/api/v1/residents/{id}": {"delete": _operation(
+            "removeResident", "Remove a resident and their templates", "residents:write",
+            _response("#/components/schemas/Ok", "removed"),
+            parameters=[{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}])},
+        "/api/v1/passes": {"get": _operation("listPasses", "Passes seen or revoked", "passes:read",
+                                             _response("#/components/schemas/Passes", "the passes"))},
+        "/api/v1/passes/revoke": {"post": _operation(
+            "revokePass", "Refuse a visitor pass at this gate from now on", "passes:write",
+            _response("#/components/schemas/Ok", "revoked"), body="#/components/schemas/Revoke")},
+        "/api/v1/open": {"post": _operation("openGate", "Open the gate once", "gate:open",
+                                            _response("#/components/schemas/Ok", "opened"),
+                                            body="#/components/schemas/Open")},
+    }
+
+
+def _card_paths() -> dict[str, Any]:
+    resident_id = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+    return {
+        "/api/v1/cards": {
+            "get": _operation("listCards", "Residents' cards, by their last four digits", "cards:read",
+                              _response("#/components/schemas/Cards", "the cards")),
+            "post": _operation("giveCard", "Give a resident a card (kept only as a keyed hash)", "cards:write",
+                               _response("#/components/schemas/Given", "the card's label"),
+                               body="#/components/schemas/GiveCard")},
+        "/api/v1/cards/remove": {"post": _operation(
+            "takeCard", "Take a card back: it opens nothing from now on", "cards:write",
+            _response("#/components/schemas/Ok", "taken back"), body="#/components/schemas/TakeCard")},
+        "/api/v1/residents/{id}/group": {"put": _operation(
+            "setGroup", "Put a resident in an access group (checks.schedule), or in none", "residents:write",
+            _response("#/components/schemas/Ok", "set"), body="#/components/schemas/Group", parameters=resident_id)},
     }

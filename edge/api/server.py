@@ -21,7 +21,8 @@ from aiohttp import web
 from edge.api.openapi import document
 from edge.api_tokens import Caller, caller
 from edge.config import ApiConfig
-from edge.errors import EnrolmentError
+from edge.cards import label_of
+from edge.errors import ConfigError, EnrolmentError
 from edge.events import DecisionSource, EventKind
 from edge.images import decode_image
 from edge.service import GateService
@@ -36,7 +37,9 @@ PUBLIC = ("/api/v1/openapi.json",)
 SCOPE_OF = {("GET", "/api/v1/status"): "status:read", ("GET", "/api/v1/events"): "events:read",
             ("GET", "/api/v1/residents"): "residents:read", ("POST", "/api/v1/residents"): "residents:write",
             ("DELETE", "/api/v1/residents/{id}"): "residents:write", ("GET", "/api/v1/passes"): "passes:read",
-            ("POST", "/api/v1/passes/revoke"): "passes:write", ("POST", "/api/v1/open"): "gate:open"}
+            ("POST", "/api/v1/passes/revoke"): "passes:write", ("POST", "/api/v1/open"): "gate:open",
+            ("GET", "/api/v1/cards"): "cards:read", ("POST", "/api/v1/cards"): "cards:write",
+            ("POST", "/api/v1/cards/remove"): "cards:write", ("PUT", "/api/v1/residents/{id}/group"): "residents:write"}
 
 
 CALLER = web.RequestKey("caller", Caller)
@@ -77,6 +80,10 @@ class ApiServer:
         app.router.add_delete("/api/v1/residents/{id}", self._remove)
         app.router.add_get("/api/v1/passes", self._passes)
         app.router.add_post("/api/v1/passes/revoke", self._revoke_pass)
+        app.router.add_get("/api/v1/cards", self._cards)
+        app.router.add_post("/api/v1/cards", self._give_card)
+        app.router.add_post("/api/v1/cards/remove", self._take_card)
+        app.router.add_put("/api/v1/residents/{id}/group", self._group)
         app.router.add_post("/api/v1/open", self._open)
         return app
 
@@ -157,6 +164,37 @@ class ApiServer:
         self._audit(request, "revoke_pass", {"pass_id": pass_id})
         return web.json_response({"ok": True})
 
+    async def _cards(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "cards": await self._in_thread(self.service.cards)})
+
+    async def _give_card(self, request: web.Request) -> web.Response:
+        """A card for a resident: the number is kept only as a keyed hash, and never answered or recorded whole."""
+        body = await json_body(request, {"resident_id": int, "number": str}, max_bytes=4096)
+        try:
+            label = await self._in_thread(self.service.enrol_card, body["resident_id"], body["number"])
+        except ConfigError as error:
+            raise BadRequest(str(error)) from None
+        self._audit(request, "give_card", {"resident_id": body["resident_id"], "card": label})
+        return web.json_response({"ok": True, "card": label})
+
+    async def _take_card(self, request: web.Request) -> web.Response:
+        body = await json_body(request, {"number": str}, max_bytes=4096)
+        if not await self._in_thread(self.service.remove_card, body["number"]):
+            return refusal(404, "number: no enrolled card has this number")
+        self._audit(request, "take_card", {"card": label_of(body["number"].strip())})
+        return web.json_response({"ok": True})
+
+    async def _group(self, request: web.Request) -> web.Response:
+        """A resident's access group (checks.schedule), or none (null)."""
+        resident_id = _path_id(request)
+        group = (await json_body(request, {}, max_bytes=4096)).get("group")
+        if group is not None and (not isinstance(group, str) or not 1 <= len(group) <= 64):
+            raise BadRequest("group: 1 to 64 characters, or null for none")
+        if not await self._in_thread(self.service.set_access_group, resident_id, group):
+            return refusal(404, f"id: no resident {resident_id}")
+        self._audit(request, "set_group", {"resident_id": resident_id, "group": group})
+        return web.json_response({"ok": True})
+
     async def _open(self, request: web.Request) -> web.Response:
         body = await json_body(request, {"reason": str}, max_bytes=4096)
         reason = body["reason"].strip()
@@ -210,10 +248,7 @@ class ApiServer:
         return found
 
     async def _remove(self, request: web.Request) -> web.Response:
-        try:
-            resident_id = int(request.match_info["id"])
-        except ValueError:
-            raise BadRequest("id: a whole number") from None
+        resident_id = _path_id(request)
         resident = await self._in_thread(lambda: self.service.resident(resident_id=resident_id))
         if resident is None:
             return refusal(404, f"id: no resident {resident_id}")
@@ -223,6 +258,13 @@ class ApiServer:
 
         await self._on_gate_loop(remove)
         return web.json_response({"ok": True})
+
+
+def _path_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["id"])
+    except ValueError:
+        raise BadRequest("id: a whole number") from None
 
 
 def _integer(request: web.Request, name: str, default: int, low: int, high: int) -> int:

@@ -11,7 +11,7 @@ from edge.errors import ConfigError
 
 CONSOLE_COMMANDS = ("status, open, residents.list, residents.add, residents.remove, events.query, config.get, "
                     "config.set, passes.list, passes.revoke, trustlist.update, api.tokens.add, api.tokens.list, "
-                    "api.tokens.revoke")
+                    "api.tokens.revoke, cards.add, cards.list, cards.remove, residents.group")
 
 
 def cmd_admin_keygen(args: argparse.Namespace) -> int:

@@ -76,6 +76,8 @@ class Console:
             "passes.revoke": self._passes_revoke, "passes.list": self._passes_list,
             "trustlist.update": self._trustlist_update, "api.tokens.add": self._tokens_add,
             "api.tokens.list": self._tokens_list, "api.tokens.revoke": self._tokens_revoke,
+            "cards.add": self._cards_add, "cards.list": self._cards_list, "cards.remove": self._cards_remove,
+            "residents.group": self._residents_group,
         }
 
     @property
@@ -271,6 +273,35 @@ class Console:
         if not self.gate.revoke_api_token(token_id[:64]):
             raise Refused(f"not found: no live token {token_id[:64]}")
         return {"revoked": token_id[:64]}
+
+    def _cards_add(self, args: dict, admin: str) -> dict:
+        resident_id, number = args.get("resident_id"), args.get("number")
+        if isinstance(resident_id, bool) or not isinstance(resident_id, int) or not isinstance(number, str):
+            raise Refused("malformed: args.resident_id (integer) and args.number (digits) are required")
+        try:
+            return {"card": self.gate.enrol_card(resident_id, number[:32])}
+        except ConfigError as error:
+            raise Refused(f"invalid: args.{error}") from None
+
+    def _cards_list(self, args: dict, admin: str) -> list[dict]:
+        return self.gate.cards()
+
+    def _cards_remove(self, args: dict, admin: str) -> dict:
+        number = args.get("number")
+        if not isinstance(number, str):
+            raise Refused("malformed: args.number (digits) is required")
+        if not self.gate.remove_card(number[:32]):
+            raise Refused("not found: no enrolled card has this number")
+        return {"removed": True}
+
+    def _residents_group(self, args: dict, admin: str) -> dict:
+        resident_id, group = args.get("id"), args.get("group")
+        if isinstance(resident_id, bool) or not isinstance(resident_id, int) or \
+                not (group is None or isinstance(group, str) and 1 <= len(group) <= 64):
+            raise Refused("malformed: args.id (integer) and args.group (1 to 64 characters, or null) are required")
+        if not self.gate.set_access_group(resident_id, group):
+            raise Refused(f"not found: no resident {resident_id}")
+        return {"id": resident_id, "group": group}
 
     # site-wide resident records
 

@@ -204,3 +204,28 @@ def test_a_revoked_pass_is_listed_as_revoked_and_the_revocation_recorded(api):
     assert recorded and recorded[0]["pass_id"] == "visitor-77"
     assert client(api, "passes:read").call("revokePass", body={"pass_id": "visitor-78"})[0] == 403
 
+
+
+def test_cards_are_given_listed_and_taken_back_and_a_group_set_never_answering_a_number_whole(api):
+    runtime = api["runtime"]
+    resident = runtime.store.residents()[0]
+    cards, reader = client(api, "cards:write", "cards:read"), client(api, "cards:read")
+    status, given = cards.call("giveCard", body={"resident_id": resident.id, "number": "0009876543"})
+    assert (status, given) == (200, {"ok": True, "card": "…6543"})
+    status, listed = reader.call("listCards")
+    assert status == 200 and [c["card"] for c in listed["cards"]] == ["…6543"]
+    assert "9876543" not in json.dumps(listed)
+    status, refused = cards.call("giveCard", body={"resident_id": resident.id, "number": "9876543"})
+    assert status == 400 and refused["error"].startswith("number: card …6543 already belongs")
+    assert cards.call("giveCard", body={"resident_id": 99999, "number": "1"})[1]["error"].startswith("resident_id")
+    assert reader.call("takeCard", body={"number": "9876543"})[0] == 403
+    assert cards.call("takeCard", body={"number": "9876543"}) == (200, {"ok": True})
+    assert cards.call("takeCard", body={"number": "9876543"})[0] == 404
+    recorded = [e for e in runtime.store.latest_events(50) if e.get("operation") in ("give_card", "take_card")]
+    assert len(recorded) == 2 and "9876543" not in json.dumps(recorded)
+    writer = client(api, "residents:write")
+    assert writer.call("setGroup", path={"id": resident.id}, body={"group": "couriers"}) == (200, {"ok": True})
+    assert runtime.store.residents()[0].access_group == "couriers"
+    assert writer.call("setGroup", path={"id": resident.id}, body={"group": None}) == (200, {"ok": True})
+    assert runtime.store.residents()[0].access_group is None
+    assert writer.call("setGroup", path={"id": 99999}, body={"group": None})[0] == 404

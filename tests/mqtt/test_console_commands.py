@@ -194,3 +194,18 @@ def test_api_tokens_are_issued_listed_and_revoked_from_the_console_and_refused_w
     assert send(gate, "api.tokens.add", {"name": "x", "scopes": "status:read"})["error"].startswith("malformed")
     commands = [e["command"] for e in gate.runtime.store.latest_events(20) if e.get("action") == "command"]
     assert commands.count("api.tokens.add") == 1 and "api.tokens.revoke" in commands
+
+
+def test_cards_and_access_groups_from_the_console(gate):
+    resident = gate.runtime.store.residents()[0]
+    assert send(gate, "cards.add", {"resident_id": resident.id, "number": "0004242001"})["result"] == {"card": "…2001"}
+    assert send(gate, "cards.add", {"resident_id": resident.id, "number": "4242001"})["error"].startswith(
+        "invalid: args.number: card …2001 already belongs")
+    assert send(gate, "cards.add", {"resident_id": 99999, "number": "1"})["error"].startswith("invalid: args.resident_id")
+    [card] = send(gate, "cards.list", {})["result"]
+    assert card["card"] == "…2001" and card["resident_id"] == resident.id and "4242001" not in json.dumps(card)
+    assert send(gate, "cards.remove", {"number": "4242001"})["result"] == {"removed": True}
+    assert send(gate, "cards.remove", {"number": "4242001"})["error"].startswith("not found")
+    assert send(gate, "residents.group", {"id": resident.id, "group": "couriers"})["result"]["group"] == "couriers"
+    assert gate.runtime.store.residents()[0].access_group == "couriers"
+    assert send(gate, "residents.group", {"id": resident.id, "group": 7})["error"].startswith("malformed")
