@@ -41,6 +41,18 @@ class CardBook:
             raise ConfigError(f"number: card {label_of(clean)} already belongs to a resident (cards list)")
         return label_of(clean)
 
+    def enrol_holder(self, name: str, unit: str, number: str) -> tuple[int, str]:
+        """A new resident known by this card alone: (their id, the card's label); ConfigError naming the field."""
+        clean = card_number(number)
+        if clean is None:
+            raise ConfigError("number: 1 to 20 digits, as the reader prints it")
+        if not name.strip():
+            raise ConfigError("name: the resident's name is needed")
+        resident_id = self.store.add_card_holder(name.strip(), unit.strip(), self.keyed(clean), label_of(clean))
+        if resident_id is None:
+            raise ConfigError(f"number: card {label_of(clean)} already belongs to a resident (cards list)")
+        return resident_id, label_of(clean)
+
     def holder(self, number: str) -> tuple[int, str, str | None] | None:
         """(resident id, name, access group) of the card's holder, or None."""
         return self.store.card_holder(self.keyed(number))

@@ -12,11 +12,18 @@ from edge.errors import ConfigError
 def cmd_cards_add(args: argparse.Namespace) -> int:
     from edge.cards import CardBook
 
+    if (args.resident is None) == (args.name is None):
+        raise ConfigError("resident: give --resident ID (an enrolled resident) or --name (a new one known by the card)")
     with common.store(args) as store:
+        book = CardBook(store, common.state_dir(args))
+        if args.name is not None:
+            resident_id, label = book.enrol_holder(args.name, args.unit, args.number)
+            print(f"card {label} is {args.name}'s (resident {resident_id}, known by the card alone)")
+            return 0
         resident = next((r for r in store.residents() if r.id == args.resident), None)
         if resident is None:
             raise ConfigError(f"resident: no resident {args.resident} (residents list)")
-        label = CardBook(store, common.state_dir(args)).enrol(args.number, resident.id)
+        label = book.enrol(args.number, resident.id)
     print(f"card {label} is {resident.name}'s")
     return 0
 
@@ -49,7 +56,9 @@ def register(commands) -> None:
     cards = commands.add_parser("cards", help="residents' cards (Mifare, EM) for the card reader").add_subparsers(
         dest="action", required=True)
     add = cards.add_parser("add", help="give a resident a card (the number is kept only as a keyed hash)")
-    add.add_argument("--resident", type=int, required=True, help="the resident's id (residents list)")
+    add.add_argument("--resident", type=int, help="an enrolled resident's id (residents list)")
+    add.add_argument("--name", help="or a new resident known by the card alone (a child, a face that does not enrol)")
+    add.add_argument("--unit", default="", help="the new resident's flat or unit (with --name)")
     add.add_argument("--number", required=True, help="the card's number as the reader gives it (digits)")
     add.set_defaults(func=cmd_cards_add)
     listing = cards.add_parser("list", help="cards by their last four digits, with their holders")

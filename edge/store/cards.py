@@ -3,6 +3,7 @@ digits for people, and the resident it belongs to."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from edge.store.database import Database
@@ -23,6 +24,19 @@ class CardRecords(Database):
             return db.execute("INSERT INTO cards(card_key, resident_id, label, created) VALUES (?, ?, ?, ?) "
                               "ON CONFLICT (card_key) DO NOTHING",
                               (card_key, resident_id, label, self._clock())).rowcount > 0
+
+    def add_card_holder(self, name: str, unit: str, card_key: bytes, label: str) -> int | None:
+        """A resident known by a card alone (a child, someone whose face does not enrol), with the card, in one
+        transaction; None when the card is already someone's (nothing stored)."""
+        with self._transaction() as db:
+            if db.execute("SELECT 1 FROM cards WHERE card_key = ?", (card_key,)).fetchone():
+                return None
+            cursor = db.execute("INSERT INTO residents(name, unit, created, uid, record_version, lookalike_of) "
+                                "VALUES (?, ?, ?, ?, 1, '')", (name, unit, self._clock(), uuid.uuid4().hex))
+            resident_id = int(cursor.lastrowid or 0)
+            db.execute("INSERT INTO cards(card_key, resident_id, label, created) VALUES (?, ?, ?, ?)",
+                       (card_key, resident_id, label, self._clock()))
+            return resident_id
 
     def card_holder(self, card_key: bytes) -> tuple[int, str, str | None] | None:
         """(resident id, name, access group) of the card's holder, or None."""

@@ -62,6 +62,16 @@ def test_cards_from_the_cli(tmp_path):
     assert refused.returncode != 0 and "resident: no resident 999" in refused.stderr
     assert cli("remove", "--number", "12345678").returncode == 0
     assert cli("remove", "--number", "12345678").returncode != 0
+    child = cli("add", "--name", "Xiao Chen", "--unit", "3-502", "--number", "777")
+    assert child.returncode == 0 and "known by the card alone" in child.stdout
+    both = cli("add", "--resident", str(chen), "--name", "X", "--number", "778")
+    assert both.returncode != 0 and "resident: give --resident ID" in both.stderr
+    with Store(tmp_path / "state") as store:
+        [xiao] = [r for r in store.residents() if r.name == "Xiao Chen"]
+        assert xiao.templates == 0 and xiao.unit == "3-502"
+        assert CardBook(store, tmp_path / "state").holder("777") == (xiao.id, "Xiao Chen", None)
+        assert store.add_card_holder("Twin", "", CardBook(store, tmp_path / "state").keyed("777"), "…777") is None
+        assert [r.name for r in store.residents()].count("Twin") == 0  # a taken card stores nobody
 
 
 def _visit(tmp_path, mode: str, visitor: dict, *, cards: dict[str, str]):
