@@ -48,7 +48,9 @@ def decode(frame: list[int]) -> WiegandCard | None:
     facility_bits, _ = FORMATS[len(frame)]
     data = frame[1:-1]
     half = len(data) // 2
-    if (frame[0] + sum(data[:half])) % 2 != 0 or (frame[-1] + sum(data[half:])) % 2 != 1:
+    even_holds = sum(data[:half]) % 2 == frame[0]  # the leading bit makes the first half even
+    odd_holds = sum(data[half:]) % 2 != frame[-1]  # the trailing bit makes the second half odd
+    if not (even_holds and odd_holds):
         return None
     value = 0
     for bit in data:
@@ -66,7 +68,7 @@ class FrameAssembler:
         self.refused = 0  # frames dropped: wrong length, bad parity, too long
 
     def bit(self, value: int, at: float) -> None:
-        if len(self._bits) < MAX_BITS + 1:
+        if len(self._bits) < MAX_BITS:  # a stuck line fills no memory: the frame is refused by its length anyway
             self._bits.append(value)
         self._last = at
 
@@ -75,7 +77,7 @@ class FrameAssembler:
         if self._last is None or now - self._last < FRAME_GAP_S:
             return []
         frame, self._bits, self._last = self._bits, [], None
-        card = decode(frame) if len(frame) <= MAX_BITS else None
+        card = decode(frame)
         if card is None:
             self.refused += 1
             return []

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -52,8 +52,8 @@ class Verdict:
 
 def judge(weekly: Mapping[str, list[str]], holidays: Mapping[str, str], tz: str, at: float) -> Verdict:
     """Whether a group may pass at the Unix time `at`, in the group's local time."""
-    local = datetime.fromtimestamp(at, timezone.utc).astimezone(zone(tz))
-    holiday = holidays.get(local.date().isoformat(), "as_usual")
+    local = datetime.fromtimestamp(at, zone(tz))
+    holiday = holidays.get(local.date().isoformat())  # open, closed, or as usual (named or not)
     if holiday == "open":
         return Verdict(True, "holiday_open")
     if holiday == "closed":
@@ -75,5 +75,5 @@ def holiday_date(text: str) -> str:
 
 def wall_of(local: str, tz: str) -> float:
     """The Unix time of a local wall time, for tests and tools: "2026-03-29 07:00" in `tz`."""
-    day, clock = local.split(" ")
+    day, clock = local.split()
     return datetime.combine(date.fromisoformat(day), time.fromisoformat(clock), zone(tz)).timestamp()

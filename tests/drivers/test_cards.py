@@ -8,7 +8,7 @@ import random
 import pytest
 
 from drivers.cards import SerialCardReader, SimCardReader, card_number
-from drivers.wiegand import FRAME_GAP_S, FrameAssembler, decode, encode
+from drivers.wiegand import FRAME_GAP_S, MAX_BITS, FrameAssembler, decode, encode
 from tests.emulators import PtyBoard, wait_for
 
 
@@ -35,19 +35,32 @@ def test_the_h10301_example_and_its_printed_number():
 
 def test_frames_end_after_the_gap_and_damaged_ones_are_counted_not_guessed():
     frames = FrameAssembler()
+    assert frames.done(0.0) == []  # nothing yet
     t = 0.0
     for bit in encode(7, 4242, 26):
-        frames.bit(bit, t)
         t += 0.002
-    assert frames.done(t) == []  # still within the gap: more bits may come
-    [card] = frames.done(t + FRAME_GAP_S)
+        frames.bit(bit, t)
+    assert frames.done(t + FRAME_GAP_S - 0.001) == []  # still within the gap: more bits may come
+    [card] = frames.done(t + FRAME_GAP_S)  # the gap itself ends it
     assert (card.facility, card.card) == (7, 4242)
     broken = encode(7, 4242, 26)
     broken[5] ^= 1
-    for bit in broken + [1] * 100:  # a bad frame, then a stuck line
-        frames.bit(bit, t)
-        t += 0.002
-    assert frames.done(t + 1.0) == [] and frames.refused == 1
+    for bad in (broken, [1] * 1000):  # a bad frame, then a stuck line
+        for bit in bad:
+            t += 0.002
+            frames.bit(bit, t)
+        assert len(frames._bits) <= MAX_BITS  # bounded whatever the line does
+        assert frames.done(t + 1.0) == []
+    assert frames.refused == 2
+
+
+def test_encoding_holds_each_format_s_bounds():
+    assert len(encode(1, 2)) == 26  # the default: H10301
+    assert decode(encode(255, 65535, 26)) is not None and decode(encode(0, 0, 26)).number == "0"
+    assert decode(encode(65535, 65535, 34)).number == str(2 ** 32 - 1)
+    for facility, card, bits in ((256, 0, 26), (0, 65536, 26), (-1, 0, 26), (0, -1, 34), (65536, 0, 34)):
+        with pytest.raises(ValueError, match=f"facility {facility} or card {card} does not fit Wiegand {bits}"):
+            encode(facility, card, bits)
 
 
 def test_card_numbers_are_digits_only():

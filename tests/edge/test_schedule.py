@@ -14,7 +14,7 @@ from edge.decision import Policy, Visit
 from edge.errors import ConfigError
 from edge.face.matcher import Match
 from edge.readings import QrResult
-from edge.schedule import judge, minutes, wall_of
+from edge.schedule import check_day, judge, minutes, wall_of
 from tests.conftest import ROOT
 
 COURIERS = {"mon": ["07:00-22:00"], "tue": ["07:00-12:00", "13:00-22:00"], "sun": ["00:00-24:00"]}
@@ -71,6 +71,20 @@ def test_a_schedule_that_overlaps_or_ends_before_it_starts_is_refused_naming_the
 
 def test_minutes_of_an_interval():
     assert minutes("07:00-22:00") == (420, 1320) and minutes("00:00-24:00") == (0, 1440)
+    assert minutes("07:30-21:45") == (450, 1305)
+    for wrong, why in (("00:00-24:01", "ends after 24:00"), ("10:00-10:00", "ends before it starts")):
+        with pytest.raises(ValueError, match=why):
+            minutes(wrong)
+
+
+def test_intervals_that_touch_do_not_overlap_and_holidays_and_zones_are_checked():
+    assert check_day(["12:00-13:00", "08:00-12:00"]) == [(480, 720), (720, 780)]
+    config = parse_config({"checks": {"schedule": {"groups": {"g": {"holidays": {"2026-10-01": "open"}}}}}})
+    assert config.checks.schedule.groups["g"].holidays == {"2026-10-01": "open"}
+    with pytest.raises(ConfigError, match="'2026-13-01' is not a date"):
+        parse_config({"checks": {"schedule": {"groups": {"g": {"holidays": {"2026-13-01": "open"}}}}}})
+    with pytest.raises(ConfigError, match="'Mars/Base' is not a time zone"):
+        parse_config({"checks": {"schedule": {"timezone": "Mars/Base"}}})
 
 
 def _policy(at_local: str) -> Policy:
