@@ -18,6 +18,7 @@ from edge.errors import DeviceError
 log = logging.getLogger(__name__)
 
 MAX_DIGITS = 20  # a 64-bit UID in decimal; a longer "number" is noise
+MAX_EVENTS = 512  # input events taken per poll: a reader or a line gone wild cannot hold the frame loop
 
 
 def card_number(text: str) -> str | None:
@@ -129,7 +130,7 @@ class HidCardReader(CardReader):
     def _poll(self) -> list[str]:
         numbers = []
         try:
-            while True:
+            for _ in range(MAX_EVENTS):
                 event = self._device.read_one()
                 if event is None:
                     break
@@ -179,8 +180,10 @@ class WiegandGpioReader(CardReader):
 
     def _poll(self) -> list[str]:
         try:
-            while self._request.wait_edge_events(0):
-                for event in self._request.read_edge_events():
+            for _ in range(MAX_EVENTS // 16):
+                if not self._request.wait_edge_events(0):
+                    break
+                for event in self._request.read_edge_events(16):
                     self._frames.bit(self._lines[event.line_offset], event.timestamp_ns / 1e9)
         except OSError as error:
             raise DeviceError(f"{self.name}: {error}") from None

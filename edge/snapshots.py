@@ -39,27 +39,19 @@ class Snapshots:
         self.folder = folder
         self.retention_days = retention_days
         self._lock = threading.Lock()
-        self._latest: tuple[str, np.ndarray] | None = None  # (visit id, face crop)
+        self._latest: tuple[str, np.ndarray, list[float]] | None = None  # (visit id, frame, face box)
         self._pruned_at = -PRUNE_EVERY_S
         self.written = 0
         self.send: Callable[[str, float, bytes], None] | None = None  # to the collector, where configured
 
     def on_frame(self, image: np.ndarray, context, visit) -> None:
-        """The frame loop's listener: a copy of the primary face's surroundings, for the visit it belongs to."""
+        """The frame loop's listener: the newest frame with the visit's face, kept by reference (cropped only when
+        a decision is written: nothing is copied on frames that decide nothing)."""
         primary = context.face.primary if context.face is not None else None
         if primary is None or visit is None or visit.decision is not None:
             return
-        x, y, w, h = primary.box
-        pad_x, pad_y = w * MARGIN, h * MARGIN
-        top, bottom = int(max(0, y - pad_y)), int(min(image.shape[0], y + h + pad_y))
-        left, right = int(max(0, x - pad_x)), int(min(image.shape[1], x + w + pad_x))
-        if bottom - top < 8 or right - left < 8:
-            return
-        crop = image[top:bottom, left:right]
-        scale = SNAPSHOT_SIDE / max(crop.shape[:2])
-        crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else crop.copy()
         with self._lock:
-            self._latest = (visit.visit_id, crop)
+            self._latest = (visit.visit_id, image, list(primary.box))
 
     def on_event(self, event) -> None:
         """The gate's event listener: a decision about the visit whose face is held is written beside it."""
@@ -69,7 +61,10 @@ class Snapshots:
             latest = self._latest
         if latest is None or latest[0] != event.body.get("visit_id"):
             return
-        ok, jpeg = cv2.imencode(".jpg", latest[1], [cv2.IMWRITE_JPEG_QUALITY, 85])
+        crop = _face_crop(latest[1], latest[2])
+        if crop is None:
+            return
+        ok, jpeg = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 85])
         if not ok:
             return
         day = self.folder / datetime.fromtimestamp(event.time).date().isoformat()
@@ -109,3 +104,16 @@ class Snapshots:
             except ValueError:
                 continue  # not one of ours
         return removed
+
+
+def _face_crop(image: np.ndarray, box: list[float]) -> np.ndarray | None:
+    """The face and a margin around it, no larger than SNAPSHOT_SIDE; None for a box too small to show."""
+    x, y, w, h = box
+    pad_x, pad_y = w * MARGIN, h * MARGIN
+    top, bottom = int(max(0, y - pad_y)), int(min(image.shape[0], y + h + pad_y))
+    left, right = int(max(0, x - pad_x)), int(min(image.shape[1], x + w + pad_x))
+    if bottom - top < 8 or right - left < 8:
+        return None
+    crop = image[top:bottom, left:right]
+    scale = SNAPSHOT_SIDE / max(crop.shape[:2])
+    return cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else crop
