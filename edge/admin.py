@@ -16,7 +16,8 @@ from paho.mqtt.properties import Properties
 from edge.config import MqttConfig
 from edge.errors import ConfigError, GatepostError
 from edge.mqtt.auth import generate_key, sign
-from edge.mqtt.console import RECORD_COMMAND, encode_template
+from edge.mqtt.console import RECORD_COMMAND
+from edge.mqtt.templates import encode_template
 from edge.mqtt.link import make_client
 from edge.mqtt.site_passes import PASS_RECORD_COMMAND, pass_key, pass_record
 from edge.mqtt.topics import Topics

@@ -81,30 +81,49 @@ class VisitAlarms:
         self.memory.tick(now)
 
     def decided(self, visit: Visit, decision: Decision) -> None:
-        """The guard's alarm for a fever, a spoof or a visit without a reading: once per person until they leave."""
+        """The guard's alarm for a fever, a spoof, a visit without a reading or a passback: once per person until
+        they leave."""
+        embedding = visit.embedding if isinstance(visit.embedding, np.ndarray) else None
+        for body in (self._temperature_alarm(decision), self._passback_alarm(decision)):
+            if body is None:
+                continue
+            kind = body["alarm"]
+            earlier = self.memory.already_raised(kind, embedding)
+            if earlier is not None:
+                log.info("%s alarm for visit %s not raised again: the same person (alarm %s)", kind,
+                         visit.visit_id, earlier)
+                continue
+            event = self._record(EventKind.alarm, {**body, "visit_id": visit.visit_id})
+            if event is not None:
+                self.memory.raised(kind, event.event_id, embedding, self._clock())
+
+    @staticmethod
+    def _temperature_alarm(decision: Decision) -> dict[str, Any] | None:
         outcome = decision.checks.get("temperature")
         if outcome is None or outcome["status"] != "fail":
-            return  # alarms follow the machine codes, never the words
+            return None  # alarms follow the machine codes, never the words
         kind = {"fever": AlarmKind.fever, "spoof": AlarmKind.spoof, "temperature_no_reading": AlarmKind.no_reading,
                 "temperature_uncertain": AlarmKind.no_reading}.get(outcome["code"])
         if kind is None or (kind is AlarmKind.no_reading and outcome["mode"] != CheckMode.required.value):
-            return
-        embedding = visit.embedding if isinstance(visit.embedding, np.ndarray) else None
-        earlier = self.memory.already_raised(kind.value, embedding)
-        if earlier is not None:
-            log.info("%s alarm for visit %s not raised again: the same person (alarm %s)", kind.value,
-                     visit.visit_id, earlier)
-            return
-        body: dict[str, Any] = {"alarm": kind.value, "visit_id": visit.visit_id, "detail": outcome["reason"]}
+            return None
+        body: dict[str, Any] = {"alarm": kind.value, "detail": outcome["reason"]}
         if kind is AlarmKind.fever:
             body.update(temperature_c=decision.temperature_c, detail=outcome["reason"] + "; recheck with a clinical "
                                                                                          "thermometer")
         elif kind is AlarmKind.no_reading:
             body.update(why=outcome["params"].get("why", outcome["code"]), detail=outcome["reason"] +
                         "; measure with a clinical thermometer")
-        event = self._record(EventKind.alarm, body)
-        if event is not None:
-            self.memory.raised(kind.value, event.event_id, embedding, self._clock())
+        return body
+
+    @staticmethod
+    def _passback_alarm(decision: Decision) -> dict[str, Any] | None:
+        """Soft anti-passback lets them through with this alarm; hard refuses them with it."""
+        outcome = decision.checks.get("antipassback")
+        if outcome is None or outcome["code"] != "passback":
+            return None
+        return {"alarm": AlarmKind.passback.value, "detail": outcome["reason"], "granted": decision.granted,
+                "name": decision.resident_name or "", "resident_id": decision.resident_id, "pass_id": decision.pass_id,
+                **outcome["params"]}
 
 
 def _same_person(first: np.ndarray | None, second: np.ndarray | None) -> bool:

@@ -29,7 +29,11 @@ from edge.schedule import judge
 from edge.thermal_fusion import TemperatureEstimate, VisitTemperature
 
 if TYPE_CHECKING:
+    from edge.store import Movement
     from edge.thermal_profiles import PersonalOffset
+
+Person = tuple[str, object]  # ("resident", resident id) or ("pass", pass id)
+PASSBACK_MODES = {"off": CheckMode.off, "soft": CheckMode.advisory, "hard": CheckMode.required}
 
 
 @dataclass
@@ -101,7 +105,7 @@ class Outcome:
 # every code an outcome can carry; the message catalogue has words for each (tests/edge/test_messages.py)
 OUTCOME_CODES = ("resident", "visitor_pass", "face_not_recognised", "unknown_face", "face_masked", "mask_required",
                  "card", "card_and_face", "card_unknown", "card_needs_face", "face_needs_card", "card_face_mismatch",
-                 "outside_hours", "group_not_admitted",
+                 "outside_hours", "group_not_admitted", "passback",
                  "temperature_unavailable",
                  "spoof", "fever", "temperature_uncertain", "temperature_normal", "temperature_no_reading",
                  "code_valid", "no_code",
@@ -112,13 +116,20 @@ OUTCOME_CODES = ("resident", "visitor_pass", "face_not_recognised", "unknown_fac
 class Policy:
     def __init__(self, checks: ChecksConfig, *, window_s: float,
                  personal: Callable[[int], PersonalOffset | None] | None = None,
+                 passback: Callable[[Person | None], Movement | None] | None = None,
                  wall: Callable[[], float] = time.time) -> None:
         """`personal`: a recognised resident's own offset (edge/thermal_profiles.py), taken off their estimate;
+        `passback`: the movement that holds a person back at this gate (edge/passback.py), if any;
         `wall`: Unix time, what access groups' hours are judged by (the gate's own clock may be a simulation's)."""
         self.checks = checks
         self.window_s = window_s
         self.personal = personal
+        self.passback = passback
         self.wall = wall
+
+    def reconfigured(self, checks: ChecksConfig, *, window_s: float) -> Policy:
+        """The same policy under changed settings."""
+        return Policy(checks, window_s=window_s, personal=self.personal, passback=self.passback, wall=self.wall)
 
     def outcomes(self, visit: Visit, *, final: bool = False) -> dict[str, Outcome]:
         """Each check's outcome; `final`: the window has ended, so what is still open is decided as it stands."""
@@ -131,7 +142,17 @@ class Policy:
             result["qr"] = self._qr(visit)
         if self.checks.schedule.mode is not CheckMode.off:
             result["schedule"] = self._schedule(visit)
+        if self.checks.antipassback.mode != "off":
+            result["antipassback"] = self._passback(visit)
         return result
+
+    def _passback(self, visit: Visit) -> Outcome:
+        """Someone known who already went this way (at any gate of the site) and has not come back."""
+        held = self.passback(who(visit)) if self.passback is not None else None
+        if held is None:
+            return Outcome("pass", "no earlier movement this way", "")
+        return Outcome("fail", f"already went {held.direction} at {held.gate}", "passback",
+                       {"direction": held.direction, "gate": held.gate, "since": round(held.time, 3)})
 
     def _face(self, visit: Visit) -> Outcome:
         mask_rule = self._mask_rule(visit.match)
@@ -299,6 +320,8 @@ class Policy:
         return Outcome("pending", "no code shown", "no_code")
 
     def mode_of(self, check: str) -> CheckMode:
+        if check == "antipassback":
+            return PASSBACK_MODES[self.checks.antipassback.mode]
         return getattr(self.checks, check).mode
 
     def evaluate(self, visit: Visit, now: float) -> Decision | None:
@@ -306,8 +329,9 @@ class Policy:
         final = now - visit.started >= self.window_s
         outcomes = self.outcomes(visit, final=final)
         required = {name: o for name, o in outcomes.items() if self.mode_of(name) is CheckMode.required}
-        hard_fail = [o for name, o in required.items() if o.status == "fail" and name in ("temperature", "schedule")]
-        if hard_fail and not final:  # fever, spoof, outside hours: at once (at the window's end each failing check named)
+        hard_fail = [o for name, o in required.items() if o.status == "fail" and
+                     name in ("temperature", "schedule", "antipassback")]
+        if hard_fail and not final:  # fever, spoof, hours, passback: at once (at the window's end each failing named)
             return self._denial(visit, hard_fail, outcomes)
         if required and all(o.status == "pass" for o in required.values()):
             advisory = [f"advisory {name}: {o.reason}" for name, o in outcomes.items()
@@ -342,3 +366,14 @@ class Policy:
             stage_ms=dict(visit.stage_ms), latency_ms=(time.perf_counter() - visit.started_perf) * 1000.0,
             checks={name: {"status": o.status, "reason": o.reason, "mode": self.mode_of(name).value, "code": o.code,
                            "params": o.params} for name, o in outcomes.items()})
+
+
+def who(visit: Visit) -> Person | None:
+    """Who the visit is of, as far as anyone is known: a resident (face or card), else a visitor's pass."""
+    if visit.match is not None and visit.match.known:
+        return ("resident", visit.match.resident_id)
+    card = visit.card
+    if card is not None and card.status == "valid" and card.resident_id is not None:
+        return ("resident", card.resident_id)
+    valid_pass = visit.valid_pass
+    return ("pass", valid_pass.pass_id) if valid_pass is not None and valid_pass.pass_id else None

@@ -30,6 +30,7 @@ class AlarmKind(str, Enum):
     fire_alarm = "fire_alarm"  # the fire panel's input: every lane held free until it clears
     door_held_open = "door_held_open"  # the door contact open past its limit
     tamper = "tamper"  # the housing's tamper switch
+    passback = "passback"  # someone went the same way twice (checks.antipassback): let through (soft) or refused
 
 
 class DecisionSource(str, Enum):

@@ -13,7 +13,6 @@ import queue
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,7 +23,9 @@ from edge.decision import Policy, Visit
 from edge.errors import StorageError
 from edge.events import AlarmKind, Decision, DecisionSource, Event, EventKind, decision_body
 from edge.faults import Faults
+from edge.gate_stats import GateStats
 from edge.hardware import Hardware
+from edge.passback import Passback
 from edge.presence import Presence
 from edge.prompt import Prompt, prompt_for
 from edge.sdnotify import Notifier
@@ -37,21 +38,6 @@ log = logging.getLogger(__name__)
 
 CAMERA_FAULT_AFTER_S = 2.0
 LEARNED_FROM = ("temperature_normal", "fever", "temperature_uncertain")  # visits with an estimate of a live face
-
-
-@dataclass
-class GateStats:
-    frames: int = 0
-    decisions: int = 0
-    stage_ms: dict[str, list[float]] = field(default_factory=dict)
-    decision_ms: list[float] = field(default_factory=list)  # visit start to decision, pipeline decisions
-
-    def add(self, timings: dict[str, float]) -> None:
-        for name, ms in timings.items():
-            samples = self.stage_ms.setdefault(name, [])
-            samples.append(ms)
-            if len(samples) > 2000:
-                del samples[:1000]
 
 
 class Gate:
@@ -74,7 +60,8 @@ class Gate:
         self.decided_listeners: list[Callable[[Visit, Decision], None]] = []
         self.ended_listeners: list[Callable[[Visit], None]] = []  # a person has gone (their visit is over)
         self._calls: queue.Queue[tuple[Callable[[], Any], Future]] = queue.Queue()
-        self.policy = Policy(config.checks, window_s=config.pipeline.decision_window_s)
+        self.passback = Passback(store, lambda: self.config)  # anti-passback: told the site by the uplink, if any
+        self.policy = Policy(config.checks, window_s=config.pipeline.decision_window_s, passback=self.passback.conflict)
         self.turnstile = Turnstile(hardware.relay, config.turnstile, clock=clock, emit=self.record,
                                    relay_factory=hardware.relay_factory)
         self.visit: Visit | None = None
@@ -104,8 +91,7 @@ class Gate:
         except StorageError as error:
             self.storage_failed(error)
             return None
-        if "storage" in self.faults:
-            self.faults.clear("storage")
+        self.faults.clear("storage")
         for wake in self.after_record:
             wake()
         for listener in self.listeners:
@@ -149,7 +135,7 @@ class Gate:
     def apply_config(self, config: GateConfig) -> None:
         """A changed configuration: the policy and the turnstile take theirs from it."""
         self.config = config
-        self.policy = Policy(config.checks, window_s=config.pipeline.decision_window_s, personal=self.policy.personal)
+        self.policy = self.policy.reconfigured(config.checks, window_s=config.pipeline.decision_window_s)
         self.presence.config = config.pipeline.presence
         self.turnstile.config = config.turnstile
 
@@ -368,13 +354,11 @@ class Gate:
                 if self.on_pass_used is not None:
                     self.on_pass_used(pass_id)
             pulsed = self.turnstile.open(event.event_id, _admits(decision))
-            if not pulsed:
+            if pulsed:
+                self._safely(lambda: self.passback.passed(_admits(decision)))
+            else:
                 log.error("decision %s granted but the relay could not be driven", event.event_id)
-        self.stats.decisions += 1
-        if decision.latency_ms is not None:
-            self.stats.decision_ms.append(decision.latency_ms)
-            if len(self.stats.decision_ms) > 2000:
-                del self.stats.decision_ms[:1000]
+        self.stats.decided(decision.latency_ms)
         log.info("%s %s: %s", "GRANTED" if decision.granted else "DENIED", event.event_id if event else "(unrecorded)",
                  "; ".join(decision.reasons))
         if self.on_decision is not None:

@@ -23,7 +23,8 @@ MASK_GRACE_S = 1.0  # a masked face not recognised by then (masks allowed) is as
 PROMPT_CODES = ("idle", "step_closer", "step_back", "hold_still", "look_at_camera", "face_hidden", "recognising",
                 "measuring_temperature", "show_code", "welcome", "refused_fever", "refused_spoof",
                 "refused_unknown", "refused_code", "refused_temperature", "see_guard", "out_of_service",
-                "turn_slightly", "lower_mask", "wear_mask", "refused_mask", "show_card", "refused_hours")
+                "turn_slightly", "lower_mask", "wear_mask", "refused_mask", "show_card", "refused_hours",
+                "refused_passback")
 
 QUALITY_PROMPTS = {"too_small": "step_closer", "uncertain_detection": "face_hidden", "turned_away": "look_at_camera",
                    "blurred": "hold_still"}
@@ -48,6 +49,8 @@ def refusal_prompt(reason_codes: list[str]) -> str:
         return "refused_mask"
     if first in ("outside_hours", "group_not_admitted"):
         return "refused_hours"
+    if first == "passback":
+        return "refused_passback"
     if first.startswith("code_") or first == "no_code":
         return "refused_code"
     if first.startswith("temperature_"):

@@ -301,6 +301,17 @@ class GateService:
     def remove_card(self, number: str) -> bool:
         return CardBook(self._store, self._runtime.state_dir).remove(number)
 
+    def reset_passback(self, who: tuple[str, object], actor: str) -> str:
+        """On the frame loop: a guard's or administrator's word that the person may pass either way once more, at
+        every gate of the site; the person's key. ConfigError naming the field when nobody is known by `who`."""
+        passback = self._gate.passback
+        person = passback.person(who)
+        if person is None:
+            raise ConfigError(f"{who[0]}: no such person at this gate")
+        passback.reset(person)
+        self.record(EventKind.action, {"action": "passback_reset", "actor": actor[:64], "person": person})
+        return person
+
     def set_access_group(self, resident_id: int, group: str | None) -> bool:
         return self._store.set_access_group(resident_id, group)
 

@@ -106,6 +106,17 @@ class ScheduleCheckConfig(CheckConfig):
         return name
 
 
+class AntipassbackConfig(Section):
+    """Anti-passback across the site's gates (site.direction says which way this gate lets people through)."""
+
+    mode: Literal["off", "soft", "hard"] = Field(
+        "off", description="A person who went in must come out before going in again (and the other way round): "
+                           "soft lets them through with an alarm; hard refuses them; off: no such rule.")
+    forget_after_h: float = Field(12.0, ge=0, le=24 * 31, description="A movement older than this no longer holds "
+                                                                       "anyone back (they left by another way); 0: "
+                                                                       "never forgotten.")
+
+
 class ChecksConfig(Section):
     """Which checks decide entry."""
 
@@ -114,6 +125,7 @@ class ChecksConfig(Section):
     qr: QrCheckConfig = Field(default_factory=QrCheckConfig)
     card: CardCheckConfig = Field(default_factory=CardCheckConfig)
     schedule: ScheduleCheckConfig = Field(default_factory=ScheduleCheckConfig)
+    antipassback: AntipassbackConfig = Field(default_factory=AntipassbackConfig)
 
 
 class PresenceConfig(Section):

@@ -18,6 +18,9 @@ class SiteConfig(Section):
     gate_id: str = Field("gate-1", description="This gate's identifier within the site.",
                          pattern=r"^[A-Za-z0-9_-]{1,64}$")
     name: str = Field("Main gate", description="Human-readable gate name shown to guards.")
+    direction: Literal["entry", "exit", "both"] = Field(
+        "both", description="Which way this gate lets people through: entry (into the community), exit, or both (the "
+                            "way is not known, so checks.antipassback does not apply here).")
 
 
 class CameraConfig(Section):

@@ -7,21 +7,19 @@ its reason and recorded as an event.
 
 from __future__ import annotations
 
-import base64
 import logging
 import queue
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-import numpy as np
 
 from edge.errors import ConfigError, EnrolmentError
 from edge.face.enrolment import DuplicateEnrolment
 from edge.events import DecisionSource, EventKind
 from edge.mqtt.auth import Refused, SignedMessage, Verifier, check_fresh
 from edge.mqtt.link import Incoming
+from edge.mqtt.templates import decode_templates
 from edge.mqtt.topics import Topics
 from edge.service import GateService
 
@@ -30,27 +28,6 @@ log = logging.getLogger(__name__)
 RECORD_COMMAND = "resident.record"
 RECORD_AHEAD_S = 86400.0  # a record dated further ahead of the gate's clock is refused
 POLL_BUDGET_S = 0.02  # console work run between two frames, at most
-
-
-def decode_templates(values: Any, dimension: int | None) -> list[np.ndarray]:
-    if not isinstance(values, list) or not values:
-        raise Refused("malformed: args.templates must be a non-empty list of base64 float32 vectors")
-    templates = []
-    for index, value in enumerate(values):
-        try:
-            vector = np.frombuffer(base64.b64decode(value, validate=True), dtype=np.float32)
-        except (ValueError, TypeError):
-            raise Refused(f"malformed: args.templates[{index}] is not base64") from None
-        if dimension is not None and vector.size != dimension:
-            raise Refused(f"malformed: args.templates[{index}] has {vector.size} values, the model makes {dimension}")
-        if not np.isfinite(vector).all() or not vector.any():
-            raise Refused(f"malformed: args.templates[{index}] holds NaN, infinity or only zeros")
-        templates.append(vector / np.linalg.norm(vector))
-    return templates
-
-
-def encode_template(vector: np.ndarray) -> str:
-    return base64.b64encode(np.asarray(vector, dtype=np.float32).tobytes()).decode()
 
 
 Reply = Callable[..., None]  # MqttLink.reply(incoming, body, fallback_topic=...)
@@ -77,7 +54,7 @@ class Console:
             "trustlist.update": self._trustlist_update, "api.tokens.add": self._tokens_add,
             "api.tokens.list": self._tokens_list, "api.tokens.revoke": self._tokens_revoke,
             "cards.add": self._cards_add, "cards.list": self._cards_list, "cards.remove": self._cards_remove,
-            "residents.group": self._residents_group,
+            "residents.group": self._residents_group, "passback.reset": self._passback_reset,
         }
 
     @property
@@ -293,6 +270,17 @@ class Console:
         if not self.gate.remove_card(number[:32]):
             raise Refused("not found: no enrolled card has this number")
         return {"removed": True}
+
+    def _passback_reset(self, args: dict, admin: str) -> dict:
+        uid, pass_id = args.get("resident_uid"), args.get("pass_id")
+        if not (isinstance(uid, str) and 0 < len(uid) <= 64 or isinstance(pass_id, str) and 0 < len(pass_id) <= 128):
+            raise Refused("malformed: args.resident_uid or args.pass_id is required")
+        resident = self.gate.resident(uid=uid) if isinstance(uid, str) else None
+        who = ("resident", resident.id if resident is not None else -1) if isinstance(uid, str) else ("pass", pass_id)
+        try:
+            return {"reset": self.gate.reset_passback(who, admin)}
+        except ConfigError as error:
+            raise Refused(f"not found: {error}") from None
 
     def _residents_group(self, args: dict, admin: str) -> dict:
         resident_id, group = args.get("id"), args.get("group")

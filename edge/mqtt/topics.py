@@ -75,3 +75,11 @@ class Topics:
     @property
     def site_passes(self) -> str:
         return f"{ROOT}/{self.site}/passes/+"
+
+    def movement(self, person_key: str) -> str:
+        """This gate's newest movement of one person (retained): anti-passback at the site's other gates."""
+        return f"{self.base}/movements/{person_key}"
+
+    @property
+    def site_movements(self) -> str:
+        return f"{ROOT}/{self.site}/+/movements/+"

@@ -16,7 +16,7 @@ from edge.mqtt.homeassistant import discovery_records
 from edge.mqtt.link import MqttLink
 from edge.mqtt.site_passes import SitePasses
 from edge.mqtt.telemetry import Telemetry
-from edge.mqtt.topics import Topics
+from edge.mqtt.topics import ROOT, Topics
 from edge.service import GateService
 from edge.store import Store
 
@@ -36,7 +36,7 @@ class Uplink:
         def announcements() -> list[tuple[str, str]]:
             # at every connect (paho's thread): Home Assistant's discovery, this gate's pass counts
             records = discovery_records(config, topics) if home_assistant.enabled else []
-            return records + self.site_passes.announcements()
+            return records + self.site_passes.announcements() + gate.passback.announcements()
 
         self.link = MqttLink(config.mqtt, store, topics, on_message=self._on_message,
                              on_outbox_overflow=self._overflow, announce=announcements,
@@ -45,6 +45,7 @@ class Uplink:
         self.console = Console(service, self.link.reply, topics)
         self.site_passes = SitePasses(store, topics, config.mqtt.admin_keys, self.link.publish_retained)
         gate.on_pass_used = self.site_passes.used
+        gate.passback.topic, gate.passback.publish = topics.movement, self.link.publish_retained
         self.telemetry = Telemetry(gate, store, topics.telemetry, interval_s=config.mqtt.telemetry_interval_s,
                                    face_status=face_status, thermal_status=thermal_status, clock_status=clock_status)
         gate.after_record.append(self.link.wake)
@@ -65,6 +66,10 @@ class Uplink:
     def _on_message(self, incoming) -> None:
         if self.site_passes.submit(incoming):
             return
+        parts = incoming.topic.split("/")
+        if len(parts) == 5 and parts[:2] == [ROOT, self.topics.site] and parts[3] == "movements":
+            self.gate.passback.submit(parts[2], parts[4], incoming.payload)
+            return
         self.console.submit(incoming)
 
     def poll(self) -> None:
@@ -72,6 +77,7 @@ class Uplink:
         self._watch_link()
         self.console.poll()
         self.site_passes.poll()
+        self.gate.passback.poll()
         if self.telemetry.poll():
             self.link.wake()
 

@@ -10,6 +10,7 @@ from edge.store.cards import CardRecord, CardRecords
 from edge.store.database import BUSY_TIMEOUT_S, DB_NAME, MIGRATIONS, Database
 from edge.store.guards import GuardRecord, GuardRecords
 from edge.store.journal import EventJournal, OutboxItem
+from edge.store.movements import Movement, MovementRecords
 from edge.store.nonces import CommandNonces
 from edge.store.passes import PassRecord, PassRecords
 from edge.store.residents import Gallery, Resident, ResidentRecords, TemplateRecord
@@ -18,11 +19,11 @@ from edge.store.webhooks import WebhookQueue
 
 
 class Store(ResidentRecords, EventJournal, PassRecords, GuardRecords, CommandNonces, ThermalRecords, WebhookQueue,
-            ApiTokenRecords, CardRecords):
+            ApiTokenRecords, CardRecords, MovementRecords):
     """Every concern of the gate's state over one connection."""
 
 
 __all__ = ["ApiTokenRecords", "BUSY_TIMEOUT_S", "CardRecord", "CardRecords", "DB_NAME", "MIGRATIONS", "CommandNonces", "Database", "EventJournal", "Gallery",
-           "GuardRecord", "GuardRecords", "OffsetChange", "OutboxItem", "PassRecord", "PassRecords", "Recheck", "Resident",
+           "GuardRecord", "GuardRecords", "Movement", "MovementRecords", "OffsetChange", "OutboxItem", "PassRecord", "PassRecords", "Recheck", "Resident",
            "ResidentRecords", "Store", "TemplateRecord", "ThermalRecords", "TokenRecord",
            "WebhookQueue"]

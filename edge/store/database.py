@@ -188,6 +188,16 @@ MIGRATIONS: list[list[str]] = [
         # a resident's access group (checks.schedule): NULL, in none (always admitted)
         "ALTER TABLE residents ADD COLUMN access_group TEXT",
     ],
+    [
+        # anti-passback: each person's newest movement through each gate of the site (this one included)
+        """CREATE TABLE movements (
+            person TEXT NOT NULL,
+            gate TEXT NOT NULL,
+            direction TEXT NOT NULL,
+            time REAL NOT NULL,
+            PRIMARY KEY (person, gate)
+        )""",
+    ],
 ]
 
 

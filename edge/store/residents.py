@@ -136,6 +136,11 @@ class ResidentRecords(Database):
             self._bump_gallery(db)
         return True
 
+    def uid_of(self, resident_id: int) -> str | None:
+        """The site-wide id of a resident of this gate."""
+        rows = self._query("SELECT uid FROM residents WHERE id = ?", (resident_id,))
+        return str(rows[0][0]) if rows and rows[0][0] else None
+
     def resident_by_uid(self, uid: str) -> Resident | None:
         return next((r for r in self.residents() if r.uid == uid), None)
 

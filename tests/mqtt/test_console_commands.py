@@ -15,7 +15,8 @@ from edge.app import Runtime
 from edge.config import parse_config
 from edge.events import EventKind
 from edge.mqtt.auth import sign
-from edge.mqtt.console import Console, RefusalLog, decode_templates, encode_template
+from edge.mqtt.console import Console, RefusalLog
+from edge.mqtt.templates import decode_templates, encode_template
 from edge.mqtt.link import Incoming
 from edge.mqtt.topics import Topics
 

@@ -5,7 +5,7 @@ const TEXT = {
   zh: {
     waiting: "等待通行", granted: "允许通行", denied: "禁止通行", open: "手动开闸", enrol: "现场登记",
     login: "保安登录", guard_id: "工号", pin: "密码", open_why: "开闸原因", cancel: "取消", confirm_open: "确认开闸",
-    capture: "拍照登记", name: "姓名", unit: "房号", ack: "确认报警", recheck: "复测体温", record: "记录",
+    capture: "拍照登记", name: "姓名", unit: "房号", ack: "确认报警", passback_reset: "清除防潜回", recheck: "复测体温", record: "记录",
     wrong_match: "认错人", visitor: "访客", unknown: "陌生人", mqtt: "云端", face_threshold: "人脸阈值", face_point: "由本门住户人数与误识目标推算", outbox: "待传", ok: "正常",
     fever: "发烧报警", spoof: "假脸报警", forced_passage: "强行通过", tailgate: "尾随报警", device_fault: "设备故障",
     wrong_pin: "工号或密码错误", locked_out: "已锁定，请稍后再试", unknown_guard: "工号不存在", opened: "已开闸", not_recorded: "无法记录，闸门未开（数据库故障）", relay_failed: "继电器故障，闸门未开",
@@ -22,7 +22,7 @@ const TEXT = {
   en: {
     waiting: "Waiting", granted: "ENTER", denied: "STOP", open: "Open gate", enrol: "Enrol resident",
     login: "Guard login", guard_id: "Guard ID", pin: "PIN", open_why: "Why open?", cancel: "Cancel",
-    confirm_open: "Open now", capture: "Capture", name: "Name", unit: "Unit", ack: "Acknowledge",
+    confirm_open: "Open now", capture: "Capture", name: "Name", unit: "Unit", ack: "Acknowledge", passback_reset: "Reset anti-passback",
     recheck: "Recheck °C", record: "Record", wrong_match: "Wrong person", visitor: "Visitor", unknown: "Stranger",
     mqtt: "Cloud", face_threshold: "face threshold", face_point: "derived from this gate's residents and the false-accept target", outbox: "queued", ok: "OK", fever: "FEVER", spoof: "SPOOF", forced_passage: "FORCED PASSAGE",
     tailgate: "TAILGATING", device_fault: "DEVICE FAULT", wrong_pin: "Wrong guard ID or PIN",
@@ -192,7 +192,8 @@ function addEvent(event) {
 }
 
 function alarmText(alarm) {
-  const params = { temperature_c: alarm.temperature_c, device: alarm.device ? t(alarm.device) : "" };
+  const params = { temperature_c: alarm.temperature_c, device: alarm.device ? t(alarm.device) : "", name: alarm.name,
+                   gate: alarm.gate };
   return m("alarm", alarm.alarm, params) || `${t(alarm.alarm)} ${alarm.detail || ""}`;
 }
 
@@ -204,6 +205,7 @@ function renderAlarm() {
   banner.classList.remove("hidden");
   banner.dataset.eventId = latest.event_id;
   $("alarm-text").textContent = alarmText(latest);
+  $("passback-reset-button").classList.toggle("hidden", latest.alarm !== "passback");
   startBeep();
 }
 
@@ -317,6 +319,12 @@ $("ack-button").onclick = async () => {
   const id = $("alarm-banner").dataset.eventId;
   const result = await post("/api/ack", { event_id: id });
   if (result.ok || result.error) { alarms.delete(id); renderAlarm(); }
+};
+$("passback-reset-button").onclick = async () => {
+  if (!guard) { showLogin(); return; }
+  const id = $("alarm-banner").dataset.eventId;
+  const result = await post("/api/passback-reset", { event_id: id });
+  if (result.ok) { alarms.delete(id); renderAlarm(); }
 };
 // enrolment: capture a burst (the person is asked to turn slightly), look at the faces kept, then save
 let captureId = null;

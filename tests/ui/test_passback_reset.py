@@ -1,0 +1,83 @@
+"""The guard frees a resident held back by anti-passback from the touchscreen, in Debian's chromium: the alarm names
+the resident, the reset clears them and is recorded; a reset of an alarm that is not anti-passback's is refused."""
+
+import shutil
+import signal
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+import yaml
+
+from edge.store import Store
+from tests.broker import free_port
+from tests.conftest import ROOT, SCENARIOS
+from tests.emulators import wait_for
+from tests.ui.test_touchscreen import ARGS, CHROMIUM, login, open_page, post
+
+
+@pytest.fixture(scope="module")
+def gate(tmp_path_factory):
+    if not shutil.which("chromium"):
+        pytest.skip("Debian's chromium is not installed (./scripts/setup.sh --test installs it)")
+    tmp = tmp_path_factory.mktemp("passback")
+    scenario = tmp / "twice.yaml"
+    scenario.write_text(yaml.safe_dump({
+        "faces_dir": str(SCENARIOS / "faces"), "tail_s": 300,
+        "residents": [{"name": "Chen", "unit": "3-502", "photos": ["resident_c/01.jpg"]}],
+        "visitors": [{"at": 3.0, "photo": "resident_c/02.jpg", "identity": "Chen", "expect": "granted"},
+                     {"at": 14.0, "photo": "resident_c/02.jpg", "identity": "Chen", "expect": "denied"}]}))
+    port = free_port()
+    config = tmp / "gate.yaml"
+    config.write_text(yaml.safe_dump({
+        "state_dir": str(tmp / "state"), "mqtt": {"enabled": False}, "ui": {"port": port, "language": "en"},
+        "site": {"direction": "entry"}, "checks": {"antipassback": {"mode": "hard"}},
+        "simulation": {"scenario": str(scenario), "realtime": True, "loop": False}}))
+    cli = [sys.executable, "-m", "edge.cli", "-c", str(config)]
+    subprocess.run(cli + ["guards", "add", "--id", "7", "--name", "Guard 7", "--pin", "2468"], check=True, cwd=ROOT,
+                   capture_output=True)
+    daemon = subprocess.Popen(cli + ["run"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+
+    def serving():
+        try:
+            return urllib.request.urlopen(url + "/api/health", timeout=1).status == 200
+        except OSError:
+            return False
+
+    assert wait_for(serving, timeout=60)
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    try:
+        yield {"url": url, "browser": browser, "state": tmp / "state"}
+    finally:
+        browser.close()
+        playwright.stop()
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+
+
+def test_the_guard_resets_a_resident_held_back_and_the_reset_is_recorded(gate):
+    page = open_page(gate)
+    page.wait_for_selector("#alarm-banner:not(.hidden)", timeout=90_000)
+    assert "ANTI-PASSBACK: Chen" in page.inner_text("#alarm-text")
+    with Store(gate["state"]) as store:
+        [alarm] = [e for e in store.events(kind="alarm") if e["alarm"] == "passback"]
+        decisions = [e for e in store.events(kind="decision")]
+    assert [d["granted"] for d in decisions] == [True, False] and decisions[1]["reason_codes"] == ["passback"]
+    cookie = login(gate, "7", "2468")
+    status, refused = post(gate, "/api/passback-reset", {"event_id": "not-an-alarm"}, cookie)
+    assert status == 400 and "event_id" in refused["error"]
+    page.click("#passback-reset-button")
+    page.wait_for_selector("#alarm-banner.hidden", state="attached")
+    with Store(gate["state"]) as store:
+        assert wait_for(lambda: any(e["action"] == "passback_reset" for e in store.events(kind="action")))
+        [reset] = [e for e in store.events(kind="action") if e["action"] == "passback_reset"]
+        assert reset["actor"] == "guard:7" and reset["person"].startswith("resident:")
+        assert store.last_movement(reset["person"]).direction == "reset"
+    status, _ = post(gate, "/api/passback-reset", {"event_id": alarm["event_id"]}, cookie)
+    assert status == 400  # done: the alarm is no longer open
+    page.close()
