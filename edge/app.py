@@ -14,6 +14,7 @@ import numpy as np
 from drivers.io import SimIO
 from drivers.sim.scenario import Scenario, load_scenario
 from edge.clock import GateClock
+from edge.controller_feed import ControllerFeed
 from edge.config import GateConfig, read_yaml
 from edge.control import ControlServer
 from edge.liveness import liveness_warning
@@ -83,6 +84,7 @@ class Runtime:
             log.warning("%s", warning)
         self.gate = self._build_gate(notifier, on_decision)
         self.site_io = self._start_site_io()
+        self.controller_feed = self._start_controller_feed()
         self.webhooks = self._start_webhooks()
         self.snapshots = self._start_snapshots()
         self.profiles = self._start_learning()
@@ -126,6 +128,14 @@ class Runtime:
         if simulated and world is not None:
             gate.prompt_listeners.append(lambda prompt: world.show(prompt.code))  # the person in front reads it
         return gate
+
+    def _start_controller_feed(self) -> ControllerFeed | None:
+        """Wiegand output (hardware.wiegand_output): who was let in, to the site's access controller."""
+        if self.hardware.wiegand_output is None:
+            return None
+        feed = ControllerFeed(self.hardware.wiegand_output, self.store, self.config.hardware.wiegand_output)
+        self.gate.decided_listeners.append(feed.decided)
+        return feed
 
     def _start_site_io(self) -> SiteIO | None:
         """The wired inputs on their own thread: a fire alarm holds the lanes free even with the frame loop stalled."""

@@ -19,7 +19,8 @@ from drivers.sim.twins import SimCamera, SimThermalCamera
 from drivers.sim.portrait import Locator
 from drivers.sim.world import SimWorld
 from drivers.thermal import ThermalCamera
-from edge.config import CardReaderConfig, GateConfig, IoConfig, RelayConfig
+from drivers.wiegand_out import GpioWiegandOutput, SimWiegandOutput, WiegandOutput
+from edge.config import CardReaderConfig, GateConfig, IoConfig, RelayConfig, WiegandOutputConfig
 from edge.errors import DeviceError
 
 log = logging.getLogger(__name__)
@@ -96,9 +97,10 @@ class Hardware:
     world: SimWorld | None = None
     faults: dict[str, str] | None = None  # device -> why it could not be opened
     card_reader: CardReader | None = None
+    wiegand_output: WiegandOutput | None = None
 
     def close(self) -> None:
-        for device in (self.camera, self.thermal, self.passage, self.scanner, self.card_reader):
+        for device in (self.camera, self.thermal, self.passage, self.scanner, self.card_reader, self.wiegand_output):
             if device is not None:
                 device.close()
 
@@ -133,7 +135,8 @@ def open_hardware(config: GateConfig, *, scenario: Scenario | None = None, locat
     passage = _passage(hw.passage, world, faults)
     scanner = _scanner(hw.qr_scanner, world, faults)
     cards = _card_reader(hw.card_reader, world, faults)
-    return Hardware(camera, thermal, relay, relay_factory, passage, scanner, world, faults, cards)
+    return Hardware(camera, thermal, relay, relay_factory, passage, scanner, world, faults, cards,
+                    _wiegand_output(hw.wiegand_output, faults))
 
 
 def _relay(config: RelayConfig, world: SimWorld | None,
@@ -211,3 +214,16 @@ def open_io(config: IoConfig) -> DigitalIO | None:
         return NumatoIO(port=config.port, inputs=inputs, outputs={name: spec.line for name, spec in config.outputs.items()})
     return GpioIO(chip=config.gpio_chip, inputs=inputs,
                   outputs={name: (spec.line, spec.active_low) for name, spec in config.outputs.items()})
+
+
+def _wiegand_output(config: WiegandOutputConfig, faults: dict[str, str]) -> WiegandOutput | None:
+    timing = {"pulse_us": config.pulse_us, "interval_us": config.interval_us}
+    try:
+        if config.driver == "sim":
+            return SimWiegandOutput(**timing)
+        if config.driver == "gpio":
+            return GpioWiegandOutput(chip=config.gpio_chip, d0_line=config.d0_line, d1_line=config.d1_line, **timing)
+    except DeviceError as error:
+        faults["wiegand_output"] = str(error)
+        log.error("%s", error)
+    return None

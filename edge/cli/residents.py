@@ -172,6 +172,23 @@ def cmd_residents_group(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_residents_number(args: argparse.Namespace) -> int:
+    from edge.controller_feed import frame_of
+
+    bits = common.config(args).hardware.wiegand_output.bits
+    if args.number is not None:
+        try:
+            frame_of(args.number, bits)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+    with common.store(args) as store:
+        if not store.set_controller_number(args.id, args.number):
+            raise ConfigError(f"id: no resident {args.id}")
+    print(f"resident {args.id}: " + (f"sent to the access controller as {args.number} (Wiegand {bits})"
+                                     if args.number is not None else "not sent to the access controller"))
+    return 0
+
+
 def cmd_residents_not_this_person(args: argparse.Namespace) -> int:
     from edge.images import read_image
 
@@ -221,6 +238,12 @@ def register(commands) -> None:
     group.add_argument("id", type=int, help="the resident's id (residents list shows it)")
     group.add_argument("group", nargs="?", default=None, help="the group's name (none given: in no group, always)")
     group.set_defaults(func=cmd_residents_group)
+    number = actions.add_parser("number", help="the number a Wiegand output sends when the resident is let in "
+                                               "(hardware.wiegand_output), or none")
+    number.add_argument("id", type=int, help="the resident's id (residents list shows it)")
+    number.add_argument("number", nargs="?", type=int, default=None,
+                        help="facility x 65536 + card, as the controller knows it (none given: not sent)")
+    number.set_defaults(func=cmd_residents_number)
     negative = actions.add_parser("not-this-person", help="keep a wrongly matched face as a negative template")
     negative.add_argument("id", type=int, help="the resident the face was wrongly matched to")
     negative.add_argument("photo", help="a photo of the face that is not them")

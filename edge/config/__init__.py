@@ -17,14 +17,14 @@ from edge.config.checks import (ChecksConfig, CheckConfig, DccConfig, FaceConfig
                                 PassesConfig, PipelineConfig, PresenceConfig, QrCheckConfig, QrConfig,
                                 TemperatureCheckConfig, TurnstileConfig)
 from edge.config.hardware import (COLOUR_FRAME, MLX90640_RATES_HZ, SENSOR_RATES_HZ, SENSOR_SUB_PAGES, SENSORS, CameraConfig,
-                                  CardReaderConfig,
+                                  CardReaderConfig, WiegandOutputConfig,
                                   HardwareConfig, PassageConfig, QrScannerConfig, RecheckLearningConfig, RelayConfig,
                                   SimulationConfig, SiteConfig, ThermalBaselineConfig, ThermalConfig)
 from edge.config.site_io import InputConfig, IoConfig, OutputConfig
 from edge.config.network import ApiConfig, HomeAssistantConfig, MqttConfig, MqttTlsConfig, UiConfig, WebhookConfig
 from edge.errors import ConfigError
 
-__all__ = ["ApiConfig", "COLOUR_FRAME", "CardReaderConfig", "MLX90640_RATES_HZ", "SENSORS", "SENSOR_RATES_HZ", "SENSOR_SUB_PAGES", "CameraConfig", "CheckConfig",
+__all__ = ["ApiConfig", "COLOUR_FRAME", "CardReaderConfig", "WiegandOutputConfig", "MLX90640_RATES_HZ", "SENSORS", "SENSOR_RATES_HZ", "SENSOR_SUB_PAGES", "CameraConfig", "CheckConfig",
            "CheckMode", "ChecksConfig", "DccConfig", "FaceConfig", "FailMode", "GateConfig", "HardwareConfig",
            "HomeAssistantConfig", "InputConfig", "IoConfig", "OutputConfig", "MqttConfig", "MqttTlsConfig", "OnlineHealthCodeConfig", "PassageConfig",
            "PassesConfig", "PipelineConfig", "PresenceConfig", "QrCheckConfig", "QrConfig", "QrScannerConfig",

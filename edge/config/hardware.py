@@ -212,6 +212,30 @@ class CardReaderConfig(Section):
     d1_line: int = Field(21, ge=0, le=1023, description="D1 line (wiegand_gpio).")
 
 
+class WiegandOutputConfig(Section):
+    """Wiegand output to an access controller already on site: a granted person's number (none by default)."""
+
+    driver: Literal["none", "sim", "gpio"] = Field("none", description="sim: the twin; gpio: D0 and D1 on two GPIO "
+                                                                       "lines through a driver stage (docs/wiring.md).")
+    bits: Literal[26, 34] = Field(26, description="Frame: 26 (8-bit facility, 16-bit card) or 34 (16 and 16).")
+    gpio_chip: str = Field("/dev/gpiochip0", description="GPIO chip (gpio).")
+    d0_line: int = Field(23, ge=0, le=1023, description="D0 line (gpio).")
+    d1_line: int = Field(24, ge=0, le=1023, description="D1 line (gpio).")
+    pulse_us: float = Field(50.0, ge=20, le=100, description="Width of each bit's low pulse (Wiegand: 20-100 µs).")
+    interval_us: float = Field(2000.0, ge=200, le=20000, description="From one bit to the next (Wiegand: 200 µs "
+                                                                     "to 20 ms).")
+    visitor_number: int | None = Field(None, ge=0, lt=2**32, description="Sent for a visitor let in by pass (none: "
+                                                                         "visitors are not sent).")
+
+    @model_validator(mode="after")
+    def _visitor_fits(self) -> "WiegandOutputConfig":
+        if self.visitor_number is not None and self.visitor_number >= 2 ** (self.bits - 2):
+            raise ValueError(f"visitor_number: {self.visitor_number} does not fit a {self.bits}-bit frame")
+        if self.driver == "gpio" and self.d0_line == self.d1_line:
+            raise ValueError("d1_line: must differ from d0_line")
+        return self
+
+
 class HardwareConfig(Section):
     """Devices: each "sim" (the simulated twin, the default) or a real driver."""
 
@@ -222,6 +246,7 @@ class HardwareConfig(Section):
     qr_scanner: QrScannerConfig = Field(default_factory=QrScannerConfig)
     io: IoConfig = Field(default_factory=IoConfig)
     card_reader: CardReaderConfig = Field(default_factory=CardReaderConfig)
+    wiegand_output: WiegandOutputConfig = Field(default_factory=WiegandOutputConfig)
 
     @model_validator(mode="before")
     @classmethod

@@ -198,6 +198,10 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (person, gate)
         )""",
     ],
+    [
+        # the number a Wiegand output sends for a resident let in (hardware.wiegand_output); NULL: none
+        "ALTER TABLE residents ADD COLUMN controller_number INTEGER",
+    ],
 ]
 
 

@@ -155,6 +155,16 @@ class ResidentRecords(Database):
                 self._bump_gallery(db)
             return changed > 0
 
+    def set_controller_number(self, resident_id: int, number: int | None) -> bool:
+        """The number sent to the site's access controller when the resident is let in (None: none)."""
+        with self._transaction() as db:
+            return db.execute("UPDATE residents SET controller_number = ? WHERE id = ?",
+                              (number, resident_id)).rowcount > 0
+
+    def controller_number(self, resident_id: int) -> int | None:
+        rows = self._query("SELECT controller_number FROM residents WHERE id = ?", (resident_id,))
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
     def residents(self) -> list[Resident]:
         rows = self._query(
             "SELECT r.id, r.name, r.unit, COUNT(t.id), r.uid, r.record_version, r.access_group FROM residents r "
