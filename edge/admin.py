@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 import uuid
@@ -14,34 +13,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge.config import MqttConfig
-from edge.errors import ConfigError, GatepostError
-from edge.mqtt.auth import generate_key, sign
+from edge.errors import GatepostError
+from edge.keys import read_key, write_key  # noqa: F401 - the tools' and tests' names for them
+from edge.mqtt.auth import sign
 from edge.mqtt.console import RECORD_COMMAND
 from edge.mqtt.templates import encode_template
 from edge.mqtt.link import make_client
 from edge.mqtt.site_passes import PASS_RECORD_COMMAND, pass_key, pass_record
 from edge.mqtt.topics import Topics
-
-
-def write_key(path: Path, key_id: str) -> str:
-    """Write a new private key (mode 0600); returns the public key for the gates' config."""
-    private, public = generate_key()
-    if path.exists():
-        raise ConfigError(f"{path}: exists; refusing to overwrite a key")
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        json.dump({"id": key_id, "private": private, "public": public}, handle)
-    return public
-
-
-def read_key(path: Path) -> tuple[str, str]:
-    try:
-        data = json.loads(Path(path).read_text())
-        return data["id"], data["private"]
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such key file (make one with `gatepost admin keygen`)") from None
-    except (ValueError, KeyError, TypeError):
-        raise ConfigError(f"{path}: not a gatepost admin key file") from None
 
 
 class AdminClient:

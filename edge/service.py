@@ -19,6 +19,7 @@ import numpy as np
 
 from edge.api_tokens import issue as issue_token
 from edge.cards import CardBook
+from edge.visitors import VisitorBook, VisitorPass
 from edge.config import GateConfig
 from edge.errors import ConfigError, EnrolmentError
 from edge.events import Decision, DecisionSource, Event, EventKind
@@ -300,6 +301,17 @@ class GateService:
 
     def remove_card(self, number: str) -> bool:
         return CardBook(self._store, self._runtime.state_dir).remove(number)
+
+    def register_visitor(self, *, name: str, host_unit: str, hours: float, phone: str, guard: str) -> VisitorPass:
+        """A visitor's pass, issued at the booth and recorded (the host unit hears of it through the event, over MQTT
+        and the webhooks); ConfigError naming the field."""
+        visitor = VisitorBook(lambda: self.config, self._store).register(name=name, host_unit=host_unit, hours=hours,
+                                                                          phone=phone)
+        self.record(EventKind.action, {"action": "visitor_registered", "guard": guard[:64], "name": visitor.name,
+                                       "host_unit": visitor.host_unit, "pass_id": visitor.pass_id,
+                                       "valid_until": visitor.valid_until, "uses": visitor.uses,
+                                       **({"phone": phone.strip()} if phone.strip() else {})})
+        return visitor
 
     def reset_passback(self, who: tuple[str, object], actor: str) -> str:
         """On the frame loop: a guard's or administrator's word that the person may pass either way once more, at

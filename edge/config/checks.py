@@ -205,6 +205,11 @@ class PassesConfig(Section):
 
     public_keys: dict[str, str] = Field(default_factory=dict,
                                         description="Pass-signing Ed25519 public keys (base64), by key id.")
+    booth_key: str = Field("", description="The site's pass-signing key file on this gate (`passes keygen` made it; "
+                                           "its id must be in public_keys): guards register visitors at the "
+                                           "touchscreen and hand them a printed pass. Empty: no registration here.")
+    booth_uses: int = Field(2, ge=1, le=100, description="Passages a pass issued at the booth allows (in and out: 2).")
+    booth_max_hours: float = Field(24.0, gt=0, le=24 * 31, description="The longest a pass from the booth is valid.")
 
     @field_validator("public_keys")
     @classmethod

@@ -15,8 +15,8 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
+from edge.keys import generate_key  # noqa: F401 - the tools and tests know it here
 from edge.untrusted import UntrustedInput, finite, load_json
 
 VERSION = 1
@@ -45,14 +45,6 @@ class SignedMessage:
 def canonical(fields: dict[str, Any]) -> bytes:
     return json.dumps({k: fields[k] for k in SIGNED_FIELDS}, sort_keys=True, separators=(",", ":"),
                       ensure_ascii=False).encode()
-
-
-def generate_key() -> tuple[str, str]:
-    """(private key, public key), both base64 of the raw 32 bytes."""
-    private = Ed25519PrivateKey.generate()
-    raw_private = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-    raw_public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return base64.b64encode(raw_private).decode(), base64.b64encode(raw_public).decode()
 
 
 def sign(private_key_b64: str, key_id: str, cmd: str, args: dict[str, Any], target: str, *,

@@ -48,13 +48,15 @@ class PassClaims:
 
 
 def issue_pass(private_key_b64: str, kid: str, *, site: str, gates: list[str], holder: str, valid_from: float,
-               valid_until: float, uses: int = 1, kind: str = "visitor", pid: str | None = None) -> tuple[str, PassClaims]:
+               valid_until: float, uses: int = 1, kind: str = "visitor", pid: str | None = None,
+               host: str | None = None) -> tuple[str, PassClaims]:
+    """`host`: the unit visited, carried for whoever reads the pass (gates do not judge it)."""
     if valid_until <= valid_from:
         raise ValueError("valid_until must be after valid_from")
     if uses < 1:
         raise ValueError("uses must be at least 1")
     claims = {"pid": pid or secrets.token_hex(6), "kid": kid, "site": site, "gates": gates, "nbf": int(valid_from),
-              "exp": int(valid_until), "uses": uses, "holder": holder, "kind": kind}
+              "exp": int(valid_until), "uses": uses, "holder": holder, "kind": kind, **({"host": host} if host else {})}
     body = json.dumps(claims, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
     signature = Ed25519PrivateKey.from_private_bytes(base64.b64decode(private_key_b64)).sign(body)
     return f"{PREFIX}{_b64(body)}.{_b64(signature)}", _claims(claims)

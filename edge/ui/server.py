@@ -18,11 +18,11 @@ from typing import Any
 from aiohttp import web
 
 from edge.config import UiConfig
-from edge.errors import ConfigError
 from edge.events import DecisionSource, Event, EventKind
 from edge.prompt import Prompt
 from edge.service import GateService
 from edge.thermal_calibration import RecheckRefused
+from edge.ui.booth import Booth
 from edge.ui.enrolment import EnrolmentDesk
 from edge.ui.frames import live_jpeg
 from edge.ui.live import LiveView, RecentMatches
@@ -102,7 +102,9 @@ class TouchscreenServer:
         app.router.add_post("/api/recheck", self._recheck)
         app.router.add_post("/api/not-this-person", self._not_this_person)
         app.router.add_post("/api/ack", self._ack)
-        app.router.add_post("/api/passback-reset", self._passback_reset)
+        booth = Booth(self)
+        app.router.add_post("/api/passback-reset", booth.passback_reset)
+        app.router.add_post("/api/visitors", booth.register_visitor)
         app.router.add_post("/api/enrol/capture", self._capture)
         app.router.add_post("/api/enrol", self._enrol)
         return app
@@ -333,21 +335,6 @@ class TouchscreenServer:
             raise BadRequest("event_id: no open alarm with that id")
         self._record({"action": "alarm_acknowledged", "guard": session.guard_id, "alarm_event_id": body["event_id"],
                       "alarm": alarm.get("alarm")})
-        return web.json_response({"ok": True})
-
-    async def _passback_reset(self, request: web.Request) -> web.Response:
-        """The guard lets the person of an anti-passback alarm pass either way once more (and the alarm is done)."""
-        session = self._session(request)
-        body = await self._body(request, {"event_id": str})
-        alarm = self._alarms.get(body["event_id"])
-        if alarm is None or alarm.get("alarm") != "passback":
-            raise BadRequest("event_id: no open anti-passback alarm with that id")
-        who = ("resident", alarm["resident_id"]) if alarm.get("resident_id") is not None else ("pass", alarm["pass_id"])
-        try:
-            await self._on_loop(lambda: self.gate.reset_passback(who, f"guard:{session.guard_id}"))
-        except ConfigError as error:
-            raise BadRequest(str(error)) from None
-        self._alarms.pop(body["event_id"], None)
         return web.json_response({"ok": True})
 
     async def _capture(self, request: web.Request) -> web.Response:

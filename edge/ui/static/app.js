@@ -17,6 +17,9 @@ const TEXT = {
     baseline: "测温基准", baseline_learning: "测温基准", baseline_hint: "近期正常通行者的体温，用于校准与相对筛查",
     minutes: "分钟前", site_offset: "复测校正", no_liveness: "未检测活体：照片可冒充住户",
     clock_unsynchronised: "时钟未与网络校时同步", clock_behind: "时钟落后于已记录的时间",
+    register_visitor: "访客登记", visitor_name: "访客姓名", host_unit: "被访房号", phone_optional: "电话（可选）",
+    issue_pass: "签发通行码", print: "打印", valid_until: "有效至", close: "关闭", hours_short: "小时",
+    pass_issued: "通行码已签发，请打印交给访客", choose_hours: "请选择有效时长",
     save: "保存", capturing: "拍照中，请对方稍微转头…", check_faces: "请核对照片后保存", eyes: "眼距", sharpness: "清晰度",
   },
   en: {
@@ -40,6 +43,10 @@ const TEXT = {
     minutes: "min ago", site_offset: "recheck offset",
     no_liveness: "nothing checks liveness: a photo of a resident is let in",
     clock_unsynchronised: "clock not synchronised (NTP)", clock_behind: "clock behind times already seen",
+    register_visitor: "Register visitor", visitor_name: "Visitor's name", host_unit: "Host unit",
+    phone_optional: "Phone (optional)", issue_pass: "Issue pass", print: "Print", valid_until: "Valid until",
+    close: "Close", hours_short: "h", pass_issued: "Pass issued: print it for the visitor",
+    choose_hours: "Choose how long it is valid",
     save: "Save", capturing: "Capturing: ask them to turn slightly…", check_faces: "Check the faces, then save",
     eyes: "eyes", sharpness: "sharpness",
   },
@@ -363,5 +370,47 @@ $("enrol-save").onclick = async () => {
     ? `${t("enrolled")} #${result.resident_id} (${result.templates})` +
       (result.warnings.length ? " ⚠ " + result.warnings.join("; ") : "")
     : result.error;
+};
+// visitors at the booth: name, host unit, how long; a signed pass shown and printed for them
+const VISITOR_HOURS = [2, 4, 8, 24];
+let visitorHours = null;
+function resetVisitor() {
+  visitorHours = null;
+  for (const id of ["visitor-name", "visitor-host", "visitor-phone", "visitor-pin"]) { $(id).value = ""; }
+  $("visitor-form").classList.remove("hidden"); $("visitor-issue").classList.remove("hidden");
+  $("visitor-pass").classList.add("hidden"); $("visitor-print").classList.add("hidden");
+  $("visitor-result").textContent = "";
+  const grid = $("visitor-hours");
+  grid.innerHTML = "";
+  for (const hours of VISITOR_HOURS) {
+    const button = document.createElement("button");
+    button.textContent = `${hours} ${t("hours_short")}`; button.dataset.hours = hours;
+    button.onclick = () => {
+      visitorHours = hours;
+      for (const other of grid.children) { other.classList.toggle("chosen", other === button); }
+    };
+    grid.appendChild(button);
+  }
+}
+$("visitor-button").onclick = () => { if (!guard) { showLogin(); return; } resetVisitor(); $("visitor-dialog").showModal(); };
+$("visitor-cancel").onclick = () => { resetVisitor(); $("visitor-dialog").close(); };
+$("visitor-print").onclick = () => window.print();
+$("visitor-issue").onclick = async () => {
+  if (!visitorHours) { $("visitor-result").className = "error"; $("visitor-result").textContent = t("choose_hours"); return; }
+  const result = await post("/api/visitors", { name: $("visitor-name").value, host_unit: $("visitor-host").value,
+                                               phone: $("visitor-phone").value, hours: visitorHours,
+                                               pin: $("visitor-pin").value });
+  $("visitor-pin").value = "";
+  $("visitor-result").className = result.ok ? "ok" : "error";
+  $("visitor-result").textContent = result.ok ? t("pass_issued") : (t(result.error) || result.error);
+  if (!result.ok) { return; }
+  $("visitor-qr").src = result.qr;
+  $("pass-name").textContent = result.name;
+  $("pass-host").textContent = result.host_unit;
+  $("pass-until").textContent = new Date(result.valid_until * 1000).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB");
+  $("pass-id").textContent = result.pass_id;
+  $("visitor-pass").dataset.passId = result.pass_id;
+  $("visitor-form").classList.add("hidden"); $("visitor-issue").classList.add("hidden");
+  $("visitor-pass").classList.remove("hidden"); $("visitor-print").classList.remove("hidden");
 };
 start();
