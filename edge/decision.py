@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from edge.thermal_profiles import PersonalOffset
 
 Person = tuple[str, object]  # ("resident", resident id) or ("pass", pass id)
+VERIFICATION_MODES = {"face": "face_only", "card": "card_only", "card_or_face": "or_face", "card_and_face": "and_face"}
 PASSBACK_MODES = {"off": CheckMode.off, "soft": CheckMode.advisory, "hard": CheckMode.required}
 
 
@@ -197,11 +198,31 @@ class Policy:
         return Outcome("fail", f"group {group}: {verdict.why.replace('_', ' ')}", "outside_hours",
                        {"group": group, "why": verdict.why})
 
+    def _verification(self, visit: Visit) -> str:
+        """How this person must prove who they are: their access group's verification mode, else checks.card.mode."""
+        match, card = visit.match, visit.card
+        group = match.group if match is not None and match.known else \
+            card.group if card is not None and card.status == "valid" else None
+        settings = self.checks.schedule.groups.get(group) if group is not None else None
+        if settings is None or settings.verification is None:
+            return self.checks.card.mode
+        return VERIFICATION_MODES[settings.verification]
+
     def _card_rule(self, visit: Visit) -> Outcome | None:
-        """What checks.card.mode says: a resident's card instead of the face (or_face), or with it (and_face)."""
-        mode, card = self.checks.card.mode, visit.card
+        """What checks.card.mode (or the person's group) says: a resident's card instead of the face (or_face), with
+        it (and_face), the face alone (face_only) or the card alone (card_only)."""
+        mode, card = self._verification(visit), visit.card
         face_of = visit.match.resident_id if visit.match is not None and visit.match.known else None
         face_known = face_of is not None
+        if mode == "face_only":
+            if face_known or card is None or card.status != "valid":
+                return None
+            return Outcome("pending", "card read: now the face", "card_needs_face", {"card": card.payload})
+        if mode == "card_only" and card is None:
+            return Outcome("pending", "face recognised: now the card", "face_needs_card") if face_known else None
+        if mode == "card_only" and card is not None and card.status == "valid" and face_of in (None, card.resident_id):
+            return Outcome("pass", f"card of {card.holder} ({card.payload})", "card",
+                           {"name": card.holder, "card": card.payload})
         if mode == "off" or (card is None and mode == "or_face"):
             return None
         if card is None:  # and_face: a face alone is not enough

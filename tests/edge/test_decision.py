@@ -261,3 +261,37 @@ def test_visit_timings_add_up_per_stage():
     seen.add_timings({"face": 10.0, "qr": 2.0})
     seen.add_timings({"face": 5.0})
     assert seen.stage_ms == {"face": 15.0, "qr": 2.0}
+
+
+CHEN_STAFF = Match(2, "Chen", 0.7, 0.1, "match", 0.5, group="staff")
+CHEN_CARD = QrResult("…2001", "card", "valid", "resident's card", "card", resident_id=2, holder="Chen", group="staff")
+ALICE_CARD = QrResult("…3001", "card", "valid", "resident's card", "card", resident_id=1, holder="Alice", group="staff")
+UNKNOWN_CARD = QrResult("…9999", "card", "unknown", "card not enrolled", "card")
+
+
+@pytest.mark.parametrize("verification, match, cards, status, code", [
+    ("face", CHEN_STAFF, [], "pass", "resident"),
+    ("face", None, [CHEN_CARD], "pending", "card_needs_face"),  # a card alone is not enough here
+    ("card", CHEN_STAFF, [], "pending", "face_needs_card"),  # nor a face alone here
+    ("card", None, [CHEN_CARD], "pass", "card"),
+    ("card", None, [UNKNOWN_CARD], "fail", "card_unknown"),
+    ("card", dataclasses.replace(ALICE, group="staff"), [CHEN_CARD], "fail", "card_face_mismatch"),
+    ("card_or_face", None, [CHEN_CARD], "pass", "card"),
+    ("card_or_face", CHEN_STAFF, [], "pass", "resident"),
+    ("card_and_face", CHEN_STAFF, [], "pending", "face_needs_card"),
+    ("card_and_face", CHEN_STAFF, [CHEN_CARD], "pass", "card_and_face"),
+    ("card_and_face", CHEN_STAFF, [ALICE_CARD], "fail", "card_face_mismatch"),
+    (None, CHEN_STAFF, [], "pass", "resident"),  # no mode of its own: checks.card.mode (or_face)
+])
+def test_each_group_s_verification_mode_is_enforced_and_says_what_is_missing(verification, match, cards, status, code):
+    checks = ChecksConfig(schedule={"groups": {"staff": {"weekly": {}, "verification": verification}}})
+    outcome = Policy(checks, window_s=3.0).outcomes(visit(match, NORMAL, cards))["face"]
+    assert (outcome.status, outcome.code) == (status, code)
+
+
+def test_a_member_of_another_group_goes_by_the_gate_s_card_mode():
+    checks = ChecksConfig(card={"mode": "and_face"},
+                          schedule={"groups": {"staff": {"verification": "face"}, "residents": {}}})
+    chen_resident = dataclasses.replace(CHEN_STAFF, group="residents")
+    assert Policy(checks, window_s=3.0).outcomes(visit(chen_resident, NORMAL))["face"].code == "face_needs_card"
+    assert Policy(checks, window_s=3.0).outcomes(visit(CHEN_STAFF, NORMAL))["face"].code == "resident"
