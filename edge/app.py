@@ -28,7 +28,7 @@ from edge.hardware import open_hardware, open_io
 from edge.instance import InstanceLock
 from edge.overrides import with_overrides
 from edge.qr.verify import VerifierRegistry
-from edge.scenario_setup import face_locator, prepare_scenario, scenario_config
+from edge.scenario_setup import face_locator, prepare_scenario, scenario_config, scenario_wall
 from edge.sdnotify import Notifier
 from edge.service import GateService
 from edge.site_io import SiteIO
@@ -112,7 +112,8 @@ class Runtime:
             self.engine = build_engine(config.face, self.gallery, focal_px=config.hardware.camera.focal_px,
                                        search_window_s=config.pipeline.decision_window_s)
         if self.scenario is not None:
-            prepare_scenario(self.engine, self.gallery, self.store, self.scenario)
+            prepare_scenario(self.engine, self.gallery, self.store, self.scenario, state_dir=self.state_dir,
+                             config=self.config)
         if self.gallery is not None:
             self.gallery.refresh()
             self.gallery.start()
@@ -127,6 +128,9 @@ class Runtime:
                     notifier=notifier, on_decision=on_decision)
         if simulated and world is not None:
             gate.prompt_listeners.append(lambda prompt: world.show(prompt.code))  # the person in front reads it
+            wall = scenario_wall(world.scenario, config.checks.schedule.timezone, lambda: world.now)
+            if wall is not None:  # a morning played at its own hour: the hours are judged by it
+                gate.policy.wall = wall
         return gate
 
     def _start_controller_feed(self) -> ControllerFeed | None:

@@ -106,8 +106,8 @@ class Outcome:
 # every code an outcome can carry; the message catalogue has words for each (tests/edge/test_messages.py)
 OUTCOME_CODES = ("resident", "visitor_pass", "face_not_recognised", "unknown_face", "face_masked", "mask_required",
                  "card", "card_and_face", "card_unknown", "card_needs_face", "face_needs_card", "card_face_mismatch",
-                 "outside_hours", "group_not_admitted", "passback",
-                 "temperature_unavailable",
+                 "outside_hours", "group_not_admitted", "passback", "passback_clear", "hours_not_held",
+                 "hours_always", "within_hours", "temperature_unavailable",
                  "spoof", "fever", "temperature_uncertain", "temperature_normal", "temperature_no_reading",
                  "code_valid", "no_code",
                  "no_required_check", *(f"code_{status}" for status in
@@ -151,7 +151,7 @@ class Policy:
         """Someone known who already went this way (at any gate of the site) and has not come back."""
         held = self.passback(who(visit)) if self.passback is not None else None
         if held is None:
-            return Outcome("pass", "no earlier movement this way", "")
+            return Outcome("pass", "no earlier movement this way", "passback_clear")
         return Outcome("fail", f"already went {held.direction} at {held.gate}", "passback",
                        {"direction": held.direction, "gate": held.gate, "since": round(held.time, 3)})
 
@@ -184,9 +184,9 @@ class Policy:
         elif card is not None and card.status == "valid":
             group = card.group
         else:
-            return Outcome("pass", "no resident to hold to hours", "")
+            return Outcome("pass", "no resident to hold to hours", "hours_not_held")
         if group is None:
-            return Outcome("pass", "in no access group: always", "")
+            return Outcome("pass", "in no access group: always", "hours_always")
         hours = settings.groups.get(group)
         if hours is None:
             return Outcome("fail", f"group {group} is not admitted at this gate", "group_not_admitted",
@@ -194,7 +194,7 @@ class Policy:
         verdict = judge({str(day): spans for day, spans in hours.weekly.items()}, hours.holidays, settings.timezone,
                         self.wall())
         if verdict.allowed:
-            return Outcome("pass", f"group {group}: {verdict.why}", "", {"group": group})
+            return Outcome("pass", f"group {group}: {verdict.why}", "within_hours", {"group": group})
         return Outcome("fail", f"group {group}: {verdict.why.replace('_', ' ')}", "outside_hours",
                        {"group": group, "why": verdict.why})
 

@@ -21,7 +21,7 @@ def catalogue() -> dict[str, dict[str, dict[str, str]]]:
     return json.loads(CATALOGUE.read_text(encoding="utf-8"))
 
 
-def text(group: str, code: str, language: str = "en", **params: Any) -> str:
+def text(group: str, code: str, language: str = "en", /, **params: Any) -> str:
     """The words for `code` in `group` (outcome, alarm, action, status, prompt), with its parameters filled in."""
     template = catalogue().get(language, {}).get(group, {}).get(code)
     if template is None:

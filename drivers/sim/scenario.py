@@ -23,10 +23,33 @@ class ResidentSpec(Strict):
     name: str = Field(description="Resident's name; visitors refer to it as `identity`.")
     unit: str = Field("", description="Flat or house number.")
     photos: list[str] = Field(min_length=1, description="Enrolment photos, relative to faces_dir.")
+    group: str | None = Field(None, max_length=64, description="Access group (checks.schedule), or none.")
+    cards: list[str] = Field(default_factory=list, description="Card numbers enrolled as theirs.")
+
+    @model_validator(mode="after")
+    def _card_numbers(self) -> "ResidentSpec":
+        for number in self.cards:
+            if not number.isdigit() or len(number) > 20:
+                raise ValueError(f"cards: {number!r} is not a card number (1 to 20 digits)")
+        return self
+
+
+class BoothSpec(Strict):
+    name: str = Field(description="The visitor's name, as the guard types it.")
+    host_unit: str = Field(description="The unit they visit.")
+    hours: float = Field(4.0, gt=0, description="How long the pass is valid.")
 
 
 class QrSpec(Strict):
-    payload: str = Field(description="Text encoded in the code.")
+    payload: str = Field("", description="Text encoded in the code.")
+    booth: BoothSpec | None = Field(None, description="Instead of a payload: a pass the guard issues at the booth "
+                                                      "(qr.passes.booth_key) when the scenario starts.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "QrSpec":
+        if bool(self.payload) == (self.booth is not None):
+            raise ValueError("qr: give either payload or booth")
+        return self
     via: Literal["camera", "scanner"] = Field("camera", description="Held up to the camera or the serial scanner.")
     after_s: float = Field(0.3, ge=0, description="Seconds after the visitor is in view that the code is shown.")
 
@@ -76,12 +99,26 @@ class ScenarioSpec(Strict):
         "ideal", description="The thermal world: 'ideal' is what the gate's default settings assume (tests of the "
                              "method); 'drawn' is drawn from published ranges with the seed (figures).")
     scene: SceneSpec = Field(default_factory=SceneSpec, description="What moves in the empty view.")
+    clock: str | None = Field(None, description="Local date and time the scenario starts at (YYYY-MM-DDTHH:MM[:SS], "
+                                                 "checks.schedule.timezone): what access groups' hours are judged by "
+                                                 "(null: the machine's clock).")
     residents: list[ResidentSpec] = Field(default_factory=list)
     revoked_passes: list[str] = Field(default_factory=list, description="Pass ids revoked at the gate before the start.")
     config: dict = Field(default_factory=dict,
                          description="Gate settings this scenario plays under, merged over the config file "
                                      "(paths relative to this file).")
     visitors: list[VisitorSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _clock_readable(self) -> "ScenarioSpec":
+        if self.clock is not None:
+            import datetime
+
+            try:
+                datetime.datetime.fromisoformat(self.clock)
+            except ValueError:
+                raise ValueError(f"clock: {self.clock!r} is not YYYY-MM-DDTHH:MM[:SS]") from None
+        return self
 
     @model_validator(mode="after")
     def _identities_known(self) -> "ScenarioSpec":
