@@ -118,6 +118,20 @@ class LightGate:
         self.wrote(self)
         return event_id
 
+    def visitor(self, name: str, host_unit: str) -> str:
+        """A visitor registered at this gate's booth, as the gate records it."""
+        now = time.time()
+        event_id = uuid.uuid4().hex
+        body = {"event_id": event_id, "time": round(now, 3), "site": self.site, "gate": self.gate, "kind": "action",
+                "action": "visitor_registered", "guard": "7", "name": name, "host_unit": host_unit,
+                "pass_id": uuid.uuid4().hex[:12], "valid_until": round(now + 4 * 3600), "uses": 2}
+        payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        self.client.publish(self.topics.event, payload, qos=1)
+        self.pending[event_id] = Sent(now, payload, now)
+        self.made += 1
+        self.wrote(self)
+        return event_id
+
     def telemetry(self, *, faults: dict[str, str] | None = None) -> None:
         body = {"kind": "telemetry", "time": round(time.time(), 3), "site": self.site, "gate": self.gate,
                 "fps": 25.0, "stage_ms": {"face": {"p50": 60.0, "p95": 90.0}, "thermal": {"p50": 2.0, "p95": 4.0}},

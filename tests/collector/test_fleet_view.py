@@ -39,6 +39,7 @@ def fleet(tmp_path_factory):
     gates[0].event(resident=4242)
     alarm_ids = [gates[1].event(kind="alarm"), gates[2].event(kind="alarm")]
     gates[3].telemetry(faults={"thermal": "thermal: no frame for 3 s"})
+    gates[4].visitor("李伟", "3-502")
     assert simulated.settle(30)
     gates[7].client.socket().shutdown(socket.SHUT_RDWR)  # a gate that dies: the broker publishes its last will
     assert wait_for(lambda: any(g.gate == "gate-7" and g.status == "offline" for g in collector.db.gates()),
@@ -131,6 +132,17 @@ def test_charts_are_drawn_from_the_stored_counts(fleet):
     svg = page.evaluate("fetch('/api/chart.svg?hours=24&chart=denials&lang=en').then(r => r.text())")
     denial_bars = [float(v) for v in re.findall(r"<title>[^<]*: ([0-9.]+)</title></rect>", svg)]
     assert sum(denial_bars) == sum(1 for e in stored if not e["granted"])
+    page.close()
+
+
+def test_visitors_registered_at_a_booth_are_listed_with_their_host_and_expiry(fleet):
+    page = logged_in(fleet)
+    page.select_option("#search-kind", "action")
+    page.click("#search-button")
+    page.wait_for_function("[...document.querySelectorAll('#results tbody tr td')].some(td => td.textContent.includes('李伟'))")
+    row = [r for r in page.locator("#results tbody tr").all() if "李伟" in r.inner_text()][0]
+    cells = row.locator("td").all_inner_texts()
+    assert cells[2] == "gate-4" and "访客李伟" in cells[4] and "3-502" in cells[4] and "有效至" in cells[4], cells
     page.close()
 
 

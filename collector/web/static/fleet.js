@@ -168,6 +168,9 @@ async function search(event) {
       result = found.granted ? `${m("ui", "granted")} ${found.resident_name || ""}${found.resident_unit ? ` (${found.resident_unit})` : ""}` : `${m("ui", "denied")}: ${reasons}`;
     } else if (found.kind === "alarm") {
       result = m("alarm", found.alarm || "unknown");
+    } else if (found.kind === "action" && found.action === "visitor_registered") {
+      result = m("action", "visitor_registered", { name: found.name, host_unit: found.host_unit,
+                                                   until: localTime(found.valid_until) });
     }
     const outcome = cell(result);
     if (found.snapshot) {  // a face the gate was configured to send: opened on demand, each view audited
