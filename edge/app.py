@@ -271,13 +271,16 @@ class Runtime:
 
     def _simulated(self, request: dict) -> dict:
         """The simulated devices told to fail, or a wired contact closed or opened, as at a real gate (soak tests,
-        demos): {"camera_dropped": true}, {"contacts": {"fire_alarm": false}}."""
+        demos): {"camera_dropped": true}, {"contacts": {"fire_alarm": false}}, {"card": "4242001"}."""
         world = self.hardware.world
         if world is None:
             return {"ok": False, "error": "command: no simulated hardware on this gate"}
         for name in ("camera_dropped", "thermal_frozen"):
             if isinstance(request.get(name), bool):
                 setattr(world, name, request[name])
+        card = request.get("card")
+        if isinstance(card, str) and card.isdigit() and len(card) <= 20 and world.card_reader is not None:
+            world.card_reader.present(card)  # someone taps a card on the simulated reader
         contacts = request.get("contacts")
         io = self.site_io.io if self.site_io is not None else None
         if isinstance(contacts, dict) and isinstance(io, SimIO):

@@ -299,6 +299,15 @@ class GateService:
             raise ConfigError(f"resident_id: no resident {resident_id}")
         return CardBook(self._store, self._runtime.state_dir).enrol(number, resident_id)
 
+    def next_card(self, seconds: float) -> Future:
+        """On the frame loop: the next card tapped within `seconds`, for enrolment (its number in the future)."""
+        from edge.stages.card import CardStage
+
+        stage = next((s for s in self._gate.stages if isinstance(s, CardStage)), None)
+        if stage is None:
+            raise ConfigError("hardware.card_reader: this gate has no card reader")
+        return stage.claim_next(seconds)
+
     def remove_card(self, number: str) -> bool:
         return CardBook(self._store, self._runtime.state_dir).remove(number)
 

@@ -4,14 +4,19 @@ again."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Protocol
 
 from aiohttp import web
 
 from edge.errors import ConfigError
+from edge.events import EventKind
 from edge.service import GateService
 from edge.ui.sessions import Session
 from edge.web_checks import BadRequest
+
+
+CARD_WAIT_S = 15.0  # how long "tap the card now" waits
 
 
 class BoothServer(Protocol):
@@ -47,6 +52,35 @@ class Booth:
         return web.json_response({"ok": True, "pass_id": visitor.pass_id, "name": visitor.name,
                                   "host_unit": visitor.host_unit, "valid_until": visitor.valid_until,
                                   "uses": visitor.uses, "qr": visitor.qr_png()})
+
+    async def tap_card(self, request: web.Request) -> web.Response:
+        """"Tap the card now": the next card read is enrolled as the resident's (the number is never shown)."""
+        server = self.server
+        session = server._session(request)
+        body = await server._body(request, {"resident_id": int, "pin": str})
+        refused = await server._checked_pin(session.guard_id, body["pin"], request)  # a card lets someone in
+        if refused is not None:
+            return refused
+        resident_id = body["resident_id"]
+        try:
+            waiting = await server._on_loop(lambda: server.gate.next_card(CARD_WAIT_S))
+            number = await asyncio.wait_for(asyncio.wrap_future(waiting), CARD_WAIT_S + 1.0)
+        except ConfigError as error:
+            raise BadRequest(str(error)) from None
+        except (TimeoutError, asyncio.TimeoutError):
+            return web.json_response({"ok": False, "error": "no_card"}, status=400)  # not 408: browsers resend on it
+
+        def enrol() -> str:
+            label = server.gate.enrol_card(resident_id, number)
+            server.gate.record(EventKind.action, {"action": "card_enrolled", "guard": session.guard_id,
+                                                  "resident_id": resident_id, "card": label})
+            return label
+
+        try:
+            label = await server._on_loop(enrol)
+        except ConfigError as error:
+            raise BadRequest(str(error)) from None
+        return web.json_response({"ok": True, "card": label})
 
     async def passback_reset(self, request: web.Request) -> web.Response:
         """The person of an open anti-passback alarm may pass either way once more (and the alarm is done)."""

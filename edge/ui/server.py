@@ -105,6 +105,7 @@ class TouchscreenServer:
         booth = Booth(self)
         app.router.add_post("/api/passback-reset", booth.passback_reset)
         app.router.add_post("/api/visitors", booth.register_visitor)
+        app.router.add_post("/api/cards/tap", booth.tap_card)
         app.router.add_post("/api/enrol/capture", self._capture)
         app.router.add_post("/api/enrol", self._enrol)
         return app

@@ -17,6 +17,7 @@ const TEXT = {
     baseline: "测温基准", baseline_learning: "测温基准", baseline_hint: "近期正常通行者的体温，用于校准与相对筛查",
     minutes: "分钟前", site_offset: "复测校正", no_liveness: "未检测活体：照片可冒充住户",
     clock_unsynchronised: "时钟未与网络校时同步", clock_behind: "时钟落后于已记录的时间",
+    add_card: "登记卡片", tap_card_now: "请现在刷卡", card_added: "卡片已登记", no_card: "15 秒内未刷卡",
     register_visitor: "访客登记", visitor_name: "访客姓名", host_unit: "被访房号", phone_optional: "电话（可选）",
     issue_pass: "签发通行码", print: "打印", valid_until: "有效至", close: "关闭", hours_short: "小时",
     pass_issued: "通行码已签发，请打印交给访客", choose_hours: "请选择有效时长",
@@ -43,6 +44,7 @@ const TEXT = {
     minutes: "min ago", site_offset: "recheck offset",
     no_liveness: "nothing checks liveness: a photo of a resident is let in",
     clock_unsynchronised: "clock not synchronised (NTP)", clock_behind: "clock behind times already seen",
+    add_card: "Add card", tap_card_now: "Tap the card now", card_added: "Card enrolled", no_card: "No card within 15 s",
     register_visitor: "Register visitor", visitor_name: "Visitor's name", host_unit: "Host unit",
     phone_optional: "Phone (optional)", issue_pass: "Issue pass", print: "Print", valid_until: "Valid until",
     close: "Close", hours_short: "h", pass_issued: "Pass issued: print it for the visitor",
@@ -335,8 +337,9 @@ $("passback-reset-button").onclick = async () => {
 };
 // enrolment: capture a burst (the person is asked to turn slightly), look at the faces kept, then save
 let captureId = null;
+let enrolledId = null;
 function resetEnrol() {
-  captureId = null; $("enrol-save").disabled = true; $("enrol-faces").innerHTML = ""; $("enrol-result").textContent = "";
+  captureId = null; enrolledId = null; $("enrol-card").classList.add("hidden"); $("enrol-save").disabled = true; $("enrol-faces").innerHTML = ""; $("enrol-result").textContent = "";
 }
 $("enrol-button").onclick = () => { if (!guard) { showLogin(); return; } resetEnrol(); $("enrol-dialog").showModal(); };
 $("enrol-cancel").onclick = () => { resetEnrol(); $("enrol-dialog").close(); };
@@ -365,11 +368,20 @@ $("enrol-save").onclick = async () => {
                                             unit: $("enrol-unit").value, pin: $("enrol-pin").value });
   $("enrol-pin").value = "";
   $("enrol-faces").innerHTML = ""; captureId = null; $("enrol-save").disabled = true;
+  if (result.ok) { enrolledId = result.resident_id; $("enrol-card").classList.remove("hidden"); }
   $("enrol-result").className = result.ok ? "ok" : "error";
   $("enrol-result").textContent = result.ok
     ? `${t("enrolled")} #${result.resident_id} (${result.templates})` +
       (result.warnings.length ? " ⚠ " + result.warnings.join("; ") : "")
     : result.error;
+};
+// "tap the card now": the next card read is the resident's (the PIN again: a card lets them in)
+$("enrol-card").onclick = async () => {
+  $("enrol-result").className = "ok"; $("enrol-result").textContent = t("tap_card_now");
+  const result = await post("/api/cards/tap", { resident_id: enrolledId, pin: $("enrol-pin").value });
+  $("enrol-pin").value = "";
+  $("enrol-result").className = result.ok ? "ok" : "error";
+  $("enrol-result").textContent = result.ok ? `${t("card_added")} ${result.card}` : t(result.error);
 };
 // visitors at the booth: name, host unit, how long; a signed pass shown and printed for them
 const VISITOR_HOURS = [2, 4, 8, 24];
