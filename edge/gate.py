@@ -75,7 +75,9 @@ class Gate:
         self.presence = Presence(config.pipeline.presence)
         self._last_frame_at = clock()
         self.upkeep = Upkeep(store, self.notifier, retention_days=lambda: self.config.storage.event_retention_days,
-                             safely=self._safely)
+                             safely=self._safely, on_expired=lambda resident_id, name: self.record(
+                                 EventKind.action, {"action": "visitor_expired", "resident_id": resident_id,
+                                                    "name": name}))
         self._topic = f"gatepost/{config.site.site_id}/{config.site.gate_id}"
         for device, message in (hardware.faults or {}).items():
             self.faults.set(device, message)

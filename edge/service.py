@@ -199,14 +199,14 @@ class GateService:
         return engine.template_from_photo(image, source=source)
 
     def enrol(self, name: str, unit: str, templates: list[np.ndarray], qualities: list[float],
-              sources: list[str], *, lookalike_of: tuple[int, ...] = ()) -> Enrolled:
+              sources: list[str], *, lookalike_of: tuple[int, ...] = (), valid_until: float | None = None) -> Enrolled:
         """Review the templates against everyone enrolled, store those kept; EnrolmentError says why not
         (DuplicateEnrolment, naming them, for someone already enrolled and not declared a lookalike)."""
         gallery = self._runtime.gallery
         if gallery is None:
             raise FaceOff("face recognition is off on this gate")
         resident_id, review = enrol_templates(gallery, name, unit, templates, qualities, sources,
-                                              lookalike_of=lookalike_of)
+                                              lookalike_of=lookalike_of, valid_until=valid_until)
         uid = next(r.uid for r in self._store.residents() if r.id == resident_id)
         return Enrolled(resident_id, uid, review)
 

@@ -127,13 +127,15 @@ def _own_templates(matcher: Matcher, resident_id: int | None, dimension: int) ->
 
 def enrol_templates(gallery: FaceGallery, name: str, unit: str, embeddings: list[np.ndarray],
                     qualities: list[float], sources: list[str], *,
-                    lookalike_of: tuple[int, ...] = ()) -> tuple[int, EnrolmentReview]:
-    """Review new templates against the gallery, then store those kept; searchable from the next frame."""
+                    lookalike_of: tuple[int, ...] = (), valid_until: float | None = None) -> tuple[int, EnrolmentReview]:
+    """Review new templates against the gallery, then store those kept; searchable from the next frame (until
+    `valid_until`, for a visitor)."""
     checked = review(gallery.matcher, embeddings, sources, lookalike_of=lookalike_of)
     keep = checked.kept
     resident_id = gallery.store.add_resident(name, unit, [embeddings[i] for i in keep], [qualities[i] for i in keep],
                                              [sources[i] for i in keep],
-                                             lookalike_of=tuple(look.resident_id for look in checked.lookalikes))
+                                             lookalike_of=tuple(look.resident_id for look in checked.lookalikes),
+                                             valid_until=valid_until)
     gallery.changed()
     for warning in checked.warnings:
         log.warning("enrolling %s: %s", name, warning)

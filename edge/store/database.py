@@ -202,6 +202,10 @@ MIGRATIONS: list[list[str]] = [
         # the number a Wiegand output sends for a resident let in (hardware.wiegand_output); NULL: none
         "ALTER TABLE residents ADD COLUMN controller_number INTEGER",
     ],
+    [
+        # a visitor enrolled at the booth for their visit: removed once this Unix time has passed; NULL: a resident
+        "ALTER TABLE residents ADD COLUMN valid_until REAL",
+    ],
 ]
 
 

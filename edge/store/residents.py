@@ -67,15 +67,17 @@ class TemplateRecord:
 class ResidentRecords(Database):
     def add_resident(self, name: str, unit: str, embeddings: list[np.ndarray], qualities: list[float],
                      sources: list[str], *, uid: str | None = None, record_version: int = 1,
-                     lookalike_of: tuple[int, ...] = ()) -> int:
+                     lookalike_of: tuple[int, ...] = (), valid_until: float | None = None) -> int:
         """One resident and all their templates in one transaction: nothing partial is stored. `lookalike_of`:
-        residents they were declared to resemble when enrolled (twins), kept with them."""
+        residents they were declared to resemble when enrolled (twins), kept with them; `valid_until`: a visitor
+        enrolled for their visit, removed once it has passed (`expired`)."""
         if not embeddings:
             raise StorageError("a resident needs at least one template")
         with self._transaction() as db:
-            cursor = db.execute("INSERT INTO residents(name, unit, created, uid, record_version, lookalike_of) "
-                                "VALUES (?, ?, ?, ?, ?, ?)", (name, unit, self._clock(), uid or uuid.uuid4().hex,
-                                                              record_version, ",".join(map(str, lookalike_of))))
+            cursor = db.execute("INSERT INTO residents(name, unit, created, uid, record_version, lookalike_of, "
+                                "valid_until) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                (name, unit, self._clock(), uid or uuid.uuid4().hex, record_version,
+                                 ",".join(map(str, lookalike_of)), valid_until))
             resident_id = _row_id(cursor)
             for embedding, quality, source in zip(embeddings, qualities, sources, strict=True):
                 self._insert_template(db, resident_id, embedding, quality, source, negative=False)
@@ -135,6 +137,12 @@ class ResidentRecords(Database):
                     self._insert_template(db, _row_id(cursor), embedding, 0.0, "site record", negative=False)
             self._bump_gallery(db)
         return True
+
+    def expired(self, now: float) -> list[tuple[int, str]]:
+        """Visitors enrolled for a visit that has ended: (id, name)."""
+        return [(int(rid), str(name)) for rid, name in
+                self._query("SELECT id, name FROM residents WHERE valid_until IS NOT NULL AND valid_until <= ?",
+                            (now,))]
 
     def uid_of(self, resident_id: int) -> str | None:
         """The site-wide id of a resident of this gate."""

@@ -361,6 +361,9 @@ class TouchscreenServer:
         name = body["name"].strip()
         if not name or len(name) > 100:
             raise BadRequest("name: 1 to 100 characters")
+        hours = body.get("visitor_hours", 0)  # a visitor enrolled for their visit: removed when it ends
+        if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not 0 <= hours <= 24 * 31:
+            raise BadRequest("visitor_hours: 0 (a resident) to 744")
         refused = await self._checked_pin(session.guard_id, body["pin"], request)  # enrolment lets someone in: PIN again
         if refused is not None:
             return refused
@@ -372,12 +375,14 @@ class TouchscreenServer:
             try:
                 enrolled = self.gate.enrol(name, body["unit"].strip(), capture.embeddings,
                                            [q.value for q in capture.qualities],
-                                           [f"touchscreen capture {n + 1}" for n in range(len(capture.embeddings))])
+                                           [f"touchscreen capture {n + 1}" for n in range(len(capture.embeddings))],
+                                           valid_until=time.time() + hours * 3600 if hours else None)
             except EnrolmentError as error:
                 return {"ok": False, "error": str(error)}
             resident_id, checked = enrolled.resident_id, enrolled.review
             self.gate.record(EventKind.action, {"action": "enrolled", "guard": session.guard_id,
                                                 "resident_id": resident_id, "name": name,
+                                                **({"visitor_hours": hours} if hours else {}),
                                                 "templates": len(checked.kept), **checked.as_dict()})
             return {"ok": True, "resident_id": resident_id, "templates": len(checked.kept), "warnings": checked.warnings}
 

@@ -17,7 +17,7 @@ const TEXT = {
     baseline: "测温基准", baseline_learning: "测温基准", baseline_hint: "近期正常通行者的体温，用于校准与相对筛查",
     minutes: "分钟前", site_offset: "复测校正", no_liveness: "未检测活体：照片可冒充住户",
     clock_unsynchronised: "时钟未与网络校时同步", clock_behind: "时钟落后于已记录的时间",
-    add_card: "登记卡片", tap_card_now: "请现在刷卡", card_added: "卡片已登记", no_card: "15 秒内未刷卡",
+    as_resident: "住户", as_visitor: "访客（{hours}小时）", add_card: "登记卡片", tap_card_now: "请现在刷卡", card_added: "卡片已登记", no_card: "15 秒内未刷卡",
     register_visitor: "访客登记", visitor_name: "访客姓名", host_unit: "被访房号", phone_optional: "电话（可选）",
     issue_pass: "签发通行码", print: "打印", valid_until: "有效至", close: "关闭", hours_short: "小时",
     pass_issued: "通行码已签发，请打印交给访客", choose_hours: "请选择有效时长",
@@ -44,7 +44,7 @@ const TEXT = {
     minutes: "min ago", site_offset: "recheck offset",
     no_liveness: "nothing checks liveness: a photo of a resident is let in",
     clock_unsynchronised: "clock not synchronised (NTP)", clock_behind: "clock behind times already seen",
-    add_card: "Add card", tap_card_now: "Tap the card now", card_added: "Card enrolled", no_card: "No card within 15 s",
+    as_resident: "Resident", as_visitor: "Visitor ({hours} h)", add_card: "Add card", tap_card_now: "Tap the card now", card_added: "Card enrolled", no_card: "No card within 15 s",
     register_visitor: "Register visitor", visitor_name: "Visitor's name", host_unit: "Host unit",
     phone_optional: "Phone (optional)", issue_pass: "Issue pass", print: "Print", valid_until: "Valid until",
     close: "Close", hours_short: "h", pass_issued: "Pass issued: print it for the visitor",
@@ -339,7 +339,10 @@ $("passback-reset-button").onclick = async () => {
 let captureId = null;
 let enrolledId = null;
 function resetEnrol() {
-  captureId = null; enrolledId = null; $("enrol-card").classList.add("hidden"); $("enrol-save").disabled = true; $("enrol-faces").innerHTML = ""; $("enrol-result").textContent = "";
+  captureId = null; enrolledId = null; $("enrol-card").classList.add("hidden");
+  // a visitor's face is enrolled for the visit only: removed when it ends
+  $("enrol-kind").replaceChildren(new Option(t("as_resident"), "0"),
+    ...[2, 4, 8, 24].map((hours) => new Option(t("as_visitor").replace("{hours}", hours), String(hours)))); $("enrol-save").disabled = true; $("enrol-faces").innerHTML = ""; $("enrol-result").textContent = "";
 }
 $("enrol-button").onclick = () => { if (!guard) { showLogin(); return; } resetEnrol(); $("enrol-dialog").showModal(); };
 $("enrol-cancel").onclick = () => { resetEnrol(); $("enrol-dialog").close(); };
@@ -365,7 +368,8 @@ $("enrol-capture").onclick = async () => {
 };
 $("enrol-save").onclick = async () => {
   const result = await post("/api/enrol", { capture_id: captureId || "", name: $("enrol-name").value,
-                                            unit: $("enrol-unit").value, pin: $("enrol-pin").value });
+                                            unit: $("enrol-unit").value, pin: $("enrol-pin").value,
+                                            visitor_hours: parseFloat($("enrol-kind").value || "0") });
   $("enrol-pin").value = "";
   $("enrol-faces").innerHTML = ""; captureId = null; $("enrol-save").disabled = true;
   if (result.ok) { enrolledId = result.resident_id; $("enrol-card").classList.remove("hidden"); }
