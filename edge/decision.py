@@ -107,11 +107,9 @@ class Outcome:
 OUTCOME_CODES = ("resident", "visitor_pass", "face_not_recognised", "unknown_face", "face_masked", "mask_required",
                  "card", "card_and_face", "card_unknown", "card_needs_face", "face_needs_card", "card_face_mismatch",
                  "outside_hours", "group_not_admitted", "passback", "passback_clear", "hours_not_held",
-                 "hours_always", "within_hours", "temperature_unavailable",
-                 "spoof", "fever", "temperature_uncertain", "temperature_normal", "temperature_no_reading",
-                 "code_valid", "no_code",
-                 "no_required_check", *(f"code_{status}" for status in
-                                        ("invalid", "expired", "untrusted", "unreadable", "unsupported")))
+                 "hours_always", "within_hours", "temperature_unavailable", "spoof", "fever", "temperature_uncertain",
+                 "temperature_normal", "temperature_no_reading", "code_valid", "no_code", "no_required_check",
+                 *(f"code_{status}" for status in ("invalid", "expired", "untrusted", "unreadable", "unsupported")))
 
 
 class Policy:
@@ -175,14 +173,16 @@ class Policy:
         return Outcome("fail", f"unknown face ({visit.match.reason})", "unknown_face", {"why": visit.match.reason})
 
     def _schedule(self, visit: Visit) -> Outcome:
-        """A known resident (face or card) in an access group passes within the group's hours at this gate; a
-        resident in no group always; anyone not known as a resident is for the other checks to judge."""
+        """A known resident (face or card), or a pass, in an access group passes within the group's hours at this
+        gate; in no group, always; anyone else is for the other checks to judge."""
         settings = self.checks.schedule
         match, card = visit.match, visit.card
         if match is not None and match.known:
             group = match.group
         elif card is not None and card.status == "valid":
             group = card.group
+        elif visit.valid_pass is not None:
+            group = visit.valid_pass.group
         else:
             return Outcome("pass", "no resident to hold to hours", "hours_not_held")
         if group is None:

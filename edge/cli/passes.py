@@ -40,7 +40,7 @@ def cmd_passes_issue(args: argparse.Namespace) -> int:
     start = time.time() if args.valid_from is None else args.valid_from
     token, claims = issue_pass(private, key_id, site=site, gates=args.gates.split(","),
                                holder=args.holder, valid_from=start, valid_until=start + args.hours * 3600,
-                               uses=args.uses, kind=args.kind)
+                               uses=args.uses, kind=args.kind, group=args.group)
     print(token)
     if args.png:
         segno.make(token, error="m", micro=False).save(args.png, scale=8, border=4)
@@ -87,6 +87,7 @@ def register(commands) -> None:
     issue.add_argument("--uses", type=int, default=1, help="passages allowed (default 1)")
     issue.add_argument("--kind", default="visitor", choices=["visitor", "courier", "contractor", "staff"],
                        help="who holds it (default visitor)")
+    issue.add_argument("--group", help="access group whose hours the pass is held to (checks.schedule.groups)")
     issue.add_argument("--png", help="write the QR code as a PNG to print")
     issue.set_defaults(func=cmd_passes_issue)
     revoke = actions.add_parser("revoke", help="revoke a pass at this gate")

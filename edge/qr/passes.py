@@ -49,14 +49,16 @@ class PassClaims:
 
 def issue_pass(private_key_b64: str, kid: str, *, site: str, gates: list[str], holder: str, valid_from: float,
                valid_until: float, uses: int = 1, kind: str = "visitor", pid: str | None = None,
-               host: str | None = None) -> tuple[str, PassClaims]:
-    """`host`: the unit visited, carried for whoever reads the pass (gates do not judge it)."""
+               host: str | None = None, group: str | None = None) -> tuple[str, PassClaims]:
+    """`host`: the unit visited, carried for whoever reads the pass (gates do not judge it); `group`: the access
+    group whose hours the pass is held to (checks.schedule), as a courier's is."""
     if valid_until <= valid_from:
         raise ValueError("valid_until must be after valid_from")
     if uses < 1:
         raise ValueError("uses must be at least 1")
     claims = {"pid": pid or secrets.token_hex(6), "kid": kid, "site": site, "gates": gates, "nbf": int(valid_from),
-              "exp": int(valid_until), "uses": uses, "holder": holder, "kind": kind, **({"host": host} if host else {})}
+              "exp": int(valid_until), "uses": uses, "holder": holder, "kind": kind, **({"host": host} if host else {}),
+              **({"group": group} if group else {})}
     body = json.dumps(claims, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
     signature = Ed25519PrivateKey.from_private_bytes(base64.b64decode(private_key_b64)).sign(body)
     return f"{PREFIX}{_b64(body)}.{_b64(signature)}", _claims(claims)
@@ -83,8 +85,10 @@ class PassVerifier:
     def __call__(self, payload: str, source: str) -> QrResult:
         short = payload[:64]
 
+        group: str | None = None
+
         def result(status: str, reason: str, pid: str | None = None) -> QrResult:
-            return QrResult(short, source, status, reason, "pass", pid)
+            return QrResult(short, source, status, reason, "pass", pid, group=group)
 
         if len(payload) > MAX_TOKEN:
             return result("unreadable", "pass_too_long")
@@ -104,6 +108,8 @@ class PassVerifier:
         if not all(isinstance(g, str) for g in data["gates"]):
             return result("unreadable", "pass_claim_gates_invalid")
         claims = _claims(data)
+        if "group" in data and (not isinstance(data["group"], str) or not 0 < len(data["group"]) <= 64):
+            return result("unreadable", "pass_claim_group_invalid")
         key = self._keys.get(claims.kid)
         if key is None:
             return result("untrusted", "pass_key_unknown", claims.pid)
@@ -127,4 +133,5 @@ class PassVerifier:
         if used >= claims.uses:
             return result("invalid", "pass_used_up", claims.pid)
         self.store.remember_pass(claims, payload)
+        group = data.get("group")  # signed: the hours it is held to
         return result("valid", f"pass_{claims.kind}", claims.pid)

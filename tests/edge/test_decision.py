@@ -295,3 +295,11 @@ def test_a_member_of_another_group_goes_by_the_gate_s_card_mode():
     chen_resident = dataclasses.replace(CHEN_STAFF, group="residents")
     assert Policy(checks, window_s=3.0).outcomes(visit(chen_resident, NORMAL))["face"].code == "face_needs_card"
     assert Policy(checks, window_s=3.0).outcomes(visit(CHEN_STAFF, NORMAL))["face"].code == "resident"
+
+
+def test_a_pass_in_a_group_is_held_to_its_hours_and_a_pass_in_none_is_not():
+    courier_pass = dataclasses.replace(PASS, group="couriers")
+    checks = ChecksConfig(schedule={"mode": "required", "groups": {"couriers": {"weekly": {}}}})  # closed every day
+    assert Policy(checks, window_s=3.0).outcomes(visit(None, NORMAL, [courier_pass]))["schedule"].code == \
+        "outside_hours"
+    assert Policy(checks, window_s=3.0).outcomes(visit(None, NORMAL, [PASS]))["schedule"].code == "hours_always"

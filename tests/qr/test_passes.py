@@ -182,3 +182,13 @@ def test_a_refused_pass_is_still_named_so_guards_can_look_it_up(tmp_path):
     assert verifier(signed_token(private, {**GOOD_CLAIMS, "site": "s9"}), "camera").pass_id == "p-7"
     assert verifier(signed_token(private, {**GOOD_CLAIMS, "gates": ["g9"]}), "camera").pass_id == "p-7"
     assert verifier(signed_token(private, {**GOOD_CLAIMS, "exp": NOW - 1, "nbf": NOW - 9}), "camera").pass_id == "p-7"
+
+
+def test_a_pass_carries_the_access_group_it_is_held_to_and_a_bad_one_is_unreadable(tmp_path):
+    verifier, token, _, private = make(tmp_path, group="couriers", kind="courier")
+    result = verifier(token, "scanner")
+    assert (result.status, result.group) == ("valid", "couriers")
+    assert verifier(make(tmp_path / "plain")[1], "scanner").group is None
+    bad, _ = issue_pass(private, "k1", site="s1", gates=["g1"], holder="x", valid_from=NOW - 60,
+                        valid_until=NOW + 60, group="g" * 65)
+    assert reason(verifier, bad) == ("unreadable", "pass_claim_group_invalid")
