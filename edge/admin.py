@@ -101,6 +101,12 @@ class AdminClient:
         self._publish_signed(self.topics.site_pass(pass_key(pass_id)), PASS_RECORD_COMMAND,
                              pass_record(pass_id, version=record_version()), "pass revocation")
 
+    def publish_group(self, args: dict[str, Any]) -> None:
+        """An access group's record (site.group_record made it), retained for every gate of the site."""
+        from edge.mqtt.site_groups import GROUP_RECORD_COMMAND
+
+        self._publish_signed(self.topics.site_group(args["name"]), GROUP_RECORD_COMMAND, args, "group record")
+
     def _publish_signed(self, topic: str, command: str, args: dict[str, Any], what: str) -> None:
         message = sign(self.private, self.key_id, command, args, self.topics.site)
         info = self.client.publish(topic, json.dumps(message), qos=1, retain=True)

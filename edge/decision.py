@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import math
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from edge.config import CheckMode, ChecksConfig
+from edge.config.checks import AccessGroupConfig
 from edge.events import Decision, DecisionSource
 from edge.face.matcher import Match
-from edge.readings import QrResult, ThermalReading
 from edge.schedule import judge
-from edge.thermal_fusion import TemperatureEstimate, VisitTemperature
+from edge.thermal_fusion import TemperatureEstimate
+from edge.visit import Visit
+
+__all__ = ["OUTCOME_CODES", "Outcome", "Policy", "Visit", "who"]
 
 if TYPE_CHECKING:
     from edge.store import Movement
@@ -35,64 +37,6 @@ if TYPE_CHECKING:
 Person = tuple[str, object]  # ("resident", resident id) or ("pass", pass id)
 VERIFICATION_MODES = {"face": "face_only", "card": "card_only", "card_or_face": "or_face", "card_and_face": "and_face"}
 PASSBACK_MODES = {"off": CheckMode.off, "soft": CheckMode.advisory, "hard": CheckMode.required}
-
-
-@dataclass
-class Visit:
-    """One person in front of the gate, from first good sighting to decision."""
-
-    track_id: int | None
-    started: float  # gate clock
-    started_perf: float  # perf_counter, for latency
-    visit_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    match: Match | None = None
-    embedding: object = None  # the face embedding behind `match`, for "not this person"
-    thermal: ThermalReading | None = None  # the newest reading: what the screen asks the person to fix
-    temperature: VisitTemperature = field(default_factory=VisitTemperature)  # every reading: what the decision goes by
-    sharpest: ThermalReading | None = None  # the best canthus reading of the visit, decided or not: the baseline's
-    codes: list[QrResult] = field(default_factory=list)
-    stage_ms: dict[str, float] = field(default_factory=dict)
-    decision: Decision | None = None
-    last_seen: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.thermal is not None and not self.temperature.readings:
-            self.temperature.add(self.thermal)
-
-    def add_reading(self, reading: ThermalReading) -> None:
-        self.thermal = reading
-        self.temperature.add(reading)
-
-    def keep_if_sharper(self, reading: ThermalReading) -> None:
-        """A trusted canthus reading of a live face as sharp as any before (the nearest, as a rule) is kept."""
-        if not reading.trusted_canthus:
-            return
-        if self.sharpest is None or (reading.uncertainty_c or 0.0) <= (self.sharpest.uncertainty_c or 0.0):
-            self.sharpest = reading
-
-    def add_timings(self, timings: dict[str, float]) -> None:
-        for stage, ms in timings.items():
-            self.stage_ms[stage] = self.stage_ms.get(stage, 0.0) + ms
-
-    @property
-    def valid_pass(self) -> QrResult | None:
-        """A valid community pass: an access credential, unlike a health certificate."""
-        return next((c for c in self.codes if c.status == "valid" and c.kind == "pass"), None)
-
-    @property
-    def valid_code(self) -> QrResult | None:
-        return next((c for c in self.shown_codes if c.status == "valid"), None)
-
-    @property
-    def shown_codes(self) -> list[QrResult]:
-        """Codes shown (camera, scanner): what the code check goes by; a card is not one."""
-        return [c for c in self.codes if c.kind != "card"]
-
-    @property
-    def card(self) -> QrResult | None:
-        """The card tapped: the first of a resident's, or else the first tapped."""
-        cards = [c for c in self.codes if c.kind == "card"]
-        return next((c for c in cards if c.status == "valid"), cards[0] if cards else None)
 
 
 @dataclass
@@ -116,19 +60,27 @@ class Policy:
     def __init__(self, checks: ChecksConfig, *, window_s: float,
                  personal: Callable[[int], PersonalOffset | None] | None = None,
                  passback: Callable[[Person | None], Movement | None] | None = None,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time,
+                 groups: Callable[[str], AccessGroupConfig | None] | None = None) -> None:
         """`personal`: a recognised resident's own offset (edge/thermal_profiles.py), taken off their estimate;
         `passback`: the movement that holds a person back at this gate (edge/passback.py), if any;
-        `wall`: Unix time, what access groups' hours are judged by (the gate's own clock may be a simulation's)."""
+        `wall`: Unix time, what access groups' hours are judged by (the gate's own clock may be a simulation's);
+        `groups`: an access group's rules at this gate (edge/access_groups.py: the site's over the config's)."""
         self.checks = checks
         self.window_s = window_s
         self.personal = personal
         self.passback = passback
         self.wall = wall
+        self.groups = groups
 
     def reconfigured(self, checks: ChecksConfig, *, window_s: float) -> Policy:
         """The same policy under changed settings."""
-        return Policy(checks, window_s=window_s, personal=self.personal, passback=self.passback, wall=self.wall)
+        return Policy(checks, window_s=window_s, personal=self.personal, passback=self.passback, wall=self.wall,
+                      groups=self.groups)
+
+    def group_rules(self, name: str) -> AccessGroupConfig | None:
+        """The group's hours and verification mode here; None: not admitted at this gate."""
+        return self.groups(name) if self.groups is not None else self.checks.schedule.groups.get(name)
 
     def outcomes(self, visit: Visit, *, final: bool = False) -> dict[str, Outcome]:
         """Each check's outcome; `final`: the window has ended, so what is still open is decided as it stands."""
@@ -187,7 +139,7 @@ class Policy:
             return Outcome("pass", "no resident to hold to hours", "hours_not_held")
         if group is None:
             return Outcome("pass", "in no access group: always", "hours_always")
-        hours = settings.groups.get(group)
+        hours = self.group_rules(group)
         if hours is None:
             return Outcome("fail", f"group {group} is not admitted at this gate", "group_not_admitted",
                            {"group": group})
@@ -203,7 +155,7 @@ class Policy:
         match, card = visit.match, visit.card
         group = match.group if match is not None and match.known else \
             card.group if card is not None and card.status == "valid" else None
-        settings = self.checks.schedule.groups.get(group) if group is not None else None
+        settings = self.group_rules(group) if group is not None else None
         if settings is None or settings.verification is None:
             return self.checks.card.mode
         return VERIFICATION_MODES[settings.verification]

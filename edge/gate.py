@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.access_groups import SiteGroups
 from edge.alarm_memory import VisitAlarms
 from edge.config import GateConfig
 from edge.decision import Policy, Visit
@@ -61,7 +62,9 @@ class Gate:
         self.ended_listeners: list[Callable[[Visit], None]] = []  # a person has gone (their visit is over)
         self._calls: queue.Queue[tuple[Callable[[], Any], Future]] = queue.Queue()
         self.passback = Passback(store, lambda: self.config)  # anti-passback: told the site by the uplink, if any
-        self.policy = Policy(config.checks, window_s=config.pipeline.decision_window_s, passback=self.passback.conflict)
+        self.groups = SiteGroups(store, lambda: self.config)  # access groups: the site's over this file's
+        self.policy = Policy(config.checks, window_s=config.pipeline.decision_window_s, passback=self.passback.conflict,
+                             groups=self.groups.get)
         self.turnstile = Turnstile(hardware.relay, config.turnstile, clock=clock, emit=self.record,
                                    relay_factory=hardware.relay_factory)
         self.visit: Visit | None = None

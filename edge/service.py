@@ -322,6 +322,16 @@ class GateService:
                                        **({"phone": phone.strip()} if phone.strip() else {})})
         return visitor
 
+    def access_groups(self) -> list[dict]:
+        """The access groups in force at this gate, each open or not now, with its verification mode (for the guard's
+        screen)."""
+        from edge.schedule import judge
+
+        settings, now = self.config.checks.schedule, self._gate.policy.wall()  # a simulated morning: its hour
+        return [{"name": name, "open": judge({str(d): s for d, s in rules.weekly.items()}, rules.holidays,
+                                              settings.timezone, now).allowed,
+                 "verification": rules.verification} for name, rules in self._gate.groups.in_force().items()]
+
     def reset_passback(self, who: tuple[str, object], actor: str) -> str:
         """On the frame loop: a guard's or administrator's word that the person may pass either way once more, at
         every gate of the site; the person's key. ConfigError naming the field when nobody is known by `who`."""

@@ -91,6 +91,43 @@ def cmd_admin_revoke_pass(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_admin_group(args: argparse.Namespace) -> int:
+    from edge.admin import AdminClient, record_version
+    from edge.config import read_yaml
+    from edge.mqtt.site_groups import group_record
+
+    data = read_yaml(Path(args.file)) or {}
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        raise ConfigError(f"{args.file}: expected a mapping with the group's name")
+    unknown = set(data) - {"name", "gates", "weekly", "holidays", "verification"}
+    if unknown:
+        raise ConfigError(f"{args.file}: unknown field {sorted(unknown)[0]!r}")
+    try:
+        record = group_record(data["name"], record_version(), gates=data.get("gates"), weekly=data.get("weekly"),
+                              holidays={str(day): mode for day, mode in (data.get("holidays") or {}).items()},
+                              verification=data.get("verification"))
+    except ValueError as error:
+        raise ConfigError(f"{args.file}: {error}") from None
+    with AdminClient(common.mqtt_config(args), Path(args.key), site=args.site) as admin:
+        admin.publish_group(record)
+    print(f"access group {record['name']} set at the gates {', '.join(record['gates'])} of site {args.site}")
+    return 0
+
+
+def cmd_admin_remove_group(args: argparse.Namespace) -> int:
+    from edge.admin import AdminClient, record_version
+    from edge.mqtt.site_groups import group_record
+
+    try:
+        record = group_record(args.name, record_version(), removed=True)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    with AdminClient(common.mqtt_config(args), Path(args.key), site=args.site) as admin:
+        admin.publish_group(record)
+    print(f"access group {args.name} removed at every gate of site {args.site}")
+    return 0
+
+
 def register(commands) -> None:
     admin = commands.add_parser("admin", help="the administrators' console over MQTT")
     actions = admin.add_subparsers(dest="action", required=True)
@@ -126,6 +163,16 @@ def register(commands) -> None:
     _signer(revoke)
     common.broker_options(revoke)
     revoke.set_defaults(func=cmd_admin_revoke_pass)
+    group = actions.add_parser("group", help="set an access group (hours, holidays, verification, gates) site-wide")
+    group.add_argument("file", help="YAML: name, gates (default all), weekly, holidays, verification")
+    _signer(group)
+    common.broker_options(group)
+    group.set_defaults(func=cmd_admin_group)
+    remove_group = actions.add_parser("remove-group", help="remove an access group site-wide")
+    remove_group.add_argument("name", help="the group's name")
+    _signer(remove_group)
+    common.broker_options(remove_group)
+    remove_group.set_defaults(func=cmd_admin_remove_group)
 
 
 def _signer(parser: argparse.ArgumentParser) -> None:

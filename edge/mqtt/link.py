@@ -172,7 +172,8 @@ class MqttLink:
         log.info("MQTT connected to %s:%s", self.config.host, self.config.port)
         client.publish(self.topics.status, "online", qos=1, retain=True)
         subscriptions = [(self.topics.commands, 1), (self.topics.residents, 1), (self.topics.ack, 1),
-                         (self.topics.site_pass_uses, 1), (self.topics.site_passes, 1), (self.topics.site_movements, 1)]
+                         (self.topics.site_pass_uses, 1), (self.topics.site_passes, 1), (self.topics.site_movements, 1),
+                         (self.topics.site_groups, 1)]
         if self._birth_topic:
             subscriptions.append((self._birth_topic, 1))
         client.subscribe(subscriptions)

@@ -76,6 +76,14 @@ class Topics:
     def site_passes(self) -> str:
         return f"{ROOT}/{self.site}/passes/+"
 
+    @property
+    def site_groups(self) -> str:
+        """Access groups edited site-wide (retained, signed by an administrator), one topic per group."""
+        return f"{ROOT}/{self.site}/groups/+"
+
+    def site_group(self, name: str) -> str:
+        return f"{ROOT}/{self.site}/groups/{name}"
+
     def movement(self, person_key: str) -> str:
         """This gate's newest movement of one person (retained): anti-passback at the site's other gates."""
         return f"{self.base}/movements/{person_key}"

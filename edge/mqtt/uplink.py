@@ -14,6 +14,7 @@ from edge.gate import Gate
 from edge.mqtt.console import Console
 from edge.mqtt.homeassistant import discovery_records
 from edge.mqtt.link import MqttLink
+from edge.mqtt.site_groups import SiteGroupRecords
 from edge.mqtt.site_passes import SitePasses
 from edge.mqtt.telemetry import Telemetry
 from edge.mqtt.topics import ROOT, Topics
@@ -46,6 +47,8 @@ class Uplink:
         self.site_passes = SitePasses(store, topics, config.mqtt.admin_keys, self.link.publish_retained)
         gate.on_pass_used = self.site_passes.used
         gate.passback.topic, gate.passback.publish = topics.movement, self.link.publish_retained
+        self.site_groups = SiteGroupRecords(store, gate.groups, topics, config.mqtt.admin_keys,
+                                            record=lambda body: gate.record(EventKind.action, body))
         self.telemetry = Telemetry(gate, store, topics.telemetry, interval_s=config.mqtt.telemetry_interval_s,
                                    face_status=face_status, thermal_status=thermal_status, clock_status=clock_status)
         gate.after_record.append(self.link.wake)
@@ -64,7 +67,7 @@ class Uplink:
                                            "detail": f"outbox full: dropped {dropped}"})
 
     def _on_message(self, incoming) -> None:
-        if self.site_passes.submit(incoming):
+        if self.site_passes.submit(incoming) or self.site_groups.submit(incoming):
             return
         parts = incoming.topic.split("/")
         if len(parts) == 5 and parts[:2] == [ROOT, self.topics.site] and parts[3] == "movements":
@@ -78,6 +81,7 @@ class Uplink:
         self.console.poll()
         self.site_passes.poll()
         self.gate.passback.poll()
+        self.site_groups.poll()
         if self.telemetry.poll():
             self.link.wake()
 

@@ -8,6 +8,7 @@ takes that class (`EventJournal` for the MQTT link, `GuardRecords` for the guard
 from edge.store.api_tokens import ApiTokenRecords, TokenRecord
 from edge.store.cards import CardRecord, CardRecords
 from edge.store.database import BUSY_TIMEOUT_S, DB_NAME, MIGRATIONS, Database
+from edge.store.groups import GroupRecords
 from edge.store.guards import GuardRecord, GuardRecords
 from edge.store.journal import EventJournal, OutboxItem
 from edge.store.movements import Movement, MovementRecords
@@ -19,11 +20,11 @@ from edge.store.webhooks import WebhookQueue
 
 
 class Store(ResidentRecords, EventJournal, PassRecords, GuardRecords, CommandNonces, ThermalRecords, WebhookQueue,
-            ApiTokenRecords, CardRecords, MovementRecords):
+            ApiTokenRecords, CardRecords, MovementRecords, GroupRecords):
     """Every concern of the gate's state over one connection."""
 
 
-__all__ = ["ApiTokenRecords", "BUSY_TIMEOUT_S", "CardRecord", "CardRecords", "DB_NAME", "MIGRATIONS", "CommandNonces", "Database", "EventJournal", "Gallery",
+__all__ = ["ApiTokenRecords", "BUSY_TIMEOUT_S", "CardRecord", "CardRecords", "DB_NAME", "MIGRATIONS", "CommandNonces", "Database", "EventJournal", "Gallery", "GroupRecords",
            "GuardRecord", "GuardRecords", "Movement", "MovementRecords", "OffsetChange", "OutboxItem", "PassRecord", "PassRecords", "Recheck", "Resident",
            "ResidentRecords", "Store", "TemplateRecord", "ThermalRecords", "TokenRecord",
            "WebhookQueue"]

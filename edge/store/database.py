@@ -206,6 +206,14 @@ MIGRATIONS: list[list[str]] = [
         # a visitor enrolled at the booth for their visit: removed once this Unix time has passed; NULL: a resident
         "ALTER TABLE residents ADD COLUMN valid_until REAL",
     ],
+    [
+        # access groups edited from the console, site-wide (signed records); body NULL: removed
+        """CREATE TABLE site_groups (
+            name TEXT PRIMARY KEY,
+            version INTEGER NOT NULL,
+            body TEXT
+        )""",
+    ],
 ]
 
 

@@ -184,7 +184,7 @@ class TouchscreenServer:
         session = self._session(request)
         return web.json_response({"events": self._recent, "alarms": list(self._alarms.values()),
                                   "devices": self._devices(), "guard": session.name,
-                                  "snapshots": self.gate.keeps_snapshots})
+                                  "snapshots": self.gate.keeps_snapshots, "groups": self.gate.access_groups()})
 
     async def _snapshot(self, request: web.Request) -> web.Response:
         """The face kept with a decision (storage.snapshots), for a guard logged in: never cached by the browser."""
@@ -206,7 +206,8 @@ class TouchscreenServer:
                     data = await asyncio.wait_for(queue.get(), timeout=2.0)
                     await response.write(f"event: gate\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode())
                 except asyncio.TimeoutError:  # now and then: device status, live overlay
-                    status = {"devices": self._devices(), "overlay": self.live.snapshot()[1]}
+                    status = {"devices": self._devices(), "overlay": self.live.snapshot()[1],
+                              "groups": self.gate.access_groups()}
                     await response.write(f"event: status\ndata: {json.dumps(status)}\n\n".encode())
         except (ConnectionResetError, asyncio.CancelledError):
             pass

@@ -1,5 +1,6 @@
-"""The guard frees a resident held back by anti-passback from the touchscreen, in Debian's chromium: the alarm names
-the resident, the reset clears them and is recorded; a reset of an alarm that is not anti-passback's is refused."""
+"""The guard frees a resident held back by anti-passback from the touchscreen, in Debian's chromium (which also lists
+the access groups in force, open or not): the alarm names the resident, the reset clears them and is recorded; a
+reset of an alarm that is not anti-passback's is refused."""
 
 import shutil
 import signal
@@ -15,6 +16,8 @@ from tests.broker import free_port
 from tests.conftest import ROOT, SCENARIOS
 from tests.emulators import wait_for
 from tests.ui.test_touchscreen import ARGS, CHROMIUM, login, open_page, post
+
+ALL_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +35,10 @@ def gate(tmp_path_factory):
     config = tmp / "gate.yaml"
     config.write_text(yaml.safe_dump({
         "state_dir": str(tmp / "state"), "mqtt": {"enabled": False}, "ui": {"port": port, "language": "en"},
-        "site": {"direction": "entry"}, "checks": {"antipassback": {"mode": "hard"}},
+        "site": {"direction": "entry"},
+        "checks": {"antipassback": {"mode": "hard"},
+                   "schedule": {"groups": {"couriers": {"weekly": {}},  # never open: shown closed
+                                           "staff": {"weekly": {d: ["00:00-24:00"] for d in ALL_DAYS}}}}},
         "simulation": {"scenario": str(scenario), "realtime": True, "loop": False}}))
     cli = [sys.executable, "-m", "edge.cli", "-c", str(config)]
     subprocess.run(cli + ["guards", "add", "--id", "7", "--name", "Guard 7", "--pin", "2468"], check=True, cwd=ROOT,
@@ -62,6 +68,9 @@ def gate(tmp_path_factory):
 
 def test_the_guard_resets_a_resident_held_back_and_the_reset_is_recorded(gate):
     page = open_page(gate)
+    # the access groups in force here, open now or not
+    assert page.inner_text("#groups [data-group='couriers']") == "couriers closed now"
+    assert page.inner_text("#groups [data-group='staff']") == "staff open"
     page.wait_for_selector("#alarm-banner:not(.hidden)", timeout=90_000)
     assert "ANTI-PASSBACK: Chen" in page.inner_text("#alarm-text")
     with Store(gate["state"]) as store:

@@ -17,7 +17,7 @@ const TEXT = {
     baseline: "测温基准", baseline_learning: "测温基准", baseline_hint: "近期正常通行者的体温，用于校准与相对筛查",
     minutes: "分钟前", site_offset: "复测校正", no_liveness: "未检测活体：照片可冒充住户",
     clock_unsynchronised: "时钟未与网络校时同步", clock_behind: "时钟落后于已记录的时间",
-    as_resident: "住户", as_visitor: "访客（{hours}小时）", add_card: "登记卡片", tap_card_now: "请现在刷卡", card_added: "卡片已登记", no_card: "15 秒内未刷卡",
+    group_open: "可通行", group_closed: "非通行时段", as_resident: "住户", as_visitor: "访客（{hours}小时）", add_card: "登记卡片", tap_card_now: "请现在刷卡", card_added: "卡片已登记", no_card: "15 秒内未刷卡",
     register_visitor: "访客登记", visitor_name: "访客姓名", host_unit: "被访房号", phone_optional: "电话（可选）",
     issue_pass: "签发通行码", print: "打印", valid_until: "有效至", close: "关闭", hours_short: "小时",
     pass_issued: "通行码已签发，请打印交给访客", choose_hours: "请选择有效时长",
@@ -44,7 +44,7 @@ const TEXT = {
     minutes: "min ago", site_offset: "recheck offset",
     no_liveness: "nothing checks liveness: a photo of a resident is let in",
     clock_unsynchronised: "clock not synchronised (NTP)", clock_behind: "clock behind times already seen",
-    as_resident: "Resident", as_visitor: "Visitor ({hours} h)", add_card: "Add card", tap_card_now: "Tap the card now", card_added: "Card enrolled", no_card: "No card within 15 s",
+    group_open: "open", group_closed: "closed now", as_resident: "Resident", as_visitor: "Visitor ({hours} h)", add_card: "Add card", tap_card_now: "Tap the card now", card_added: "Card enrolled", no_card: "No card within 15 s",
     register_visitor: "Register visitor", visitor_name: "Visitor's name", host_unit: "Host unit",
     phone_optional: "Phone (optional)", issue_pass: "Issue pass", print: "Print", valid_until: "Valid until",
     close: "Close", hours_short: "h", pass_issued: "Pass issued: print it for the visitor",
@@ -206,6 +206,17 @@ function alarmText(alarm) {
   return m("alarm", alarm.alarm, params) || `${t(alarm.alarm)} ${alarm.detail || ""}`;
 }
 
+// the access groups in force here, open now or not (the site's over this gate's own)
+function renderGroups(groups) {
+  $("groups").replaceChildren(...groups.map((group) => {
+    const item = document.createElement("span");
+    item.className = group.open ? "good" : "bad";
+    item.dataset.group = group.name;
+    item.textContent = `${group.name} ${group.open ? t("group_open") : t("group_closed")}`;
+    return item;
+  }));
+}
+
 function renderAlarm() {
   const banner = $("alarm-banner");
   const open = [...alarms.values()];
@@ -288,6 +299,7 @@ async function begin(state) {
   if (previous) { showDecision(previous); }
   for (const alarm of state.alarms) { alarms.set(alarm.event_id, alarm); }
   renderAlarm();
+  renderGroups(state.groups || []);
   renderDevices(state.devices);
   $("live").src = "/api/live.mjpg";
   stream = new EventSource("/api/stream");
@@ -300,6 +312,7 @@ async function begin(state) {
     const status = JSON.parse(message.data);
     renderDevices(status.devices);
     renderOverlay(status.overlay);
+    renderGroups(status.groups || []);
   });
   document.body.dataset.ready = "1";
 }
