@@ -13,10 +13,12 @@ from edge.errors import DeviceError
 
 class PassageSensor(Device):
     name = "passage sensor"
+    ways: list[str]  # after a poll: "in" or "out" for each passage whose way the sensor told, in order
 
     def poll(self) -> int:
-        """Passages counted since the previous call; never blocks."""
+        """Passages counted since the previous call; never blocks. A sensor that tells the way leaves it in `ways`."""
         self._check_open()
+        self.ways = []
         return self._poll()
 
     def _poll(self) -> int:
@@ -24,14 +26,17 @@ class PassageSensor(Device):
 
 
 class SerialPassageSensor(PassageSensor):
-    """A turnstile controller that sends one line (`token`) per passage."""
+    """A turnstile controller that sends one line (`token`) per passage, or `in_token` / `out_token` where it tells the
+    way (a turnstile of both ways)."""
 
     name = "passage sensor (serial)"
 
-    def __init__(self, *, port: str, baudrate: int = 9600, token: str = "PASS") -> None:
+    def __init__(self, *, port: str, baudrate: int = 9600, token: str = "PASS", in_token: str = "IN",
+                 out_token: str = "OUT") -> None:
         super().__init__()
         self.port_name = port
         self.token = token.encode()
+        self._way_tokens = {in_token.encode(): "in", out_token.encode(): "out"}
         self._buffer = b""
         self._port = open_serial(port, baudrate, timeout=0, what=self.name)
 
@@ -43,7 +48,14 @@ class SerialPassageSensor(PassageSensor):
             raise DeviceError(f"{self.name}: {self.port_name} failed ({error})") from None
         *lines, self._buffer = self._buffer.replace(b"\r", b"\n").split(b"\n")
         self._buffer = self._buffer[-256:]
-        return sum(1 for line in lines if line.strip() == self.token)
+        count = 0
+        for line in (line.strip() for line in lines):
+            if line == self.token:
+                count += 1
+            elif line in self._way_tokens:
+                count += 1
+                self.ways.append(self._way_tokens[line])
+        return count
 
     def _close(self) -> None:
         self._port.close()
@@ -96,9 +108,15 @@ class SimPassageSensor(PassageSensor):
         super().__init__()
         self._pending = 0
 
-    def trigger(self, count: int = 1) -> None:
+        self._ways: list[str] = []
+
+    def trigger(self, count: int = 1, *, way: str | None = None) -> None:
+        """`count` passages (of the way, "in" or "out", where the twin is told it)."""
         self._pending += count
+        if way is not None:
+            self._ways += [way] * count
 
     def _poll(self) -> int:
         count, self._pending = self._pending, 0
+        self.ways, self._ways = self._ways, []
         return count

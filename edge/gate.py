@@ -61,12 +61,13 @@ class Gate:
         self.decided_listeners: list[Callable[[Visit, Decision], None]] = []
         self.ended_listeners: list[Callable[[Visit], None]] = []  # a person has gone (their visit is over)
         self._calls: queue.Queue[tuple[Callable[[], Any], Future]] = queue.Queue()
-        self.passback = Passback(store, lambda: self.config)  # anti-passback: told the site by the uplink, if any
+        self.passback = Passback(store, lambda: self.config, alarm=lambda body: self.record(EventKind.alarm, body))
         self.groups = SiteGroups(store, lambda: self.config)  # access groups: the site's over this file's
         self.policy = Policy(config.checks, window_s=config.pipeline.decision_window_s, passback=self.passback.conflict,
                              groups=self.groups.get)
         self.turnstile = Turnstile(hardware.relay, config.turnstile, clock=clock, emit=self.record,
                                    relay_factory=hardware.relay_factory)
+        self.turnstile.on_passed = self.passback.went  # a gate of both ways: the sensor tells the way
         self.visit: Visit | None = None
         self.prompt = Prompt("idle", clock())
         self.prompt_listeners: list[Callable[[Prompt], None]] = []  # the resident's screen, the voice; loop thread
@@ -245,7 +246,7 @@ class Gate:
                 self.faults.clear("passage")
             except OSError as error:
                 self.faults.set("passage", str(error))
-        self.turnstile.tick(passages)
+        self.turnstile.tick(passages, getattr(self.hardware.passage, "ways", ()))
         if self.turnstile.healthy:
             self.faults.clear("relay")
         else:

@@ -162,7 +162,8 @@ def _passage(config, world: SimWorld | None, faults: dict[str, str]) -> PassageS
         if config.driver == "sim":
             return _simulated(world).passage
         if config.driver == "serial":
-            return SerialPassageSensor(port=config.port, baudrate=config.baudrate, token=config.token)
+            return SerialPassageSensor(port=config.port, baudrate=config.baudrate, token=config.token,
+                                       in_token=config.in_token, out_token=config.out_token)
         if config.driver == "gpio":
             return GpioPassageSensor(chip=config.gpio_chip, line=config.gpio_line, active_low=config.active_low)
     except DeviceError as error:

@@ -23,7 +23,7 @@ import math
 import queue
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edge.store import Movement, Store
 from edge.untrusted import UntrustedInput, load_json
@@ -70,10 +70,13 @@ class Passback:
     """This gate's view of where each person is, and its side of telling the site."""
 
     def __init__(self, store: Store, config: Callable[[], GateConfig], *, clock: Callable[[], float] = time.time,
-                 topic: Callable[[str], str] | None = None) -> None:
-        """`config`: the gate's configuration as it stands; `topic`: this gate's topic for a person key."""
+                 topic: Callable[[str], str] | None = None,
+                 alarm: Callable[[dict[str, Any]], object] | None = None) -> None:
+        """`config`: the gate's configuration as it stands; `topic`: this gate's topic for a person key; `alarm`:
+        records a passback alarm (a gate of both ways, after the passage)."""
         self.store = store
         self.config = config
+        self.alarm = alarm
         self.clock = clock
         self.topic = topic
         self.publish: Publish | None = None  # set while the gate has a broker
@@ -84,8 +87,9 @@ class Passback:
 
     # who
 
-    def person(self, who: Person | None) -> str | None:
-        if who is None:
+    def person(self, who: object) -> str | None:
+        """The site-wide key of `who` (a grant's ("resident", id) or ("pass", id)); None for anyone else."""
+        if not isinstance(who, tuple) or len(who) != 2:
             return None
         kind, value = who
         if kind == "pass":
@@ -131,6 +135,25 @@ class Passback:
         if forget_s and now >= self._next_prune:
             self._next_prune = now + 3600.0
             self.store.forget_movements(before=now - forget_s)
+
+    def went(self, who: object, way: str) -> None:
+        """A gate of both ways: its passage sensor told the way `who` went ("in" or "out"). Noted like any movement;
+        the same way as their last one is an alarm (it can only be told after the passage, so never refused)."""
+        config = self.config()
+        person = self.person(who)
+        if config.site.direction != "both" or person is None or config.checks.antipassback.mode == "off" or \
+                way not in WAY.values():
+            return
+        last = self.store.last_movement(person)
+        forget_s = config.checks.antipassback.forget_after_h * 3600.0
+        repeated = last is not None and last.direction == way and not (forget_s and self.clock() - last.time > forget_s)
+        self._note(Movement(person, config.site.gate_id, way, self.clock()))
+        if repeated and last is not None and self.alarm is not None:
+            assert isinstance(who, tuple)  # a person was found: a grant's (kind, id)
+            kind, value = who[0], who[1]
+            self.alarm({"alarm": "passback", "detail": f"went {way} again (last at {last.gate})", "granted": True,
+                        "way": way, "gate": last.gate, "since": round(last.time, 3), "name": "",
+                        "resident_id" if kind == "resident" else "pass_id": value})
 
     def reset(self, person: str) -> None:
         """A guard's word: the person may pass either way once more, at every gate."""

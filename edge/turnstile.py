@@ -44,6 +44,7 @@ class Turnstile:
         self._factory = relay_factory
         self._clock = clock
         self._emit = emit
+        self.on_passed: Callable[[object, str], None] | None = None  # (admits, "in" or "out"): the sensor told the way
         self._off_at: float | None = None
         self._opening: Opening | None = None
         self._last_passage: float | None = None
@@ -172,7 +173,8 @@ class Turnstile:
         self._opening = Opening(decision_id, now, now + self.config.passage_timeout_s, admits)
         return True
 
-    def tick(self, passages: int = 0) -> None:
+    def tick(self, passages: int = 0, ways: list[str] | tuple[str, ...] = ()) -> None:
+        """`ways`: "in" or "out" of the passages, in order, where the sensor tells them."""
         now = self._clock()
         with self._lock:
             if self._off_at is not None and now >= self._off_at:
@@ -184,16 +186,18 @@ class Turnstile:
             self._fault(message)
         elif self.relay_fault is not None:
             self._try_reconnect(now)
-        for _ in range(passages):
-            self._passage(now)
+        for index in range(passages):
+            self._passage(now, ways[index] if index < len(ways) else None)
         if self._opening is not None and now >= self._opening.deadline:
             self._close_opening(passed=False, now=now, note="no passage before the timeout")
 
-    def _passage(self, now: float) -> None:
+    def _passage(self, now: float, way: str | None = None) -> None:
         if self._held_free:
             self.free_passages += 1
             return
         if self._opening is not None:
+            if way is not None and self.on_passed is not None:
+                self.on_passed(self._opening.admits, way)
             self._close_opening(passed=True, now=now)
             self._last_passage = now
             return

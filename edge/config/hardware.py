@@ -184,6 +184,9 @@ class PassageConfig(Section):
     port: str = Field("/dev/ttyUSB1", description="Serial port for the serial driver.")
     baudrate: int = Field(9600, description="Serial speed.")
     token: str = Field("PASS", description="Line the serial turnstile sends for one passage.")
+    in_token: str = Field("IN", description="Line it sends for a passage inwards, where it tells the way "
+                                            "(site.direction: both).")
+    out_token: str = Field("OUT", description="Line it sends for a passage outwards.")
     gpio_chip: str = Field("/dev/gpiochip0", description="GPIO character device for the gpio driver.")
     gpio_line: int = Field(27, ge=0, description="GPIO line offset of the passage sensor.")
     active_low: bool = Field(True, description="The sensor pulls the line low on a passage.")

@@ -34,3 +34,22 @@ def test_serial_passage_sensor_counts_token_lines():
         sensor.close()
     finally:
         wire.close()
+
+
+def test_a_serial_turnstile_of_both_ways_tells_the_way_of_each_passage():
+    wire = Wire()
+    try:
+        sensor = SerialPassageSensor(port=wire.port, token="PASS", in_token="IN", out_token="OUT")
+        counts, ways = [], []
+
+        def read() -> bool:
+            counts.append(sensor.poll())
+            ways.extend(sensor.ways)
+            return sum(counts) >= 4
+
+        wire.write(b"IN\r\nPASS\nOUTWARD\nOUT\r\nIN\n")
+        assert wait_for(read)
+        assert sum(counts) == 4 and ways == ["in", "out", "in"]  # "OUTWARD" is no token: dropped
+        sensor.close()
+    finally:
+        wire.close()

@@ -150,3 +150,19 @@ def test_a_gate_of_both_ways_lets_the_same_person_through_twice(tmp_path):
     decisions, alarms = _visits(tmp_path, "soft", direction="both")
     assert [d.granted for d in decisions] == [True, True] and alarms == []
     assert decisions[1].checks["antipassback"]["status"] == "pass"
+
+
+def test_a_gate_of_both_ways_notes_the_way_its_sensor_tells_and_alarms_the_same_way_twice(tmp_path):
+    ledger, chen, clock = _ledger(tmp_path, direction="both", mode="hard")
+    alarms = []
+    ledger.alarm = alarms.append
+    ledger.went(chen, "in")
+    assert ledger.conflict(chen) is None  # the way is known only after the passage: never refused before it
+    clock.now += 60
+    ledger.went(chen, "out")
+    clock.now += 60
+    ledger.went(chen, "out")  # out twice: let through (it happened), and the guard hears of it
+    assert [(a["alarm"], a["way"], a["resident_id"]) for a in alarms] == [("passback", "out", chen[1])]
+    assert ledger.store.last_movement(ledger.person(chen)).direction == "out"
+    ledger.went(("pass", "visit-1"), "sideways")  # not a way: nothing noted
+    assert ledger.store.last_movement("pass:visit-1") is None

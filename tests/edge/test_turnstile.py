@@ -329,3 +329,14 @@ def test_a_gate_that_starts_without_its_board_takes_it_when_it_appears_and_close
             gaps.append(clock.now)
     assert gaps and gaps[0] == 100.0 + 0.5 + 0.5  # after a recovery the back-off starts again at half a second
     turnstile.stop()
+
+
+def test_a_passage_whose_way_the_sensor_tells_is_reported_with_who_it_was_for():
+    turnstile, relay, clock, events = make()
+    passed = []
+    turnstile.on_passed = lambda admits, way: passed.append((admits, way))
+    turnstile.open("d1", ("resident", 7))
+    turnstile.tick(passages=1, ways=["out"])
+    turnstile.open("d2", ("pass", "p-1"))
+    turnstile.tick(passages=1)  # a sensor that does not tell the way: nothing to report
+    assert passed == [(("resident", 7), "out")]
