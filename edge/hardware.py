@@ -218,12 +218,13 @@ def open_io(config: IoConfig) -> DigitalIO | None:
 
 
 def _wiegand_output(config: WiegandOutputConfig, faults: dict[str, str]) -> WiegandOutput | None:
-    timing = {"pulse_us": config.pulse_us, "interval_us": config.interval_us}
+    pulse_us, interval_us, realtime = config.pulse_us, config.interval_us, config.realtime
     try:
         if config.driver == "sim":
-            return SimWiegandOutput(**timing)
+            return SimWiegandOutput(pulse_us=pulse_us, interval_us=interval_us, realtime=realtime)
         if config.driver == "gpio":
-            return GpioWiegandOutput(chip=config.gpio_chip, d0_line=config.d0_line, d1_line=config.d1_line, **timing)
+            return GpioWiegandOutput(chip=config.gpio_chip, d0_line=config.d0_line, d1_line=config.d1_line,
+                                     pulse_us=pulse_us, interval_us=interval_us, realtime=realtime)
     except DeviceError as error:
         faults["wiegand_output"] = str(error)
         log.error("%s", error)

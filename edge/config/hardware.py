@@ -227,6 +227,8 @@ class WiegandOutputConfig(Section):
     pulse_us: float = Field(50.0, ge=20, le=100, description="Width of each bit's low pulse (Wiegand: 20-100 µs).")
     interval_us: float = Field(2000.0, ge=200, le=20000, description="From one bit to the next (Wiegand: 200 µs "
                                                                      "to 20 ms).")
+    realtime: bool = Field(True, description="Drive the wire at real-time priority (SCHED_FIFO) where permitted (root, "
+                                             "or CAP_SYS_NICE under systemd): fewer pulses stretched past the spec.")
     visitor_number: int | None = Field(None, ge=0, lt=2**32, description="Sent for a visitor let in by pass (none: "
                                                                          "visitors are not sent).")
 
