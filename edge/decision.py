@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from edge.thermal_profiles import PersonalOffset
 
 Person = tuple[str, object]  # ("resident", resident id) or ("pass", pass id)
-VERIFICATION_MODES = {"face": "face_only", "card": "card_only", "card_or_face": "or_face", "card_and_face": "and_face"}
+VERIFICATION_MODES = {"face": "face_only", "card": "card_only", "card_or_face": "or_face", "card_and_face": "and_face",
+                      "face_and_code": "face_and_code"}
 PASSBACK_MODES = {"off": CheckMode.off, "soft": CheckMode.advisory, "hard": CheckMode.required}
 
 
@@ -50,6 +51,7 @@ class Outcome:
 # every code an outcome can carry; the message catalogue has words for each (tests/edge/test_messages.py)
 OUTCOME_CODES = ("resident", "visitor_pass", "face_not_recognised", "unknown_face", "face_masked", "mask_required",
                  "card", "card_and_face", "card_unknown", "card_needs_face", "face_needs_card", "card_face_mismatch",
+                 "face_needs_code",
                  "outside_hours", "group_not_admitted", "passback", "passback_clear", "hours_not_held",
                  "hours_always", "within_hours", "temperature_unavailable", "spoof", "fever", "temperature_uncertain",
                  "temperature_normal", "temperature_no_reading", "code_valid", "no_code", "no_required_check",
@@ -166,7 +168,9 @@ class Policy:
         mode, card = self._verification(visit), visit.card
         face_of = visit.match.resident_id if visit.match is not None and visit.match.known else None
         face_known = face_of is not None
-        if mode == "face_only":
+        if mode == "face_and_code" and face_known and visit.valid_code is None:
+            return Outcome("pending", "face recognised: now the code", "face_needs_code")
+        if mode in ("face_only", "face_and_code"):
             if face_known or card is None or card.status != "valid":
                 return None
             return Outcome("pending", "card read: now the face", "card_needs_face", {"card": card.payload})

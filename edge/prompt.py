@@ -100,6 +100,8 @@ def pending_prompt(visit: Visit, policy: Policy, face: SeenFace | None, now: flo
     face_outcome = outcomes.get("face")
     if face_outcome is not None and face_outcome.code == "face_needs_card":
         return "show_card"
+    if face_outcome is not None and face_outcome.code == "face_needs_code":
+        return "show_code"
     qr = outcomes.get("qr")
     if face_outcome is not None and face_outcome.status == "fail" and qr is not None:
         return "show_code"  # not recognised: a visitor pass may still admit them

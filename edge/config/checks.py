@@ -72,9 +72,10 @@ class AccessGroupConfig(Section):
                                           "day not named is closed.")
     holidays: dict[str, Literal["open", "closed", "as_usual"]] = Field(
         default_factory=dict, description="Dates (YYYY-MM-DD): remain open all day, remain closed, or as usual.")
-    verification: Literal["face", "card", "card_or_face", "card_and_face"] | None = Field(
+    verification: Literal["face", "card", "card_or_face", "card_and_face", "face_and_code"] | None = Field(
         None, description="How the group's members prove who they are here: face only, card only, card or face, "
-                          "card and face (null: as checks.card.mode says).")
+                          "card and face, face and a valid code (pass or health code) (null: as checks.card.mode "
+                          "says).")
 
     @field_validator("weekly")
     @classmethod

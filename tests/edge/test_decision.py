@@ -281,6 +281,9 @@ UNKNOWN_CARD = QrResult("…9999", "card", "unknown", "card not enrolled", "card
     ("card_and_face", CHEN_STAFF, [], "pending", "face_needs_card"),
     ("card_and_face", CHEN_STAFF, [CHEN_CARD], "pass", "card_and_face"),
     ("card_and_face", CHEN_STAFF, [ALICE_CARD], "fail", "card_face_mismatch"),
+    ("face_and_code", CHEN_STAFF, [], "pending", "face_needs_code"),
+    ("face_and_code", CHEN_STAFF, [PASS], "pass", "resident"),
+    ("face_and_code", None, [PASS, CHEN_CARD], "pending", "card_needs_face"),
     (None, CHEN_STAFF, [], "pass", "resident"),  # no mode of its own: checks.card.mode (or_face)
 ])
 def test_each_group_s_verification_mode_is_enforced_and_says_what_is_missing(verification, match, cards, status, code):
