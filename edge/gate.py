@@ -67,7 +67,8 @@ class Gate:
                              groups=self.groups.get)
         self.turnstile = Turnstile(hardware.relay, config.turnstile, clock=clock, emit=self.record,
                                    relay_factory=hardware.relay_factory)
-        self.turnstile.on_passed = self.passback.went  # a gate of both ways: the sensor tells the way
+        # a gate of both ways: the sensor tells the way (a store that cannot write holds the gate shut, never breaks it)
+        self.turnstile.on_passed = lambda admits, way: self._safely(lambda: self.passback.went(admits, way))
         self.visit: Visit | None = None
         self.prompt = Prompt("idle", clock())
         self.prompt_listeners: list[Callable[[Prompt], None]] = []  # the resident's screen, the voice; loop thread
