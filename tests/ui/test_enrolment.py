@@ -1,27 +1,19 @@
 """Enrolment at the touchscreen, in Debian's chromium: the guard sees the faces before saving, and a resident
 enrolled twice is refused naming them."""
 
-import shutil
-import signal
-import subprocess
-import sys
-import urllib.request
-
 import pytest
 import yaml
 
 from edge.control import send
 from edge.store import Store
-from tests.broker import free_port
-from tests.conftest import ROOT, SCENARIOS
+from tests.conftest import SCENARIOS
 from tests.emulators import wait_for
-from tests.ui.test_touchscreen import ARGS, ARTIFACTS, CHROMIUM, open_page
+from tests.ui.daemon import touchscreen_gate
+from tests.ui.test_touchscreen import ARTIFACTS, open_page
 
 
 @pytest.fixture(scope="module")
 def gate(tmp_path_factory):
-    if not shutil.which("chromium"):
-        pytest.skip("Debian's chromium is not installed (./scripts/setup.sh --test installs it)")
     tmp = tmp_path_factory.mktemp("enrolment")
     scenario = tmp / "standing.yaml"
     scenario.write_text(yaml.safe_dump({  # a visitor who stands in front of the camera, as one being enrolled does
@@ -29,36 +21,9 @@ def gate(tmp_path_factory):
         "residents": [{"name": "Bob", "photos": ["resident_b/01.jpg"]}],
         "visitors": [{"at": 0.5, "photo": "resident_c/04.jpg", "walks_through": False, "dwell_s": 60,
                       "distance_m": 0.6, "expect": "denied"}]}))
-    port = free_port()
-    config = tmp / "gate.yaml"
-    config.write_text(yaml.safe_dump({
-        "state_dir": str(tmp / "state"), "mqtt": {"enabled": False}, "ui": {"port": port, "language": "en"},
-        "hardware": {"card_reader": {"driver": "sim"}},
-        "simulation": {"scenario": str(scenario), "realtime": True, "loop": False}}))
-    cli = [sys.executable, "-m", "edge.cli", "-c", str(config)]
-    subprocess.run(cli + ["guards", "add", "--id", "7", "--name", "Guard 7", "--pin", "2468"], check=True, cwd=ROOT,
-                   capture_output=True)
-    daemon = subprocess.Popen(cli + ["run"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-
-    def serving():
-        try:
-            return urllib.request.urlopen(url + "/api/health", timeout=1).status == 200
-        except OSError:
-            return False
-
-    assert wait_for(serving, timeout=60)
-    from playwright.sync_api import sync_playwright
-
-    playwright = sync_playwright().start()
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-    try:
-        yield {"url": url, "browser": browser, "state": tmp / "state"}
-    finally:
-        browser.close()
-        playwright.stop()
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=30)
+    with touchscreen_gate(tmp, {"hardware": {"card_reader": {"driver": "sim"}},
+                                "simulation": {"scenario": str(scenario), "realtime": True, "loop": False}}) as gate:
+        yield gate
 
 
 def capture_and_save(page, name: str) -> str:

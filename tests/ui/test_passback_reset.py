@@ -2,28 +2,20 @@
 the access groups in force, open or not): the alarm names the resident, the reset clears them and is recorded; a
 reset of an alarm that is not anti-passback's is refused."""
 
-import shutil
-import signal
-import subprocess
-import sys
-import urllib.request
-
 import pytest
 import yaml
 
 from edge.store import Store
-from tests.broker import free_port
-from tests.conftest import ROOT, SCENARIOS
+from tests.conftest import SCENARIOS
 from tests.emulators import wait_for
-from tests.ui.test_touchscreen import ARGS, CHROMIUM, login, open_page, post
+from tests.ui.daemon import touchscreen_gate
+from tests.ui.test_touchscreen import login, open_page, post
 
 ALL_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @pytest.fixture(scope="module")
 def gate(tmp_path_factory):
-    if not shutil.which("chromium"):
-        pytest.skip("Debian's chromium is not installed (./scripts/setup.sh --test installs it)")
     tmp = tmp_path_factory.mktemp("passback")
     scenario = tmp / "twice.yaml"
     scenario.write_text(yaml.safe_dump({
@@ -31,39 +23,13 @@ def gate(tmp_path_factory):
         "residents": [{"name": "Chen", "unit": "3-502", "photos": ["resident_c/01.jpg"]}],
         "visitors": [{"at": 3.0, "photo": "resident_c/02.jpg", "identity": "Chen", "expect": "granted"},
                      {"at": 14.0, "photo": "resident_c/02.jpg", "identity": "Chen", "expect": "denied"}]}))
-    port = free_port()
-    config = tmp / "gate.yaml"
-    config.write_text(yaml.safe_dump({
-        "state_dir": str(tmp / "state"), "mqtt": {"enabled": False}, "ui": {"port": port, "language": "en"},
+    with touchscreen_gate(tmp, {
         "site": {"direction": "entry"},
         "checks": {"antipassback": {"mode": "hard"},
                    "schedule": {"groups": {"couriers": {"weekly": {}},  # never open: shown closed
                                            "staff": {"weekly": {d: ["00:00-24:00"] for d in ALL_DAYS}}}}},
-        "simulation": {"scenario": str(scenario), "realtime": True, "loop": False}}))
-    cli = [sys.executable, "-m", "edge.cli", "-c", str(config)]
-    subprocess.run(cli + ["guards", "add", "--id", "7", "--name", "Guard 7", "--pin", "2468"], check=True, cwd=ROOT,
-                   capture_output=True)
-    daemon = subprocess.Popen(cli + ["run"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-
-    def serving():
-        try:
-            return urllib.request.urlopen(url + "/api/health", timeout=1).status == 200
-        except OSError:
-            return False
-
-    assert wait_for(serving, timeout=60)
-    from playwright.sync_api import sync_playwright
-
-    playwright = sync_playwright().start()
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-    try:
-        yield {"url": url, "browser": browser, "state": tmp / "state"}
-    finally:
-        browser.close()
-        playwright.stop()
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=30)
+        "simulation": {"scenario": str(scenario), "realtime": True, "loop": False}}) as gate:
+        yield gate
 
 
 def test_the_guard_resets_a_resident_held_back_and_the_reset_is_recorded(gate):

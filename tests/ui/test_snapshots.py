@@ -87,7 +87,7 @@ def _the_screen_shows_the_newest_decisions_face(url: str) -> None:
         return  # the HTTP checks above stand; ./scripts/setup.sh --test installs chromium
     from playwright.sync_api import sync_playwright
 
-    from tests.ui.test_touchscreen import ARGS, CHROMIUM
+    from tests.ui.daemon import ARGS, CHROMIUM
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)

@@ -2,10 +2,7 @@
 
 import json
 import re
-import shutil
-import signal
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 
@@ -13,20 +10,15 @@ import pytest
 import yaml
 
 from edge.store import Store
-from tests.broker import free_port
 from tests.conftest import ROOT, SCENARIOS
 from tests.emulators import LcusBoard, wait_for
+from tests.ui.daemon import touchscreen_gate
 
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
 
 
 @pytest.fixture(scope="module")
 def gate(tmp_path_factory):
-    if not shutil.which("chromium"):
-        pytest.skip("Debian's chromium is not installed (./scripts/setup.sh --test installs it)")
     tmp = tmp_path_factory.mktemp("touchscreen")
     board = LcusBoard(channels=1)
     scenario = tmp / "fever.yaml"
@@ -35,38 +27,13 @@ def gate(tmp_path_factory):
         "residents": [{"name": "Bob", "unit": "5-1102", "photos": ["resident_b/01.jpg"]}],
         "visitors": [{"at": 15.0, "photo": "resident_b/03.jpg", "identity": "Bob", "temperature_c": 38.6,
                       "expect": "denied"}]}))
-    port = free_port()
-    config = tmp / "gate.yaml"
-    config.write_text(yaml.safe_dump({
-        "state_dir": str(tmp / "state"), "mqtt": {"enabled": False},
-        "ui": {"port": port, "language": "zh", "max_pin_failures": 3},
-        "hardware": {"relay": {"driver": "lcus", "port": board.port}},
-        "simulation": {"scenario": str(scenario), "realtime": True, "loop": False}}))
-    cli = [sys.executable, "-m", "edge.cli", "-c", str(config)]
-    for guard, pin in (("7", "2468"), ("8", "1357"), ("5", "5555"), ("6", "6666"), ("9", "9999")):
-        subprocess.run(cli + ["guards", "add", "--id", guard, "--name", f"Guard {guard}", "--pin", pin], check=True,
-                       cwd=ROOT, capture_output=True)
-    daemon = subprocess.Popen(cli + ["run"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-
-    def serving():
-        try:
-            return urllib.request.urlopen(url + "/api/health", timeout=1).status == 200
-        except OSError:
-            return False
-
-    assert wait_for(serving, timeout=60)
-    from playwright.sync_api import sync_playwright
-
-    playwright = sync_playwright().start()
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
     try:
-        yield {"url": url, "board": board, "browser": browser, "state": tmp / "state", "cli": cli, "port": port}
+        with touchscreen_gate(tmp, {"ui": {"language": "zh", "max_pin_failures": 3},
+                                    "hardware": {"relay": {"driver": "lcus", "port": board.port}},
+                                    "simulation": {"scenario": str(scenario), "realtime": True, "loop": False}},
+                              guards=(("7", "2468"), ("8", "1357"), ("5", "5555"), ("6", "6666"), ("9", "9999"))) as gate:
+            yield {**gate, "board": board}
     finally:
-        browser.close()
-        playwright.stop()
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=30)
         board.close()
 
 

@@ -3,70 +3,37 @@ minute: name, host unit and expiry beside the code, and the code read back from 
 gates let in. Without the PIN, or with a field missing, nothing is issued."""
 
 import json
-import shutil
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
 
 import cv2
 import numpy as np
 import pytest
-import yaml
 from pyzbar import pyzbar
 
 from edge.qr.passes import PassVerifier
 from edge.store import Store
-from tests.broker import free_port
 from tests.conftest import ROOT, SCENARIOS
 from tests.emulators import wait_for
-from tests.ui.test_touchscreen import ARGS, ARTIFACTS, CHROMIUM, login, open_page, post
+from tests.ui.daemon import touchscreen_gate
+from tests.ui.test_touchscreen import ARTIFACTS, login, open_page, post
 
 SITE = "demo-site"
 
 
 @pytest.fixture(scope="module")
 def gate(tmp_path_factory):
-    if not shutil.which("chromium"):
-        pytest.skip("Debian's chromium is not installed (./scripts/setup.sh --test installs it)")
     tmp = tmp_path_factory.mktemp("visitors")
     key = tmp / "site-pass.key"
-    cli0 = [sys.executable, "-m", "edge.cli"]
-    subprocess.run(cli0 + ["passes", "keygen", "--out", str(key), "--id", "site-pass"], check=True, cwd=ROOT,
-                   capture_output=True)
+    subprocess.run([sys.executable, "-m", "edge.cli", "passes", "keygen", "--out", str(key), "--id", "site-pass"],
+                   check=True, cwd=ROOT, capture_output=True)
     public = json.loads(key.read_text())["public"]
-    port = free_port()
-    config = tmp / "gate.yaml"
-    config.write_text(yaml.safe_dump({
-        "state_dir": str(tmp / "state"), "mqtt": {"enabled": False}, "ui": {"port": port, "language": "en"},
+    with touchscreen_gate(tmp, {
         "site": {"site_id": SITE},
         "qr": {"passes": {"public_keys": {"site-pass": public}, "booth_key": str(key)}},
-        "simulation": {"scenario": str(SCENARIOS / "residents_only.yaml"), "realtime": True, "loop": True}}))
-    cli = cli0 + ["-c", str(config)]
-    subprocess.run(cli + ["guards", "add", "--id", "7", "--name", "Guard 7", "--pin", "2468"], check=True, cwd=ROOT,
-                   capture_output=True)
-    daemon = subprocess.Popen(cli + ["run"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-
-    def serving():
-        try:
-            return urllib.request.urlopen(url + "/api/health", timeout=1).status == 200
-        except OSError:
-            return False
-
-    assert wait_for(serving, timeout=60)
-    from playwright.sync_api import sync_playwright
-
-    playwright = sync_playwright().start()
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-    try:
-        yield {"url": url, "browser": browser, "state": tmp / "state", "public": public}
-    finally:
-        browser.close()
-        playwright.stop()
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=30)
+        "simulation": {"scenario": str(SCENARIOS / "residents_only.yaml"), "realtime": True, "loop": True}}) as gate:
+        yield {**gate, "public": public}
 
 
 def codes_in(png: bytes) -> list[str]:
