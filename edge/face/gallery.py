@@ -268,8 +268,8 @@ class FaceGallery:
         self._seen = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="face-gallery", daemon=True)  # pragma: no mutate (its
-        # name is for people reading a thread dump; a daemon only matters at an exit without close())
+        # its name is for people reading a thread dump; being a daemon only matters at an exit without close()
+        self._thread = threading.Thread(target=self._run, name="face-gallery", daemon=True)  # pragma: no mutate
         self._thread.start()
 
     def _run(self) -> None:
