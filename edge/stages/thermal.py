@@ -54,6 +54,7 @@ FACE_HISTORY = 64  # colour frames of the primary face kept for pairing (2.5 s a
 PAIRING_S = 0.03  # a thermal frame this close to a colour frame's edge of the history is read with it
 MAX_GAP_S = 0.2  # colour frames farther apart than this say too little about where the face was between
 BASELINE_FILE = "thermal_baseline.json"
+NO_FRAME = ("no thermal frame", "no_frame")  # (for people, for machines)
 
 # What turns observations into a reading's uncertainty (°C), calibrated on drawn worlds (see the docstring)
 ROBUST_MAX_NOISE = 0.7  # the second-highest of a canthus window's noisy pixels scatters this much of one pixel's noise
@@ -96,7 +97,7 @@ class ThermalStage:
     def process(self, context: FrameContext) -> None:
         frame = context.thermal_frame
         if frame is None:
-            self.fault, self.fault_code = "no thermal frame", "no_frame"
+            self.fault, self.fault_code = NO_FRAME
         else:
             self._watch_frozen(frame.celsius, context.now)
             problem, code = _frame_problem(frame.celsius)
@@ -107,7 +108,7 @@ class ThermalStage:
             return
         self._seen.append((context.frame.time, face.track_id, face.landmarks, face.distance_m))
         if frame is None:
-            context.thermal = self.measure(None, face.landmarks, face.distance_m)
+            context.thermal = _unavailable(*NO_FRAME)
             return
         seen = self.face_at(frame.time, face.track_id)
         if seen is None:
@@ -123,7 +124,7 @@ class ThermalStage:
             before = None
             if frame.rest_time is not None and context.now - frame.rest_time <= self.config.max_frame_age_s:
                 before = self.face_at(frame.rest_time, face.track_id)
-            halves = (frame.fresh, before[0] if before else None)
+            halves = (frame.fresh, before[0] if before is not None else None)
         context.thermal = self.measure(frame.celsius, landmarks, distance, age_s=context.now - frame.time,
                                        emissivity_corrected=frame.emissivity_corrected, halves=halves,
                                        now=frame.time)
@@ -140,12 +141,12 @@ class ThermalStage:
         if when >= seen[-1][0]:
             return (seen[-1][1], seen[-1][2]) if when - seen[-1][0] <= PAIRING_S else None
         for (t0, landmarks0, distance0), (t1, landmarks1, distance1) in zip(seen, seen[1:]):
-            if t0 <= when <= t1:
+            if when <= t1:  # the first frame at or after `when`; the one before it is before (t0 < when)
                 if t1 - t0 > MAX_GAP_S:
                     return None
-                share = (when - t0) / (t1 - t0) if t1 > t0 else 0.0
+                share = (when - t0) / (t1 - t0)
                 return (landmarks0 + (landmarks1 - landmarks0) * share, distance0 + (distance1 - distance0) * share)
-        return None
+        return None  # pragma: no mutate (unreached: `when` lies before the newest frame)
 
     def learn(self, reading: ThermalReading | None) -> None:
         """A person has gone: their sharpest reading joins the baseline, as measured, before the screening-mode
@@ -162,7 +163,7 @@ class ThermalStage:
                 self.fault, self.fault_code = "thermal sensor frozen (frames not changing)", "sensor_frozen"
         else:
             self._last_change = now
-            self.fault, self.fault_code = None, ""
+            self.fault, self.fault_code = None, ""  # pragma: no mutate (the code is read only with a fault)
         self._last = celsius
 
     def measure(self, celsius: np.ndarray | None, landmarks: np.ndarray, distance_m: float, *,
@@ -175,9 +176,9 @@ class ThermalStage:
         `now`: when the frame was measured, for how long ago the reference was last seen steady.
         """
         if self.fault:
-            return _unavailable(self.fault, self.fault_code or "sensor_fault")
+            return _unavailable(self.fault, self.fault_code)
         if celsius is None:
-            return _unavailable("no thermal frame", "no_frame")
+            return _unavailable(*NO_FRAME)
         if age_s > self.config.max_frame_age_s:  # the sensor's newest frame is from before the person moved on
             return _unavailable(f"thermal frame stale ({age_s:.2f} s old)", "stale")
         problem, code = _frame_problem(celsius)
@@ -192,12 +193,12 @@ class ThermalStage:
         if reference.problem:
             flags.append(reference.problem)
         eye_px, windows, region = self._face_region(celsius, landmarks, halves, flags)
-        values = [_robust_max(window) for window in windows]
+        peaks = [peak for peak in map(_robust_max, windows) if peak is not None]  # a window off the frame has none
         if eye_px < MIN_EYE_PIXELS and distance_m * eye_px / MIN_EYE_PIXELS >= self.config.min_distance_m:
             flags.append("too small")  # a step closer, not inside the closest reading distance, resolves the canthi
-        if eye_px >= MIN_EYE_PIXELS and all(v is not None for v in values):
-            best = int(np.argmax([v if v is not None else -np.inf for v in values]))
-            raw, window = float(values[best] or 0.0), windows[best]
+        if eye_px >= MIN_EYE_PIXELS and len(peaks) == len(windows):
+            best = int(np.argmax(peaks))
+            raw, window = peaks[best], windows[best]
         elif eye_px >= MIN_FACE_PIXELS and region.size:
             raw, window = float(np.percentile(region, 99)), region
             flags.append("face maximum")
@@ -212,8 +213,7 @@ class ThermalStage:
         correction = reference.offset_c or 0.0
         ambient = _ambient(celsius) - correction
         canthus = self._skin(raw - correction, ambient, emissivity_corrected)
-        face_median = self._skin(float(np.median(region)) - correction, ambient, emissivity_corrected) \
-            if region.size else canthus
+        face_median = self._skin(float(np.median(region)) - correction, ambient, emissivity_corrected)  # never empty: it holds the canthi
         # out of reading range, or with too few pixels between the eyes to resolve the eye corners, the face is a
         # few blurred pixels mixed with the background: its gradient says nothing about liveness, so it is not
         # judged there (a far live face in warm air reads as flat as a photo, and was called a spoof on the way up)

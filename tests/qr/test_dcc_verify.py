@@ -147,3 +147,88 @@ def test_cbor_dates_in_a_certificate_are_read_as_the_schema_expects():
     result = verify_dcc(hc1(cose(claims(test))), TRUST, now=NOW)
     assert result.status == "valid", result.reason
     assert result.certificate["dob"] == "1980-01-01" and result.certificate["t"][0]["sc"] == "2021-06-01T10:00:00Z"
+
+
+TEST_ENTRY = {"tg": "840539006", "tt": "LP6464-4", "sc": "2021-06-01T10:00:00Z", "tr": "260415000",
+              "tc": "Test centre", "co": "XX", "is": "issuer", "ci": "URN:UVCI:01:XX:T#0"}
+RECOVERY_ENTRY = {"tg": "840539006", "fr": "2021-05-01", "co": "XX", "is": "issuer", "df": "2021-05-15",
+                  "du": "2021-11-01", "ci": "URN:UVCI:01:XX:R#0"}
+
+
+def of_kind(kind: str, entries) -> dict:
+    certificate = {key: value for key, value in vaccination().items() if key != "v"}
+    return {**certificate, kind: entries}
+
+
+def at_the_gate(certificate: dict):
+    result = verify_dcc(hc1(cose(claims(certificate))), TRUST, now=NOW, thorough=False)
+    return result.status, result.reason, result.stages["schema"]
+
+
+@pytest.mark.parametrize("kind, entry", [("v", vaccination()["v"][0]), ("t", TEST_ENTRY), ("r", RECOVERY_ENTRY)])
+def test_the_gate_refuses_a_certificate_of_more_or_less_than_one_entry_before_its_schema(kind, entry):
+    assert at_the_gate(of_kind(kind, [entry])) == ("valid", "ok", True)
+    for entries in ([entry, entry], [], {"one": 1}):
+        assert at_the_gate(of_kind(kind, entries)) == ("invalid", "schema:one_entry_expected", False), entries
+    thorough = verify_dcc(hc1(cose(claims(of_kind(kind, [entry, entry])))), TRUST, now=NOW)
+    assert thorough.reason == f"schema:{kind}:maxItems"  # the verifier tells the whole reason: the schema's
+
+
+def test_the_gate_does_not_check_the_schema_of_a_code_refused_already():
+    unknown_signer = hc1(cose(claims(of_kind("v", [{"dn": "not a number"}] * 1000)), protected={1: -7, 4: b"unknown!"}))
+    at_gate = verify_dcc(unknown_signer, TRUST, now=NOW, thorough=False)
+    assert (at_gate.reason, at_gate.stages["schema"]) == ("kid_not_in_trust_list", None)
+    assert verify_dcc(unknown_signer, TRUST, now=NOW).stages["schema"] is False
+
+
+def test_the_schema_is_the_one_of_the_version_the_certificate_names():
+    born_1980 = {**vaccination(), "dob": "1980"}  # a year alone is a date of birth from schema 1.3.0 on
+    assert outcome(hc1(cose(claims(born_1980))))[:2] == ("valid", "ok")
+    assert outcome(hc1(cose(claims({**born_1980, "ver": "1.0.0"}))))[:2] == ("invalid", "schema:dob:pattern")
+    read_as_1_0 = verify_dcc(hc1(cose(claims(born_1980))), TRUST, now=NOW, schema_version="1.0.0")
+    assert read_as_1_0.reason == "schema:dob:pattern"
+    unknown_version = {**born_1980, "ver": "9.9.9"}  # no schema of its own: read by the newest
+    assert outcome(hc1(cose(claims(unknown_version))))[:2] == ("valid", "ok")
+
+
+def test_a_certificate_is_schema_checked_once_whatever_the_order_of_its_keys():
+    from edge.qr.dcc import _schema_problem
+
+    certificate = vaccination(name="Orderly")
+    verify_dcc(hc1(cose(claims(certificate))), TRUST, now=NOW)
+    before = _schema_problem.cache_info()
+    reordered = dict(reversed(list(certificate.items())))
+    assert outcome(hc1(cose(claims(reordered))))[:2] == ("valid", "ok")
+    after = _schema_problem.cache_info()
+    assert (after.hits, after.misses) == (before.hits + 1, before.misses)
+
+
+@pytest.mark.parametrize("times", [{4: int(NOW + 86400)}, {6: int(NOW - 3600)}])
+def test_a_certificate_missing_either_time_is_refused(times):
+    assert outcome(hc1(cose({1: "XX", **times, -260: {1: vaccination()}}))) == \
+        ("invalid", "cwt_times_missing", ["expiration"])
+
+
+@pytest.mark.parametrize("kid", [None, [1, 2], 7])
+def test_a_key_id_that_is_missing_or_not_bytes_is_untrusted_not_a_crash(kid):
+    protected = {1: -7} if kid is None else {1: -7, 4: kid}
+    result = verify_dcc(hc1(cose(claims(), protected=protected)), TRUST, now=NOW)
+    assert (result.status, result.reason, result.kid) == ("untrusted", "kid_not_in_trust_list", None)
+
+
+@pytest.mark.parametrize("body", [
+    [b"\xa0", [], b"\xa0", b"\0" * 64],  # unprotected header not a map
+    [b"\xa0", {}, b"\xa0", "signature"],  # signature not bytes
+    [b"\xa0", {}, "payload", b"\0" * 64],
+    [b"\xa0", {}, b"\xa0"],
+    [b"\xa0", {}, b"\xa0", b"\0" * 64, b""],
+])
+def test_a_cose_message_of_the_wrong_shape_is_unreadable(body):
+    assert outcome(hc1(cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, body))))[:2] == ("unreadable", "cose_or_cbor_invalid")
+
+
+def test_a_signer_limited_to_some_kinds_refuses_a_certificate_of_none():
+    key, vaccinations = make_signer(usage=[VACCINATION_ONLY])
+    no_entries = {key: value for key, value in vaccination().items() if key != "v"}
+    assert outcome(hc1(cose(claims(no_entries), key=key, signer=vaccinations)), TrustList([signer_from_der(vaccinations)]))[:2] == \
+        ("invalid", "signer_not_allowed_for_kind")
