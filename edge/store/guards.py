@@ -36,7 +36,7 @@ class GuardRecords(Database):
     def guards(self) -> list[GuardRecord]:
         return self._guard_rows()
 
-    def _guard_rows(self, where: str = "", params: tuple = ()) -> list[GuardRecord]:
+    def _guard_rows(self, where: str = "", params: tuple = ()) -> list[GuardRecord]:  # pragma: no mutate (another word there is read as an alias)
         rows = self._query(f"SELECT guard_id, name, pin_hash, salt, failed, locked_until FROM guards {where} "
                            "ORDER BY guard_id", params)
         return [GuardRecord(*row) for row in rows]

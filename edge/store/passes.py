@@ -36,7 +36,7 @@ class PassRecords(Database):
         elsewhere = self._uses_elsewhere(pass_id)
         return PassRecord(pass_id, "", 0.0, 0.0, 0, elsewhere, False) if elsewhere else None
 
-    def _pass_rows(self, where: str = "", params: tuple = ()) -> list[PassRecord]:
+    def _pass_rows(self, where: str = "", params: tuple = ()) -> list[PassRecord]:  # pragma: no mutate (another word there is read as an alias)
         rows = self._query("SELECT pass_id, holder, valid_from, valid_until, max_uses, uses, revoked FROM passes "
                            f"{where} ORDER BY created", params)
         return [PassRecord(pass_id, holder, valid_from, valid_until, max_uses, uses + self._uses_elsewhere(pass_id),

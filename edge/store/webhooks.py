@@ -26,9 +26,7 @@ class WebhookQueue(Database):
         """Drop the oldest beyond `max_waiting`; how many were dropped."""
         with self._transaction() as db:
             waiting = int(db.execute("SELECT COUNT(*) FROM webhook_queue WHERE hook = ?", (hook,)).fetchone()[0])
-            excess = waiting - max_waiting
-            if excess <= 0:
-                return 0
+            excess = max(0, waiting - max_waiting)  # (SQLite reads a negative LIMIT as none)
             db.execute("DELETE FROM webhook_queue WHERE seq IN (SELECT seq FROM webhook_queue WHERE hook = ? "
                        "ORDER BY seq LIMIT ?)", (hook, excess))
             return excess

@@ -1,6 +1,7 @@
 """The rules each of the gate's smaller stores keeps: passes, nonces, guards, cards, movements, groups, tokens,
 webhooks, the event journal and the site's temperature calibration (one SQLite file, edge/store/)."""
 
+import json
 import sqlite3
 from dataclasses import dataclass
 
@@ -8,7 +9,7 @@ import pytest
 
 from edge.events import Event, EventKind
 from edge.errors import StorageError
-from edge.store import Movement, Store
+from edge.store import CardRecord, Movement, PassRecord, Store
 
 
 class Clock:
@@ -44,10 +45,8 @@ def test_a_pass_remembered_again_keeps_its_uses_and_revocation(store, clock):
     store.count_pass_use("p1")
     store.revoke_pass("p1")
     clock.now += 10
-    store.remember_pass(Claims("p1", holder="Renamed", exp=3_000_000.0, uses=5), "token-2")
-    state = store.pass_state("p1")
-    assert (state.holder, state.valid_until, state.max_uses, state.uses, state.revoked) == \
-        ("Renamed", 3_000_000.0, 5, 1, True)
+    store.remember_pass(Claims("p1", holder="Renamed", nbf=10.0, exp=3_000_000.0, uses=5), "token-2")
+    assert store.pass_state("p1") == PassRecord("p1", "Renamed", 10.0, 3_000_000.0, 5, 1, True)
     assert store.pass_state("never-seen") is None
 
 
@@ -63,7 +62,7 @@ def test_uses_at_other_gates_only_grow_and_add_to_this_gates(store):
     assert not store.note_uses_elsewhere("p3", "gate-2", 2)  # the same report again
     assert not store.note_uses_elsewhere("p3", "gate-2", 1)  # a late one
     assert store.note_uses_elsewhere("p3", "gate-3", 1)
-    assert store.pass_state("p3").uses == 3  # not seen here: known from the others alone
+    assert store.pass_state("p3") == PassRecord("p3", "", 0.0, 0.0, 0, 3, False)  # not seen here: known from the others
     store.remember_pass(Claims("p3"), "token")
     store.count_pass_use("p3")
     assert store.pass_state("p3").uses == 4 and store.own_uses_of("p3") == 1
@@ -115,7 +114,7 @@ def test_a_card_belongs_to_one_resident(store, clock):
     assert not store.add_card(b"card-1", holder_id + 1, "…0001")
     clock.now += 1
     assert store.add_card(b"card-2", holder_id, "…0002")
-    assert [(card.label, card.resident_name) for card in store.cards()] == [("…0001", "Kid"), ("…0002", "Kid")]
+    assert store.cards() == [CardRecord("…0001", holder_id, "Kid", clock.now - 1), CardRecord("…0002", holder_id, "Kid", clock.now)]
     assert store.remove_card(b"card-1") and not store.remove_card(b"card-1")
     assert store.card_holder(b"card-1") is None
 
@@ -172,9 +171,11 @@ def test_a_webhook_queue_is_read_in_order_and_its_oldest_dropped_beyond_the_boun
     store.webhook_delivered([seq for seq, _, _ in batch])
     store.webhook_delivered([])
     assert store.webhook_backlog("a") == 3 and store.webhook_backlog("b") == 1
-    assert store.enforce_webhook_limit("a", 3) == 0
-    assert store.enforce_webhook_limit("a", 1) == 2
-    assert [event_id for _, event_id, _ in store.webhook_batch("a", 10)] == [events[4].event_id]
+    assert json.loads(batch[0][2])["event_id"] == events[0].event_id  # the event as recorded
+    assert store.enforce_webhook_limit("a", 3) == 0 and store.webhook_backlog("a") == 3
+    assert store.enforce_webhook_limit("a", 2) == 1
+    assert store.enforce_webhook_limit("a", 0) == 2
+    assert store.webhook_batch("a", 10) == []
     assert store.webhook_backlog("b") == 1
 
 
@@ -230,6 +231,10 @@ def test_the_site_offset_is_the_newest_change_and_each_change_remembers_the_one_
     assert (first.previous_c, second.previous_c, second.time) == (0.0, 0.2, clock.now)
     assert store.site_offset() == (second.id, -0.1)
     assert store.offset_changes() == [second, first] and store.offset_changes(limit=1) == [second]
+    with store._transaction() as db:
+        db.executemany("INSERT INTO thermal_offsets(time, offset_c, previous_c, pairs, reason, actor) "
+                       "VALUES (0, 0, 0, 0, 'reset', 'test')", [()] * 1000)
+    assert len(store.offset_changes()) == 1000  # the history shown is the newest thousand
 
 
 def test_rechecks_are_newest_first(store):
@@ -306,3 +311,12 @@ def test_a_state_directory_that_cannot_be_made_or_a_file_that_is_no_database_is_
     (tmp_path / "bad" / "gatepost.db").write_bytes(b"not a database" * 100)
     with pytest.raises(StorageError, match=r"gatepost.db: cannot open the state database"):
         Store(tmp_path / "bad")
+
+
+def test_events_are_listed_from_the_first_and_a_thousand_at_a_time_unless_asked(store):
+    with store._transaction() as db:
+        db.executemany("INSERT INTO events(event_id, kind, time, payload) VALUES (?, 'decision', ?, ?)",
+                       [(f"e{n}", n / 2000, json.dumps({"event_id": f"e{n}"})) for n in range(1001)])
+    listed = store.events()
+    assert len(listed) == 1000 and listed[0]["event_id"] == "e0"  # at time 0.0 too
+    assert len(store.events(limit=2000)) == 1001

@@ -15,25 +15,27 @@ from edge.config import ThermalBaselineConfig, ThermalConfig
 from edge.face.engine import FaceResult, SeenFace
 from edge.readings import ThermalReading
 from edge.stages.base import FrameContext
-from edge.stages.thermal import ThermalStage, _live, _robust_max, _unavailable
+from edge.stages.thermal import ThermalStage, _ambient, _live, _robust_max, _unavailable
 
 IDENTITY = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]  # colour pixels are thermal pixels
 BLACKBODY_BOX = [150, 110, 4, 4]
-AIR_C, SENSOR_OFFSET_C = 18.0037, 0.5
+AIR_C, SENSOR_OFFSET_C = 18.2537, 0.5
 
 
 def config(**overrides) -> ThermalConfig:
-    return ThermalConfig(homography=IDENTITY, blackbody_box=BLACKBODY_BOX, **overrides)
+    return ThermalConfig(**{"homography": IDENTITY, "blackbody_box": BLACKBODY_BOX, **overrides})
 
 
-def scene(*, blackbody_c: float = 35.5, peak=(36.3, 36.5, 36.9), other_peak=(36.0, 36.1, 36.2)) -> np.ndarray:
-    """Air at 18.0037 °C, a face of 34 °C skin whose inner eye corners are 35 °C with a few hotter pixels, a blackbody
+def scene(*, blackbody_c: float = 35.5, peak=(36.3, 36.5, 36.9), other_peak=(36.0, 36.1, 36.2),
+          canthus_c: float = 35.0) -> np.ndarray:
+    """Air at 18.2537 °C, a face of 34 °C skin whose inner eye corners are 35 °C with a few hotter pixels, a blackbody
     at 35 °C in the corner; the sensor reads everything 0.5 °C high (the reference reads `blackbody_c`)."""
     frame = np.full((120, 160), AIR_C + SENSOR_OFFSET_C)
     frame[22:47, 34:59] = 34.0 + SENSOR_OFFSET_C  # the face's region for eyes at (40, 30) and (52, 30), nose (46, 37)
-    frame[28:33, 40:45] = 35.0 + SENSOR_OFFSET_C  # the left inner canthus's window (centre 42, 30, radius 2)
-    frame[28:33, 48:53] = 35.0 + SENSOR_OFFSET_C  # the right one (centre 50, 30)
-    frame[29, 41], frame[30, 42], frame[31, 43] = peak
+    frame[28:33, 40:45] = canthus_c + SENSOR_OFFSET_C  # the left inner canthus's window (centre 42, 30, radius 2)
+    frame[28:33, 48:53] = canthus_c + SENSOR_OFFSET_C  # the right one (centre 50, 30)
+    frame[28, 40], frame[30, 42], frame[32, 44] = peak  # the window's corners and centre
+    frame[27, 42] = frame[33, 42] = frame[30, 39] = frame[30, 45] = 37.5  # just outside the window: never read
     frame[29, 49], frame[30, 50], frame[31, 51] = other_peak
     frame[110:114, 150:154] = blackbody_c
     frame[111:113, 151:153] = [[blackbody_c - 0.1, blackbody_c + 0.1], [blackbody_c + 0.1, blackbody_c - 0.1]]
@@ -51,8 +53,8 @@ def test_a_resolved_canthus_reading_is_corrected_by_the_reference_the_air_and_em
     reading = ThermalStage(config()).measure(scene(), EYES_12_PX, 0.7, now=5.0)
     canthus = skin(36.5 - 0.5, AIR_C)  # the left window's second-highest pixel, less the reference's offset
     face_median = skin(34.0, AIR_C)
-    assert reading.available and reading.live is True and reading.flags == []
-    assert (reading.eye_px, reading.ambient_c, reading.time) == (12.0, 18.0, 5.0)  # the air to a hundredth
+    assert reading.available and reading.live is True and reading.flags == [] and reading.reason == ""
+    assert (reading.eye_px, reading.ambient_c, reading.time) == (12.0, 18.25, 5.0)  # the air to a hundredth
     assert reading.skin_c == pytest.approx(canthus, abs=1e-3)
     assert reading.gradient_c == pytest.approx(canthus - face_median, abs=1e-3)
     assert reading.temperature_c == pytest.approx(canthus + 0.3 + 0.02 * (22.0 - AIR_C), abs=1e-3)
@@ -234,11 +236,16 @@ def test_a_frozen_sensor_is_a_fault_once_its_frames_stay_the_same_for_frozen_aft
         (False, "sensor_frozen", "thermal sensor frozen (frames not changing)")
 
 
-def test_a_broken_frame_says_what_is_wrong_with_it():
-    for pixel, code in ((np.nan, "nan"), (151.0, "out_of_range")):
-        frame = scene()
-        frame[0, 0] = pixel
-        assert ThermalStage(config()).measure(frame, EYES_12_PX, 0.7, now=5.0).code == code
+@pytest.mark.parametrize("pixel, code, reason", [
+    (np.nan, "nan", "thermal frame holds NaN or infinite pixels"), (np.inf, "nan", "thermal frame holds NaN or infinite pixels"),
+    (150.01, "out_of_range", "thermal pixels out of range"), (-40.01, "out_of_range", "thermal pixels out of range"),
+    (150.0, "", ""), (-40.0, "", ""),  # the sensor's range includes its ends
+])
+def test_a_broken_frame_says_what_is_wrong_with_it(pixel, code, reason):
+    frame = scene()
+    frame[0, 0] = pixel
+    reading = ThermalStage(config()).measure(frame, EYES_12_PX, 0.7, now=5.0)
+    assert (reading.code, reading.reason, reading.available) == (code, reason, not code)
 
 
 @pytest.mark.parametrize("distance_m, flag", [(1.2, None), (1.21, "too far"), (0.3, None), (0.29, "too close")])
@@ -297,7 +304,7 @@ def test_a_reading_states_degrees_to_a_thousandth_and_its_air_and_eye_distance_t
     tilted = EYES_12_PX.copy()
     tilted[1, 1] += 0.6  # 12.015 pixels between the eyes
     reading = ThermalStage(config()).measure(scene(), tilted, 0.7)
-    assert (reading.eye_px, reading.ambient_c, reading.time) == (12.01, 18.0, 0.0)
+    assert (reading.eye_px, reading.ambient_c, reading.time) == (12.01, 18.25, 0.0)
     for value in (reading.temperature_c, reading.uncertainty_c, reading.correlated_c, reading.systematic_c,
                   reading.skin_c, reading.gradient_c):
         assert value == round(value, 3) and value != round(value, 2)
@@ -308,3 +315,65 @@ def test_a_canthus_of_one_pixel_is_as_uncertain_as_the_sensors_noise_not_certain
     one = ThermalStage(config())._uncertainty(np.array([36.0]), reference, 14.0, None, [])
     two = ThermalStage(config())._uncertainty(np.array([36.0, 36.4]), reference, 14.0, None, [])
     assert one == pytest.approx((0.1, 0.0)) and two == pytest.approx((0.2, 0.0))
+
+
+def test_a_face_without_hotter_eye_corners_is_read_but_not_live_and_says_why():
+    flat = ThermalStage(config()).measure(scene(canthus_c=34.0, peak=(34.5,) * 3, other_peak=(34.5,) * 3), EYES_12_PX,
+                                          0.7, now=5.0)
+    assert (flat.available, flat.live, flat.reason) == (True, False, "no live skin-temperature pattern")
+
+
+@pytest.mark.parametrize("landmarks", [EYES_12_PX, EYES_12_PX + [[2.0, 0.0], [-2.0, 0.0], [0, 0], [0, 0], [0, 0]]])
+def test_a_frame_in_halves_reads_each_half_where_the_face_was_when_it_was_measured(landmarks):
+    fresh = (np.indices((120, 160)).sum(axis=0) % 2 == 0)
+    moved = np.roll(scene(), 20, axis=1)  # the face 20 pixels to the right half a frame earlier
+    moved[110:114, 150:154] = scene()[110:114, 150:154]
+    now = scene()
+    moved[22:47, 34:54] = now[28, 62] = now[30, 62] = 39.0  # hot, where each half did not see the face
+    stage = ThermalStage(config())
+    seen_at(stage, 0.9, landmarks + [20.0, 0.0])
+    halves = seen_at(stage, 1.0, landmarks, thermal=ThermalFrame(np.where(fresh, now, moved), 1.0, fresh=fresh,
+                                                                  rest_time=0.9))
+    whole = ThermalStage(config()).measure(scene(), landmarks, 0.7, now=1.0)
+    assert halves.available and halves.flags == whole.flags  # 8 pixels apart: the face's maximum, in both halves
+    assert (halves.skin_c, halves.gradient_c) == pytest.approx((whole.skin_c, whole.gradient_c), abs=1e-3)
+
+
+def test_a_homography_is_read_in_homogeneous_coordinates():
+    scaled = ThermalStage(config(homography=[[2.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 2.0]]))
+    assert scaled.measure(scene(), EYES_12_PX, 0.7, now=5.0).skin_c == \
+        ThermalStage(config()).measure(scene(), EYES_12_PX, 0.7, now=5.0).skin_c
+
+
+@pytest.mark.parametrize("inner, resolved", [
+    ((0.0, 30.0), True), ((-1.0, 30.0), False),  # the left eye's inner corner on the frame's first column, or off it
+    ((159.0, 30.0), True), ((160.0, 30.0), False),
+    ((46.0, 0.0), True), ((46.0, -1.0), False),
+    ((46.0, 119.0), True), ((46.0, 120.0), False),
+])
+def test_an_eye_corner_on_the_frames_edge_is_read_and_one_beyond_it_is_not(inner, resolved):
+    x, y = inner
+    if x > 100:  # the right eye's inner corner at x: its eye 2.16 pixels outside it
+        eyes_at = np.array([[x - 9.84, y], [x + 2.16, y], [x - 4.0, y + 7.0], [x - 7, y + 13], [x - 1, y + 13]])
+    else:
+        eyes_at = np.array([[x - 2.16, y], [x + 9.84, y], [x + 4.0, y + 7.0], [x + 1, y + 13], [x + 7, y + 13]])
+    reading = ThermalStage(config()).measure(scene(), eyes_at, 0.7, now=5.0)
+    assert ("face maximum" not in reading.flags) is resolved
+
+
+def test_the_air_is_the_lower_quartile_of_the_frame():
+    bands = np.repeat([10.0, 20.0, 30.0, 40.0], 30)[:, None] * np.ones((1, 160))  # four bands of 30 rows
+    assert _ambient(bands) == pytest.approx(17.5)  # between the coldest quarter and the next
+
+
+@pytest.mark.parametrize("hot, eyes_at, region", [
+    ((0, slice(None)), [[43.84, -1.0], [55.84, -1.0], [50.0, 6.0]], (slice(0, 16), slice(37, 62))),  # top row
+    ((slice(None), 0), [[-3.16, 30.0], [8.84, 30.0], [2.84, 37.0]], (slice(22, 47), slice(0, 15))),  # first column
+])
+def test_a_face_on_the_frames_edge_is_read_up_to_the_edge(hot, eyes_at, region):
+    frame = scene()
+    frame[hot] = 39.0
+    landmarks = np.vstack([eyes_at, [[0.0, 50.0], [10.0, 50.0]]])
+    reading = ThermalStage(config()).measure(frame, landmarks, 0.7, now=5.0)
+    assert "face maximum" in reading.flags
+    assert reading.skin_c == pytest.approx(skin(float(np.percentile(frame[region], 99)) - 0.5, AIR_C), abs=1e-3)
