@@ -85,12 +85,13 @@ class ThermalStage:
                     f"emissivity {config.emissivity} blackbody {config.blackbody_c} reference {config.baseline.reference_c}")
         self.baseline = PopulationBaseline(config.baseline, settings=settings,
                                            path=state_dir / BASELINE_FILE if state_dir is not None else None)
-        self._last: np.ndarray | None = None
-        self._last_change = 0.0
-        self._repeated = False  # the newest frame's pixels are the frame before's: no new measurement
+        # the frozen-sensor watch; each is written by the first frame before it is read
+        self._last: np.ndarray | None = None  # pragma: no mutate
+        self._last_change = 0.0  # pragma: no mutate
+        self._repeated = False  # pragma: no mutate (the newest frame's pixels are the frame before's: no new measurement)
         self._last_reading: tuple[int, ThermalReading] | None = None  # (track, reading) of the newest frame
-        self.fault: str | None = None
-        self.fault_code = ""
+        self.fault: str | None = None  # pragma: no mutate (read for its truth: "" is no fault too)
+        self.fault_code = ""  # pragma: no mutate (read only with a fault)
         # (colour capture time, track, landmarks, distance) of the primary face, oldest first
         self._seen: deque[tuple[float, int, np.ndarray, float]] = deque(maxlen=FACE_HISTORY)
 

@@ -3,6 +3,7 @@ webhooks, the event journal and the site's temperature calibration (one SQLite f
 
 import json
 import sqlite3
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -320,3 +321,40 @@ def test_events_are_listed_from_the_first_and_a_thousand_at_a_time_unless_asked(
     listed = store.events()
     assert len(listed) == 1000 and listed[0]["event_id"] == "e0"  # at time 0.0 too
     assert len(store.events(limit=2000)) == 1001
+
+
+def test_the_outbox_hands_out_a_hundred_entries_at_a_time_unless_asked(store):
+    with store._transaction() as db:
+        db.executemany("INSERT INTO outbox(event_id, topic, payload, created, kind) VALUES (?, 't', '{}', 0, 'event')",
+                       [(f"e{n}",) for n in range(101)])
+    assert len(store.outbox_pending()) == 100 and len(store.outbox_pending(limit=200)) == 101
+
+
+def test_a_row_without_an_id_is_a_storage_error_not_row_zero():
+    from types import SimpleNamespace
+
+    from edge.store.database import _row_id
+
+    assert _row_id(SimpleNamespace(lastrowid=7)) == 7
+    with pytest.raises(StorageError, match="^the database gave no id for a new row$"):
+        _row_id(SimpleNamespace(lastrowid=None))
+
+
+def test_a_state_directory_is_made_with_its_parents_and_a_bad_query_names_the_database(tmp_path):
+    with Store(tmp_path / "new" / "state") as store:
+        with pytest.raises(StorageError, match=r"/new/state/gatepost.db: no such table: nowhere$"):
+            store._query("SELECT 1 FROM nowhere")
+
+
+def test_a_write_lock_held_elsewhere_fails_a_write_within_about_a_second_not_five(store):
+    other = sqlite3.connect(store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        with pytest.raises(StorageError, match="database is locked"):
+            store.remember_nonce("n", 1.0, keep_s=60)
+        assert time.monotonic() - started < 3.0  # BUSY_TIMEOUT_S: the gate stays shut, not stalled
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert store.remember_nonce("n", 1.0, keep_s=60)

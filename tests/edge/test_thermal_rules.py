@@ -135,6 +135,13 @@ def test_a_thermal_frame_pairs_with_the_colour_frames_around_it_and_no_farther()
     assert stage.face_at(0.3, 3) is None
 
 
+def test_only_the_newest_64_colour_frames_are_kept_for_pairing():
+    stage = ThermalStage(config())
+    for n in range(65):
+        seen_at(stage, n * 0.04)
+    assert stage.face_at(0.0, 1) is None and stage.face_at(0.04, 1) is not None
+
+
 def test_between_two_colour_frames_the_face_is_where_it_was_on_the_way_from_one_to_the_other():
     stage = ThermalStage(config())
     for when, x, distance in ((0.0, 0.0, 1.0), (0.1, 10.0, 2.0), (0.2, 20.0, 3.0), (0.4, 40.0, 5.0), (0.8, 80.0, 9.0)):
@@ -244,8 +251,10 @@ def test_a_frozen_sensor_is_a_fault_once_its_frames_stay_the_same_for_frozen_aft
 def test_a_broken_frame_says_what_is_wrong_with_it(pixel, code, reason):
     frame = scene()
     frame[0, 0] = pixel
-    reading = ThermalStage(config()).measure(frame, EYES_12_PX, 0.7, now=5.0)
+    stage = ThermalStage(config())
+    reading = seen_at(stage, 5.0, thermal=ThermalFrame(frame, 5.0))
     assert (reading.code, reading.reason, reading.available) == (code, reason, not code)
+    assert (stage.fault, stage.fault_code) == ((reason, code) if code else (None, ""))  # the sensor's fault, shown
 
 
 @pytest.mark.parametrize("distance_m, flag", [(1.2, None), (1.21, "too far"), (0.3, None), (0.29, "too close")])
@@ -357,8 +366,14 @@ def test_an_eye_corner_on_the_frames_edge_is_read_and_one_beyond_it_is_not(inner
         eyes_at = np.array([[x - 9.84, y], [x + 2.16, y], [x - 4.0, y + 7.0], [x - 7, y + 13], [x - 1, y + 13]])
     else:
         eyes_at = np.array([[x - 2.16, y], [x + 9.84, y], [x + 4.0, y + 7.0], [x + 1, y + 13], [x + 7, y + 13]])
-    reading = ThermalStage(config()).measure(scene(), eyes_at, 0.7, now=5.0)
+    frame = scene()
+    rows, columns = slice(max(0, int(y) - 2), int(y) + 3), slice(max(0, int(x) - 2), int(x) + 3)  # the window
+    if resolved:  # hot only on the frame's edge: read with the rest of the window
+        frame[(rows, int(x)) if x in (0.0, 159.0) else (int(y), columns)] = 39.0
+    reading = ThermalStage(config()).measure(frame, eyes_at, 0.7, now=5.0)
     assert ("face maximum" not in reading.flags) is resolved
+    if resolved:
+        assert reading.skin_c == pytest.approx(skin(39.0 - 0.5, AIR_C), abs=1e-3)
 
 
 def test_the_air_is_the_lower_quartile_of_the_frame():
