@@ -85,7 +85,7 @@ class ThermalStage:
                     f"emissivity {config.emissivity} blackbody {config.blackbody_c} reference {config.baseline.reference_c}")
         self.baseline = PopulationBaseline(config.baseline, settings=settings,
                                            path=state_dir / BASELINE_FILE if state_dir is not None else None)
-        # the frozen-sensor watch; each is written by the first frame before it is read
+        # the frozen-sensor watch's first values: the first frame equals none of them and sets each
         self._last: np.ndarray | None = None  # pragma: no mutate
         self._last_change = 0.0  # pragma: no mutate
         self._repeated = False  # pragma: no mutate (the newest frame's pixels are the frame before's: no new measurement)
