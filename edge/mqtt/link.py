@@ -33,6 +33,7 @@ from edge.untrusted import UntrustedInput, load_json
 log = logging.getLogger(__name__)
 
 MAX_ACK_BYTES = 2 * 1024 * 1024  # 10,000 event ids
+SUBSCRIBE_QOS = 1  # every handler is idempotent or deduplicates (nonces, record versions): at least once is enough
 
 LIMIT_CHECK_EVERY_S = 5.0
 UNREACHABLE_AFTER_S = 10.0  # a broker away this long is news in the log (a reconnect takes a second or two)
@@ -171,12 +172,11 @@ class MqttLink:
             return
         log.info("MQTT connected to %s:%s", self.config.host, self.config.port)
         client.publish(self.topics.status, "online", qos=1, retain=True)
-        subscriptions = [(self.topics.commands, 1), (self.topics.residents, 1), (self.topics.ack, 1),
-                         (self.topics.site_pass_uses, 1), (self.topics.site_passes, 1), (self.topics.site_movements, 1),
-                         (self.topics.site_groups, 1)]
+        topics = [self.topics.commands, self.topics.residents, self.topics.ack, self.topics.site_pass_uses,
+                  self.topics.site_passes, self.topics.site_movements, self.topics.site_groups]
         if self._birth_topic:
-            subscriptions.append((self._birth_topic, 1))
-        client.subscribe(subscriptions)
+            topics.append(self._birth_topic)
+        client.subscribe([(topic, SUBSCRIBE_QOS) for topic in topics])
         self._publish_announcements()
         with self._wake:
             # any change restarts the drain; paho also resends what the broker never acknowledged on

@@ -525,3 +525,22 @@ def test_a_broker_out_of_reach_is_told_in_the_log_with_the_outbox_and_so_is_its_
     assert wait_for(lambda: said("reachable again"), timeout=15)
     assert wait_for(lambda: gate.store.outbox_size() == 0 or taken_by_broker(gate) == 2, timeout=15)
     gate.close()
+
+
+def test_a_message_sent_once_goes_only_while_connected_and_a_record_is_kept_by_the_broker(broker, tmp_path):
+    gate = GateSide(broker, tmp_path / "gate")
+    topic, record = gate.topics.snapshot, f"{gate.topics.base}/records/r-1"
+    assert gate.link.publish_once(topic, "early") is False  # not connected: dropped, and the caller hears so
+    observer = Observer(broker, topic, qos=2)  # shows the QoS the gate chose
+    gate.link.start()
+    assert gate.link.connected.wait(10)
+    assert gate.link.publish_once(topic, "now") is True
+    gate.link.publish_retained(record, "kept")
+    assert wait_for(lambda: [m.payload for m in observer.on(topic)] == [b"now"], timeout=10)
+    assert observer.on(topic)[0].qos == 1
+    late = Observer(broker, record, qos=2)  # joins after: the broker hands it the record
+    assert wait_for(lambda: [(m.payload, m.retain, m.qos) for m in late.on(record)] == [(b"kept", True, 1)], timeout=10)
+    late.publish(record, b"", retain=True)
+    gate.close()
+    observer.close()
+    late.close()
