@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import ssl
 import threading
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 MAX_ACK_BYTES = 2 * 1024 * 1024  # 10,000 event ids
 SUBSCRIBE_QOS = 1  # every handler is idempotent or deduplicates (nonces, record versions): at least once is enough
 
-LIMIT_CHECK_EVERY_S = 5.0
+LIMIT_CHECK_EVERY_S = 5.0  # pragma: no mutate (how often the outbox's bound is checked: a test bounds it only by its timeout)
 UNREACHABLE_AFTER_S = 10.0  # a broker away this long is news in the log (a reconnect takes a second or two)
 UNREACHABLE_EVERY_S = 300.0  # ... told again this often while it stays away, with the outbox's size
 
@@ -70,8 +71,9 @@ def make_client(config: MqttConfig, client_id: str, *, persistent: bool = True,
         client.username_pw_set(config.username, broker_password(config))
     if config.tls.enabled:
         client.tls_set(ca_certs=config.tls.ca_file, certfile=config.tls.cert_file or None,
-                       keyfile=config.tls.key_file or None, cert_reqs=ssl.CERT_REQUIRED)
-    client.reconnect_delay_set(min_delay=1, max_delay=5)
+                       keyfile=config.tls.key_file or None,
+                       cert_reqs=ssl.CERT_REQUIRED)  # pragma: no mutate (paho's default too: written for the reader)
+    client.reconnect_delay_set(min_delay=1, max_delay=5)  # pragma: no mutate (paho's backoff: a test bounds it only by its timeout)
     return client
 
 
@@ -113,12 +115,12 @@ class MqttLink:
         self._acked: deque[int] = deque()
         self._session = 0  # pragma: no mutate (bumped on every (re)connect: the drain restarts from the oldest entry)
         self._stop = threading.Event()
-        self._drain_thread = threading.Thread(target=self._drain, name="mqtt-drain",  # pragma: no mutate
-                                              daemon=True)  # (the name is for py-spy and the journal)
+        # the name is for py-spy and the journal; daemon, so that a stuck disk cannot hold the exit
+        self._drain_thread = threading.Thread(target=self._drain, name="mqtt-drain", daemon=True)  # pragma: no mutate
         self.delivered = 0  # entries that left the outbox settled (not confirmations of ids it never held)
         self.last_error = ""
         self._away_since: float | None = None  # when the broker was last lost (or first not reached)
-        self._away_told = -float("inf")
+        self._away_told = -math.inf
 
     @staticmethod
     def _guard(callback):
@@ -265,26 +267,27 @@ class MqttLink:
                 self._drain_session()
             except Exception:  # the drain must outlive a bad moment (disk full, broker gone)
                 log.exception("outbox drain failed; retrying")
-                self._stop.wait(1.0)
+                self._stop.wait(1.0)  # pragma: no mutate (a pause before trying again; any as right)
 
     def _drain_session(self) -> None:
         inflight: dict[int, OutboxItem] = {}
         session = -1  # pragma: no mutate (any number the link never uses)
-        last_check = 0.0
+        last_check = -math.inf
         max_bytes = int(self.config.outbox_max_mb * 1024 * 1024)
         by_collector = self.config.confirm == "collector"
-        check_every = min(LIMIT_CHECK_EVERY_S, self.config.redeliver_after_s / 2)
+        # how often the bound and the resend are checked: a test bounds it only by its timeout
+        check_every = min(LIMIT_CHECK_EVERY_S, self.config.redeliver_after_s / 2)  # pragma: no mutate
         while not self._stop.is_set():
             now = time.monotonic()
             self._tell_reachability(now)
-            if now - last_check > check_every:
+            if now - last_check > check_every:  # pragma: no mutate (>= is the same test on a float clock)
                 last_check = now
                 self._enforce_limit(max_bytes)
                 if by_collector:
                     self.store.outbox_resend_unconfirmed(time.time() - self.config.redeliver_after_s)
             with self._wake:
                 if not self.connected.is_set():
-                    self._wake.wait(0.5)
+                    self._wake.wait(0.5)  # pragma: no mutate (a connect notifies: a bound only)
                     continue  # pragma: no mutate (a break starts the session over after the same wait)
                 if session != self._session:
                     session = self._session
@@ -297,11 +300,10 @@ class MqttLink:
             settled = [item for item in (inflight.pop(mid, None) for mid in acked) if item is not None]
             if settled:
                 self._settle(settled, by_collector)
-            published = self._publish_more(inflight)
-            if not published and not settled:
-                with self._wake:
-                    if not self._acked:
-                        self._wake.wait(0.2)
+            self._publish_more(inflight)
+            with self._wake:  # until the next acknowledgement, new entry or connect, which all notify
+                if not self._acked:
+                    self._wake.wait(0.2)  # pragma: no mutate (a bound only)
 
     def _tell_reachability(self, now: float) -> None:
         """The log says when the broker has been away UNREACHABLE_AFTER_S, again every UNREACHABLE_EVERY_S with
@@ -331,24 +333,23 @@ class MqttLink:
         if waiting:
             self.store.outbox_sent(waiting, time.time())
 
-    def _publish_more(self, inflight: dict[int, OutboxItem]) -> bool:
+    def _publish_more(self, inflight: dict[int, OutboxItem]) -> None:
+        """Up to `max_inflight` entries in flight, oldest first (entries due again come before newer ones)."""
         free = self.config.max_inflight - len(inflight)
         if free <= 0:
-            return False
+            return
         busy = {item.seq for item in inflight.values()}
-        published = False
-        for item in self.store.outbox_pending(limit=free + len(busy)):
+        # read past the entries in flight; reading fewer only leaves some for the next pass
+        for item in self.store.outbox_pending(limit=free + len(busy)):  # pragma: no mutate
             if item.seq in busy:
                 continue
             info = self.client.publish(item.topic, item.payload, qos=item.qos)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                break  # pragma: no mutate (returning here only skips the wait of this pass)
+                return
             inflight[info.mid] = item
-            published = True
             free -= 1
             if free <= 0:
-                break
-        return published
+                return
 
     def confirmed(self, event_ids: list[str]) -> None:
         """A collector stored these: they leave the outbox."""
