@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from edge.store.database import Database, _row_id
+from edge.store.database import Database, row_id
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class CardRecords(Database):
                 return None
             cursor = db.execute("INSERT INTO residents(name, unit, created, uid, record_version, lookalike_of) "
                                 "VALUES (?, ?, ?, ?, 1, '')", (name, unit, self._clock(), uuid.uuid4().hex))
-            resident_id = _row_id(cursor)
+            resident_id = row_id(cursor)
             db.execute("INSERT INTO cards(card_key, resident_id, label, created) VALUES (?, ?, ?, ?)",
                        (card_key, resident_id, label, self._clock()))
             return resident_id

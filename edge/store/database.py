@@ -217,7 +217,7 @@ MIGRATIONS: list[list[str]] = [
 ]
 
 
-def _row_id(cursor: sqlite3.Cursor) -> int:
+def row_id(cursor: sqlite3.Cursor) -> int:
     """The id SQLite gave the row just inserted."""
     if cursor.lastrowid is None:
         raise StorageError("the database gave no id for a new row")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge.errors import StorageError
-from edge.store.database import Database, _row_id
+from edge.store.database import Database, row_id
 
 
 RECORD_AHEAD_S = 86400.0
@@ -78,7 +78,7 @@ class ResidentRecords(Database):
                                 "valid_until) VALUES (?, ?, ?, ?, ?, ?, ?)",
                                 (name, unit, self._clock(), uid or uuid.uuid4().hex, record_version,
                                  ",".join(map(str, lookalike_of)), valid_until))
-            resident_id = _row_id(cursor)
+            resident_id = row_id(cursor)
             for embedding, quality, source in zip(embeddings, qualities, sources, strict=True):
                 self._insert_template(db, resident_id, embedding, quality, source, negative=False)
             self._bump_gallery(db)
@@ -134,7 +134,7 @@ class ResidentRecords(Database):
                 cursor = db.execute("INSERT INTO residents(name, unit, created, uid, record_version) VALUES (?, ?, ?, ?, ?)",
                                     (name, unit, self._clock(), uid, version))
                 for embedding in embeddings:
-                    self._insert_template(db, _row_id(cursor), embedding, 0.0, "site record", negative=False)
+                    self._insert_template(db, row_id(cursor), embedding, 0.0, "site record", negative=False)
             self._bump_gallery(db)
         return True
 

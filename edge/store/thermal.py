@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge.store.database import Database, _row_id
+from edge.store.database import Database, row_id
 
 RECHECK_LOOKBACK_S = 7 * 86400.0  # a recheck names a visit decided within this
 
@@ -42,7 +42,7 @@ class ThermalRecords(Database):
             now = self._clock()
             cursor = db.execute("INSERT INTO thermal_rechecks(time, visit_id, gate_c, raw_c, clinical_c, actor) "
                                 "VALUES (?, ?, ?, ?, ?, ?)", (now, visit_id, gate_c, raw_c, clinical_c, actor))
-            return Recheck(_row_id(cursor), now, visit_id, gate_c, raw_c, clinical_c, actor)
+            return Recheck(row_id(cursor), now, visit_id, gate_c, raw_c, clinical_c, actor)
 
     def rechecks(self, limit: int) -> list[Recheck]:
         """The newest `limit` rechecks, newest first."""
@@ -91,7 +91,7 @@ class ThermalRecords(Database):
             now = self._clock()
             cursor = db.execute("INSERT INTO thermal_offsets(time, offset_c, previous_c, pairs, reason, actor) "
                                 "VALUES (?, ?, ?, ?, ?, ?)", (now, offset_c, previous, pairs, reason, actor))
-            return OffsetChange(_row_id(cursor), now, offset_c, previous, pairs, reason, actor)
+            return OffsetChange(row_id(cursor), now, offset_c, previous, pairs, reason, actor)
 
     def decided_visit(self, visit_id: str) -> dict | None:
         """The decision event of a visit decided within the last week, or None."""

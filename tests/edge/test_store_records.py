@@ -333,11 +333,11 @@ def test_the_outbox_hands_out_a_hundred_entries_at_a_time_unless_asked(store):
 def test_a_row_without_an_id_is_a_storage_error_not_row_zero():
     from types import SimpleNamespace
 
-    from edge.store.database import _row_id
+    from edge.store.database import row_id
 
-    assert _row_id(SimpleNamespace(lastrowid=7)) == 7
+    assert row_id(SimpleNamespace(lastrowid=7)) == 7
     with pytest.raises(StorageError, match="^the database gave no id for a new row$"):
-        _row_id(SimpleNamespace(lastrowid=None))
+        row_id(SimpleNamespace(lastrowid=None))
 
 
 def test_a_state_directory_is_made_with_its_parents_and_a_bad_query_names_the_database(tmp_path):

@@ -43,12 +43,12 @@ def test_an_entry_the_broker_took_but_no_collector_confirmed_survives_a_restart_
 
 
 def test_an_entry_waits_redeliver_after_s_for_its_confirmation_before_it_is_sent_again(broker, tmp_path):
-    gate = GateSide(broker, tmp_path / "gate", redeliver_after_s=2.0)  # checked every second
+    gate = GateSide(broker, tmp_path / "gate", redeliver_after_s=3.0)  # checked every 1.5 s
     sent = count_event_publishes(gate)
     gate.link.start()
     gate.record(3)
     assert wait_for(lambda: taken_by_broker(gate) == 3, timeout=10)
-    assert not wait_for(lambda: len(sent) > 3, timeout=1.0)  # not before its time
+    assert not wait_for(lambda: len(sent) > 3, timeout=2.0)  # not before its time (at least one check meanwhile)
     assert wait_for(lambda: len(sent) == 6, timeout=10)  # and then once each
     gate.close()
 
@@ -544,3 +544,80 @@ def test_a_message_sent_once_goes_only_while_connected_and_a_record_is_kept_by_t
     gate.close()
     observer.close()
     late.close()
+
+
+def test_the_outbox_bound_is_the_configured_megabytes_in_bytes(broker, tmp_path):
+    gate = GateSide(broker, tmp_path / "gate", outbox_max_mb=0.5)
+    bounds: list[int] = []
+    enforce = gate.store.enforce_outbox_limit
+
+    def recording(max_bytes):
+        bounds.append(max_bytes)
+        return enforce(max_bytes)
+
+    gate.store.enforce_outbox_limit = recording
+    gate.link.start()
+    assert wait_for(lambda: bounds, timeout=10)  # checked as the drain starts
+    assert bounds[0] == 512 * 1024
+    gate.close()
+
+
+def test_an_acknowledgement_for_a_message_outside_the_outbox_leaves_the_drain_running(broker, tmp_path, caplog):
+    """The status, replies and messages sent once are acknowledged too; their ids name no outbox entry."""
+    gate = GateSide(broker, tmp_path / "gate", confirm="broker")
+    sent = count_event_publishes(gate)
+    gate.link.start()
+    assert wait_for(gate.link.connected.is_set, timeout=10)
+    with caplog.at_level("ERROR", logger="edge.mqtt.link"):
+        assert gate.link.publish_once("gatepost/demo-site/gate-1/reply", "{}")
+        gate.record(1)
+        assert wait_for(lambda: gate.link.delivered == 1, timeout=10)
+    assert "outbox drain failed" not in caplog.text
+    assert len(sent) == 1
+    gate.close()
+
+
+def test_the_broker_is_told_unreachable_and_back_at_exactly_its_bounds(tmp_path, caplog, monkeypatch):
+    import logging
+
+    from edge.config import MqttConfig
+    from edge.mqtt import link as link_module
+    from edge.mqtt.topics import Topics
+    from edge.store import Store
+
+    caplog.set_level(logging.INFO, logger="edge.mqtt.link")
+    store = Store(tmp_path)
+    link = link_module.MqttLink(MqttConfig(), store, Topics("s", "g"))  # never started: the clock is the test's
+    after, every = link_module.UNREACHABLE_AFTER_S, link_module.UNREACHABLE_EVERY_S
+
+    def said(words: str) -> list[str]:
+        return [r.getMessage() for r in caplog.records if words in r.getMessage()]
+
+    link._tell_reachability(1000.0)  # first not reached
+    link._tell_reachability(1000.0 + after - 0.01)
+    assert said("unreachable") == []
+    link._tell_reachability(1000.0 + after)
+    assert len(said("unreachable for")) == 1 and f"unreachable for {after:.0f} s" in said("unreachable for")[0]
+    link._tell_reachability(1000.0 + after + every - 0.01)
+    assert len(said("unreachable for")) == 1
+    link._tell_reachability(1000.0 + after + every)
+    assert f"unreachable for {after + every:.0f} s" in said("unreachable for")[1]
+    link.connected.set()
+    link._tell_reachability(2000.0)
+    link._tell_reachability(2001.0)
+    assert [line.rsplit(" ", 3)[1:] for line in said("reachable again")] == [["after", "1000", "s"]]
+
+    link.connected.clear()  # away for less than UNREACHABLE_AFTER_S: neither told nor its return
+    link._tell_reachability(3000.0)
+    link.connected.set()
+    link._tell_reachability(3000.0 + after - 0.01)
+    assert len(said("reachable again")) == 1
+
+    monkeypatch.setattr(link_module, "UNREACHABLE_AFTER_S", 0.0)  # told the moment it is lost: its return too
+    link.connected.clear()
+    link._tell_reachability(4000.0)
+    assert len(said("unreachable for")) == 3
+    link.connected.set()
+    link._tell_reachability(4000.0)
+    assert len(said("reachable again")) == 2
+    store.close()
