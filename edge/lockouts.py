@@ -50,12 +50,12 @@ class Lockouts:
                 return None, False
             for tries in entries:
                 tries.pending += 1
-        ok = False
         try:
             ok = check()
-        finally:
-            started = self._settle(entries, limits, ok)
-        return ok, started
+        except BaseException:
+            self._settle(entries, limits, False)  # a check that failed to answer is a failure
+            raise
+        return ok, self._settle(entries, limits, ok)
 
     def locked_until(self, name: str, source: str) -> float:
         tries = self._tries.get((name[:64], source))
@@ -66,7 +66,7 @@ class Lockouts:
         if tries is None:
             tries = self._tries[key] = _Tries()
             while len(self._tries) > KEPT:
-                self._tries.popitem(last=False)
+                del self._tries[next(iter(self._tries))]  # the least recently tried
         self._tries.move_to_end(key)
         return tries
 

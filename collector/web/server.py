@@ -237,7 +237,7 @@ class FleetServer:
         rows = []
         for gate in gates:
             state = gate.status
-            if state == "online" and (gate.last_seen is None or now - gate.last_seen > OFFLINE_AFTER_S):
+            if state == "online" and now - gate.last_seen > OFFLINE_AFTER_S:
                 state = "silent"  # connected, says the broker, but no telemetry lately
             rows.append({**asdict(gate), "state": state})
         summary = {state: sum(1 for r in rows if r["state"] == state)

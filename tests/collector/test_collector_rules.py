@@ -203,3 +203,39 @@ def test_a_stored_batch_counts_what_it_stored_received_and_quarantined(collector
     assert collector.db.count() == 2
     assert [row[1] for row in collector.db.quarantined()] == ["gatepost/s1/g1/event"]
     assert [(gate.gate, gate.status) for gate in collector.db.gates()] == [("g1", "online")]
+
+
+def test_a_row_the_database_refuses_is_quarantined_with_its_reason_and_the_rest_stored(collector, tmp_path):
+    import sqlite3
+
+    other = sqlite3.connect(tmp_path / "c.db")
+    other.execute("CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.event_id = 'e2' "
+                  "BEGIN SELECT RAISE(ABORT, 'row refused'); END")
+    other.commit()
+    other.close()
+    batch = [message("gatepost/s1/g1/event", event(event_id=f"e{n}"), mid=n) for n in (1, 2, 3)]
+    assert collector._store(collector._prepare(batch))
+    assert (collector.stored, collector.received, collector.rejected) == (2, 3, 1)
+    assert [e["event_id"] for e in collector.db.events()] == ["e1", "e3"]
+    [(_, topic, payload, reason)] = collector.db.quarantined()
+    assert topic == "gatepost/s1/g1/event" and json.loads(payload) == json.loads(event(event_id="e2"))
+    assert reason == "database refused it: row refused"
+
+
+def test_while_the_database_is_away_a_batch_is_neither_stored_nor_acknowledged():
+    from tests.postgres import postgres_server
+
+    server = postgres_server()
+    db = CollectorDB(server.url)
+    try:
+        collector = Collector(MqttConfig(), db)
+        prepared = collector._prepare([message("gatepost/s1/g1/event", event())])
+        server.stop_server()
+        assert not collector._store(prepared)
+        assert (collector.stored, collector.received, collector.rejected) == (0, 0, 0)
+        server.start_server()
+        assert collector._store(prepared)
+        assert (collector.stored, collector.received, db.count()) == (1, 1, 1)
+    finally:
+        db.close()
+        server.stop()

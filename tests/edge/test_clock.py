@@ -2,7 +2,14 @@
 
 import time
 
-from edge.clock import BEHIND_TOLERANCE_S, MAX_EVIDENCE_AHEAD_S, GateClock, ntp_synchronised
+from edge.clock import (
+    BEHIND_TOLERANCE_S,
+    MAX_EVIDENCE_AHEAD_S,
+    SYNC_CHECK_EVERY_S,
+    GateClock,
+    ntp_synchronised,
+    synchronised_from,
+)
 
 DAY = 86400.0
 
@@ -74,3 +81,51 @@ def test_a_pass_that_expired_yesterday_is_refused_by_a_gate_whose_clock_went_bac
         assert status.clock["behind_s"] >= 3 * DAY - 60 and status.clock["newest_seen_by"] == "this gate's own events"
     finally:
         runtime.close()
+
+
+def test_a_signed_time_counts_up_to_exactly_its_bound_and_the_first_signer_of_the_newest_is_named():
+    system = Clock(1_000_000.0)
+    clock = GateClock(system=system, synchronised=lambda: True)
+    clock.signed(system.value + MAX_EVIDENCE_AHEAD_S, "administrator admin-1")
+    assert clock.now() == system.value + MAX_EVIDENCE_AHEAD_S
+    clock.signed(system.value + MAX_EVIDENCE_AHEAD_S, "administrator admin-2")  # the same time again
+    assert clock.as_dict()["newest_seen_by"] == "administrator admin-1"
+    for _ in range(2):
+        clock.signed(system.value + MAX_EVIDENCE_AHEAD_S + 0.5, "administrator admin-3")
+    assert clock.as_dict()["times_too_far_ahead"] == 2 and clock.now() == system.value + MAX_EVIDENCE_AHEAD_S
+
+
+def test_the_kernels_answer_is_read_as_adjtimex_states_it():
+    assert synchronised_from(-1) is None  # the call failed: nothing known
+    assert synchronised_from(0) is True  # TIME_OK
+    assert synchronised_from(1) is True  # a leap second to insert: still disciplined
+    assert synchronised_from(5) is False  # TIME_ERROR
+
+
+def test_the_clock_is_described_to_a_tenth_of_a_second_and_never_as_ahead():
+    system = Clock(1_000_000.0)
+    clock = GateClock(system=system, synchronised=lambda: False)
+    assert clock.as_dict() == {"behind_s": 0.0, "newest_seen_by": "", "synchronised": None, "times_too_far_ahead": 0}
+    clock.recorded(system.value + 12.34)
+    clock.signed(system.value + 12.34, "administrator admin-1")  # the same time: the signer is the news
+    clock.warnings()
+    assert clock.as_dict() == {"behind_s": 12.3, "newest_seen_by": "administrator admin-1", "synchronised": False,
+                               "times_too_far_ahead": 0}
+    system.value += 100.0  # now ahead of everything seen
+    assert clock.as_dict()["behind_s"] == 0.0
+
+
+def test_synchronisation_is_asked_once_a_minute_and_again_when_the_clock_goes_back():
+    system = Clock(1_000_000.0)
+    asked: list[float] = []
+    clock = GateClock(system=system, synchronised=lambda: asked.append(system.value) or True)
+    clock.warnings()
+    system.value += SYNC_CHECK_EVERY_S - 0.01
+    clock.warnings()
+    assert len(asked) == 1
+    system.value += 0.01
+    clock.warnings()
+    assert len(asked) == 2
+    system.value -= 1.0  # the clock was set back
+    clock.warnings()
+    assert len(asked) == 3

@@ -147,3 +147,35 @@ def test_what_other_gates_say_can_only_refuse_and_a_lie_is_refused_whole(broker,
         sender.loop_stop()
         sender.disconnect()
         gate.close()
+
+
+def test_a_revocation_is_refused_unless_it_is_the_signed_record_of_that_pass(tmp_path, caplog):
+    """Checked on paho's thread, without a broker: the signed command, the pass the topic names, `revoked`."""
+    from edge.mqtt.auth import sign
+    from edge.mqtt.link import Incoming
+    from edge.mqtt.site_passes import SitePasses, pass_record
+    from edge.mqtt.topics import Topics
+    from edge.store import Store
+
+    private, public = generate_key()
+    store = Store(tmp_path)
+    passes = SitePasses(store, Topics(SITE, "gate-1"), {"admin-1": public}, publish=lambda topic, payload: None)
+    assert pass_record("p-1", version=7) == {"pass_id": "p-1", "revoked": True, "version": 7}  # what the admin signs
+
+    def submit(pass_id: str, cmd: str, args: dict) -> None:
+        body = json.dumps(sign(private, "admin-1", cmd, args, SITE)).encode()
+        assert passes.submit(Incoming(f"gatepost/{SITE}/passes/{pass_key(pass_id)}", body, None, None))
+
+    submit("p-1", "status", pass_record("p-1", version=1))  # signed, but another command
+    submit("p-2", "pass.record", pass_record("p-1", version=1))  # the record of another pass
+    submit("p-1", "pass.record", {"pass_id": 7, "revoked": True})
+    submit("p-1", "pass.record", {"pass_id": "p-1", "revoked": "yes"})
+    assert passes.refused == 4
+    reasons = [r.getMessage().split(" refused: ", 1)[1] for r in caplog.records if " refused: " in r.getMessage()]
+    assert reasons[1:] == ["malformed: args.pass_id does not match the topic"] * 2 + [
+        "malformed: args.revoked must be true (a revocation cannot be undone)"]
+    assert reasons[0] == "malformed: signed command 'status' sent on the topic for 'pass.record'"
+    submit("p-1", "pass.record", pass_record("p-1", version=2))
+    passes.poll()
+    assert passes.refused == 4 and store.pass_state("p-1").revoked
+    store.close()

@@ -158,3 +158,15 @@ def test_the_server_ends_a_session_when_it_expires_not_only_the_cookie(tmp_path)
         assert "old" not in server.sessions._open
     finally:
         runtime.close()
+
+
+def test_a_lockout_is_looked_up_by_the_name_as_counted_and_an_unknown_one_is_not_locked():
+    from edge.lockouts import Lockouts
+
+    lockouts = Lockouts(max_failures=2, lockout_s=60.0, clock=lambda: 1000.0)
+    long_name = "g" * 70  # counted under its first 64 characters
+    assert lockouts.attempt(long_name, "screen", lambda: False) == (False, False)
+    assert lockouts.attempt(long_name, "screen", lambda: False) == (False, True)  # this one started the lockout
+    assert lockouts.locked_until(long_name, "screen") == 1060.0
+    assert lockouts.locked_until("g" * 64, "screen") == 1060.0
+    assert lockouts.locked_until("nobody", "screen") == 0.0

@@ -1,0 +1,133 @@
+"""The fleet view's queries, each filter and bound stated: search, hourly counts, stage timings,
+alarms, gates, batches and lag (SQLite; the PostgreSQL statements that differ are in test_db.py)."""
+
+import time
+
+import pytest
+
+from collector.db import DAY_S, CollectorDB
+from tests.postgres import postgres_server
+
+HOUR = 1_700_000_000 // 3600 * 3600
+
+
+@pytest.fixture()
+def db(tmp_path):
+    database = CollectorDB(f"sqlite:///{tmp_path}/c.db")
+    yield database
+    database.close()
+
+
+def event(event_id: str, when: float | None, *, site: str = "s1", gate: str = "g1", kind: str = "decision",
+          **extra) -> dict:
+    body = {"event_id": event_id, "site": site, "gate": gate, "kind": kind, **extra}
+    if when is not None:
+        body["time"] = when
+    return body
+
+
+def ids(rows: list[dict]) -> list[str]:
+    return [row["event_id"] for row in rows]
+
+
+@pytest.fixture()
+def searched(db):
+    db.insert_events([event("e0", None, granted=False),  # no time: stored at 0, and still found
+                      event("e1", HOUR + 10, granted=True, resident_id="r1"),
+                      event("e2", HOUR + 20, gate="g2", kind="alarm", alarm="fever", pass_id="p1"),
+                      event("e3", HOUR + 30, site="s2", granted=True)])
+    return db
+
+
+def test_search_finds_newest_first_by_each_field(searched):
+    db = searched
+    assert ids(db.search()) == ["e3", "e2", "e1", "e0"]
+    assert all(row["stored"] > HOUR for row in db.search())
+    assert ids(db.search(site="s1")) == ["e2", "e1", "e0"]
+    assert ids(db.search(gate="g2")) == ["e2"]
+    assert ids(db.search(kind="alarm")) == ["e2"]
+    assert ids(db.search(resident="r1")) == ["e1"]
+    assert ids(db.search(pass_id="p1")) == ["e2"]
+    assert ids(db.search(since=HOUR + 10, until=HOUR + 30)) == ["e2", "e1"]  # from `since`, up to before `until`
+    assert ids(db.search(limit=2)) == ["e3", "e2"]
+    assert ids(db.events()) == ["e0", "e1", "e2", "e3"]  # exports: oldest first
+
+
+def test_lists_stop_at_their_default_lengths(db):
+    db.insert_events([event(f"a{n}", HOUR + n, kind="alarm", alarm="fever") for n in range(101)])
+    assert len(db.search()) == 100 and ids(db.search())[0] == "a100"
+    assert len(db.alarms()) == 50 and db.alarms()[0]["event_id"] == "a100"
+
+
+def test_alarms_say_who_acknowledged_them_and_when(searched):
+    db = searched
+    db.insert_events([event("e4", None, kind="alarm", alarm="spoof")])  # no time: listed all the same
+    assert [(a["event_id"], a["acknowledged_by"], a["acknowledged_at"]) for a in db.alarms()] == [
+        ("e2", None, None), ("e4", None, None)]
+    assert db.acknowledge_alarm("e2", "olga", HOUR + 99)
+    assert not db.acknowledge_alarm("e2", "ivan", HOUR + 100)  # once
+    assert not db.acknowledge_alarm("e1", "ivan", HOUR + 100)  # not an alarm
+    assert db.alarms(since=HOUR)[0] == {**event("e2", HOUR + 20, gate="g2", kind="alarm", alarm="fever", pass_id="p1"),
+                                        "acknowledged_by": "olga", "acknowledged_at": HOUR + 99}
+    assert ids(db.alarms(since=HOUR)) == ["e2"]
+
+
+def test_hourly_counts_sum_the_chosen_gates_from_the_hour_of_since(db):
+    db.insert_events([event("e0", None, granted=True),
+                      event("e1", HOUR + 10, granted=True),
+                      event("e2", HOUR + 3600 + 10, granted=True),
+                      event("e3", HOUR + 3600 + 20, gate="g2", granted=True),
+                      event("e4", HOUR + 3600 + 30, site="s2", granted=True)])
+    assert db.hourly_counts()[0] == (0, "entries", 1)
+    assert db.hourly_counts(since=HOUR + 3600 + 1800) == [(HOUR + 3600, "entries", 3)]  # the hour `since` falls in
+    assert db.hourly_counts(since=HOUR + 1, site="s1") == [(HOUR, "entries", 1), (HOUR + 3600, "entries", 2)]
+    assert db.hourly_counts(since=HOUR, gate="g2") == [(HOUR + 3600, "entries", 1)]
+
+
+def test_stage_timings_from_the_hour_of_since_for_the_chosen_gates(db):
+    face = {"face": (10.0, 30.0)}
+    db.add_telemetry([("s1", "g1", face, {}, 0, 5.0)], time=100.0)
+    db.add_telemetry([("s1", "g1", face, {}, 0, 5.0), ("s1", "g2", {"face": (20.0, 50.0)}, {}, 0, 5.0),
+                      ("s2", "g1", face, {}, 0, 5.0)], time=HOUR + 3600 + 10)
+    assert db.stage_timings()[0] == ("s1", "g1", 0, "face", 10.0, 30.0)
+    assert db.stage_timings(since=HOUR + 3600 + 1800) == [
+        ("s1", "g1", HOUR + 3600, "face", 10.0, 30.0), ("s1", "g2", HOUR + 3600, "face", 20.0, 50.0),
+        ("s2", "g1", HOUR + 3600, "face", 10.0, 30.0)]
+    assert db.stage_timings(since=HOUR, site="s1", gate="g2") == [("s1", "g2", HOUR + 3600, "face", 20.0, 50.0)]
+
+
+def test_gates_say_when_each_was_last_heard_and_its_health(db):
+    db.set_statuses([("s1", "g1", "online")], HOUR + 5)
+    db.add_telemetry([("s1", "g1", {}, {"camera": "unplugged"}, 3, 4.5), ("s1", "g2", {}, {}, 0, 5.0)], HOUR + 9)
+    db.set_statuses([("s1", "g3", "offline")], HOUR + 7)
+    rows = {(g.site, g.gate): (g.status, g.last_seen, g.faults, g.outbox, g.fps) for g in db.gates()}
+    assert rows == {("s1", "g1"): ("online", HOUR + 9, {"camera": "unplugged"}, 3, 4.5),
+                    ("s1", "g2"): ("unknown", HOUR + 9, {}, 0, 5.0),
+                    ("s1", "g3"): ("offline", HOUR + 7, {}, None, None)}
+
+
+def test_batches_and_lag_are_measured_from_each_rows_commit(db):
+    before = time.time()
+    db.insert_events([event("e1", before - 5.0), event("e2", before - 5.0)])
+    db.insert_events([event("e3", 100.0)])
+    after = time.time()
+    batches = db.batches(since=before)
+    assert [count for _, count in batches] == [2, 1] and all(before <= t <= after for t, _ in batches)
+    assert db.batches(since=after + 1) == []
+    lags = db.lag(since=before - 10)
+    assert len(lags) == 2 and all(5.0 <= lag <= after - before + 5.0 for lag in lags)
+    assert len(db.lag()) == 3
+
+
+def test_a_day_dropped_by_retention_takes_late_events_again_on_postgresql():
+    """A gate away for longer than the retention can still deliver: its day's partition is made again."""
+    server = postgres_server()
+    db = CollectorDB(server.url)
+    try:
+        day = HOUR // DAY_S * DAY_S
+        db.insert_events([event("e1", day + 10)])
+        assert db.drop_before(day + DAY_S) == 1 and db.count() == 0
+        assert db.insert_events([event("e2", day + 20)]) == 1 and db.count() == 1
+    finally:
+        db.close()
+        server.stop()
