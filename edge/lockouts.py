@@ -53,7 +53,8 @@ class Lockouts:
         try:
             ok = check()
         except BaseException:
-            self._settle(entries, limits, False)  # a check that failed to answer is a failure
+            # a check that failed to answer is a failure (None reads as False: tested, not mutated)
+            self._settle(entries, limits, False)  # pragma: no mutate
             raise
         return ok, self._settle(entries, limits, ok)
 

@@ -51,12 +51,19 @@ def test_search_finds_newest_first_by_each_field(searched):
     assert ids(db.search(since=HOUR + 10, until=HOUR + 30)) == ["e2", "e1"]  # from `since`, up to before `until`
     assert ids(db.search(limit=2)) == ["e3", "e2"]
     assert ids(db.events()) == ["e0", "e1", "e2", "e3"]  # exports: oldest first
+    assert ids(db.events(site="s1")) == ["e0", "e1", "e2"]
+    assert ids(db.events(gate="g2")) == ids(db.events(kind="alarm")) == ["e2"]
+    assert ids(db.events(since=HOUR + 20, limit=1)) == ["e2"]
 
 
 def test_lists_stop_at_their_default_lengths(db):
-    db.insert_events([event(f"a{n}", HOUR + n, kind="alarm", alarm="fever") for n in range(101)])
-    assert len(db.search()) == 100 and ids(db.search())[0] == "a100"
-    assert len(db.alarms()) == 50 and db.alarms()[0]["event_id"] == "a100"
+    db.insert_events([event(f"a{n}", HOUR + n, kind="alarm", alarm="fever") for n in range(1001)])
+    assert len(db.search()) == 100 and ids(db.search())[0] == "a1000"
+    assert len(db.alarms()) == 50 and db.alarms()[0]["event_id"] == "a1000"
+    assert len(db.events()) == 1000 and ids(db.events())[-1] == "a999"
+    for n in range(101):
+        db.quarantine("gatepost/s1/g1/event", b"{", "event: not JSON", HOUR + n)
+    assert len(db.quarantined()) == 100 and db.quarantined()[0][0] == HOUR + 100
 
 
 def test_alarms_say_who_acknowledged_them_and_when(searched):
@@ -87,6 +94,7 @@ def test_hourly_counts_sum_the_chosen_gates_from_the_hour_of_since(db):
 def test_stage_timings_from_the_hour_of_since_for_the_chosen_gates(db):
     face = {"face": (10.0, 30.0)}
     db.add_telemetry([("s1", "g1", face, {}, 0, 5.0)], time=100.0)
+    db.add_telemetry([("s1", "g1", face, {}, 0, 5.0)], time=HOUR + 3599)  # the hour before
     db.add_telemetry([("s1", "g1", face, {}, 0, 5.0), ("s1", "g2", {"face": (20.0, 50.0)}, {}, 0, 5.0),
                       ("s2", "g1", face, {}, 0, 5.0)], time=HOUR + 3600 + 10)
     assert db.stage_timings()[0] == ("s1", "g1", 0, "face", 10.0, 30.0)
@@ -109,7 +117,7 @@ def test_gates_say_when_each_was_last_heard_and_its_health(db):
 def test_batches_and_lag_are_measured_from_each_rows_commit(db):
     before = time.time()
     db.insert_events([event("e1", before - 5.0), event("e2", before - 5.0)])
-    db.insert_events([event("e3", 100.0)])
+    db.insert_events([event("e3", 0.5)])
     after = time.time()
     batches = db.batches(since=before)
     assert [count for _, count in batches] == [2, 1] and all(before <= t <= after for t, _ in batches)
@@ -131,3 +139,10 @@ def test_a_day_dropped_by_retention_takes_late_events_again_on_postgresql():
     finally:
         db.close()
         server.stop()
+
+
+def test_a_quarantined_message_is_kept_as_text_at_most_64_kb_with_odd_bytes_escaped(db):
+    db.quarantine("gatepost/s1/g1/event\x00", b"\xff{\x00}" + b"x" * 70_000, "event: not JSON\x00", HOUR)
+    [(received, topic, payload, reason)] = db.quarantined()
+    assert (received, topic, reason) == (HOUR, "gatepost/s1/g1/event", "event: not JSON")
+    assert payload.startswith("\\xff{\\x00}xx") and len(payload) == 65536 - 4 + len("\\xff{\\x00}")

@@ -1,6 +1,7 @@
 """The collector's rules for what it reads off the wire, each at its bounds: telemetry timings and
 health, the topic's parts, an event's fields, and how a batch is sorted before it is stored."""
 
+import base64
 import json
 from types import SimpleNamespace
 
@@ -18,6 +19,7 @@ from collector.service import (
 from edge.config import MqttConfig
 
 NOW = 1_700_000_000.0
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 60  # what the collector checks of one: its magic bytes and size
 
 
 def event(**fields) -> bytes:
@@ -197,9 +199,12 @@ def test_a_stored_batch_counts_what_it_stored_received_and_quarantined(collector
              message("gatepost/s1/g1/event", event()),  # a redelivery
              message("gatepost/s1/g1/event", b"{"),
              message("gatepost/s1/g1/status", b"online"),
-             message("gatepost/s1/g1/telemetry", json.dumps({"fps": 5}).encode(), qos=0)]
+             message("gatepost/s1/g1/telemetry", json.dumps({"fps": 5}).encode(), qos=0),
+             message("gatepost/s1/g1/snapshot", json.dumps({"event_id": "e1", "time": NOW,
+                                                             "jpeg": base64.b64encode(JPEG).decode()}).encode())]
     assert collector._store(collector._prepare(batch))
-    assert (collector.stored, collector.received, collector.events_received, collector.rejected) == (2, 6, 4, 1)
+    assert collector.db.snapshot("e1") == JPEG
+    assert (collector.stored, collector.received, collector.events_received, collector.rejected) == (2, 7, 4, 1)
     assert collector.db.count() == 2
     assert [row[1] for row in collector.db.quarantined()] == ["gatepost/s1/g1/event"]
     assert [(gate.gate, gate.status) for gate in collector.db.gates()] == [("g1", "online")]

@@ -120,6 +120,7 @@ def test_synchronisation_is_asked_once_a_minute_and_again_when_the_clock_goes_ba
     asked: list[float] = []
     clock = GateClock(system=system, synchronised=lambda: asked.append(system.value) or True)
     clock.warnings()
+    clock.warnings()  # the same instant
     system.value += SYNC_CHECK_EVERY_S - 0.01
     clock.warnings()
     assert len(asked) == 1
@@ -129,3 +130,12 @@ def test_synchronisation_is_asked_once_a_minute_and_again_when_the_clock_goes_ba
     system.value -= 1.0  # the clock was set back
     clock.warnings()
     assert len(asked) == 3
+
+
+def test_a_clock_exactly_the_tolerance_behind_is_not_reported():
+    system = Clock(1_000_000.0)
+    clock = GateClock(system=system, synchronised=lambda: True)
+    clock.recorded(system.value + BEHIND_TOLERANCE_S)
+    assert clock.warnings() == []
+    clock.recorded(system.value + BEHIND_TOLERANCE_S + 0.1)
+    assert clock.warnings() == ["clock_behind"]
