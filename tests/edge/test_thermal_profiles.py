@@ -118,3 +118,41 @@ def test_a_confirmed_fever_is_forgotten_and_old_visits_and_removed_residents_lea
     learn.learn(resident, "v10", estimate(37.5), live=True, calibrated=True)
     store.remove_resident(resident)
     assert store.resident_deviations(resident, since=0, limit=100) == []
+
+
+def test_the_offset_is_the_shrunk_median_and_its_uncertainty_as_documented():
+    from edge.thermal_profiles import VISIT_SD_FLOOR_C
+
+    deviations = [0.0, 0.5, 1.0]  # median 0.5, median absolute deviation 0.5: a scatter above the floor
+    scatter = 1.4826 * 0.5
+    assert scatter > VISIT_SD_FLOOR_C
+    prior, noise = PERSON_SD_C ** 2, 1.25 ** 2 * scatter ** 2
+    shrink = 3 * prior / (3 * prior + noise)
+    found = personal_offset(deviations)
+    assert found.offset_c == pytest.approx(shrink * 0.5, abs=1e-12) and found.visits == 3
+    assert found.uncertainty_c == pytest.approx(np.sqrt(prior * noise / (3 * prior + noise)), abs=1e-12)
+    steady = personal_offset([0.2] * 4)  # no scatter: the floor's
+    noise = 1.25 ** 2 * VISIT_SD_FLOOR_C ** 2
+    assert steady.offset_c == pytest.approx(4 * prior / (4 * prior + noise) * 0.2, abs=1e-12)
+
+
+def test_a_visit_teaches_at_exactly_its_bounds_and_teaches_its_distance_from_the_healthy_mean(profiles):
+    from edge.thermal_profiles import MAX_LEARN_UNCERTAINTY_C
+
+    learn, store, resident, _ = profiles
+    assert learn.learn(resident, "v1", estimate(37.0, readings=1), live=True, calibrated=True)
+    assert learn.learn(resident, "v2", estimate(37.1, uncertainty=MAX_LEARN_UNCERTAINTY_C), live=True, calibrated=True)
+    assert learn.learn(resident, "v3", estimate(THRESHOLD + LEARN_UP_TO_C), live=True, calibrated=True)
+    taught = sorted(d for d in store.resident_deviations(resident, since=0, limit=100))
+    assert taught == pytest.approx([37.0 - REFERENCE, 37.1 - REFERENCE, THRESHOLD + LEARN_UP_TO_C - REFERENCE])
+
+
+def test_visits_count_for_exactly_keep_days(profiles):
+    learn, store, resident, clock = profiles
+    for index in range(MIN_VISITS):
+        assert learn.learn(resident, f"v{index}", estimate(37.2), live=True, calibrated=True)
+    clock[0] += 86400.0  # a day on: still theirs
+    assert learn.offset(resident).visits == MIN_VISITS
+    clock[0] += (KEEP_DAYS - 1) * 86400.0 + 1.0  # a second past KEEP_DAYS
+    learn._cache.clear()
+    assert learn.offset(resident) is None

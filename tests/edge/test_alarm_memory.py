@@ -1,0 +1,47 @@
+"""One alarm per person: the memory's rules at their bounds (leaving, the same face, faces unknown)."""
+
+import numpy as np
+
+from edge.alarm_memory import SAME_PERSON_AT, AlarmMemory
+
+
+def face(cosine_to_first: float, *, norm: float = 1.0) -> np.ndarray:
+    """A vector at `cosine_to_first` from the first axis, of length `norm`."""
+    vector = np.zeros(128)
+    vector[0], vector[1] = cosine_to_first, np.sqrt(1.0 - cosine_to_first ** 2)
+    return vector * norm
+
+
+def test_whoever_was_alarmed_has_left_after_exactly_leave_after_s_of_nobody():
+    memory = AlarmMemory(leave_after_s=5.0)
+    memory.raised("fever", "a1", None, now=100.0)
+    memory.tick(101.0)  # nobody since 101
+    memory.tick(105.99)
+    assert memory.already_raised("fever", None) == "a1"
+    memory.face_seen(105.99)  # somebody again: the wait starts over
+    memory.tick(106.0)
+    memory.tick(110.99)
+    assert memory.already_raised("fever", None) == "a1"
+    memory.tick(111.0)
+    assert memory.already_raised("fever", None) is None
+
+
+def test_an_alarm_counts_for_the_same_face_and_the_same_kind_only():
+    memory = AlarmMemory(leave_after_s=5.0)
+    memory.raised("fever", "a1", face(1.0, norm=3.0), now=100.0)
+    at_bound = np.zeros(128)
+    at_bound[:4] = 0.5  # cosine exactly 1/2 to the first axis, in numbers floats hold exactly
+    assert SAME_PERSON_AT == 0.5 and memory.already_raised("fever", at_bound) == "a1"  # the bound: the same
+    at_bound[3] = 0.6
+    assert memory.already_raised("fever", at_bound) is None
+    assert memory.already_raised("fever", face(0.3, norm=2.0)) is None  # lengths do not make a face alike
+    assert memory.already_raised("spoof", face(1.0)) is None
+    assert memory.already_raised("fever", np.zeros(128)) is None  # no face at all
+
+
+def test_without_a_face_on_either_side_nothing_tells_two_visits_apart():
+    memory = AlarmMemory(leave_after_s=5.0)
+    memory.raised("no_reading", "a1", None, now=100.0)
+    assert memory.already_raised("no_reading", face(1.0)) == "a1"
+    memory.raised("fever", "a2", face(1.0), now=100.0)
+    assert memory.already_raised("fever", None) == "a2"
