@@ -41,7 +41,7 @@ class AlarmMemory:
         self._raised: list[_Raised] = []
         self._nobody_since: float | None = None
 
-    def face_seen(self, now: float) -> None:
+    def face_seen(self) -> None:
         """A frame with a face in it."""
         self._nobody_since = None
 
@@ -60,22 +60,21 @@ class AlarmMemory:
                 return raised.event_id
         return None
 
-    def raised(self, kind: str, event_id: str, embedding: np.ndarray | None, now: float) -> None:
+    def raised(self, kind: str, event_id: str, embedding: np.ndarray | None) -> None:
         self._nobody_since = None
-        self._raised.append(_Raised(kind, event_id, None if embedding is None else np.asarray(embedding, np.float32)))
+        kept = None if embedding is None else np.asarray(embedding, np.float32)  # pragma: no mutate (small; the same cosine)
+        self._raised.append(_Raised(kind, event_id, kept))
 
 
 class VisitAlarms:
     """The guard's alarms for decided visits, one per person: recorded through the gate's own `record`."""
 
-    def __init__(self, record: Callable[[EventKind, dict[str, Any]], Event | None], clock: Callable[[], float], *,
-                 leave_after_s: float) -> None:
+    def __init__(self, record: Callable[[EventKind, dict[str, Any]], Event | None], *, leave_after_s: float) -> None:
         self._record = record
-        self._clock = clock
         self.memory = AlarmMemory(leave_after_s=leave_after_s)
 
-    def face_seen(self, now: float) -> None:
-        self.memory.face_seen(now)
+    def face_seen(self) -> None:
+        self.memory.face_seen()
 
     def tick(self, now: float) -> None:
         self.memory.tick(now)
@@ -83,7 +82,7 @@ class VisitAlarms:
     def decided(self, visit: Visit, decision: Decision) -> None:
         """The guard's alarm for a fever, a spoof, a visit without a reading or a passback: once per person until
         they leave."""
-        embedding = visit.embedding if isinstance(visit.embedding, np.ndarray) else None
+        embedding = visit.embedding
         for body in (self._temperature_alarm(decision), self._passback_alarm(decision)):
             if body is None:
                 continue
@@ -95,7 +94,7 @@ class VisitAlarms:
                 continue
             event = self._record(EventKind.alarm, {**body, "visit_id": visit.visit_id})
             if event is not None:
-                self.memory.raised(kind, event.event_id, embedding, self._clock())
+                self.memory.raised(kind, event.event_id, embedding)
 
     @staticmethod
     def _temperature_alarm(decision: Decision) -> dict[str, Any] | None:

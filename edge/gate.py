@@ -76,7 +76,7 @@ class Gate:
         self._decided: tuple[Visit, float] | None = None  # the latest decided visit, and when
         self.stats = GateStats()
         self.faults = Faults(on_change=self._fault_changed)
-        self.alarms = VisitAlarms(self.record, clock, leave_after_s=config.pipeline.leave_after_s)
+        self.alarms = VisitAlarms(self.record, leave_after_s=config.pipeline.leave_after_s)
         self.presence = Presence(config.pipeline.presence)
         self._last_frame_at = clock()
         self.upkeep = Upkeep(store, self.notifier, retention_days=lambda: self.config.storage.event_retention_days,
@@ -277,7 +277,7 @@ class Gate:
             self._ended(visit)
             self.visit = visit = None
         if primary is not None:
-            self.alarms.face_seen(now)
+            self.alarms.face_seen()
         else:
             self.alarms.tick(now)
         if primary is not None and primary.quality.ok:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from edge.events import Decision
 from edge.face.matcher import Match
 from edge.readings import QrResult, ThermalReading
@@ -20,7 +22,7 @@ class Visit:
     started_perf: float  # perf_counter, for latency
     visit_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     match: Match | None = None
-    embedding: object = None  # the face embedding behind `match`, for "not this person"
+    embedding: np.ndarray | None = None  # the face embedding behind `match`, for "not this person"
     thermal: ThermalReading | None = None  # the newest reading: what the screen asks the person to fix
     temperature: VisitTemperature = field(default_factory=VisitTemperature)  # every reading: what the decision goes by
     sharpest: ThermalReading | None = None  # the best canthus reading of the visit, decided or not: the baseline's

@@ -2,7 +2,9 @@
 
 import numpy as np
 
-from edge.alarm_memory import SAME_PERSON_AT, AlarmMemory
+from edge.alarm_memory import SAME_PERSON_AT, AlarmMemory, VisitAlarms
+from edge.events import Decision, DecisionSource, Event
+from edge.visit import Visit
 
 
 def face(cosine_to_first: float, *, norm: float = 1.0) -> np.ndarray:
@@ -14,11 +16,11 @@ def face(cosine_to_first: float, *, norm: float = 1.0) -> np.ndarray:
 
 def test_whoever_was_alarmed_has_left_after_exactly_leave_after_s_of_nobody():
     memory = AlarmMemory(leave_after_s=5.0)
-    memory.raised("fever", "a1", None, now=100.0)
+    memory.raised("fever", "a1", None)
     memory.tick(101.0)  # nobody since 101
     memory.tick(105.99)
     assert memory.already_raised("fever", None) == "a1"
-    memory.face_seen(105.99)  # somebody again: the wait starts over
+    memory.face_seen()  # somebody again: the wait starts over
     memory.tick(106.0)
     memory.tick(110.99)
     assert memory.already_raised("fever", None) == "a1"
@@ -28,7 +30,7 @@ def test_whoever_was_alarmed_has_left_after_exactly_leave_after_s_of_nobody():
 
 def test_an_alarm_counts_for_the_same_face_and_the_same_kind_only():
     memory = AlarmMemory(leave_after_s=5.0)
-    memory.raised("fever", "a1", face(1.0, norm=3.0), now=100.0)
+    memory.raised("fever", "a1", face(1.0, norm=3.0))
     at_bound = np.zeros(128)
     at_bound[:4] = 0.5  # cosine exactly 1/2 to the first axis, in numbers floats hold exactly
     assert SAME_PERSON_AT == 0.5 and memory.already_raised("fever", at_bound) == "a1"  # the bound: the same
@@ -41,7 +43,52 @@ def test_an_alarm_counts_for_the_same_face_and_the_same_kind_only():
 
 def test_without_a_face_on_either_side_nothing_tells_two_visits_apart():
     memory = AlarmMemory(leave_after_s=5.0)
-    memory.raised("no_reading", "a1", None, now=100.0)
+    memory.raised("no_reading", "a1", None)
     assert memory.already_raised("no_reading", face(1.0)) == "a1"
-    memory.raised("fever", "a2", face(1.0), now=100.0)
+    memory.raised("fever", "a2", face(1.0))
     assert memory.already_raised("fever", None) == "a2"
+
+
+def decision(*, temperature: str | None = None, passback: bool = False, granted: bool = False) -> Decision:
+    checks = {}
+    if temperature is not None:
+        checks["temperature"] = {"status": "pass" if temperature == "normal" else "fail", "code": temperature,
+                                 "mode": "required", "reason": temperature, "params": {}}
+    if passback:
+        checks["antipassback"] = {"status": "fail", "code": "passback", "reason": "already in", "params": {}}
+    return Decision(granted, DecisionSource.pipeline, [], checks=checks, temperature_c=38.4, resident_id=1)
+
+
+def recorder():
+    recorded: list[tuple[str, dict]] = []
+
+    def record(kind, body):
+        recorded.append((body["alarm"], body))
+        return Event(kind, body)
+
+    return recorded, VisitAlarms(record, leave_after_s=5.0)
+
+
+def visit(embedding=None) -> Visit:
+    seen = Visit(1, started=100.0, started_perf=0.0)
+    seen.embedding = embedding
+    return seen
+
+
+def test_a_person_at_the_gate_is_alarmed_once_per_kind_until_they_leave():
+    recorded, alarms = recorder()
+    alarms.decided(visit(face(1.0)), decision(temperature="fever"))
+    alarms.decided(visit(face(1.0)), decision(temperature="fever"))  # the same person's track broke
+    assert [kind for kind, _ in recorded] == ["fever"]
+    alarms.tick(200.0)
+    alarms.tick(205.0)  # nobody for leave_after_s: they left
+    alarms.decided(visit(face(1.0)), decision(temperature="fever"))
+    assert [kind for kind, _ in recorded] == ["fever", "fever"]
+    assert recorded[0][1]["temperature_c"] == 38.4 and recorded[0][1]["visit_id"]
+
+
+def test_a_passback_alarm_is_raised_whatever_the_temperature_said():
+    recorded, alarms = recorder()
+    alarms.decided(visit(), decision(temperature="normal", passback=True, granted=True))
+    alarms.decided(visit(face(0.0)), decision(passback=True))
+    assert [(kind, body["granted"]) for kind, body in recorded] == [("passback", True)]  # then the same person
