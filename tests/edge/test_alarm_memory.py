@@ -49,11 +49,12 @@ def test_without_a_face_on_either_side_nothing_tells_two_visits_apart():
     assert memory.already_raised("fever", None) == "a2"
 
 
-def decision(*, temperature: str | None = None, passback: bool = False, granted: bool = False) -> Decision:
+def decision(*, temperature: str | None = None, passback: bool = False, granted: bool = False, mode="required",
+             params=None) -> Decision:
     checks = {}
     if temperature is not None:
         checks["temperature"] = {"status": "pass" if temperature == "normal" else "fail", "code": temperature,
-                                 "mode": "required", "reason": temperature, "params": {}}
+                                 "mode": mode, "reason": f"{temperature} said", "params": params or {}}
     if passback:
         checks["antipassback"] = {"status": "fail", "code": "passback", "reason": "already in", "params": {}}
     return Decision(granted, DecisionSource.pipeline, [], checks=checks, temperature_c=38.4, resident_id=1)
@@ -92,3 +93,29 @@ def test_a_passback_alarm_is_raised_whatever_the_temperature_said():
     alarms.decided(visit(), decision(temperature="normal", passback=True, granted=True))
     alarms.decided(visit(face(0.0)), decision(passback=True))
     assert [(kind, body["granted"]) for kind, body in recorded] == [("passback", True)]  # then the same person
+
+
+def test_each_kind_is_remembered_apart_for_the_same_person():
+    recorded, alarms = recorder()
+    alarms.decided(visit(face(1.0)), decision(temperature="fever"))
+    alarms.decided(visit(face(1.0)), decision(temperature="fever", passback=True))
+    assert [kind for kind, _ in recorded] == ["fever", "passback"]
+
+
+def test_each_temperature_failure_raises_its_alarm_with_what_the_guard_should_do():
+    def raised(**fields) -> list[dict]:
+        recorded, alarms = recorder()
+        alarms.decided(visit(), decision(**fields))
+        return [{k: v for k, v in body.items() if k != "visit_id"} for _, body in recorded]
+
+    assert raised(temperature="fever") == [{"alarm": "fever", "temperature_c": 38.4,
+                                            "detail": "fever said; recheck with a clinical thermometer"}]
+    assert raised(temperature="spoof") == [{"alarm": "spoof", "detail": "spoof said"}]
+    for code in ("temperature_no_reading", "temperature_uncertain"):
+        assert raised(temperature=code) == [{"alarm": "no_reading", "why": code,
+                                             "detail": f"{code} said; measure with a clinical thermometer"}]
+        assert raised(temperature=code, mode="advisory") == []  # the gate did not need one
+    assert raised(temperature="temperature_uncertain", params={"why": "face_maximum_only"})[0]["why"] == \
+        "face_maximum_only"
+    assert raised(temperature="spoof", mode="advisory") == [{"alarm": "spoof", "detail": "spoof said"}]
+    assert raised(temperature="elevated") == []  # a code without an alarm
