@@ -55,11 +55,11 @@ class GateClock:
         self._synchronised = synchronised
         self._lock = threading.Lock()
         self._recorded = 0.0  # the newest time the gate recorded an event at
-        self._signed = 0.0  # the newest time someone signed, within MAX_EVIDENCE_AHEAD_S
+        self._signed = 0.0  # pragma: no mutate (the newest time someone signed, within MAX_EVIDENCE_AHEAD_S; any before the first record reads alike)
         self._signed_by = ""
         self._ignored_ahead = 0
         self._sync: bool | None = None
-        self._sync_checked = -SYNC_CHECK_EVERY_S
+        self._sync_checked = -SYNC_CHECK_EVERY_S  # pragma: no mutate (long before now, or after it: the first call asks)
 
     def recorded(self, at: float) -> None:
         """The gate recorded something at `at` (at start: its newest stored event). A time too far ahead (a clock

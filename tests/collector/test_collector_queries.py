@@ -95,6 +95,8 @@ def test_stage_timings_from_the_hour_of_since_for_the_chosen_gates(db):
     face = {"face": (10.0, 30.0)}
     db.add_telemetry([("s1", "g1", face, {}, 0, 5.0)], time=100.0)
     db.add_telemetry([("s1", "g1", face, {}, 0, 5.0)], time=HOUR + 3599)  # the hour before
+    db.add_telemetry([("s3", "g1", {"qr": (0.25, 0.5)}, {}, 0, 5.0)], time=HOUR)  # under a millisecond
+    assert db.stage_timings(site="s3") == [("s3", "g1", HOUR, "qr", 0.25, 0.5)]
     db.add_telemetry([("s1", "g1", face, {}, 0, 5.0), ("s1", "g2", {"face": (20.0, 50.0)}, {}, 0, 5.0),
                       ("s2", "g1", face, {}, 0, 5.0)], time=HOUR + 3600 + 10)
     assert db.stage_timings()[0] == ("s1", "g1", 0, "face", 10.0, 30.0)

@@ -57,6 +57,7 @@ def test_stage_timings_refuse_in_one_line_naming_the_field(body, expected):
 
 def test_stage_timings_take_their_bounds():
     assert stage_timings({"stage_ms": {"s" * 32: {"p50": 0, "p95": 999_999.9}}}) == {"s" * 32: (0.0, 999_999.9)}
+    assert stage_timings({"stage_ms": {"qr": {"p50": 999_999.9, "p95": 0}}}) == {"qr": (999_999.9, 0.0)}
 
 
 def test_gate_health_reads_faults_outbox_and_frame_rate():
@@ -163,19 +164,22 @@ def collector(tmp_path):
     db.close()
 
 
-def test_a_batch_is_sorted_by_topic(collector):
+def test_a_batch_is_sorted_by_topic(collector, caplog):
     batch = [message("gatepost/s1/g1/status", b"online"),
              message("gatepost/s1/g2/status", b"constructor"),
              message("gatepost/s1/g3/status", b"online" + b" " * 40),
              message("gatepost/s1/g1/telemetry", json.dumps({"fps": 5}).encode(), qos=0),
              message("gatepost/s1/g1/telemetry", b'{"fps": -1}', qos=0),
+             message("gatepost/s1/g1/telemetry", b'{"fps":', qos=0),
              message("gatepost/s1/g1/snapshot", b"x" * 2000),
              message("gatepost/s1/g1/event", event()),
              message("gatepost/s1/g1/alarm", event(event_id="e2", kind="alarm", alarm="fever")),
              message("gatepost/s1/g1/event", event(event_id="e3", site="s9", gate="g9"))]
     prepared = collector._prepare(batch)
     assert prepared.statuses == {("s1", "g1"): "online", ("s1", "g2"): "unknown", ("s1", "g3"): "unknown"}
-    assert prepared.reports == [("s1", "g1", {}, {}, 0, 5.0)] and collector.rejected == 1
+    assert prepared.reports == [("s1", "g1", {}, {}, 0, 5.0)] and collector.rejected == 2
+    assert "telemetry from s1/g1 refused: fps out of range" in caplog.text
+    assert "telemetry from s1/g1 refused: telemetry: not JSON" in caplog.text
     assert [(site, gate, e["event_id"], text) for site, gate, e, text in prepared.accepted] == [
         ("s1", "g1", "e1", event().decode()),
         ("s1", "g1", "e2", event(event_id="e2", kind="alarm", alarm="fever").decode())]
