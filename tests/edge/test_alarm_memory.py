@@ -119,3 +119,18 @@ def test_each_temperature_failure_raises_its_alarm_with_what_the_guard_should_do
         "face_maximum_only"
     assert raised(temperature="spoof", mode="advisory") == [{"alarm": "spoof", "detail": "spoof said"}]
     assert raised(temperature="elevated") == []  # a code without an alarm
+
+
+def test_a_passback_alarm_names_who_went_the_same_way_twice():
+    recorded, alarms = recorder()
+    named = decision(passback=True, granted=True)
+    named.resident_name, named.pass_id = "Alice", None
+    named.checks["antipassback"]["params"] = {"way": "in", "gate": "gate-2"}
+    alarms.decided(visit(face(1.0)), named)
+    assert {k: v for k, v in recorded[0][1].items() if k != "visit_id"} == {
+        "alarm": "passback", "detail": "already in", "granted": True, "name": "Alice",
+        "resident_id": 1, "pass_id": None, "way": "in", "gate": "gate-2"}
+    visitor = decision(passback=True)
+    visitor.resident_id, visitor.resident_name, visitor.pass_id = None, None, "p-1"
+    alarms.decided(visit(face(0.0)), visitor)  # another face: alarmed too
+    assert recorded[1][1]["name"] == "" and recorded[1][1]["pass_id"] == "p-1" and recorded[1][1]["granted"] is False
