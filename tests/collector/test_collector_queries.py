@@ -1,6 +1,7 @@
 """The fleet view's queries, each filter and bound stated: search, hourly counts, stage timings,
 alarms, gates, batches and lag (SQLite; the PostgreSQL statements that differ are in test_db.py)."""
 
+import json
 import time
 
 import pytest
@@ -148,3 +149,27 @@ def test_a_quarantined_message_is_kept_as_text_at_most_64_kb_with_odd_bytes_esca
     [(received, topic, payload, reason)] = db.quarantined()
     assert (received, topic, reason) == (HOUR, "gatepost/s1/g1/event", "event: not JSON")
     assert payload.startswith("\\xff{\\x00}xx") and len(payload) == 65536 - 4 + len("\\xff{\\x00}")
+
+
+def test_an_event_without_site_gate_or_time_is_counted_at_hour_zero_under_no_gate(db):
+    db.insert_events([{"event_id": "e1", "kind": "decision", "granted": True}])
+    assert db.hourly_counts() == [(0, "entries", 1)]
+    assert db.hourly_counts(site="s1") == [] and db.hourly_counts(gate="g1") == []
+
+
+def test_events_of_one_gate_and_hour_add_up_in_one_batch(db):
+    db.insert_events([event("e1", HOUR + 1, granted=True), event("e2", HOUR + 2, granted=True)])
+    db.insert_events([event("e3", HOUR + 3, granted=True)])
+    assert db.hourly_counts(site="s1", gate="g1") == [(HOUR, "entries", 3)]
+
+
+def test_an_event_is_stored_as_the_gate_sent_it_and_texts_must_match_the_events(db, tmp_path):
+    import sqlite3
+
+    text = '{"event_id": "e1",  "kind": "decision", "site": "s1", "gate": "g1", "time": 1700000000}'
+    db.insert_events([json.loads(text)], [text])
+    with sqlite3.connect(tmp_path / "c.db") as raw:
+        assert raw.execute("SELECT payload FROM events").fetchall() == [(text,)]
+    with pytest.raises(ValueError):
+        db.insert_events([event("e2", HOUR), event("e3", HOUR)], ["{}"])
+    assert db.count() == 1
