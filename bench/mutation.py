@@ -9,10 +9,12 @@ where every mutant is equivalent (log wording, say) carry `# pragma: no mutate` 
     python bench/mutation.py --quick    # the policy only
     python bench/mutation.py --list     # also name each survivor (`mutmut show NAME` shows its diff)
     python bench/mutation.py --module edge.mqtt.link   # one module again
+    python bench/mutation.py --mutants 'collector.service.x_event_from*'   # only mutants whose names match
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import shutil
@@ -37,11 +39,11 @@ def mutmut() -> str:
     return found
 
 
-def run_mutmut(modules: tuple[str, ...] | None) -> float:
+def run_mutmut(modules: tuple[str, ...] | None, patterns: tuple[str, ...] = ()) -> float:
     if (ROOT / "mutants").exists():
         shutil.rmtree(ROOT / "mutants")  # a fresh copy: results of an older tree would be mixed in
     started = time.monotonic()
-    names = [f"{module}.*" for module in modules] if modules else []
+    names = list(patterns) or ([f"{module}.*" for module in modules] if modules else [])
     environment = {**os.environ, "GATEPOST_SHARED": str(ROOT.parent / "shared")}  # the tests run from mutants/
     subprocess.run([mutmut(), "run", *names], cwd=ROOT, check=True, stdout=subprocess.DEVNULL, env=environment)
     return time.monotonic() - started
@@ -86,10 +88,15 @@ def main() -> None:
     arguments.add_argument("--list", action="store_true", help="name every surviving mutant")
     arguments.add_argument("--report-only", action="store_true", help="report the last run without running again")
     arguments.add_argument("--module", action="append", help="only this module (e.g. edge.mqtt.link); repeatable")
+    arguments.add_argument("--mutants", action="append", default=[],
+                           help="only mutants whose names match this glob (a module's functions); repeatable")
     args = arguments.parse_args()
-    modules = tuple(args.module) if args.module else QUICK_MODULES if args.quick else None
-    seconds = None if args.report_only else run_mutmut(modules)
-    found = statuses()
+    patterns = tuple(args.mutants)
+    modules = tuple(sorted({module_of(p) for p in patterns})) if patterns else \
+        tuple(args.module) if args.module else QUICK_MODULES if args.quick else None
+    seconds = None if args.report_only else run_mutmut(modules, patterns)
+    found = {name: status for name, status in statuses().items()
+             if not patterns or any(fnmatch.fnmatchcase(name, p) for p in patterns)}
     rows = summarise(found, modules)
     keys = ("mutants", "killed", "survived", "no_tests", "other", "not_checked")
     total = {key: sum(row[key] for row in rows) for key in keys}
@@ -100,6 +107,8 @@ def main() -> None:
                 [(r["module"], *(r[key] for key in keys), f"{100 * r['surviving_share']:.1f} %") for r in rows]
                 + [("all", *(total[key] for key in keys), f"{100 * share:.1f} %")],
                 ("module", "mutants", "killed", "survived", "no tests", "other", "not checked", "surviving")))
+    if patterns:
+        print("only the mutants matching: " + ", ".join(patterns) + " (the rest of each module not run)")
     over = [r["module"] for r in rows if r["surviving_share"] > TARGET_SURVIVING]
     print(f"\ntarget: at most {100 * TARGET_SURVIVING:.0f} % surviving in every module; "
           f"{'met' if not over else 'NOT met: ' + ', '.join(over)}"
@@ -109,7 +118,7 @@ def main() -> None:
     if args.list:
         print("\nsurvivors (mutmut show NAME):")
         print("\n".join(f"  {name} ({found[name]})" for name in survivors))
-    finish(args, {"modules": rows, "total": total, "surviving_share": share, "target": TARGET_SURVIVING, "over": over,
+    finish(args, {"modules": rows, "patterns": list(patterns), "total": total, "surviving_share": share, "target": TARGET_SURVIVING, "over": over,
                   "run_s": seconds, "survivors": survivors})
 
 
