@@ -173,3 +173,14 @@ def test_an_event_is_stored_as_the_gate_sent_it_and_texts_must_match_the_events(
     with pytest.raises(ValueError):
         db.insert_events([event("e2", HOUR), event("e3", HOUR)], ["{}"])
     assert db.count() == 1
+
+
+def test_a_closed_database_lets_its_connection_go_and_opens_again_when_used(db):
+    import sqlite3
+
+    db.insert_events([event("e1", HOUR)])
+    connection = db._db
+    db.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        connection.execute("SELECT 1")
+    assert db.count() == 1
