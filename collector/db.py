@@ -48,7 +48,7 @@ class CollectorDB(OperatorRecords, SnapshotRecords):
         self.postgres = url.startswith(("postgresql://", "postgres://"))
         self.placeholder = "%s" if self.postgres else "?"
         self._lock = threading.RLock()
-        self._db: Any = None  # a DB-API connection: psycopg's or sqlite3's
+        self._db: Any = None  # pragma: no mutate (a DB-API connection, psycopg's or sqlite3's: _open sets it at once)
         self._partitions: set[int] = set()  # day starts whose partition exists
         with self._lock:
             self._open()
@@ -62,7 +62,8 @@ class CollectorDB(OperatorRecords, SnapshotRecords):
             except ImportError:
                 raise StorageError("a PostgreSQL URL needs the psycopg package (pip install 'psycopg[binary]')") from None
             try:
-                self._db = psycopg.connect(self.url, autocommit=False, connect_timeout=5)
+                # psycopg's default, written out; a bound for a server that never answers, which no test here has
+                self._db = psycopg.connect(self.url, autocommit=False, connect_timeout=5)  # pragma: no mutate
             except psycopg.Error as error:
                 raise StorageError(f"cannot connect to {self.url.split('@')[-1]}: {error}") from None
         else:

@@ -139,6 +139,9 @@ def test_a_day_dropped_by_retention_takes_late_events_again_on_postgresql():
         db.insert_events([event("e1", day + 10)])
         assert db.drop_before(day + DAY_S) == 1 and db.count() == 0
         assert db.insert_events([event("e2", day + 20)]) == 1 and db.count() == 1
+        alias = CollectorDB(server.url.replace("postgresql://", "postgres://", 1))  # libpq's other scheme
+        assert alias.postgres and alias.count() == 1
+        alias.close()
     finally:
         db.close()
         server.stop()
@@ -184,3 +187,14 @@ def test_a_closed_database_lets_its_connection_go_and_opens_again_when_used(db):
     with pytest.raises(sqlite3.ProgrammingError):
         connection.execute("SELECT 1")
     assert db.count() == 1
+
+
+def test_a_postgresql_url_without_psycopg_says_what_to_install(monkeypatch):
+    import sys
+
+    from edge.errors import StorageError
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if it were not installed
+    with pytest.raises(StorageError) as refused:
+        CollectorDB("postgresql://collector@127.0.0.1:1/events")
+    assert str(refused.value) == "a PostgreSQL URL needs the psycopg package (pip install 'psycopg[binary]')"
