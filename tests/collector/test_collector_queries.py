@@ -198,3 +198,19 @@ def test_a_postgresql_url_without_psycopg_says_what_to_install(monkeypatch):
     with pytest.raises(StorageError) as refused:
         CollectorDB("postgresql://collector@127.0.0.1:1/events")
     assert str(refused.value) == "a PostgreSQL URL needs the psycopg package (pip install 'psycopg[binary]')"
+
+
+def test_sqlite_urls_name_a_file_as_sqlalchemy_does(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for url, file in (("sqlite:///relative.db", tmp_path / "relative.db"), ("sqlite://short.db", tmp_path / "short.db"),
+                      (f"sqlite:///{tmp_path}/absolute.db", tmp_path / "absolute.db")):
+        CollectorDB(url).close()
+        assert file.is_file(), url
+
+
+def test_a_database_out_of_reach_is_named_without_its_password():
+    from edge.errors import StorageError
+
+    with pytest.raises(StorageError) as refused:
+        CollectorDB("postgresql://collector:secret@127.0.0.1:1/events")
+    assert str(refused.value).startswith("cannot connect to 127.0.0.1:1/events: ") and "secret" not in str(refused.value)
