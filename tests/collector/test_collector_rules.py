@@ -135,6 +135,7 @@ def test_an_event_is_refused_in_one_line_naming_the_field(payload, expected):
 def test_an_event_takes_its_bounds():
     assert event_from(event(event_id="e" * 64, time=NOW + MAX_AHEAD_S), "s1", "g1", now=NOW)[1]
     assert event_from(event(time=0), "s1", "g1", now=NOW)[1]
+    assert event_from(event(event_id="e"), "s1", "g1", now=NOW)[0]["event_id"] == "e"
 
 
 @pytest.mark.parametrize("alarm", ["constructor", 7, None, "a" * 100])
