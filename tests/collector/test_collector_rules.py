@@ -104,6 +104,12 @@ def test_an_event_naming_its_own_site_and_gate_is_stored_as_received():
     assert as_received and stored == json.loads(event())
 
 
+def test_an_event_naming_only_its_site_takes_the_topics_gate():
+    stored, as_received = event_from(json.dumps({"event_id": "e1", "kind": "decision", "site": "s1"}).encode(), "s1",
+                                     "g1", now=NOW)
+    assert not as_received and stored == {"event_id": "e1", "kind": "decision", "site": "s1", "gate": "g1"}
+
+
 def test_an_event_without_site_or_gate_takes_the_topics():
     stored, as_received = event_from(json.dumps({"event_id": "e1", "kind": "decision"}).encode(), "s1", "g1", now=NOW)
     assert not as_received
@@ -142,8 +148,11 @@ def test_an_event_takes_its_bounds():
 def test_an_alarm_with_a_code_outside_the_catalogue_is_kept_under_unknown(alarm):
     stored, as_received = event_from(event(kind="alarm", alarm=alarm), "s1", "g1", now=NOW)
     assert not as_received
-    assert stored["alarm"] == "unknown" and stored["alarm_as_sent"] == str(alarm)[:64]
-    assert (stored["site"], stored["gate"], stored["event_id"]) == ("s1", "g1", "e1")
+    assert stored == {**json.loads(event(kind="alarm")), "alarm": "unknown", "alarm_as_sent": str(alarm)[:64]}
+    unnamed = json.dumps({"event_id": "e2", "kind": "alarm", "alarm": alarm}).encode()  # the topic names them
+    assert event_from(unnamed, "s1", "g1", now=NOW)[0] == {"event_id": "e2", "kind": "alarm", "site": "s1",
+                                                           "gate": "g1", "alarm": "unknown",
+                                                           "alarm_as_sent": str(alarm)[:64]}
 
 
 def test_an_alarm_with_a_catalogue_code_is_stored_as_received():
