@@ -277,8 +277,7 @@ class Collector:
         self.events_received += prepared.events
         self._confirm(accepted)
         for message in prepared.messages:
-            if message.qos > 0:
-                self.client.ack(message.mid, message.qos)
+            self.client.ack(message.mid, message.qos)  # paho sends nothing for QoS 0
         return True
 
     def _insert(self, accepted: list[tuple[str, str, dict, str | None]], refused: list[tuple[str, bytes, str]]) -> bool:

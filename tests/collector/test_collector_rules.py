@@ -258,3 +258,11 @@ def test_while_the_database_is_away_a_batch_is_neither_stored_nor_acknowledged()
     finally:
         db.close()
         server.stop()
+
+
+def test_batches_add_to_the_counts_and_a_clean_batch_is_one_insert(collector):
+    first = [message("gatepost/s1/g1/event", event(event_id=f"e{n}")) for n in range(3)]
+    second = [message("gatepost/s1/g1/event", event(event_id="e9")), message("gatepost/s1/g1/status", b"online")]
+    assert collector._store(collector._prepare(first)) and collector._store(collector._prepare(second))
+    assert (collector.stored, collector.received, collector.events_received) == (4, 5, 4)
+    assert [count for _, count in collector.db.batches(since=0)] == [3, 1]  # not a row at a time

@@ -96,7 +96,7 @@ def test_poison_messages_are_quarantined_and_the_writer_lives_on(broker, tmp_pat
               b'{"event_id": "p3", "kind": "decision", "time": 1e999}',
               json.dumps({"event_id": "p4", "site": "site-a", "gate": "gate-1", "kind": "decision", "time": 1.0})]
     acks = []
-    client.on_message = lambda c, u, m: acks.append(json.loads(m.payload))
+    client.on_message = lambda c, u, m: acks.append((json.loads(m.payload), m.qos))
     client.subscribe("gatepost/site-a/+/ack", qos=1)
     for payload in poison:
         client.publish(topic, payload, qos=1).wait_for_publish(5)
@@ -107,7 +107,7 @@ def test_poison_messages_are_quarantined_and_the_writer_lives_on(broker, tmp_pat
     reasons = sorted(reason.split(":")[0] for _, _, _, reason in collector.db.quarantined())
     assert reasons == ["event", "event", "gate", "site"]  # deep and non-finite JSON: "event: ..."
     assert collector.collector._reader.is_alive() and collector.collector._writer.is_alive()
-    assert wait_for(lambda: any(ack == {"ids": ["g1"]} for ack in acks), timeout=10)  # acked to the topic's gate
+    assert wait_for(lambda: ({"ids": ["g1"]}, 0) in acks, timeout=10)  # to the topic's gate, at QoS 0
     client.loop_stop()
     client.disconnect()
     collector.close()
