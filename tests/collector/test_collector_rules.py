@@ -212,15 +212,16 @@ def test_a_stored_batch_counts_what_it_stored_received_and_quarantined(collector
              message("gatepost/s1/g1/event", event(event_id="e2")),
              message("gatepost/s1/g1/event", event()),  # a redelivery
              message("gatepost/s1/g1/event", b"{"),
+             message("gatepost/s1/g1/alarm", b"[]"),
              message("gatepost/s1/g1/status", b"online"),
              message("gatepost/s1/g1/telemetry", json.dumps({"fps": 5}).encode(), qos=0),
              message("gatepost/s1/g1/snapshot", json.dumps({"event_id": "e1", "time": NOW,
                                                              "jpeg": base64.b64encode(JPEG).decode()}).encode())]
     assert collector._store(collector._prepare(batch))
     assert collector.db.snapshot("e1") == JPEG
-    assert (collector.stored, collector.received, collector.events_received, collector.rejected) == (2, 7, 4, 1)
+    assert (collector.stored, collector.received, collector.events_received, collector.rejected) == (2, 8, 5, 2)
     assert collector.db.count() == 2
-    assert [row[1] for row in collector.db.quarantined()] == ["gatepost/s1/g1/event"]
+    assert sorted(row[1] for row in collector.db.quarantined()) == ["gatepost/s1/g1/alarm", "gatepost/s1/g1/event"]
     assert [(gate.gate, gate.status) for gate in collector.db.gates()] == [("g1", "online")]
 
 
@@ -229,7 +230,7 @@ def test_a_row_the_database_refuses_is_quarantined_with_its_reason_and_the_rest_
 
     other = sqlite3.connect(tmp_path / "c.db")
     other.execute("CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.event_id = 'e2' "
-                  "BEGIN SELECT RAISE(ABORT, 'row refused'); END")
+                  f"BEGIN SELECT RAISE(ABORT, 'row refused{'!' * 300}'); END")
     other.commit()
     other.close()
     batch = [message("gatepost/s1/g1/event", event(event_id=f"e{n}"), mid=n) for n in (1, 2, 3)]
@@ -238,7 +239,7 @@ def test_a_row_the_database_refuses_is_quarantined_with_its_reason_and_the_rest_
     assert [e["event_id"] for e in collector.db.events()] == ["e1", "e3"]
     [(_, topic, payload, reason)] = collector.db.quarantined()
     assert topic == "gatepost/s1/g1/event" and json.loads(payload) == json.loads(event(event_id="e2"))
-    assert reason == "database refused it: row refused"
+    assert reason == "database refused it: row refused" + "!" * 189  # at most 200 characters of the database's word
 
 
 def test_while_the_database_is_away_a_batch_is_neither_stored_nor_acknowledged():
@@ -266,3 +267,14 @@ def test_batches_add_to_the_counts_and_a_clean_batch_is_one_insert(collector):
     assert collector._store(collector._prepare(first)) and collector._store(collector._prepare(second))
     assert (collector.stored, collector.received, collector.events_received) == (4, 5, 4)
     assert [count for _, count in collector.db.batches(since=0)] == [3, 1]  # not a row at a time
+
+
+def test_events_are_stored_as_their_gates_sent_them_and_odd_statuses_are_unknown(collector, tmp_path):
+    import sqlite3
+
+    sent = b'{"event_id": "e1",   "site": "s1", "gate": "g1", "kind": "decision", "time": 1700000000.0}'
+    assert collector._store(collector._prepare([message("gatepost/s1/g1/event", sent),
+                                                message("gatepost/s1/g2/status", b"\xffonline")])) 
+    with sqlite3.connect(tmp_path / "c.db") as raw:
+        assert raw.execute("SELECT payload FROM events").fetchall() == [(sent.decode(),)]
+    assert [(gate.gate, gate.status) for gate in collector.db.gates()] == [("g2", "unknown")]
