@@ -5,7 +5,7 @@ state their rules) and reports, per module, the mutants the tests killed and tho
 A mutant that no selected test reaches counts as a survivor: nothing would have caught it. Lines
 where every mutant is equivalent (log wording, say) carry `# pragma: no mutate` and a reason.
 
-    python bench/mutation.py            # every module (about 3 hours on 2 cores; the target: <= 5 % in each)
+    python bench/mutation.py            # every module (more than 4 hours on 2 cores; the target: <= 5 % in each)
     python bench/mutation.py --quick    # the policy only
     python bench/mutation.py --list     # also name each survivor (`mutmut show NAME` shows its diff)
     python bench/mutation.py --module edge.mqtt.link   # one module again

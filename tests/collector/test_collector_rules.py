@@ -196,6 +196,7 @@ def test_a_batch_is_sorted_by_topic(collector, caplog):
     assert prepared.events == 3
     snapshot, refused_event = prepared.refused
     assert snapshot[0] == "gatepost/s1/g1/snapshot" and snapshot[1] == b"x" * 1024
+    assert snapshot[2].startswith("snapshot: not JSON")
     assert refused_event == ("gatepost/s1/g1/event", event(event_id="e3", site="s9", gate="g9"),
                              "site: 's9' differs from the topic's 's1'")
 
