@@ -264,7 +264,7 @@ class CollectorDB(OperatorRecords, SnapshotRecords):
 
     def quarantine(self, topic: str, payload: bytes, reason: str, received: float) -> None:
         """Keep a refused message as text (bytes that are not UTF-8 escaped), at most 64 KB of it."""
-        text = payload[:65536].decode(errors="backslashreplace").replace("\x00", "\\x00")  # UTF-8, bytes that are not escaped
+        text = payload[:65536].decode(errors="backslashreplace").replace("\x00", "\\x00")  # UTF-8; other bytes escaped
         with self._cursor() as cursor:
             cursor.execute(self._sql("INSERT INTO quarantine(received, topic, payload, reason) VALUES (?, ?, ?, ?)"),
                            (received, topic.replace("\x00", "")[:512], text, reason.replace("\x00", "")[:512]))
