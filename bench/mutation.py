@@ -1,6 +1,6 @@
 """Mutation testing of the modules that decide, guard and store: how many small deliberate bugs ship green.
 
-Runs mutmut (settings under [tool.mutmut] in pyproject.toml: the modules, and the fast tests that
+Runs mutmut (settings under [tool.mutmut] in pyproject.toml: the modules, and the tests that
 state their rules) and reports, per module, the mutants the tests killed and those that survived.
 A mutant that no selected test reaches counts as a survivor: nothing would have caught it. Lines
 where every mutant is equivalent (log wording, say) carry `# pragma: no mutate` and a reason.

