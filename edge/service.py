@@ -143,8 +143,7 @@ class GateService:
                           residents=len(store.residents()), gallery_version=store.gallery_version,
                           face=self._runtime.face_status(), thermal=self._runtime.thermal_status(),
                           warnings=(["no_liveness"] if liveness_warning(config) else []) + self._runtime.clock.warnings(),
-                          clock=self._runtime.clock.as_dict(),
-                          mqtt_connected=self._runtime.mqtt_connected(),
+                          clock=self._runtime.clock.as_dict(), mqtt_connected=self._runtime.mqtt_connected(),
                           relay_open=gate.turnstile.is_open, inputs=self._runtime.inputs_status())
 
     # acting on the gate
@@ -176,59 +175,61 @@ class GateService:
         return next((r for r in self._store.residents() if r.id == resident_id), None)
 
     def enrolment_face(self, image: np.ndarray) -> tuple[np.ndarray, Quality, np.ndarray]:
-        engine = self._runtime.engine
-        if engine is None:
-            raise FaceOff("face recognition is off on this gate")
-        return engine.enrolment_face(image, source="live camera")
+        return self._engine().enrolment_face(image, source="live camera")
 
     def face_threshold(self) -> float:
         """The face check's threshold in force (frames of one person score above it against each other)."""
-        gallery = self._runtime.gallery
-        if gallery is None:
-            raise FaceOff("face recognition is off on this gate")
-        return gallery.matcher.threshold
+        return self._gallery().matcher.threshold
 
     def announce(self, prompt_code: str, seconds: float) -> None:
         """Tell the person at the gate something for a while (thread-safe: it is shown from the next frame)."""
         self._gate.call_soon(lambda: self._gate.hold_prompt(prompt_code, seconds))
 
     def template_from_photo(self, image: np.ndarray, source: str) -> tuple[np.ndarray, Quality]:
-        engine = self._runtime.engine
-        if engine is None:
-            raise FaceOff("face recognition is off on this gate")
-        return engine.template_from_photo(image, source=source)
+        return self._engine().template_from_photo(image, source=source)
 
     def enrol(self, name: str, unit: str, templates: list[np.ndarray], qualities: list[float],
               sources: list[str], *, lookalike_of: tuple[int, ...] = (), valid_until: float | None = None) -> Enrolled:
         """Review the templates against everyone enrolled, store those kept; EnrolmentError says why not
         (DuplicateEnrolment, naming them, for someone already enrolled and not declared a lookalike)."""
-        gallery = self._runtime.gallery
-        if gallery is None:
-            raise FaceOff("face recognition is off on this gate")
-        resident_id, review = enrol_templates(gallery, name, unit, templates, qualities, sources,
+        resident_id, review = enrol_templates(self._gallery(), name, unit, templates, qualities, sources,
                                               lookalike_of=lookalike_of, valid_until=valid_until)
-        uid = next(r.uid for r in self._store.residents() if r.id == resident_id)
-        return Enrolled(resident_id, uid, review)
+        return Enrolled(resident_id, next(r.uid for r in self._store.residents() if r.id == resident_id), review)
 
     def remove_resident(self, resident: Resident) -> None:
         self._store.remove_resident(resident.id)
+        self._gallery_changed()  # searched no more from the next frame, nor taken for a duplicate at enrolment
 
     def not_this_person(self, resident_id: int, embedding: np.ndarray, note: str, *, visit_id: str = "") -> None:
         """A face the gate took for this resident is someone else: it is kept as a negative template, and what
         that visit taught the gallery is removed."""
         self._store.add_templates(resident_id, [embedding], [0.0], [note], negative=True)
-        gallery = self._runtime.gallery
-        if gallery is not None:
-            if visit_id:
-                gallery.forget_visit(visit_id)
+        self._gallery_changed(forget_visit=visit_id)
+
+    def _engine(self) -> FaceEngine:
+        if (engine := self._runtime.engine) is None:
+            raise FaceOff("face recognition is off on this gate")
+        return engine
+
+    def _gallery(self) -> FaceGallery:
+        if (gallery := self._runtime.gallery) is None:
+            raise FaceOff("face recognition is off on this gate")
+        return gallery
+
+    def _gallery_changed(self, *, forget_visit: str = "") -> None:
+        if (gallery := self._runtime.gallery) is not None:
+            if forget_visit:
+                gallery.forget_visit(forget_visit)
             gallery.changed()
 
     def apply_resident_record(self, uid: str, version: int, *, removed: bool = False, name: str = "",
                               unit: str = "", templates: list[np.ndarray] | None = None) -> bool:
-        """A site-wide record (newest version wins); False if this gate already has it or a newer one."""
-        if removed:
-            return self._store.apply_resident_record(uid, version)
-        return self._store.apply_resident_record(uid, version, name=name, unit=unit, embeddings=templates)
+        """A site-wide record (newest version wins), searched from the next frame; False if this gate already has
+        it or a newer one."""
+        if applied := self._store.apply_resident_record(uid, version, name=name, unit=unit,
+                                                         embeddings=None if removed else templates):
+            self._gallery_changed()
+        return applied
 
     # temperature
 
@@ -246,8 +247,7 @@ class GateService:
                                        "fever_confirmed": result.fever_confirmed})
         if result.fever_confirmed and self._runtime.profiles is not None:
             self._runtime.profiles.forget_visit(visit_id)
-        if result.change is not None:
-            change = result.change
+        if (change := result.change) is not None:
             self.record(EventKind.action, {"action": "thermal_offset_changed", "change": change.id,
                                            "offset_c": change.offset_c, "previous_c": change.previous_c,
                                            "pairs": change.pairs, "why": change.reason, "actor": actor})

@@ -4,7 +4,6 @@ the document's schemas), against a running gate."""
 
 import base64
 import json
-import socket
 import threading
 import urllib.error
 import urllib.request
@@ -17,16 +16,11 @@ from edge.api_tokens import issue
 from edge.app import Runtime
 from edge.config import parse_config
 from edge.events import EventKind
+from tests.broker import free_port
 from tests.conftest import SCENARIOS
 from tests.emulators import wait_for
 
 FACES = SCENARIOS / "faces"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class GeneratedClient:

@@ -1,7 +1,7 @@
 """The touchscreen's actions that need a face, over plain HTTP, in this process: a capture with nobody in front and
 with a resident in front, enrolling that resident again, the snapshot kept with a decision, a guard's clinical
 recheck of a fever and "not this person". One gate for the module: Bob is enrolled, and comes to the gate with a
-fever 12 s after it starts, and stays a minute; another gate sees nobody."""
+fever 4 s after it starts, and stays a minute; another gate sees nobody."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from tests.conftest import SCENARIOS
 from tests.emulators import wait_for
 from tests.ui.test_touchscreen_server import PIN, Screen
 
-ARRIVES_S = 12.0
+ARRIVES_S = 4.0
 
 
 def running_gate(tmp, visitors: list[dict]):
@@ -122,13 +122,13 @@ def test_a_resident_in_front_is_not_enrolled_twice_but_a_visitor_is_enrolled_for
     assert [r.name for r in runtime.store.residents()] == ["Bob"]
     bob = runtime.store.residents()[0]
     runtime.gate.call_soon(lambda: runtime.service.remove_resident(bob)).result(10)  # the site removed Bob
-    assert wait_for(lambda: runtime.gallery.matcher.residents == 0, timeout=10)  # the gallery's owner follows
+    assert runtime.gallery.matcher.residents == 0  # searched no more from the next frame, not when the owner looks
     status, capture = screen.post("/api/enrol/capture", {})
     assert status == 200
     before = time.time()
     status, answer = screen.post("/api/enrol", {**enrolment, "capture_id": capture["capture_id"], "visitor_hours": 2})
     assert (status, answer["ok"]) == (200, True) and answer["templates"] == len(capture["faces"])
-    assert isinstance(answer["warnings"], list)
+    assert answer["warnings"] == []
     [robert] = runtime.store.residents()
     assert (robert.id, robert.name, robert.unit) == (answer["resident_id"], "Robert", "1")
     assert runtime.store.expired(before + 7200 - 1) == [] and runtime.store.expired(time.time() + 7200) == [
