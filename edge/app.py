@@ -368,6 +368,8 @@ class Runtime:
 
     def run(self, should_stop: Callable[[], bool]) -> None:
         self.gate.run(should_stop, between_frames=self._between_frames)
+        if self.snapshots is not None:
+            self.snapshots.flush(STOP_FLUSH_S)  # what the loop handed over is on disk once it has stopped
 
     def close(self) -> None:
         if self.touchscreen is not None:
@@ -376,6 +378,8 @@ class Runtime:
             self.api.stop()
         if self.voice is not None:
             self.voice.close()
+        if self.snapshots is not None:
+            self.snapshots.close()  # before the uplink: a snapshot still waiting is sent as it is written
         if self.uplink is not None:
             self.uplink.stop(STOP_FLUSH_S)
         if self.control is not None:

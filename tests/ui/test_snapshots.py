@@ -115,6 +115,7 @@ def test_snapshots_older_than_the_retention_are_deleted(tmp_path):
     (folder / "notes").mkdir()
     snapshots = Snapshots(folder, retention_days=7)
     assert snapshots.prune(today=today, force=True) == 2
+    snapshots.close()
     assert sorted(p.name for p in folder.iterdir()) == ["2026-11-28", "2026-11-29", "2026-12-05", "notes"]
 
 
