@@ -17,7 +17,7 @@ from edge.events import EventKind
 from tests.broker import free_port
 from tests.conftest import SCENARIOS
 from tests.emulators import wait_for
-from tests.ui.test_touchscreen_server import PIN, Screen
+from tests.ui.screen import PIN, Screen
 
 ARRIVES_S = 4.0
 

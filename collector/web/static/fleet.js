@@ -4,6 +4,7 @@ const settings = window.FLEET;
 let language = localStorage.getItem("fleet-language") || settings.language;
 const $ = (id) => document.getElementById(id);
 let gatesSeen = [];
+const shown = { gates: null, alarms: null, events: null };  // the last data drawn: a language switch redraws it at once
 
 // a code from the wire is looked up as the catalogue's own key, never an inherited one ("constructor" is no word)
 function own(table, key) {
@@ -67,7 +68,11 @@ function cell(text, className) {
 }
 
 async function loadGates() {
-  const data = await api("/api/gates");
+  drawGates(await api("/api/gates"));
+}
+
+function drawGates(data) {
+  shown.gates = data;
   $("operator").textContent = m("ui", "operator", { name: data.operator });
   $("summary").textContent = m("ui", "summary", data.summary);
   const body = $("gates").tBodies[0];
@@ -97,7 +102,11 @@ function fillChartChoices() {
 }
 
 async function loadAlarms() {
-  const data = await api("/api/alarms");
+  drawAlarms(await api("/api/alarms"));
+}
+
+function drawAlarms(data) {
+  shown.alarms = data;
   const list = $("alarms");
   if (!data.alarms.length) {
     const empty = document.createElement("li");
@@ -150,7 +159,11 @@ function searchQuery(limit) {
 
 async function search(event) {
   if (event) { event.preventDefault(); }
-  const data = await api(`/api/events?${searchQuery("100")}`);
+  drawResults(await api(`/api/events?${searchQuery("100")}`));
+}
+
+function drawResults(data) {
+  shown.events = data;
   const body = $("results").tBodies[0];
   if (!data.events.length) {
     const row = document.createElement("tr");
@@ -211,7 +224,9 @@ $("lang").addEventListener("click", () => {
   language = language === "zh" ? "en" : "zh";
   localStorage.setItem("fleet-language", language);
   applyLanguage();
-  refresh();
+  if (shown.gates) { drawGates(shown.gates); }
+  if (shown.alarms) { drawAlarms(shown.alarms); }
+  if (shown.events) { drawResults(shown.events); }
   loadCharts();
 });
 ["chart-site", "chart-gate", "chart-hours"].forEach((id) => $(id).addEventListener("change", () => {
