@@ -26,6 +26,7 @@ class PinCheck:
     reason: str = ""  # unknown_guard | locked_out | wrong_pin | busy
     guard_name: str = ""
     lockout_started: bool = False  # this check locked the guard out for its source: worth an event
+    pin_hash: bytes = b""  # of the PIN that was right: a session opened on it ends when the PIN changes
 
 
 class GuardBook:
@@ -61,8 +62,8 @@ class GuardBook:
         name = guard.name if guard else ""
         if ok is None:
             return PinCheck(False, "locked_out", name)
-        if ok:
-            return PinCheck(True, "", name)
+        if ok and guard is not None:  # a right PIN is always a known guard's
+            return PinCheck(True, "", name, pin_hash=guard.pin_hash)
         return PinCheck(False, "wrong_pin" if guard else "unknown_guard", name, lockout_started=started)
 
     def locked_until(self, guard_id: str, source: str = "local") -> float:

@@ -19,6 +19,7 @@ from aiohttp import hdrs, web
 
 from edge.config import UiConfig
 from edge.events import DecisionSource, Event, EventKind
+from edge.guards import PinCheck
 from edge.prompt import Prompt
 from edge.service import GateService
 from edge.thermal_calibration import RecheckRefused
@@ -71,6 +72,11 @@ class TouchscreenServer:
     @property
     def port(self) -> int:
         return self.served.port
+
+    @property
+    def watching(self) -> tuple[int, int]:
+        """Screens following the gate's events, and the live view, now."""
+        return len(self._subscribers), self._live_clients
 
     @property
     def _loop(self) -> asyncio.AbstractEventLoop | None:
@@ -143,9 +149,6 @@ class TouchscreenServer:
     def _session(self, request: web.Request) -> Session:
         return self.sessions.of(request)
 
-    def _still_valid(self, session: Session) -> bool:
-        return self.sessions.still_valid(session)
-
     async def _body(self, request: web.Request, fields: dict[str, type | tuple[type, ...]]) -> dict[str, Any]:
         return await json_body(request, fields, max_bytes=MAX_BODY)
 
@@ -200,9 +203,9 @@ class TouchscreenServer:
         queue: asyncio.Queue = asyncio.Queue()
         self._subscribers.add(queue)
         try:
-            while self._still_valid(session):
+            while self.sessions.still_valid(session):
                 try:
-                    data = await asyncio.wait_for(queue.get(), timeout=2.0)
+                    data = await asyncio.wait_for(queue.get(), timeout=2.0)  # pragma: no mutate (status pace)
                     await response.write(f"event: gate\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode())
                 except asyncio.TimeoutError:  # now and then: device status, live overlay
                     status = {"devices": self._devices(), "overlay": self.live.snapshot()[1],
@@ -230,7 +233,7 @@ class TouchscreenServer:
         period = 1.0 / self.config.live_fps  # pragma: no mutate (the live view's pace: timing)
         last_version = -1  # pragma: no mutate (any value no frame's version takes)
         try:
-            while self._still_valid(session):  # removed or new PIN: it ends
+            while self.sessions.still_valid(session):  # removed or new PIN: it ends
                 image, overlay, version = self.live.snapshot()
                 if image is not None and version != last_version:
                     last_version = version
@@ -244,7 +247,7 @@ class TouchscreenServer:
 
     # guard actions
 
-    def _check_pin(self, guard_id: str, pin: str, source: str):
+    def _check_pin(self, guard_id: str, pin: str, source: str) -> PinCheck:
         check = self.guards.check(guard_id, pin, source)
         # a known guard's wrong PINs (a few per lockout) and each lockout are recorded; a flood of guesses at
         # unknown ids, or at a locked-out one, writes nothing more
@@ -254,25 +257,21 @@ class TouchscreenServer:
                           "locked_out": check.lockout_started})
         return check
 
+    async def _pin_check(self, guard_id: str, pin: str, request: web.Request) -> PinCheck:
+        source = request.remote or "unknown"  # pragma: no mutate (a request over TCP always has its peer's address)
+        return await asyncio.get_running_loop().run_in_executor(None, self._check_pin, guard_id, pin, source)
+
     async def _checked_pin(self, guard_id: str, pin: str, request: web.Request) -> web.Response | None:
         """None if the PIN is right; else the refusal, the same for an unknown guard and a wrong PIN."""
-        source = request.remote or "unknown"  # pragma: no mutate (a request over TCP always has its peer's address)
-        check = await asyncio.get_running_loop().run_in_executor(None, self._check_pin, guard_id, pin, source)
-        if check.ok:
-            return None
-        shown = "locked_out" if check.reason == "locked_out" else "wrong_pin"
-        return web.json_response({"ok": False, "error": shown}, status=403)
+        return _refusal(await self._pin_check(guard_id, pin, request))
 
     async def _login(self, request: web.Request) -> web.Response:
         body = await self._body(request, {"guard": str, "pin": str})
-        refused = await self._checked_pin(body["guard"], body["pin"], request)
-        if refused is not None:
+        check = await self._pin_check(body["guard"], body["pin"], request)
+        if (refused := _refusal(check)) is not None:
             return refused
-        guard = self.guards.get(body["guard"])
-        if guard is None:  # removed between the check and now
-            return web.json_response({"ok": False, "error": "wrong_pin"}, status=403)
-        token = self.sessions.open(body["guard"], guard.name, guard.pin_hash)
-        response = web.json_response({"ok": True, "guard": guard.name})
+        token = self.sessions.open(body["guard"], check.guard_name, check.pin_hash)
+        response = web.json_response({"ok": True, "guard": check.guard_name})
         response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=bool(self.config.tls_cert),
                             max_age=int(self.config.session_h * 3600))
         return response
@@ -387,6 +386,11 @@ class TouchscreenServer:
 
         result = await self._on_loop(store_them)
         return web.json_response(result, status=200 if result["ok"] else 422)
+
+
+def _refusal(check: PinCheck) -> web.Response | None:
+    shown = "locked_out" if check.reason == "locked_out" else "wrong_pin"
+    return None if check.ok else web.json_response({"ok": False, "error": shown}, status=403)
 
 
 def _page(name: str, settings: dict) -> web.Response:

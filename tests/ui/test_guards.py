@@ -115,7 +115,7 @@ def test_a_bad_pin_is_refused_when_adding_and_nothing_is_stored(book):
 def test_each_check_names_the_guard_and_the_lockout_ends_exactly_on_time(book):
     guards, store, clock = book
     guards.add("7", "Zhang", "2468")
-    assert guards.check("7", "2468") == PinCheck(True, "", "Zhang")
+    assert guards.check("7", "2468") == PinCheck(True, "", "Zhang", pin_hash=store.guard("7").pin_hash)
     assert [guards.check("7", "0000") for _ in range(3)][-1] == PinCheck(False, "wrong_pin", "Zhang", lockout_started=True)
     assert guards.check("7", "2468") == PinCheck(False, "locked_out", "Zhang")
     clock.now = guards.locked_until("7") - 0.5

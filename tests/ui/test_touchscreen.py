@@ -13,6 +13,7 @@ from edge.store import Store
 from tests.conftest import ROOT, SCENARIOS
 from tests.emulators import LcusBoard, wait_for
 from tests.ui.daemon import touchscreen_gate
+from tests.ui.screen import Screen
 
 ARTIFACTS = ROOT / "test-artifacts"
 
@@ -51,42 +52,27 @@ def open_page(gate, width=800, height=480, *, login=("7", "2468")):
 
 def post(gate, path, body, cookie=None, *, origin="same", content_type="application/json", host=None):
     """A POST as the screen's own page makes it (Origin of the gate itself), unless told otherwise."""
-    headers = {"Content-Type": content_type}
-    if origin == "same":
-        headers["Origin"] = gate["url"]
-    elif origin:
-        headers["Origin"] = origin
-    if cookie:
-        headers["Cookie"] = cookie
-    if host:
-        headers["Host"] = host
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return _send(urllib.request.Request(gate["url"] + path, data=data, method="POST", headers=headers))
+    return Screen(gate["port"], cookie=cookie or "").post(
+        path, body, origin="own" if origin == "same" else (origin or None), content_type=content_type, host=host)
 
 
 def get(gate, path, cookie=None, *, host=None):
+    """The status and content type of a GET, its body unread (an event stream never ends); a refusal's JSON."""
     headers = {"Cookie": cookie} if cookie else {}
     if host:
         headers["Host"] = host
-    return _send(urllib.request.Request(gate["url"] + path, headers=headers), stream=True)
-
-
-def _send(request, stream=False):
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            if stream:
-                return response.status, response.headers.get("Content-Type")
-            return response.status, json.loads(response.read())
+        with urllib.request.urlopen(urllib.request.Request(gate["url"] + path, headers=headers), timeout=5) as response:
+            return response.status, response.headers.get("Content-Type")
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
 
 
 def login(gate, guard, pin):
     """The session cookie of a guard logged in as the screen would."""
-    request = urllib.request.Request(gate["url"] + "/api/login", data=json.dumps({"guard": guard, "pin": pin}).encode(),
-                                     method="POST", headers={"Content-Type": "application/json", "Origin": gate["url"]})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return response.headers["Set-Cookie"].split(";")[0]
+    screen = Screen(gate["port"])
+    assert screen.login(guard, pin)[0] == 200
+    return screen.cookie
 
 
 def test_fever_decision_card_appears_within_a_second_and_the_alarm_is_acknowledged(gate):

@@ -1,11 +1,13 @@
-"""The touchscreen's server over plain HTTP, in this process, beside a running gate without face models: what it
+"""The touchscreen's server over HTTP (and once HTTPS), in this process, beside a running gate without face models: what it
 answers and refuses, what each action records, and what a guard's session allows. (What the page does with the
 answers is tested in Chromium, tests/ui/test_touchscreen.py.)"""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
+import ssl
 import threading
 import time
 
@@ -15,19 +17,20 @@ from edge.app import Runtime
 from edge.config import parse_config
 from edge.events import EventKind
 from tests.broker import free_port
+from tests.certs import Authority
 from tests.conftest import SCENARIOS
 from tests.emulators import wait_for
-from tests.ui.screen import PIN, Screen
+from tests.ui.screen import PIN, Screen, Stream, read_part
 
 
-@pytest.fixture
-def gate(tmp_path):
+@contextlib.contextmanager
+def running(tmp_path, ui: dict | None = None, tls: ssl.SSLContext | None = None):
     port = free_port()
     config = parse_config({
         "state_dir": str(tmp_path / "state"), "mqtt": {"enabled": False},
         "site": {"name": "North gate"},
         "ui": {"enabled": True, "port": port, "language": "en", "max_pin_failures": 3, "session_h": 2.0,
-               "allowed_hosts": ["gate.example"], "max_live_clients": 2},
+               "allowed_hosts": ["gate.example"], "max_live_clients": 2, **(ui or {})},
         "pipeline": {"stages": ["qr"]},
         "checks": {"face": {"mode": "off"}, "temperature": {"mode": "off"}, "qr": {"mode": "required"}},
         "simulation": {"scenario": str(SCENARIOS / "residents_only.yaml"), "realtime": True, "loop": True}})
@@ -38,11 +41,18 @@ def gate(tmp_path):
     loop = threading.Thread(target=runtime.run, args=(stop.is_set,), daemon=True)
     loop.start()
     try:
-        yield {"runtime": runtime, "screen": Screen(runtime.touchscreen.port), "port": runtime.touchscreen.port}
+        yield {"runtime": runtime, "screen": Screen(port, tls), "port": port,  # served where configured
+               "stop": stop, "loop": loop}
     finally:
         stop.set()
         loop.join(timeout=30)
         runtime.close()
+
+
+@pytest.fixture
+def gate(tmp_path):
+    with running(tmp_path) as started:
+        yield started
 
 
 def actions(runtime: Runtime, name: str) -> list[dict]:
@@ -66,6 +76,8 @@ def test_the_pages_carry_their_settings_and_are_never_cached(gate):
     assert response.getheader("Content-Type") == "text/html; charset=utf-8"
     assert 'window.GATEPOST = {"language": "en"};' in page or 'window.GATEPOST = {"language":"en"};' in page
     assert screen.get("/api/health") == (200, {"ok": True})
+    status, script, response = screen.request("GET", "/static/app.js")
+    assert status == 200 and "function applyLanguage" in script
 
 
 @pytest.mark.parametrize(("host", "allowed"), [
@@ -99,7 +111,7 @@ def test_a_body_of_16_kib_is_read_and_one_byte_more_is_not(gate):
     screen = gate["screen"]
     assert len(login_of_size(16 * 1024)) == 16 * 1024
     assert screen.post("/api/login", login_of_size(16 * 1024)) == (403, {"ok": False, "error": "wrong_pin"})
-    assert screen.post("/api/login", login_of_size(16 * 1024 + 1))[0] in (400, 413)
+    assert screen.post("/api/login", login_of_size(16 * 1024 + 1))[0] == 413  # not read further
 
 
 def test_a_login_sets_a_strict_cookie_for_the_session_and_logout_ends_it(gate):
@@ -120,6 +132,19 @@ def test_a_login_sets_a_strict_cookie_for_the_session_and_logout_ends_it(gate):
     status, answer, response = screen.request("POST", "/api/logout", {})
     assert (status, answer) == (200, {"ok": True}) and 'gatepost_session=""' in response.getheader("Set-Cookie")
     assert screen.get("/api/state")[0] == 401
+
+
+def test_over_https_the_cookie_is_sent_only_over_https_and_only_an_https_page_may_post(tmp_path):
+    authority = Authority(tmp_path / "tls")
+    cert, key = authority.issue("screen", server=True)
+    tls = ssl.create_default_context(cafile=str(authority.ca_file))
+    with running(tmp_path, {"tls_cert": str(cert), "tls_key": str(key)}, tls) as started:
+        screen = started["screen"]
+        assert screen.post("/api/login", {"guard": "7", "pin": PIN}, origin=f"http://127.0.0.1:{started['port']}") == (
+            403, {"ok": False, "error": "origin: requests come from this screen only"})
+        status, answer, response = screen.login()
+        assert (status, answer) == (200, {"ok": True, "guard": "Guard Seven"})
+        assert "Secure" in response.getheader("Set-Cookie") and screen.get("/api/state")[0] == 200
 
 
 def test_a_wrong_pin_and_an_unknown_guard_get_the_same_answer_but_only_a_guard_is_recorded(gate):
@@ -234,14 +259,18 @@ def test_events_reach_a_watching_screen_as_they_happen(gate):
     connection.request("GET", "/api/stream", headers={"Host": f"127.0.0.1:{gate['port']}", "Cookie": screen.cookie})
     response = connection.getresponse()
     assert response.status == 200 and response.getheader("Content-Type") == "text/event-stream"
-    alarm = runtime.gate.call_soon(lambda: runtime.gate.record(EventKind.alarm, {"alarm": "forced_passage"})).result(10)
+    assert wait_for(lambda: runtime.touchscreen.watching == (1, 0), timeout=10)
+    alarm = runtime.gate.call_soon(lambda: runtime.gate.record(
+        EventKind.alarm, {"alarm": "forced_passage", "door": "北门"})).result(10)
     lines: list[str] = []
     deadline = time.monotonic() + 10  # status events come every 2 s: without one of ours, give up
     while not any(alarm.event_id in line for line in lines) and time.monotonic() < deadline:
         lines.append(response.fp.readline().decode())
     at = next(n for n, line in enumerate(lines) if alarm.event_id in line)
     assert lines[at - 1] == "event: gate\n" and json.loads(lines[at][len("data: "):])["alarm"] == "forced_passage"
+    assert '"door": "北门"' in lines[at]  # UTF-8 as it is, not escaped
     connection.close()
+    assert wait_for(lambda: runtime.touchscreen.watching == (0, 0), timeout=10)  # noticed at its next write
 
 
 def test_requests_for_what_this_gate_does_not_know_are_refused_with_their_field(gate):
@@ -283,43 +312,9 @@ def test_a_removed_guard_is_logged_out(gate):
     assert screen.get("/api/state")[0] == 401
 
 
-class Stream:
-    """A long answer (events, the live view) read as it comes, on a connection of its own."""
-
-    def __init__(self, gate, path: str, cookie: str = "") -> None:
-        self.connection = http.client.HTTPConnection("127.0.0.1", gate["port"], timeout=10)
-        headers = {"Host": f"127.0.0.1:{gate['port']}", **({"Cookie": cookie} if cookie else {})}
-        self.connection.request("GET", path, headers=headers)
-        self.response = self.connection.getresponse()
-
-    def event(self, kind: str, *, within: float = 10.0) -> dict | None:
-        """The next server-sent event of `kind`, or None if the stream ended or none came in time."""
-        deadline = time.monotonic() + within
-        name = None
-        while time.monotonic() < deadline:
-            line = self.response.readline().decode()
-            if not line:
-                return None
-            if line.startswith("event: "):
-                name = line[len("event: "):].strip()
-            elif line.startswith("data: ") and name == kind:
-                return json.loads(line[len("data: "):])
-        return None
-
-    def ended(self, *, within: float = 10.0) -> bool:
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            if not self.response.read(4096):
-                return True
-        return False
-
-    def close(self) -> None:
-        self.connection.close()
-
-
 def test_the_residents_screen_follows_the_prompt_without_a_login(gate):
     runtime = gate["runtime"]
-    prompts = Stream(gate, "/api/prompt")
+    prompts = Stream(gate["port"], "/api/prompt")
     try:
         assert prompts.response.status == 200
         assert prompts.event("prompt") == {"code": runtime.gate.prompt.code, "guide": False}  # the current one first
@@ -333,7 +328,7 @@ def test_the_residents_screen_follows_the_prompt_without_a_login(gate):
 def test_a_watching_screen_hears_the_devices_every_two_seconds_without_events(gate):
     screen = gate["screen"]
     screen.login()
-    events = Stream(gate, "/api/stream", screen.cookie)
+    events = Stream(gate["port"], "/api/stream", screen.cookie)
     try:
         assert events.response.getheader("Cache-Control") == "no-cache"
         status = events.event("status", within=6.0)
@@ -346,7 +341,7 @@ def test_a_watching_screen_hears_the_devices_every_two_seconds_without_events(ga
 def test_a_removed_guards_streams_end(gate):
     screen, runtime = gate["screen"], gate["runtime"]
     screen.login()
-    events, live = Stream(gate, "/api/stream", screen.cookie), Stream(gate, "/api/live.mjpg", screen.cookie)
+    events, live = (Stream(gate["port"], path, screen.cookie) for path in ("/api/stream", "/api/live.mjpg"))
     try:
         assert events.response.status == 200 and live.response.status == 200
         runtime.service.guards.remove("7")
@@ -356,23 +351,11 @@ def test_a_removed_guards_streams_end(gate):
         live.close()
 
 
-def read_part(live: Stream) -> bytes:
-    """One JPEG of the live view, its framing checked."""
-    head = b""
-    while not head.endswith(b"\r\n\r\n"):
-        head += live.response.read(1)
-    lines = head.split(b"\r\n")
-    assert lines[:2] == [b"--frame", b"Content-Type: image/jpeg"] and lines[2].startswith(b"Content-Length: ")
-    jpeg = live.response.read(int(lines[2].split(b": ")[1]))
-    assert jpeg[:2] == b"\xff\xd8" and live.response.read(2) == b"\r\n"
-    return jpeg
-
-
 def test_the_live_view_is_a_stream_of_jpegs_for_as_many_screens_as_configured(gate):
     screen = gate["screen"]
     screen.login()
     too_many = (503, {"ok": False, "error": "live view: too many screens watching"})
-    watching = [Stream(gate, "/api/live.mjpg", screen.cookie) for _ in range(2)]
+    watching = [Stream(gate["port"], "/api/live.mjpg", screen.cookie) for _ in range(2)]
     try:
         first = watching[0]
         assert [w.response.status for w in watching] == [200, 200]
@@ -383,16 +366,25 @@ def test_the_live_view_is_a_stream_of_jpegs_for_as_many_screens_as_configured(ga
     finally:
         for stream in watching:
             stream.close()
-    again: list[Stream] = []
-
-    def two_places_again() -> bool:  # a closed screen is noticed at its next frame
-        for stream in again:
-            stream.close()
-        again[:] = [Stream(gate, "/api/live.mjpg", screen.cookie) for _ in range(2)]
-        return [w.response.status for w in again] == [200, 200]
-
+    assert wait_for(lambda: gate["runtime"].touchscreen.watching[1] == 0, timeout=10)  # noticed at the next frame
+    again = [Stream(gate["port"], "/api/live.mjpg", screen.cookie) for _ in range(3)]
     try:
-        assert wait_for(two_places_again, timeout=10)
+        assert [w.response.status for w in again] == [200, 200, 503]
     finally:
         for stream in again:
             stream.close()
+
+
+def test_a_camera_that_gives_no_new_frame_costs_the_live_view_nothing(gate):
+    screen = gate["screen"]
+    screen.login()
+    gate["stop"].set()  # the frame loop stops; the screen still serves
+    gate["loop"].join(timeout=30)
+    live = Stream(gate["port"], "/api/live.mjpg", screen.cookie)
+    try:
+        read_part(live)  # the last frame, once
+        live.connection.sock.settimeout(1.0)  # the view's pace is 4 a second: a repeat would come within 0.25 s
+        with pytest.raises(TimeoutError):
+            read_part(live)
+    finally:
+        live.close()

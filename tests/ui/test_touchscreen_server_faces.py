@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 import pytest
 import yaml
 
@@ -29,6 +30,7 @@ def running_gate(tmp, visitors: list[dict]):
         "residents": [{"name": "Bob", "unit": "5-1102", "photos": ["resident_b/01.jpg"]}], "visitors": visitors}))
     config = parse_config({
         "state_dir": str(tmp / "state"), "mqtt": {"enabled": False}, "storage": {"snapshots": "face"},
+        "hardware": {"thermal": {"recheck": {"min_pairs": 1}}},  # one guard's recheck moves the site's offset (a day's step)
         "ui": {"enabled": True, "port": free_port(), "language": "en"},
         "simulation": {"scenario": str(scenario), "realtime": True, "loop": False}})
     runtime = Runtime(config, control=False)
@@ -79,7 +81,7 @@ def test_the_snapshot_kept_with_a_decision_is_shown_to_a_guard_and_never_cached(
     status, body, response = gate["screen"].request("GET", path)
     assert status == 200 and response.getheader("Content-Type") == "image/jpeg"
     assert response.getheader("Cache-Control") == "no-store"
-    assert gate["runtime"].service.snapshot(decision["event_id"])[:2] == b"\xff\xd8"
+    assert body[:2] == b"\xff\xd8" and body == gate["runtime"].service.snapshot(decision["event_id"])
 
 
 def test_a_guards_clinical_recheck_confirms_the_fever_or_names_the_field(gate):
@@ -90,16 +92,32 @@ def test_a_guards_clinical_recheck_confirms_the_fever_or_names_the_field(gate):
         400, {"ok": False, "error": f"visit_id: no visit {'v' * 32!r} decided in the last 7 days"})  # cut to 32
     status, answer = screen.post("/api/recheck", {"visit_id": decision["visit_id"], "temperature_c": 50})
     assert status == 400 and answer["ok"] is False and answer["error"].startswith("temperature_c: ")
-    status, answer = screen.post("/api/recheck", {"visit_id": decision["visit_id"], "temperature_c": 38.9})
-    assert (status, answer["ok"], answer["fever_confirmed"]) == (200, True, True) and "site_offset_c" in answer
-    [recheck] = [e for e in runtime.store.events(kind=EventKind.action.value) if e.get("action") == "fever_recheck"]
-    assert (recheck["guard"], recheck["visit_id"], recheck["clinical_temperature_c"]) == (
-        "7", decision["visit_id"], 38.9)
+    clinical = round(decision["temperature"]["estimate_c"] + 1.0, 1)  # the gate read 1 °C low
+    status, answer = screen.post("/api/recheck", {"visit_id": decision["visit_id"], "temperature_c": clinical})
+    assert (status, answer) == (200, {"ok": True, "fever_confirmed": True, "site_offset_c": 0.1})  # the day's step
+    assert screen.post("/api/recheck", {"visit_id": decision["visit_id"], "temperature_c": clinical}) == (
+        200, {"ok": True, "fever_confirmed": True, "site_offset_c": None})  # the day's step is spent: no change
+    rechecks = [e for e in runtime.store.events(kind=EventKind.action.value) if e.get("action") == "fever_recheck"]
+    assert [(r["guard"], r["visit_id"], r["clinical_temperature_c"]) for r in rechecks] == [
+        ("7", decision["visit_id"], clinical)] * 2
+
+
+def taught_by(runtime: Runtime, visit_id: str, resident_id: int) -> int:
+    """Say the visit taught the resident a template (one 0.9 from their enrolment photo): its id."""
+    enrolled = runtime.gallery.matcher.gallery.enrolled(resident_id)[0]
+    other = np.random.default_rng(0).standard_normal(enrolled.shape).astype(np.float32)
+    other -= (other @ enrolled) * enrolled
+    probe = (0.9 * enrolled + np.sqrt(1 - 0.81) * other / np.linalg.norm(other)).astype(np.float32)
+    taught = runtime.gate.call_soon(lambda: runtime.gallery.adapt(
+        visit_id, resident_id, probe, frames=3, match_similarity=0.99, runner_up=0.0)).result(10)
+    assert taught is not None
+    return taught.template_id
 
 
 def test_not_this_person_keeps_the_face_from_the_resident_it_was_taken_for(gate):
     screen, runtime = gate["screen"], gate["runtime"]
     decision = bobs_decision(runtime)
+    template_id = taught_by(runtime, decision["visit_id"], decision["resident_id"])
     assert screen.post("/api/not-this-person", {"visit_id": decision["visit_id"]}) == (
         200, {"ok": True, "resident_id": decision["resident_id"]})
     assert wait_for(lambda: any(e.get("action") == "not_this_person"
@@ -109,6 +127,7 @@ def test_not_this_person_keeps_the_face_from_the_resident_it_was_taken_for(gate)
         "7", decision["visit_id"], decision["resident_id"])
     negatives = [t.source for t in runtime.store.templates(decision["resident_id"]) if t.negative]
     assert negatives == ["guard: not this person"]  # the face is kept as someone Bob is not
+    assert template_id not in [t.id for t in runtime.store.templates(decision["resident_id"])]  # what it taught goes
 
 
 def test_a_resident_in_front_is_not_enrolled_twice_but_a_visitor_is_enrolled_for_their_hours(gate):
@@ -138,3 +157,10 @@ def test_a_resident_in_front_is_not_enrolled_twice_but_a_visitor_is_enrolled_for
             enrolled["templates"]) == ("7", robert.id, "Robert", 2, answer["templates"])
     assert [t.source for t in runtime.store.templates(robert.id)] == [
         f"touchscreen capture {n + 1}" for n in range(answer["templates"])]
+    runtime.gate.call_soon(lambda: runtime.service.remove_resident(robert)).result(10)
+    status, capture = screen.post("/api/enrol/capture", {})
+    status, answer = screen.post("/api/enrol", {**enrolment, "capture_id": capture["capture_id"]})
+    assert (status, answer["ok"]) == (200, True)  # a resident this time: no end
+    assert [r.name for r in runtime.store.residents()] == ["Robert"] and runtime.store.expired(time.time() + 1e9) == []
+    enrolled = [e for e in runtime.store.events(kind=EventKind.action.value) if e.get("action") == "enrolled"][-1]
+    assert enrolled["resident_id"] == answer["resident_id"] and "visitor_hours" not in enrolled
