@@ -31,6 +31,12 @@ DAY_S = 86_400
 OLDEST_FIRST = "time, event_id"  # pragma: no mutate (SQL reads a name in any case)
 NEWEST_FIRST = "time DESC"  # pragma: no mutate (likewise)
 
+def database_address(url: str) -> str:
+    """Where a database URL points, without its user name and password: for logs and errors."""
+    authority, slash, path = url.partition("://")[2].partition("/")
+    return authority.rpartition("@")[2] + slash + path
+
+
 @dataclass(frozen=True)
 class GateRow:
     site: str
@@ -61,11 +67,13 @@ class CollectorDB(OperatorRecords, SnapshotRecords):
                 import psycopg
             except ImportError:
                 raise StorageError("a PostgreSQL URL needs the psycopg package (pip install 'psycopg[binary]')") from None
+            if self.url.partition("://")[2].partition("/")[0].count("@") > 1:  # libpq would show what follows
+                raise StorageError("database URL: write each '@' in its user name or password as %40")
             try:
                 # psycopg's default, written out; a bound for a server that never answers, which no test here has
                 self._db = psycopg.connect(self.url, autocommit=False, connect_timeout=5)  # pragma: no mutate
             except psycopg.Error as error:
-                raise StorageError(f"cannot connect to {self.url.split('@')[-1]}: {error}") from None
+                raise StorageError(f"cannot connect to {database_address(self.url)}: {error}") from None
         else:
             path = Path(self.url.removeprefix("sqlite:///").removeprefix("sqlite://"))
             path.parent.mkdir(parents=True, exist_ok=True)

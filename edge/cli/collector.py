@@ -16,7 +16,7 @@ DB_HELP = "sqlite:///PATH or postgresql://... (default sqlite:///collector.db)"
 
 
 def cmd_collector_run(args: argparse.Namespace) -> int:
-    from collector.db import CollectorDB
+    from collector.db import CollectorDB, database_address
     from collector.service import Collector
     from edge.shutdown import install_signal_handlers
 
@@ -26,7 +26,7 @@ def cmd_collector_run(args: argparse.Namespace) -> int:
     collector = Collector(common.mqtt_config(args), db, group=args.group, client_id=args.client_id,
                           keep_days=args.keep_days or None)
     collector.start()
-    log.info("collector %s storing into %s", args.client_id, args.db.split("@")[-1])
+    log.info("collector %s storing into %s", args.client_id, database_address(args.db))
     stop.wait()
     log.info("stopping (%s)", stop.reason())
     collector.stop()
@@ -72,7 +72,7 @@ def cmd_collector_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_collector_web(args: argparse.Namespace) -> int:
-    from collector.db import CollectorDB
+    from collector.db import CollectorDB, database_address
     from collector.web.server import FleetServer
     from edge.shutdown import install_signal_handlers
 
@@ -88,7 +88,7 @@ def cmd_collector_web(args: argparse.Namespace) -> int:
     if server.error:
         db.close()
         raise ConfigError(server.error)
-    log.info("fleet view on http://%s:%d/ (database %s)", args.host, server.port, args.db.split("@")[-1])
+    log.info("fleet view on http://%s:%d/ (database %s)", args.host, server.port, database_address(args.db))
     stop.wait()
     log.info("stopping (%s)", stop.reason())
     server.stop()

@@ -214,3 +214,15 @@ def test_a_database_out_of_reach_is_named_without_its_password():
     with pytest.raises(StorageError) as refused:
         CollectorDB("postgresql://collector:secret@127.0.0.1:1/events")
     assert str(refused.value).startswith("cannot connect to 127.0.0.1:1/events: ") and "secret" not in str(refused.value)
+    with pytest.raises(StorageError) as refused:  # libpq ends the password at its first "@" and shows the rest
+        CollectorDB("postgresql://collector:se@cret@127.0.0.1:1/events")
+    assert str(refused.value) == "database URL: write each '@' in its user name or password as %40"
+
+
+def test_a_database_address_is_shown_without_user_or_password():
+    from collector.db import database_address
+
+    assert database_address("postgresql://u:p@db.example:5432/fleet?application_name=a@b") == (
+        "db.example:5432/fleet?application_name=a@b")
+    assert database_address("postgresql://db.example/fleet") == "db.example/fleet"
+    assert database_address("sqlite:///var/lib/fleet.db") == "/var/lib/fleet.db"
