@@ -218,8 +218,8 @@ class GateService:
 
     def _gallery_changed(self, *, forget_visit: str = "") -> None:
         if (gallery := self._runtime.gallery) is not None:
-            if forget_visit:
-                gallery.forget_visit(forget_visit)
+            if forget_visit and gallery.forget_visit(forget_visit) is not None:
+                return  # it removed the visit's template and re-read the store: the new templates too
             gallery.changed()
 
     def apply_resident_record(self, uid: str, version: int, *, removed: bool = False, name: str = "",
