@@ -60,7 +60,8 @@ def statuses() -> dict[str, str]:
 
 
 def module_of(mutant: str) -> str:
-    return mutant.split(".x\u01c1", 1)[0].split(".x_", 1)[0]
+    """The module a mutant's name (or a pattern of names, `collector.db.*` too) belongs to."""
+    return mutant.split(".x\u01c1", 1)[0].split(".x_", 1)[0].removesuffix(".*")
 
 
 def summarise(found: dict[str, str], modules: tuple[str, ...] | None) -> list[dict]:

@@ -18,9 +18,9 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from collector.database_url import credentials_unclear, database_address, sqlite_file
 from collector.operators import OperatorRecords
 from collector.schema import ADDED_COLUMNS, EVENT_COLUMNS, event_row, metrics, tables
 from collector.snapshots import SnapshotRecords
@@ -30,11 +30,6 @@ DAY_S = 86_400
 
 OLDEST_FIRST = "time, event_id"  # pragma: no mutate (SQL reads a name in any case)
 NEWEST_FIRST = "time DESC"  # pragma: no mutate (likewise)
-
-def database_address(url: str) -> str:
-    """Where a database URL points, without its user name and password: for logs and errors."""
-    authority, slash, path = url.partition("://")[2].partition("/")
-    return authority.rpartition("@")[2] + slash + path
 
 
 @dataclass(frozen=True)
@@ -67,15 +62,16 @@ class CollectorDB(OperatorRecords, SnapshotRecords):
                 import psycopg
             except ImportError:
                 raise StorageError("a PostgreSQL URL needs the psycopg package (pip install 'psycopg[binary]')") from None
-            if self.url.partition("://")[2].partition("/")[0].count("@") > 1:  # libpq would show what follows
-                raise StorageError("database URL: write each '@' in its user name or password as %40")
+            if credentials_unclear(self.url):
+                raise StorageError("database URL: write '@', '/', '?' and '#' in its user name or password as "
+                                   "%40, %2F, %3F and %23")
             try:
                 # psycopg's default, written out; a bound for a server that never answers, which no test here has
                 self._db = psycopg.connect(self.url, autocommit=False, connect_timeout=5)  # pragma: no mutate
             except psycopg.Error as error:
                 raise StorageError(f"cannot connect to {database_address(self.url)}: {error}") from None
         else:
-            path = Path(self.url.removeprefix("sqlite:///").removeprefix("sqlite://"))
+            path = sqlite_file(self.url)
             path.parent.mkdir(parents=True, exist_ok=True)
             # a bound for another writer (collectors sharing one file wait for each other): no test holds a lock so long
             self._db = sqlite3.connect(path, check_same_thread=False, timeout=30)  # pragma: no mutate
@@ -141,13 +137,20 @@ class CollectorDB(OperatorRecords, SnapshotRecords):
         stored = time.time()
         rows = [event_row(m, stored, t) for m, t in zip(messages, texts or [None] * len(messages), strict=True)]
         by_id = {m["event_id"]: m for m in messages}
+        made: set[int] = set()
         with self._cursor() as cursor:
-            new_ids = self._insert_postgres(cursor, rows) if self.postgres else self._insert_sqlite(cursor, rows)
+            if self.postgres:
+                made = self._make_partitions(cursor, {row[4] for row in rows})
+                new_ids = self._insert_postgres(cursor, rows)
+            else:
+                new_ids = self._insert_sqlite(cursor, rows)
             self._count_hours(cursor, [by_id[event_id] for event_id in new_ids])
+        # only once committed: a batch rolled back takes the partitions it made with it, and a day cached
+        # without its partition sent every later event of that day to quarantine
+        self._partitions.update(made)
         return len(new_ids)
 
     def _insert_postgres(self, cursor, rows: list[tuple]) -> list[str]:
-        self._ensure_partitions(cursor, {row[4] for row in rows})
         columns = ", ".join(EVENT_COLUMNS)
         with cursor.copy(f"COPY staging ({columns}) FROM STDIN") as copy:
             for row in rows:
@@ -167,12 +170,14 @@ class CollectorDB(OperatorRecords, SnapshotRecords):
                 new_ids.append(row[0])
         return new_ids
 
-    def _ensure_partitions(self, cursor, times: set[float]) -> None:
-        for day in {int(t) // DAY_S * DAY_S for t in times} - self._partitions:
-            name = f"events_d{day // DAY_S}"
-            cursor.execute(f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF events "
+    def _make_partitions(self, cursor, times: set[float]) -> set[int]:
+        """The days of `times` not known to have a partition, each made if missing (IF NOT EXISTS: another
+        collector may have made it); returns them, to be cached once the transaction commits."""
+        days = {int(t) // DAY_S * DAY_S for t in times} - self._partitions
+        for day in sorted(days):
+            cursor.execute(f"CREATE TABLE IF NOT EXISTS events_d{day // DAY_S} PARTITION OF events "
                            f"FOR VALUES FROM ({day}) TO ({day + DAY_S})")
-            self._partitions.add(day)  # pragma: no mutate (a cache: without it the partition is made again, IF NOT EXISTS)
+        return days
 
     def _count_hours(self, cursor, messages: list[dict[str, Any]]) -> None:
         counts: Counter = Counter()

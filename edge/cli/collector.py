@@ -16,7 +16,8 @@ DB_HELP = "sqlite:///PATH or postgresql://... (default sqlite:///collector.db)"
 
 
 def cmd_collector_run(args: argparse.Namespace) -> int:
-    from collector.db import CollectorDB, database_address
+    from collector.database_url import database_address
+    from collector.db import CollectorDB
     from collector.service import Collector
     from edge.shutdown import install_signal_handlers
 
@@ -72,7 +73,8 @@ def cmd_collector_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_collector_web(args: argparse.Namespace) -> int:
-    from collector.db import CollectorDB, database_address
+    from collector.database_url import database_address
+    from collector.db import CollectorDB
     from collector.web.server import FleetServer
     from edge.shutdown import install_signal_handlers
 

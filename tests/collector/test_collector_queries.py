@@ -147,6 +147,24 @@ def test_a_day_dropped_by_retention_takes_late_events_again_on_postgresql():
         server.stop()
 
 
+def test_a_batch_refused_on_a_new_day_leaves_that_day_open_to_the_next_on_postgresql():
+    """A refused batch rolled back the day's new partition while the partition was remembered: every later
+    event of that day was refused ("no partition") and quarantined, until the collector restarted."""
+    server = postgres_server()  # skips without psycopg
+    import psycopg
+
+    db = CollectorDB(server.url)
+    try:
+        day = HOUR // DAY_S * DAY_S
+        with pytest.raises(psycopg.DataError, match="NUL"):  # PostgreSQL's text holds no NUL
+            db.insert_events([event("e1", day + 10), event("e\x002", day + 20)])
+        assert db.count() == 0
+        assert db.insert_events([event("e3", day + 30)]) == 1 and db.count() == 1
+    finally:
+        db.close()
+        server.stop()
+
+
 def test_a_quarantined_message_is_kept_as_text_at_most_64_kb_with_odd_bytes_escaped(db):
     db.quarantine("gatepost/s1/g1/event\x00", b"\xff{\x00}" + b"x" * 70_000, "event: not JSON\x00", HOUR)
     [(received, topic, payload, reason)] = db.quarantined()
@@ -214,15 +232,31 @@ def test_a_database_out_of_reach_is_named_without_its_password():
     with pytest.raises(StorageError) as refused:
         CollectorDB("postgresql://collector:secret@127.0.0.1:1/events")
     assert str(refused.value).startswith("cannot connect to 127.0.0.1:1/events: ") and "secret" not in str(refused.value)
-    with pytest.raises(StorageError) as refused:  # libpq ends the password at its first "@" and shows the rest
-        CollectorDB("postgresql://collector:se@cret@127.0.0.1:1/events")
-    assert str(refused.value) == "database URL: write each '@' in its user name or password as %40"
+    # libpq ends the password at its first '@' (or '/', '?', '#') and reads the rest as the host or the database
+    for password in ("se@cret", "se/cret", "se?cret", "se#cret"):
+        with pytest.raises(StorageError) as refused:
+            CollectorDB(f"postgresql://collector:{password}@127.0.0.1:1/events")
+        assert str(refused.value) == ("database URL: write '@', '/', '?' and '#' in its user name or password as "
+                                      "%40, %2F, %3F and %23")
+    with pytest.raises(StorageError) as refused:  # escaped, as asked: tried, and named without it
+        CollectorDB("postgresql://collector:se%2Fcret@127.0.0.1:1/events")
+    assert str(refused.value).startswith("cannot connect to 127.0.0.1:1/events: ")
 
 
 def test_a_database_address_is_shown_without_user_or_password():
-    from collector.db import database_address
+    from collector.database_url import database_address
 
     assert database_address("postgresql://u:p@db.example:5432/fleet?application_name=a@b") == (
         "db.example:5432/fleet?application_name=a@b")
     assert database_address("postgresql://db.example/fleet") == "db.example/fleet"
-    assert database_address("sqlite:///var/lib/fleet.db") == "/var/lib/fleet.db"
+    assert database_address("sqlite:///fleet.db") == "fleet.db"  # the file as opened: relative to the working folder
+    assert database_address("sqlite:////srv/a@b/fleet.db") == "/srv/a@b/fleet.db"
+    assert database_address("postgresql://u@db/fleet?password=secret&sslmode=require&x=y") == "db/fleet?sslmode=require&x=y"
+    assert database_address("postgresql://u@db/fleet?password=secret") == "db/fleet"
+    assert database_address("postgresql:///fleet?host=/var/run/postgresql") == "/fleet?host=/var/run/postgresql"
+    assert database_address("postgresql://u:p@db/fleet?password=a=b&application_name=a://b") == (
+        "db/fleet?application_name=a://b")
+    for unclear in ("postgresql://u:pa/ss@db/fleet", "postgresql://u:pa?ss@db/fleet", "postgresql://u:pa#ss@db/fleet",
+                    "postgresql://u:p@ss@db/fleet", "postgresql://u:p?a=1&b@db/fleet",
+                    "postgresql://u:pa/ss@db/fleet?application_name=a://b"):
+        assert database_address(unclear) == "a database (its URL not shown: the user name or password needs escapes)"

@@ -262,6 +262,38 @@ def test_while_the_database_is_away_a_batch_is_neither_stored_nor_acknowledged()
         server.stop()
 
 
+def test_a_database_lost_while_a_batch_is_stored_row_by_row_leaves_the_whole_batch_unacknowledged():
+    """PostgreSQL refuses a text holding NUL, so the batch is stored row by row; the server goes away
+    before the third row. Nothing is acknowledged: the broker keeps the batch until it is stored whole."""
+    from tests.postgres import postgres_server
+
+    server = postgres_server()
+
+    class LostBeforeTheThirdRow(CollectorDB):
+        def insert_events(self, messages, texts=None):
+            if [m["event_id"] for m in messages] == ["e3"] and not lost:
+                lost.append(True)
+                server.stop_server()
+            return super().insert_events(messages, texts)
+
+    lost: list[bool] = []
+    db = LostBeforeTheThirdRow(server.url)
+    try:
+        collector = Collector(MqttConfig(), db)
+        prepared = collector._prepare([message("gatepost/s1/g1/event", event(event_id=event_id), mid=n)
+                                       for n, event_id in enumerate(("e1", "e\x002", "e3"))])
+        assert not collector._store(prepared)
+        assert (collector.stored, collector.received, collector.rejected) == (1, 0, 0)
+        server.start_server()
+        assert collector._store(prepared)
+        assert (collector.stored, collector.received, db.count()) == (2, 3, 2)
+        [(_, _, _, reason)] = db.quarantined()
+        assert reason.startswith("database refused it:") and "NUL" in reason
+    finally:
+        db.close()
+        server.stop()
+
+
 def test_batches_add_to_the_counts_and_a_clean_batch_is_one_insert(collector):
     first = [message("gatepost/s1/g1/event", event(event_id=f"e{n}")) for n in range(3)]
     second = [message("gatepost/s1/g1/event", event(event_id="e9")), message("gatepost/s1/g1/status", b"online")]

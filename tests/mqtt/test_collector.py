@@ -150,3 +150,51 @@ def test_a_message_whose_quarantine_fails_is_not_acknowledged_and_is_kept_until_
     client.loop_stop()
     client.disconnect()
     collector.close()
+
+
+def test_events_alarms_statuses_and_snapshots_come_at_qos_1_and_telemetry_at_qos_0(broker, tmp_path):
+    """What the collector asks of the broker: at least once for what it stores, at most once for telemetry
+    (a report lost is sent again shortly; one queued while the collector is away would only be stale)."""
+    import paho.mqtt.client as mqtt
+
+    collector = CollectorSide(broker, f"sqlite:///{tmp_path}/collector.db").start()
+    assert collector.collector.client.keepalive == collector.collector.config.keepalive_s != 60  # not paho's
+    delivered: dict[str, int] = {}
+    collector.collector.client.on_message = lambda c, u, m: delivered.setdefault(m.topic.rsplit("/", 1)[1], m.qos)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="fake-gate", protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    for kind in ("event", "alarm", "telemetry", "status", "snapshot"):  # each at QoS 2: the subscription's QoS caps it
+        client.publish(f"gatepost/site-a/gate-9/{kind}", b"{}", qos=2).wait_for_publish(5)
+    assert wait_for(lambda: len(delivered) == 5, timeout=10)
+    assert delivered == {"event": 1, "alarm": 1, "telemetry": 0, "status": 1, "snapshot": 1}
+    client.loop_stop()
+    client.disconnect()
+    collector.close()
+
+
+def test_a_stored_event_is_acknowledged_so_the_broker_does_not_send_it_again(broker, tmp_path):
+    """Each message is acknowledged by hand once stored; one left unacknowledged comes again to the same
+    session when the collector reconnects, ahead of anything new."""
+    import paho.mqtt.client as mqtt
+
+    url = f"sqlite:///{tmp_path}/collector.db"
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="fake-gate", protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+
+    def send(event_id: str) -> None:
+        body = {"event_id": event_id, "site": "site-a", "gate": "gate-9", "kind": "decision", "time": 3600.0}
+        client.publish("gatepost/site-a/gate-9/event", json.dumps(body), qos=1).wait_for_publish(5)
+
+    first = CollectorSide(broker, url).start()
+    send("e1")
+    assert wait_for(lambda: first.collector.events_received == 1, timeout=10)
+    first.close()  # a clean stop: the session stays with the broker, with anything unacknowledged
+    second = CollectorSide(broker, url).start()  # the same client id: the same session
+    send("e2")
+    assert wait_for(lambda: second.db.count() == 2 and second.collector.events_received >= 1, timeout=10)
+    assert second.collector.events_received == 1  # e2 alone: e1 was acknowledged
+    client.loop_stop()
+    client.disconnect()
+    second.close()

@@ -85,9 +85,26 @@ def test_two_collectors_on_a_shared_subscription_store_each_event_once(broker, t
     second.close()
 
 
-def test_collector_run_speaks_mqtt_3_1_1_unless_told():
-    assert build_parser().parse_args(["collector", "run"]).protocol == "3.1.1"
+def test_collector_run_speaks_mqtt_3_1_1_unless_told_with_the_collectors_own_defaults():
+    from collector.service import CLIENT_ID, GROUP
+
+    run = build_parser().parse_args(["collector", "run"])
+    assert (run.protocol, run.group, run.client_id) == ("3.1.1", GROUP, CLIENT_ID)
     assert build_parser().parse_args(["collector", "run", "--protocol", "5"]).protocol == "5"
+
+
+def test_collectors_of_two_groups_each_store_every_event(broker, tmp_path):
+    """A second group (an archive, a second site's cloud) takes its own copy; a group splits only among its own."""
+    main = CollectorSide(broker, f"sqlite:///{tmp_path}/main.db", client_id="c1", group="main").start()
+    archive = CollectorSide(broker, f"sqlite:///{tmp_path}/archive.db", client_id="c2", group="archive").start()
+    gate = GateSide(broker, tmp_path / "gate")
+    gate.link.start()
+    ids = set(gate.record(40))
+    assert wait_count(main.db, 40) == 40 and wait_count(archive.db, 40) == 40
+    assert {e["event_id"] for e in main.db.events()} == ids == {e["event_id"] for e in archive.db.events()}
+    gate.close()
+    main.close()
+    archive.close()
 
 
 @pytest.mark.parametrize("protocol", ["3.1.1", "5"])
@@ -107,6 +124,33 @@ def test_what_arrives_while_the_collectors_are_stopped_waits_for_them_at_the_bro
     assert wait_count(collector.db, 50) == 50
     assert {e["event_id"] for e in collector.db.events()} == set(ids)
     collector.close()
+
+
+def test_a_batch_left_unstored_at_stop_comes_again_to_the_next_collector(broker, tmp_path):
+    """Acknowledged by hand, after the commit: a collector stopped (or killed) before it could store a
+    message leaves it with the broker, which sends it again when the collector's session comes back."""
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path}/c.db"
+    first = CollectorSide(broker, url).start()
+    other = sqlite3.connect(tmp_path / "c.db")
+    other.execute("CREATE TRIGGER refuse BEFORE INSERT ON quarantine BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+    other.commit()
+    gate = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="g", protocol=mqtt.MQTTv5)
+    gate.connect("127.0.0.1", broker.port)
+    gate.loop_start()
+    gate.publish(Topics("s", "g").event, b"{not an event", qos=1).wait_for_publish(5)
+    assert wait_for(lambda: first.collector.retries >= 1, timeout=10)
+    first.close()
+    other.execute("DROP TRIGGER refuse")
+    other.commit()
+    other.close()
+    second = CollectorSide(broker, url).start()
+    assert wait_for(lambda: len(second.db.quarantined()) == 1, timeout=10)
+    assert second.collector.received == 1
+    gate.loop_stop()
+    gate.disconnect()
+    second.close()
 
 
 def test_sigkilled_daemon_loses_nothing_and_duplicates_are_absorbed(broker, tmp_path):
