@@ -182,6 +182,7 @@ def test_a_writer_stopped_with_a_batch_unstored_leaves_it_to_the_broker(collecto
 
 def test_retention_drops_what_is_older_than_the_days_kept_at_most_once_an_hour(collectors):
     collector = collectors()
+
     def stored():
         return sorted(event["event_id"] for event in collector.db.events())
 
