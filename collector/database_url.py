@@ -7,7 +7,8 @@ from pathlib import Path
 
 def database_address(url: str) -> str:
     """Where a database URL points, without its user name and password (nor a `password=` parameter):
-    for logs and errors. A URL whose credentials are unclear (`credentials_unclear`) is refused first."""
+    for logs and errors. One whose credentials are unclear (`credentials_unclear`), which `CollectorDB`
+    refuses, is not shown at all."""
     if url.startswith("sqlite:"):
         return str(sqlite_file(url))  # no credentials
     if credentials_unclear(url):

@@ -61,3 +61,18 @@ def broker(tmp_path):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture()
+def fake_gate(broker):
+    """A bare MQTT 5 client on the broker, connected and looping: publishes what a gate (or a forger) would."""
+    import paho.mqtt.client as mqtt
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="fake-gate", protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    try:
+        yield client
+    finally:
+        client.loop_stop()
+        client.disconnect()

@@ -16,6 +16,7 @@ from collector.db import CollectorDB
 from collector.service import BATCH, RETENTION_EVERY_S, Collector
 from edge.config import MqttConfig
 from tests.emulators import wait_for
+from tests.mqtt.helpers import refuse_quarantine
 
 DAY_S = 86400.0
 
@@ -53,13 +54,6 @@ def read_until_stopped(collector: Collector) -> list:
     reader.join(10)
     assert not reader.is_alive()
     return batches
-
-
-def refuse_quarantine(path) -> sqlite3.Connection:
-    other = sqlite3.connect(path)
-    other.execute("CREATE TRIGGER refuse BEFORE INSERT ON quarantine BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
-    other.commit()
-    return other
 
 
 # the reader

@@ -1,3 +1,5 @@
+import sqlite3
+
 from collector.db import CollectorDB
 from collector.service import Collector
 from edge.config import MqttConfig
@@ -57,3 +59,12 @@ def wait_count(db: CollectorDB, expected: int, timeout: float = 60.0) -> int:
     wait_for(lambda: db.count() >= expected, timeout=timeout, interval=0.05)
     return db.count()
 
+
+
+def refuse_quarantine(path) -> sqlite3.Connection:
+    """Another connection to a collector's SQLite file, with a trigger that refuses every quarantine write
+    (as a full disk would); `DROP TRIGGER refuse` on it ends the refusal."""
+    other = sqlite3.connect(path)
+    other.execute("CREATE TRIGGER refuse BEFORE INSERT ON quarantine BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+    other.commit()
+    return other

@@ -8,7 +8,7 @@ import yaml
 
 from tests.conftest import ROOT, SCENARIOS
 from tests.emulators import wait_for
-from tests.mqtt.helpers import CollectorSide
+from tests.mqtt.helpers import CollectorSide, refuse_quarantine
 
 
 def gatepost(*args):
@@ -59,57 +59,43 @@ def test_simulated_events_reach_the_collector_and_stats_add_up(broker, tmp_path)
     assert {a["alarm"] for a in alarms} >= {"fever", "spoof", "tailgate"}
 
 
-def test_malformed_telemetry_is_refused_and_the_rest_kept(broker, tmp_path):
-    import paho.mqtt.client as mqtt
-
+def test_malformed_telemetry_is_refused_and_the_rest_kept(broker, fake_gate, tmp_path):
     collector = CollectorSide(broker, f"sqlite:///{tmp_path}/collector.db").start()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="fake-gate", protocol=mqtt.MQTTv5)
-    client.connect("127.0.0.1", broker.port)
-    client.loop_start()
     topic = "gatepost/site-a/gate-9/telemetry"
     for payload in (b"{not json", json.dumps({"stage_ms": {"face": {"p50": "fast"}}}),
                     json.dumps({"stage_ms": {"face": {"p50": 10.0, "p95": 20.0}}}),
                     json.dumps({"stage_ms": {"face": {"p50": 14.0, "p95": 30.0}},
                                 "decision_ms": {"p50": 40.0, "p95": 90.0}})):
-        client.publish(topic, payload, qos=1).wait_for_publish(5)
+        fake_gate.publish(topic, payload, qos=1).wait_for_publish(5)
     assert wait_for(lambda: len(collector.db.stage_timings()) == 2 and collector.collector.rejected == 2, timeout=10)
     rows = {stage: (p50, p95) for site, gate, _, stage, p50, p95 in collector.db.stage_timings(site="site-a")}
     assert rows == {"face": (12.0, 30.0), "decision": (40.0, 90.0)}
-    client.loop_stop()
-    client.disconnect()
     collector.close()
 
 
-def test_poison_messages_are_quarantined_and_the_writer_lives_on(broker, tmp_path):
+def test_poison_messages_are_quarantined_and_the_writer_lives_on(broker, fake_gate, tmp_path):
     """Regressions: `"site": "#"` killed the writer thread for good, deep JSON did the same, and
     `"time": 1e999` was stored as Infinity and broke `collector stats` for the whole database."""
-    import paho.mqtt.client as mqtt
-
     db_url = f"sqlite:///{tmp_path}/collector.db"
     collector = CollectorSide(broker, db_url).start()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="fake-gate", protocol=mqtt.MQTTv5)
-    client.connect("127.0.0.1", broker.port)
-    client.loop_start()
     topic = "gatepost/site-a/gate-9/event"
     poison = [json.dumps({"event_id": "p1", "site": "#", "gate": "gate-9", "kind": "decision", "time": 1.0}),
               b"[" * 100_000,
               b'{"event_id": "p3", "kind": "decision", "time": 1e999}',
               json.dumps({"event_id": "p4", "site": "site-a", "gate": "gate-1", "kind": "decision", "time": 1.0})]
     acks = []
-    client.on_message = lambda c, u, m: acks.append((json.loads(m.payload), m.qos))
-    client.subscribe("gatepost/site-a/+/ack", qos=1)
+    fake_gate.on_message = lambda c, u, m: acks.append((json.loads(m.payload), m.qos))
+    fake_gate.subscribe("gatepost/site-a/+/ack", qos=1)
     for payload in poison:
-        client.publish(topic, payload, qos=1).wait_for_publish(5)
+        fake_gate.publish(topic, payload, qos=1).wait_for_publish(5)
     good = {"event_id": "g1", "site": "site-a", "gate": "gate-9", "kind": "decision", "time": 3600.0,
             "granted": True}
-    client.publish(topic, json.dumps(good), qos=1).wait_for_publish(5)
+    fake_gate.publish(topic, json.dumps(good), qos=1).wait_for_publish(5)
     assert wait_for(lambda: collector.db.count() == 1 and len(collector.db.quarantined()) == 4, timeout=15)
     reasons = sorted(reason.split(":")[0] for _, _, _, reason in collector.db.quarantined())
     assert reasons == ["event", "event", "gate", "site"]  # deep and non-finite JSON: "event: ..."
     assert collector.collector._reader.is_alive() and collector.collector._writer.is_alive()
     assert wait_for(lambda: ({"ids": ["g1"]}, 0) in acks, timeout=10)  # to the topic's gate, at QoS 0
-    client.loop_stop()
-    client.disconnect()
     collector.close()
     stats = gatepost("collector", "stats", "--db", db_url, "--json")
     assert stats.returncode == 0, stats.stderr
@@ -126,66 +112,43 @@ def test_a_grant_sharing_an_earlier_opening_is_not_a_second_entry():
     assert [(row.entries, dict(row.denials)) for row in rows] == [(1, {"unknown_face": 1})]
 
 
-def test_a_message_whose_quarantine_fails_is_not_acknowledged_and_is_kept_until_it_is_written(broker, tmp_path):
+def test_a_message_whose_quarantine_fails_is_not_acknowledged_and_is_kept_until_it_is_written(broker, fake_gate, tmp_path):
     """A collector that swallowed a failed quarantine write acknowledged the message: it was gone, unrecorded."""
-    import sqlite3
-
-    import paho.mqtt.client as mqtt
-
     db_url = f"sqlite:///{tmp_path}/collector.db"
     collector = CollectorSide(broker, db_url).start()
-    other = sqlite3.connect(tmp_path / "collector.db")
-    other.execute("CREATE TRIGGER refuse BEFORE INSERT ON quarantine BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
-    other.commit()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="fake-gate", protocol=mqtt.MQTTv5)
-    client.connect("127.0.0.1", broker.port)
-    client.loop_start()
-    client.publish("gatepost/site-a/gate-9/event", b'{"event_id": "p1", "kind": "decision", "time": 1e999}',
+    other = refuse_quarantine(tmp_path / "collector.db")
+    fake_gate.publish("gatepost/site-a/gate-9/event", b'{"event_id": "p1", "kind": "decision", "time": 1e999}',
                    qos=1).wait_for_publish(5)
     assert not wait_for(lambda: len(collector.db.quarantined()) > 0, timeout=2.0)
     other.execute("DROP TRIGGER refuse")
     other.commit()
     assert wait_for(lambda: len(collector.db.quarantined()) == 1, timeout=20)
     other.close()
-    client.loop_stop()
-    client.disconnect()
     collector.close()
 
 
-def test_events_alarms_statuses_and_snapshots_come_at_qos_1_and_telemetry_at_qos_0(broker, tmp_path):
+def test_events_alarms_statuses_and_snapshots_come_at_qos_1_and_telemetry_at_qos_0(broker, fake_gate, tmp_path):
     """What the collector asks of the broker: at least once for what it stores, at most once for telemetry
     (a report lost is sent again shortly; one queued while the collector is away would only be stale)."""
-    import paho.mqtt.client as mqtt
-
     collector = CollectorSide(broker, f"sqlite:///{tmp_path}/collector.db").start()
     assert collector.collector.client.keepalive == collector.collector.config.keepalive_s != 60  # not paho's
     delivered: dict[str, int] = {}
     collector.collector.client.on_message = lambda c, u, m: delivered.setdefault(m.topic.rsplit("/", 1)[1], m.qos)
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="fake-gate", protocol=mqtt.MQTTv5)
-    client.connect("127.0.0.1", broker.port)
-    client.loop_start()
     for kind in ("event", "alarm", "telemetry", "status", "snapshot"):  # each at QoS 2: the subscription's QoS caps it
-        client.publish(f"gatepost/site-a/gate-9/{kind}", b"{}", qos=2).wait_for_publish(5)
+        fake_gate.publish(f"gatepost/site-a/gate-9/{kind}", b"{}", qos=2).wait_for_publish(5)
     assert wait_for(lambda: len(delivered) == 5, timeout=10)
     assert delivered == {"event": 1, "alarm": 1, "telemetry": 0, "status": 1, "snapshot": 1}
-    client.loop_stop()
-    client.disconnect()
     collector.close()
 
 
-def test_a_stored_event_is_acknowledged_so_the_broker_does_not_send_it_again(broker, tmp_path):
+def test_a_stored_event_is_acknowledged_so_the_broker_does_not_send_it_again(broker, fake_gate, tmp_path):
     """Each message is acknowledged by hand once stored; one left unacknowledged comes again to the same
     session when the collector reconnects, ahead of anything new."""
-    import paho.mqtt.client as mqtt
-
     url = f"sqlite:///{tmp_path}/collector.db"
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="fake-gate", protocol=mqtt.MQTTv5)
-    client.connect("127.0.0.1", broker.port)
-    client.loop_start()
 
     def send(event_id: str) -> None:
         body = {"event_id": event_id, "site": "site-a", "gate": "gate-9", "kind": "decision", "time": 3600.0}
-        client.publish("gatepost/site-a/gate-9/event", json.dumps(body), qos=1).wait_for_publish(5)
+        fake_gate.publish("gatepost/site-a/gate-9/event", json.dumps(body), qos=1).wait_for_publish(5)
 
     first = CollectorSide(broker, url).start()
     send("e1")
@@ -195,6 +158,4 @@ def test_a_stored_event_is_acknowledged_so_the_broker_does_not_send_it_again(bro
     send("e2")
     assert wait_for(lambda: second.db.count() == 2 and second.collector.events_received >= 1, timeout=10)
     assert second.collector.events_received == 1  # e2 alone: e1 was acknowledged
-    client.loop_stop()
-    client.disconnect()
     second.close()

@@ -17,7 +17,7 @@ from edge.mqtt.topics import Topics
 from edge.store import Store
 from tests.conftest import ROOT, SCENARIOS
 from tests.emulators import wait_for
-from tests.mqtt.helpers import CollectorSide, GateSide, wait_count
+from tests.mqtt.helpers import CollectorSide, GateSide, refuse_quarantine, wait_count
 
 
 def test_2000_events_across_five_broker_restarts(broker, tmp_path):
@@ -126,20 +126,13 @@ def test_what_arrives_while_the_collectors_are_stopped_waits_for_them_at_the_bro
     collector.close()
 
 
-def test_a_batch_left_unstored_at_stop_comes_again_to_the_next_collector(broker, tmp_path):
+def test_a_batch_left_unstored_at_stop_comes_again_to_the_next_collector(broker, fake_gate, tmp_path):
     """Acknowledged by hand, after the commit: a collector stopped (or killed) before it could store a
     message leaves it with the broker, which sends it again when the collector's session comes back."""
-    import sqlite3
-
     url = f"sqlite:///{tmp_path}/c.db"
     first = CollectorSide(broker, url).start()
-    other = sqlite3.connect(tmp_path / "c.db")
-    other.execute("CREATE TRIGGER refuse BEFORE INSERT ON quarantine BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
-    other.commit()
-    gate = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="g", protocol=mqtt.MQTTv5)
-    gate.connect("127.0.0.1", broker.port)
-    gate.loop_start()
-    gate.publish(Topics("s", "g").event, b"{not an event", qos=1).wait_for_publish(5)
+    other = refuse_quarantine(tmp_path / "c.db")
+    fake_gate.publish(Topics("s", "g").event, b"{not an event", qos=1).wait_for_publish(5)
     assert wait_for(lambda: first.collector.retries >= 1, timeout=10)
     first.close()
     other.execute("DROP TRIGGER refuse")
@@ -148,8 +141,6 @@ def test_a_batch_left_unstored_at_stop_comes_again_to_the_next_collector(broker,
     second = CollectorSide(broker, url).start()
     assert wait_for(lambda: len(second.db.quarantined()) == 1, timeout=10)
     assert second.collector.received == 1
-    gate.loop_stop()
-    gate.disconnect()
     second.close()
 
 
