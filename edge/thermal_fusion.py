@@ -81,7 +81,7 @@ class VisitTemperature:
             return
         self.readings.append(reading)
         if len(self.readings) > KEPT_READINGS:
-            del self.readings[:len(self.readings) - KEPT_READINGS]
+            del self.readings[0]  # one comes at a time: one goes
 
     @property
     def newest(self) -> ThermalReading | None:
@@ -106,13 +106,13 @@ class VisitTemperature:
         usable = [r for r in self.readings if _usable(r, kind)]
         if not usable:
             return None
-        values = np.array([r.temperature_c for r in usable], float)
-        total = np.array([max(r.uncertainty_c or 0.0, 1e-3) for r in usable], float)
-        shared = np.array([min(r.correlated_c, u) for r, u in zip(usable, total)], float)
-        centre = _weighted_median(values, 1.0 / total ** 2)
+        values = np.array([r.temperature_c for r in usable])
+        total = np.array([max(r.uncertainty_c or 0.0, 1e-3) for r in usable])
+        shared = np.array([min(r.correlated_c, u) for r, u in zip(usable, total)])
+        weights = total ** -2.0  # inverse variance
+        centre = _weighted_median(values, weights)
         kept = np.abs(values - centre) <= np.maximum(OUTLIER_Z * total, MIN_OUTLIER_C)
-        values, total, shared = values[kept], total[kept], shared[kept]
-        weights = 1.0 / total ** 2
+        values, total, shared, weights = values[kept], total[kept], shared[kept], weights[kept]
         estimate = float(np.sum(weights * values) / np.sum(weights))
         independent = np.sqrt(np.maximum(total ** 2 - shared ** 2, 1e-6))
         uncertainty = math.hypot(float(np.sqrt(1.0 / np.sum(1.0 / independent ** 2))),

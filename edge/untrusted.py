@@ -30,7 +30,7 @@ def load_json(data: bytes | str, *, max_bytes: int, max_depth: int = MAX_DEPTH, 
         raise UntrustedInput(f"{what}: {len(data)} bytes exceeds the limit of {max_bytes}")
     if isinstance(data, bytes):
         try:
-            text = data.decode("utf-8")
+            text = data.decode("utf-8")  # pragma: no mutate (a codec's name in any case)
         except UnicodeDecodeError as error:
             raise UntrustedInput(f"{what}: byte {error.start} is not UTF-8") from None
     else:
@@ -41,27 +41,29 @@ def load_json(data: bytes | str, *, max_bytes: int, max_depth: int = MAX_DEPTH, 
     except UntrustedInput as error:
         raise UntrustedInput(f"{what}: {error}") from None
     except (ValueError, RecursionError) as error:
-        raise UntrustedInput(f"{what}: not JSON ({str(error).splitlines()[0][:120]})") from None
+        reason = str(error).splitlines()[0][:120]  # pragma: no mutate (a bound: the parser's reasons are shorter)
+        raise UntrustedInput(f"{what}: not JSON ({reason})") from None
     if not _SURROGATE_ESCAPE.search(text):  # UTF-8 text holds none itself: only a \uD800-\uDFFF escape makes one
         return value
     try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
+        json.dumps(value, ensure_ascii=False).encode("utf-8")  # pragma: no mutate (None is False; a codec in any case)
     except UnicodeEncodeError as error:
         raise UntrustedInput(f"{what}: a string holds an unpaired surrogate ({error.object[error.start]!r})") from None
     return value
 
 
 def _check_depth(text: str, max_depth: int, what: str) -> None:
-    if text.count("[") + text.count("{") <= max_depth:
+    brackets = text.count("[") + text.count("{")
+    if brackets <= max_depth:  # pragma: no mutate (at the bound the scan agrees)
         return  # never deeper than the brackets it has (those inside strings only overcount)
     depth = 0
     for token in _STRUCTURE.finditer(text):
         char = token.group()[0]
-        if char in "[{":
+        if char == "[" or char == "{":
             depth += 1
             if depth > max_depth:
                 raise UntrustedInput(f"{what}: nested deeper than {max_depth} levels at character {token.start()}")
-        elif char in "]}":
+        elif char != '"':  # a closing bracket (a token is a whole string or one bracket)
             depth -= 1
 
 

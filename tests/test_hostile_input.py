@@ -170,12 +170,29 @@ def test_untrusted_json_is_parsed_or_refused_in_one_line(text):
     (b"[" * 100_000, "nested deeper than 32 levels"),  # regression: RecursionError stopped the daemon
     (b'{"a": NaN}', "NaN is not a number"),
     (b'{"a": 1e999}', "number 1e999 is out of range"),
+    (b"[" + b"9" * 400 + b".0]", "number " + "9" * 32 + " is out of range"),  # named by its first 32 characters
+    (b'{"a":' * 33 + b"1" + b"}" * 33, "nested deeper than 32 levels at character 160"),  # objects alone
+    (b'["a",' * 33 + b"1" + b"]" * 33, "nested deeper than 32 levels at character 160"),  # strings close no level
+    (b"[" * 31 + b"[],[[1]]" + b"]" * 31, "nested deeper than 32 levels at character 35"),  # a closing, then deeper
     (b'"\\ud800"', "unpaired surrogate"),
     (b"\xff{}", "byte 0 is not UTF-8"),
 ])
 def test_named_json_attacks_are_refused(payload, expected):
     with pytest.raises(UntrustedInput, match=expected):
         load_json(payload, max_bytes=1 << 20)
+
+
+def test_what_was_not_json_is_named_a_message_unless_told():
+    with pytest.raises(UntrustedInput, match=r"^message: not JSON \(Expecting property name enclosed in double quotes"):
+        load_json(b"{", max_bytes=16)
+    with pytest.raises(UntrustedInput, match=r"^command: not JSON \("):
+        load_json(b"{", max_bytes=16, what="command")
+    with pytest.raises(UntrustedInput, match=r"^message: nested deeper than 32 levels at character 32$"):
+        load_json(b"[" * 40, max_bytes=64)
+
+
+def test_json_nested_to_the_bound_is_taken_and_brackets_in_strings_are_not_levels():
+    assert load_json(b'{"a":' * 32 + b'"[{["' + b"}" * 32, max_bytes=1024) is not None  # 35 brackets, 32 levels
 
 
 def test_console_refuses_deep_json_nan_and_future_commands():

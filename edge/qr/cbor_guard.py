@@ -23,10 +23,10 @@ class CborRefused(ValueError):
 
 def check(data: bytes, *, max_items: int = MAX_ITEMS, max_depth: int = MAX_DEPTH) -> None:
     position, items = 0, 0
-    levels = [[1, False]]  # per open level: items still to read, and whether it ends with a "break" instead
+    levels: list[int | None] = [1]  # per open level: items still to read, or None where a "break" ends it
     while levels:
-        level = levels[-1]
-        if not level[1] and level[0] == 0:
+        remaining = levels[-1]
+        if remaining == 0:
             levels.pop()
             continue
         if position >= len(data):
@@ -35,19 +35,19 @@ def check(data: bytes, *, max_items: int = MAX_ITEMS, max_depth: int = MAX_DEPTH
         major, info = data[position] >> 5, data[position] & 0x1F
         position += 1
         if info == 31 and major == 7:  # "break"
-            if not level[1]:
+            if remaining is not None:
                 raise CborRefused(f"byte {start}: a break outside an indefinite-length item")
             levels.pop()
             continue
-        if not level[1]:
-            level[0] -= 1
+        if remaining is not None:
+            levels[-1] = remaining - 1
         items += 1
         if items > max_items:
             raise CborRefused(f"byte {start}: more than {max_items} items")
         if info == 31:
             if major not in (2, 3, 4, 5):
                 raise CborRefused(f"byte {start}: indefinite length on major type {major}")
-            _open(levels, [0, True], start, max_depth)
+            _open(levels, None, start, max_depth)
             continue
         value, position = _argument(data, position, info, start)
         if major in (2, 3):  # byte and text strings
@@ -58,14 +58,14 @@ def check(data: bytes, *, max_items: int = MAX_ITEMS, max_depth: int = MAX_DEPTH
             count = value * (2 if major == 5 else 1)
             if count > max_items:
                 raise CborRefused(f"byte {start}: a container of {value} entries")
-            _open(levels, [count, False], start, max_depth)
+            _open(levels, count, start, max_depth)
         elif major == 6:  # a tag: one item follows
             if value in FORBIDDEN_TAGS:
                 raise CborRefused(f"byte {start}: tag {value} ({FORBIDDEN_TAGS[value]}) is not accepted")
-            _open(levels, [1, False], start, max_depth)
+            _open(levels, 1, start, max_depth)
 
 
-def _open(levels: list[list], level: list, start: int, max_depth: int) -> None:
+def _open(levels: list[int | None], level: int | None, start: int, max_depth: int) -> None:
     levels.append(level)
     if len(levels) - 1 > max_depth:
         raise CborRefused(f"byte {start}: nested deeper than {max_depth} levels")
@@ -79,4 +79,4 @@ def _argument(data: bytes, position: int, info: int, start: int) -> tuple[int, i
         raise CborRefused(f"byte {start}: reserved additional information {info}")
     if position + size > len(data):
         raise CborRefused(f"byte {start}: the data ends inside an item header")
-    return int.from_bytes(data[position:position + size], "big"), position + size
+    return int.from_bytes(data[position:position + size]), position + size  # big-endian, Python's default

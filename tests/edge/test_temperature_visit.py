@@ -378,3 +378,112 @@ def test_a_guard_recheck_through_the_service_pairs_with_the_visit_and_is_recorde
     assert recheck["guard"] == "guard-7" and recheck["clinical_temperature_c"] == 36.7
     assert recheck["gate_temperature_c"] == pytest.approx(decision["temperature"]["estimate_c"], abs=0.01)
     assert time.time() - recheck["time"] < 60
+
+
+def test_a_visit_without_a_trusted_reading_says_why_for_machines():
+    assert VisitTemperature().why_none() == "no_face_reading"
+    far = VisitTemperature()
+    far.add(ThermalReading(False, code="too_far"))
+    assert far.why_none() == "too_far"
+    spoof = VisitTemperature()
+    spoof.add(reading(36.6, live=False))
+    assert spoof.why_none() == "not_live"
+    blurred = VisitTemperature()
+    blurred.add(reading(36.1, live=None, flags=["face maximum"]))
+    assert blurred.why_none() == "face_maximum_only"
+    warm = VisitTemperature()
+    warm.add(reading(36.6, live=False, flags=["warm air"]))
+    assert warm.why_none() == "warm_air"  # liveness could not be judged: the guard decides
+
+
+def test_the_event_carries_the_newest_thirty_readings_rounded():
+    visit = VisitTemperature()
+    visit.add(ThermalReading(False, code="too_far", time=1.0))  # no reading: not a sample
+    for n in range(31):
+        visit.add(reading(36.67891, 0.123456, time=100.0 + n + 0.12345))
+    visit.add(ThermalReading(True, None, None, live=False, time=200.5))
+    samples = visit.samples()
+    assert len(samples) == 30 and samples[0] == [102.123, 36.68, 0.123] and samples[-1] == [200.5, None, None]
+    assert visit.samples(limit=2) == [[130.123, 36.68, 0.123], [200.5, None, None]]
+
+
+def test_the_estimate_is_told_with_each_figure_at_its_precision():
+    from edge.thermal_fusion import TemperatureEstimate
+
+    estimate = TemperatureEstimate(36.87654, 0.0456789, 0.123456, 12, 2, 36.54321, 37.23456, "canthus", 0.1234567,
+                                   0.2345678, 0.3456789)
+    low, high = estimate.interval_95
+    assert estimate.as_dict() == {
+        "estimate_c": 36.88, "uncertainty_c": 0.046, "systematic_c": 0.123, "interval_95_c": [round(low, 2),
+                                                                                              round(high, 2)],
+        "readings": 12, "rejected": 2, "kind": "canthus", "relative_limit_c": 37.23, "raw_c": 36.54,
+        "shift_c": 0.123, "site_offset_c": 0.235, "personal_c": 0.346}
+    assert [round(low, 2), round(high, 2)] == [36.62, 37.13]
+    assert TemperatureEstimate(36.5, 0.1, 0.2, 1, 0, 36.5, None).as_dict()["relative_limit_c"] is None
+
+
+def test_outliers_are_judged_from_the_weighted_median_not_a_lower_quantile():
+    visit = VisitTemperature()
+    for value in (36.0, 36.5, 37.0):
+        visit.add(reading(value, 0.1))
+    estimate = visit.estimate()
+    assert (estimate.temperature_c, estimate.readings, estimate.rejected) == (36.5, 1, 2)
+
+
+def test_a_visit_without_readings_has_no_fault():
+    assert VisitTemperature().fault() is None
+    visit = VisitTemperature()
+    visit.add(ThermalReading(False, code="blackbody_missing", reason="no reference in view"))
+    assert visit.fault() == ("blackbody_missing", "no reference in view")
+    visit.add(ThermalReading(False, code="too_far"))  # where the person stands: not the sensor's fault
+    assert visit.fault() is None
+
+
+def test_a_face_maximum_is_fused_apart_from_the_eye_corners():
+    visit = VisitTemperature()
+    visit.add(reading(36.6, 0.1))
+    visit.add(reading(35.9, 0.3, live=None, flags=["face maximum"]))  # never judged: too few pixels
+    visit.add(reading(39.0, 0.3, live=False, flags=["face maximum"]))  # judged a spoof: not used
+    visit.add(reading(39.0, 0.3, live=None))  # an eye corner not judged: not used
+    canthus, face_maximum = visit.estimate(), visit.estimate("face maximum")
+    assert (canthus.temperature_c, canthus.readings, canthus.kind) == (36.6, 1, "canthus")
+    assert (face_maximum.temperature_c, face_maximum.readings, face_maximum.kind) == (35.9, 1, "face maximum")
+    only_maximum = VisitTemperature()
+    only_maximum.add(reading(35.9, 0.3, live=None, flags=["face maximum"]))
+    assert only_maximum.estimate() is None
+
+
+def test_a_long_visit_keeps_its_newest_two_hundred_readings():
+    visit = VisitTemperature()
+    for n in range(200):
+        visit.add(reading(36.0 + n / 1000, time=float(n)))
+    assert len(visit.readings) == 200 and visit.readings[0].time == 0.0
+    visit.add(reading(36.5, time=200.0))
+    assert len(visit.readings) == 200 and visit.readings[0].time == 1.0 and visit.newest.time == 200.0
+
+
+@pytest.mark.parametrize("live, spoof, verdict", [(1, 1, None), (2, 2, None), (1, 2, False), (2, 1, True),
+                                                  (0, 1, None), (1, 0, True)])
+def test_liveness_is_a_majority_of_the_judged_readings_and_a_tie_is_no_verdict(live, spoof, verdict):
+    visit = VisitTemperature()
+    for _ in range(live):
+        visit.add(reading(36.6, live=True))
+    for _ in range(spoof):
+        visit.add(reading(36.6, live=False))
+    assert visit.liveness() is verdict
+
+
+def test_a_reading_that_claims_no_uncertainty_weighs_as_a_near_certain_one():
+    visit = VisitTemperature()
+    visit.add(reading(36.0, 0.0))
+    visit.add(reading(37.0, 0.5))
+    assert visit.estimate().temperature_c == pytest.approx(36.0, abs=1e-3)
+
+
+def test_the_estimate_names_the_shift_and_offset_it_includes_and_its_raw_value_without_them():
+    visit = VisitTemperature()
+    visit.add(reading(36.9, 0.1, baseline_shift_c=0.25, site_offset_c=0.1, relative_limit_c=37.4, systematic_c=0.2))
+    estimate = visit.estimate()
+    assert (estimate.shift_c, estimate.site_offset_c, estimate.kind) == (0.25, 0.1, "canthus")
+    assert estimate.raw_c == pytest.approx(36.9 - 0.35) and estimate.temperature_c == 36.9
+    assert (estimate.relative_limit_c, estimate.systematic_c) == (37.4, 0.2)
