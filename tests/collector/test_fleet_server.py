@@ -6,7 +6,6 @@ mutation testing sees which tests reach the constructor only when they call it t
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import re
 import socket
@@ -20,6 +19,7 @@ from collector.web.server import FleetServer, draw, words
 from edge.errors import ConfigError
 from edge.passwords import hash_secret
 from tests.certs import Authority
+from tests.collector.test_fleet_view import _login_from
 from tests.ui.screen import Screen
 
 PASSWORD = "correct horse battery"
@@ -248,23 +248,12 @@ def test_five_wrong_passwords_lock_the_name_out_from_that_source_for_five_minute
         assert server.lockouts.max_failures == 5 and server.lockouts.lockout_s == 300.0
 
 
-def from_source(server: FleetServer, source: str, password: str) -> tuple[int, dict]:
-    """A login from another loopback address: another desk."""
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10, source_address=(source, 0))
-    origin = f"http://127.0.0.1:{server.port}"
-    connection.request("POST", "/api/login", body=json.dumps({"name": "ops", "password": password}),
-                       headers={"Content-Type": "application/json", "Host": origin[7:], "Origin": origin})
-    response = connection.getresponse()
-    answer = response.status, json.loads(response.read())
-    connection.close()
-    return answer
-
-
 def test_a_lockout_holds_the_source_that_earned_it_not_the_operator_s_own_desk(db):
     with serving(db) as (server, screen):
+        url = f"http://127.0.0.1:{server.port}"
         for _ in range(5):
-            assert from_source(server, "127.0.0.9", "wrong")[1]["error"] == "wrong_password"
-        assert from_source(server, "127.0.0.9", PASSWORD)[1]["error"] == "locked_out"
+            assert _login_from(url, "ops", "wrong", source="127.0.0.9")[1]["error"] == "wrong_password"
+        assert _login_from(url, "ops", PASSWORD, source="127.0.0.9")[1]["error"] == "locked_out"
         assert log_in(screen)[0] == 200
         assert [detail["source"] for _, _, detail in audit(db, "login_refused")] == ["127.0.0.9"] * 6
         assert [detail["source"] for _, _, detail in audit(db, "login")] == ["127.0.0.1"]
