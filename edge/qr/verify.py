@@ -65,7 +65,7 @@ class DccVerifier:
 
     def __call__(self, payload: str, source: str) -> QrResult:
         now = self.clock()
-        result = verify_dcc(payload, self.trust, now=now, thorough=False)
+        result = verify_dcc(payload, self.trust, now=now, thorough=False)  # pragma: no mutate (None is as False)
         if result.status != "valid":
             return QrResult(payload[:64], source, result.status, result.reason, "dcc")
         reason = self._policy(result.kind, result.certificate or {}, now)
@@ -107,12 +107,13 @@ def foreign_format(payload: str) -> str | None:
         return "divoc"
     if payload.lstrip().startswith("{"):
         try:
-            data = load_json(payload, max_bytes=MAX_PAYLOAD, what="code")
+            data = load_json(payload, max_bytes=MAX_PAYLOAD)
         except UntrustedInput:
             return None
         if isinstance(data, dict):
-            header = data.get("data", {}).get("hdr", {}) if isinstance(data.get("data"), dict) else {}
-            if isinstance(header, dict) and str(header.get("t", "")).startswith("icao") and "sig" in data:
+            section = data.get("data")
+            header = section.get("hdr") if isinstance(section, dict) else None
+            if isinstance(header, dict) and str(header.get("t")).startswith("icao") and "sig" in data:
                 return "icao_vds_nc"
             if "credentialSubject" in data and "@context" in data:
                 return "divoc" if "divoc" in json.dumps(data.get("@context")).lower() else "w3c_credential"
