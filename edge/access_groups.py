@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from edge.config import describe_errors
 from edge.config.checks import AccessGroupConfig
 from edge.store import GroupRecords
 
@@ -29,15 +30,14 @@ def group_rules(body: dict) -> AccessGroupConfig:
     try:
         return AccessGroupConfig(**{name: body[name] for name in RULE_FIELDS if name in body})
     except ValidationError as error:
-        first = error.errors()[0]
-        raise ValueError(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+        raise ValueError(describe_errors(error)[0]) from None
 
 
 class SiteGroups:
     def __init__(self, store: GroupRecords, config: Callable[[], GateConfig]) -> None:
         self.store = store
         self.config = config
-        self._site: dict[str, AccessGroupConfig | None] = {}  # None: a site group that does not cover this gate
+        self._site: dict[str, AccessGroupConfig | None]  # None: a site group that does not cover this gate
         self.reload()
 
     def reload(self) -> None:

@@ -45,9 +45,9 @@ class CardStage:
                 expired.set_exception(TimeoutError("no card tapped in time"))
         if self._claim is not None and numbers:
             future, self._claim = self._claim[0], None
-            if future.set_running_or_notify_cancel():
+            if future.set_running_or_notify_cancel():  # given up: the card is a credential after all
                 future.set_result(numbers[0])
-            numbers = numbers[1:]
+                numbers = numbers[1:]
         for number in numbers:
             holder = self.book.holder(number)
             if holder is None:
