@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import paho.mqtt.client as mqtt
 
 from collector.db import CollectorDB
+from collector.identity import CLIENT_ID, GROUP
 from collector.snapshots import snapshot_from
 from edge.config import MqttConfig
 from edge.events import AlarmKind, EventKind
@@ -38,8 +39,6 @@ GATE_STATUSES = frozenset(("online", "offline"))
 BATCH_WAIT_S = 0.05
 RETRY_MAX_S = 5.0
 RETENTION_EVERY_S = 3600.0
-GROUP = "collectors"  # `collector run`'s defaults too
-CLIENT_ID = "gatepost-collector-1"
 
 
 @dataclass

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 
+from collector.identity import CLIENT_ID, GROUP
 from edge.cli import common
 from edge.cli.logs import setup_logging
 from edge.errors import ConfigError
@@ -119,8 +120,8 @@ def register(commands) -> None:
     actions = collector.add_subparsers(dest="action", required=True)
     run = actions.add_parser("run", help="store events from every gate (Ctrl-C or SIGTERM stops it)")
     run.add_argument("--db", default="sqlite:///collector.db", help=DB_HELP)
-    run.add_argument("--group", default="collectors", help="shared-subscription group")
-    run.add_argument("--client-id", default="gatepost-collector-1",
+    run.add_argument("--group", default=GROUP, help="shared-subscription group")
+    run.add_argument("--client-id", default=CLIENT_ID,
                      help="this collector's MQTT client id (unique per collector)")
     run.add_argument("--keep-days", type=float, default=90.0,
                      help="drop events older than this (whole days on PostgreSQL; 0 keeps all; default 90)")

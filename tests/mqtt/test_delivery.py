@@ -86,7 +86,7 @@ def test_two_collectors_on_a_shared_subscription_store_each_event_once(broker, t
 
 
 def test_collector_run_speaks_mqtt_3_1_1_unless_told_with_the_collectors_own_defaults():
-    from collector.service import CLIENT_ID, GROUP
+    from collector.identity import CLIENT_ID, GROUP
 
     run = build_parser().parse_args(["collector", "run"])
     assert (run.protocol, run.group, run.client_id) == ("3.1.1", GROUP, CLIENT_ID)
