@@ -88,9 +88,9 @@ class SiteGroupRecords:
             raise Refused("malformed: args.version must be a positive integer")
         if args.get("removed") is True:
             return GroupNews(name, version, None)
-        gates = args.get("gates", ["*"])
-        if not isinstance(gates, list) or not 0 < len(gates) <= MAX_GATES or \
-                not all(isinstance(g, str) and 0 < len(g) <= 64 for g in gates):
+        gates = args.get("gates")  # none: every gate
+        if gates is not None and (not isinstance(gates, list) or not 0 < len(gates) <= MAX_GATES or
+                                  not all(isinstance(g, str) and 0 < len(g) <= 64 for g in gates)):
             raise Refused(f"malformed: args.gates must list 1 to {MAX_GATES} gate ids, or '*'")
         group_rules(args)  # ValueError naming the field: an overlapping interval, a bad date
         return GroupNews(name, version, {k: args[k] for k in ("gates", "weekly", "holidays", "verification")
@@ -98,18 +98,18 @@ class SiteGroupRecords:
 
     def poll(self, *, budget: int = 100) -> None:
         """The frame loop: apply what came, then the groups in force are read again."""
-        changed = False
+        applied = 0
         for _ in range(budget):
             try:
                 news = self._queue.get_nowait()
             except queue.Empty:
                 break
             if self.store.apply_group_record(news.name, news.version, news.body):
-                changed = True
+                applied += 1
                 log.info("access group %s %s (site record %d)", news.name,
                          "removed" if news.body is None else "set", news.version)
                 if self.record is not None:
                     self.record({"action": "group_record", "group": news.name, "version": news.version,
                                  "removed": news.body is None})
-        if changed:
+        if applied:
             self.groups.reload()

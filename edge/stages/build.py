@@ -34,8 +34,7 @@ def build_stages(config: GateConfig, engine: FaceEngine | None, hardware: Hardwa
             if config.qr.online.enabled:
                 online = OnlineChecker(config.qr.online, site=config.site.site_id, gate=config.site.gate_id)
             registry = build_registry(config, store, state_dir, clock=(clock or GateClock()).now)
-            stages.append(QrStage(registry, scanner=hardware.scanner, online=online,
-                                  online_prefix=config.qr.online.prefix))
+            stages.append(QrStage(registry, scanner=hardware.scanner, online=online))
     if hardware.card_reader is not None and config.checks.card.mode != "off":
         stages.append(CardStage(hardware.card_reader, CardBook(store, state_dir)))  # after the QR stage's codes
     return stages

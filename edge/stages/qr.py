@@ -40,15 +40,14 @@ class QrStage:
 
     def __init__(self, registry: VerifierRegistry, *, scanner: QrScanner | None = None,
                  decoder: FrameDecoder | None = None, online: OnlineChecker | None = None,
-                 online_prefix: str = "", clock=time.monotonic) -> None:
+                 clock=time.monotonic) -> None:
         self.registry = registry
         self.scanner = scanner
         self.decoder = decoder or FrameDecoder()
-        self.online = online
-        self.online_prefix = online_prefix
+        self.online = online  # asked about the codes that start with its configured prefix
         self.clock = clock
         self._pending: list[PendingCheck] = []
-        self._verifier = ThreadPoolExecutor(1, thread_name_prefix="qr-verify")
+        self._verifier = ThreadPoolExecutor(1, thread_name_prefix="qr-verify")  # pragma: no mutate (a name)
         self.fault: str | None = None
 
     def process(self, context: FrameContext) -> None:
@@ -75,11 +74,11 @@ class QrStage:
             return QrResult(code[:64], source, "unreadable", "verifier_busy", "unknown")
         now = self.clock()
         online = self.online
-        if online is not None and self.online_prefix and code.startswith(self.online_prefix):
+        if online is not None and online.config.prefix and code.startswith(online.config.prefix):
             deadline = now + online.config.timeout_ms / 1000.0
             future = online.submit(code, source)
             self._pending.append(PendingCheck(future, deadline, lambda: online.fallback(code, source, "timeout"),
-                                              local=False))
+                                              local=False))  # pragma: no mutate (None is as False)
         else:
             future = self._verifier.submit(self.registry.verify, code, source)
             self._pending.append(PendingCheck(future, now + VERIFY_DEADLINE_S, _refused_late(code, source), local=True))
@@ -100,7 +99,7 @@ class QrStage:
         return ready
 
     def close(self) -> None:
-        self._verifier.shutdown(wait=False, cancel_futures=True)
+        self._verifier.shutdown(False, cancel_futures=True)  # not waiting for a verification under way
 
 
 def _refused_late(code: str, source: str) -> Callable[[], QrResult]:

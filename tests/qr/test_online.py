@@ -110,7 +110,7 @@ def test_breaker_opens_after_failures_and_fallback_decides(service):
 def test_slow_service_never_holds_the_decision_longer_than_its_timeout(service):
     online = checker(service, fallback="deny")
     scanner = SimQrScanner()
-    stage = QrStage(VerifierRegistry(), scanner=scanner, online=online, online_prefix="HK:")
+    stage = QrStage(VerifierRegistry(), scanner=scanner, online=online)
     frame = Frame(np.full((120, 160, 3), 100, np.uint8), 0.0, 1)
     scanner.present("HK:slow")
     started = time.monotonic()
@@ -130,7 +130,7 @@ def test_slow_service_never_holds_the_decision_longer_than_its_timeout(service):
 def test_answers_arrive_through_the_stage(service):
     online = checker(service)
     scanner = SimQrScanner()
-    stage = QrStage(VerifierRegistry(), scanner=scanner, online=online, online_prefix="HK:")
+    stage = QrStage(VerifierRegistry(), scanner=scanner, online=online)
     frame = Frame(np.full((120, 160, 3), 100, np.uint8), 0.0, 1)
     scanner.present("HK:green")
     collected = []
