@@ -98,18 +98,18 @@ class SiteGroupRecords:
 
     def poll(self, *, budget: int = 100) -> None:
         """The frame loop: apply what came, then the groups in force are read again."""
-        applied = 0
+        changed = False  # pragma: no mutate (None is as False)
         for _ in range(budget):
             try:
                 news = self._queue.get_nowait()
             except queue.Empty:
                 break
             if self.store.apply_group_record(news.name, news.version, news.body):
-                applied += 1
+                changed = True
                 log.info("access group %s %s (site record %d)", news.name,
                          "removed" if news.body is None else "set", news.version)
                 if self.record is not None:
                     self.record({"action": "group_record", "group": news.name, "version": news.version,
                                  "removed": news.body is None})
-        if applied:
+        if changed:
             self.groups.reload()

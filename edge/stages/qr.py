@@ -99,7 +99,7 @@ class QrStage:
         return ready
 
     def close(self) -> None:
-        self._verifier.shutdown(False, cancel_futures=True)  # not waiting for a verification under way
+        self._verifier.shutdown(wait=False, cancel_futures=True)  # pragma: no mutate (None is as False)
 
 
 def _refused_late(code: str, source: str) -> Callable[[], QrResult]:
