@@ -45,7 +45,7 @@ class CardStage:
                 expired.set_exception(TimeoutError("no card tapped in time"))
         if self._claim is not None and numbers:
             future, self._claim = self._claim[0], None
-            if future.set_running_or_notify_cancel():  # given up: the card is a credential after all
+            if future.set_running_or_notify_cancel():  # unless given up: then the card is a credential
                 future.set_result(numbers[0])
                 numbers = numbers[1:]
         for number in numbers:

@@ -47,7 +47,8 @@ class QrStage:
         self.online = online  # asked about the codes that start with its configured prefix
         self.clock = clock
         self._pending: list[PendingCheck] = []
-        self._verifier = ThreadPoolExecutor(1, thread_name_prefix="qr-verify")  # pragma: no mutate (a name)
+        # pragma below: its name; and one worker bounds the CPU that codes take, which only timing would show
+        self._verifier = ThreadPoolExecutor(1, thread_name_prefix="qr-verify")  # pragma: no mutate
         self.fault: str | None = None
 
     def process(self, context: FrameContext) -> None:
