@@ -4,7 +4,6 @@ the document's schemas), against a running gate."""
 
 import base64
 import json
-import threading
 import urllib.error
 import urllib.request
 
@@ -19,6 +18,7 @@ from edge.events import EventKind
 from tests.broker import free_port
 from tests.conftest import SCENARIOS
 from tests.emulators import wait_for
+from tests.running import frame_loop
 
 FACES = SCENARIOS / "faces"
 
@@ -66,18 +66,11 @@ def api(tmp_path_factory):
                            "simulation": {"scenario": str(SCENARIOS / "residents_only.yaml"), "realtime": True,
                                           "loop": True}})
     runtime = Runtime(config, control=False)
-    stop = threading.Event()
-    loop = threading.Thread(target=runtime.run, args=(stop.is_set,), daemon=True)
-    loop.start()
-    base = f"http://127.0.0.1:{port}"
-    with urllib.request.urlopen(base + "/api/v1/openapi.json", timeout=10) as response:
-        document = json.loads(response.read())
-    try:
+    with frame_loop(runtime):
+        base = f"http://127.0.0.1:{port}"
+        with urllib.request.urlopen(base + "/api/v1/openapi.json", timeout=10) as response:
+            document = json.loads(response.read())
         yield {"runtime": runtime, "base": base, "document": document}
-    finally:
-        stop.set()
-        loop.join(timeout=30)
-        runtime.close()
 
 
 def client(api, *scopes) -> GeneratedClient:

@@ -12,7 +12,6 @@ import json
 import logging
 import socket
 import ssl
-import threading
 from types import SimpleNamespace
 
 import cv2
@@ -32,6 +31,7 @@ from tests.broker import free_port
 from tests.certs import Authority
 from tests.conftest import SCENARIOS
 from tests.emulators import wait_for
+from tests.running import frame_loop
 
 NO_FACES = {"pipeline": {"stages": ["qr"]},
             "checks": {"face": {"mode": "off"}, "temperature": {"mode": "off"}, "qr": {"mode": "required"}}}
@@ -75,27 +75,22 @@ def serving(tmp_path, *, faces: bool = False, tls: tuple[str, str] | None = None
                            "simulation": {"scenario": str(SCENARIOS / "residents_only.yaml"), "realtime": True,
                                           "loop": True}})
     runtime = Runtime(config, control=False)
-    stop = threading.Event()
-    loop = threading.Thread(target=runtime.run, args=(stop.is_set,), daemon=True)
-    loop.start()
-    cert, key = tls or ("", "")
-    server = ApiServer(runtime.service, runtime.store,
-                       ApiConfig(enabled=True, host=host, port=free_port(), tls_cert=cert, tls_key=key,
-                                 **api_options))
-    port = server.config.port
-    server.start()
-    try:
-        assert server.error is None and server.served.port == port
-        yield SimpleNamespace(server=server, runtime=runtime, port=server.served.port,
-                              client=lambda *scopes: Client(server.served.port,
-                                                            issue(runtime.store, "platform", list(scopes))))
-    finally:
-        server.stop()
-        with pytest.raises(ConnectionRefusedError):
-            socket.create_connection((host, port), timeout=5)
-        stop.set()
-        loop.join(timeout=30)
-        runtime.close()
+    with frame_loop(runtime):
+        cert, key = tls or ("", "")
+        server = ApiServer(runtime.service, runtime.store,
+                           ApiConfig(enabled=True, host=host, port=free_port(), tls_cert=cert, tls_key=key,
+                                     **api_options))
+        port = server.config.port
+        server.start()
+        try:
+            assert server.error is None and server.served.port == port
+            yield SimpleNamespace(server=server, runtime=runtime, port=server.served.port,
+                                  client=lambda *scopes: Client(server.served.port,
+                                                                issue(runtime.store, "platform", list(scopes))))
+        finally:
+            server.stop()
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection((host, port), timeout=5)
 
 
 def resident(runtime: Runtime, name: str = "Lin") -> int:

@@ -13,6 +13,7 @@ from edge.config import parse_config
 from edge.events import EventKind
 from tests.conftest import SCENARIOS
 from tests.emulators import wait_for
+from tests.running import frame_loop
 
 IO = {"driver": "sim", "fire_release_hold_s": 0.4, "door_held_open_s": 0.3, "siren_max_s": 0.4,
       "inputs": {"fire_alarm": {"contact": "normally_closed", "debounce_ms": 20},
@@ -28,16 +29,9 @@ def gate(tmp_path):
                            "simulation": {"scenario": str(SCENARIOS / "residents_only.yaml"), "realtime": True,
                                           "loop": True}})
     runtime = Runtime(config, control=False, ui=False)
-    stop = threading.Event()
-    loop = threading.Thread(target=runtime.run, args=(stop.is_set,), daemon=True)
-    loop.start()
-    assert wait_for(lambda: runtime.gate.stats.frames > 5, timeout=60)
-    try:
+    with frame_loop(runtime):
+        assert wait_for(lambda: runtime.gate.stats.frames > 5, timeout=60)
         yield runtime
-    finally:
-        stop.set()
-        loop.join(timeout=30)
-        runtime.close()
 
 
 def alarms(runtime, kind: str) -> list[dict]:

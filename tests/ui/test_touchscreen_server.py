@@ -8,7 +8,6 @@ import contextlib
 import http.client
 import json
 import ssl
-import threading
 import time
 
 import pytest
@@ -20,6 +19,7 @@ from tests.broker import free_port
 from tests.certs import Authority
 from tests.conftest import SCENARIOS
 from tests.emulators import wait_for
+from tests.running import frame_loop
 from tests.ui.screen import PIN, Screen, Stream, read_part
 
 
@@ -37,16 +37,9 @@ def running(tmp_path, ui: dict | None = None, tls: ssl.SSLContext | None = None)
     runtime = Runtime(config, control=False)
     runtime.service.guards.add("7", "Guard Seven", PIN)
     runtime.service.guards.add("8", "Guard Eight", "1357")
-    stop = threading.Event()
-    loop = threading.Thread(target=runtime.run, args=(stop.is_set,), daemon=True)
-    loop.start()
-    try:
+    with frame_loop(runtime) as stop_loop:
         yield {"runtime": runtime, "screen": Screen(port, tls), "port": port,  # served where configured
-               "stop": stop, "loop": loop}
-    finally:
-        stop.set()
-        loop.join(timeout=30)
-        runtime.close()
+               "stop_loop": stop_loop}
 
 
 @pytest.fixture
@@ -378,8 +371,7 @@ def test_the_live_view_is_a_stream_of_jpegs_for_as_many_screens_as_configured(ga
 def test_a_camera_that_gives_no_new_frame_costs_the_live_view_nothing(gate):
     screen = gate["screen"]
     screen.login()
-    gate["stop"].set()  # the frame loop stops; the screen still serves
-    gate["loop"].join(timeout=30)
+    gate["stop_loop"]()  # the frame loop stops; the screen still serves
     live = Stream(gate["port"], "/api/live.mjpg", screen.cookie)
     try:
         read_part(live)  # the last frame, once

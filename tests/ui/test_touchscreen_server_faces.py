@@ -5,7 +5,6 @@ fever 4 s after it starts, and stays a minute; another gate sees nobody."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
@@ -18,6 +17,7 @@ from edge.events import EventKind
 from tests.broker import free_port
 from tests.conftest import SCENARIOS
 from tests.emulators import wait_for
+from tests.running import frame_loop
 from tests.ui.screen import PIN, Screen
 
 ARRIVES_S = 4.0
@@ -35,17 +35,10 @@ def running_gate(tmp, visitors: list[dict]):
         "simulation": {"scenario": str(scenario), "realtime": True, "loop": False}})
     runtime = Runtime(config, control=False)
     runtime.service.guards.add("7", "Guard Seven", PIN)
-    stop = threading.Event()
-    loop = threading.Thread(target=runtime.run, args=(stop.is_set,), daemon=True)
-    loop.start()
-    screen = Screen(runtime.touchscreen.port)
-    screen.login()
-    try:
+    with frame_loop(runtime):
+        screen = Screen(runtime.touchscreen.port)
+        screen.login()
         yield {"runtime": runtime, "screen": screen}
-    finally:
-        stop.set()
-        loop.join(timeout=30)
-        runtime.close()
 
 
 @pytest.fixture(scope="module")
