@@ -247,6 +247,8 @@ class OnlineHealthCodeConfig(Section):
     def _url(self) -> "OnlineHealthCodeConfig":
         if self.enabled and not self.url.startswith(("http://", "https://")):
             raise ValueError("online.url must be an http:// or https:// URL when online.enabled")
+        if self.enabled and not self.prefix:  # an empty prefix would send every unknown code off the site
+            raise ValueError("online.prefix must not be empty when online.enabled")
         return self
 
 

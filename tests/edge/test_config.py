@@ -115,3 +115,11 @@ def test_a_modbus_boards_input_and_coil_may_share_a_number():
     config = parse_config({"hardware": {"io": {"driver": "modbus", "port": "/dev/ttyUSB0",
                                                "inputs": {"fire_alarm": {"line": 1}}, "outputs": {"siren": {"line": 1}}}}})
     assert config.hardware.io.inputs["fire_alarm"].line == config.hardware.io.outputs["siren"].line == 1
+
+
+def test_an_online_service_without_a_prefix_is_refused_since_every_unknown_code_would_leave_the_site():
+    online = {"enabled": True, "url": "https://codes.example", "prefix": ""}
+    with pytest.raises(ConfigError, match="qr.online: online.prefix must not be empty when online.enabled"):
+        parse_config({"qr": {"online": online}})
+    assert parse_config({"qr": {"online": online | {"enabled": False}}}).qr.online.prefix == ""
+    assert parse_config({"qr": {"online": online | {"prefix": "HK:"}}}).qr.online.prefix == "HK:"
