@@ -7,6 +7,7 @@ turnstile is wired fail-secure). Any failure raises DeviceError; the caller keep
 from __future__ import annotations
 
 import logging
+from collections import deque
 import termios
 import time
 from dataclasses import dataclass
@@ -168,6 +169,9 @@ class RelayChange:
     on: bool
 
 
+HISTORY_KEPT = 1000
+
+
 class SimRelay(Relay):
     """The twin: keeps a timestamped history of what was driven; can be told to fail."""
 
@@ -177,7 +181,7 @@ class SimRelay(Relay):
         super().__init__()
         self._clock = clock
         self.state = False
-        self.history: list[RelayChange] = []
+        self.history: deque[RelayChange] = deque(maxlen=HISTORY_KEPT)  # a demo gate runs for months
         self.unplugged = False
 
     def _set(self, on: bool) -> None:

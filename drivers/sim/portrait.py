@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+# A walk asks for a new scale nearly every frame; only someone standing still asks for one again. Keeping
+# every scale of every photo grew a looping demo gate by tens of MB an hour.
+SCALES_KEPT = 4
+
 # (box x, y, w, h), 5 landmarks (eyes, nose, mouth corners), all in photo pixels.
 FaceLocation = tuple[tuple[float, float, float, float], np.ndarray]
 Locator = Callable[[np.ndarray], FaceLocation | None]
@@ -49,12 +53,15 @@ class Portrait:
         return Portrait(image, self.box, self.marks)
 
     def scaled(self, face_width_px: float) -> tuple[np.ndarray, float]:
-        """The crop scaled so the face is `face_width_px` wide (cached in 2 % steps)."""
+        """The crop scaled so the face is `face_width_px` wide (in 2 % steps, the newest few kept)."""
         factor = face_width_px / self.box[2]
         key = int(round(np.log(factor) / np.log(1.02)))
-        if key not in self._scaled:
+        scaled = self._scaled.pop(key, None)
+        if scaled is None:
             exact = 1.02 ** key
             interpolation = cv2.INTER_AREA if exact < 1 else cv2.INTER_LINEAR
-            image = cv2.resize(self.image, None, fx=exact, fy=exact, interpolation=interpolation)
-            self._scaled[key] = (image, exact)
-        return self._scaled[key]
+            scaled = (cv2.resize(self.image, None, fx=exact, fy=exact, interpolation=interpolation), exact)
+        self._scaled[key] = scaled  # the newest last
+        while len(self._scaled) > SCALES_KEPT:
+            del self._scaled[next(iter(self._scaled))]
+        return scaled

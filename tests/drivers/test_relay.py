@@ -1,7 +1,7 @@
 import pytest
 
 from drivers.modbus import crc16_modbus, read_coils_frame, write_coil_frame
-from drivers.relay import LcusRelay, ModbusRelay, SimRelay, lcus_frame
+from drivers.relay import HISTORY_KEPT, LcusRelay, ModbusRelay, SimRelay, lcus_frame
 from edge.errors import DeviceClosedError, DeviceError
 from tests.emulators import LcusBoard, ModbusBoard, wait_for
 
@@ -93,3 +93,12 @@ def test_closed_relay_raises_named_error_and_close_twice_is_fine():
     relay.close()
     with pytest.raises(DeviceClosedError):
         relay.set(True)
+
+
+def test_the_simulated_relay_keeps_its_newest_changes_only():
+    relay = SimRelay(clock=lambda: 1.0)
+    for _ in range(HISTORY_KEPT):
+        relay.set(True)
+        relay.set(False)
+    assert len(relay.history) == HISTORY_KEPT and relay.history[-1].on is False
+    assert len(relay.pulses()) == HISTORY_KEPT // 2
