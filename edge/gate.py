@@ -45,11 +45,7 @@ class Gate:
     def __init__(self, config: GateConfig, *, hardware: Hardware, store: Store, stages: list[Stage],
                  clock: Callable[[], float], notifier: Notifier | None = None,
                  on_decision: Callable[[Decision, bool], None] | None = None) -> None:
-        self.config = config
-        self.hardware = hardware
-        self.store = store
-        self.stages = stages
-        self.clock = clock
+        self.config, self.hardware, self.store, self.stages, self.clock = config, hardware, store, stages, clock
         self.notifier = notifier or Notifier("")
         self.on_decision = on_decision
         self.after_record: list[Callable[[], None]] = []  # e.g. wake the MQTT drain, the webhooks
@@ -77,7 +73,8 @@ class Gate:
         self.stats = GateStats()
         self.faults = Faults(on_change=self._fault_changed)
         self.alarms = VisitAlarms(self.record, leave_after_s=config.pipeline.leave_after_s)
-        self.presence = Presence(config.pipeline.presence)
+        face = next((stage for stage in stages if stage.name == "face"), None)  # its cheap search: the still check
+        self.presence = Presence(config.pipeline.presence, look=getattr(face, "anyone_there", None))
         self._last_frame_at = clock()
         self.upkeep = Upkeep(store, self.notifier, retention_days=lambda: self.config.storage.event_retention_days,
                              safely=self._safely, on_expired=lambda resident_id, name: self.record(

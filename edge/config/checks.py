@@ -146,7 +146,8 @@ class PresenceConfig(Section):
     hold_s: float = Field(2.0, ge=0, le=60, description="The stages keep running this long after the last motion "
                                                         "or face.")
     still_check_s: float = Field(1.0, gt=0, le=60, description="While nothing moves, one frame in this many seconds "
-                                                               "is searched anyway (someone standing still).")
+                                                               "is looked at for a face anyway (someone standing "
+                                                               "still); a face found wakes the stages.")
 
 
 class PipelineConfig(Section):

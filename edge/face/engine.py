@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 FACE_WIDTH_M = 0.15
 ENROL_MAX_SIDE = 1280
 RESEARCH_EVERY_S = 0.12  # an unknown face still in front of the gate is searched again this often
+LOOK_MIN_WIDTH = 160  # the still check's look is never made on a copy narrower than this
 MASKED_PROBLEM = "the face is masked: enrol a photo without a mask"
 MASK_VOTES = 5  # a track is masked by the median of its newest mask readings: one odd frame does not flip it
 
@@ -124,6 +125,13 @@ class FaceEngine:
                                   quality, self.distance_of(detection), track.match, is_primary, recognised_now,
                                   track.extra.get("embedding"), masked))
         return FaceResult(faces, timings)
+
+    def anyone_there(self, image: np.ndarray) -> bool:
+        """Is there a face at all? Looked for on a copy half as wide as a search's: a quarter of the cost, and
+        a face too small to find there is too small to recognise (face.min_eye_distance_px)."""
+        scale = max(LOOK_MIN_WIDTH, self.detect_width // 2) / image.shape[1]
+        small = image if scale >= 1.0 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        return bool(self.detector.detect(small))
 
     def _detect(self, image: np.ndarray) -> list[Detection]:
         """Faces found on a copy `detect_width` wide, in the full frame's pixels (recognition crops the full frame)."""

@@ -18,6 +18,9 @@ class FaceStage:
         """The gallery's owner could not rebuild the matcher (the gate keeps searching the last one)."""
         return getattr(self.engine.source, "error", None)
 
+    def anyone_there(self, image) -> bool:
+        return self.engine.anyone_there(image)
+
     def process(self, context: FrameContext) -> None:
         result = self.engine.process(context.frame.image, context.now)
         context.face = result

@@ -6,7 +6,7 @@ import yaml
 
 from drivers.sim.scenario import load_scenario
 from drivers.sim.world import Phase, SimWorld
-from edge.config import PresenceConfig
+from edge.config import FaceConfig, PresenceConfig
 from edge.presence import Presence
 from tests.conftest import SCENARIOS
 
@@ -105,6 +105,50 @@ def test_a_person_stepping_into_a_still_view_is_motion_and_disabled_gating_runs_
     assert {off.wake_for(view, k * 0.04, busy=False) for k in range(10)} == {"off"}
 
 
+def _face_far_off(engine, eye_px: float) -> np.ndarray:
+    """A grey 640x480 view with a resident's face in it, shrunk until its eyes are `eye_px` apart."""
+    import cv2
+
+    photo = cv2.imread(str(SCENARIOS / "faces" / "resident_a" / "03.jpg"))
+    found = max(engine.detector.detect(photo), key=lambda face: face.eye_distance)
+    scale = eye_px / found.eye_distance
+    small = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    view = np.full((480, 640, 3), 120, np.uint8)
+    height, width = min(small.shape[0], 480), min(small.shape[1], 640)
+    view[:height, :width] = small[:height, :width]
+    return view
+
+
+def test_the_still_checks_look_finds_faces_smaller_than_the_gate_recognises_and_nobody_in_an_empty_view(
+        engine_factory, empty_gallery):
+    engine = engine_factory(empty_gallery)
+    smallest = FaceConfig().min_eye_distance_px
+    view = _face_far_off(engine, smallest)
+    assert engine.anyone_there(view)
+    assert engine.anyone_there(_face_far_off(engine, smallest * 2 / 3))  # a margin for a turned or dim face
+    empty = np.full((480, 640, 3), 120, np.uint8)
+    assert not engine.anyone_there(empty)
+    looked: list[bool] = []
+    presence = Presence(PresenceConfig(still_check_s=1.0),
+                        look=lambda image: looked.append(True) or engine.anyone_there(image))
+    for k in range(50):  # two seconds of a still view: the background takes everything in
+        assert presence.wake_for(empty, k * 0.04, busy=False) is None
+    assert presence.stats.looks == 2 == len(looked) and "still_check" not in presence.stats.woken
+    whys = [presence.wake_for(view, 2.0 + k * 0.04, busy=False) for k in range(200)]
+    assert whys[0] == "motion"  # someone came into the view
+    assert "motion" not in whys[100:] and "still_check" in whys[100:]  # standing still, found by the look
+
+
+def test_a_look_that_fails_wakes_the_stages_so_their_failure_shows_as_a_fault():
+    def broken(image):
+        raise RuntimeError("detector gone")
+
+    presence = Presence(PresenceConfig(still_check_s=1.0), look=broken)
+    empty = np.full((480, 640, 3), 120, np.uint8)
+    whys = [presence.wake_for(empty, k * 0.04, busy=False) for k in range(50)]
+    assert whys.count("still_check") == 2 and presence.stats.looks == 2
+
+
 def test_presence_is_in_telemetry_with_its_thresholds(tmp_path):
     from edge.app import Runtime
     from edge.config import parse_config
@@ -125,5 +169,5 @@ def test_presence_is_in_telemetry_with_its_thresholds(tmp_path):
     presence = body["presence"]
     assert presence["enabled"] and presence["min_area"] == 0.003 and presence["pixel_threshold"] >= 12.0
     assert presence["woken"]["motion"] > 0 and presence["woken"]["busy"] > 0
-    assert presence["frames"] == runtime.gate.stats.frames
+    assert presence["frames"] == runtime.gate.stats.frames and presence["looks"] >= 1
     assert "presence" in body["stage_ms"]
