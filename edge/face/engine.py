@@ -105,7 +105,7 @@ class FaceEngine:
     def process(self, image: np.ndarray, now: float) -> FaceResult:
         timings = {"detect": 0.0, "align": 0.0, "embed": 0.0, "search": 0.0}
         started = time.perf_counter()
-        detections = self._detect(image)
+        detections = self._detect(image, self.detect_width)
         timings["detect"] = _ms(started)
         tracks = self.tracker.update(detections, now)
         faces = []
@@ -129,13 +129,11 @@ class FaceEngine:
     def anyone_there(self, image: np.ndarray) -> bool:
         """Is there a face at all? Looked for on a copy half as wide as a search's: a quarter of the cost, and
         a face too small to find there is too small to recognise (face.min_eye_distance_px)."""
-        scale = max(LOOK_MIN_WIDTH, self.detect_width // 2) / image.shape[1]
-        small = image if scale >= 1.0 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        return bool(self.detector.detect(small))
+        return bool(self._detect(image, max(LOOK_MIN_WIDTH, self.detect_width // 2)))
 
-    def _detect(self, image: np.ndarray) -> list[Detection]:
-        """Faces found on a copy `detect_width` wide, in the full frame's pixels (recognition crops the full frame)."""
-        scale = self.detect_width / image.shape[1]
+    def _detect(self, image: np.ndarray, width: int) -> list[Detection]:
+        """Faces found on a copy `width` wide, in the full frame's pixels (recognition crops the full frame)."""
+        scale = width / image.shape[1]
         if scale >= 1.0:
             return self.detector.detect(image)
         small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
