@@ -19,12 +19,17 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from common import ROOT, finish, parser, peak_rss_mb, table
 from face_data import cache_dir
 from face_embeddings import FaceSet, concat, label_conflicts, load_set, same_people
+from face_visits import MISS_CAUSES
+
+if TYPE_CHECKING:
+    from edge.store import Gallery
 
 FPIRS = (1e-2, 1e-3, 1e-4)
 GALLERY_SIZES = (100, 250, 500, 1000, 2000, 5000)
@@ -179,15 +184,18 @@ def run_seed(faces: FaceSet, seed: int, enrol: int, sizes: list[int], config, de
                              "fnir": searches.fnir(0.42, margin)}
         row["det"] = det_curve(searches, margin)
         if visit:
-            row["visits"] = visit_figures(faces, chosen, enrolled, strangers, mated, nonmated, visit, rng, config,
-                                          {t: row["gate"][f"{t:g}"]["threshold"] for t in targets})
+            row["visits"] = visit_figures(faces, chosen, gallery, enrolled, strangers, mated, nonmated, visit, rng,
+                                          config, {t: row["gate"][f"{t:g}"]["threshold"] for t in targets})
         rows.append(row)
     return rows
 
 
-def visit_figures(faces: FaceSet, chosen: np.ndarray, enrolled: list[str], strangers: list[str], mated: np.ndarray,
-                  nonmated: np.ndarray, k: int, rng, config, thresholds: dict[float, float]) -> dict:
-    """Per visit of k photos, at the gate's own thresholds: FNIR, FPIR, residents let in as somebody else, DET."""
+def visit_figures(faces: FaceSet, chosen: np.ndarray, gallery: Gallery, enrolled: list[str], strangers: list[str],
+                  mated: np.ndarray, nonmated: np.ndarray, k: int, rng, config, thresholds: dict[float, float]) -> dict:
+    """Per visit of k photos, at the gate's own thresholds: FNIR, FPIR, residents let in as somebody else, DET, and
+    the visit's photos put through enrolment as a new person (a resident's: refused as a duplicate, as it should be;
+    a stranger's: refused as a duplicate, as it should not be)."""
+    from edge.face.matcher import Matcher
     from face_visits import VisitSearches, group_visits
 
     searches = VisitSearches(faces, chosen, group_visits(faces, enrolled, mated, k, rng),
@@ -195,10 +203,13 @@ def visit_figures(faces: FaceSet, chosen: np.ndarray, enrolled: list[str], stran
     rule = (config.match_margin, config.single_frame_margin, config.evidence_frames)
     figures: dict = {"k": k, "mated": searches.mated_total, "nonmated": searches.nonmated_total}
     for target, threshold in thresholds.items():
+        again, new = searches.enrolments_refused(faces, Matcher(gallery, threshold=threshold, margin=config.match_margin,
+                                                                lookalike_margin=config.lookalike_margin))
         figures[f"{target:g}"] = {"threshold": threshold, "fnir": searches.fnir(threshold, *rule),
                                   "fpir": searches.fpir(threshold, *rule),
                                   "wrong_resident": searches.wrong_resident(threshold, *rule),
-                                  "duplicates_refused": searches.duplicates_refused(threshold - config.lookalike_margin)}
+                                  "duplicates_refused": again, "new_people_refused": new,
+                                  "misses": searches.misses(threshold, *rule)}
     figures["det"] = searches.det(*rule)
     return figures
 
@@ -230,12 +241,37 @@ def visit_table(groups: dict[tuple[int, int], list[dict]], targets: list[float],
                           spread([f["fnir"] for f in figures], percent=True),
                           spread([f["fpir"] for f in figures], percent=True),
                           sum(f["wrong_resident"] for f in figures),
-                          spread([f["duplicates_refused"] for f in figures], percent=True)))
+                          spread([f["duplicates_refused"] for f in figures], percent=True),
+                          spread([f["new_people_refused"] for f in figures], percent=True)))
     return table(f"Per visit of {k} photos as the gate judges it (agreeing frames, or the visit template), at the "
                  "gate's own threshold; mean ± half range over seeds", lines,
                  ("enrol", "residents", "target FPIR", "visits mated/non-mated", "threshold", "FNIR per visit",
                   "FPIR per visit", "let in as another resident (all seeds)",
-                  "same person enrolled again: refused"))
+                  "same person enrolled again: refused", "new person: refused"))
+
+
+def miss_table(groups: dict[tuple[int, int], list[dict]], target: float, k: int) -> str:
+    """Why residents' visits were missed, at the largest gallery of each enrolment, all seeds together."""
+    largest = {enrol: max(size for e, size in groups if e == enrol) for enrol, _ in groups}
+    key = f"{target:g}"
+    totals = {enrol: sum(r["visits"]["mated"] for r in groups[(enrol, size)]) for enrol, size in largest.items()}
+    causes = {enrol: _summed([r["visits"][key]["misses"] for r in groups[(enrol, size)]])
+              for enrol, size in largest.items()}
+    names = [name for name in MISS_CAUSES if any(name in counts for counts in causes.values())]
+    lines = [(name, *(f"{counts.get(name, 0)} ({100 * counts.get(name, 0) / max(1, totals[enrol]):.2f} %)"
+                      for enrol, counts in sorted(causes.items()))) for name in names]
+    lines.append(("all misses", *(f"{sum(counts.values())} ({100 * sum(counts.values()) / max(1, totals[enrol]):.2f} %)"
+                                  for enrol, counts in sorted(causes.items()))))
+    return table(f"Residents' visits of {k} photos missed at target {key}, by why (all seeds; share of mated visits)",
+                 lines, ("why", *(f"{enrol} photo(s), {largest[enrol]} residents" for enrol in sorted(causes))))
+
+
+def _summed(counts: list[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for each in counts:
+        for name, count in each.items():
+            total[name] = total.get(name, 0) + count
+    return total
 
 
 def plot(rows: list[dict], path: Path, key: str | None = None) -> bool:
@@ -356,6 +392,8 @@ def main() -> int:
     if args.visit:
         print()
         print(visit_table(groups, targets, args.visit))
+        print()
+        print(miss_table(groups, min(targets), args.visit))
     if plot(rows, Path(args.plot)):
         print(f"DET plot: {args.plot}")
     if args.visit and plot(rows, Path(args.plot).with_name(Path(args.plot).stem + "_visits.png"), key="visits"):

@@ -6,6 +6,9 @@ the visit template (the mean of the frames' embeddings) clears the threshold wit
 frames; frames that name different residents name nobody (edge/face/engine.py `visit_verdict`).
 A refused photo is a frame the gate could not search. A non-mated visit is k photos of a stranger,
 or a mated visit searched with its own person left out of the gallery (FRVT's leave-one-out).
+A resident's visit that was missed is put down to one cause (`misses`): its best evidence under
+the threshold, by how far, or the rule that held it back. A visit's photos also go through the
+gate's enrolment review as a new person (`enrolments_refused`).
 
 The development sets hold photos from different sessions: their frames are far less alike than
 the frames of one real visit, so k photos are an optimistic bound on what k frames of a visit add
@@ -29,6 +32,12 @@ def group_visits(faces: FaceSet, people: list[str], mask: np.ndarray, k: int, rn
     return visits
 
 
+MISS_CAUSES = ("best evidence under the threshold by > 0.08", "best evidence under the threshold by 0.03-0.08",
+               "best evidence under the threshold by < 0.03", "one frame over the threshold, short of the single-frame margin",
+               "within the margin of the runner-up", "frames named different residents",
+               "no frame passed the quality gate", "let in as another resident")
+
+
 class VisitSearches:
     """Each visit's frames and template searched against one gallery, reduced to what any threshold needs."""
 
@@ -39,6 +48,7 @@ class VisitSearches:
         self.residents, starts = np.unique(owners[order], return_index=True)
         self._embeddings, self._starts = faces.embeddings[gallery][order], starts
         self.mated_total, self.nonmated_total = len(mated), len(nonmated) + len(mated)
+        self._mated_visits, self._stranger_visits = mated, nonmated
         self.mated_truth = np.array([np.searchsorted(self.residents, faces.identities[v[0]]) for v in mated], int)
         self._mated = self._search(faces, mated, [None] * len(mated))
         self._nonmated = self._search(faces, nonmated, [None] * len(nonmated)) + \
@@ -105,12 +115,60 @@ class VisitSearches:
                    if (named := self._named(search, threshold, margin, single_margin, evidence)) is not None
                    and named != truth)
 
-    def duplicates_refused(self, floor: float) -> float:
-        """Mated visits (as photos for a new enrolment) most of whose photos score `floor` or more against the
-        person's own resident: the share an enrolment of them under a second name is refused as a duplicate."""
-        refused = sum(1 for (who, best, _, _), truth in zip(self._mated, self.mated_truth)
-                      if len(who) and 2 * int(((who == truth) & (best >= floor)).sum()) > len(who))
-        return refused / max(1, self.mated_total)
+    def misses(self, threshold: float, margin: float, single_margin: float, evidence: int) -> dict[str, int]:
+        """Mated visits not let in as their own resident, by why: what a better rule could reach, and what
+        only a better embedder could (the visit's best evidence for its resident below the threshold)."""
+        causes: dict[str, int] = {}
+        for search, truth in zip(self._mated, self.mated_truth):
+            named = self._named(search, threshold, margin, single_margin, evidence)
+            if named != truth:
+                cause = self._miss_cause(search, truth, named, threshold, margin)
+                causes[cause] = causes.get(cause, 0) + 1
+        return causes
+
+    @staticmethod
+    def _miss_cause(search, truth: int, named: int | None, threshold: float, margin: float) -> str:
+        who, best, second, fused = search
+        if named is not None:
+            return "let in as another resident"
+        if not len(who):
+            return "no frame passed the quality gate"
+        scores = list(zip(who.tolist(), best.tolist(), second.tolist()))
+        if fused is not None:
+            scores.append(fused)
+        own = [(score, score - runner_up) for resident, score, runner_up in scores if resident == truth]
+        if any(resident != truth and score >= threshold and score - runner_up >= margin
+               for resident, score, runner_up in scores):
+            return "frames named different residents"
+        if any(score >= threshold and gap < margin for score, gap in own):
+            return "within the margin of the runner-up"
+        if any(score >= threshold for score, _ in own):
+            return "one frame over the threshold, short of the single-frame margin"
+        shortfall = threshold - max((score for score, _ in own), default=-1.0)
+        if shortfall < 0.03:
+            return "best evidence under the threshold by < 0.03"
+        if shortfall < 0.08:
+            return "best evidence under the threshold by 0.03-0.08"
+        return "best evidence under the threshold by > 0.08"
+
+    def enrolments_refused(self, faces: FaceSet, matcher) -> tuple[float, float]:
+        """The share of mated visits (the person's photos enrolled again under a new name) and of strangers'
+        visits (a new person) that the gate's own enrolment review refuses: as somebody already enrolled, or
+        every photo as closer to a resident than to the person's other photos."""
+        from edge.errors import EnrolmentError
+        from edge.face.enrolment import review
+
+        def refused(visit: np.ndarray) -> bool:
+            usable = visit[~faces.refused[visit]]
+            try:
+                review(matcher, list(faces.embeddings[usable]), [str(i) for i in usable])
+            except EnrolmentError:
+                return True
+            return False
+
+        again = [refused(visit) for visit in self._mated_visits if (~faces.refused[visit]).any()]
+        new = [refused(visit) for visit in self._stranger_visits if (~faces.refused[visit]).any()]
+        return float(np.mean(again)) if again else 0.0, float(np.mean(new)) if new else 0.0
 
     def det(self, margin: float, single_margin: float, evidence: int) -> list[tuple[float, float]]:
         return [(self.fpir(t, margin, single_margin, evidence), self.fnir(t, margin, single_margin, evidence))

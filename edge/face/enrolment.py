@@ -3,7 +3,8 @@
 A template closer to another resident than to the rest of its own person's templates would
 make that person ambiguous: it is refused with the reason. A new person who scores above the
 operating threshold less the lookalike margin against someone already enrolled (most of their
-photos do) is refused as a duplicate, naming them, as vendor terminals refuse an
+photos do, or their photos' mean comes within TOGETHER_SLACK of the threshold) is refused as a
+duplicate, naming them, as vendor terminals refuse an
 already-registered face: enrolled under a second name, one of them is refused as "ambiguous
 between residents" and the other is let in under either name. The check is looser than the
 gate's threshold on purpose: a refusal here costs an administrator a flag, a duplicate costs
@@ -25,6 +26,11 @@ from edge.face.gallery import FaceGallery
 from edge.face.matcher import Matcher
 
 log = logging.getLogger(__name__)
+
+# The mean of a new person's photos is a duplicate this far below the threshold. On the development sets (three photos
+# at a time, about 600 residents) it refused 2.1 / 0.9 points more of the people enrolled again under a new name (one /
+# three enrolment photos each), and 0.1 / 0.3 points more of the people new to the gate.
+TOGETHER_SLACK = 0.05
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,11 @@ def review(matcher: Matcher, embeddings: list[np.ndarray], sources: list[str], *
             closest[other] = max(score, closest.get(other, -1.0))
     if not kept:
         raise EnrolmentError("; ".join(refused) or "no template to keep")
+    if resident_id is None and len(kept) > 1:  # the photos kept, taken together as a visit is: a steadier face
+        together = new[kept].mean(axis=0)
+        other, score = _best_other(matcher, together / max(float(np.linalg.norm(together)), 1e-12), None)
+        if other is not None and score >= matcher.threshold - TOGETHER_SLACK:
+            closest[other] = max(score, closest.get(other, -1.0))
     duplicates = {o: s for o, s in closest.items() if o not in lookalike_of}
     if duplicates:
         other, score = max(duplicates.items(), key=lambda item: item[1])

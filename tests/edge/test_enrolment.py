@@ -33,6 +33,17 @@ def test_someone_already_enrolled_is_refused_naming_them_and_a_declared_twin_is_
         review(matcher, [unit(0.2, 0.9, 0.3)], ["b.jpg"], lookalike_of=(1,))
 
 
+def test_photos_that_each_fall_short_but_together_are_a_resident_are_a_duplicate():
+    matcher = matcher_with(("Alice", unit(1, 0, 0, 0)), ("Bob", unit(0, 1, 0, 0)))
+    photos = [unit(0.4, 0, 0.9165, 0), unit(0.4, 0, 0, 0.9165)]  # 0.40 each against Alice, under the 0.45 floor
+    with pytest.raises(DuplicateEnrolment, match="^already enrolled as resident 1 Alice"):
+        review(matcher, photos, ["a.jpg", "b.jpg"])
+    twin = review(matcher, photos, ["a.jpg", "b.jpg"], lookalike_of=(1,))
+    assert twin.kept == [0, 1] and [look.resident_id for look in twin.lookalikes] == [1]
+    newcomer = [unit(0.2, 0, 0.98, 0), unit(0.2, 0, 0.9, 0.39)]  # together still far from everyone
+    assert review(matcher, newcomer, ["c.jpg", "d.jpg"]).kept == [0, 1]
+
+
 def test_a_burst_that_mixes_two_people_is_told_apart_from_one_person():
     assert one_person([unit(1, 0, 0), unit(0.95, 0.05, 0.1), unit(0.97, 0.0, 0.1)], 0.5)
     assert not one_person([unit(1, 0, 0), unit(0.95, 0.05, 0.1), unit(0, 1, 0)], 0.5)
