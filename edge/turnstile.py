@@ -230,9 +230,9 @@ class Turnstile:
         if self.relay_fault is None:
             log.error("relay fault: %s; gate %s", message, "held open (fail-safe)" if self._fault_state() else "locked")
             self._emit(EventKind.alarm, {"alarm": AlarmKind.device_fault.value, "device": "relay", "detail": message})
+            self._retry_at = self._clock() + self._retry_delay  # an opening tried meanwhile does not put the retry off
         self.relay_fault = message
         self._off_at = None
-        self._retry_at = self._clock() + self._retry_delay
 
     def _try_reconnect(self, now: float) -> None:
         if self._factory is None or now < self._retry_at:

@@ -4,14 +4,12 @@ A template closer to another resident than to the rest of its own person's templ
 make that person ambiguous: it is refused with the reason. A new person who scores above the
 operating threshold less the lookalike margin against someone already enrolled (most of their
 photos do, or their photos' mean comes within TOGETHER_SLACK of the threshold) is refused as a
-duplicate, naming them, as vendor terminals refuse an
-already-registered face: enrolled under a second name, one of them is refused as "ambiguous
-between residents" and the other is let in under either name. The check is looser than the
-gate's threshold on purpose: a refusal here costs an administrator a flag, a duplicate costs
-residents their entry. An
-administrator can still enrol a known pair, twins say, by naming the resident they resemble
-(`lookalike_of`): recorded with the enrolment, and the matcher holds the pair to
-`face.lookalike_margin`.
+duplicate, naming them, as vendor terminals refuse an already-registered face: enrolled under a
+second name, one of them is refused as "ambiguous between residents" and the other is let in
+under either name. The check is looser than the gate's threshold on purpose: a refusal here
+costs an administrator a flag, a duplicate costs residents their entry. An administrator can
+still enrol a known pair, twins say, by naming the resident they resemble (`lookalike_of`):
+recorded with the enrolment, and the matcher holds the pair to `face.lookalike_margin`.
 """
 
 from __future__ import annotations

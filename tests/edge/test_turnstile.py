@@ -263,6 +263,52 @@ def test_a_fault_alarms_once_and_reconnects_with_growing_back_off():
     turnstile.stop()
 
 
+def test_openings_tried_while_the_board_is_missing_do_not_put_off_its_reconnection():
+    turnstile, relay, clock, events = make()
+    attempts = []
+
+    def still_missing():
+        attempts.append(clock.now)
+        raise DeviceError("relay: still missing")
+
+    turnstile._factory = still_missing
+    relay.unplugged = True
+    assert turnstile.open("d1") is False
+    start = clock.now
+    for _ in range(80):  # a resident granted every quarter second while the board is away
+        clock.now += 0.25
+        assert turnstile.open("d2") is False
+        turnstile.tick()
+    gaps = [round(b - a, 2) for a, b in zip([start] + attempts, attempts)]
+    assert gaps[:5] == [0.5, 1.0, 2.0, 4.0, 8.0]  # the back-off of a gate nobody asks to open
+    assert len(events) == 1  # still one alarm
+    turnstile.stop()
+
+
+def test_a_fire_alarm_polling_a_missing_board_still_gets_it_back_and_holds_the_lanes_free():
+    turnstile, relay, clock, events = make()
+    replacement = SimRelay(clock=clock)
+    tries = []
+
+    def plug_in():
+        tries.append(clock.now)
+        if len(tries) < 3:
+            raise DeviceError("relay: still missing")
+        return replacement
+
+    turnstile._factory = plug_in
+    relay.unplugged = True
+    for step in range(400):  # the fire's poll every 10 ms, the loop's tick every 40 ms
+        clock.now += 0.01
+        turnstile.hold_free()
+        if step % 4 == 3:
+            turnstile.tick()
+        if turnstile.healthy:
+            break
+    assert turnstile.healthy and len(tries) == 3 and replacement.state is True and turnstile.held_free
+    turnstile.stop()
+
+
 def test_a_relay_that_fails_to_switch_off_is_a_fault_reported_by_the_next_tick():
     turnstile, relay, clock, events = make(pulse_ms=300)
     turnstile.open("d1")
