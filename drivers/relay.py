@@ -7,9 +7,9 @@ turnstile is wired fail-secure). Any failure raises DeviceError; the caller keep
 from __future__ import annotations
 
 import logging
-from collections import deque
 import termios
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import serial

@@ -233,8 +233,8 @@ def test_a_gate_without_a_relay_never_opens_and_says_why():
     turnstile.stop()
 
 
-def test_a_fault_alarms_once_and_reconnects_with_growing_back_off():
-    turnstile, relay, clock, events = make()
+def pulled_out_for_good(turnstile, relay, clock) -> list[float]:
+    """The board unplugged and never found again: the times the turnstile tries to reopen it."""
     attempts = []
 
     def still_missing():
@@ -243,6 +243,12 @@ def test_a_fault_alarms_once_and_reconnects_with_growing_back_off():
 
     turnstile._factory = still_missing
     relay.unplugged = True
+    return attempts
+
+
+def test_a_fault_alarms_once_and_reconnects_with_growing_back_off():
+    turnstile, relay, clock, events = make()
+    attempts = pulled_out_for_good(turnstile, relay, clock)
     assert turnstile.open("d1") is False
     assert events == [(EventKind.alarm, {"alarm": "device_fault", "device": "relay",
                                          "detail": "relay (simulated): unplugged"})]
@@ -265,14 +271,7 @@ def test_a_fault_alarms_once_and_reconnects_with_growing_back_off():
 
 def test_openings_tried_while_the_board_is_missing_do_not_put_off_its_reconnection():
     turnstile, relay, clock, events = make()
-    attempts = []
-
-    def still_missing():
-        attempts.append(clock.now)
-        raise DeviceError("relay: still missing")
-
-    turnstile._factory = still_missing
-    relay.unplugged = True
+    attempts = pulled_out_for_good(turnstile, relay, clock)
     assert turnstile.open("d1") is False
     start = clock.now
     for _ in range(80):  # a resident granted every quarter second while the board is away
