@@ -1,10 +1,11 @@
 """The turnstile controller: pulse the relay, confirm the passage, raise alarms, fail secure.
 
 The daemon's main loop calls `tick()` every frame with the passages the sensor counted, and the
-controller acts on its clock. One thing does not wait for the loop: the end of a pulse. A
-watcher thread owns the relay's off-deadline, so a loop stalled by anything (a slow verifier,
-a full disk) never holds the turnstile open. The relay is forced off at start and on stop; a
-relay that fails is reopened with back-off while the gate stays locked.
+controller acts on its clock. Two things do not wait for the loop: the end of a pulse, and a fire
+alarm's hold. A watcher thread owns the relay's off-deadline, so a loop stalled by anything (a slow
+verifier, a full disk) never holds the turnstile open; the fire's own poll drives the relay and
+reopens a board that failed. The relay is forced off at start and on stop; a relay that fails is
+reopened with back-off while the gate stays locked.
 """
 
 from __future__ import annotations
@@ -77,13 +78,16 @@ class Turnstile:
 
     def hold_free(self) -> bool:
         """Any thread: the relay on and kept on (a fire alarm), whatever the frame loop is doing; False when the
-        relay could not be driven (the caller raises it again on its next poll)."""
+        relay could not be driven (the caller raises it again on its next poll). A board that failed is reopened
+        here too, on the same back-off: a frame loop stalled during a fire does not keep a replugged board unused."""
         with self._lock:
             if self._held_free and self._held_driven and self.relay_fault is None:
                 return True  # held already: the fire's 10 ms poll does not rewrite the board each time
             self._held_free = True
             self._off_at = None
             self._pulse_on.clear()
+            if self.relay_fault is not None and not self._closing:  # once stopped, the board stays closed
+                self._try_reconnect(self._clock())
             self._held_driven = self._drive(True)
             return self._held_driven
 
@@ -185,7 +189,8 @@ class Turnstile:
             message, self._watcher_fault = self._watcher_fault, None
             self._fault(message)
         elif self.relay_fault is not None:
-            self._try_reconnect(now)
+            with self._lock:  # the fire's poll reopens the board too
+                self._try_reconnect(now)
         for index in range(passages):
             self._passage(now, ways[index] if index < len(ways) else None)
         if self._opening is not None and now >= self._opening.deadline:

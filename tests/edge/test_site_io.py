@@ -67,6 +67,44 @@ def test_a_cut_fire_wire_holds_the_lanes_free_with_the_loop_stalled_and_releases
     assert "cleared" in states and "released" in states
 
 
+def test_a_relay_board_plugged_in_during_a_fire_is_driven_free_with_no_frame_loop_at_all(tmp_path):
+    """Regression: only the frame loop's tick reopened a relay board that had failed, so a board plugged in (or
+    back) during a fire stayed unused, the lanes locked, for as long as the loop was stalled. Here there is no
+    loop: the fire's thread, a real clock and a board on a pty."""
+    import os
+
+    from drivers.relay import LcusRelay
+    from edge.hardware import open_io
+    from edge.site_io import SiteIO
+    from edge.turnstile import Turnstile
+    from tests.emulators import LcusBoard
+
+    port = tmp_path / "ttyRELAY"  # nothing there yet: the board is unplugged at start
+    config = parse_config({"hardware": {"io": IO}})
+    events: list[tuple[EventKind, dict]] = []
+    turnstile = Turnstile(None, config.turnstile, clock=time.monotonic, emit=lambda kind, body: events.append((kind, body)),
+                          relay_factory=lambda: LcusRelay(port=str(port), channel=1))
+    io = open_io(config.hardware.io)
+    assert isinstance(io, SimIO)
+    site_io = SiteIO(io, config.hardware.io, hold_free=turnstile.hold_free, release_free=turnstile.release_free,
+                     open_gate=lambda: None, record=lambda kind, body: None)
+    board = LcusBoard(channels=1)
+    site_io.start()
+    try:
+        io.close_contact("fire_alarm", False)
+        assert wait_for(lambda: site_io.fire, timeout=2) and turnstile.relay_fault is not None
+        os.symlink(board.port, port)  # plugged in
+        plugged = time.monotonic()
+        assert wait_for(lambda: (1, True) in board.log.states, timeout=5)
+        assert time.monotonic() - plugged < 3.0  # within a step of the back-off (1 s here), not a restart away
+        assert turnstile.healthy and turnstile.held_free and not board.log.errors
+        assert events[-1] == (EventKind.status, {"device": "relay", "state": "recovered"})
+    finally:
+        site_io.stop()
+        turnstile.stop()
+        board.close()
+
+
 def test_tamper_door_held_open_and_the_exit_button(gate):
     io = gate.site_io.io
     io.close_contact("tamper", True)

@@ -308,6 +308,28 @@ def test_a_fire_alarm_polling_a_missing_board_still_gets_it_back_and_holds_the_l
     turnstile.stop()
 
 
+def test_a_fire_alarm_gets_a_replugged_board_back_while_the_frame_loop_is_stalled():
+    turnstile, relay, clock, events = make()
+    attempts = pulled_out_for_good(turnstile, relay, clock)
+    assert turnstile.hold_free() is False  # the board is gone: the lanes cannot be held yet
+    start = clock.now
+    for _ in range(300):  # the fire's poll every 10 ms for 3 s, and no tick at all
+        clock.now += 0.01
+        assert turnstile.hold_free() is False
+    gaps = [round(b - a, 2) for a, b in zip([start] + attempts, attempts)]
+    assert gaps == [0.5, 1.0]  # the same back-off as the loop's, not a reopen every poll
+    replacement = SimRelay(clock=clock)
+    turnstile._factory = lambda: replacement
+    while not turnstile.healthy and clock.now < start + 10:
+        clock.now += 0.01
+        turnstile.hold_free()
+    assert turnstile.healthy and replacement.state is True and turnstile.held_free
+    assert round(clock.now - start, 2) == 3.5  # at the back-off's next step (0.5 + 1 + 2 s)
+    assert events[-1] == (EventKind.status, {"device": "relay", "state": "recovered"})
+    turnstile.stop()
+    assert replacement.state is True  # a gate stopped mid-fire leaves the lanes free
+
+
 def test_a_relay_that_fails_to_switch_off_is_a_fault_reported_by_the_next_tick():
     turnstile, relay, clock, events = make(pulse_ms=300)
     turnstile.open("d1")
