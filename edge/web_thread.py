@@ -1,5 +1,6 @@
 """An aiohttp application served on a thread and event loop of its own, beside the frame loop (the touchscreen, the
-integrators' API). A port that cannot be had is one `error` line, not an exception: the gate runs on without it."""
+integrators' API) or the collector's (the fleet view). A port that cannot be had is one `error` line, not an
+exception: the gate runs on without it."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ class WebThread:
         if loop is not None and loop.is_running() and self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop).result(10)
             loop.call_soon_threadsafe(loop.stop)
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():  # a stop before the start, or a second one, has nothing to wait for
+            self._thread.join(timeout=10)
 
     def _serve(self) -> None:
         loop = asyncio.new_event_loop()

@@ -14,7 +14,6 @@ import asyncio
 import json
 import logging
 import secrets
-import threading
 import time
 import urllib.parse
 from dataclasses import asdict, dataclass
@@ -32,7 +31,8 @@ from edge.errors import ConfigError
 from edge.lockouts import Lockouts
 from edge.messages import catalogue as gate_catalogue
 from edge.passwords import hash_secret, secret_matches
-from edge.web_checks import BadRequest, bad_requests, json_body, request_checks, script_json, server_tls
+from edge.web_checks import BadRequest, bad_requests, json_body, request_checks, script_json
+from edge.web_thread import WebThread
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class FleetServer:
             raise ConfigError(f"host: {host} is reachable from the network; serve HTTPS (--tls-cert, --tls-key) or "
                               "listen on loopback behind a TLS reverse proxy (--public-url)")
         self.db = db
-        self.host, self.port = host, port
+        self.host = host
         self.language = language
         self.session_h = session_h
         public = urllib.parse.urlsplit(public_url) if public_url else None
@@ -88,15 +88,21 @@ class FleetServer:
             raise ConfigError(f"public_url: {public_url!r} is not an http(s) address")
         self.public_origin = f"{public.scheme}://{public.netloc}" if public else ""  # pragma: no mutate (any text no browser sends)
         self.allowed_hosts = allowed_hosts + ((public.netloc,) if public else ())
-        self.tls = tls
         self._sessions: dict[str, Session] = {}
         self.lockouts = Lockouts(max_failures=MAX_FAILURES, lockout_s=LOCKOUT_S)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self.error: str | None = None
+        tls_cert, tls_key = tls or ("", "")
+        self.served = WebThread("fleet-web", self.app, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key)
 
     # life cycle
+
+    @property
+    def port(self) -> int:
+        """The port asked for, or the one given for 0 once it serves."""
+        return self.served.port
+
+    @property
+    def error(self) -> str | None:
+        return self.served.error
 
     def app(self) -> web.Application:
         checks = request_checks(self._allowed, scheme=lambda request: request.scheme, whose="page",
@@ -118,37 +124,12 @@ class FleetServer:
         return app
 
     def start(self) -> None:
-        """Serve on a thread of its own (the CLI waits for a signal meanwhile)."""
-        self._thread = threading.Thread(target=self._serve, name="fleet-web", daemon=True)
-        self._thread.start()
-        self._ready.wait(10)  # pragma: no mutate (a bound: it listens, or says why not, at once)
-
-    def _serve(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        runner = web.AppRunner(self.app(), access_log=None)  # each read is audited in the database instead
-        try:
-            loop.run_until_complete(runner.setup())
-            site = web.TCPSite(runner, self.host, self.port, ssl_context=server_tls(*self.tls) if self.tls else None)
-            loop.run_until_complete(site.start())
-            server = site._server
-            assert isinstance(server, asyncio.Server)  # what a TCP site starts
-            self.port = server.sockets[0].getsockname()[1]  # the port asked for, or the one given for 0
-        except OSError as error:
-            self.error = f"web: cannot listen on {self.host}:{self.port} ({error})"
-            self._ready.set()
-            return
-        self._ready.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
+        """Serve on a thread of its own (the CLI waits for a signal meanwhile); returns once it listens, or could not
+        (`error` says why)."""
+        self.served.start()
 
     def stop(self) -> None:
-        loop, self._loop = self._loop, None  # a second stop has nothing to stop
-        if loop is not None:
-            loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(timeout=10)  # pragma: no mutate (a bound: the loop ends at once)
+        self.served.stop()
 
     # request checks
 

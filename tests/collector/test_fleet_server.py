@@ -95,9 +95,9 @@ def test_a_taken_port_is_named_and_the_server_stops(db):
         port = taken.getsockname()[1]
         server = FleetServer(db, port=port)
         server.start()
-        assert server.error is not None and server.error.startswith(f"web: cannot listen on 127.0.0.1:{port} (")
+        assert server.error is not None and server.error.startswith(f"fleet-web: cannot listen on 127.0.0.1:{port} (")
         server.stop()
-        assert not server._thread.is_alive()
+        assert not server.served._thread.is_alive()
 
 
 def test_it_serves_on_the_port_it_was_given_and_stops_when_told(db):
@@ -109,10 +109,10 @@ def test_it_serves_on_the_port_it_was_given_and_stops_when_told(db):
     try:
         assert server.port == port and server.error is None
         assert Screen(port).get("/api/health") == (200, {"ok": True})
-        assert server._thread.name == "fleet-web" and server._thread.daemon
+        assert server.served._thread.name == "fleet-web" and server.served._thread.daemon
     finally:
         server.stop()
-    assert not server._thread.is_alive()
+    assert not server.served._thread.is_alive()
     with pytest.raises(ConnectionRefusedError):  # its socket closed, not left listening
         Screen(port).get("/api/health")
     server.stop()  # twice is harmless
