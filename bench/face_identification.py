@@ -41,6 +41,35 @@ def default_data() -> list[Path]:
     return [path for path in candidates if (path / "labels.csv").is_file()]
 
 
+def development_faces(data: list[str] | None, poses: str, *, quick: bool, program: str):
+    """The development sets' photos embedded (cached), with label errors and other poses left out and one person
+    under two labels merged: (faces, folders, label conflicts, other poses' photos, aliases); None, with a line
+    saying why, when a data folder is missing."""
+    folders = [Path(d) for d in data] if data else default_data()
+    missing = [str(f) for f in folders if not (f / "labels.csv").is_file()]
+    if missing or not folders:
+        print(f"{program}: no labels.csv in {', '.join(missing) or 'any data folder'}; see bench/face_data.py",
+              file=sys.stderr)
+        return None
+    from edge.config import FaceConfig
+    from edge.face.setup import build_engine
+    from edge.store import Gallery
+    from models import MODELS_DIR
+
+    engine = build_engine(FaceConfig(), Gallery(np.zeros((0, 0), np.float32), np.zeros(0, np.int64),
+                                                np.zeros(0, bool), {}, 0))
+    faces = concat([load_set(folder, engine, models_dir=MODELS_DIR, limit=600 if quick else None)
+                    for folder in folders])
+    conflicts = label_conflicts(faces)
+    wanted = poses.split(",")
+    profile = faces.select(~np.isin(faces.poses, wanted))
+    faces = faces.select(np.isin(faces.poses, wanted) & ~conflicts)
+    aliases = same_people(faces)
+    faces = FaceSet(np.array([aliases.get(i, i) for i in faces.identities]), faces.images, faces.poses,
+                    faces.embeddings, faces.refused)
+    return faces, folders, conflicts, profile, aliases
+
+
 def per_resident(scores: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each probe's best score against each resident (residents sorted), from scores against templates."""
     order = np.argsort(owners, kind="stable")
@@ -320,29 +349,14 @@ def main() -> int:
                    help="false-accept targets the gate derives its threshold for (default 0.001,0.0001)")
     p.add_argument("--plot", default=str(ROOT / "test-artifacts" / "face_identification_det.png"))
     args = p.parse_args()
-    folders = [Path(d) for d in args.data] if args.data else default_data()
-    missing = [str(f) for f in folders if not (f / "labels.csv").is_file()]
-    if missing or not folders:
-        print(f"face_identification: no labels.csv in {', '.join(missing) or 'any data folder'}; "
-              "see bench/face_data.py", file=sys.stderr)
+    loaded = development_faces(args.data, args.poses, quick=args.quick, program="face_identification")
+    if loaded is None:
         return 1
+    faces, folders, conflicts, profile, aliases = loaded
     from edge.config import FaceConfig
     from edge.face.gallery import default_law
-    from edge.face.setup import build_engine
-    from edge.store import Gallery
-    from models import MODELS_DIR
 
     config = FaceConfig()
-    engine = build_engine(config, Gallery(np.zeros((0, 0), np.float32), np.zeros(0, np.int64), np.zeros(0, bool), {}, 0))
-    sets = [load_set(folder, engine, models_dir=MODELS_DIR, limit=600 if args.quick else None) for folder in folders]
-    faces = concat(sets)
-    conflicts = label_conflicts(faces)
-    poses = set(args.poses.split(","))
-    profile = faces.select(~np.isin(faces.poses, list(poses)))
-    faces = faces.select(np.isin(faces.poses, list(poses)) & ~conflicts)
-    aliases = same_people(faces)
-    faces = FaceSet(np.array([aliases.get(i, i) for i in faces.identities]), faces.images, faces.poses,
-                    faces.embeddings, faces.refused)
     enrols = args.enrol or [1, 3]
     targets = [float(t) for t in args.targets.split(",")]
     seeds = 1 if args.quick else args.seeds

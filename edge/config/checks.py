@@ -190,9 +190,11 @@ class FaceConfig(Section):
     better_by: float = Field(1.3, ge=1, description="A recognised track is searched again when quality improves by "
                                                     "this factor (an unknown one keeps being searched until the "
                                                     "decision window closes).")
-    adaptive_templates: int = Field(3, ge=0, le=20, description="Templates per resident the gate may learn from their "
+    adaptive_templates: int = Field(1, ge=0, le=20, description="Templates per resident the gate may learn from their "
                                                                "visits (0: none); the oldest is replaced first, "
-                                                               "enrolment photos never.")
+                                                               "enrolment photos never. Each one kept raises the "
+                                                               "threshold for everyone as an enrolment photo does "
+                                                               "(bench/face_returning.py).")
     adapt_margin: float = Field(0.1, ge=0.0, lt=1.0, description="A visit teaches a template only if it scores this far "
                                                                 "above the threshold against the resident's "
                                                                 "enrolment photos (never from a borderline visit).")

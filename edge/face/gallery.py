@@ -102,6 +102,26 @@ def build_matcher(gallery: Gallery, config: FaceConfig, *, visit_scores: list[tu
                                             point.threshold - config.lookalike_margin))
 
 
+def teaching_score(matcher: Matcher, config: FaceConfig, resident_id: int, probe: np.ndarray, *, frames: int,
+                   match_similarity: float, runner_up: float) -> float | None:
+    """The visit's score against its resident's enrolment templates when the visit may teach them a template (the
+    rule alone: how often, and what is kept, are the gallery's); None when it may not."""
+    if config.adaptive_templates <= 0 or frames < 2:
+        return None
+    if match_similarity < matcher.threshold + config.adapt_margin or match_similarity - runner_up < 2 * matcher.margin:
+        return None  # never from a borderline visit
+    enrolled = matcher.gallery.enrolled(resident_id)
+    if not len(enrolled):
+        return None
+    anchor = float((enrolled @ probe).max())
+    if anchor < matcher.threshold + config.adapt_margin:
+        return None  # anchored to the enrolment photos, not to what was learned before
+    own = matcher.gallery.embeddings[(matcher.gallery.owners == resident_id) & ~matcher.gallery.negative]
+    if float((own @ probe).max()) >= SAME_TEMPLATE_AT:
+        return None  # nothing new
+    return anchor
+
+
 def lookalikes_of(owners: np.ndarray, best: np.ndarray, closest: np.ndarray, floor: float) -> Lookalikes:
     """Each resident's closest other resident, where a template of one scores above `floor` on the other.
 
@@ -223,22 +243,11 @@ class FaceGallery:
 
     def adapt(self, visit_id: str, resident_id: int, probe: np.ndarray, *, frames: int,
               match_similarity: float, runner_up: float) -> Adaptation | None:
-        """A recognised visit may teach its resident one template; None when it may not (and why is logged)."""
+        """A recognised visit may teach its resident one template; None when it may not."""
         config = self.config
-        matcher = self.matcher
-        if config.adaptive_templates <= 0 or frames < 2:
-            return None
-        if match_similarity < matcher.threshold + config.adapt_margin or \
-                match_similarity - runner_up < 2 * matcher.margin:
-            return None  # never from a borderline visit
-        enrolled = matcher.gallery.enrolled(resident_id)
-        if not len(enrolled):
-            return None
-        anchor = float((enrolled @ probe).max())
-        if anchor < matcher.threshold + config.adapt_margin:
-            return None  # anchored to the enrolment photos, not to what was learned before
-        own = matcher.gallery.embeddings[(matcher.gallery.owners == resident_id) & ~matcher.gallery.negative]
-        if float((own @ probe).max()) >= SAME_TEMPLATE_AT:
+        anchor = teaching_score(self.matcher, config, resident_id, probe, frames=frames,
+                                match_similarity=match_similarity, runner_up=runner_up)
+        if anchor is None:
             return None
         taught = [t for t in self.store.templates(resident_id) if t.adaptive]
         if taught and self.store.now() - max(t.created for t in taught) < config.adapt_every_s:
