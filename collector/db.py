@@ -333,12 +333,8 @@ class CollectorDB(OperatorRecords, SnapshotRecords):
                       since: float = 0.0,  # pragma: no mutate (rounded down to its hour: 0 and 1 are one)
                       ) -> list[tuple[str, str, int, str, float, float]]:
         """(site, gate, hour, stage, mean p50, worst p95) rows."""
-        sql = "SELECT site, gate, hour, stage, p50_sum / reports, p95_max FROM stage_timings WHERE hour >= ?"
-        params: list[Any] = [int(since) // 3600 * 3600]
-        for column, value in (("site", site), ("gate", gate)):  # pragma: no mutate (SQL reads a name in any case)
-            if value:
-                sql += f" AND {column} = ?"
-                params.append(value)
+        sql, params = _hours_of("SELECT site, gate, hour, stage, p50_sum / reports, p95_max FROM stage_timings "
+                                "WHERE hour >= ?", since, site, gate)
         with self._cursor() as cursor:
             cursor.execute(self._sql(sql + " ORDER BY site, gate, hour, stage"), params)
             return [(row[0], row[1], int(row[2]), row[3], float(row[4]), float(row[5])) for row in cursor.fetchall()]
@@ -368,12 +364,8 @@ class CollectorDB(OperatorRecords, SnapshotRecords):
                       since: float = 0.0,  # pragma: no mutate (rounded down to its hour: 0 and 1 are one)
                       ) -> list[tuple[int, str, int]]:
         """(hour, metric, count) summed over the gates chosen."""
-        sql = "SELECT hour, metric, SUM(count) FROM hourly_counts WHERE hour >= ?"
-        params: list[Any] = [int(since) // 3600 * 3600]
-        for column, value in (("site", site), ("gate", gate)):  # pragma: no mutate (SQL reads a name in any case)
-            if value:
-                sql += f" AND {column} = ?"
-                params.append(value)
+        sql, params = _hours_of("SELECT hour, metric, SUM(count) FROM hourly_counts WHERE hour >= ?", since, site,
+                                gate)
         with self._cursor() as cursor:
             cursor.execute(self._sql(sql + " GROUP BY hour, metric ORDER BY hour, metric"), params)
             return [(int(hour), metric, int(count)) for hour, metric, count in cursor.fetchall()]
@@ -396,3 +388,13 @@ class CollectorDB(OperatorRecords, SnapshotRecords):
             cursor.execute(self._sql("INSERT INTO alarm_acks(event_id, operator, time) VALUES (?, ?, ?) "
                                      "ON CONFLICT (event_id) DO NOTHING"), (event_id, operator, when))
             return bool(cursor.rowcount)
+
+
+def _hours_of(sql: str, since: float, site: str | None, gate: str | None) -> tuple[str, list[Any]]:
+    """`sql` (WHERE hour >= ?) narrowed to the site and gate chosen, and its parameters: `since` to its hour."""
+    params: list[Any] = [int(since) // 3600 * 3600]
+    for column, value in (("site", site), ("gate", gate)):  # pragma: no mutate (SQL reads a name in any case)
+        if value:
+            sql += f" AND {column} = ?"
+            params.append(value)
+    return sql, params
