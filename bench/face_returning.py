@@ -29,6 +29,7 @@ import numpy as np
 from common import finish, parser, table
 from face_embeddings import FaceSet
 from face_identification import development_faces, spread, split
+from face_visits import group_visits
 
 ARMS = ("enrolment photos only", "templates learned from visits")
 FIXED_THRESHOLDS = (0.44, 0.48)  # where strangers' photos let in are counted in tens, not ones
@@ -77,6 +78,12 @@ def judge(matcher, faces: FaceSet, visit: np.ndarray, config):
     return visit_verdict(per_frame, fused, len(usable), evidence_frames=config.evidence_frames), template
 
 
+def _marks(match, resident: int) -> tuple[bool, bool]:
+    """(let in as themselves, let in as somebody else)."""
+    named = match.resident_id if match is not None else None
+    return named == resident, named is not None and named != resident
+
+
 def play(faces: FaceSet, seed: int, enrol: int, k: int, config, law) -> dict:
     from edge.face.gallery import build_matcher, teaching_score
 
@@ -86,29 +93,24 @@ def play(faces: FaceSet, seed: int, enrol: int, k: int, config, law) -> dict:
     learned: dict[int, list[np.ndarray]] = {}
     enrolled_only = gallery_of(faces, chosen, residents, learned)
     base = learning = build_matcher(enrolled_only, config, law=law)
-    outcomes: list[tuple[int, bool, bool, bool, bool]] = []  # (round, right and wrong per arm)
+    outcomes: list[tuple[int, bool, bool, bool, bool]] = []  # (round, then right and wrong: enrolment only, learning)
     taught = 0
     for turn in range(max((len(v) for v in visits.values()), default=0)):
         for resident, theirs in visits.items():
             if turn >= len(theirs):
                 continue
-            marks = []
-            for matcher in (base, learning):
-                match, template = judge(matcher, faces, theirs[turn], config)
-                named = match.resident_id if match is not None else None
-                marks += [named == resident, named is not None and named != resident]
-            if marks[2] and template is not None and match is not None and teaching_score(
+            only, _ = judge(base, faces, theirs[turn], config)
+            match, template = judge(learning, faces, theirs[turn], config)
+            outcomes.append((turn, *_marks(only, resident), *_marks(match, resident)))
+            if match is not None and match.resident_id == resident and teaching_score(
                     learning, config, resident, template, frames=match.frames, match_similarity=match.similarity,
                     runner_up=match.runner_up) is not None:
                 kept = learned.setdefault(resident, [])
                 kept.append(template)
                 del kept[:-config.adaptive_templates]
                 taught += 1
-            outcomes.append((turn, *marks))
         learning = build_matcher(gallery_of(faces, chosen, residents, learned), config, law=law)
     stranger_set = set(strangers)
-    from face_visits import group_visits
-
     theirs = group_visits(faces, strangers, np.array([i in stranger_set for i in faces.identities]), k, rng)
     let_in = [sum(1 for visit in theirs if (m := judge(matcher, faces, visit, config)[0]) is not None and m.known)
               for matcher in (base, learning)]

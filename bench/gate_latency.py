@@ -1,18 +1,20 @@
 """The whole gate on a simulated rush: decision latency, throughput, CPU, memory, accuracy.
 
-    python bench/gate_latency.py [--visitors N] [--queue N] [--seeds K] [--slow-ms MS] [--gallery N] [--thermal-hz HZ] [--sub-pages N] [--camera WxH] [--cpus N] [--json PATH] [--quick]
+    python bench/gate_latency.py [--visitors N] [--queue N] [--seeds K] [--slow-ms MS] [--gallery N] [--thermal-hz HZ] [--sub-pages N] [--camera WxH] [--refused-dwell S] [--cpus N] [--json PATH] [--quick]
 
 Two runs through the daemon's own code (simulated drivers, relay, face, thermal and QR stages) at
 640x480 and 25 frames/s in real time, the thermal twin at its sensor's own pace:
 
 1. A rush of N visitors arriving every 1.5 s (residents, strangers, fevers, visitor passes,
    printed photos held up): decision latency, accuracy against ground truth, per-stage times,
-   CPU and memory. **Latency** is world time, not frame time: from the moment the visitor's walk
-   brings the face across 1.2 m (where the thermal reading, the last check to become possible,
-   first can be made; for a visitor pass, the moment it is shown if later) to the relay command,
-   on the wall clock the simulator keeps in step with, so time the gate spent busy and frames it
-   skipped count. Every opening is counted, unclamped: a decision made before the line (the
-   face already recognised and a trusted reading just outside 1.2 m) is negative.
+   CPU and memory, and the alarms each person raised while at the gate (a fever, a photo: one
+   each, however long they stay; `--refused-dwell` keeps them there). **Latency** is world
+   time, not frame time: from the moment the visitor's walk brings the face across 1.2 m
+   (where the thermal reading, the last check to become possible, first can be made; for a
+   visitor pass, the moment it is shown if later) to the relay command, on the wall clock the
+   simulator keeps in step with, so time the gate spent busy and frames it skipped count. Every
+   opening is counted, unclamped: a decision made before the line (the face already recognised
+   and a trusted reading just outside 1.2 m) is negative.
 2. A queue of residents that never runs dry: the people per minute the gate lets through, and
    the time from stepping out of the queue to the gate opening (what a person waits). One at a
    time: the next person steps up (2.6 m to 0.7 m in 1 s) once the one in front has passed (0.6 s
@@ -49,10 +51,11 @@ ARRIVAL_EVERY_S = 1.5
 # Refused visitors read the red screen and step aside; strangers wait out the decision window
 # (they might still show a pass).
 DWELL_S = {"fever": 2.0, "photo": 2.0, "stranger": 4.0}
+PERSON_ALARMS = ("fever", "spoof", "no_reading")  # raised once per person at the gate (edge/alarm_memory.py)
 
 
 def build_rush(count: int, rng, directory: Path, *, every_s: float = ARRIVAL_EVERY_S,
-               kinds: list[str] | None = None, seed: int = 1) -> Path:
+               kinds: list[str] | None = None, seed: int = 1, refused_dwell_s: float = 0.0) -> Path:
     from edge.mqtt.auth import generate_key
     from edge.qr.passes import issue_pass
 
@@ -83,7 +86,8 @@ def build_rush(count: int, rng, directory: Path, *, every_s: float = ARRIVAL_EVE
                        "dwell_s": 4.0}
             if kind == "pass":
                 visitor.update(qr={"payload": token, "via": "scanner"}, expect="granted")
-        visitor["dwell_s"] = DWELL_S.get(kind, visitor["dwell_s"])
+        visitor["dwell_s"] = refused_dwell_s if refused_dwell_s and kind in ("fever", "photo") else \
+            DWELL_S.get(kind, visitor["dwell_s"])
         visitors.append(visitor)
     scenario = {"name": f"rush of {count}", "faces_dir": str(FACES), "tail_s": 3.0, "seed": seed, "physics": "drawn",
                 "config": {"qr": {"passes": {"public_keys": {"bench": public}}}},
@@ -195,7 +199,9 @@ def rush_figures(report: dict, wall: float) -> dict:
         group = [v for v in visits if kind_of(v) == kind]
         decided = [v["latency_ms"] for v in group if v["latency_ms"] is not None]
         let_in = [v["latency_ms"] for v in group if v["latency_ms"] is not None and v["relay_pulsed"]]
+        person_alarms = sum(1 for v in group for alarm in v.get("alarms", ()) if alarm in PERSON_ALARMS)
         by_kind[kind] = {"visitors": len(group), "correct": sum(v["correct"] for v in group),
+                         "person_alarms": person_alarms,
                          "decision_ms_p50": percentile(decided, 50), "decision_ms_p95": percentile(decided, 95),
                          "opened_ms_p95": percentile(let_in, 95)}
     return {
@@ -213,6 +219,10 @@ def rush_figures(report: dict, wall: float) -> dict:
         "visitors_per_minute_handled": len(visits) / (wall / 60.0), "seconds": wall,
         "frames_per_second": report["frames"] / wall,
     }
+
+
+def alarms_per_person(kind: dict) -> float:
+    return kind["person_alarms"] / kind["visitors"] if kind["visitors"] else float("nan")
 
 
 def queue_figures(report: dict) -> dict:
@@ -250,14 +260,15 @@ class SlowedOpenings:
         Turnstile.open = self._original
 
 
-def one_seed(seed: int, count: int, queue: int, slow_ms: float, gallery: int) -> dict:
+def one_seed(seed: int, count: int, queue: int, slow_ms: float, gallery: int, refused_dwell_s: float = 0.0) -> dict:
     """One world (drawn thermal physics, noise, who comes when) through the rush and both queues."""
     import numpy as np
 
     with tempfile.TemporaryDirectory() as scratch:
         directory = Path(scratch)
         rush_report, rush_wall, cpu = simulate(
-            build_rush(count, np.random.default_rng(8 + 100 * seed), directory, seed=seed),
+            build_rush(count, np.random.default_rng(8 + 100 * seed), directory, seed=seed,
+                       refused_dwell_s=refused_dwell_s),
             directory / "rush-state", gallery=gallery)
         # arrivals every 0.5 s: always someone waiting, so the gate sets the pace
         queue_scenario = build_rush(queue, np.random.default_rng(9 + 100 * seed), directory, every_s=0.5,
@@ -285,6 +296,10 @@ def main() -> int:
                    help="parts the twin measures a frame in, each handed over as it arrives (2: an MLX90640's "
                         "chess pattern; default its sensor's own, 1)")
     p.add_argument("--camera", default="640x480", help="colour frame size, e.g. 1280x720")
+    p.add_argument("--refused-dwell", type=float, default=0.0,
+                   help="seconds a feverish person or a photo holder stays at the gate after stepping up (default "
+                        f"{DWELL_S['fever']:g}: they read the red screen and step aside; e.g. 20 to see one alarm a "
+                        "person)")
     add_cpus(p)
     add_plot(p, "gate_latency")
     args = p.parse_args()
@@ -295,7 +310,7 @@ def main() -> int:
     count = args.visitors or (12 if args.quick else 200)
     queue = args.queue or (10 if args.quick else 80)
     seeds = list(range(1, 1 + (args.seeds or (1 if args.quick else 3))))
-    runs = [one_seed(seed, count, queue, args.slow_ms, args.gallery) for seed in seeds]
+    runs = [one_seed(seed, count, queue, args.slow_ms, args.gallery, args.refused_dwell) for seed in seeds]
 
     def over(pick) -> str:
         return spread([pick(run) for run in runs])
@@ -312,6 +327,10 @@ def main() -> int:
             ("false accepts (strangers, photos, fevers)", over(lambda r: r["rush"]["false_accepts"])),
             ("false rejects of residents", over(lambda r: r["rush"]["false_rejects"])),
             ("false rejects of visitor passes", over(lambda r: r["rush"]["false_rejects_of_passes"])),
+            (f"alarms (fever, spoof, no reading) per feverish person, staying {args.refused_dwell or DWELL_S['fever']:g} s",
+             over(lambda r: alarms_per_person(r["rush"]["by_kind"]["fever"]))),
+            (f"the same per photo held up, staying {args.refused_dwell or DWELL_S['photo']:g} s",
+             over(lambda r: alarms_per_person(r["rush"]["by_kind"]["photo"]))),
             ("residents expected", over(lambda r: r["rush"]["residents_expected"])),
             ("visitors handled per minute (arrivals every 1.5 s)",
              over(lambda r: r["rush"]["visitors_per_minute_handled"])),

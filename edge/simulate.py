@@ -18,7 +18,7 @@ from drivers.sim.world import VisitorTruth
 from edge.app import Runtime
 from edge.config import GateConfig, parse_config, read_yaml
 from edge.errors import ConfigError
-from edge.events import Decision
+from edge.events import Decision, Event, EventKind
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ def run_simulation(config: GateConfig, scenario_path: str | Path, *, state_dir: 
     (and ends the run early by returning true)."""
     scenario = load_scenario(scenario_path)
     observed: dict[int, list[Observed]] = {}
+    alarms: dict[int, list[str]] = {}  # the alarms raised while each visitor stood at the gate
     with tempfile.TemporaryDirectory(prefix="gatepost-sim-") as scratch:
         runtime = Runtime(config, state_dir=state_dir or Path(scratch), scenario=scenario, realtime=realtime,
                           loop=False, control=False, ui=False)
@@ -71,7 +72,13 @@ def run_simulation(config: GateConfig, scenario_path: str | Path, *, state_dir: 
                 at = time.monotonic() - world.wall_origin if world.wall_origin is not None and realtime else world.now
                 observed.setdefault(front.index, []).append(Observed(decision, pulsed, at))
 
+        def on_event(event: Event) -> None:
+            front = world.at_gate()
+            if event.kind is EventKind.alarm and front is not None:
+                alarms.setdefault(front.index, []).append(str(event.body.get("alarm")))
+
         runtime.gate.on_decision = on_decision
+        runtime.gate.listeners.append(on_event)
         started = time.perf_counter()
         try:
             runtime.run(_stop_when(watch, runtime))
@@ -85,7 +92,7 @@ def run_simulation(config: GateConfig, scenario_path: str | Path, *, state_dir: 
     del runtime
     gc.collect()  # the runtime's parts refer to each other: free its models now, not whenever the collector gets to
     # its oldest generation (three runs in one process had held two finished gates' memory, 100 MB each)
-    visits = [_visit_report(truth, observed.get(truth.index, [])) for truth in world.truth]
+    visits = [_visit_report(truth, observed.get(truth.index, []), alarms.get(truth.index, [])) for truth in world.truth]
     correct = sum(1 for visit in visits if visit["correct"])
     return {
         "scenario": scenario.spec.name,
@@ -102,7 +109,7 @@ def run_simulation(config: GateConfig, scenario_path: str | Path, *, state_dir: 
     }
 
 
-def _visit_report(truth: VisitorTruth, observed: list[Observed]) -> dict[str, Any]:
+def _visit_report(truth: VisitorTruth, observed: list[Observed], alarms: list[str]) -> dict[str, Any]:
     spec = truth.spec
     first = observed[0] if observed else None
     decision = first.decision if first else None
@@ -138,6 +145,7 @@ def _visit_report(truth: VisitorTruth, observed: list[Observed]) -> dict[str, An
         "evidence_at": truth.evidence_at,  # world seconds: across the 1.2 m line, and the code shown if any
         "latency_ms": latency,  # evidence_at to the decision and relay command; negative: decided before the line
         "decisions": len(observed),
+        "alarms": alarms,  # machine codes of the alarms raised while they stood at the gate, in order
     }
 
 

@@ -24,6 +24,8 @@ def test_simulate_morning_scenario_matches_ground_truth(tmp_path):
     fever = visits[2]
     assert any(reason.startswith("fever") for reason in fever["reasons"])
     assert visits[4]["presentation"] == "photo" and "spoof" in visits[4]["reasons"][0]
+    assert fever["alarms"] == ["fever"] and visits[4]["alarms"] == ["spoof"]  # one each, while they stood there
+    assert visits[0]["alarms"] == []
     assert visits[0]["resident"] == "Alice" and visits[0]["passages"] == 1
     assert visits[5]["passages"] == 2  # Dana and her tailgater
     assert visits[6]["passages"] == 0  # opened, but she did not walk through
