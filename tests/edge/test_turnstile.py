@@ -330,6 +330,17 @@ def test_a_fire_alarm_gets_a_replugged_board_back_while_the_frame_loop_is_stalle
     assert replacement.state is True  # a gate stopped mid-fire leaves the lanes free
 
 
+def test_a_stopped_turnstile_leaves_its_board_closed_whatever_a_fire_asks():
+    turnstile, relay, clock, events = make()
+    turnstile.start()
+    turnstile.stop()
+    attempts = pulled_out_for_good(turnstile, relay, clock)
+    for _ in range(3):  # the fire thread outlives a frame loop that ended: its polls reopen nothing
+        clock.now += 20.0
+        turnstile.hold_free()
+    assert attempts == [] and not turnstile.healthy
+
+
 def test_a_relay_that_fails_to_switch_off_is_a_fault_reported_by_the_next_tick():
     turnstile, relay, clock, events = make(pulse_ms=300)
     turnstile.open("d1")
