@@ -4,8 +4,9 @@ A face track breaks when the person turns, is hidden for a moment or the detecto
 frames; each piece is a new visit, decided again. The decision is recorded each time, but the
 guard hears one alarm per person until they leave: the same alarm kind is not raised again until
 the camera's frames have shown nobody for `leave_after_s` (frames missing altogether, a camera
-down, do not count as nobody), unless the new visit's face is another person's (their embeddings
-disagree).
+down, do not count as nobody), or another person's visit was decided (in a busy queue the camera
+always sees a face, and the person alarmed has left the front all the same), unless the new visit's
+face is another person's (their embeddings disagree).
 """
 
 from __future__ import annotations
@@ -53,6 +54,12 @@ class AlarmMemory:
         elif now - self._nobody_since >= self.leave_after_s:
             self._raised.clear()
 
+    def front_taken(self, embedding: np.ndarray | None) -> None:
+        """A visit of this face was decided: whoever else was alarmed has left the front (one person at a time), even
+        if the queue never left the camera a moment without a face."""
+        if embedding is not None:
+            self._raised = [raised for raised in self._raised if _same_person(raised.embedding, embedding)]
+
     def already_raised(self, kind: str, embedding: np.ndarray | None) -> str | None:
         """The event id of the alarm of this kind already raised for this person, if they have not left since."""
         for raised in self._raised:
@@ -83,6 +90,7 @@ class VisitAlarms:
         """The guard's alarm for a fever, a spoof, a visit without a reading or a passback: once per person until
         they leave."""
         embedding = visit.embedding
+        self.memory.front_taken(embedding)
         for body in (self._temperature_alarm(decision), self._passback_alarm(decision)):
             if body is None:
                 continue

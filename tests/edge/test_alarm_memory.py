@@ -88,6 +88,18 @@ def test_a_person_at_the_gate_is_alarmed_once_per_kind_until_they_leave():
     assert recorded[0][1]["temperature_c"] == 38.4 and recorded[0][1]["visit_id"]
 
 
+def test_a_feverish_person_who_comes_back_after_someone_else_is_alarmed_again_in_a_queue_never_empty():
+    recorded, alarms = recorder()
+    alarms.decided(visit(face(1.0)), decision(temperature="fever"))
+    alarms.face_seen()  # the queue: a face in every frame, never a moment of nobody
+    alarms.decided(visit(face(0.0)), decision(temperature="normal", granted=True))  # the next person went through
+    alarms.decided(visit(face(1.0)), decision(temperature="fever"))  # back at the front: a new alarm
+    alarms.decided(visit(face(1.0)), decision(temperature="fever"))  # still there, the track broke: not again
+    alarms.decided(visit(), decision(temperature="normal", granted=True))  # a code at the scanner, no face
+    alarms.decided(visit(face(1.0)), decision(temperature="fever"))  # no face tells them apart: not again
+    assert [kind for kind, _ in recorded] == ["fever", "fever"]
+
+
 def test_a_passback_alarm_is_raised_whatever_the_temperature_said():
     recorded, alarms = recorder()
     alarms.decided(visit(), decision(temperature="normal", passback=True, granted=True))
