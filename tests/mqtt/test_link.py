@@ -363,8 +363,11 @@ def test_the_gate_announces_itself_retained_and_the_broker_says_offline_when_it_
 
     gate = GateSide(broker, tmp_path / "gate")
     gate.link = MqttLink(mqtt_config(broker), gate.store, gate.topics, announce=lambda: [("ha/config", "{}")])
+    early = Observer(broker, gate.topics.status, "ha/config", qos=2)
     gate.link.start()
     assert gate.link.connected.wait(10)
+    # "connected" is set as the records are handed to the client, not once the broker holds them: wait for that
+    assert wait_for(lambda: early.on(gate.topics.status) and early.on("ha/config"), timeout=10)
     late = Observer(broker, gate.topics.status, "ha/config", qos=2)  # retained records, at the QoS they were sent
     assert wait_for(lambda: len(late.on(gate.topics.status)) == 1 and len(late.on("ha/config")) == 1, timeout=10)
     online, config = late.on(gate.topics.status)[0], late.on("ha/config")[0]
@@ -377,7 +380,7 @@ def test_the_gate_announces_itself_retained_and_the_broker_says_offline_when_it_
     assert wait_for(lambda: len(after.on(gate.topics.status)) == 1, timeout=10)
     will = after.on(gate.topics.status)[0]
     assert (will.payload, will.retain, will.qos) == (b"offline", True, 1)
-    for client in (late, after):
+    for client in (early, late, after):
         client.publish("ha/config", b"", retain=True)
         client.close()
     gate.link._stop.set()
