@@ -26,7 +26,7 @@ import numpy as np
 from common import ROOT, finish, parser, peak_rss_mb, table
 from face_data import cache_dir
 from face_embeddings import FaceSet, concat, label_conflicts, load_set, same_people
-from face_visits import MISS_CAUSES
+from face_visits import MISS_CAUSES, gallery_rows
 
 if TYPE_CHECKING:
     from edge.store import Gallery
@@ -94,9 +94,9 @@ class Searches:
     mated photo searched again with its own person left out of the gallery (leave-one-out).
     """
 
-    def __init__(self, faces: FaceSet, gallery: np.ndarray, mated: np.ndarray, nonmated: np.ndarray) -> None:
-        owners = faces.identities[gallery]
-        embeddings = faces.embeddings[gallery]
+    def __init__(self, faces: FaceSet, gallery: np.ndarray, mated: np.ndarray, nonmated: np.ndarray,
+                 fused: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        owners, embeddings = gallery_rows(faces, gallery, fused)
         usable_mated = mated & ~faces.refused
         usable_non = nonmated & ~faces.refused
         self.mated_total = int(mated.sum())
@@ -129,6 +129,18 @@ class Searches:
         if allowed >= len(candidates):
             return -1.0
         return float(np.nextafter(np.float32(candidates[allowed]), np.float32(2.0)))
+
+
+def fused_templates(faces: FaceSet, gallery: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each resident's fused template as the gate makes it (edge/face/fused.py): (owners, embeddings), or None."""
+    from edge.face.fused import with_fused
+    from edge.store import Gallery
+
+    people, owners = np.unique(faces.identities[gallery], return_inverse=True)
+    plain = Gallery(faces.embeddings[gallery], owners.astype(np.int64), np.zeros(len(owners), bool), {}, 1)
+    fused = with_fused(plain)
+    added = slice(len(owners), len(fused.owners))
+    return (people[fused.owners[added]], fused.embeddings[added]) if len(fused.owners) > len(owners) else None
 
 
 def split(faces: FaceSet, rng: np.random.Generator, enrol: int) -> tuple[list[str], list[str]]:
@@ -189,12 +201,14 @@ def run_seed(faces: FaceSet, seed: int, enrol: int, sizes: list[int], config, de
             chosen[rng.choice(candidates, enrol, replace=False)] = True
         enrolled_set = set(enrolled)
         mated = np.array([i in enrolled_set for i in faces.identities]) & ~chosen
-        searches = Searches(faces, chosen, mated, nonmated)
+        fused = fused_templates(faces, chosen) if config.fused_template else None
+        searches = Searches(faces, chosen, mated, nonmated, fused)
         ids = {name: n for n, name in enumerate(enrolled, 1)}
-        gallery = Gallery(faces.embeddings[chosen], np.array([ids[i] for i in faces.identities[chosen]]),
-                          np.zeros(int(chosen.sum()), bool), {n: name for name, n in ids.items()}, 1)
+        owners, embeddings = gallery_rows(faces, chosen, fused)
+        gallery = Gallery(embeddings, np.array([ids[i] for i in owners]), np.zeros(len(owners), bool),
+                          {n: name for name, n in ids.items()}, 1)
         margin = config.match_margin
-        row = {"seed": seed, "enrol": enrol, "residents": len(enrolled), "templates": int(chosen.sum()),
+        row = {"seed": seed, "enrol": enrol, "residents": len(enrolled), "templates": len(owners),
                "mated": searches.mated_total, "nonmated": searches.nonmated_total,
                "refused": searches.mated_refused + searches.nonmated_refused, "margin": margin}
         for fpir in FPIRS:
@@ -214,13 +228,14 @@ def run_seed(faces: FaceSet, seed: int, enrol: int, sizes: list[int], config, de
         row["det"] = det_curve(searches, margin)
         if visit:
             row["visits"] = visit_figures(faces, chosen, gallery, enrolled, strangers, mated, nonmated, visit, rng,
-                                          config, {t: row["gate"][f"{t:g}"]["threshold"] for t in targets})
+                                          config, {t: row["gate"][f"{t:g}"]["threshold"] for t in targets}, fused)
         rows.append(row)
     return rows
 
 
 def visit_figures(faces: FaceSet, chosen: np.ndarray, gallery: Gallery, enrolled: list[str], strangers: list[str],
-                  mated: np.ndarray, nonmated: np.ndarray, k: int, rng, config, thresholds: dict[float, float]) -> dict:
+                  mated: np.ndarray, nonmated: np.ndarray, k: int, rng, config, thresholds: dict[float, float],
+                  fused: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
     """Per visit of k photos, at the gate's own thresholds: FNIR, FPIR, residents let in as somebody else, DET, and
     the visit's photos put through enrolment as a new person (a resident's: refused as a duplicate, as it should be;
     a stranger's: refused as a duplicate, as it should not be)."""
@@ -228,7 +243,7 @@ def visit_figures(faces: FaceSet, chosen: np.ndarray, gallery: Gallery, enrolled
     from face_visits import VisitSearches, group_visits
 
     searches = VisitSearches(faces, chosen, group_visits(faces, enrolled, mated, k, rng),
-                             group_visits(faces, strangers, nonmated, k, rng))
+                             group_visits(faces, strangers, nonmated, k, rng), fused)
     rule = (config.match_margin, config.single_frame_margin, config.evidence_frames)
     figures: dict = {"k": k, "mated": searches.mated_total, "nonmated": searches.nonmated_total}
     for target, threshold in thresholds.items():
@@ -347,6 +362,8 @@ def main() -> int:
                    help="photos per visit for the per-visit figures (0: none; see bench/face_visits.py)")
     p.add_argument("--targets", default="0.001,0.0001",
                    help="false-accept targets the gate derives its threshold for (default 0.001,0.0001)")
+    p.add_argument("--no-fused", action="store_true",
+                   help="face.fused_template off: each resident's enrolment photos searched one by one only")
     p.add_argument("--plot", default=str(ROOT / "test-artifacts" / "face_identification_det.png"))
     args = p.parse_args()
     loaded = development_faces(args.data, args.poses, quick=args.quick, program="face_identification")
@@ -356,7 +373,7 @@ def main() -> int:
     from edge.config import FaceConfig
     from edge.face.gallery import default_law
 
-    config = FaceConfig()
+    config = FaceConfig(fused_template=not args.no_fused)
     enrols = args.enrol or [1, 3]
     targets = [float(t) for t in args.targets.split(",")]
     seeds = 1 if args.quick else args.seeds

@@ -49,17 +49,22 @@ def plan(faces: FaceSet, rng, residents: list[str], enrol: int, k: int) -> tuple
     return chosen, visits
 
 
-def gallery_of(faces: FaceSet, chosen: np.ndarray, residents: list[str], learned: dict[int, list[np.ndarray]]):
+def gallery_of(faces: FaceSet, chosen: np.ndarray, residents: list[str], learned: dict[int, list[np.ndarray]],
+               fused: bool = True):
+    """The enrolment photos' templates, then the learned ones; with `fused`, as the gate searches them (each resident's
+    enrolment photos also as their mean, edge/face/fused.py)."""
+    from edge.face.fused import with_fused
     from edge.store import Gallery
 
     ids = {name: n for n, name in enumerate(residents, 1)}
     owners = [ids[i] for i in faces.identities[chosen]]
     extra = [(owner, template) for owner, kept in learned.items() for template in kept]
     embeddings = np.vstack([faces.embeddings[chosen]] + [t[None, :] for _, t in extra]).astype(np.float32)
+    adaptive = np.array([False] * len(owners) + [True] * len(extra))
     owners += [owner for owner, _ in extra]
-    adaptive = np.array([False] * int(chosen.sum()) + [True] * len(extra))
-    return Gallery(embeddings, np.array(owners, np.int64), np.zeros(len(owners), bool),
-                   {n: name for name, n in ids.items()}, 1, adaptive=adaptive)
+    gallery = Gallery(embeddings, np.array(owners, np.int64), np.zeros(len(owners), bool),
+                      {n: name for name, n in ids.items()}, 1, adaptive=adaptive)
+    return with_fused(gallery) if fused else gallery
 
 
 def judge(matcher, faces: FaceSet, visit: np.ndarray, config):
@@ -91,7 +96,8 @@ def play(faces: FaceSet, seed: int, enrol: int, k: int, config, law) -> dict:
     residents, strangers = split(faces, rng, enrol)
     chosen, visits = plan(faces, rng, residents, enrol, k)
     learned: dict[int, list[np.ndarray]] = {}
-    enrolled_only = gallery_of(faces, chosen, residents, learned)
+    fused = config.fused_template
+    enrolled_only = gallery_of(faces, chosen, residents, learned, fused)
     base = learning = build_matcher(enrolled_only, config, law=law)
     outcomes: list[tuple[int, bool, bool, bool, bool]] = []  # (round, then right and wrong: enrolment only, learning)
     taught = 0
@@ -109,7 +115,7 @@ def play(faces: FaceSet, seed: int, enrol: int, k: int, config, law) -> dict:
                 kept.append(template)
                 del kept[:-config.adaptive_templates]
                 taught += 1
-        learning = build_matcher(gallery_of(faces, chosen, residents, learned), config, law=law)
+        learning = build_matcher(gallery_of(faces, chosen, residents, learned, fused), config, law=law)
     stranger_set = set(strangers)
     theirs = group_visits(faces, strangers, np.array([i in stranger_set for i in faces.identities]), k, rng)
     let_in = [sum(1 for visit in theirs if (m := judge(matcher, faces, visit, config)[0]) is not None and m.known)
@@ -120,6 +126,8 @@ def play(faces: FaceSet, seed: int, enrol: int, k: int, config, law) -> dict:
     figures["stranger_photos_let_in"] = {
         f"{threshold:g}": [photos_let_in(gallery, faces, photos, threshold, config)
                            for gallery in (enrolled_only, learning.gallery)] for threshold in FIXED_THRESHOLDS}
+    figures["stranger_photos_let_in"]["own"] = [sum(1 for i in photos if matcher.search(faces.embeddings[i]).known)
+                                                for matcher in (base, learning)]
     return figures
 
 
@@ -182,7 +190,7 @@ def report(runs: list[dict], k: int) -> None:
     lines = []
     for enrol in sorted({r["enrol"] for r in runs}):
         group = [r for r in runs if r["enrol"] == enrol]
-        for threshold in [f"{t:g}" for t in FIXED_THRESHOLDS]:
+        for threshold in [f"{t:g}" for t in FIXED_THRESHOLDS] + ["own"]:
             counts = [r["stranger_photos_let_in"][threshold] for r in group]
             templates = [(r["templates_enrolled"] + r["templates_kept"]) / r["templates_enrolled"] for r in group]
             lines.append((enrol, threshold, f"{sum(c[0] for c in counts)} / {sum(c[1] for c in counts)} of "
@@ -190,8 +198,8 @@ def report(runs: list[dict], k: int) -> None:
                           f"{sum(c[1] for c in counts) / max(1, sum(c[0] for c in counts)):.2f}x",
                           f"{np.mean(templates):.2f}x"))
     print()
-    print(table("Strangers' photos let in at a fixed threshold, one search each (all seeds): what the templates "
-                "learned by the end add", lines,
+    print(table("Strangers' photos let in, one search each (all seeds), at a fixed threshold and at each gallery's "
+                "own (own): what the templates learned by the end add", lines,
                 ("enrol", "threshold", "let in: enrolment only / learning", "learning's factor",
                  "templates' factor (what counting them predicts)")))
     rounds = sorted({turn for r in runs for turn in r["by_round"]})
@@ -219,6 +227,8 @@ def main() -> int:
     p.add_argument("--visit", type=int, default=3, help="photos per visit (default 3)")
     p.add_argument("--adaptive-templates", type=int, help="face.adaptive_templates (default: the gate's default)")
     p.add_argument("--adapt-margin", type=float, help="face.adapt_margin (default: the gate's default)")
+    p.add_argument("--no-fused", action="store_true",
+                   help="face.fused_template off: each resident's enrolment photos searched one by one only")
     args = p.parse_args()
     loaded = development_faces(args.data, args.poses, quick=args.quick, program="face_returning")
     if loaded is None:
@@ -227,18 +237,20 @@ def main() -> int:
     from edge.config import FaceConfig
     from edge.face.gallery import default_law
 
-    chosen = {"adaptive_templates": args.adaptive_templates, "adapt_margin": args.adapt_margin}
+    chosen = {"adaptive_templates": args.adaptive_templates, "adapt_margin": args.adapt_margin,
+              "fused_template": False if args.no_fused else None}
     config = FaceConfig(**{name: value for name, value in chosen.items() if value is not None})
     seeds = 1 if args.quick else args.seeds
     runs = [play(faces, seed, enrol, args.visit, config, default_law(config))
             for enrol in (args.enrol or [1, 3]) for seed in range(seeds)]
     print(f"{len(faces.images)} photos of {len(set(faces.identities))} people from "
           f"{', '.join(str(f) for f in folders)}; {seeds} seed(s); target {config.max_false_accept:g}; "
-          f"at most {config.adaptive_templates} learned templates a resident, adapt_margin {config.adapt_margin:g}\n")
+          f"at most {config.adaptive_templates} learned templates a resident, adapt_margin {config.adapt_margin:g}"
+          f"; enrolment photos also searched as their mean: {'yes' if config.fused_template else 'no'}\n")
     report(runs, args.visit)
     finish(args, {"data": [str(f) for f in folders], "photos": len(faces.images), "seeds": seeds, "visit": args.visit,
                   "target": config.max_false_accept, "adaptive_templates": config.adaptive_templates,
-                  "adapt_margin": config.adapt_margin,
+                  "adapt_margin": config.adapt_margin, "fused_template": config.fused_template,
                   "arms": ARMS, "runs": runs})
     return 0
 

@@ -32,6 +32,14 @@ def group_visits(faces: FaceSet, people: list[str], mask: np.ndarray, k: int, rn
     return visits
 
 
+def gallery_rows(faces: FaceSet, gallery: np.ndarray, fused: tuple[np.ndarray, np.ndarray] | None):
+    """(owners, embeddings) of the enrolled photos, and of each resident's fused template where given."""
+    if fused is None:
+        return faces.identities[gallery], faces.embeddings[gallery]
+    return (np.concatenate([faces.identities[gallery], fused[0]]),
+            np.vstack([faces.embeddings[gallery], fused[1]]).astype(np.float32))
+
+
 MISS_CAUSES = ("best evidence under the threshold by > 0.08", "best evidence under the threshold by 0.03-0.08",
                "best evidence under the threshold by < 0.03", "one frame over the threshold, short of the single-frame margin",
                "within the margin of the runner-up", "frames named different residents",
@@ -42,11 +50,11 @@ class VisitSearches:
     """Each visit's frames and template searched against one gallery, reduced to what any threshold needs."""
 
     def __init__(self, faces: FaceSet, gallery: np.ndarray, mated: list[np.ndarray],
-                 nonmated: list[np.ndarray]) -> None:
-        owners = faces.identities[gallery]
+                 nonmated: list[np.ndarray], fused: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        owners, embeddings = gallery_rows(faces, gallery, fused)
         order = np.argsort(owners, kind="stable")
         self.residents, starts = np.unique(owners[order], return_index=True)
-        self._embeddings, self._starts = faces.embeddings[gallery][order], starts
+        self._embeddings, self._starts = embeddings[order], starts
         self.mated_total, self.nonmated_total = len(mated), len(nonmated) + len(mated)
         self._mated_visits, self._stranger_visits = mated, nonmated
         self.mated_truth = np.array([np.searchsorted(self.residents, faces.identities[v[0]]) for v in mated], int)

@@ -190,6 +190,9 @@ class FaceConfig(Section):
     better_by: float = Field(1.3, ge=1, description="A recognised track is searched again when quality improves by "
                                                     "this factor (an unknown one keeps being searched until the "
                                                     "decision window closes).")
+    fused_template: bool = Field(True, description="Each resident's enrolment photos (two or more) are searched as "
+                                                   "one template too, their mean: fewer residents refused at a "
+                                                   "threshold the gallery derives with it (bench/face_returning.py).")
     adaptive_templates: int = Field(1, ge=0, le=20, description="Templates per resident the gate may learn from their "
                                                                "visits (0: none); the oldest is replaced first, "
                                                                "enrolment photos never. Each one kept raises the "

@@ -40,6 +40,7 @@ from typing import Protocol
 import numpy as np
 
 from edge.config import FaceConfig
+from edge.face.fused import with_fused
 from edge.face.matcher import Lookalikes, Matcher
 from edge.face.operating_point import PairLaw, PairScores, fixed, operating_point
 from edge.face.pair_statistics import PairStatistics, pair_scores
@@ -152,6 +153,7 @@ class FaceGallery:
         self._change_seen_at = -float("inf")  # pragma: no mutate  (when the follower last found a change)
         self._batch_since = -float("inf")  # pragma: no mutate  (when this run of changes began)
         self._deferred = False  # pragma: no mutate  (a batch is under way: its operating point waits for the end)
+        self._reread = False  # the configuration changed what is read from the store (fused templates)
         self._lock = threading.Lock()  # the matcher's swap
         self._deriving = threading.Lock()  # one derivation at a time; the frame loop never takes it
         self._stop = threading.Event()
@@ -184,10 +186,11 @@ class FaceGallery:
                 if now - self._change_seen_at < SETTLE_S and now - self._batch_since < DEFER_AT_MOST_S:
                     return False
                 gallery = current.gallery
-            elif current is not None and key[0] == current.version:
+            elif current is not None and key[0] == current.version and not self._reread:
                 gallery = current.gallery  # only the visit scores moved
             else:
-                gallery = self.store.gallery(since=current.gallery if current is not None else None)
+                gallery = self._read(since=current.gallery if current is not None else None)
+                self._reread = False
                 if current is not None and now - self._change_seen_at < SETTLE_S:
                     self._change_seen_at = now
                     if now - self._batch_since < DEFER_AT_MOST_S:  # mid-batch: searched now, derived at the end
@@ -213,7 +216,8 @@ class FaceGallery:
         matcher = build_matcher(gallery, self.config, law=self._law, scores=self._pairs.scores(),
                                 visit_scores=self.store.visit_scores(VISIT_SCORES_KEPT))
         point = matcher.point
-        self.last_build = {"version": gallery.version, "pairs": how, "templates": len(gallery.owners),
+        fused = int((gallery.ids < 0).sum()) if gallery.ids is not None else 0
+        self.last_build = {"version": gallery.version, "pairs": how, "templates": len(gallery.owners), "fused": fused,
                            "ms": (time.perf_counter() - started) * 1000, "cpu_ms": (time.thread_time() - cpu) * 1000}
         log.info("gallery version %d: %d residents, threshold %.3f (%s), estimated FPIR %.2g, pairs counted %s, "
                  "built in %.0f ms", gallery.version, point.residents, point.threshold, point.source,
@@ -232,6 +236,11 @@ class FaceGallery:
             self._matcher = matcher
             self._seen = seen
 
+    def _read(self, *, since: Gallery | None) -> Gallery:
+        """The store's templates, and each resident's fused one where configured (edge/face/fused.py)."""
+        gallery = self.store.gallery(since=since)
+        return with_fused(gallery) if self.config.fused_template else gallery
+
     def changed(self) -> None:
         """Templates were just stored by this process: searchable from the next frame at the operating point in
         force (the thread derives a new one within `recalibrate_s`)."""
@@ -239,7 +248,7 @@ class FaceGallery:
             self.refresh()
             return
         with self._lock:
-            self._matcher = self._matcher.with_gallery(self.store.gallery(since=self._matcher.gallery))
+            self._matcher = self._matcher.with_gallery(self._read(since=self._matcher.gallery))
 
     def adapt(self, visit_id: str, resident_id: int, probe: np.ndarray, *, frames: int,
               match_similarity: float, runner_up: float) -> Adaptation | None:
@@ -272,6 +281,7 @@ class FaceGallery:
         """New thresholds or targets: rebuilt on the next check (another model: every pair counted again)."""
         if config.pack != self.config.pack or config.embedder != self.config.embedder:
             self._recounted_at = -float("inf")
+        self._reread = self._reread or config.fused_template != self.config.fused_template
         self.config = config
         self._law = default_law(config)
         self._seen = None

@@ -65,8 +65,8 @@ def test_each_build_says_what_it_took(followed, monkeypatch):
     monkeypatch.setattr(module.time, "thread_time", cpu)
     store.add_resident("late", "", list(unit(rng, 2)), [1.0, 1.0], ["t", "t"])
     assert gallery.refresh(now=200.0)
-    assert gallery.last_build == {"version": store.gallery_version, "pairs": "incremental", "templates": 242,
-                                  "ms": 125.0, "cpu_ms": 62.5}
+    assert gallery.last_build == {"version": store.gallery_version, "pairs": "incremental", "templates": 242 + 121,
+                                  "fused": 121, "ms": 125.0, "cpu_ms": 62.5}  # each resident's two photos, fused
 
 
 def test_the_kept_pair_scores_and_the_gates_own_law_are_what_a_build_uses(followed, monkeypatch):

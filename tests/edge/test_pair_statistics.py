@@ -103,15 +103,16 @@ def test_a_batch_is_searched_at_once_and_its_operating_point_derived_once_it_set
         assert gallery.refresh(now=100.0) and gallery.last_build["pairs"] == "full"
         store.add_resident("first", "", list(unit(rng, 2, 128)), [1.0, 1.0], ["import", "import"])
         assert gallery.refresh(now=200.0)  # a lone change: derived at once, from the changed pairs only
-        assert gallery.last_build["pairs"] == "incremental" and gallery.matcher.point.templates == 302
+        # 151 residents' two photos and each one's fused template (edge/face/fused.py)
+        assert gallery.last_build["pairs"] == "incremental" and gallery.matcher.point.templates == 453
         probe = unit(rng, 1, 128)[0]
         store.add_resident("second", "", [probe], [1.0], ["import"])
         assert gallery.refresh(now=200.5)  # another within SETTLE_S: a batch
         assert gallery.matcher.search(probe).name == "second"  # searchable at once ...
-        assert gallery.matcher.point.templates == 302  # ... at the operating point in force
+        assert gallery.matcher.point.templates == 453  # ... at the operating point in force
         assert not gallery.refresh(now=201.0)  # still settling
         assert gallery.refresh(now=203.0)  # settled: derived for the whole batch
-        assert gallery.matcher.point.templates == 303 and gallery.last_build["pairs"] == "incremental"
+        assert gallery.matcher.point.templates == 454 and gallery.last_build["pairs"] == "incremental"  # one photo
         assert not gallery.refresh(now=204.0)
 
 
