@@ -5,7 +5,7 @@ Searched beside the photos (`face.fused_template`), it costs what one more templ
 operating point counts it and the threshold rises (0.551 to 0.571 with three photos a resident),
 and it still refuses fewer residents, in every seed of bench/face_returning.py (0.4 to 1.3 points
 of visits, with two or three photos), while strangers' photos let in at the derived threshold fell
-too (docs/face.md, "Measured").
+too (docs/face.md, "A resident's photos searched together too").
 
 Derived, never stored: the gallery's owner adds it each time it reads the store, so it follows
 every change of the photos it comes from. Only enrolment photos are fused (not templates learned
