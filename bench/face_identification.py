@@ -1,6 +1,6 @@
 """1:N identification as NIST FRVT measures it: FNIR at fixed FPIR by gallery size, and the gate's own point.
 
-    python bench/face_identification.py [--data DIR ...] [--enrol K ...] [--seeds S] [--json PATH] [--quick]
+    python bench/face_identification.py [--data DIR ...] [--enrol K ...] [--seeds S] [--no-fused] [--json PATH] [--quick]
 
 Each DIR holds a `labels.csv` (image, identity[, pose]); by default the project's shared photos
 and, when prepared (bench/face_data.py), the CFP and CelebA development sets in the cache.
@@ -11,7 +11,9 @@ quality gate refuses counts as a miss when mated (NIST's failure to extract) and
 refusal when not. Profile photos are left out by default (`--poses`): the gate waits for a
 frontal face. FNIR at an FPIR the non-mated searches cannot resolve (fewer than 3 / FPIR of
 them) is printed as n/a, never extrapolated. The gate's own operating point is derived from
-each enrolled gallery alone, exactly as a gate derives it, and then measured.
+each enrolled gallery alone, exactly as a gate derives it, and then measured. A resident with two
+photos or more is searched as the gate searches them, with their photos' mean too
+(edge/face/fused.py; `--no-fused`: the photos alone).
 """
 
 from __future__ import annotations

@@ -1,15 +1,17 @@
 """Returning residents: what templates learned from visits are worth, on the development sets.
 
-    python bench/face_returning.py [--data DIR ...] [--enrol K ...] [--seeds S] [--visit K] [--json PATH] [--quick]
+    python bench/face_returning.py [--data DIR ...] [--enrol K ...] [--seeds S] [--visit K] [--adaptive-templates N]
+                                   [--adapt-margin M] [--no-fused] [--json PATH] [--quick]
 
 Per seed the people are split as bench/face_identification.py splits them (a fifth of them
 strangers, and everyone with too few usable photos). Every resident is enrolled with K photos;
 their other photos, shuffled, are their visits of `--visit` photos, in that order: the first is
 their first visit, the rest are returns. Visits are played in rounds (every resident's first,
 then every second, ...) through the gate's own code: each photo searched by the matcher
-`build_matcher` gives the gallery as it stands (its operating point derived from it), the frames
-and the visit template judged by `verdict` and `visit_verdict`, and a visit let in as its own
-resident may teach a template by `teaching_score`, the gallery's rule (a wide margin, anchored
+`build_matcher` gives the gallery as it stands (its operating point derived from it; each
+resident's enrolment photos also searched as their mean, as the gate does, unless `--no-fused`),
+the frames and the visit template judged by `verdict` and `visit_verdict`, and a visit let in as
+its own resident may teach a template by `teaching_score`, the gallery's rule (a wide margin, anchored
 to the enrolment photos; at most `adaptive_templates` kept, the oldest replaced). After each
 round the operating point is derived again, as the gallery's owner does after a change. The same
 visits are judged a second time against the enrolment photos alone. Strangers' visits are
