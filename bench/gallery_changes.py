@@ -1,6 +1,6 @@
 """What a change of the gallery costs a running gate: adding or removing one resident, and a bulk import.
 
-    python bench/gallery_changes.py [--residents N] [--runs K] [--import-people M] [--json PATH] [--quick]
+    python bench/gallery_changes.py [--residents N] [--runs K] [--import-people M] [--no-fused] [--json PATH] [--quick]
 
 The whole run is pinned to one core. A gallery of N residents x 3 templates (default 5,000; quick
 1,000) is written to a state database; the embeddings are drawn (a centre per person, photos
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -126,7 +127,10 @@ def bulk_import(state: Path, store, gallery, people: int, scratch: Path) -> dict
     follower.start()
     before = len(store.residents())
     started = time.perf_counter()
-    command = [sys.executable, "-m", "edge.cli", "residents", "import", str(folder), "--state-dir", str(state)]
+    settings = scratch / "face.yaml"  # the import reviews each person against the gallery as this owner builds it
+    settings.write_text(f"face:\n  fused_template: {'true' if gallery.config.fused_template else 'false'}\n")
+    command = [sys.executable, "-m", "edge.cli", "-c", str(settings), "residents", "import", str(folder),
+               "--state-dir", str(state)]
     done = subprocess.run(["taskset", "-c", "0", *command], cwd=ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     time.sleep(3.0)  # the owner derives the batch's operating point once it has settled
@@ -137,7 +141,18 @@ def bulk_import(state: Path, store, gallery, people: int, scratch: Path) -> dict
         print(done.stderr[-2000:], file=sys.stderr)
     return {"people": found, "enrolled": enrolled, "seconds": seconds, "per_person_ms": 1000 * seconds / found,
             "operating_points_derived": len(builds), "derive_cpu_ms": sum(b["cpu_ms"] for b in builds),
-            "pairs": sorted({b["pairs"] for b in builds})}
+            "pairs": sorted({b["pairs"] for b in builds}), "refused_by_reason": refusals(done.stderr)}
+
+
+def refusals(stderr: str) -> dict[str, int]:
+    """The import's "refused LABEL: REASON" lines counted by reason, its numbers and names left out."""
+    counts: dict[str, int] = {}
+    for line in stderr.splitlines():
+        if line.startswith("refused "):
+            reason = re.sub(r"\S*/\S*:?|\([^)]*\)|'[^']*'|\d[\d.]*", "#", line.split(": ", 1)[-1])
+            reason = " ".join(reason.split()[:8])
+            counts[reason] = counts.get(reason, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
 
 
 def main() -> int:
@@ -146,6 +161,8 @@ def main() -> int:
                                                                          "quick 1,000)")
     arguments.add_argument("--import-people", type=int, default=None, help="people imported (default 1,000; "
                                                                              "quick 0: no import)")
+    arguments.add_argument("--no-fused", action="store_true",
+                           help="face.fused_template off: residents' photos searched one by one only, as before")
     add_runs(arguments, default=10)
     args = arguments.parse_args()
     residents = args.residents or (1000 if args.quick else 5000)
@@ -163,14 +180,14 @@ def main() -> int:
             started = time.perf_counter()
             fill(store, residents, rng)
             print(f"  {residents} residents written in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-            gallery = FaceGallery(store, FaceConfig())
+            gallery = FaceGallery(store, FaceConfig(fused_template=not args.no_fused))
             started = time.thread_time()
             gallery.refresh(now=0.0)
             first_ms = (time.thread_time() - started) * 1000
             results = changes(store, gallery, runs, rng)
             imported = None
             if people:  # a fresh owner on the wall clock, as a daemon running when the import starts
-                daemon = FaceGallery(store, FaceConfig())
+                daemon = FaceGallery(store, FaceConfig(fused_template=not args.no_fused))
                 daemon.refresh()
                 imported = bulk_import(state, store, daemon, people, Path(scratch))
     rows = [("gate starts: load and count every pair", "", spread([first_ms]), "", "full")]
@@ -187,6 +204,8 @@ def main() -> int:
                       f"{imported['derive_cpu_ms']:.0f}")],
                     ("people", "enrolled", "seconds", "ms per person", "points derived meanwhile",
                      "their CPU ms")))
+        for reason, count in imported["refused_by_reason"].items():
+            print(f"  refused {count}: {reason}")
         if imported["people"] < people:
             print(f"(the cache holds {imported['people']} people with two photos; "
                   f"{people} at this rate: {imported['per_person_ms'] * people / 1000:.0f} s, a projection)")
