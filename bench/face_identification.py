@@ -354,18 +354,23 @@ def _groups(rows: list[dict]) -> dict[tuple[int, int], list[dict]]:
     return groups
 
 
-def main() -> int:
-    p = parser(__doc__.splitlines()[0])
+def face_set_arguments(p) -> None:
+    """The arguments every bench on the development face sets takes: which photos, how many enrolled, fused or not."""
     p.add_argument("--data", action="append", help="folder with labels.csv (repeatable)")
     p.add_argument("--enrol", type=int, action="append", help="photos enrolled per resident (repeatable; default 1 and 3)")
-    p.add_argument("--seeds", type=int, default=3, help="repetitions with other splits (default 3)")
     p.add_argument("--poses", default="frontal,wild", help="poses searched and enrolled (default frontal,wild)")
+    p.add_argument("--no-fused", action="store_true",
+                   help="face.fused_template off: each resident's enrolment photos searched one by one only")
+
+
+def main() -> int:
+    p = parser(__doc__.splitlines()[0])
+    face_set_arguments(p)
+    p.add_argument("--seeds", type=int, default=3, help="repetitions with other splits (default 3)")
     p.add_argument("--visit", type=int, default=3,
                    help="photos per visit for the per-visit figures (0: none; see bench/face_visits.py)")
     p.add_argument("--targets", default="0.001,0.0001",
                    help="false-accept targets the gate derives its threshold for (default 0.001,0.0001)")
-    p.add_argument("--no-fused", action="store_true",
-                   help="face.fused_template off: each resident's enrolment photos searched one by one only")
     p.add_argument("--plot", default=str(ROOT / "test-artifacts" / "face_identification_det.png"))
     args = p.parse_args()
     loaded = development_faces(args.data, args.poses, quick=args.quick, program="face_identification")

@@ -30,7 +30,7 @@ import numpy as np
 
 from common import finish, parser, table
 from face_embeddings import FaceSet
-from face_identification import development_faces, spread, split
+from face_identification import development_faces, face_set_arguments, spread, split
 from face_visits import group_visits
 
 ARMS = ("enrolment photos only", "templates learned from visits")
@@ -222,15 +222,11 @@ def report(runs: list[dict], k: int) -> None:
 
 def main() -> int:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--data", action="append", help="folder with labels.csv (repeatable)")
-    p.add_argument("--enrol", type=int, action="append", help="photos enrolled per resident (repeatable; default 1 and 3)")
+    face_set_arguments(p)
     p.add_argument("--seeds", type=int, default=3, help="repetitions with other splits and orders (default 3)")
-    p.add_argument("--poses", default="frontal,wild", help="poses searched and enrolled (default frontal,wild)")
     p.add_argument("--visit", type=int, default=3, help="photos per visit (default 3)")
     p.add_argument("--adaptive-templates", type=int, help="face.adaptive_templates (default: the gate's default)")
     p.add_argument("--adapt-margin", type=float, help="face.adapt_margin (default: the gate's default)")
-    p.add_argument("--no-fused", action="store_true",
-                   help="face.fused_template off: each resident's enrolment photos searched one by one only")
     args = p.parse_args()
     loaded = development_faces(args.data, args.poses, quick=args.quick, program="face_returning")
     if loaded is None:

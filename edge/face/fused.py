@@ -2,10 +2,9 @@
 
 The mean of several photos of a face is a better likeness of the next photo than any one of them.
 Searched beside the photos (`face.fused_template`), it costs what one more template costs: the
-operating point counts it and the threshold rises (0.551 to 0.571 with three photos a resident),
-and it still refuses fewer residents, in every seed of bench/face_returning.py (0.4 to 1.3 points
-of visits, with two or three photos), while strangers' photos let in at the derived threshold fell
-too (docs/face.md, "A resident's photos searched together too").
+operating point counts it and the threshold rises. It still refuses fewer residents, and lets in
+no more strangers: measured by bench/face_returning.py, figures in docs/face.md ("A resident's
+photos searched together too").
 
 Derived, never stored: the gallery's owner adds it each time it reads the store, so it follows
 every change of the photos it comes from. Only enrolment photos are fused (not templates learned
@@ -40,9 +39,9 @@ def with_fused(gallery: Gallery) -> Gallery:
     if not len(kept):
         return _gallery(gallery, embeddings, owners, negative, adaptive, ids)
     sums = np.empty((len(kept), embeddings.shape[1]), np.float32)
-    for count in np.unique(counts[kept]):  # residents with as many photos at once: a few sizes, not a loop a resident
-        chosen = np.flatnonzero(counts[kept] == count)
-        members = rows[starts[kept[chosen]][:, None] + np.arange(count)]
+    for size in np.unique(counts[kept]):  # residents with as many photos at once: a few sizes, not a loop a resident
+        chosen = np.flatnonzero(counts[kept] == size)
+        members = rows[starts[kept[chosen]][:, None] + np.arange(size)]
         sums[chosen] = embeddings[members].sum(axis=1)
     means = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
     fused_ids = None
@@ -52,7 +51,7 @@ def with_fused(gallery: Gallery) -> Gallery:
     count = len(kept)
     return _gallery(gallery, np.vstack([embeddings, means]), np.concatenate([owners, fused_owners[kept]]),
                     np.concatenate([negative, np.zeros(count, bool)]), np.concatenate([adaptive, np.zeros(count, bool)]),
-                    np.concatenate([ids, fused_ids]) if ids is not None and fused_ids is not None else None)
+                    None if ids is None or fused_ids is None else np.concatenate([ids, fused_ids]))
 
 
 def _gallery(like: Gallery, embeddings, owners, negative, adaptive, ids) -> Gallery:
