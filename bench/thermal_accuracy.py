@@ -225,6 +225,10 @@ def share(rows: list[dict], test) -> float:
     return sum(1 for r in rows if test(r)) / len(rows) if rows else float("nan")
 
 
+def holds_truth(row: dict) -> bool:
+    return row["interval"][0] <= row["core"] <= row["interval"][1]
+
+
 def summarise(rows: list[dict], times: list[float]) -> dict:
     live = [r for r in rows if r["kind"] == "live"]
     in_reach = [r for r in live if r["stop"] <= REACH_M]  # farther, no reading is trusted: not a fair test
@@ -255,7 +259,8 @@ def summarise(rows: list[dict], times: list[float]) -> dict:
                                          lambda r: r["code"] == "temperature_no_reading"),
         "mae_c": float(np.mean(errors)) if errors else float("nan"),
         "p95_error_c": percentile(errors, 95),
-        "coverage_95": share(estimated, lambda r: r["interval"][0] <= r["core"] <= r["interval"][1]),
+        "coverage_95": share(estimated, holds_truth),
+        "intervals": len(estimated), "intervals_holding": sum(1 for r in estimated if holds_truth(r)),
         "readings_per_visit": float(np.median([r["readings"] for r in estimated])) if estimated else float("nan"),
         "decision_ms_p50_healthy": percentile([r["decided_ms"] for r in healthy if r["status"] == "pass"], 50),
         "thermal_ms_p95": percentile(times, 95),
@@ -273,10 +278,16 @@ SHOWN = (("healthy_passed", "healthy people within 1.1 m passed, per visit"),
          ("no_reading_in_reach", "live visits within 1.1 m with no reading"),
          ("no_reading_beyond_reach", "live visits stopping beyond 1.3 m with no reading"),
          ("mae_c", "MAE of the visit's estimate (°C)"), ("p95_error_c", "p95 error of the visit's estimate (°C)"),
-         ("coverage_95", "stated 95 % intervals holding the truth"),
+         ("coverage_95", "stated 95 % intervals holding the truth, per world"),
          ("readings_per_visit", "readings fused per visit (median)"),
          ("decision_ms_p50_healthy", "healthy passed: decided this long after the walk-up began, p50 ms"),
          ("thermal_ms_p95", "thermal work per frame, p95 (ms)"))
+
+
+def pooled_coverage(worlds: list[dict]) -> float:
+    """Of every visit's stated interval in every world, the share holding the truth (each world's own share is
+    mostly its healthy mean against the reference, which no gate can know without a clinical thermometer)."""
+    return sum(w["intervals_holding"] for w in worlds) / max(1, sum(w["intervals"] for w in worlds))
 
 
 def main() -> int:
@@ -299,11 +310,14 @@ def main() -> int:
     print(f"\nThe visits come from {results[MODES[0]][0]['residents']} residents, about {VISITS_PER_RESIDENT} visits "
           "each; with residents' own, each is recognised and judged against their own past visits as well.")
     print("A fever counts as not passed when the visit is denied on it (a fever, uncertain, or no reading).")
+    print("Stated 95 % intervals holding the truth, every world's visits together:",
+          ", ".join(f"{mode} {pooled_coverage(results[mode]):.3f}" for mode in MODES))
     print("Screening mode's final shift per world:",
           ", ".join(f"{f['final_shift_c']:+.2f} °C" for f in results["screening mode"]))
     print(f"Defective pixels: the worst case, {DEFECTIVE} pixels (none side by side) on each face's hottest spots,")
     print("filled in as the MLX90640 driver does (the median of the diagonal neighbours, Melexis' chess-mode method).")
-    finish(args, {"visits_per_world": count, "seeds": seeds, "runs": results})
+    finish(args, {"visits_per_world": count, "seeds": seeds, "runs": results,
+                  "coverage_95_pooled": {mode: pooled_coverage(results[mode]) for mode in MODES}})
     return 0
 
 

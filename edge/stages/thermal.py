@@ -262,13 +262,15 @@ class ThermalStage:
 
     @property
     def systematic_c(self) -> float:
-        """What every reading of a visit shares: people's eye corners, the site's calibration, the reference."""
+        """What every reading of a visit shares: people's eye corners, the site's calibration, the reference.
+
+        Once screening mode has calibrated the scale on the site's own people, the blackbody's stated accuracy
+        no longer counts: an emitter reading off by some amount moves every sample by as much, and the shift
+        that puts the samples' median at the healthy reference takes it out again."""
         if self.baseline.ready:
-            calibration = self.baseline.uncertainty_c
-        else:
-            calibration = UNCALIBRATED_SD_C
+            return math.sqrt(PERSON_SD_C ** 2 + self.baseline.uncertainty_c ** 2)
         reference = self.config.blackbody_accuracy_c if self.blackbody.temperature_c is not None else 0.0
-        return math.sqrt(PERSON_SD_C ** 2 + calibration ** 2 + reference ** 2)
+        return math.sqrt(PERSON_SD_C ** 2 + UNCALIBRATED_SD_C ** 2 + reference ** 2)
 
     def _face_region(self, celsius: np.ndarray, landmarks: np.ndarray, halves, flags: list[str]):
         """(eye distance in thermal pixels, canthus windows, face pixels), each half where it was measured."""
