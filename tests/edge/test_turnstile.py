@@ -16,12 +16,41 @@ class Clock:
         return self.now
 
 
+class Port:
+    """Where the relay board plugs in: what the turnstile finds each time it reopens the board."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.board = None
+        self.tries: list[float] = []  # when the turnstile tried to reopen it
+        self.failing = 0  # tries that fail even with a board plugged in (it is still enumerating)
+
+    def plug_in(self, board, *, after_failing: int = 0) -> None:
+        self.board, self.failing = board, after_failing
+
+    def open(self):
+        self.tries.append(self.clock.now)
+        if self.board is None or self.failing > 0:
+            self.failing -= 1
+            raise DeviceError("relay: still missing")
+        return self.board
+
+
 def make(relay=None, **config):
+    """A turnstile with no way to reopen its board."""
+    turnstile, relay, clock, events, _ = make_with_port(relay, reopens=False, **config)
+    return turnstile, relay, clock, events
+
+
+def make_with_port(relay=None, *, reopens: bool = True, **config):
+    """A turnstile that reopens its board from a `Port` the test plugs boards into."""
     clock = Clock()
+    port = Port(clock)
     relay = relay or SimRelay(clock=clock)
     events: list[tuple[EventKind, dict]] = []
-    turnstile = Turnstile(relay, TurnstileConfig(**config), clock=clock, emit=lambda k, b: events.append((k, b)))
-    return turnstile, relay, clock, events
+    turnstile = Turnstile(relay, TurnstileConfig(**config), clock=clock, emit=lambda k, b: events.append((k, b)),
+                          relay_factory=port.open if reopens else None)
+    return turnstile, relay, clock, events, port
 
 
 def test_relay_is_forced_off_at_start_and_pulses_for_the_configured_time():
@@ -87,10 +116,9 @@ def test_fail_safe_gate_holds_the_relay_on_stop():
 
 
 def test_relay_fault_keeps_the_gate_locked_and_recovers():
-    relay = SimRelay()
-    turnstile, relay, clock, events = make(relay)
+    turnstile, relay, clock, events, port = make_with_port(SimRelay())
     replacement = SimRelay(clock=clock)
-    turnstile._factory = lambda: replacement
+    port.plug_in(replacement)
     relay.unplugged = True
     assert turnstile.open("d1") is False
     assert events[-1][1]["alarm"] == "device_fault"
@@ -120,12 +148,7 @@ def test_real_modbus_board_over_pty_sees_exactly_one_pulse():
 
 def test_unplugged_board_mid_pulse_is_a_fault_not_a_crash():
     board = ModbusBoard(address=1)
-    turnstile, relay, clock, events = make(ModbusRelay(port=board.port, address=1, reply_timeout_s=0.1))
-
-    def reopen():
-        raise DeviceError("relay: /dev/ttyUSB0 missing")
-
-    turnstile._factory = reopen
+    turnstile, relay, clock, events, _ = make_with_port(ModbusRelay(port=board.port, address=1, reply_timeout_s=0.1))
     turnstile.open("d1")
     board.unplug()
     clock.now += 0.5
@@ -233,22 +256,10 @@ def test_a_gate_without_a_relay_never_opens_and_says_why():
     turnstile.stop()
 
 
-def pulled_out_for_good(turnstile, relay, clock) -> list[float]:
-    """The board unplugged and never found again: the times the turnstile tries to reopen it."""
-    attempts = []
-
-    def still_missing():
-        attempts.append(clock.now)
-        raise DeviceError("relay: still missing")
-
-    turnstile._factory = still_missing
-    relay.unplugged = True
-    return attempts
-
-
 def test_a_fault_alarms_once_and_reconnects_with_growing_back_off():
-    turnstile, relay, clock, events = make()
-    attempts = pulled_out_for_good(turnstile, relay, clock)
+    turnstile, relay, clock, events, port = make_with_port()
+    attempts = port.tries
+    relay.unplugged = True
     assert turnstile.open("d1") is False
     assert events == [(EventKind.alarm, {"alarm": "device_fault", "device": "relay",
                                          "detail": "relay (simulated): unplugged"})]
@@ -261,7 +272,7 @@ def test_a_fault_alarms_once_and_reconnects_with_growing_back_off():
     assert gaps[:6] == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0]  # doubling from half a second, at most ten
     assert turnstile.relay_fault == "relay: still missing" and len(events) == 1  # one alarm for one fault
     replacement = SimRelay(clock=clock)
-    turnstile._factory = lambda: replacement
+    port.plug_in(replacement)
     clock.now += 10.0
     turnstile.tick()
     assert turnstile.healthy and events[-1] == (EventKind.status, {"device": "relay", "state": "recovered"})
@@ -270,8 +281,9 @@ def test_a_fault_alarms_once_and_reconnects_with_growing_back_off():
 
 
 def test_openings_tried_while_the_board_is_missing_do_not_put_off_its_reconnection():
-    turnstile, relay, clock, events = make()
-    attempts = pulled_out_for_good(turnstile, relay, clock)
+    turnstile, relay, clock, events, port = make_with_port()
+    attempts = port.tries
+    relay.unplugged = True
     assert turnstile.open("d1") is False
     start = clock.now
     for _ in range(80):  # a resident granted every quarter second while the board is away
@@ -285,17 +297,10 @@ def test_openings_tried_while_the_board_is_missing_do_not_put_off_its_reconnecti
 
 
 def test_a_fire_alarm_polling_a_missing_board_still_gets_it_back_and_holds_the_lanes_free():
-    turnstile, relay, clock, events = make()
+    turnstile, relay, clock, events, port = make_with_port()
     replacement = SimRelay(clock=clock)
-    tries = []
-
-    def plug_in():
-        tries.append(clock.now)
-        if len(tries) < 3:
-            raise DeviceError("relay: still missing")
-        return replacement
-
-    turnstile._factory = plug_in
+    port.plug_in(replacement, after_failing=2)
+    tries = port.tries
     relay.unplugged = True
     for step in range(400):  # the fire's poll every 10 ms, the loop's tick every 40 ms
         clock.now += 0.01
@@ -309,8 +314,9 @@ def test_a_fire_alarm_polling_a_missing_board_still_gets_it_back_and_holds_the_l
 
 
 def test_a_fire_alarm_gets_a_replugged_board_back_while_the_frame_loop_is_stalled():
-    turnstile, relay, clock, events = make()
-    attempts = pulled_out_for_good(turnstile, relay, clock)
+    turnstile, relay, clock, events, port = make_with_port()
+    attempts = port.tries
+    relay.unplugged = True
     assert turnstile.hold_free() is False  # the board is gone: the lanes cannot be held yet
     start = clock.now
     for _ in range(300):  # the fire's poll every 10 ms for 3 s, and no tick at all
@@ -319,7 +325,7 @@ def test_a_fire_alarm_gets_a_replugged_board_back_while_the_frame_loop_is_stalle
     gaps = [round(b - a, 2) for a, b in zip([start] + attempts, attempts)]
     assert gaps == [0.5, 1.0]  # the same back-off as the loop's, not a reopen every poll
     replacement = SimRelay(clock=clock)
-    turnstile._factory = lambda: replacement
+    port.plug_in(replacement)
     while not turnstile.healthy and clock.now < start + 10:
         clock.now += 0.01
         turnstile.hold_free()
@@ -331,10 +337,11 @@ def test_a_fire_alarm_gets_a_replugged_board_back_while_the_frame_loop_is_stalle
 
 
 def test_a_stopped_turnstile_leaves_its_board_closed_whatever_a_fire_asks():
-    turnstile, relay, clock, events = make()
+    turnstile, relay, clock, events, port = make_with_port()
     turnstile.start()
     turnstile.stop()
-    attempts = pulled_out_for_good(turnstile, relay, clock)
+    attempts = port.tries
+    relay.unplugged = True
     for _ in range(3):  # the fire thread outlives a frame loop that ended: its polls reopen nothing
         clock.now += 20.0
         turnstile.hold_free()
