@@ -8,11 +8,7 @@ from edge.face.fused import with_fused
 from edge.face.gallery import FaceGallery
 from edge.face.pair_statistics import PairStatistics, pair_scores
 from edge.store import Store
-
-
-def unit(rng, count, dimension=32):
-    vectors = rng.normal(size=(count, dimension)).astype(np.float32)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+from tests.vectors import unit
 
 
 def fused_rows(gallery):

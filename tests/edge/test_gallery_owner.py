@@ -7,11 +7,7 @@ from edge.config import FaceConfig
 from edge.face.gallery import (DEFER_AT_MOST_S, RECOUNT_EVERY_S, SETTLE_S, FaceGallery, FixedMatcher, build_matcher,
                                default_law, lookalikes_of)
 from edge.store import Store
-
-
-def unit(rng, count, dimension=32):
-    vectors = rng.normal(size=(count, dimension)).astype(np.float32)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+from tests.vectors import unit
 
 
 @pytest.fixture()

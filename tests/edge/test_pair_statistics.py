@@ -6,11 +6,7 @@ from edge.config import FaceConfig
 from edge.face.gallery import FaceGallery
 from edge.face.pair_statistics import TOP_KEPT, PairStatistics, pair_scores
 from edge.store import Gallery, Store
-
-
-def unit(rng, count, dimension=32):
-    vectors = rng.normal(size=(count, dimension)).astype(np.float32)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+from tests.vectors import unit
 
 
 class Templates:
