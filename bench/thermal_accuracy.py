@@ -17,7 +17,7 @@ MLX90640 may have, in the worst place, filled in as its driver does). The measur
 gate's own ThermalStage, the combination its VisitTemperature, the decision its Policy, frame by
 frame as the gate decides: a visit is decided as soon as the policy can. The last mode adds the
 guard: every visit denied on temperature is rechecked with a clinical thermometer (core ± 0.1 °C),
-and so is one passed visit in `PASSED_RECHECKED`, as docs/thermal.md asks; the gate learns its
+and so is one passed visit in `--passed-rechecked` (10), as docs/thermal.md asks; the gate learns its
 site's offset from those pairs (edge/thermal_calibration.py, shipped settings: at most 0.1 °C a
 day). Its visits are spread over `DAYS` days so that the offset can move.
 
@@ -46,7 +46,6 @@ WALK_S = 0.8
 DEFECTIVE = 4  # the most an MLX90640 EEPROM may mark and the driver interpolates
 MODES = ("fixed compensation", "screening mode", f"screening, {DEFECTIVE} defective pixels",
          "screening, residents' own", "the same, guard's rechecks")
-PASSED_RECHECKED = 10  # the guard rechecks one passed visit in this many, besides every one denied on temperature
 CLINICAL_SD_C = 0.1  # a clinical thermometer's own error
 DAYS = 10.0  # a world's visits with the guard's rechecks are spread over this many days
 VISITS_PER_RESIDENT = 15  # the visits of a world come from this many fewer residents, each coming back
@@ -189,12 +188,13 @@ def play_visit(visit: dict, stage, policy, rng, physics, sensor: dict, index: in
             "decided_ms": decided_at * 1000.0}
 
 
-def guard_rechecks(store, calibration):
+def guard_rechecks(store, calibration, passed_rechecked: int):
     """The guard at the booth: a clinical reading of every person denied on temperature and of one passed in
-    PASSED_RECHECKED, paired with the gate's estimate as `gatepost thermal recheck` pairs them."""
+    `passed_rechecked` (0: none), paired with the gate's estimate as `gatepost thermal recheck` pairs them."""
     def recheck(visit: dict, estimate: dict, outcome: dict, rng) -> None:
         denied = outcome["code"] in ("fever", "temperature_uncertain")
-        if not denied and (outcome["status"] != "pass" or rng.random() >= 1.0 / PASSED_RECHECKED):
+        spot = passed_rechecked > 0 and rng.random() < 1.0 / passed_rechecked
+        if not denied and not (outcome["status"] == "pass" and spot):
             return
         clinical = visit["core"] + float(rng.normal(0.0, CLINICAL_SD_C))
         gate_c = estimate["estimate_c"]
@@ -206,7 +206,7 @@ def guard_rechecks(store, calibration):
 
 
 def run(count: int, seed: int, *, screening: bool, defective: int = 0, personal: bool = False,
-        rechecks: bool = False) -> dict:
+        rechecks: bool = False, passed_rechecked: int = 10) -> dict:
     import tempfile
     from pathlib import Path
 
@@ -229,7 +229,7 @@ def run(count: int, seed: int, *, screening: bool, defective: int = 0, personal:
     started, day = time.time(), [0.0]  # the store's clock: the visits' days
     with tempfile.TemporaryDirectory() as folder, Store(Path(folder), clock=lambda: started + day[0] * 86400.0) as store:
         calibration = SiteCalibration(store, RecheckLearningConfig()) if rechecks else None
-        guard = guard_rechecks(store, calibration) if calibration is not None else None
+        guard = guard_rechecks(store, calibration, passed_rechecked) if calibration is not None else None
         stage = ThermalStage(config, calibration=calibration)  # one gate, one baseline
         profiles = None
         if personal:
@@ -329,11 +329,14 @@ def main() -> int:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--visits", type=int, default=None, help="visits per world (default 600, quick 150)")
     p.add_argument("--seeds", type=int, default=None, help="worlds drawn (default 5, quick 3)")
+    p.add_argument("--passed-rechecked", type=int, default=10, metavar="N",
+                   help="with the guard's rechecks: one passed visit in N is rechecked too (0: only those denied)")
     args = p.parse_args()
     count = args.visits or (150 if args.quick else 600)
     seeds = list(range(1, 1 + (args.seeds or (3 if args.quick else 5))))
     results = {mode: [run(count, seed, screening=mode != MODES[0], defective=DEFECTIVE if mode == MODES[2] else 0,
-                          personal=mode in MODES[3:], rechecks=mode == MODES[4]) for seed in seeds] for mode in MODES}
+                          personal=mode in MODES[3:], rechecks=mode == MODES[4], passed_rechecked=args.passed_rechecked)
+                      for seed in seeds] for mode in MODES}
     print(table("Worlds drawn (one per seed)", [(seed, *figures["world"].values())
                                                 for seed, figures in zip(seeds, results[MODES[0]])],
                 ("seed", *results[MODES[0]][0]["world"].keys())))
@@ -349,12 +352,13 @@ def main() -> int:
           ", ".join(f"{mode} {pooled_coverage(results[mode]):.3f}" for mode in MODES))
     print("Screening mode's final shift per world:",
           ", ".join(f"{f['final_shift_c']:+.2f} °C" for f in results["screening mode"]))
-    print(f"With the guard's rechecks (every visit denied on temperature, one passed in {PASSED_RECHECKED}; visits over "
-          f"{DAYS:g} days), the site's offset learned by the end, per world:",
+    passed = f"one passed in {args.passed_rechecked}" if args.passed_rechecked > 0 else "none passed"
+    print(f"With the guard's rechecks (every visit denied on temperature, {passed}; visits over {DAYS:g} days), the "
+          "site's offset learned by the end, per world:",
           ", ".join(f"{f['final_site_offset_c']:+.2f} °C" for f in results[MODES[4]]))
     print(f"Defective pixels: the worst case, {DEFECTIVE} pixels (none side by side) on each face's hottest spots,")
     print("filled in as the MLX90640 driver does (the median of the diagonal neighbours, Melexis' chess-mode method).")
-    finish(args, {"visits_per_world": count, "seeds": seeds, "runs": results,
+    finish(args, {"visits_per_world": count, "seeds": seeds, "runs": results, "passed_rechecked": args.passed_rechecked,
                   "coverage_95_pooled": {mode: pooled_coverage(results[mode]) for mode in MODES}})
     return 0
 
