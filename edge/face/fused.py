@@ -44,14 +44,13 @@ def with_fused(gallery: Gallery) -> Gallery:
         members = rows[starts[kept[chosen]][:, None] + np.arange(size)]
         sums[chosen] = embeddings[members].sum(axis=1)
     means = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
-    fused_ids = None
     if ids is not None:
         newest = np.maximum.reduceat(ids[rows], starts)[kept]
-        fused_ids = -(newest * COUNT_SPAN + np.minimum(counts[kept], COUNT_SPAN - 1))
+        ids = np.concatenate([ids, -(newest * COUNT_SPAN + np.minimum(counts[kept], COUNT_SPAN - 1))])
     count = len(kept)
     return _gallery(gallery, np.vstack([embeddings, means]), np.concatenate([owners, fused_owners[kept]]),
                     np.concatenate([negative, np.zeros(count, bool)]), np.concatenate([adaptive, np.zeros(count, bool)]),
-                    None if ids is None or fused_ids is None else np.concatenate([ids, fused_ids]))
+                    ids)
 
 
 def _gallery(like: Gallery, embeddings, owners, negative, adaptive, ids) -> Gallery:
