@@ -83,6 +83,46 @@ def changes(store, gallery, runs: int, rng: np.random.Generator) -> dict[str, li
     return results
 
 
+def visit_of(gallery, resident_id: int, rng: np.random.Generator) -> np.ndarray:
+    """A clear visit of this resident: about as near their photos as they are to each other."""
+    photos = gallery.matcher.gallery.enrolled(resident_id)
+    probe = photos.mean(axis=0) + 0.06 * rng.normal(size=DIMENSION)
+    return (probe / np.linalg.norm(probe)).astype(np.float32)
+
+
+def lessons(store, gallery, runs: int, rng: np.random.Generator) -> dict[str, list[float]]:
+    """What a clear visit's lesson costs the thread its visit ended on: taught there, as the frame loop did before
+    this release, and handed to the owner's thread (`teach`), as it does now. Each run is another resident's visit
+    (one lesson a resident a day)."""
+    from edge.face.gallery import Lesson
+
+    taught: list = []
+    results: dict[str, list[float]] = {"taught on the loop (before)": [], "handed over (now)": []}
+    people = rng.permutation([r.id for r in store.residents()])[:2 * runs]
+    gallery.start()
+    try:
+        for n, resident_id in enumerate(people.tolist()):
+            probe = visit_of(gallery, resident_id, rng)
+            match = gallery.matcher.search(probe)
+            lesson = Lesson(f"v{n}", resident_id, probe, frames=5, match_similarity=match.similarity,
+                            runner_up=match.runner_up, then=taught.append)
+            started = time.thread_time()
+            if n % 2 == 0:
+                assert gallery.adapt(lesson.visit_id, resident_id, probe, frames=5, match_similarity=match.similarity,
+                                     runner_up=match.runner_up) is not None, "the drawn visit taught nothing"
+                name = "taught on the loop (before)"
+            else:
+                gallery.teach(lesson)
+                name = "handed over (now)"
+            spent = (time.thread_time() - started) * 1000
+            assert gallery.finish_lessons(10.0)
+            results[name].append(spent)
+    finally:
+        gallery.close()
+    assert len(taught) == runs, f"{len(taught)} of {runs} handed-over lessons taught"
+    return results
+
+
 def import_folder(directory: Path, people: int) -> int:
     """Two photos per person from the cached public sets, as `residents import` reads them; the people found."""
     found = 0
@@ -133,7 +173,12 @@ def bulk_import(state: Path, store, gallery, people: int, scratch: Path) -> dict
                "--state-dir", str(state)]
     done = subprocess.run(["taskset", "-c", "0", *command], cwd=ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - started
-    time.sleep(3.0)  # the owner derives the batch's operating point once it has settled
+    from edge.face.gallery import SETTLE_S
+
+    version = store.gallery_version
+    deadline = time.monotonic() + 3 * SETTLE_S + 1.0  # the owner derives the batch's point once it has settled
+    while not (builds and builds[-1]["version"] == version) and time.monotonic() < deadline:
+        stop.wait(0.05)
     stop.set()
     follower.join()
     enrolled = len(store.residents()) - before
@@ -185,6 +230,7 @@ def main() -> int:
             gallery.refresh(now=0.0)
             first_ms = (time.thread_time() - started) * 1000
             results = changes(store, gallery, runs, rng)
+            taught = lessons(store, gallery, runs, rng)
             imported = None
             if people:  # a fresh owner on the wall clock, as a daemon running when the import starts
                 daemon = FaceGallery(store, FaceConfig(fused_template=not args.no_fused))
@@ -197,6 +243,9 @@ def main() -> int:
     print(table(f"Gallery changes at {residents:,} residents x {PHOTOS} templates, one core: CPU ms, "
                 f"median (min to max) of {runs} changes each",
                 rows, ("change", "store write ms", "gate follows ms", "of which pairs + point ms", "pairs counted")))
+    print(table(f"A clear visit's lesson (a learned template) at that gallery: CPU ms of the thread the visit ended "
+                f"on, median (min to max) of {runs} visits each",
+                [(name, spread(values)) for name, values in taught.items()], ("lesson", "visit's thread ms")))
     if imported:
         print(table(f"Import of {imported['people']} people (2 photos each) into that gallery, one core",
                     [(imported["people"], imported["enrolled"], f"{imported['seconds']:.0f}",
@@ -211,7 +260,7 @@ def main() -> int:
                   f"{people} at this rate: {imported['per_person_ms'] * people / 1000:.0f} s, a projection)")
     print(f"peak RSS {peak_rss_mb():.0f} MB")
     return finish(args, {"residents": residents, "templates_per_resident": PHOTOS, "first_build_ms": first_ms,
-                         "changes": results, "import": imported, "peak_rss_mb": peak_rss_mb()})
+                         "changes": results, "lessons_ms": taught, "import": imported, "peak_rss_mb": peak_rss_mb()})
 
 
 if __name__ == "__main__":

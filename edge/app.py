@@ -21,7 +21,7 @@ from edge.liveness import liveness_warning
 from edge.errors import StorageError
 from edge.events import DecisionSource, EventKind
 from edge.face.engine import FaceEngine
-from edge.face.gallery import FaceGallery
+from edge.face.gallery import Adaptation, FaceGallery, Lesson
 from edge.face.setup import build_engine
 from edge.gate import Gate
 from edge.hardware import open_hardware, open_io
@@ -320,7 +320,8 @@ class Runtime:
             return None
         matcher = self.engine.matcher
         return {**matcher.point.as_dict(), "margin": matcher.margin, "lookalike_pairs": len(matcher.lookalikes.pairs),
-                "gallery_version": matcher.version}
+                "gallery_version": matcher.version,
+                "lessons_dropped": self.gallery.lessons_dropped if self.gallery is not None else 0}
 
     def _teach_gallery(self, visit) -> None:
         """A resident let in with a wide margin has gone: their visit may teach the gallery a template."""
@@ -330,12 +331,15 @@ class Runtime:
             return
         if not isinstance(visit.embedding, np.ndarray) or match.resident_id is None:
             return
-        taught = self.gallery.adapt(visit.visit_id, match.resident_id, visit.embedding, frames=match.frames,
-                                    match_similarity=match.similarity, runner_up=match.runner_up)
-        if taught is not None:
-            self.gate.record(EventKind.action, {"action": "template_learned", "resident_id": taught.resident_id,
-                                                "template_id": taught.template_id, "visit_id": visit.visit_id,
-                                                "score": round(taught.score, 3), "replaced": taught.replaced})
+        self.gallery.teach(Lesson(visit.visit_id, match.resident_id, visit.embedding, frames=match.frames,
+                                  match_similarity=match.similarity, runner_up=match.runner_up,
+                                  then=self._gallery_taught))
+
+    def _gallery_taught(self, taught: Adaptation) -> None:
+        """In the gallery's thread: the event is recorded on the frame loop, as every event is."""
+        self.gate.call_soon(lambda: self.gate.record(EventKind.action, {
+            "action": "template_learned", "resident_id": taught.resident_id, "template_id": taught.template_id,
+            "visit_id": taught.visit_id, "score": round(taught.score, 3), "replaced": taught.replaced}))
 
     def _teach_temperature(self, visit) -> None:
         """A resident read live has gone: their visit may teach their own offset (never a fever)."""
@@ -368,6 +372,9 @@ class Runtime:
 
     def run(self, should_stop: Callable[[], bool]) -> None:
         self.gate.run(should_stop, between_frames=self._between_frames)
+        if self.gallery is not None:
+            self.gallery.finish_lessons(STOP_FLUSH_S)
+            self.gate.run_calls()  # what the last visits taught is recorded
         if self.snapshots is not None:
             self.snapshots.flush(STOP_FLUSH_S)  # what the loop handed over is on disk once it has stopped
 

@@ -229,7 +229,8 @@ class Gate:
             elif stage.name in worked and stage.name in self.faults:
                 self.faults.clear(stage.name)
 
-    def _tick(self, now: float) -> None:
+    def run_calls(self) -> None:
+        """What `call_soon` handed over: between frames, and once more after the loop (by its owner, on its thread)."""
         while True:
             try:
                 function, future = self._calls.get_nowait()
@@ -240,6 +241,9 @@ class Gate:
                     future.set_result(function())
                 except Exception as error:  # handed back to the caller
                     future.set_exception(error)
+
+    def _tick(self, now: float) -> None:
+        self.run_calls()
         passages = 0
         if self.hardware.passage is not None:
             try:

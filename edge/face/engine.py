@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import statistics
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -268,7 +269,7 @@ def _masked(track: Track, crop: np.ndarray) -> bool:
     votes = track.extra.setdefault("mask_votes", [])
     votes.append(read_mask(crop).probability)
     del votes[:-MASK_VOTES]
-    return float(np.median(votes)) >= MASKED_AT
+    return statistics.median(votes) >= MASKED_AT
 
 
 def add_to_probe(extra: dict, embedding: np.ndarray, weight: float, kind: str = "bare") -> tuple[np.ndarray, int]:

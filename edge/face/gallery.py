@@ -25,15 +25,21 @@ templates, so learned templates stay anchored to them, and the matcher takes a l
 word only for a face its resident's enrolment photos score within LEARNED_SLACK of the threshold
 (edge/face/matcher.py): a stranger who tailgates a resident's visits cannot walk the gallery
 towards themselves one learned template at a time. A guard's "not this person" removes what that
-visit taught.
+visit taught, or withdraws the lesson if it has not been taught yet.
+
+A visit that ends on the frame loop hands its lesson to the gallery's thread (`teach`): the store
+write and the gallery re-read it costs (milliseconds at thousands of residents) never delay a
+frame. At most LESSONS_WAITING wait; more are dropped and counted, as a visit need not teach.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -55,6 +61,7 @@ TAUGHT_KEPT = 200  # visits whose learned template a guard's "not this person" c
 SETTLE_S = 2.0  # templates that changed again within this are a batch (an import): its operating point waits
 DEFER_AT_MOST_S = 60.0  # ... for the batch's end, but no longer than this
 RECOUNT_EVERY_S = 6 * 3600.0  # every pair is counted again from scratch this often (changes are counted as they come)
+LESSONS_WAITING = 64  # ended visits waiting to teach; a rush ends about one a second
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,21 @@ class Adaptation:
     template_id: int
     score: float  # the visit's best score against the resident's enrolment templates
     replaced: list[int]
+    visit_id: str = ""
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """An ended visit that may teach its resident a template, waiting for the gallery's thread; `then` hears what it
+    taught (in that thread), and nothing when it taught nothing."""
+
+    visit_id: str
+    resident_id: int
+    probe: np.ndarray
+    frames: int
+    match_similarity: float
+    runner_up: float
+    then: Callable[[Adaptation], None]
 
 
 class MatcherSource(Protocol):
@@ -159,6 +181,12 @@ class FaceGallery:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._taught: OrderedDict[str, int] = OrderedDict()  # visit id -> the template it taught
+        self._lessons: queue.Queue[Lesson | None] = queue.Queue(maxsize=LESSONS_WAITING)
+        self._pending: set[str] = set()  # visits whose lesson waits (a guard's "not this person" withdraws it)
+        self._teaching = threading.Lock()  # a lesson and a withdrawal, one at a time
+        self._waiting = threading.Condition()  # the waiting lessons (taken inside `_teaching`, never around it)
+        self._unfinished = 0  # lessons queued and not yet over
+        self.lessons_dropped = 0
         self.error: str | None = None
         self.last_build: dict = {}  # how the newest operating point was derived (for telemetry and benchmarks)
 
@@ -250,9 +278,53 @@ class FaceGallery:
         with self._lock:
             self._matcher = self._matcher.with_gallery(self._read(since=self._matcher.gallery))
 
+    def teach(self, lesson: Lesson) -> None:
+        """Thread-safe and quick: the lesson is taught in the gallery's thread (in the caller's, before `start`)."""
+        with self._waiting:  # never the lock a lesson is taught under: the frame loop does not wait for one
+            self._pending.add(lesson.visit_id)
+            if self._thread is not None:
+                try:
+                    self._lessons.put_nowait(lesson)
+                    self._unfinished += 1
+                except queue.Full:
+                    self._pending.discard(lesson.visit_id)
+                    self.lessons_dropped += 1
+                    log.warning("face gallery: %d visits wait to teach; visit %s teaches nothing", LESSONS_WAITING,
+                                lesson.visit_id)
+                return
+        self._learn(lesson)  # no thread yet: taught here
+
+    def _learn(self, lesson: Lesson) -> None:
+        with self._teaching:
+            with self._waiting:
+                if lesson.visit_id not in self._pending:
+                    return  # withdrawn meanwhile
+                self._pending.discard(lesson.visit_id)
+            taught = self._adapt(lesson.visit_id, lesson.resident_id, lesson.probe, frames=lesson.frames,
+                                 match_similarity=lesson.match_similarity, runner_up=lesson.runner_up)
+        if taught is not None:
+            lesson.then(taught)
+
+    def _lesson_over(self) -> None:
+        with self._waiting:
+            self._unfinished -= 1
+            self._waiting.notify_all()
+
+    def finish_lessons(self, timeout: float) -> bool:
+        """Wait (at most `timeout` s) for the lessons handed over so far to be taught and heard; True if they were."""
+        with self._waiting:
+            return self._waiting.wait_for(lambda: self._unfinished == 0, timeout)
+
     def adapt(self, visit_id: str, resident_id: int, probe: np.ndarray, *, frames: int,
               match_similarity: float, runner_up: float) -> Adaptation | None:
-        """A recognised visit may teach its resident one template; None when it may not."""
+        """A recognised visit may teach its resident one template, now, in the caller's thread; None when it may
+        not."""
+        with self._teaching:
+            return self._adapt(visit_id, resident_id, probe, frames=frames, match_similarity=match_similarity,
+                               runner_up=runner_up)
+
+    def _adapt(self, visit_id: str, resident_id: int, probe: np.ndarray, *, frames: int,
+               match_similarity: float, runner_up: float) -> Adaptation | None:
         config = self.config
         anchor = teaching_score(self.matcher, config, resident_id, probe, frames=frames,
                                 match_similarity=match_similarity, runner_up=runner_up)
@@ -267,14 +339,18 @@ class FaceGallery:
         self._taught[visit_id] = template_id
         while len(self._taught) > TAUGHT_KEPT:
             self._taught.popitem(last=False)
-        return Adaptation(resident_id, template_id, anchor, replaced)
+        return Adaptation(resident_id, template_id, anchor, replaced, visit_id)
 
     def forget_visit(self, visit_id: str) -> int | None:
-        """A guard said the visit was not this person: the template it taught goes (its id, or None)."""
-        template_id = self._taught.pop(visit_id, None)
-        if template_id is not None and self.store.remove_template(template_id):
-            self.changed()
-            return template_id
+        """A guard said the visit was not this person: the template it taught goes (its id, or None), and a lesson
+        still waiting is withdrawn."""
+        with self._teaching:
+            with self._waiting:
+                self._pending.discard(visit_id)
+            template_id = self._taught.pop(visit_id, None)
+            if template_id is not None and self.store.remove_template(template_id):
+                self.changed()
+                return template_id
         return None
 
     def reconfigure(self, config: FaceConfig) -> None:
@@ -292,17 +368,38 @@ class FaceGallery:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.config.recalibrate_s):
+        check_at = time.monotonic() + self.config.recalibrate_s
+        while not self._stop.is_set():
             try:
-                self.refresh()
-                self.error = None
-            except Exception as error:  # the gate keeps its last matcher; the fault is reported
-                if self.error is None:
-                    log.exception("face gallery: rebuilding the matcher failed")
-                self.error = f"gallery: {type(error).__name__}: {error}"
+                lesson = self._lessons.get(timeout=max(0.0, check_at - time.monotonic()))
+            except queue.Empty:
+                lesson = None
+            if lesson is not None:
+                try:
+                    self._learn(lesson)
+                except Exception:  # a visit need not teach; the gallery goes on
+                    log.exception("face gallery: visit %s could not teach", lesson.visit_id)
+                finally:
+                    self._lesson_over()
+            if time.monotonic() >= check_at and not self._stop.is_set():
+                self._check()
+                check_at = time.monotonic() + self.config.recalibrate_s
+
+    def _check(self) -> None:
+        try:
+            self.refresh()
+            self.error = None
+        except Exception as error:  # the gate keeps its last matcher; the fault is reported
+            if self.error is None:
+                log.exception("face gallery: rebuilding the matcher failed")
+            self.error = f"gallery: {type(error).__name__}: {error}"
 
     def close(self) -> None:
         self._stop.set()
+        try:
+            self._lessons.put_nowait(None)  # wakes the thread; a full queue has it busy, and it sees the stop next
+        except queue.Full:
+            pass
         if self._thread is not None:
-            self._thread.join(timeout=5)  # pragma: no mutate (it ends within one recalibrate_s of the stop)
+            self._thread.join(timeout=5)  # pragma: no mutate (it ends within one lesson of the stop)
             self._thread = None

@@ -41,14 +41,14 @@ class MaskReading:
 def features(crop: np.ndarray) -> np.ndarray:
     """The measurements of an aligned 112x112 BGR crop, in the order of FEATURES."""
     ycc = cv2.cvtColor(crop, cv2.COLOR_BGR2YCrCb).astype(np.float32)
-    upper = ycc[UPPER].reshape(-1, 3)
-    reference = np.median(upper, axis=0)
+    reference = _medians(ycc[UPPER].reshape(-1, 3))
     lower = np.concatenate([ycc[region].reshape(-1, 3) for region in LOWER])
     nose = ycc[NOSE].reshape(-1, 3)
     lower_skin = _skin_share(lower, reference)
     nose_skin = _skin_share(nose, reference)
-    chroma_gap = float(np.linalg.norm(np.median(lower[:, 1:], axis=0) - reference[1:]))
-    light_gap = float((np.median(lower[:, 0]) - reference[0]) / 255.0)
+    lower_median = _medians(lower)
+    chroma_gap = float(np.linalg.norm(lower_median[1:] - reference[1:]))
+    light_gap = float((lower_median[0] - reference[0]) / 255.0)
     grey = ycc[..., 0]
     texture = _laplacian_energy(grey[LOWER[0]]) / max(_laplacian_energy(grey[EYES]), 1e-3)
     return np.array([lower_skin, nose_skin, chroma_gap, light_gap, abs(light_gap), min(texture, 3.0)], np.float32)
@@ -64,9 +64,18 @@ def probability_of(measured: np.ndarray, weights: np.ndarray = WEIGHTS, bias: fl
     return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
 
 
+def _medians(pixels: np.ndarray) -> np.ndarray:
+    """Each column's median: np.median's values at half its cost (it runs for every face searched)."""
+    middle = len(pixels) // 2
+    if len(pixels) % 2:
+        return np.partition(pixels, middle, axis=0)[middle]
+    ordered = np.partition(pixels, (middle - 1, middle), axis=0)
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def _skin_share(pixels: np.ndarray, reference: np.ndarray) -> float:
-    distance = np.linalg.norm(pixels[:, 1:] - reference[1:], axis=1)
-    return float(np.mean(distance < SKIN_CHROMA))
+    gap = pixels[:, 1:] - reference[1:]
+    return float(np.count_nonzero(np.einsum("ij,ij->i", gap, gap) < SKIN_CHROMA ** 2)) / len(pixels)
 
 
 def _laplacian_energy(grey: np.ndarray) -> float:

@@ -2,14 +2,16 @@
 
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
 
 from edge.config import FaceConfig
-from edge.face.gallery import FaceGallery
+from edge.face.gallery import LESSONS_WAITING, FaceGallery, Lesson
 from edge.store import Store
 from tests.conftest import ROOT
+from tests.emulators import wait_for
 
 
 def unit(vector):
@@ -124,3 +126,57 @@ def test_the_cli_lists_templates_with_their_origin_and_removes_one(setup, tmp_pa
     refused = subprocess.run([sys.executable, "-m", "edge.cli", "residents", "--state-dir", str(state), "templates",
                               "--remove", str(last)], cwd=ROOT, capture_output=True, text=True)
     assert refused.returncode == 1 and "remove the resident instead" in refused.stderr
+
+
+@pytest.fixture
+def running(setup):
+    """The gallery with its thread started, as the daemon runs it."""
+    gallery = setup[0]
+    gallery.start()
+    yield setup
+    gallery.close()
+
+
+def lesson(gallery, probe, visit_id, then):
+    match = gallery.matcher.search(probe)
+    return Lesson(visit_id, match.resident_id, probe, frames=3, match_similarity=match.similarity,
+                  runner_up=match.runner_up, then=then)
+
+
+class Hold:
+    """A `then` that keeps the gallery's thread busy until released: what a slow store write would do."""
+
+    def __init__(self):
+        self.taught, self.threads, self.release = [], [], threading.Event()
+
+    def __call__(self, taught):
+        self.taught.append(taught)
+        self.threads.append(threading.current_thread().name)
+        assert self.release.wait(10)
+
+
+def test_an_ended_visit_teaches_in_the_gallerys_thread_and_the_caller_never_waits_for_it(running):
+    gallery, store, alice_id, alice, rng = running
+    held = Hold()
+    gallery.teach(lesson(gallery, towards(alice, random_unit(rng), 0.8), "v1", held))
+    assert wait_for(lambda: held.taught)
+    assert held.threads == ["face-gallery"] and held.taught[0].visit_id == "v1"
+    gallery.teach(lesson(gallery, towards(alice, random_unit(rng), 0.8), "v2", held))  # returns while it is busy
+    assert gallery.forget_visit("v2") is None  # a guard's "not this person" before it was taught: withdrawn
+    heard = []
+    gallery.teach(lesson(gallery, towards(alice, random_unit(rng), 0.8), "v3", heard.append))
+    held.release.set()
+    assert wait_for(lambda: heard)
+    assert [t.visit_id for t in held.taught + heard] == ["v1", "v3"]
+    assert [t.source for t in store.templates(alice_id) if t.adaptive] == ["visit v1", "visit v3"]
+
+
+def test_lessons_beyond_the_bound_are_dropped_and_counted(running):
+    gallery, store, alice_id, alice, rng = running
+    held = Hold()
+    gallery.teach(lesson(gallery, towards(alice, random_unit(rng), 0.8), "first", held))
+    assert wait_for(lambda: held.taught)
+    for n in range(LESSONS_WAITING + 2):
+        gallery.teach(lesson(gallery, towards(alice, random_unit(rng), 0.8), f"v{n}", lambda taught: None))
+    assert gallery.lessons_dropped == 2
+    held.release.set()

@@ -101,3 +101,29 @@ def test_a_resident_too_far_for_the_eye_corners_is_asked_closer_and_steps_up(tmp
         assert not decision.granted and decision.reason_codes == ["temperature_no_reading"]
         assert decision.checks["temperature"]["params"] == {"why": "face_maximum_only"}
         assert chen.stepping_closer is None
+
+
+def test_a_resident_recognised_clearly_teaches_the_gallery_and_the_lesson_is_recorded(tmp_path):
+    """The lesson is taught in the gallery's thread, and recorded on the loop's (edge/face/gallery.py)."""
+    import yaml
+
+    from drivers.sim.scenario import load_scenario
+    from edge.app import Runtime
+    from edge.config import parse_config
+    from edge.store import Store
+
+    scenario = {"name": "teach", "faces_dir": str(SCENARIOS / "faces"),
+                "residents": [{"name": "Chen", "photos": ["resident_c/01.jpg"]}],
+                "visitors": [{"at": 0.0, "photo": "resident_c/04.jpg", "identity": "Chen", "expect": "granted"}]}
+    (tmp_path / "teach.yaml").write_text(yaml.safe_dump(scenario))
+    runtime = Runtime(parse_config({"mqtt": {"enabled": False}, "ui": {"enabled": False}}), state_dir=tmp_path / "state",
+                      scenario=load_scenario(tmp_path / "teach.yaml"), realtime=False, loop=False, control=False, ui=False)
+    try:
+        runtime.run(lambda: False)
+    finally:
+        runtime.close()
+    with Store(tmp_path / "state") as store:
+        learned = [t for t in store.templates(1) if t.adaptive]
+        events = [e for e in store.events(kind="action") if e["action"] == "template_learned"]
+    assert len(learned) == 1 and learned[0].source.startswith("visit ")
+    assert [e["template_id"] for e in events] == [learned[0].id]
