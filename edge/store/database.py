@@ -276,6 +276,21 @@ class Database:
                     raise StorageError(f"{self.path}: {error}") from None
                 raise
 
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """Several reads that see one state of the database, whoever writes meanwhile (a read transaction)."""
+        with self._lock:
+            if self._db is None:
+                raise StorageError(f"{self.path}: store used after close()")
+            try:
+                self._db.execute("BEGIN DEFERRED")
+                try:
+                    yield self._db
+                finally:
+                    self._db.execute("COMMIT")  # it wrote nothing: ending it only lets the snapshot go
+            except sqlite3.Error as error:
+                raise StorageError(f"{self.path}: {error}") from None
+
     def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
         with self._lock:
             if self._db is None:

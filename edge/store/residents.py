@@ -181,14 +181,24 @@ class ResidentRecords(Database):
 
     def gallery(self, since: Gallery | None = None) -> Gallery:
         """Every template as one matrix. With `since` (a gallery read before from this store), only templates
-        stored after it are read from disk; the others are taken from it (ids are never reused)."""
+        stored after it are read from disk, with the ids of those still kept; the others are taken from it (ids
+        are never reused, and a stored template never changes)."""
         known = since.ids if since is not None and since.ids is not None and len(since.ids) else None
         after = -1 if known is None else int(known.max())
-        with self._lock:
-            version = self.gallery_version  # read first: a write in between makes it look older, never newer
-            rows = self._query("SELECT id, resident_id, negative, adaptive, CASE WHEN id > ? THEN embedding END "
-                               "FROM templates ORDER BY id", (after,))  # one statement: one consistent snapshot
-            people = self._query("SELECT id, name, unit, access_group FROM residents")
+        still = None  # which rows of `since` are kept (None: no gallery was read before)
+        with self._snapshot() as db:  # one consistent state: the version, the templates and the residents
+            version = int(db.execute("SELECT value FROM meta WHERE key = 'gallery_version'").fetchone()[0])
+            rows = db.execute("SELECT id, resident_id, negative, adaptive, embedding FROM templates WHERE id > ? "
+                              "ORDER BY id", (after,)).fetchall()
+            people = db.execute("SELECT id, name, unit, access_group FROM residents").fetchall()
+            if known is not None:
+                stored = known >= 0  # a gallery's own additions (fused templates) have negative ids
+                count = db.execute("SELECT COUNT(*) FROM templates").fetchone()[0]
+                if count != int(stored.sum()) + len(rows):  # some were removed: which (the ids alone, from an index)
+                    every = db.execute("SELECT group_concat(id) FROM templates").fetchone()[0]
+                    still = np.isin(known, np.array(every.split(","), dtype=np.int64) if every else ())
+                else:
+                    still = stored
         names = {int(row[0]): str(row[1]) for row in people}
         units = {int(row[0]): str(row[2]) for row in people if row[2]}
         groups = {int(row[0]): str(row[3]) for row in people if row[3]}
@@ -196,13 +206,14 @@ class ResidentRecords(Database):
         owners = np.array([row[1] for row in rows], dtype=np.int64)
         negative = np.array([bool(row[2]) for row in rows], dtype=bool)
         adaptive = np.array([bool(row[3]) for row in rows], dtype=bool)
-        fresh = [np.frombuffer(row[4], dtype=np.float32) for row in rows if row[4] is not None]
-        if known is not None and since is not None:
-            kept = since.embeddings[np.isin(known, ids[ids <= after])]
-            embeddings = np.concatenate([kept, np.stack(fresh)]) if fresh else kept
-        elif fresh:
-            embeddings = np.stack(fresh)
-        else:
+        embeddings = np.stack([np.frombuffer(row[4], dtype=np.float32) for row in rows]) if rows else None
+        if known is not None and since is not None and still is not None:
+            before = since.adaptive[still] if since.adaptive is not None else np.zeros(int(still.sum()), bool)
+            ids, owners = np.concatenate([known[still], ids]), np.concatenate([since.owners[still], owners])
+            negative, adaptive = np.concatenate([since.negative[still], negative]), np.concatenate([before, adaptive])
+            kept = since.embeddings[still]
+            embeddings = kept if embeddings is None else np.concatenate([kept, embeddings])
+        if embeddings is None or not len(ids):
             embeddings = np.zeros((0, 0), dtype=np.float32)
         return Gallery(embeddings, owners, negative, names, version, adaptive, ids, units, groups)
 

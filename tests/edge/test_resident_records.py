@@ -49,6 +49,23 @@ def test_a_gallery_read_since_an_older_one_is_the_gallery_read_whole(store):
     assert Gallery(np.zeros((0, 0), np.float32), np.zeros(0, np.int64), np.zeros(0, bool), {}, 0).enrolled(1).size == 0
 
 
+@pytest.mark.parametrize("removed", [False, True])
+def test_a_gallery_read_since_one_with_rows_of_its_own_is_the_gallery_read_whole(store, removed):
+    """The gallery owner passes what it searched: the store's rows, and its own (fused templates, negative ids)."""
+    first = store.add_resident("A", "", [vector(1), vector(2)], [0.9, 0.8], ["a", "b"])
+    read = store.gallery()
+    own = Gallery(np.concatenate([read.embeddings, vector(9)[None]]), np.append(read.owners, first),
+                  np.append(read.negative, False), read.names, read.version, np.append(read.adaptive, False),
+                  np.append(read.ids, -first))
+    store.add_resident("B", "", [vector(3)], [0.9], ["c"])
+    if removed:
+        store.remove_template(int(read.ids[0]))
+    since, whole = store.gallery(since=own), store.gallery()
+    for field in ("embeddings", "owners", "negative", "adaptive", "ids"):
+        assert np.array_equal(getattr(since, field), getattr(whole, field)), field
+    assert len(whole.ids) == (2 if removed else 3)
+
+
 def test_an_empty_store_reads_an_empty_gallery(store):
     gallery = store.gallery()
     assert gallery.embeddings.shape == (0, 0) and gallery.owners.size == 0 and gallery.ids.size == 0
