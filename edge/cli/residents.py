@@ -140,16 +140,35 @@ def cmd_residents_templates(args: argparse.Namespace) -> int:
             print(f"removed template {args.remove}")
             return 0
         templates = store.templates(args.id)
+    fused = _fused(templates) if common.config(args).face.fused_template else []
     if args.json:
-        return common.print_json([{**asdict(t), "origin": _origin(t)} for t in templates])
+        return common.print_json([{**asdict(t), "origin": _origin(t)} for t in templates] + fused)
     for template in templates:
         when = datetime.datetime.fromtimestamp(template.created).isoformat(timespec="seconds")
         print(f"{template.id}\t{template.resident_id}\t{template.name}\t{_origin(template)}\t{when}\t{template.source}")
+    for row in fused:
+        when = datetime.datetime.fromtimestamp(row["created"]).isoformat(timespec="seconds")
+        print(f"-\t{row['resident_id']}\t{row['name']}\tfused\t{when}\tthe mean of enrolment templates "
+              f"{', '.join(map(str, row['from']))}, searched too (face.fused_template)")
     return 0
 
 
 def _origin(template) -> str:
     return "not this person" if template.negative else ("learned" if template.adaptive else "enrolled")
+
+
+def _fused(templates) -> list[dict]:
+    """Each resident's fused template as the gate searches it: derived from their enrolment templates, never stored
+    (edge/face/fused.py), so it has no id of its own and goes when they do."""
+    from edge.face.fused import FUSED_FROM
+
+    enrolled: dict[int, list] = {}
+    for template in templates:
+        if not template.negative and not template.adaptive:
+            enrolled.setdefault(template.resident_id, []).append(template)
+    return [{"id": None, "resident_id": resident_id, "name": photos[0].name, "origin": "fused",
+             "created": max(t.created for t in photos), "from": [t.id for t in photos]}
+            for resident_id, photos in enrolled.items() if len(photos) >= FUSED_FROM]
 
 
 def cmd_residents_remove(args: argparse.Namespace) -> int:
@@ -226,7 +245,7 @@ def register(commands) -> None:
     lookalikes.add_argument("--json", action="store_true", help="print JSON instead of a table")
     lookalikes.set_defaults(func=cmd_residents_lookalikes)
     templates = actions.add_parser("templates", help="templates with their origin (enrolled, learned from a visit, "
-                                                     "not this person) and date; remove one")
+                                                     "not this person, fused) and date; remove one")
     templates.add_argument("--id", type=int, help="only this resident's")
     templates.add_argument("--remove", type=int, metavar="TEMPLATE", help="remove this template")
     templates.add_argument("--json", action="store_true", help="print as JSON")

@@ -180,3 +180,21 @@ def test_lessons_beyond_the_bound_are_dropped_and_counted(running):
         gallery.teach(lesson(gallery, towards(alice, random_unit(rng), 0.8), f"v{n}", lambda taught: None))
     assert gallery.lessons_dropped == 2
     held.release.set()
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_the_cli_lists_a_residents_fused_template_as_the_gate_searches_it(tmp_path, fused):
+    rng = np.random.default_rng(5)
+    with Store(tmp_path / "state") as store:
+        two = store.add_resident("Two", "", [random_unit(rng), random_unit(rng)], [1.0, 1.0], ["a", "b"])
+        store.add_resident("One", "", [random_unit(rng)], [1.0], ["c"])
+        photos = [t.id for t in store.templates(two)]
+    config = tmp_path / "gate.yaml"
+    config.write_text(f"face:\n  fused_template: {str(fused).lower()}\n")
+    listed = subprocess.run([sys.executable, "-m", "edge.cli", "-c", str(config), "residents", "--state-dir",
+                             str(tmp_path / "state"), "templates"], cwd=ROOT, capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split("\t") for line in listed.stdout.strip().splitlines()]
+    assert [row[3] for row in rows] == ["enrolled"] * 3 + (["fused"] if fused else [])
+    if fused:
+        assert rows[-1][:3] == ["-", str(two), "Two"] and f"templates {photos[0]}, {photos[1]}" in rows[-1][5]
