@@ -361,8 +361,11 @@ class Runtime:
         stage = self.thermal_stage()
         if stage is None:
             return None
+        site = stage.calibration
+        known = site.uncertainty_c if site is not None else None
         return {"baseline": stage.baseline.status().as_dict(), "systematic_c": round(stage.systematic_c, 3),
-                "site_offset_c": round(stage.calibration.offset_c, 3) if stage.calibration is not None else 0.0}
+                "site_offset_c": round(site.offset_c, 3) if site is not None else 0.0,
+                "site_offset_uncertainty_c": round(known, 3) if known is not None else None}
 
     def flush(self, timeout: float) -> bool:
         """Wait (bounded) for the outbox to drain while the broker is reachable; True if empty."""

@@ -114,10 +114,14 @@ class PopulationBaseline:
     @property
     def uncertainty_c(self) -> float:
         """How well the shifted scale knows core temperature: the reference among healthy means, and the median's noise."""
+        return math.hypot(HEALTHY_MEAN_SD_C, self.noise_c)
+
+    @property
+    def noise_c(self) -> float:
+        """The median's noise alone (nan until ready)."""
         if not self.ready:
             return float("nan")
-        spread = float(np.std(self._readings))
-        return math.sqrt(HEALTHY_MEAN_SD_C ** 2 + (1.25 * spread / math.sqrt(len(self._readings))) ** 2)
+        return 1.25 * float(np.std(self._readings)) / math.sqrt(len(self._readings))
 
     @property
     def recent_average_c(self) -> float | None:

@@ -59,6 +59,7 @@ class SiteCalibration:
         self.clock = clock or store._clock
         self._lock = threading.Lock()
         self._offset = 0.0
+        self._uncertainty: float | None = None
         self._read_at = -math.inf
 
     @property
@@ -66,12 +67,33 @@ class SiteCalibration:
         """The offset every estimate carries now (0 when learning is off)."""
         if not self.config.enabled:
             return 0.0
-        now = time.monotonic()
-        if now - self._read_at >= REFRESH_S:
-            with self._lock:
-                self._offset = self.store.site_offset()[1]
-                self._read_at = now
+        self._refresh()
         return self._offset
+
+    @property
+    def uncertainty_c(self) -> float | None:
+        """How well the offset in force puts the site's people at their clinical temperature, as its pairs measure
+        it: the median's noise over the newest `window` pairs, and how far the offset still has to go (the day's
+        step holds it back). None while there are fewer than `min_pairs` pairs, or learning is off."""
+        if not self.config.enabled:
+            return None
+        self._refresh()
+        return self._uncertainty
+
+    def _refresh(self) -> None:
+        now = time.monotonic()
+        if now - self._read_at < REFRESH_S:
+            return
+        with self._lock:
+            self._offset = self.store.site_offset()[1]
+            pairs = self.store.rechecks(self.config.window)
+            if len(pairs) >= self.config.min_pairs:
+                asked = np.array([pair.clinical_c - pair.raw_c for pair in pairs])
+                noise = 1.25 * float(np.std(asked)) / math.sqrt(len(asked))  # the median's, about 1.25x the mean's
+                self._uncertainty = math.hypot(noise, float(np.median(asked)) - self._offset)
+            else:
+                self._uncertainty = None
+            self._read_at = now
 
     def recheck(self, visit_id: str, clinical_c: float, actor: str, *, threshold_c: float) -> RecheckResult:
         """Record a clinical reading of a visit's person; RecheckRefused (naming the field) when it cannot be used."""
@@ -94,6 +116,7 @@ class SiteCalibration:
                                  "a typo, or another visit?")
         recheck = self.store.add_recheck(visit_id, gate_c, gate_c - offset_then, float(clinical_c), actor)
         change = self.relearn(actor) if self.config.enabled else None
+        self._read_at = -math.inf  # a new pair: the offset's uncertainty moves even where the offset does not
         return RecheckResult(float(clinical_c), gate_c, recheck, fever, change)
 
     def relearn(self, actor: str) -> OffsetChange | None:

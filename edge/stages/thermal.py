@@ -37,7 +37,7 @@ from edge.config import ThermalConfig
 from edge.blackbody import BLACKBODY_WINDOW, Blackbody, Reference
 from edge.readings import PERSON_SD_C, ThermalReading
 from edge.stages.base import FrameContext
-from edge.thermal_baseline import PopulationBaseline
+from edge.thermal_baseline import HEALTHY_MEAN_SD_C, PopulationBaseline
 
 MIN_SKIN_C = 33.0  # a live face's canthus, corrected, is never colder than this
 MIN_GRADIENT_C = 0.4  # canthus above the face's median at room temperature: a flat photo or screen has none
@@ -266,9 +266,13 @@ class ThermalStage:
 
         Once screening mode has calibrated the scale on the site's own people, the blackbody's stated accuracy
         no longer counts: an emitter reading off by some amount moves every sample by as much, and the shift
-        that puts the samples' median at the healthy reference takes it out again."""
+        that puts the samples' median at the healthy reference takes it out again. Where the guards' rechecks
+        have measured how far the site's people stand from that reference (the site's offset), their measure
+        replaces the assumed spread of healthy means."""
         if self.baseline.ready:
-            return math.sqrt(PERSON_SD_C ** 2 + self.baseline.uncertainty_c ** 2)
+            site = self.calibration.uncertainty_c if self.calibration is not None else None
+            healthy_mean = HEALTHY_MEAN_SD_C if site is None else site
+            return math.sqrt(PERSON_SD_C ** 2 + self.baseline.noise_c ** 2 + healthy_mean ** 2)
         reference = self.config.blackbody_accuracy_c if self.blackbody.temperature_c is not None else 0.0
         return math.sqrt(PERSON_SD_C ** 2 + UNCALIBRATED_SD_C ** 2 + reference ** 2)
 

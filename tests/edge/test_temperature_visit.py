@@ -1,5 +1,6 @@
 """A visit's temperature as a whole: readings fused, uncertainty measured, the site learned, one alarm a person."""
 
+import math
 import time
 
 import numpy as np
@@ -252,6 +253,21 @@ def test_rechecks_move_the_site_offset_a_bounded_step_a_day_and_can_be_reverted(
     reverted = calibration.revert(moved.id, "admin")
     assert reverted.offset_c == pytest.approx(-0.1) and reverted.reason == f"revert of {moved.id}"
     assert [c.reason for c in store.offset_changes()][0] == f"revert of {moved.id}"
+
+
+def test_the_sites_offset_states_how_well_its_pairs_know_it_and_how_far_it_still_has_to_go(store):
+    calibration = SiteCalibration(store, RecheckLearningConfig(min_pairs=4, max_step_c_per_day=0.1))
+    asked = [-0.5, -0.7, -0.6, -0.6]  # the gate reads 0.6 high, give or take
+    for n, gap in enumerate(asked[:3]):
+        decided(store, f"v{n}", 37.0 - gap)
+        calibration.recheck(f"v{n}", 37.0, "guard-1", threshold_c=37.3)
+    assert calibration.uncertainty_c is None  # three pairs: too few to say
+    decided(store, "v3", 37.6)
+    calibration.recheck("v3", 37.0, "guard-1", threshold_c=37.3)
+    noise = 1.25 * float(np.std(asked)) / 2
+    assert calibration.offset_c == pytest.approx(-0.1)  # a day's step of the 0.6 asked
+    assert calibration.uncertainty_c == pytest.approx(math.hypot(noise, 0.5))  # the 0.5 still to go counts
+    assert SiteCalibration(store, RecheckLearningConfig(enabled=False)).uncertainty_c is None
 
 
 def test_a_recheck_that_disagrees_wildly_or_names_no_visit_is_refused_with_the_field(store):

@@ -296,7 +296,8 @@ def test_the_robust_maximum_skips_one_hot_pixel_but_needs_three_to_do_so():
 
 def test_screening_mode_and_the_sites_offset_shift_the_estimate_and_each_is_stated_with_it():
     baseline = ThermalBaselineConfig(min_samples=5, window=50, recent=5)
-    stage = ThermalStage(config(baseline=baseline), calibration=SimpleNamespace(offset_c=0.12345))
+    site = SimpleNamespace(offset_c=0.12345, uncertainty_c=None)  # too few rechecks to say how well it knows
+    stage = ThermalStage(config(baseline=baseline), calibration=site)
     for n, air in enumerate((14.0, 16.0, 18.0, 20.0, 22.0, 24.0)):  # people read warmer in warmer air
         stage.learn(ThermalReading(True, 35.9 + 0.03 * air + 0.01 * n, 0.1, True, [], ambient_c=air))
     shift = stage.baseline.shift_at(AIR_C)
@@ -309,6 +310,11 @@ def test_screening_mode_and_the_sites_offset_shift_the_estimate_and_each_is_stat
     # calibrated on the site's people, the blackbody's own accuracy (0.1 °C) is in the shift, no longer apart
     assert reading.systematic_c == round(math.sqrt(0.22 ** 2 + stage.baseline.uncertainty_c ** 2), 3)
     assert plain.systematic_c == round(math.sqrt(0.22 ** 2 + 0.3 ** 2 + 0.1 ** 2), 3)
+    # once rechecks measure the site's offset, their measure stands for the assumed spread of healthy means (0.12)
+    site.uncertainty_c = 0.05
+    measured = stage.measure(scene(), EYES_12_PX, 0.7, now=5.0)
+    assert measured.systematic_c == round(math.sqrt(0.22 ** 2 + stage.baseline.noise_c ** 2 + 0.05 ** 2), 3)
+    assert measured.systematic_c < reading.systematic_c
 
 
 def test_a_reading_states_degrees_to_a_thousandth_and_its_air_and_eye_distance_to_a_hundredth():
