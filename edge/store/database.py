@@ -255,13 +255,14 @@ class Database:
         self.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One transaction; a database that is locked, full or corrupt is a StorageError in one line."""
+    def _transaction(self, *, reading: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction; a database that is locked, full or corrupt is a StorageError in one line. `reading`:
+        several reads that see one state of the database whoever writes meanwhile, and take no write lock."""
         with self._lock:
             if self._db is None:
                 raise StorageError(f"{self.path}: store used after close()")
             try:
-                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("BEGIN DEFERRED" if reading else "BEGIN IMMEDIATE")
             except sqlite3.Error as error:
                 raise StorageError(f"{self.path}: {error}") from None
             try:
@@ -275,21 +276,6 @@ class Database:
                 if isinstance(error, sqlite3.Error):
                     raise StorageError(f"{self.path}: {error}") from None
                 raise
-
-    @contextmanager
-    def _snapshot(self) -> Iterator[sqlite3.Connection]:
-        """Several reads that see one state of the database, whoever writes meanwhile (a read transaction)."""
-        with self._lock:
-            if self._db is None:
-                raise StorageError(f"{self.path}: store used after close()")
-            try:
-                self._db.execute("BEGIN DEFERRED")
-                try:
-                    yield self._db
-                finally:
-                    self._db.execute("COMMIT")  # it wrote nothing: ending it only lets the snapshot go
-            except sqlite3.Error as error:
-                raise StorageError(f"{self.path}: {error}") from None
 
     def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
         with self._lock:

@@ -186,7 +186,7 @@ class ResidentRecords(Database):
         known = since.ids if since is not None and since.ids is not None and len(since.ids) else None
         after = -1 if known is None else int(known.max())
         still = None  # which rows of `since` are kept (None: no gallery was read before)
-        with self._snapshot() as db:  # one consistent state: the version, the templates and the residents
+        with self._transaction(reading=True) as db:  # one state: the version, the templates, the residents
             version = int(db.execute("SELECT value FROM meta WHERE key = 'gallery_version'").fetchone()[0])
             rows = db.execute("SELECT id, resident_id, negative, adaptive, embedding FROM templates WHERE id > ? "
                               "ORDER BY id", (after,)).fetchall()
