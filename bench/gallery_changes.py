@@ -94,7 +94,7 @@ def lessons(store, gallery, runs: int, rng: np.random.Generator) -> dict[str, li
     """What a clear visit's lesson costs the thread its visit ended on: taught there, as the frame loop did before
     this release, and handed to the owner's thread (`teach`), as it does now. Each run is another resident's visit
     (one lesson a resident a day)."""
-    from edge.face.gallery import Lesson
+    from edge.face.lessons import Lesson
 
     taught: list = []
     results: dict[str, list[float]] = {"taught on the loop (before)": [], "handed over (now)": []}
@@ -115,7 +115,7 @@ def lessons(store, gallery, runs: int, rng: np.random.Generator) -> dict[str, li
                 gallery.teach(lesson)
                 name = "handed over (now)"
             spent = (time.thread_time() - started) * 1000
-            assert gallery.finish_lessons(10.0)
+            assert gallery.lessons.finish(10.0)
             results[name].append(spent)
     finally:
         gallery.close()

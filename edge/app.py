@@ -9,8 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from drivers.io import SimIO
 from drivers.sim.scenario import Scenario, load_scenario
 from edge.clock import GateClock
@@ -19,9 +17,9 @@ from edge.config import GateConfig, read_yaml
 from edge.control import ControlServer
 from edge.liveness import liveness_warning
 from edge.errors import StorageError
-from edge.events import DecisionSource, EventKind
+from edge.events import DecisionSource
 from edge.face.engine import FaceEngine
-from edge.face.gallery import Adaptation, FaceGallery, Lesson
+from edge.face.gallery import FaceGallery
 from edge.face.setup import build_engine
 from edge.gate import Gate
 from edge.hardware import open_hardware, open_io
@@ -38,6 +36,7 @@ from edge.stages.qr import QrStage
 from edge.stages.thermal import ThermalStage
 from edge.store import Store
 from edge.thermal_profiles import ResidentProfiles
+from edge.visit_lessons import gallery_teacher, temperature_teacher
 from edge.webhooks import WebhookSender
 
 if TYPE_CHECKING:
@@ -178,15 +177,15 @@ class Runtime:
 
     def _start_learning(self) -> ResidentProfiles | None:
         """What ended visits teach: the gallery new templates, each resident's temperature offset."""
-        config = self.config
+        config, stage = self.config, self.thermal_stage()
         if self.gallery is not None:
-            self.gate.ended_listeners.append(self._teach_gallery)
-        if self.thermal_stage() is None or self.engine is None or not config.hardware.thermal.personal_baselines:
+            self.gate.ended_listeners.append(gallery_teacher(self.gate, self.gallery))
+        if stage is None or self.engine is None or not config.hardware.thermal.personal_baselines:
             return None
         profiles = ResidentProfiles(self.store, reference_c=config.hardware.thermal.baseline.reference_c,
                                     threshold_c=lambda: self.config.checks.temperature.threshold_c)
         self.gate.policy.personal = profiles.offset
-        self.gate.ended_listeners.append(self._teach_temperature)
+        self.gate.ended_listeners.append(temperature_teacher(stage, profiles))
         return profiles
 
     def _start_voice(self):
@@ -321,37 +320,7 @@ class Runtime:
         matcher = self.engine.matcher
         return {**matcher.point.as_dict(), "margin": matcher.margin, "lookalike_pairs": len(matcher.lookalikes.pairs),
                 "gallery_version": matcher.version,
-                "lessons_dropped": self.gallery.lessons_dropped if self.gallery is not None else 0}
-
-    def _teach_gallery(self, visit) -> None:
-        """A resident let in with a wide margin has gone: their visit may teach the gallery a template."""
-        match, decision = visit.match, visit.decision
-        if self.gallery is None or decision is None or not decision.granted or match is None or not match.known \
-                or match.masked:  # a masked face teaches nothing: most of what tells people apart is hidden
-            return
-        if not isinstance(visit.embedding, np.ndarray) or match.resident_id is None:
-            return
-        self.gallery.teach(Lesson(visit.visit_id, match.resident_id, visit.embedding, frames=match.frames,
-                                  match_similarity=match.similarity, runner_up=match.runner_up,
-                                  then=self._gallery_taught))
-
-    def _gallery_taught(self, taught: Adaptation) -> None:
-        """In the gallery's thread: the event is recorded on the frame loop, as every event is."""
-        self.gate.call_soon(lambda: self.gate.record(EventKind.action, {
-            "action": "template_learned", "resident_id": taught.resident_id, "template_id": taught.template_id,
-            "visit_id": taught.visit_id, "score": round(taught.score, 3), "replaced": taught.replaced}))
-
-    def _teach_temperature(self, visit) -> None:
-        """A resident read live has gone: their visit may teach their own offset (never a fever)."""
-        match, stage, profiles = visit.match, self.thermal_stage(), self.profiles
-        if profiles is None or stage is None or match is None or match.resident_id is None:
-            return
-        estimate = visit.temperature.estimate()
-        if estimate is None:
-            return
-        calibrated = not stage.baseline.config.enabled or stage.baseline.ready
-        profiles.learn(match.resident_id, visit.visit_id, estimate, live=visit.temperature.liveness(),
-                       calibrated=calibrated)
+                "lessons_dropped": self.gallery.lessons.dropped if self.gallery is not None else 0}
 
     def thermal_stage(self) -> ThermalStage | None:
         return next((stage for stage in self.gate.stages if isinstance(stage, ThermalStage)), None)
@@ -376,8 +345,8 @@ class Runtime:
     def run(self, should_stop: Callable[[], bool]) -> None:
         self.gate.run(should_stop, between_frames=self._between_frames)
         if self.gallery is not None:
-            self.gallery.finish_lessons(STOP_FLUSH_S)
-            self.gate.run_calls()  # what the last visits taught is recorded
+            self.gallery.lessons.finish(STOP_FLUSH_S)
+            self.gate.calls.run()  # what the last visits taught is recorded
         if self.snapshots is not None:
             self.snapshots.flush(STOP_FLUSH_S)  # what the loop handed over is on disk once it has stopped
 

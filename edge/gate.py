@@ -9,7 +9,6 @@ Every decision and passage is committed to the store (and its outbox) before the
 from __future__ import annotations
 
 import logging
-import queue
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -26,6 +25,7 @@ from edge.events import AlarmKind, Decision, DecisionSource, Event, EventKind, d
 from edge.faults import Faults
 from edge.gate_stats import GateStats
 from edge.hardware import Hardware
+from edge.loop_calls import LoopCalls
 from edge.passback import Passback
 from edge.presence import Presence
 from edge.prompt import Prompt, prompt_for
@@ -56,7 +56,7 @@ class Gate:
         self.frame_listeners: list[Callable[[np.ndarray, FrameContext, Visit | None], None]] = []
         self.decided_listeners: list[Callable[[Visit, Decision], None]] = []
         self.ended_listeners: list[Callable[[Visit], None]] = []  # a person has gone (their visit is over)
-        self._calls: queue.Queue[tuple[Callable[[], Any], Future]] = queue.Queue()
+        self.calls = LoopCalls()  # run between frames, and once more after the loop by its owner
         self.passback = Passback(store, lambda: self.config, alarm=lambda body: self.record(EventKind.alarm, body))
         self.groups = SiteGroups(store, lambda: self.config)  # access groups: the site's over this file's
         self.policy = Policy(config.checks, window_s=config.pipeline.decision_window_s, passback=self.passback.conflict,
@@ -145,9 +145,7 @@ class Gate:
 
     def call_soon(self, function: Callable[[], Any]) -> Future:
         """Thread-safe: run `function` on the frame loop between frames; its result in the future."""
-        future: Future = Future()
-        self._calls.put((function, future))
-        return future
+        return self.calls.submit(function)
 
     # the loop
 
@@ -229,21 +227,8 @@ class Gate:
             elif stage.name in worked and stage.name in self.faults:
                 self.faults.clear(stage.name)
 
-    def run_calls(self) -> None:
-        """What `call_soon` handed over: between frames, and once more after the loop (by its owner, on its thread)."""
-        while True:
-            try:
-                function, future = self._calls.get_nowait()
-            except queue.Empty:
-                break
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(function())
-                except Exception as error:  # handed back to the caller
-                    future.set_exception(error)
-
     def _tick(self, now: float) -> None:
-        self.run_calls()
+        self.calls.run()
         passages = 0
         if self.hardware.passage is not None:
             try:

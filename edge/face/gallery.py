@@ -27,25 +27,24 @@ word only for a face its resident's enrolment photos score within LEARNED_SLACK 
 towards themselves one learned template at a time. A guard's "not this person" removes what that
 visit taught, or withdraws the lesson if it has not been taught yet.
 
-A visit that ends on the frame loop hands its lesson to the gallery's thread (`teach`): the store
-write and the gallery re-read it costs (13 ms of CPU at 5,000 residents) never delay a frame. At most LESSONS_WAITING wait; more are dropped and counted, as a visit need not teach.
+A visit that ends on the frame loop hands its lesson to the gallery's thread (`teach`,
+edge/face/lessons.py): the store write and the gallery re-read it costs (13 ms of CPU at 5,000
+residents) never delay a frame.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from edge.config import FaceConfig
 from edge.face.fused import with_fused
+from edge.face.lessons import Adaptation, Lesson, Lessons
 from edge.face.matcher import Lookalikes, Matcher
 from edge.face.operating_point import PairLaw, PairScores, fixed, operating_point
 from edge.face.pair_statistics import PairStatistics, pair_scores
@@ -60,32 +59,6 @@ TAUGHT_KEPT = 200  # visits whose learned template a guard's "not this person" c
 SETTLE_S = 2.0  # templates that changed again within this are a batch (an import): its operating point waits
 DEFER_AT_MOST_S = 60.0  # ... for the batch's end, but no longer than this
 RECOUNT_EVERY_S = 6 * 3600.0  # every pair is counted again from scratch this often (changes are counted as they come)
-LESSONS_WAITING = 64  # ended visits waiting to teach; a rush ends about one a second
-
-
-@dataclass(frozen=True)
-class Adaptation:
-    """What one visit taught: a template for a resident (and which old ones it replaced)."""
-
-    resident_id: int
-    template_id: int
-    score: float  # the visit's best score against the resident's enrolment templates
-    replaced: list[int]
-    visit_id: str = ""
-
-
-@dataclass(frozen=True)
-class Lesson:
-    """An ended visit that may teach its resident a template, waiting for the gallery's thread; `then` hears what it
-    taught (in that thread), and nothing when it taught nothing."""
-
-    visit_id: str
-    resident_id: int
-    probe: np.ndarray
-    frames: int
-    match_similarity: float
-    runner_up: float
-    then: Callable[[Adaptation], None]
 
 
 class MatcherSource(Protocol):
@@ -180,12 +153,8 @@ class FaceGallery:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._taught: OrderedDict[str, int] = OrderedDict()  # visit id -> the template it taught
-        self._lessons: queue.Queue[Lesson | None] = queue.Queue(maxsize=LESSONS_WAITING)
-        self._pending: set[str] = set()  # visits whose lesson waits (a guard's "not this person" withdraws it)
-        self._teaching = threading.Lock()  # a lesson and a withdrawal, one at a time
-        self._waiting = threading.Condition()  # the waiting lessons (taken inside `_teaching`, never around it)
-        self._unfinished = 0  # lessons queued and not yet over
-        self.lessons_dropped = 0
+        self.lessons = Lessons()
+        self._teaching = threading.Lock()  # a lesson and a withdrawal, one at a time; never taken to hand one over
         self.error: str | None = None
         self.last_build: dict = {}  # how the newest operating point was derived (for telemetry and benchmarks)
 
@@ -278,41 +247,24 @@ class FaceGallery:
             self._matcher = self._matcher.with_gallery(self._read(since=self._matcher.gallery))
 
     def teach(self, lesson: Lesson) -> None:
-        """Thread-safe and quick: the lesson is taught in the gallery's thread (in the caller's, before `start`)."""
-        with self._waiting:  # never the lock a lesson is taught under: the frame loop does not wait for one
-            self._pending.add(lesson.visit_id)
-            if self._thread is not None:
-                try:
-                    self._lessons.put_nowait(lesson)
-                    self._unfinished += 1
-                except queue.Full:
-                    self._pending.discard(lesson.visit_id)
-                    self.lessons_dropped += 1
-                    log.warning("face gallery: %d visits wait to teach; visit %s teaches nothing", LESSONS_WAITING,
-                                lesson.visit_id)
-                return
-        self._learn(lesson)  # no thread yet: taught here
-
-    def _learn(self, lesson: Lesson) -> None:
+        """Thread-safe and quick: the lesson is taught on the gallery's thread (in the caller's, before `start`)."""
+        if self._thread is not None:
+            self.lessons.hand_over(lesson)
+            return
         with self._teaching:
-            with self._waiting:
-                if lesson.visit_id not in self._pending:
-                    return  # withdrawn meanwhile
-                self._pending.discard(lesson.visit_id)
-            taught = self._adapt(lesson.visit_id, lesson.resident_id, lesson.probe, frames=lesson.frames,
-                                 match_similarity=lesson.match_similarity, runner_up=lesson.runner_up)
+            taught = self._adapt_lesson(lesson)
         if taught is not None:
             lesson.then(taught)
 
-    def _lesson_over(self) -> None:
-        with self._waiting:
-            self._unfinished -= 1
-            self._waiting.notify_all()
+    def _learn(self, lesson: Lesson) -> None:
+        with self._teaching:
+            taught = self._adapt_lesson(lesson) if self.lessons.claim(lesson.visit_id) else None
+        if taught is not None:
+            lesson.then(taught)
 
-    def finish_lessons(self, timeout: float) -> bool:
-        """Wait (at most `timeout` s) for the lessons handed over so far to be taught and heard; True if they were."""
-        with self._waiting:
-            return self._waiting.wait_for(lambda: self._unfinished == 0, timeout)
+    def _adapt_lesson(self, lesson: Lesson) -> Adaptation | None:
+        return self._adapt(lesson.visit_id, lesson.resident_id, lesson.probe, frames=lesson.frames,
+                           match_similarity=lesson.match_similarity, runner_up=lesson.runner_up)
 
     def adapt(self, visit_id: str, resident_id: int, probe: np.ndarray, *, frames: int,
               match_similarity: float, runner_up: float) -> Adaptation | None:
@@ -344,8 +296,7 @@ class FaceGallery:
         """A guard said the visit was not this person: the template it taught goes (its id, or None), and a lesson
         still waiting is withdrawn."""
         with self._teaching:
-            with self._waiting:
-                self._pending.discard(visit_id)
+            self.lessons.withdraw(visit_id)
             template_id = self._taught.pop(visit_id, None)
             if template_id is not None and self.store.remove_template(template_id):
                 self.changed()
@@ -369,17 +320,14 @@ class FaceGallery:
     def _run(self) -> None:
         check_at = time.monotonic() + self.config.recalibrate_s
         while not self._stop.is_set():
-            try:
-                lesson = self._lessons.get(timeout=max(0.0, check_at - time.monotonic()))
-            except queue.Empty:
-                lesson = None
+            lesson = self.lessons.next(max(0.0, check_at - time.monotonic()))
             if lesson is not None:
                 try:
                     self._learn(lesson)
                 except Exception:  # a visit need not teach; the gallery goes on
                     log.exception("face gallery: visit %s could not teach", lesson.visit_id)
                 finally:
-                    self._lesson_over()
+                    self.lessons.over()
             if time.monotonic() >= check_at and not self._stop.is_set():
                 self._check()
                 check_at = time.monotonic() + self.config.recalibrate_s
@@ -395,10 +343,7 @@ class FaceGallery:
 
     def close(self) -> None:
         self._stop.set()
-        try:
-            self._lessons.put_nowait(None)  # wakes the thread; a full queue has it busy, and it sees the stop next
-        except queue.Full:
-            pass
+        self.lessons.wake()
         if self._thread is not None:
             self._thread.join(timeout=5)  # pragma: no mutate (it ends within one lesson of the stop)
             self._thread = None

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from edge.config import FaceConfig
-from edge.face.gallery import LESSONS_WAITING, FaceGallery, Lesson
+from edge.face.gallery import FaceGallery
+from edge.face.lessons import LESSONS_WAITING, Lesson
 from edge.store import Store
 from tests.conftest import ROOT
 from tests.emulators import wait_for
@@ -178,7 +179,7 @@ def test_lessons_beyond_the_bound_are_dropped_and_counted(running):
     assert wait_for(lambda: held.taught)
     for n in range(LESSONS_WAITING + 2):
         gallery.teach(lesson(gallery, towards(alice, random_unit(rng), 0.8), f"v{n}", lambda taught: None))
-    assert gallery.lessons_dropped == 2
+    assert gallery.lessons.dropped == 2
     held.release.set()
 
 
