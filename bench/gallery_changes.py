@@ -12,6 +12,9 @@ size, not of any real population. The daemon's gallery owner (edge/face/gallery.
   templates, deriving the operating point and building the matcher. Every one of K changes is
   counted (median, min to max). The same owner's count of every pair from scratch, as a gate
   did after every change before, is shown beside them.
+- **A visit's lesson** (a template learned from a clear visit of another resident each time): CPU
+  time of the thread the visit ended on, when it teaches there (as the frame loop did before) and
+  when it hands the lesson to the owner's thread (as it does now).
 - **Import**: `gatepost residents import` of M people (default 1,000: the cached CFP and CelebA
   photos of `bench/face_data.py`, two photos each, as many people as the cache holds) into that
   gallery while the owner follows every second in the same process, as the daemon's does: wall
