@@ -42,8 +42,10 @@ def temperature_teacher(stage: ThermalStage, profiles: ResidentProfiles) -> Call
     def teach(visit: Visit) -> None:
         """A resident read live has gone: their visit may teach their own offset (never a fever)."""
         match = visit.match
+        if match is None or match.resident_id is None:
+            return
         estimate = visit.temperature.estimate()
-        if match is None or match.resident_id is None or estimate is None:
+        if estimate is None:
             return
         calibrated = not stage.baseline.config.enabled or stage.baseline.ready
         profiles.learn(match.resident_id, visit.visit_id, estimate, live=visit.temperature.liveness(),
