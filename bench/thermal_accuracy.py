@@ -188,20 +188,21 @@ def play_visit(visit: dict, stage, policy, rng, physics, sensor: dict, index: in
             "decided_ms": decided_at * 1000.0}
 
 
-def guard_rechecks(store, calibration, passed_rechecked: int):
+def guard_rechecks(calibration, passed_rechecked: int):
     """The guard at the booth: a clinical reading of every person denied on temperature and of one passed in
     `passed_rechecked` (0: none), paired with the gate's estimate as `gatepost thermal recheck` pairs them."""
+    from edge.thermal_calibration import RecheckRefused
+
     def recheck(visit: dict, estimate: dict, outcome: dict, rng) -> None:
         denied = outcome["code"] in ("fever", "temperature_uncertain")
         spot = passed_rechecked > 0 and rng.random() < 1.0 / passed_rechecked
         if not denied and not (outcome["status"] == "pass" and spot):
             return
         clinical = visit["core"] + float(rng.normal(0.0, CLINICAL_SD_C))
-        gate_c = estimate["estimate_c"]
-        if abs(clinical - gate_c) > calibration.config.max_disagreement_c:
-            return  # refused as a likely typo, as the gate refuses it
-        store.add_recheck("-", gate_c, gate_c - estimate.get("site_offset_c", 0.0), clinical, "guard")
-        calibration.relearn("guard")
+        try:
+            calibration.pair("-", estimate["estimate_c"], estimate.get("site_offset_c", 0.0), clinical, "guard")
+        except RecheckRefused:
+            pass  # a likely typo to the gate: not kept
     return recheck
 
 
@@ -229,7 +230,7 @@ def run(count: int, seed: int, *, screening: bool, defective: int = 0, personal:
     started, day = time.time(), [0.0]  # the store's clock: the visits' days
     with tempfile.TemporaryDirectory() as folder, Store(Path(folder), clock=lambda: started + day[0] * 86400.0) as store:
         calibration = SiteCalibration(store, RecheckLearningConfig()) if rechecks else None
-        guard = guard_rechecks(store, calibration, passed_rechecked) if calibration is not None else None
+        guard = guard_rechecks(calibration, passed_rechecked) if calibration is not None else None
         stage = ThermalStage(config, calibration=calibration)  # one gate, one baseline
         profiles = None
         if personal:

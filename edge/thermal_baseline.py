@@ -112,13 +112,9 @@ class PopulationBaseline:
         return self._shift - self._slope * (ambient_c - self._air)
 
     @property
-    def uncertainty_c(self) -> float:
-        """How well the shifted scale knows core temperature: the reference among healthy means, and the median's noise."""
-        return math.hypot(HEALTHY_MEAN_SD_C, self.noise_c)
-
-    @property
     def noise_c(self) -> float:
-        """The median's noise alone (nan until ready)."""
+        """How well the shift is known from its samples: the median's noise (nan until ready). The reference's own
+        place among healthy means (HEALTHY_MEAN_SD_C) is the thermal stage's to add, or the rechecks' measure."""
         if not self.ready:
             return float("nan")
         return 1.25 * float(np.std(self._readings)) / math.sqrt(len(self._readings))

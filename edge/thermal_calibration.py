@@ -109,15 +109,22 @@ class SiteCalibration:
         if not isinstance(estimate, dict) or not isinstance(estimate.get("estimate_c"), (int, float)):
             return RecheckResult(float(clinical_c), None, None, fever, None)  # no reading of theirs: nothing to pair
         gate_c = float(estimate["estimate_c"])
-        offset_then = float(estimate.get("site_offset_c") or 0.0)
+        recheck, change = self.pair(visit_id, gate_c, float(estimate.get("site_offset_c") or 0.0), float(clinical_c),
+                                    actor)
+        return RecheckResult(float(clinical_c), gate_c, recheck, fever, change)
+
+    def pair(self, visit_id: str, gate_c: float, offset_then: float, clinical_c: float,
+             actor: str) -> tuple[Recheck, OffsetChange | None]:
+        """Keep one pair (the gate's estimate, which carried `offset_then`, and the clinical reading) and learn from
+        it; RecheckRefused when they disagree wildly."""
         if abs(clinical_c - gate_c) > self.config.max_disagreement_c:
             raise RecheckRefused(f"temperature_c: {clinical_c:.1f} °C is {abs(clinical_c - gate_c):.1f} °C from the "
                                  f"gate's {gate_c:.1f} °C (more than {self.config.max_disagreement_c:g} °C): "
                                  "a typo, or another visit?")
-        recheck = self.store.add_recheck(visit_id, gate_c, gate_c - offset_then, float(clinical_c), actor)
+        recheck = self.store.add_recheck(visit_id, gate_c, gate_c - offset_then, clinical_c, actor)
         change = self.relearn(actor) if self.config.enabled else None
         self._read_at = -math.inf  # a new pair: the offset's uncertainty moves even where the offset does not
-        return RecheckResult(float(clinical_c), gate_c, recheck, fever, change)
+        return recheck, change
 
     def relearn(self, actor: str) -> OffsetChange | None:
         """Move the offset towards what the newest pairs ask, within the day's step; None if it stays."""

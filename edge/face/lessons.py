@@ -28,7 +28,7 @@ class Adaptation:
     template_id: int
     score: float  # the visit's best score against the resident's enrolment templates
     replaced: list[int]
-    visit_id: str = ""
+    visit_id: str
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edge.config import ThermalBaselineConfig
-from edge.thermal_baseline import (HEALTHY_MEAN_SD_C, MAX_SLOPE, REFERENCE_AMBIENT_C, SLOPE_PRIOR_C, PopulationBaseline,
+from edge.thermal_baseline import (MAX_SLOPE, REFERENCE_AMBIENT_C, SLOPE_PRIOR_C, PopulationBaseline,
                                     _robust_slope)
 
 
@@ -47,15 +47,14 @@ def test_an_elevated_reading_never_enters_and_a_reading_that_is_not_a_number_nei
     assert line.samples == 6
 
 
-def test_the_uncertainty_is_the_healthy_means_spread_and_the_medians_noise():
+def test_the_shifts_noise_is_the_medians():
     line = baseline()
     values = (36.1, 36.3, 36.5, 36.7, 36.9)
     for value in values[:4]:
         line.add(value)
-    assert math.isnan(line.uncertainty_c)
+    assert math.isnan(line.noise_c)
     line.add(values[4])
-    noise = 1.25 * float(np.std(values)) / math.sqrt(5)
-    assert line.uncertainty_c == pytest.approx(math.sqrt(HEALTHY_MEAN_SD_C ** 2 + noise ** 2))
+    assert line.noise_c == pytest.approx(1.25 * float(np.std(values)) / math.sqrt(5))
 
 
 def test_the_samples_slope_against_the_air_is_taken_out_shrunk_and_bounded():

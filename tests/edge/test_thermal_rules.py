@@ -16,6 +16,7 @@ from edge.face.engine import FaceResult, SeenFace
 from edge.readings import ThermalReading
 from edge.stages.base import FrameContext
 from edge.stages.thermal import ThermalStage, _ambient, _live, _robust_max, _unavailable
+from edge.thermal_baseline import HEALTHY_MEAN_SD_C
 
 IDENTITY = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]  # colour pixels are thermal pixels
 BLACKBODY_BOX = [150, 110, 4, 4]
@@ -308,7 +309,8 @@ def test_screening_mode_and_the_sites_offset_shift_the_estimate_and_each_is_stat
     assert (reading.baseline_shift_c, reading.site_offset_c) == (round(shift, 4), round(0.12345, 4))
     assert reading.relative_limit_c == stage.baseline.relative_limit_at(AIR_C) != stage.baseline.relative_limit_at(None)
     # calibrated on the site's people, the blackbody's own accuracy (0.1 °C) is in the shift, no longer apart
-    assert reading.systematic_c == round(math.sqrt(0.22 ** 2 + stage.baseline.uncertainty_c ** 2), 3)
+    calibrated = math.sqrt(0.22 ** 2 + HEALTHY_MEAN_SD_C ** 2 + stage.baseline.noise_c ** 2)
+    assert reading.systematic_c == round(calibrated, 3)
     assert plain.systematic_c == round(math.sqrt(0.22 ** 2 + 0.3 ** 2 + 0.1 ** 2), 3)
     # once rechecks measure the site's offset, their measure stands for the assumed spread of healthy means (0.12)
     site.uncertainty_c = 0.05
