@@ -5,9 +5,12 @@ placements by more than the margin between normal and fever; a fixed `canthus_of
 a starting point. As screening thermographs' sample-average modes do, the gate keeps the
 uncorrected readings of the last `window` people decided normal and shifts every reading so that
 their median sits at `reference_c`, the healthy mean. The median is not moved by the few with a
-fever; the shift is bounded by `max_shift_c` and none is applied before `min_samples` people were
-read (until then the gate says so, and the absolute threshold decides with the site's own
-compensation).
+fever; the shift is bounded by `max_shift_c`. Until `min_samples` people were read the gate says so,
+and the absolute threshold decides with the site's own compensation, shifted from the
+`FIRST_SAMPLES`th person on by a part of what the samples measure: the measured shift shrunk
+towards none by how sure its median is against how far a site's compensation may be off
+(`UNCALIBRATED_SD_C`), so that a new gate whose compensation reads its people 0.4 °C warm does not
+refuse them for its first 30 visitors, nor let a fever through where it reads them cold.
 
 Beside the absolute threshold the gate screens relatively, as FLIR's screening alarm does: a
 person reading `deviation_c` above the average of the `recent` newest normal people (highest and
@@ -48,6 +51,9 @@ from edge.overrides import write_atomically
 log = logging.getLogger(__name__)
 
 HEALTHY_MEAN_SD_C = 0.12  # healthy populations' mean core temperature: 36.4-36.9 °C, the reference sits among them
+UNCALIBRATED_SD_C = 0.3  # fixed compensation: the site's canthus offset, emissivity and air, not yet learned
+FIRST_SAMPLES = 5  # from this many people on, a part of the measured shift applies (the median of 5 outlasts 2 fevers)
+SAMPLE_SPREAD_FLOOR_C = 0.3  # people's readings spread at least this much (core and eye corners): a few alike are no proof
 MAX_SLOPE = 0.06  # °C of reading per °C of air the baseline may take out, either way
 SLOPE_PRIOR_C = 3.0  # the slope is shrunk as if the samples' air had varied this much less
 REFERENCE_AMBIENT_C = 22.0
@@ -62,6 +68,7 @@ class BaselineStatus:
     samples: int
     min_samples: int
     shift_c: float  # at the samples' mean air
+    shift_weight: float  # the share of the measured shift applied: 0 before FIRST_SAMPLES people, 1 once ready
     slope: float  # °C of reading per °C of air taken out
     recent_average_c: float | None  # the relative rule's reference (uncorrected readings)
     newest_age_s: float | None  # since the newest sample
@@ -112,6 +119,34 @@ class PopulationBaseline:
         return self._shift - self._slope * (ambient_c - self._air)
 
     @property
+    def shift_weight(self) -> float:
+        """The share of the samples' measured shift applied: none before `FIRST_SAMPLES` people, all once ready, and
+        in between as much as the median is surer than a fixed compensation (the site's share of
+        `UNCALIBRATED_SD_C`, beside how far healthy means differ, against the median's noise)."""
+        count = len(self._readings)
+        if not self.config.enabled or count < FIRST_SAMPLES:
+            return 0.0
+        if count >= self.config.min_samples:
+            return 1.0
+        prior = UNCALIBRATED_SD_C ** 2 - HEALTHY_MEAN_SD_C ** 2
+        return prior / (prior + self._median_noise() ** 2)
+
+    @property
+    def uncalibrated_c(self) -> float:
+        """Before the gate is ready: how far the compensation in force may be from the site's (one standard
+        uncertainty). A fixed compensation's allowance, narrowed as the first people's shift applies."""
+        weight = self.shift_weight
+        if weight == 0.0 or self.ready:
+            return UNCALIBRATED_SD_C
+        return math.sqrt(weight * self._median_noise() ** 2 + HEALTHY_MEAN_SD_C ** 2)
+
+    def _median_noise(self) -> float:
+        """The samples' median's noise, their spread floored: five people alike say little of the next fifty."""
+        readings = np.asarray(self._readings)
+        spread = 1.4826 * float(np.median(np.abs(readings - np.median(readings))))
+        return 1.25 * max(spread, SAMPLE_SPREAD_FLOOR_C) / math.sqrt(len(readings))
+
+    @property
     def noise_c(self) -> float:
         """How well the shift is known from its samples: the median's noise (nan until ready). The reference's own
         place among healthy means (HEALTHY_MEAN_SD_C) is the thermal stage's to add, or the rechecks' measure."""
@@ -158,18 +193,27 @@ class PopulationBaseline:
     def status(self) -> BaselineStatus:
         now = self.clock()
         return BaselineStatus(self.config.enabled, self.ready, self.samples, self.config.min_samples, self._shift,
-                              self._slope, self.recent_average_c,
+                              round(self.shift_weight, 3), self._slope, self.recent_average_c,
                               now - self._times[-1] if self._times else None,
                               now - self._times[0] if self._times else None)
 
     def _update_shift(self) -> None:
         if len(self._readings) < self.config.min_samples:
+            self._early_shift()
             return
         readings, air = np.array(self._readings), np.array(self._ambients)
         self._air = float(np.mean(air))
         self._slope = _robust_slope(air - self._air, readings)
         levelled = readings - self._slope * (air - self._air)
         wanted = self.config.reference_c - float(np.median(levelled))
+        self._shift = float(np.clip(wanted, -self.config.max_shift_c, self.config.max_shift_c))
+
+    def _early_shift(self) -> None:
+        """Before `min_samples`: a part of the shift the samples measure, no slope (too few airs to fit one)."""
+        weight = self.shift_weight
+        if weight == 0.0:
+            return
+        wanted = weight * (self.config.reference_c - float(np.median(self._readings)))
         self._shift = float(np.clip(wanted, -self.config.max_shift_c, self.config.max_shift_c))
 
     def _load(self) -> list[tuple[float, float, float]]:

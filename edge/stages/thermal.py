@@ -63,7 +63,6 @@ HALVES_C = 0.05  # two halves placed where the face was for each: registration o
 FACE_MAXIMUM_C = 0.6  # a blurred face's maximum reads low by up to this
 NO_REFERENCE_C = 0.6  # the sensor's own offset, with no reference to correct it
 DRIFT_C_PER_S = 0.05  # a held reference: how fast an uncorrected sensor may drift since its last good check
-UNCALIBRATED_SD_C = 0.3  # fixed compensation: the site's canthus offset, emissivity and air, not yet learned
 
 # why a reading is not trusted, for machines (the first that applies)
 BLOCKING = {"too far": "too_far", "too close": "too_close", "blackbody missing": "blackbody_missing",
@@ -274,7 +273,7 @@ class ThermalStage:
             healthy_mean = HEALTHY_MEAN_SD_C if site is None else site
             return math.sqrt(PERSON_SD_C ** 2 + self.baseline.noise_c ** 2 + healthy_mean ** 2)
         reference = self.config.blackbody_accuracy_c if self.blackbody.temperature_c is not None else 0.0
-        return math.sqrt(PERSON_SD_C ** 2 + UNCALIBRATED_SD_C ** 2 + reference ** 2)
+        return math.sqrt(PERSON_SD_C ** 2 + self.baseline.uncalibrated_c ** 2 + reference ** 2)
 
     def _face_region(self, celsius: np.ndarray, landmarks: np.ndarray, halves, flags: list[str]):
         """(eye distance in thermal pixels, canthus windows, face pixels), each half where it was measured."""

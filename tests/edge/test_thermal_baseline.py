@@ -15,7 +15,7 @@ def baseline(*, path=None, settings="", **config) -> PopulationBaseline:
                               settings=settings)
 
 
-def test_no_shift_until_enough_people_then_the_median_is_brought_to_the_reference():
+def test_no_shift_before_the_fifth_person_then_the_median_is_brought_to_the_reference():
     line = baseline(reference_c=36.7)
     for value in (36.2, 36.3, 36.4, 36.3):
         line.add(value)

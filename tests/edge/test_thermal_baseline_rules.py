@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from edge.config import ThermalBaselineConfig
-from edge.thermal_baseline import (MAX_SLOPE, REFERENCE_AMBIENT_C, SLOPE_PRIOR_C, PopulationBaseline,
+from edge.thermal_baseline import (FIRST_SAMPLES, HEALTHY_MEAN_SD_C, MAX_SLOPE, REFERENCE_AMBIENT_C,
+                                    SAMPLE_SPREAD_FLOOR_C, SLOPE_PRIOR_C, UNCALIBRATED_SD_C, PopulationBaseline,
                                     _robust_slope)
 
 
@@ -176,7 +177,47 @@ def test_status_rounds_to_a_thousandth_and_says_what_screening_mode_holds():
         line.add(value, air)
     shown = line.status().as_dict()
     assert shown == {"enabled": True, "ready": True, "samples": 5, "min_samples": 5,
-                     "shift_c": round(line.shift_c, 3), "slope": round(line.slope, 3),
+                     "shift_c": round(line.shift_c, 3), "shift_weight": 1.0, "slope": round(line.slope, 3),
                      "recent_average_c": round(line.recent_average_c, 3), "newest_age_s": 0.0, "oldest_age_s": 0.0}
     assert shown["shift_c"] != 0.0 and shown["slope"] != 0.0 and shown["shift_c"] != line.shift_c
     assert baseline(enabled=False).status().enabled is False
+
+
+def test_before_it_is_ready_a_part_of_the_measured_shift_applies_from_the_fifth_person_growing_with_the_samples():
+    line = baseline(min_samples=30, window=200, reference_c=36.7)
+    for _ in range(FIRST_SAMPLES - 1):
+        line.add(36.2)
+    assert (line.shift_c, line.shift_weight, line.uncalibrated_c) == (0.0, 0.0, UNCALIBRATED_SD_C)
+    weights, shifts, allowances = [], [], []
+    for _ in range(31 - FIRST_SAMPLES):  # to the 30th person
+        line.add(36.2)  # read 0.5 °C cold: alike, so their spread is the floor's
+        weights.append(line.shift_weight)
+        shifts.append(line.shift_c)
+        allowances.append(line.uncalibrated_c)
+    prior = UNCALIBRATED_SD_C ** 2 - HEALTHY_MEAN_SD_C ** 2
+    noise = 1.25 * SAMPLE_SPREAD_FLOOR_C / math.sqrt(FIRST_SAMPLES)
+    assert weights[0] == pytest.approx(prior / (prior + noise ** 2))
+    assert shifts[0] == pytest.approx(0.5 * weights[0]) and 0.0 < shifts[0] < 0.5
+    assert allowances[0] == pytest.approx(math.sqrt(weights[0] * noise ** 2 + HEALTHY_MEAN_SD_C ** 2))
+    assert all(a < b for a, b in zip(weights[:-2], weights[1:-1]))  # surer with every person, until ready
+    assert all(a > b for a, b in zip(allowances[:-2], allowances[1:-1])) and allowances[-2] < UNCALIBRATED_SD_C
+    assert line.ready and (weights[-1], shifts[-1]) == (1.0, pytest.approx(0.5))
+    assert line.status().shift_weight == 1.0 and line.uncalibrated_c == UNCALIBRATED_SD_C  # the stage's own rule now
+    assert line.slope == 0.0
+
+
+def test_a_fever_among_the_first_people_moves_the_early_shift_by_no_more_than_a_rank():
+    clean, feverish = baseline(min_samples=30, window=200), baseline(min_samples=30, window=200)
+    for value in (36.6, 36.7, 36.8, 36.9, 36.5):
+        clean.add(value)
+    for value in (36.6, 36.7, 39.5, 36.9, 36.5):
+        feverish.add(value)
+    assert abs(feverish.shift_c - clean.shift_c) <= 0.1 * feverish.shift_weight + 1e-9
+    assert clean.shift_weight < feverish.shift_weight + 0.05  # the spread is floored, so one fever changes little
+
+
+def test_turned_off_nothing_is_learned_early_either():
+    line = baseline(enabled=False, min_samples=30)
+    for _ in range(10):
+        line.add(35.5)
+    assert (line.shift_c, line.shift_weight, line.uncalibrated_c) == (0.0, 0.0, UNCALIBRATED_SD_C)

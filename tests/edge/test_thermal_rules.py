@@ -402,3 +402,17 @@ def test_a_face_on_the_frames_edge_is_read_up_to_the_edge(hot, eyes_at, region):
     reading = ThermalStage(config()).measure(frame, landmarks, 0.7, now=5.0)
     assert "face maximum" in reading.flags
     assert reading.skin_c == pytest.approx(skin(float(np.percentile(frame[region], 99)) - 0.5, AIR_C), abs=1e-3)
+
+
+def test_a_new_gates_first_people_shift_its_readings_in_part_and_narrow_what_it_states():
+    stage = ThermalStage(config(baseline=ThermalBaselineConfig(min_samples=30, window=200)))
+    fresh = stage.measure(scene(), EYES_12_PX, 0.7, now=5.0)
+    for value in (36.2, 36.3, 36.1, 36.2, 36.3, 36.2, 36.1, 36.2):  # the site's people read about 0.5 °C cold
+        stage.baseline.add(value)
+    learning = stage.measure(scene(), EYES_12_PX, 0.7, now=5.0)
+    shift = stage.baseline.shift_c
+    assert not stage.baseline.ready and 0.25 < shift < 0.5
+    assert learning.temperature_c == pytest.approx(fresh.temperature_c + shift, abs=2e-3)
+    assert learning.baseline_shift_c == round(shift, 4) and learning.relative_limit_c is None
+    assert learning.systematic_c == round(math.sqrt(0.22 ** 2 + stage.baseline.uncalibrated_c ** 2 + 0.1 ** 2), 3)
+    assert learning.systematic_c < fresh.systematic_c
