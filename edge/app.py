@@ -36,6 +36,7 @@ from edge.stages.qr import QrStage
 from edge.stages.thermal import ThermalStage
 from edge.store import Store
 from edge.thermal_profiles import ResidentProfiles
+from edge.spot_checks import SpotChecks
 from edge.visit_lessons import gallery_teacher, temperature_teacher
 from edge.webhooks import WebhookSender
 
@@ -86,6 +87,7 @@ class Runtime:
         self.controller_feed = self._start_controller_feed()
         self.webhooks = self._start_webhooks()
         self.snapshots = self._start_snapshots()
+        self.spot_checks: SpotChecks | None = None
         self.profiles = self._start_learning()
         self.service = GateService(self)
         self.control = ControlServer(self.state_dir, self._handle_control) if control else None
@@ -180,6 +182,9 @@ class Runtime:
         config, stage = self.config, self.thermal_stage()
         if self.gallery is not None:
             self.gate.ended_listeners.append(gallery_teacher(self.gate, self.gallery))
+        if stage is not None and stage.calibration is not None:
+            self.spot_checks = SpotChecks(self._spot_check_every)
+            self.gate.deciding_listeners.append(self.spot_checks.deciding)
         if stage is None or self.engine is None or not config.hardware.thermal.personal_baselines:
             return None
         profiles = ResidentProfiles(self.store, reference_c=config.hardware.thermal.baseline.reference_c,
@@ -187,6 +192,10 @@ class Runtime:
         self.gate.policy.personal = profiles.offset
         self.gate.ended_listeners.append(temperature_teacher(stage, profiles))
         return profiles
+
+    def _spot_check_every(self) -> int:
+        recheck = self.config.hardware.thermal.recheck  # read at each decision: a new configuration applies at once
+        return recheck.spot_check_every if recheck.enabled else 0
 
     def _start_voice(self):
         if not self.config.ui.voice_dir:

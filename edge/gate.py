@@ -54,6 +54,7 @@ class Gate:
         # what the touchscreen, the voice and the like follow; all called on the loop thread
         self.listeners: list[Callable[[Event], None]] = []
         self.frame_listeners: list[Callable[[np.ndarray, FrameContext, Visit | None], None]] = []
+        self.deciding_listeners: list[Callable[[Visit, Decision], None]] = []  # before it is recorded: may mark it
         self.decided_listeners: list[Callable[[Visit, Decision], None]] = []
         self.ended_listeners: list[Callable[[Visit], None]] = []  # a person has gone (their visit is over)
         self.calls = LoopCalls()  # run between frames, and once more after the loop by its owner
@@ -327,6 +328,7 @@ class Gate:
         if decision.granted and match is not None and match.resident_id is not None and match.runner_up > -1.0:
             # the best score among the *other* residents: a stranger's best score through this camera
             self._safely(lambda: self.store.add_visit_score(match.runner_up, match.residents))
+        self._tell(self.deciding_listeners, visit, decision)
         self._apply(decision)
         self._tell(self.decided_listeners, visit, decision)
         self._decided = (visit, self.clock())

@@ -78,6 +78,10 @@ class RecheckLearningConfig(Section):
     window: int = Field(30, ge=1, le=10_000, description="Newest pairs the offset is estimated from.")
     max_step_c_per_day: float = Field(0.1, ge=0.0, le=2.0, description="The most the offset may move in 24 hours.")
     max_offset_c: float = Field(1.0, ge=0.0, le=3.0, description="The offset is never larger than this, either way.")
+    spot_check_every: int = Field(10, ge=0, le=100_000, description="One visit passed on temperature in this many, "
+                                                                   "drawn at random, asks the guard for a recheck "
+                                                                   "(rechecks of people let in keep the offset from "
+                                                                   "leaning low); 0: never.")
     max_disagreement_c: float = Field(1.5, gt=0.0, le=5.0, description="A recheck this far from the gate's estimate "
                                                                        "is refused as a likely typo.")
 

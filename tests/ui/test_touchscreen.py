@@ -375,6 +375,11 @@ GUARD_STATES = {
                             ("fever", {"temperature_c": 38.4, "threshold_c": 37.3}),
                             ("temperature_uncertain", {"temperature_c": 37.1, "uncertainty_c": 0.3}),
                             ("code_expired", {"why": "certificate_expired"}), ("code_unsupported", {"why": "shc"}))},
+    "spot-check": {"kind": "decision", "granted": True, "source": "pipeline", "resident_name": "Bob",
+                   "temperature_c": 36.6, "visit_id": "v3", "reason_codes": [],
+                   "temperature": {"estimate_c": 36.62, "spot_check": True},
+                   "checks": {"temperature": {"status": "pass", "code": "temperature_normal",
+                                              "params": {"temperature_c": 36.6}, "reason": "r"}}},
     "alarm-fever": {"kind": "alarm", "alarm": "fever", "temperature_c": 38.4, "detail": "English detail"},
     "alarm-tailgate": {"kind": "alarm", "alarm": "tailgate", "detail": "English detail"},
     "device-fault": {"kind": "alarm", "alarm": "device_fault", "device": "relay", "detail": "English detail"},
@@ -410,3 +415,18 @@ def test_the_guards_screen_speaks_one_language_in_every_state(gate):
                 assert not latin, (state, latin, shown)
             page.screenshot(path=str(ARTIFACTS / f"guard-800x480-{language}-{state}.png"))
         page.close()
+
+
+def test_a_pass_drawn_for_a_spot_check_asks_the_guard_to_recheck_it_and_others_do_not(gate):
+    page = open_page(gate)
+    for language in ("zh", "en"):
+        if page.evaluate("lang") != language:
+            page.click("#lang")
+        page.evaluate("event => handle(event)", {**GUARD_STATES["spot-check"], "event_id": f"sc-{language}",
+                                                 "time": 1.8e9})
+        assert page.inner_text("#spot-check") == page.evaluate("TEXT[lang].spot_check")
+        assert page.is_visible("#recheck-input") and page.is_visible("#recheck-button")
+        page.evaluate("event => handle(event)", {**GUARD_STATES["grant"], "event_id": f"g-{language}",
+                                                 "temperature": {"estimate_c": 36.6}, "time": 1.8e9 + 1})
+        assert page.locator("#spot-check").count() == 0
+    page.close()

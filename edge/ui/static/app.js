@@ -6,6 +6,7 @@ const TEXT = {
     waiting: "等待通行", granted: "允许通行", denied: "禁止通行", open: "手动开闸", enrol: "现场登记",
     login: "保安登录", guard_id: "工号", pin: "密码", open_why: "开闸原因", cancel: "取消", confirm_open: "确认开闸",
     capture: "拍照登记", name: "姓名", unit: "房号", ack: "确认报警", passback_reset: "清除防潜回", recheck: "复测体温", record: "记录",
+    spot_check: "抽检：请用体温计为此人复测",
     wrong_match: "认错人", visitor: "访客", unknown: "陌生人", mqtt: "云端", face_threshold: "人脸阈值", face_point: "由本门住户人数与误识目标推算", outbox: "待传", ok: "正常",
     fever: "发烧报警", spoof: "假脸报警", forced_passage: "强行通过", tailgate: "尾随报警", device_fault: "设备故障",
     wrong_pin: "工号或密码错误", locked_out: "已锁定，请稍后再试", unknown_guard: "工号不存在", opened: "已开闸", not_recorded: "无法记录，闸门未开（数据库故障）", relay_failed: "继电器故障，闸门未开",
@@ -28,6 +29,7 @@ const TEXT = {
     login: "Guard login", guard_id: "Guard ID", pin: "PIN", open_why: "Why open?", cancel: "Cancel",
     confirm_open: "Open now", capture: "Capture", name: "Name", unit: "Unit", ack: "Acknowledge", passback_reset: "Reset anti-passback",
     recheck: "Recheck °C", record: "Record", wrong_match: "Wrong person", visitor: "Visitor", unknown: "Stranger",
+    spot_check: "Spot check: measure this person with a clinical thermometer",
     mqtt: "Cloud", face_threshold: "face threshold", face_point: "derived from this gate's residents and the false-accept target", outbox: "queued", ok: "OK", fever: "FEVER", spoof: "SPOOF", forced_passage: "FORCED PASSAGE",
     tailgate: "TAILGATING", device_fault: "DEVICE FAULT", wrong_pin: "Wrong guard ID or PIN",
     locked_out: "Locked out, try later", unknown_guard: "Unknown guard ID", opened: "Gate opened",
@@ -155,6 +157,11 @@ function showDecision(event, { keepTime = false, live = false } = {}) {
   // the pairs teach the site's offset, and pairs of people passed keep them honest
   const rechecked = ["fever", "temperature_no_reading", "temperature_uncertain"];
   if (event.visit_id && ((event.reason_codes || []).some((code) => rechecked.includes(code)) || event.temperature)) {
+    if (event.temperature && event.temperature.spot_check) {  // the gate drew this pass for a recheck
+      const note = document.createElement("p");
+      note.id = "spot-check"; note.className = "spot-check"; note.textContent = t("spot_check");
+      actions.append(note);
+    }
     const input = document.createElement("input");
     input.id = "recheck-input"; input.inputMode = "decimal"; input.placeholder = "°C";
     const button = document.createElement("button");
