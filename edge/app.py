@@ -31,12 +31,12 @@ from edge.sdnotify import Notifier
 from edge.service import GateService
 from edge.site_io import SiteIO
 from edge.snapshots import Snapshots
+from edge.spot_checks import SpotChecks
 from edge.stages.build import build_stages
 from edge.stages.qr import QrStage
 from edge.stages.thermal import ThermalStage
 from edge.store import Store
 from edge.thermal_profiles import ResidentProfiles
-from edge.spot_checks import SpotChecks
 from edge.visit_lessons import gallery_teacher, temperature_teacher
 from edge.webhooks import WebhookSender
 

@@ -9,8 +9,8 @@ fever; the shift is bounded by `max_shift_c`. Until `min_samples` people were re
 and the absolute threshold decides with the site's own compensation, shifted from the
 `FIRST_SAMPLES`th person on by a part of what the samples measure: the measured shift shrunk
 towards none by how sure its median is against how far a site's compensation may be off
-(`UNCALIBRATED_SD_C`), so that a new gate whose compensation reads its people 0.4 °C warm does not
-refuse them for its first 30 visitors, nor let a fever through where it reads them cold.
+(`UNCALIBRATED_SD_C`). A new gate whose compensation reads its people 0.4 °C warm (refusing the
+healthy) or cold (passing fevers) is then mostly corrected from its fifth person, not its thirtieth.
 
 Beside the absolute threshold the gate screens relatively, as FLIR's screening alarm does: a
 person reading `deviation_c` above the average of the `recent` newest normal people (highest and
@@ -193,7 +193,7 @@ class PopulationBaseline:
     def status(self) -> BaselineStatus:
         now = self.clock()
         return BaselineStatus(self.config.enabled, self.ready, self.samples, self.config.min_samples, self._shift,
-                              round(self.shift_weight, 3), self._slope, self.recent_average_c,
+                              self.shift_weight, self._slope, self.recent_average_c,
                               now - self._times[-1] if self._times else None,
                               now - self._times[0] if self._times else None)
 
