@@ -17,7 +17,8 @@ MLX90640 may have, in the worst place, filled in as its driver does). The measur
 gate's own ThermalStage, the combination its VisitTemperature, the decision its Policy, frame by
 frame as the gate decides: a visit is decided as soon as the policy can. The last mode adds the
 guard: every visit denied on temperature is rechecked with a clinical thermometer (core ± 0.1 °C),
-and so is one passed visit in `--passed-rechecked` (10), as docs/thermal.md asks; the gate learns its
+and so is each pass the gate draws for a spot check, one in `--passed-rechecked` (10, the gate's own
+`recheck.spot_check_every`, drawn by edge/spot_checks.py); the gate learns its
 site's offset from those pairs (edge/thermal_calibration.py, shipped settings: at most 0.1 °C a
 day). Its visits are spread over `DAYS` days so that the offset can move.
 
@@ -180,9 +181,9 @@ def play_visit(visit: dict, stage, policy, rng, physics, sensor: dict, index: in
                            calibrated=stage.baseline.ready)
     if outcome["code"] in LEARNED_FROM:
         stage.learn(seen.sharpest)  # as the gate does when a person read live leaves
+    if guard is not None and visit["kind"] == "live" and isinstance((decision.temperature or {}).get("estimate_c"), float):
+        guard(visit, decision, rng)
     estimate = decision.temperature or {}
-    if guard is not None and visit["kind"] == "live" and isinstance(estimate.get("estimate_c"), float):
-        guard(visit, estimate, outcome, rng)
     return {**{k: visit[k] for k in ("stop", "ambient", "kind", "core", "resident")}, "code": outcome["code"],
             "status": outcome["status"], "estimate": estimate.get("estimate_c"),
             "interval": estimate.get("interval_95_c"), "readings": estimate.get("readings", 0),
@@ -190,14 +191,16 @@ def play_visit(visit: dict, stage, policy, rng, physics, sensor: dict, index: in
 
 
 def guard_rechecks(calibration, passed_rechecked: int):
-    """The guard at the booth: a clinical reading of every person denied on temperature and of one passed in
-    `passed_rechecked` (0: none), paired with the gate's estimate as `gatepost thermal recheck` pairs them."""
+    """The guard at the booth: a clinical reading of every person denied on temperature and of each pass the gate
+    drew for a spot check (one in `passed_rechecked`, 0: none, as `recheck.spot_check_every` draws them), paired
+    with the gate's estimate as `gatepost thermal recheck` pairs them."""
+    from edge.spot_checks import SpotChecks
     from edge.thermal_calibration import RecheckRefused
 
-    def recheck(visit: dict, estimate: dict, outcome: dict, rng) -> None:
-        denied = outcome["code"] in ("fever", "temperature_uncertain")
-        spot = passed_rechecked > 0 and rng.random() < 1.0 / passed_rechecked
-        if not denied and not (outcome["status"] == "pass" and spot):
+    def recheck(visit: dict, decision, rng) -> None:
+        SpotChecks(lambda: passed_rechecked, draw=rng.random).deciding(None, decision)  # as the gate marks it
+        estimate, outcome = decision.temperature, decision.checks["temperature"]
+        if outcome["code"] not in ("fever", "temperature_uncertain") and not estimate.get("spot_check"):
             return
         clinical = visit["core"] + float(rng.normal(0.0, CLINICAL_SD_C))
         try:

@@ -343,7 +343,8 @@ class Runtime:
         known = site.uncertainty_c if site is not None else None
         return {"baseline": stage.baseline.status().as_dict(), "systematic_c": round(stage.systematic_c, 3),
                 "site_offset_c": round(site.offset_c, 3) if site is not None else 0.0,
-                "site_offset_uncertainty_c": round(known, 3) if known is not None else None}
+                "site_offset_uncertainty_c": round(known, 3) if known is not None else None,
+                "spot_checks_asked": self.spot_checks.marked if self.spot_checks is not None else 0}
 
     def flush(self, timeout: float) -> bool:
         """Wait (bounded) for the outbox to drain while the broker is reachable; True if empty."""

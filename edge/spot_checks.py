@@ -26,7 +26,7 @@ class SpotChecks:
         configuration applies at once); `draw`: uniform in [0, 1), the system's randomness unless given."""
         self.every = every
         self.draw = draw or random.SystemRandom().random
-        self.marked = 0
+        self.marked = 0  # passes marked since the gate started (status: spot_checks_asked)
 
     def deciding(self, visit: Visit, decision: Decision) -> None:
         """Before the decision is recorded: mark it when it is a pass on a temperature and its draw comes up."""

@@ -54,7 +54,10 @@ def run_two_residents(tmp_path, recheck: dict) -> list[dict]:
                       loop=False, control=False, ui=False)
     try:
         runtime.run(lambda: False)
-        return runtime.store.events(kind=EventKind.decision.value)
+        asked = runtime.thermal_status()["spot_checks_asked"]
+        decisions = runtime.store.events(kind=EventKind.decision.value)
+        assert asked == sum(1 for d in decisions if d["temperature"].get("spot_check"))  # told in status and telemetry
+        return decisions
     finally:
         runtime.close()
 
