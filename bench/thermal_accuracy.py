@@ -346,13 +346,13 @@ def first_visits(worlds: list[dict]) -> str:
 
 def main() -> int:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--visits", type=int, default=None, help="visits per world (default 600, quick 150)")
-    p.add_argument("--seeds", type=int, default=None, help="worlds drawn (default 5, quick 3)")
+    p.add_argument("--visits", type=int, default=None, help="visits per world (default 600, quick 80)")
+    p.add_argument("--seeds", type=int, default=None, help="worlds drawn (default 5, quick 2)")
     p.add_argument("--passed-rechecked", type=int, default=10, metavar="N",
                    help="with the guard's rechecks: one passed visit in N is rechecked too (0: only those denied)")
     args = p.parse_args()
-    count = args.visits or (150 if args.quick else 600)
-    seeds = list(range(1, 1 + (args.seeds or (3 if args.quick else 5))))
+    count = args.visits or (80 if args.quick else 600)
+    seeds = list(range(1, 1 + (args.seeds or (2 if args.quick else 5))))
     results = {mode: [run(count, seed, screening=mode != MODES[0], defective=DEFECTIVE if mode == MODES[2] else 0,
                           personal=mode in MODES[3:], rechecks=mode == MODES[4], passed_rechecked=args.passed_rechecked)
                       for seed in seeds] for mode in MODES}
