@@ -284,7 +284,7 @@ def one_seed(seed: int, count: int, queue: int, slow_ms: float, gallery: int, re
 def main() -> int:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--visitors", type=int, default=None, help="visitors in the rush (default 200, quick 12)")
-    p.add_argument("--queue", type=int, default=None, help="residents in the endless queue (default 80, quick 10)")
+    p.add_argument("--queue", type=int, default=None, help="residents in the endless queue (default 80, quick 3)")
     p.add_argument("--seeds", type=int, default=None, help="worlds run, each its own thermal physics, noise and "
                                                           "arrivals (default 3, quick 1)")
     p.add_argument("--slow-ms", type=float, default=300.0, help="delay added to every opening in the second queue run")
@@ -308,7 +308,7 @@ def main() -> int:
     HARDWARE.update({"camera": {"width": width, "height": height},
                      "thermal": {"rate_hz": args.thermal_hz, "sub_pages": args.sub_pages}})
     count = args.visitors or (12 if args.quick else 200)
-    queue = args.queue or (10 if args.quick else 80)
+    queue = args.queue or (3 if args.quick else 80)
     seeds = list(range(1, 1 + (args.seeds or (1 if args.quick else 3))))
     runs = [one_seed(seed, count, queue, args.slow_ms, args.gallery, args.refused_dwell) for seed in seeds]
 
