@@ -167,6 +167,11 @@ def _share(outcomes: list[tuple], column: int, *, missed: bool) -> float | None:
     return 1.0 - right if missed else right
 
 
+def _difference(before: float | None, after: float | None) -> float | None:
+    """after - before; None where a seed had no returning visit to measure either on (a small set)."""
+    return None if before is None or after is None else after - before
+
+
 def report(runs: list[dict], k: int) -> None:
     lines = []
     for enrol in sorted({r["enrol"] for r in runs}):
@@ -175,7 +180,7 @@ def report(runs: list[dict], k: int) -> None:
                       spread([r["first_missed"] for r in group], percent=True),
                       spread([r["returning_missed"][0] for r in group], percent=True),
                       spread([r["returning_missed"][1] for r in group], percent=True),
-                      spread([r["returning_missed"][1] - r["returning_missed"][0] for r in group], percent=True),
+                      spread([_difference(*r["returning_missed"]) for r in group], percent=True),
                       f"{sum(r['wrong_resident'][0] for r in group)} / {sum(r['wrong_resident'][1] for r in group)}",
                       f"{sum(r['strangers_let_in'][0] for r in group)} / {sum(r['strangers_let_in'][1] for r in group)}"
                       f" of {sum(r['stranger_visits'] for r in group)}",
