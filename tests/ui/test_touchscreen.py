@@ -375,6 +375,11 @@ GUARD_STATES = {
                             ("fever", {"temperature_c": 38.4, "threshold_c": 37.3}),
                             ("temperature_uncertain", {"temperature_c": 37.1, "uncertainty_c": 0.3}),
                             ("code_expired", {"why": "certificate_expired"}), ("code_unsupported", {"why": "shc"}))},
+    "grant-read": {"kind": "decision", "granted": True, "source": "pipeline", "resident_name": "Bob",
+                   "temperature_c": 36.6, "visit_id": "v4", "reason_codes": [], "temperature": {"estimate_c": 36.62},
+                   "checks": {"face": {"status": "pass", "code": "resident", "params": {"name": "Bob"}, "reason": "r"},
+                              "temperature": {"status": "pass", "code": "temperature_normal",
+                                              "params": {"temperature_c": 36.6}, "reason": "r"}}},
     "spot-check": {"kind": "decision", "granted": True, "source": "pipeline", "resident_name": "Bob",
                    "temperature_c": 36.6, "visit_id": "v3", "reason_codes": [],
                    "temperature": {"estimate_c": 36.62, "spot_check": True},
@@ -426,6 +431,9 @@ def test_a_pass_drawn_for_a_spot_check_asks_the_guard_to_recheck_it_and_others_d
                                                  "time": 1.8e9})
         assert page.inner_text("#spot-check") == page.evaluate("TEXT[lang].spot_check")
         assert page.is_visible("#recheck-input") and page.is_visible("#recheck-button")
+        card, buttons = page.locator("#decision-card").bounding_box(), page.locator("#open-button").bounding_box()
+        wrong = page.locator("#wrong-match").bounding_box()
+        assert wrong["y"] + wrong["height"] <= card["y"] + card["height"] <= buttons["y"]  # nothing hidden at 800x480
         page.evaluate("event => handle(event)", {**GUARD_STATES["grant"], "event_id": f"g-{language}",
                                                  "temperature": {"estimate_c": 36.6}, "time": 1.8e9 + 1})
         assert page.locator("#spot-check").count() == 0
