@@ -28,7 +28,7 @@ class SpotChecks:
         self.draw = draw or random.SystemRandom().random
         self.marked = 0  # passes marked since the gate started (status: spot_checks_asked)
 
-    def deciding(self, visit: Visit, decision: Decision) -> None:
+    def deciding(self, visit: Visit | None, decision: Decision) -> None:
         """Before the decision is recorded: mark it when it is a pass on a temperature and its draw comes up."""
         every = self.every()
         outcome = decision.checks.get("temperature") or {}

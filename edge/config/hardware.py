@@ -60,8 +60,8 @@ class ThermalBaselineConfig(Section):
     enabled: bool = Field(True, description="Calibrate to the people this gate meets.")
     reference_c: float = Field(36.7, ge=36.0, le=37.2, description="Mean core temperature of healthy adults.")
     window: int = Field(200, ge=10, le=10_000, description="People whose readings make the baseline.")
-    min_samples: int = Field(30, ge=5, le=10_000, description="The shift applies in full from this many people on (from the "
-                                                                  "fifth, shrunk towards none while few were read).")
+    min_samples: int = Field(30, ge=5, le=10_000, description="The shift applies in full from this many people on "
+                                                              "(from the fifth, shrunk while few were read).")
     max_shift_c: float = Field(0.6, ge=0.0, le=2.0, description="The most the baseline may move a reading, either way.")
     deviation_c: float = Field(1.2, ge=0.3, le=3.0, description="Relative screening: a person reading this much above "
                                                                 "the recent normal visitors' average is a fever, "
