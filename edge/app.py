@@ -87,7 +87,7 @@ class Runtime:
         self.controller_feed = self._start_controller_feed()
         self.webhooks = self._start_webhooks()
         self.snapshots = self._start_snapshots()
-        self.spot_checks: SpotChecks | None = None
+        self.spot_checks = self._start_spot_checks()
         self.profiles = self._start_learning()
         self.service = GateService(self)
         self.control = ControlServer(self.state_dir, self._handle_control) if control else None
@@ -182,9 +182,6 @@ class Runtime:
         config, stage = self.config, self.thermal_stage()
         if self.gallery is not None:
             self.gate.ended_listeners.append(gallery_teacher(self.gate, self.gallery))
-        if stage is not None and stage.calibration is not None:
-            self.spot_checks = SpotChecks(self._spot_check_every)
-            self.gate.deciding_listeners.append(self.spot_checks.deciding)
         if stage is None or self.engine is None or not config.hardware.thermal.personal_baselines:
             return None
         profiles = ResidentProfiles(self.store, reference_c=config.hardware.thermal.baseline.reference_c,
@@ -192,6 +189,15 @@ class Runtime:
         self.gate.policy.personal = profiles.offset
         self.gate.ended_listeners.append(temperature_teacher(stage, profiles))
         return profiles
+
+    def _start_spot_checks(self) -> SpotChecks | None:
+        """Passes drawn for a guard's recheck, where the site's offset is learned from rechecks."""
+        stage = self.thermal_stage()
+        if stage is None or stage.calibration is None:
+            return None
+        spot_checks = SpotChecks(self._spot_check_every)
+        self.gate.deciding_listeners.append(spot_checks.deciding)
+        return spot_checks
 
     def _spot_check_every(self) -> int:
         recheck = self.config.hardware.thermal.recheck  # read at each decision: a new configuration applies at once

@@ -91,6 +91,8 @@ class PopulationBaseline:
         self._times: deque[float] = deque((when for _, when, _ in kept), maxlen=config.window)
         self._ambients: deque[float] = deque((air for _, _, air in kept), maxlen=config.window)
         self._shift = 0.0
+        self._weight = 0.0  # the share of the measured shift applied (shift_weight)
+        self._uncalibrated = UNCALIBRATED_SD_C  # before ready: how far the compensation in force may be off
         self._slope = 0.0  # °C of reading per °C of air, left in by the compensation
         self._air = REFERENCE_AMBIENT_C  # the samples' mean air
         self._update_shift()
@@ -123,28 +125,13 @@ class PopulationBaseline:
         """The share of the samples' measured shift applied: none before `FIRST_SAMPLES` people, all once ready, and
         in between as much as the median is surer than a fixed compensation (the site's share of
         `UNCALIBRATED_SD_C`, beside how far healthy means differ, against the median's noise)."""
-        count = len(self._readings)
-        if not self.config.enabled or count < FIRST_SAMPLES:
-            return 0.0
-        if count >= self.config.min_samples:
-            return 1.0
-        prior = UNCALIBRATED_SD_C ** 2 - HEALTHY_MEAN_SD_C ** 2
-        return prior / (prior + self._median_noise() ** 2)
+        return self._weight
 
     @property
     def uncalibrated_c(self) -> float:
         """Before the gate is ready: how far the compensation in force may be from the site's (one standard
         uncertainty). A fixed compensation's allowance, narrowed as the first people's shift applies."""
-        weight = self.shift_weight
-        if weight == 0.0 or self.ready:
-            return UNCALIBRATED_SD_C
-        return math.sqrt(weight * self._median_noise() ** 2 + HEALTHY_MEAN_SD_C ** 2)
-
-    def _median_noise(self) -> float:
-        """The samples' median's noise, their spread floored: five people alike say little of the next fifty."""
-        readings = np.asarray(self._readings)
-        spread = 1.4826 * float(np.median(np.abs(readings - np.median(readings))))
-        return 1.25 * max(spread, SAMPLE_SPREAD_FLOOR_C) / math.sqrt(len(readings))
+        return self._uncalibrated
 
     @property
     def noise_c(self) -> float:
@@ -198,9 +185,14 @@ class PopulationBaseline:
                               now - self._times[0] if self._times else None)
 
     def _update_shift(self) -> None:
+        """Each time a sample comes (and at the start): what every reading until the next one is shifted by."""
+        self._weight, self._uncalibrated = 0.0, UNCALIBRATED_SD_C
+        if not self.config.enabled or len(self._readings) < FIRST_SAMPLES:
+            return
         if len(self._readings) < self.config.min_samples:
             self._early_shift()
             return
+        self._weight = 1.0
         readings, air = np.array(self._readings), np.array(self._ambients)
         self._air = float(np.mean(air))
         self._slope = _robust_slope(air - self._air, readings)
@@ -209,11 +201,16 @@ class PopulationBaseline:
         self._shift = float(np.clip(wanted, -self.config.max_shift_c, self.config.max_shift_c))
 
     def _early_shift(self) -> None:
-        """Before `min_samples`: a part of the shift the samples measure, no slope (too few airs to fit one)."""
-        weight = self.shift_weight
-        if weight == 0.0:
-            return
-        wanted = weight * (self.config.reference_c - float(np.median(self._readings)))
+        """Before `min_samples`: a part of the shift the samples measure, no slope (too few airs to fit one). The
+        median's noise has the samples' spread floored: five people alike say little of the next fifty."""
+        readings = np.asarray(self._readings)
+        median = float(np.median(readings))
+        spread = 1.4826 * float(np.median(np.abs(readings - median)))
+        noise = 1.25 * max(spread, SAMPLE_SPREAD_FLOOR_C) / math.sqrt(len(readings))
+        prior = UNCALIBRATED_SD_C ** 2 - HEALTHY_MEAN_SD_C ** 2
+        self._weight = prior / (prior + noise ** 2)
+        self._uncalibrated = math.sqrt(self._weight * noise ** 2 + HEALTHY_MEAN_SD_C ** 2)
+        wanted = self._weight * (self.config.reference_c - median)
         self._shift = float(np.clip(wanted, -self.config.max_shift_c, self.config.max_shift_c))
 
     def _load(self) -> list[tuple[float, float, float]]:
