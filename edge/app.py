@@ -334,7 +334,7 @@ class Runtime:
             return None
         matcher = self.engine.matcher
         return {**matcher.point.as_dict(), "margin": matcher.margin, "lookalike_pairs": len(matcher.lookalikes.pairs),
-                "gallery_version": matcher.version,
+                "gallery_version": matcher.version, "detection": self.engine.regions.status(),
                 "lessons_dropped": self.gallery.lessons.dropped if self.gallery is not None else 0}
 
     def thermal_stage(self) -> ThermalStage | None:

@@ -86,6 +86,7 @@ def run_simulation(config: GateConfig, scenario_path: str | Path, *, state_dir: 
             elapsed = time.perf_counter() - started
             frames = runtime.gate.stats.frames
             stage_ms = {name: sorted(samples) for name, samples in runtime.gate.stats.stage_ms.items()}
+            detection = runtime.engine.regions.status() if runtime.engine is not None else None
             events = runtime.store.event_count()
             delivered = runtime.flush(10.0)
             runtime.close()
@@ -105,6 +106,7 @@ def run_simulation(config: GateConfig, scenario_path: str | Path, *, state_dir: 
         "events_delivered_to_broker": delivered,
         "stage_ms_p50": {name: round(s[len(s) // 2], 2) for name, s in stage_ms.items() if s},
         "stage_ms_p95": {name: round(s[int(len(s) * 0.95)], 2) for name, s in stage_ms.items() if s},
+        "detection": detection,  # frames the detector looked at whole, and only around the faces tracked
         "visits": visits,
     }
 

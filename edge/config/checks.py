@@ -208,6 +208,10 @@ class FaceConfig(Section):
     detect_width: int = Field(640, ge=160, le=3840, description="Faces are found on a copy this wide (a larger frame is "
                                                                 "scaled down for the detector; recognition uses the "
                                                                 "full frame).")
+    whole_frame_every_s: float = Field(0.2, ge=0.0, le=5.0, description="While faces are tracked, the detector looks only "
+                                                                      "around them, and at the whole frame this often: a "
+                                                                      "newcomer is found at most this late (0: the whole "
+                                                                      "frame every time).")
 
 
 class PassesConfig(Section):

@@ -22,6 +22,7 @@ from edge.face.mask import THRESHOLD as MASKED_AT
 from edge.face.mask import read_mask
 from edge.face.matcher import Match, Matcher, verdict
 from edge.face.quality import Quality, QualityLimits, assess
+from edge.face.regions import Region, RegionPlanner
 from edge.face.runtime import create_session
 from edge.face.tracker import Track, Tracker
 
@@ -85,7 +86,7 @@ class FaceEngine:
     def __init__(self, *, detector, embedder: Embedder, source: MatcherSource, limits: QualityLimits,
                  better_by: float = 1.3, focal_px: float = 520.0, evidence_frames: int = 1,
                  single_frame_margin: float = 0.0, detect_width: int = 640, search_window_s: float = 3.0,
-                 mask_margin: float = 0.02) -> None:
+                 mask_margin: float = 0.02, whole_frame_every_s: float = 0.0) -> None:
         self.detector = detector
         self.embedder = embedder
         self.source = source
@@ -98,6 +99,7 @@ class FaceEngine:
         self.search_window_s = search_window_s
         self.mask_margin = mask_margin
         self.tracker = Tracker()
+        self.regions = RegionPlanner(whole_frame_every_s)
 
     def distance_of(self, detection: Detection) -> float:
         face_width_px = detection.eye_distance / EYE_TO_FACE_WIDTH
@@ -106,7 +108,7 @@ class FaceEngine:
     def process(self, image: np.ndarray, now: float) -> FaceResult:
         timings = {"detect": 0.0, "align": 0.0, "embed": 0.0, "search": 0.0}
         started = time.perf_counter()
-        detections = self._detect(image, self.detect_width)
+        detections = self._detect(image, self.detect_width, self._region(image, now))
         timings["detect"] = _ms(started)
         tracks = self.tracker.update(detections, now)
         faces = []
@@ -132,13 +134,31 @@ class FaceEngine:
         a face too small to find there is too small to recognise (face.min_eye_distance_px)."""
         return bool(self._detect(image, max(LOOK_MIN_WIDTH, self.detect_width // 2)))
 
-    def _detect(self, image: np.ndarray, width: int) -> list[Detection]:
-        """Faces found on a copy `width` wide, in the full frame's pixels (recognition crops the full frame)."""
-        scale = width / image.shape[1]
-        if scale >= 1.0:
-            return self.detector.detect(image)
-        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        return [Detection(d.box / scale, d.landmarks / scale, d.score) for d in self.detector.detect(small)]
+    def _region(self, image: np.ndarray, now: float) -> Region | None:
+        """Where the detector looks in this frame (edge/face/regions.py), in the pixels of its copy; None: everywhere."""
+        scale = min(1.0, self.detect_width / image.shape[1])
+        boxes = [track.detection.box * scale for track in self.tracker.tracks.values()
+                 if now - track.last_seen <= self.tracker.max_age_s]
+        return self.regions.plan(boxes, round(image.shape[1] * scale), round(image.shape[0] * scale), now)
+
+    def _detect(self, image: np.ndarray, width: int, region: Region | None = None) -> list[Detection]:
+        """Faces found on a copy `width` wide (only inside `region` of that copy, when given), in the full frame's
+        pixels (recognition crops the full frame)."""
+        scale = min(1.0, width / image.shape[1])
+        if region is None:
+            region = Region(0, 0, round(image.shape[1] * scale), round(image.shape[0] * scale))
+        else:
+            image = image[int(region.top / scale):math.ceil(region.bottom / scale),
+                          int(region.left / scale):math.ceil(region.right / scale)]
+        if scale < 1.0:
+            image = cv2.resize(image, (region.right - region.left, region.bottom - region.top),
+                               interpolation=cv2.INTER_AREA)
+        detections = self.detector.detect(image)
+        if scale == 1.0 and region.left == region.top == 0:
+            return detections
+        offset = np.array([region.left, region.top], dtype=np.float32)
+        return [Detection((d.box + np.tile(offset, 2)) / scale, (d.landmarks + offset) / scale, d.score)
+                for d in detections]
 
     def _worth_recognising(self, track: Track, quality: Quality, now: float, masked: bool) -> bool:
         if track.match is None or not track.match.settled or track.match.masked != masked:

@@ -19,4 +19,5 @@ def build_engine(config: FaceConfig, source: Gallery | MatcherSource, *, focal_p
     return FaceEngine(detector=detector, embedder=embedder, source=source, limits=limits,
                       better_by=config.better_by, focal_px=focal_px, evidence_frames=config.evidence_frames,
                       single_frame_margin=config.single_frame_margin, detect_width=config.detect_width,
-                      search_window_s=search_window_s, mask_margin=config.mask_margin)
+                      search_window_s=search_window_s, mask_margin=config.mask_margin,
+                      whole_frame_every_s=config.whole_frame_every_s)

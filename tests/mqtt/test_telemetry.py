@@ -31,6 +31,8 @@ def test_a_snapshot_is_queued_once_per_interval_with_frames_per_second_and_fault
         body = json.loads(item.payload)
         assert body["fps"] == 2.0 and body["devices_ok"] is False and body["faults"] == {"thermal": "thermal: frozen"}
         assert body["outbox"] == outbox_before and body["face"]["threshold"] > 0
+        detection = body["face"]["detection"]  # where the detector looked: the whole frame or around the faces
+        assert detection["whole_frame_every_s"] == 0.2 and detection["whole_frames"] + detection["region_frames"] <= 20
         assert body["clock"]["behind_s"] == 0 and isinstance(body["clock"]["warnings"], list)
         assert set(body["stage_ms"]) >= {"face", "thermal", "qr"}
         assert item.qos == 0  # telemetry is done when sent
