@@ -64,9 +64,11 @@ def test_a_region_that_would_be_most_of_the_frame_is_not_cut_out():
     assert RegionPlanner(0.0).plan([np.array([300.0, 200.0, 340.0, 250.0])], 640, 480, 5.0) is None
 
 
-def test_a_tracked_face_is_found_in_its_region_as_in_the_whole_frame_and_keeps_its_name(engine, gallery):
+@pytest.mark.parametrize("scale", [1, 2], ids=["640x480", "1280x960 (the detector's copy 640 wide)"])
+def test_a_tracked_face_is_found_in_its_region_as_in_the_whole_frame_and_keeps_its_name(engine, gallery, scale):
     enrol_photos(engine, gallery, "Alice", "", [FACES / "resident_a/01.jpg"])
-    frame = place_face(engine, BACKGROUND.copy(), FACES / "resident_a/03.jpg", (320, 220), 90)
+    background = np.full((480 * scale, 640 * scale, 3), 120, np.uint8)
+    frame = place_face(engine, background, FACES / "resident_a/03.jpg", (320 * scale, 220 * scale), 90 * scale)
     seen = SeenInputs(engine.detector)
     engine.detector = seen
     whole = engine.process(frame, 0.0).primary
