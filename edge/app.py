@@ -20,7 +20,7 @@ from edge.errors import StorageError
 from edge.events import DecisionSource
 from edge.face.engine import FaceEngine
 from edge.face.gallery import FaceGallery
-from edge.face.setup import build_engine
+from edge.face.setup import build_engine, configure
 from edge.gate import Gate
 from edge.hardware import open_hardware, open_io
 from edge.instance import InstanceLock
@@ -315,8 +315,7 @@ class Runtime:
         self.config = new
         self.gate.apply_config(new)
         if section == "face" and self.engine is not None and self.gallery is not None:
-            self.engine.evidence_frames = new.face.evidence_frames
-            self.engine.single_frame_margin = new.face.single_frame_margin
+            configure(self.engine, new.face)
             self.gallery.reconfigure(new.face)
         return True
 

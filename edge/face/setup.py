@@ -16,8 +16,17 @@ def build_engine(config: FaceConfig, source: Gallery | MatcherSource, *, focal_p
     detector, embedder, limits = load_models(config, models_dir=models_dir)
     if isinstance(source, Gallery):
         source = FixedMatcher(build_matcher(source, config))
-    return FaceEngine(detector=detector, embedder=embedder, source=source, limits=limits,
-                      better_by=config.better_by, focal_px=focal_px, evidence_frames=config.evidence_frames,
-                      single_frame_margin=config.single_frame_margin, detect_width=config.detect_width,
-                      search_window_s=search_window_s, mask_margin=config.mask_margin,
-                      whole_frame_every_s=config.whole_frame_every_s)
+    engine = FaceEngine(detector=detector, embedder=embedder, source=source, limits=limits, focal_px=focal_px,
+                        search_window_s=search_window_s)
+    return configure(engine, config)
+
+
+def configure(engine: FaceEngine, config: FaceConfig) -> FaceEngine:
+    """The settings an engine takes from `face`: when it is built, and again when one changes at run time."""
+    engine.better_by = config.better_by
+    engine.evidence_frames = config.evidence_frames
+    engine.single_frame_margin = config.single_frame_margin
+    engine.detect_width = config.detect_width
+    engine.mask_margin = config.mask_margin
+    engine.regions.whole_frame_every_s = config.whole_frame_every_s
+    return engine

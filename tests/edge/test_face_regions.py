@@ -109,3 +109,19 @@ def test_with_regions_off_every_frame_is_looked_at_whole(engine, gallery):
     for step in range(4):
         engine.process(frame, 0.04 * step)
     assert seen.sizes == [(480, 640)] * 4
+
+
+def test_a_change_of_the_setting_at_run_time_reaches_the_detector(tmp_path):
+    from edge.app import Runtime
+    from edge.config import parse_config
+
+    config = parse_config({"mqtt": {"enabled": False}, "ui": {"enabled": False}})
+    runtime = Runtime(config, state_dir=tmp_path, realtime=False, loop=False, control=False, ui=False, mqtt=False)
+    try:
+        assert runtime.engine.regions.whole_frame_every_s == 0.2
+        change = runtime.service.change_config("face.whole_frame_every_s", 0.0, "ops")
+        assert change.applied and runtime.engine.regions.whole_frame_every_s == 0.0
+        runtime.service.change_config("face.detect_width", 320, "ops")
+        assert runtime.engine.detect_width == 320  # the engine's other settings follow the same way
+    finally:
+        runtime.close()
